@@ -1,0 +1,45 @@
+"""Shared CLI plumbing: the error-catching command group, logging setup, the rich console."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from typer.core import TyperGroup
+
+from glacierinv.errors import GlacierInvError
+
+__all__ = ["ErrorHandlingGroup", "console", "err_console", "setup_logging"]
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class ErrorHandlingGroup(TyperGroup):
+    """A command group that turns :class:`GlacierInvError` into one line on stderr and exit code 2.
+
+    Bugs (any other exception) keep their traceback.
+    """
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except GlacierInvError as exc:
+            click.echo(f"glacierinv: error: {exc}", err=True)
+            raise typer.Exit(2) from None
+
+
+def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
+    """Configure the ``glacierinv`` logger for the terminal (-v: debug, -q: warnings only)."""
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 0 else logging.INFO)
+    logger = logging.getLogger("glacierinv")
+    logger.setLevel(level)
+    for h in list(logger.handlers):
+        if isinstance(h, RichHandler):
+            logger.removeHandler(h)
+    handler = RichHandler(console=err_console, show_path=False, show_time=False, level=level)
+    logger.addHandler(handler)
+    logger.propagate = False

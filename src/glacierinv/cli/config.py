@@ -1,0 +1,37 @@
+"""``glacierinv config``: print the commented default configuration, validate a config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``config`` group."""
+    group = typer.Typer(help="Run configuration helpers.", no_args_is_help=True)
+
+    @group.command("template")
+    def template() -> None:
+        """Print the commented default configuration.
+
+        $ glacierinv config template > run.toml
+        """
+        from glacierinv.config import TEMPLATE
+
+        typer.echo(TEMPLATE, nl=False)
+
+    @group.command("check")
+    def check(config: Path = typer.Argument(..., help="TOML run configuration.")) -> None:
+        """Validate a configuration and its input paths.
+
+        $ glacierinv config check run.toml
+        """
+        from glacierinv.config import load_config
+
+        cfg = load_config(config)
+        for key in ("pan", "ms", "s2", "s2_cloud_mask", "landsat_mtl", "dem", "dem_coarse", "truth_classes"):
+            cfg.input_path(key, required=False)
+        typer.echo(f"{config}: OK")
+
+    app.add_typer(group, name="config")

@@ -1,0 +1,1 @@
+"""dem stage of glacierinv."""

@@ -1,0 +1,1 @@
+"""outlines stage of glacierinv."""
