@@ -22,7 +22,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 demo: $(VENV)/.installed
-	$(BIN)/glacierinv demo --out $(OUT) --force
+	$(BIN)/glacierinv demo --out $(OUT)
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q

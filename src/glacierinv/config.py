@@ -126,7 +126,9 @@ class RunConfig(_Section):
         """Resolved path of ``inputs.<key>``; raises a clear error if required and missing."""
         p = self.resolve(getattr(self.inputs, key))
         if p is None and required:
-            raise ConfigError(f"config: [inputs] {key} is required for this stage. Add `{key} = \"PATH\"` under [inputs].")
+            raise ConfigError(
+                f'config: [inputs] {key} is required for this stage. Add `{key} = "PATH"` under [inputs].'
+            )
         if p is not None and not p.exists():
             raise InputError(f"input '{key}' not found", p, "Fix the path in [inputs] of the config")
         return p
@@ -151,7 +153,9 @@ def config_from_dict(data: dict, base_dir: Path, source: str = "config") -> RunC
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(x) for x in err["loc"])
-        raise ConfigError(f"{source}: invalid setting '{where}': {err['msg']}. See `glacierinv config template`.") from None
+        raise ConfigError(
+            f"{source}: invalid setting '{where}': {err['msg']}. See `glacierinv config template`."
+        ) from None
     return cfg.model_copy(update={"base_dir": Path(base_dir)})
 
 

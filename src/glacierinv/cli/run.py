@@ -1,9 +1,201 @@
-"""CLI commands of the `run` group (thin over the library)."""
+"""``glacierinv run``, ``glacierinv demo`` and ``glacierinv stage``: the pipeline over a run folder."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
 import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from glacierinv.cli._common import console
+
+__all__ = ["register"]
+
+
+def _quiet() -> bool:
+    return logging.getLogger("glacierinv").level >= logging.WARNING
+
+
+@contextlib.contextmanager
+def _progress_bars() -> Iterator:
+    """A rich progress factory for run_pipeline (none with --quiet)."""
+    if _quiet():
+        yield None
+        return
+    with Progress(
+        TextColumn("[bold]{task.fields[stage]:<10}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+        transient=False,
+    ) as bars:
+
+        def factory(stage: str, description: str):
+            task = bars.add_task(description, total=1.0, stage=stage)
+            return lambda fraction: bars.update(task, completed=min(1.0, max(0.0, float(fraction))))
+
+        yield factory
+
+
+def _check_out(out: Path, force: bool) -> None:
+    """Refuse a non-empty folder that is not a run folder, unless --force."""
+    from glacierinv.errors import OutputExists
+
+    if out.exists() and not out.is_dir():
+        raise OutputExists(f"{out}: exists and is not a folder. Choose another --out.")
+    if out.is_dir() and any(out.iterdir()) and not (out / "run.json").exists() and not force:
+        raise OutputExists(
+            f"{out}: folder is not empty and is not a glacierinv run folder. Choose another --out or pass --force."
+        )
+
+
+def _print_summary(result) -> None:
+    if _quiet():
+        return
+    stages = Table(title="stages", show_edge=False)
+    stages.add_column("stage")
+    stages.add_column("status")
+    for name, status in result.stages.items():
+        stages.add_row(name, status)
+    console.print(stages)
+    attrs = result.summaries.get("attributes", {})
+    acc = result.summaries.get("assess", {})
+    table = Table(title="inventory", show_edge=False)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    if attrs:
+        table.add_row("glaciers", f"{attrs.get('n_glaciers', '?')}")
+        area = attrs.get("area_km2")
+        unc = attrs.get("unc_area_unc_km2")
+        table.add_row("glacier area (km²)", f"{area:.4f}" + (f" ± {unc:.4f}" if unc is not None else ""))
+        table.add_row("debris area (km²)", f"{attrs.get('debris_km2', 0.0):.4f}")
+    for key, label in (("oa", "overall accuracy"), ("miou", "mIoU"), ("truth_area_km2", "truth area (km²)")):
+        if key in acc:
+            table.add_row(label, f"{acc[key]:.4f}")
+    if "area_rel_diff" in acc:
+        table.add_row("area vs truth", f"{100 * acc['area_rel_diff']:+.2f} %")
+    console.print(table)
+    run = result.run_dir
+    console.print(
+        f"outputs in [bold]{run}[/]: inventory.gpkg, inventory.csv, assessment.json, report/index.html, run.json"
+    )
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to the main app."""
+    """Add ``run``, ``demo`` and ``stage``."""
+
+    @app.command("run")
+    def run_cmd(
+        config: Path = typer.Argument(..., help="TOML run configuration (see `glacierinv config template`)."),
+        out: Path = typer.Option(
+            ..., "--out", "-o", help="Run folder (created; an existing run is resumed)."
+        ),
+        force: bool = typer.Option(
+            False, "--force", help="Re-run every stage, overwriting outputs in --out."
+        ),
+        workers: int = typer.Option(
+            None, "--workers", help="Local Dask cluster with N workers (overrides config)."
+        ),
+        scheduler: str = typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler."),
+    ) -> None:
+        """Run the whole pipeline on CONFIG into a run folder; finished stages are skipped.
+
+        $ glacierinv run scene/config.toml --out run1
+        """
+        from glacierinv.config import load_config
+        from glacierinv.pipeline import run_pipeline
+
+        cfg = load_config(config)
+        cfg = _with_runtime(cfg, workers, scheduler)
+        _check_out(out, force)
+        with _progress_bars() as factory:
+            result = run_pipeline(cfg, out, force=force, progress_factory=factory)
+        _print_summary(result)
+
+    @app.command("demo")
+    def demo_cmd(
+        out: Path = typer.Option(
+            Path("demo-run"), "--out", "-o", help="Run folder; the scene goes to OUT/scene."
+        ),
+        seed: int = typer.Option(0, "--seed", help="Seed of the synthetic scene."),
+        size: int = typer.Option(1024, "--size", help="Scene size in pixels of the fine (2 m) grid."),
+        method: str = typer.Option("baseline", "--method", help="Segmentation method: baseline or unet."),
+        force: bool = typer.Option(False, "--force", help="Regenerate the scene and re-run every stage."),
+    ) -> None:
+        """Generate the synthetic scene and run the whole pipeline on it, then print a summary.
+
+        $ glacierinv demo --out demo-run --seed 0 --size 1024
+        """
+        from glacierinv.config import load_config
+        from glacierinv.errors import ConfigError
+        from glacierinv.pipeline import run_pipeline
+        from glacierinv.synthetic import generate_scene
+
+        if method not in ("baseline", "unet"):
+            raise ConfigError(f"--method must be baseline or unet, not '{method}'")
+        _check_out(out, force)
+        scene = out / "scene"
+        info = scene / "scene.json"
+        wanted = {"seed": seed, "size_px": size}
+        current = json.loads(info.read_text()) if info.exists() else {}
+        if force or any(current.get(k) != v for k, v in wanted.items()):
+            if scene.exists():
+                import shutil
+
+                shutil.rmtree(scene)
+            generate_scene(scene, seed=seed, size_px=size)
+        cfg = load_config(scene / "config.toml")
+        cfg = cfg.model_copy(update={"segment": cfg.segment.model_copy(update={"method": method})})
+        with _progress_bars() as factory:
+            result = run_pipeline(cfg, out, force=force, progress_factory=factory)
+        _print_summary(result)
+
+    @app.command("stage")
+    def stage_cmd(
+        name: str = typer.Argument(
+            ..., help="Stage: stack, segment, outlines, units, attributes, assess, report."
+        ),
+        run_dir: Path = typer.Argument(..., help="An existing run folder."),
+        config: Path = typer.Option(
+            None, "--config", help="Config to use (default: the one recorded in run.json)."
+        ),
+    ) -> None:
+        """Re-run one stage over an existing run folder (later stages are not touched).
+
+        $ glacierinv stage outlines run1
+        """
+        from glacierinv.config import config_from_dict, load_config
+        from glacierinv.errors import InputError
+        from glacierinv.pipeline import run_stage
+
+        manifest = run_dir / "run.json"
+        if config is not None:
+            cfg = load_config(config)
+        elif manifest.exists():
+            data = json.loads(manifest.read_text())
+            cfg = config_from_dict(data["config"], Path(data.get("config_base_dir", run_dir)), str(manifest))
+        else:
+            raise InputError(
+                "not a run folder (no run.json)", run_dir, "Run `glacierinv run CONFIG --out RUN` first"
+            )
+        with _progress_bars() as factory:
+            result = run_stage(cfg, run_dir, name, progress_factory=factory)
+        _print_summary(result)
+
+
+def _with_runtime(cfg, workers: int | None, scheduler: str | None):
+    update = {}
+    if workers is not None:
+        update["workers"] = workers
+    if scheduler is not None:
+        update["scheduler"] = scheduler
+    if not update:
+        return cfg
+    return cfg.model_copy(update={"runtime": cfg.runtime.model_copy(update=update)})

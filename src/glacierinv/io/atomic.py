@@ -27,7 +27,9 @@ def check_writable(folder: str | Path) -> None:
     try:
         p.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"{p}: cannot create the output folder ({exc.strerror}). Choose a writable location.") from None
+        raise OutputError(
+            f"{p}: cannot create the output folder ({exc.strerror}). Choose a writable location."
+        ) from None
     if not os.access(p, os.W_OK):
         raise OutputError(f"{p}: output folder is not writable. Choose a writable location.")
 
@@ -53,7 +55,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         _remove(tmp)
         if isinstance(exc, OutputError):
             raise
-        raise OutputError(f"{target}: cannot write ({exc.strerror or exc}). Check free space and permissions.") from None
+        raise OutputError(
+            f"{target}: cannot write ({exc.strerror or exc}). Check free space and permissions."
+        ) from None
     except BaseException:
         _remove(tmp)
         raise

@@ -54,7 +54,9 @@ class Grid:
 
     def window_grid(self, window: Window) -> Grid:
         """The grid of a window of this grid."""
-        return Grid(self.crs, window_transform(window, self.transform), (int(window.height), int(window.width)))
+        return Grid(
+            self.crs, window_transform(window, self.transform), (int(window.height), int(window.width))
+        )
 
     def xy(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Map coordinates of pixel centres."""

@@ -48,7 +48,9 @@ def open_raster(path: str | Path, *, need_crs: bool = True) -> rasterio.DatasetR
     try:
         ds = rasterio.open(p)
     except RasterioIOError:
-        raise InputError("not a readable raster (GDAL cannot open it)", p, "Give a GeoTIFF or another GDAL raster") from None
+        raise InputError(
+            "not a readable raster (GDAL cannot open it)", p, "Give a GeoTIFF or another GDAL raster"
+        ) from None
     if need_crs and ds.crs is None:
         ds.close()
         raise InputError("raster has no CRS", p, "Assign one, e.g. `gdal_edit.py -a_srs EPSG:32643 FILE`")
@@ -87,7 +89,9 @@ def _check_readable(ds: rasterio.DatasetReader, fn, *args, **kwargs) -> np.ndarr
     try:
         return fn(*args, **kwargs)
     except RasterioIOError as exc:
-        raise InputError(f"raster is corrupt or truncated ({exc})", ds.name, "Re-download or re-export it") from None
+        raise InputError(
+            f"raster is corrupt or truncated ({exc})", ds.name, "Re-download or re-export it"
+        ) from None
 
 
 def read_window(
@@ -99,20 +103,28 @@ def read_window(
     boundless: bool = False,
 ) -> np.ndarray:
     """Read a window (all bands by default); float32 with NaN for nodata when ``as_float``."""
-    ctx = open_raster(path_or_ds) if isinstance(path_or_ds, (str, Path)) else contextlib.nullcontext(path_or_ds)
+    ctx = (
+        open_raster(path_or_ds) if isinstance(path_or_ds, (str, Path)) else contextlib.nullcontext(path_or_ds)
+    )
     with ctx as ds:
         arr = _check_readable(ds, ds.read, bands, window=window, boundless=boundless, fill_value=ds.nodata)
         return _as_float(arr, ds.nodata) if as_float else arr
 
 
 def read_raster(
-    path: str | Path, bands: Sequence[int] | int | None = None, *, as_float: bool = True, max_pixels: int = MAX_WHOLE_PIXELS
+    path: str | Path,
+    bands: Sequence[int] | int | None = None,
+    *,
+    as_float: bool = True,
+    max_pixels: int = MAX_WHOLE_PIXELS,
 ) -> tuple[np.ndarray, Grid]:
     """Read a *whole* raster with its grid; refuses rasters larger than ``max_pixels`` per band."""
     with open_raster(path) as ds:
         if ds.width * ds.height > max_pixels:
             raise InputError(
-                f"raster is {ds.width}x{ds.height} px, too large to read whole", path, "Use a windowed stage instead"
+                f"raster is {ds.width}x{ds.height} px, too large to read whole",
+                path,
+                "Use a windowed stage instead",
             )
         arr = read_window(ds, None, bands, as_float=as_float)
         return arr, Grid(ds.crs, ds.transform, (ds.height, ds.width))
@@ -168,7 +180,9 @@ def check_overlap(src: rasterio.DatasetReader, grid: Grid, path: str | Path) -> 
         )
 
 
-def iter_windows(grid: Grid | tuple[int, int], block: int = DEFAULT_BLOCK, overlap: int = 0) -> Iterator[tuple[Window, Window]]:
+def iter_windows(
+    grid: Grid | tuple[int, int], block: int = DEFAULT_BLOCK, overlap: int = 0
+) -> Iterator[tuple[Window, Window]]:
     """Yield (read_window, core_window) pairs covering the grid in blocks of ``block`` px.
 
     ``read_window`` is the core enlarged by ``overlap`` px on each side (clipped to the grid); the core
@@ -241,7 +255,9 @@ class RasterWriter:
         tmp = self._atomic.__enter__()
         if self.nodata is None and np.dtype(self.dtype).kind == "f":
             self.nodata = float("nan")
-        self._ds = rasterio.open(tmp, "w", **_profile(self.grid, self.count, self.dtype, self.nodata, DEFAULT_BLOCK))
+        self._ds = rasterio.open(
+            tmp, "w", **_profile(self.grid, self.count, self.dtype, self.nodata, DEFAULT_BLOCK)
+        )
         if self.descriptions:
             if len(self.descriptions) != self.count:
                 raise ValueError("one description per band is required")

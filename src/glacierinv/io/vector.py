@@ -18,7 +18,9 @@ def list_layers(path: str | Path) -> list[str]:
     try:
         return [str(name) for name, _ in pyogrio.list_layers(path)]
     except Exception:  # noqa: BLE001 - pyogrio raises several types for unreadable files
-        raise InputError("not a readable vector file", path, "Give a GeoPackage, shapefile or GeoJSON") from None
+        raise InputError(
+            "not a readable vector file", path, "Give a GeoPackage, shapefile or GeoJSON"
+        ) from None
 
 
 def read_vector(
@@ -55,7 +57,9 @@ def read_vector(
     except Exception:  # noqa: BLE001
         raise InputError("not a readable vector file", p, "Give a GeoPackage, shapefile or GeoJSON") from None
     if need_crs and gdf.crs is None:
-        raise InputError("vector data has no CRS", p, "Assign one (e.g. in QGIS: Layer > Set CRS) and save again")
+        raise InputError(
+            "vector data has no CRS", p, "Assign one (e.g. in QGIS: Layer > Set CRS) and save again"
+        )
     if not allow_empty and len(gdf) == 0:
         raise InputError("vector layer has no features", p, "Give a layer with at least one polygon")
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty].copy()
@@ -63,7 +67,9 @@ def read_vector(
         bad = ~gdf.geom_type.isin(["Polygon", "MultiPolygon"])
         if bad.any():
             raise InputError(
-                f"expected polygons, found {', '.join(sorted(set(gdf.geom_type[bad])))}", p, "Give glacier polygons"
+                f"expected polygons, found {', '.join(sorted(set(gdf.geom_type[bad])))}",
+                p,
+                "Give glacier polygons",
             )
     if repair and len(gdf):
         invalid = ~gdf.geometry.is_valid
@@ -85,7 +91,9 @@ def _polygonal_part(geom):
     return MultiPolygon(polys) if polys else Polygon()
 
 
-def write_layers(path: str | Path, layers: dict[str, gpd.GeoDataFrame], *, keep_other_layers: bool = False) -> Path:
+def write_layers(
+    path: str | Path, layers: dict[str, gpd.GeoDataFrame], *, keep_other_layers: bool = False
+) -> Path:
     """Write several layers to one GeoPackage atomically.
 
     With ``keep_other_layers`` the layers of an existing file that are not in ``layers`` are copied over.

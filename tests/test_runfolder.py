@@ -1,0 +1,77 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from glacierinv.errors import OutputError
+from glacierinv.pipeline import Stage, _run_one
+from glacierinv.runfolder import RunFolder, file_digest
+
+
+def _stage(calls, tmp_path):
+    src = tmp_path / "input.txt"
+
+    def func(cfg, run, progress):
+        calls.append(1)
+        (run / "out.txt").write_text(src.read_text().upper())
+        return {"n": len(calls)}
+
+    return Stage("demo", lambda c, r: {"input": src}, lambda c: {"k": 1}, lambda c: ["out.txt"], func), src
+
+
+def test_stage_skipped_when_inputs_and_params_unchanged(tmp_path):
+    calls = []
+    stage, src = _stage(calls, tmp_path)
+    src.write_text("abc")
+    run = RunFolder(tmp_path / "run")
+    run.path.mkdir()
+    assert _run_one(stage, None, run, False, None)[1] == "ran"
+    assert _run_one(stage, None, run, False, None)[1] == "skipped"
+    src.write_text("abd")  # changed input → runs again
+    assert _run_one(stage, None, run, False, None)[1] == "ran"
+    (run / "out.txt").unlink()  # missing output → runs again
+    assert _run_one(stage, None, run, False, None)[1] == "ran"
+    assert _run_one(stage, None, run, True, None)[1] == "ran"  # force
+    rec = json.loads((run / "run.json").read_text())["stages"]["demo"]
+    assert rec["status"] == "done" and rec["summary"] == {"n": 4} and rec["seconds"] >= 0
+
+
+def test_failed_stage_is_recorded_and_rerun(tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("x")
+
+    def boom(cfg, run, progress):
+        raise RuntimeError("bug")
+
+    stage = Stage("s", lambda c, r: {"i": src}, lambda c: {}, lambda c: [], boom)
+    run = RunFolder(tmp_path / "run")
+    run.path.mkdir()
+    with pytest.raises(RuntimeError):
+        _run_one(stage, None, run, False, None)
+    assert RunFolder(run.path).stage("s")["status"] == "failed"
+
+
+def test_lock_refuses_second_writer_and_takes_over_stale(tmp_path):
+    run = RunFolder(tmp_path / "run")
+    with run.locked():
+        with pytest.raises(OutputError, match="another glacierinv process"), RunFolder(run.path).locked():
+            pass
+    # a lock left by a dead process is taken over
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    (run.path / ".glacierinv.lock").write_text(dead.stdout.strip())
+    with run.locked():
+        assert (run.path / ".glacierinv.lock").read_text() == str(os.getpid())
+    assert not (run.path / ".glacierinv.lock").exists()
+
+
+def test_digest_changes_with_content(tmp_path):
+    a = tmp_path / "a"
+    a.write_bytes(b"1")
+    d1 = file_digest(a)
+    a.write_bytes(b"2")
+    assert file_digest(a) != d1
+    assert file_digest(tmp_path) == file_digest(tmp_path)
