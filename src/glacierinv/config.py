@@ -21,6 +21,7 @@ __all__ = [
     "OutlinesConfig",
     "RunConfig",
     "RuntimeConfig",
+    "SceneConfig",
     "SegmentConfig",
     "StackConfig",
     "UnitsConfig",
@@ -92,6 +93,24 @@ class RuntimeConfig(_Section):
     workers: int = 0  # 0 = in-process; N = LocalCluster with N workers
     scheduler: str | None = None  # address of an existing dask scheduler
     seed: int = 0
+    tile_px: int = 0  # >0: split each scene into tiles of this many px (tasks for Dask); 0 = whole scenes
+    tile_overlap_px: int = 128  # margin processed around each tile and discarded when mosaicking
+    continue_on_error: bool = False  # keep going when one tile/scene fails (it is logged in run.json)
+
+
+class SceneConfig(_Section):
+    """One scene of a multi-scene run: its own imagery (and optionally DEM); the rest comes from [inputs]."""
+
+    name: str
+    priority: int | None = None  # lower wins in the mosaic; default: primary sensor first, then least cloud
+    pan: Path | None = None
+    ms: Path | None = None
+    s2: Path | None = None
+    s2_cloud_mask: Path | None = None
+    landsat_mtl: Path | None = None
+    dem: Path | None = None
+    primary_cloud_mask: Path | None = None
+    img_source: str | None = None
 
 
 class RunConfig(_Section):
@@ -106,6 +125,7 @@ class RunConfig(_Section):
     attributes: AttributesConfig = Field(default_factory=AttributesConfig)
     assess: AssessConfig = Field(default_factory=AssessConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    scenes: list[SceneConfig] = Field(default_factory=list)  # several scenes → one seamless inventory
     base_dir: Path = Field(default=Path("."), exclude=True)
 
     @field_validator("name")

@@ -63,30 +63,75 @@ def _config_inputs(cfg: RunConfig, keys: tuple[str, ...]) -> dict[str, Path]:
     return out
 
 
+def uses_parts(cfg: RunConfig) -> bool:
+    """True when stack and segment run as scene/tile tasks (several scenes, tiling, or Dask)."""
+    rt = cfg.runtime
+    return bool(cfg.scenes) or rt.tile_px > 0 or rt.workers > 0 or bool(rt.scheduler)
+
+
+def _run_parts(
+    cfg: RunConfig, run: RunFolder, stage: str, mosaic: tuple[str, ...], progress: Progress
+) -> dict[str, Any]:
+    from functools import partial
+
+    from glacierinv.distributed import TaskFailure, TaskRunner
+    from glacierinv.scenes import mosaic_parts, plan_parts, process_part
+
+    parts = plan_parts(cfg)
+    with TaskRunner(cfg.runtime.workers, cfg.runtime.scheduler) as runner:
+        results = runner.map(
+            partial(process_part, run_dir=str(run.path), stage=stage),
+            parts,
+            keys=[p.key for p in parts],
+            continue_on_error=cfg.runtime.continue_on_error,
+            on_done=lambda n, total: progress(0.9 * n / total),
+        )
+    failed = [r.key for r in results if isinstance(r, TaskFailure)]
+    ok = [p for p, r in zip(parts, results, strict=True) if not isinstance(r, TaskFailure)]
+    mosaic_parts(ok, run.path, mosaic, block_px=cfg.runtime.block_px)
+    return {
+        "n_parts": len(parts),
+        "n_ran": sum(1 for r in results if isinstance(r, dict) and r.get("status") == "ran"),
+        "failed_parts": failed,
+        "distributed": cfg.runtime.workers > 0 or bool(cfg.runtime.scheduler),
+    }
+
+
 def _stack(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str, Any]:
+    if uses_parts(cfg):
+        return _run_parts(cfg, run, "stack", ("stack.tif", "masks.tif", "source.tif"), progress)
     from glacierinv.preprocess.stack import build_feature_stack
 
     result = build_feature_stack(cfg, run.path, block_px=cfg.runtime.block_px, progress=progress)
     return _summary_of(result)
 
 
-def _segment(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str, Any]:
-    proba = run / "proba.tif" if cfg.segment.write_proba else None
+def segment_stack(
+    cfg: RunConfig, stack_path: Path, classes_path: Path, proba_path: Path | None
+) -> dict[str, Any]:
+    """Classify one feature stack with the configured method (baseline rules or the U-Net)."""
+    proba = proba_path if cfg.segment.write_proba else None
     if cfg.segment.method == "baseline":
         from glacierinv.segment.baseline import classify_stack
 
-        return classify_stack(run / "stack.tif", run / "classes.tif", proba, block_px=cfg.runtime.block_px)
+        return classify_stack(stack_path, classes_path, proba, block_px=cfg.runtime.block_px)
     from glacierinv.segment.infer import predict_stack
 
     return predict_stack(
-        run / "stack.tif",
+        stack_path,
         cfg.resolve(cfg.segment.checkpoint),
-        run / "classes.tif",
+        classes_path,
         proba,
         tile_px=cfg.segment.tile_px,
         overlap_px=cfg.segment.overlap_px,
         device=cfg.segment.device,
     )
+
+
+def _segment(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str, Any]:
+    if uses_parts(cfg):
+        return _run_parts(cfg, run, "segment", ("classes.tif", "proba.tif"), progress)
+    return segment_stack(cfg, run / "stack.tif", run / "classes.tif", run / "proba.tif")
 
 
 def _outlines(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str, Any]:
@@ -257,8 +302,14 @@ def _summary_of(result: Any) -> dict[str, Any]:
     return {}
 
 
-def _run_file(name: str) -> Callable[[RunConfig, RunFolder], dict[str, Path]]:
-    return lambda cfg, run: {name: run / name}
+def _scene_inputs(cfg: RunConfig) -> dict[str, Path]:
+    out = {}
+    for scene in cfg.scenes:
+        for key in ("pan", "ms", "s2", "s2_cloud_mask", "landsat_mtl", "dem", "primary_cloud_mask"):
+            p = cfg.resolve(getattr(scene, key))
+            if p is not None:
+                out[f"scenes.{scene.name}.{key}"] = p
+    return out
 
 
 STAGES: tuple[Stage, ...] = (
@@ -278,7 +329,7 @@ STAGES: tuple[Stage, ...] = (
             {"stack.tif": run / "stack.tif"}
             | ({"checkpoint": cfg.resolve(cfg.segment.checkpoint)} if cfg.segment.checkpoint else {})
         ),
-        lambda cfg: {"segment": cfg.segment.model_dump(mode="json")},
+        lambda cfg: {"segment": cfg.segment.model_dump(mode="json"), "tile_px": cfg.runtime.tile_px},
         lambda cfg: ["classes.tif"],
         _segment,
         "classify background / clean ice / debris-covered ice",

@@ -1,0 +1,157 @@
+"""Where tasks run: in-process by default, on a Dask distributed cluster when asked.
+
+:class:`TaskRunner` maps a picklable function over task descriptions. Every task is logged with its
+outcome and duration (like OGGM's ``entity_task``); a failed task does not lose the others' results,
+and the first failure is re-raised after all tasks have finished (or, with ``continue_on_error``,
+returned as an error record). Results come back in the order of the inputs, so in-process and Dask runs
+give identical outputs.
+
+Run on a real cluster by starting a scheduler and workers that can read the inputs and write the run
+folder (shared file system), then ``glacierinv run CONFIG --out RUN --scheduler tcp://HOST:8786``;
+dask-jobqueue (SLURM/PBS) or dask-kubernetes create such clusters.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from glacierinv.errors import ConfigError, GlacierInvError
+
+__all__ = ["TaskFailure", "TaskRunner"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """The record of a task that raised (returned only with ``continue_on_error``)."""
+
+    key: str
+    error: str
+
+
+def _timed(func: Callable, key: str, item: Any) -> tuple[str, Any, float, str | None, BaseException | None]:
+    started = time.perf_counter()
+    try:
+        value = func(item)
+    except GlacierInvError as exc:  # user errors travel as themselves
+        return key, None, time.perf_counter() - started, f"{type(exc).__name__}: {exc}", exc
+    except Exception as exc:  # noqa: BLE001 - bugs: keep the message, re-raise in the caller
+        return key, None, time.perf_counter() - started, f"{type(exc).__name__}: {exc}", exc
+    return key, value, time.perf_counter() - started, None, None
+
+
+class TaskRunner:
+    """Run tasks in-process (``workers=0``, no scheduler) or on Dask distributed.
+
+    Parameters
+    ----------
+    workers
+        Number of worker processes of a LocalCluster (one thread each); 0 = in-process.
+    scheduler
+        Address of an existing scheduler (``tcp://host:8786``); overrides ``workers``.
+    """
+
+    def __init__(self, workers: int = 0, scheduler: str | None = None):
+        if workers < 0:
+            raise ConfigError(f"workers must be >= 0, not {workers}")
+        self.workers, self.scheduler = workers, scheduler
+        self._client = None
+        self._cluster = None
+
+    @property
+    def distributed(self) -> bool:
+        return bool(self.scheduler) or self.workers > 0
+
+    def __enter__(self) -> TaskRunner:
+        if not self.distributed:
+            return self
+        from distributed import Client, LocalCluster
+
+        try:
+            if self.scheduler:
+                self._client = Client(self.scheduler, timeout="20s")
+            else:
+                self._cluster = LocalCluster(
+                    n_workers=self.workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
+                self._client = Client(self._cluster)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot reach the Dask scheduler {self.scheduler or 'LocalCluster'} ({exc})"
+            ) from None
+        log.info("dask: %s", self._client.dashboard_link if self._client else "")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._client is not None:
+            self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+        self._client = self._cluster = None
+
+    def map(
+        self,
+        func: Callable[[Any], Any],
+        items: Iterable[Any],
+        *,
+        keys: Iterable[str] | None = None,
+        continue_on_error: bool = False,
+        on_done: Callable[[int, int], None] | None = None,
+    ) -> list[Any]:
+        """``[func(item) for item in items]``, in order, in-process or on the cluster.
+
+        ``on_done(n_finished, n_total)`` is called as tasks finish (for progress bars).
+        """
+        items = list(items)
+        keys = list(keys) if keys is not None else [f"task-{i}" for i in range(len(items))]
+        outcomes: dict[str, tuple] = {}
+        if self._client is None:
+            for i, (key, item) in enumerate(zip(keys, items, strict=True)):
+                outcomes[key] = _timed(func, key, item)
+                self._log(outcomes[key])
+                if outcomes[key][3] is not None and not continue_on_error:
+                    raise outcomes[key][4]
+                if on_done:
+                    on_done(i + 1, len(items))
+        else:
+            from distributed import as_completed
+
+            futures = [
+                self._client.submit(
+                    _timed, func, key, item, key=f"glacierinv-{key}-{time.time_ns()}", pure=False
+                )
+                for key, item in zip(keys, items, strict=True)
+            ]
+            for n, fut in enumerate(as_completed(futures), start=1):
+                outcome = fut.result()
+                outcomes[outcome[0]] = outcome
+                self._log(outcome)
+                if on_done:
+                    on_done(n, len(items))
+        results = []
+        for key in keys:
+            _, value, _, error, exc = outcomes[key]
+            if error is not None:
+                if not continue_on_error:
+                    raise exc
+                results.append(TaskFailure(key, error))
+            else:
+                results.append(value)
+        return results
+
+    @staticmethod
+    def _log(outcome: tuple) -> None:
+        key, _, seconds, error, _ = outcome
+        if error is None:
+            log.info("task %s: SUCCESS in %.2f s", key, seconds)
+        else:
+            log.error("task %s: %s", key, error)
