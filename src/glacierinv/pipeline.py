@@ -421,6 +421,21 @@ def run_pipeline(
     unknown = [s for s in selected if s not in STAGE_NAMES]
     if unknown:
         raise ConfigError(f"unknown stage(s) {', '.join(unknown)}; stages are: {', '.join(STAGE_NAMES)}")
+    from glacierinv.preflight import check_inputs
+
+    check_inputs(cfg)  # bad input fails here, before the run folder is touched
+    fresh = not Path(run_dir).exists() or not any(Path(run_dir).iterdir())
+    try:
+        return _run_stages(cfg, run_dir, selected, force, progress_factory)
+    except GlacierInvError:
+        if fresh:  # leave no partial output behind: the folder was created by this call
+            import shutil
+
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def _run_stages(cfg, run_dir, selected, force, progress_factory) -> RunResult:
     run = RunFolder(run_dir)
     result = RunResult(run.path)
     with run.locked(), run.logging_to_file():
