@@ -1,0 +1,364 @@
+"""Generate the embedded default input: a synthetic glacierised scene with sensors and ground truth.
+
+Layout written into the output folder (EPSG:32643, UTM 43N, ~35.8° N in the Karakoram)::
+
+    pan.tif            panchromatic reflectance at pixel_m (2 m): the primary grid
+    ms.tif             blue, green, red, nir reflectance at 2.5 × pixel_m (5 m)
+    s2.tif, s2_cloud.tif   Sentinel-2-like B2, B3, B4, B8, B11 at 10 m + cloud mask (other clouds than pan/ms)
+    landsat/SYN_B4.TIF, SYN_B5.TIF, SYN_B10.TIF, SYN_B11.TIF, SYN_MTL.txt   Landsat-8-like 30 m DNs + MTL
+    dem.tif (2 × pixel_m, 4 m), dem30.tif (30 m)
+    truth/classes.tif  0 background, 1 clean ice, 2 debris-covered ice, 255 nodata (primary grid)
+    truth/glaciers.gpkg   layers glaciers (units, glac_id, area_km2), debris, divides
+    config.toml, scene.json
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pyflwdir
+import rasterio.features
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.warp import reproject
+from scipy import ndimage
+from shapely.geometry import shape
+from shapely.ops import unary_union
+
+from glacierinv.errors import InputError
+from glacierinv.geometry import area_km2
+from glacierinv.io.atomic import atomic_path
+from glacierinv.io.grid import Grid
+from glacierinv.io.raster import write_raster
+from glacierinv.io.vector import write_layers
+from glacierinv.synthetic import sensors
+from glacierinv.synthetic.surface import SURFACE, make_surface
+from glacierinv.synthetic.terrain import fractal_noise, make_terrain
+
+__all__ = ["SceneInfo", "generate_scene", "write_scene"]
+
+CRS_UTM43N = CRS.from_epsg(32643)
+ORIGIN = (560000.0, 3965000.0)  # upper-left corner, UTM 43N (~35.8° N, 76.6° E)
+SUN_AZIMUTH_DEG = 140.0
+SUN_ELEVATION_DEG = 55.0
+NOISE_STD = 0.01  # sensor noise, reflectance units
+MAX_SIZE_PX = 8192
+
+
+@dataclass
+class SceneInfo:
+    """What was generated: paths and a truth summary (areas on the ellipsoid)."""
+
+    out_dir: str
+    seed: int
+    size_px: int
+    pixel_m: float
+    ela_m: float
+    n_glaciers: int
+    glacier_area_km2: float
+    debris_area_km2: float
+
+
+def _resample(arr: np.ndarray, src: Grid, dst: Grid, how=Resampling.average) -> np.ndarray:
+    """Aggregate (or resample) a float array from src to dst grid; NaN where nothing covers."""
+    out = np.full((arr.shape[0], *dst.shape) if arr.ndim == 3 else dst.shape, np.nan, "float32")
+    reproject(
+        arr.astype("float32"), out, src_transform=src.transform, src_crs=src.crs, dst_transform=dst.transform,
+        dst_crs=dst.crs, resampling=how, src_nodata=np.nan, dst_nodata=np.nan,
+    )  # fmt: skip
+    return out
+
+
+def _clouds(shape, rng, n: int, pixel_m: float) -> np.ndarray:
+    """Cloud opacity 0-1: a few soft blobs."""
+    rows, cols = np.indices(shape)
+    alpha = np.zeros(shape)
+    for _ in range(n):
+        r0, c0 = rng.uniform(0, shape[0]), rng.uniform(0, shape[1])
+        rad = rng.uniform(0.05, 0.09) * shape[0]
+        alpha = np.maximum(alpha, np.exp(-((((rows - r0) ** 2 + (cols - c0) ** 2) / (2 * rad**2)) ** 1.5)))
+    alpha *= np.clip(1 + 0.3 * fractal_noise(shape, rng, (12, 4), (1.0, 0.5)), 0, None)
+    return np.clip(alpha * 1.2 - 0.1, 0.0, 1.0)
+
+
+def _units(z: np.ndarray, glacier: np.ndarray, grid: Grid, min_unit_km2: float = 0.02) -> np.ndarray:
+    """Truth glacier units: ice complexes split by the drainage basins of their main outlets (pyflwdir).
+
+    Outlets are ice cells whose D8 downstream cell is not ice (or leaves the scene); basins draining to an
+    outlet with at least ``min_unit_km2`` of ice become units; remaining ice joins the nearest unit of its
+    complex; a complex without a main outlet is one unit.
+    """
+    flw = pyflwdir.from_dem(z.astype("float32"), nodata=-9999.0, transform=grid.transform, latlon=False)
+    ds = flw.idxs_ds
+    ice = glacier.ravel()
+    own = np.arange(ice.size)
+    outlets = np.flatnonzero(ice & (~ice[ds] | (ds == own)))
+    basins = flw.basins(idxs=outlets).ravel() * ice
+    counts = np.bincount(basins, minlength=outlets.size + 1)
+    major = np.flatnonzero(counts * grid.pixel_area_m2 / 1e6 >= min_unit_km2)
+    major = major[major > 0]
+    unit = np.where(np.isin(basins, major), basins, 0).reshape(glacier.shape)
+    complexes, n = ndimage.label(glacier)
+    next_id = int(unit.max()) + 1
+    for k in range(1, n + 1):
+        cmask = complexes == k
+        if not (unit[cmask] > 0).any():
+            unit[cmask] = next_id
+            next_id += 1
+            continue
+        missing = cmask & (unit == 0)
+        if missing.any():
+            seeds = np.where(cmask, unit, 0)
+            _, (ri, ci) = ndimage.distance_transform_edt(seeds == 0, return_indices=True)
+            unit[missing] = seeds[ri[missing], ci[missing]]
+    return unit
+
+
+def _polygons(labels: np.ndarray, grid: Grid) -> dict[int, object]:
+    polys: dict[int, list] = {}
+    for geom, value in rasterio.features.shapes(
+        labels.astype("int32"), mask=labels > 0, transform=grid.transform
+    ):
+        polys.setdefault(int(value), []).append(shape(geom))
+    return {k: unary_union(v) for k, v in polys.items()}
+
+
+def _truth_layers(
+    unit: np.ndarray, classes: np.ndarray, grid: Grid
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    polys = _polygons(unit, grid)
+    units = gpd.GeoDataFrame({"unit": list(polys)}, geometry=list(polys.values()), crs=grid.crs)
+    units["area_km2"] = area_km2(units)
+    units = units.sort_values("area_km2", ascending=False).reset_index(drop=True)
+    units["glac_id"] = [f"SYN-{i + 1:04d}" for i in range(len(units))]
+    id_of = dict(zip(units["unit"], units["glac_id"], strict=True))
+    deb = _polygons(np.where(classes == 2, unit, 0), grid)
+    debris = gpd.GeoDataFrame({"glac_id": [id_of[k] for k in deb]}, geometry=list(deb.values()), crs=grid.crs)
+    debris["area_km2"] = area_km2(debris) if len(debris) else []
+    lines = []
+    geoms = list(units.geometry)
+    for i in range(len(geoms)):
+        for j in range(i + 1, len(geoms)):
+            if geoms[i].touches(geoms[j]) or geoms[i].intersects(geoms[j]):
+                shared = geoms[i].boundary.intersection(geoms[j].boundary)
+                if not shared.is_empty and shared.length > 0:
+                    lines.append(
+                        {"glac_id_a": units.glac_id[i], "glac_id_b": units.glac_id[j], "geometry": shared}
+                    )
+    divides = gpd.GeoDataFrame(lines or {"glac_id_a": [], "glac_id_b": [], "geometry": []}, crs=grid.crs)
+    return units[["glac_id", "area_km2", "geometry"]], debris, divides
+
+
+def _mtl_text(date: str, sun_az: float, sun_el: float, grid30: Grid) -> str:
+    c = sensors.LANDSAT_CONSTANTS
+    lines = [
+        "GROUP = LANDSAT_METADATA_FILE",
+        "  GROUP = PRODUCT_CONTENTS",
+        '    LANDSAT_PRODUCT_ID = "SYN_L1TP_148035_SYNTHETIC_02_T1"',
+        '    PROCESSING_LEVEL = "L1TP"',
+        *[f'    FILE_NAME_BAND_{b} = "SYN_B{b}.TIF"' for b in (4, 5, 10, 11)],
+        "  END_GROUP = PRODUCT_CONTENTS",
+        "  GROUP = IMAGE_ATTRIBUTES",
+        '    SPACECRAFT_ID = "LANDSAT_8"',
+        '    SENSOR_ID = "OLI_TIRS"',
+        f"    DATE_ACQUIRED = {date}",
+        f"    SUN_AZIMUTH = {sun_az:.8f}",
+        f"    SUN_ELEVATION = {sun_el:.8f}",
+        "  END_GROUP = IMAGE_ATTRIBUTES",
+        "  GROUP = PROJECTION_ATTRIBUTES",
+        '    MAP_PROJECTION = "UTM"',
+        "    UTM_ZONE = 43",
+        f"    GRID_CELL_SIZE_THERMAL = {grid30.res[0]:.2f}",
+        f"    GRID_CELL_SIZE_REFLECTIVE = {grid30.res[0]:.2f}",
+        "  END_GROUP = PROJECTION_ATTRIBUTES",
+        "  GROUP = LEVEL1_RADIOMETRIC_RESCALING",
+        *[f"    {k} = {c[k]:.4E}" for k in c if k.startswith(("RADIANCE", "REFLECTANCE"))],
+        "  END_GROUP = LEVEL1_RADIOMETRIC_RESCALING",
+        "  GROUP = LEVEL1_THERMAL_CONSTANTS",
+        *[f"    {k} = {c[k]:.4f}" for k in c if k.startswith(("K1", "K2"))],
+        "  END_GROUP = LEVEL1_THERMAL_CONSTANTS",
+        "END_GROUP = LANDSAT_METADATA_FILE",
+        "END",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+CONFIG_TEMPLATE = """\
+# glacierinv run configuration for a synthetic scene (generated by `glacierinv synth`, seed {seed})
+name = "synthetic-seed{seed}"
+
+[inputs]
+pan = "pan.tif"
+ms = "ms.tif"
+s2 = "s2.tif"
+s2_cloud_mask = "s2_cloud.tif"
+landsat_mtl = "landsat/SYN_MTL.txt"
+dem = "dem.tif"
+dem_coarse = "dem30.tif"
+truth_classes = "truth/classes.tif"
+truth_glaciers = "truth/glaciers.gpkg"
+img_source = "synthetic"
+dem_source = "synthetic-4m"
+src_date = "{date}"
+"""
+
+
+def generate_scene(
+    out_dir: str | Path, seed: int = 0, size_px: int = 1024, pixel_m: float = 2.0
+) -> SceneInfo:
+    """Generate a synthetic glacierised scene with its sensors and truth into ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir
+        Output folder (created; files inside are replaced).
+    seed
+        Random seed: the same seed gives the same scene, byte for byte.
+    size_px
+        Size of the primary (panchromatic) grid in pixels (square), 64 to 8192.
+    pixel_m
+        Pixel size of the primary grid in metres (2 m as ZY-3 pan-sharpened imagery).
+    """
+    if not 64 <= size_px <= MAX_SIZE_PX:
+        raise InputError(f"--size must be between 64 and {MAX_SIZE_PX} px, not {size_px}")
+    if not 0.5 <= pixel_m <= 30:
+        raise InputError(f"--pixel-m must be between 0.5 and 30 m, not {pixel_m}")
+    rng = np.random.default_rng(seed)
+    z, valleys = make_terrain(size_px, pixel_m, rng)
+    surface, z = make_surface(z, valleys, pixel_m, rng)
+    return write_scene(Path(out_dir), z, surface.kind, surface.ela_m, pixel_m, rng, seed=seed)
+
+
+def write_scene(out: Path, z: np.ndarray, kind: np.ndarray, ela_m: float, pixel_m: float, rng, *, seed: int = 0,
+                crs: CRS = CRS_UTM43N, origin: tuple[float, float] = ORIGIN, date: str = "2021-08-20",
+                valid: np.ndarray | None = None) -> SceneInfo:  # fmt: skip
+    """Render sensors and truth for a DEM ``z`` and surface types ``kind`` on a north-up grid."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "truth").mkdir(exist_ok=True)
+    (out / "landsat").mkdir(exist_ok=True)
+    h, w = z.shape
+    fine = Grid(
+        crs,
+        Grid.from_bounds(
+            crs, (origin[0], origin[1] - h * pixel_m, origin[0] + w * pixel_m, origin[1]), pixel_m
+        ).transform,
+        (h, w),
+    )
+    valid = np.ones(z.shape, bool) if valid is None else valid
+
+    cos_i = sensors.illumination(z, pixel_m, SUN_AZIMUTH_DEG, SUN_ELEVATION_DEG)
+    coarse = max(1, int(round(8.0 / pixel_m)))
+    z_c = z[::coarse, ::coarse]
+    shadow_c = sensors.cast_shadow(z_c, pixel_m * coarse, SUN_AZIMUTH_DEG, SUN_ELEVATION_DEG)
+    shadow = np.repeat(np.repeat(shadow_c, coarse, 0), coarse, 1)[:h, :w]
+    cos_z = math.cos(math.radians(90 - SUN_ELEVATION_DEG))
+    light = np.where(shadow, 0.2, np.clip(0.2 + 0.8 * cos_i / cos_z, 0.2, 1.5)).astype("float32")
+
+    surf = sensors.reflectance(kind, rng)  # (5, h, w): blue, green, red, nir, swir
+    temp_k = sensors.surface_temperature_k(kind, z, cos_i, shadow, pixel_m, rng)
+
+    def observe(clouds: np.ndarray) -> np.ndarray:
+        img = surf * light
+        cloud = np.asarray(sensors.CLOUD, "float32")[:, None, None]
+        img = (1 - clouds) * img + clouds * cloud
+        img = img + rng.normal(0, NOISE_STD, img.shape).astype("float32")
+        img = np.clip(img, 0.0, 1.0)
+        img[:, ~valid] = np.nan
+        return img
+
+    # primary sensor (ZY-3-like): 2 m pan, 5 m MS, its own clouds
+    clouds_primary = _clouds(z.shape, rng, int(rng.integers(1, 3)), pixel_m) * (rng.uniform() < 0.9)
+    primary = observe(clouds_primary)
+    ms_grid = _grid_like(fine, 2.5 * pixel_m)
+    ms = _resample(primary[:4], fine, ms_grid)
+    pan = (0.10 * primary[0] + 0.30 * primary[1] + 0.35 * primary[2] + 0.25 * primary[3]).astype("float32")
+    pan = np.clip(pan + rng.normal(0, NOISE_STD / 2, pan.shape).astype("float32"), 0, 1)
+    pan[~valid] = np.nan
+    write_raster(out / "pan.tif", pan, fine, descriptions=["pan"])
+    write_raster(out / "ms.tif", ms, ms_grid, descriptions=["blue", "green", "red", "nir"])
+
+    # Sentinel-2-like 10 m scene with other clouds and SWIR
+    s2_grid = _grid_like(fine, 10.0)
+    clouds_s2 = _clouds(z.shape, rng, int(rng.integers(1, 3)), pixel_m)
+    s2 = _resample(observe(clouds_s2), fine, s2_grid)
+    write_raster(out / "s2.tif", s2, s2_grid, descriptions=["B2", "B3", "B4", "B8", "B11"])
+    cloud10 = _resample(clouds_s2[None].astype("float32"), fine, s2_grid)[0]
+    write_raster(out / "s2_cloud.tif", (np.nan_to_num(cloud10) > 0.3).astype("uint8"), s2_grid, nodata=255)
+
+    # Landsat-8-like 30 m: TOA reflectance DNs for red/NIR, thermal DNs from emitted radiance
+    l8 = _grid_like(fine, 30.0)
+    c = sensors.LANDSAT_CONSTANTS
+    sin_e = math.sin(math.radians(SUN_ELEVATION_DEG))
+    emis = np.zeros(kind.shape, "float32")
+    for name, code in SURFACE.items():
+        emis[kind == code] = sensors.EMISSIVITY_B10[name]
+    no_cloud = np.zeros(z.shape, "float32")
+    l8_refl = _resample(observe(no_cloud)[2:4], fine, l8)
+    for b, band in ((0, 4), (1, 5)):
+        dn = (l8_refl[b] * sin_e - c[f"REFLECTANCE_ADD_BAND_{band}"]) / c[f"REFLECTANCE_MULT_BAND_{band}"]
+        _write_dn(out / "landsat" / f"SYN_B{band}.TIF", dn, l8)
+    for band in (10, 11):
+        radiance = sensors.planck_radiance(temp_k.astype("float64"), emis, band).astype("float32")
+        radiance[~valid] = np.nan
+        lr = _resample(radiance[None], fine, l8)[0]
+        dn = (lr - c[f"RADIANCE_ADD_BAND_{band}"]) / c[f"RADIANCE_MULT_BAND_{band}"]
+        _write_dn(out / "landsat" / f"SYN_B{band}.TIF", dn, l8)
+    with atomic_path(out / "landsat" / "SYN_MTL.txt") as tmp:
+        tmp.write_text(_mtl_text(date, SUN_AZIMUTH_DEG, SUN_ELEVATION_DEG, l8))
+
+    # DEMs: the fine 2 × pixel_m DEM (as the 4 m ZY-3 DEM) and a 30 m DEM
+    zf = np.where(valid, z, np.nan).astype("float32")
+    dem_grid = _grid_like(fine, 2 * pixel_m)
+    write_raster(
+        out / "dem.tif", _resample(zf[None], fine, dem_grid)[0], dem_grid, descriptions=["elevation_m"]
+    )
+    dem30 = _grid_like(fine, 30.0)
+    write_raster(out / "dem30.tif", _resample(zf[None], fine, dem30)[0], dem30, descriptions=["elevation_m"])
+
+    # truth
+    glacier = np.isin(kind, (SURFACE["snow"], SURFACE["ice"], SURFACE["debris"], SURFACE["pond"]))
+    classes = np.zeros(kind.shape, "uint8")
+    classes[np.isin(kind, (SURFACE["snow"], SURFACE["ice"]))] = 1
+    classes[np.isin(kind, (SURFACE["debris"], SURFACE["pond"]))] = 2
+    classes[~valid] = 255
+    write_raster(out / "truth" / "classes.tif", classes, fine, nodata=255)
+    unit = _units(np.where(valid, z, np.nanmax(z)), glacier & valid, fine)
+    units, debris, divides = _truth_layers(unit, classes, fine)
+    write_layers(out / "truth" / "glaciers.gpkg", {"glaciers": units, "debris": debris, "divides": divides})
+
+    info = SceneInfo(
+        str(out), seed, int(max(h, w)), pixel_m, round(ela_m, 1), int(len(units)),
+        float(units["area_km2"].sum()), float(debris["area_km2"].sum()) if len(debris) else 0.0,
+    )  # fmt: skip
+    with atomic_path(out / "config.toml") as tmp:
+        tmp.write_text(CONFIG_TEMPLATE.format(seed=seed, date=date))
+    with atomic_path(out / "scene.json") as tmp:
+        tmp.write_text(
+            json.dumps(
+                asdict(info) | {"size_px": int(max(h, w)), "surface_km2": _surface_km2(kind, pixel_m)},
+                indent=2,
+            )
+        )
+    return info
+
+
+def _grid_like(fine: Grid, res: float) -> Grid:
+    left, bottom, right, top = fine.bounds
+    nx = math.ceil((right - left) / res - 1e-9)
+    ny = math.ceil((top - bottom) / res - 1e-9)
+    return Grid.from_bounds(fine.crs, (left, top - ny * res, left + nx * res, top), res)
+
+
+def _write_dn(path: Path, dn: np.ndarray, grid: Grid) -> None:
+    arr = np.where(np.isnan(dn), 0, np.clip(np.round(dn), 1, 65535)).astype("uint16")
+    write_raster(path, arr, grid, nodata=0)
+
+
+def _surface_km2(kind: np.ndarray, pixel_m: float) -> dict[str, float]:
+    counts = np.bincount(kind.ravel(), minlength=len(SURFACE))
+    return {name: round(float(counts[code]) * pixel_m**2 / 1e6, 6) for name, code in SURFACE.items()}
