@@ -250,7 +250,7 @@ def _mosaic_window(parts, run_dir, name, grid, win, count, dtype, fill) -> np.nd
             if cloud_pass and (folder / "masks.tif").exists():
                 cloud = read_on_grid(
                     folder / "masks.tif", wgrid, bands=1, resampling=Resampling.nearest, require_overlap=False
-                )[0]
+                )
                 valid &= ~(cloud == 1)
             take = valid & ~filled
             if not take.any():

@@ -138,16 +138,19 @@ def read_on_grid(
     resampling: Resampling = Resampling.bilinear,
     *,
     require_overlap: bool = True,
+    src_nodata: float | None = None,
 ) -> np.ndarray:
     """Read ``path`` resampled onto ``grid`` (or a window of it): co-registration onto the primary grid.
 
     Reprojects on the fly through a WarpedVRT, so only the window is computed. Returns float32 with
-    NaN outside the source or at its nodata.
+    NaN outside the source or at its nodata (``src_nodata`` overrides the file's, e.g. 0 for Landsat L1
+    DN files that do not declare their fill value).
     """
     with open_raster(path) as src:
         if require_overlap:
             check_overlap(src, grid, path)
-        nodata = src.nodata if src.nodata is not None else np.nan
+        in_nodata = src_nodata if src_nodata is not None else src.nodata
+        nodata = in_nodata if in_nodata is not None else np.nan
         with WarpedVRT(
             src,
             crs=grid.crs,
@@ -155,7 +158,7 @@ def read_on_grid(
             width=grid.width,
             height=grid.height,
             resampling=resampling,
-            src_nodata=src.nodata,
+            src_nodata=in_nodata,
             nodata=nodata,
             dtype="float32",
         ) as vrt:

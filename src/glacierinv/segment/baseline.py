@@ -1,0 +1,172 @@
+"""The transparent no-model classifier: band ratio + thermal + slope rules.
+
+Kept forever as the method that needs no training and as the baseline the U-Net must beat.
+
+- **Clean ice and snow** (Paul et al. 2002 band-ratio method, adapted to VNIR): ice and snow reflect less in
+  NIR than in red, so ``red/NIR > ratio_min`` (ice ≈ 1.4, snow ≈ 1.1, rock and debris ≈ 0.8, clouds ≈ 1.0)
+  with a minimum brightness, excluding open water (NDWI > ``ndwi_water``); when an ``ndsi`` channel exists
+  (Sentinel-2 SWIR), ``NDSI > ndsi_min`` is required too.
+- **Debris-covered ice**: not clean ice, but *cold* (LST < ``lst_debris_max_k``: debris over ice stays a
+  few kelvin above 273 K while sunlit rock, moraine and talus reach 285-300 K), on *gentle* slopes
+  (< ``slope_debris_max_deg``), and connected to clean ice (a debris region must come within
+  ``connect_m`` of clean ice). Debris is spectrally like moraine, so only these thermal and topographic
+  cues separate them.
+
+Probabilities are logistic ramps around each threshold (``proba.tif``, ×255); the classes are the
+thresholded rules. Windows are read with a margin (``margin_px``) so connectivity is decided with context.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from glacierinv.errors import InputError
+from glacierinv.io.grid import Grid
+from glacierinv.io.raster import RasterWriter, core_slice, iter_windows, open_raster, read_window
+
+__all__ = ["BaselineParams", "classify_arrays", "classify_stack"]
+
+
+@dataclass(frozen=True)
+class BaselineParams:
+    """Thresholds of the rule classifier (reflectance, K, degrees, metres)."""
+
+    ratio_min: float = 1.06  # red/NIR for ice and snow
+    bright_min: float = 0.10  # mean VIS reflectance of ice (shadowed ice included)
+    ndwi_water: float = 0.45  # NDWI above this is water, not ice
+    ndsi_min: float = 0.4  # when an NDSI channel exists
+    lst_debris_max_k: float = 284.0
+    slope_debris_max_deg: float = 24.0
+    debris_vis_max: float = 0.35  # debris is dark
+    connect_m: float = 20.0
+    min_debris_m2: float = 400.0  # debris regions smaller than this are dropped
+    margin_px: int = 128
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))
+
+
+def classify_arrays(
+    bands: dict[str, np.ndarray], pixel_m: float, params: BaselineParams = BaselineParams()
+) -> tuple[np.ndarray, np.ndarray]:
+    """Classify one window of named channel arrays → (classes uint8, proba float32 (3, rows, cols)).
+
+    Required channels: blue, green, red, nir; ``lst`` and ``slope`` enable the debris class (without them
+    no debris is mapped).
+    """
+    for name in ("blue", "green", "red", "nir"):
+        if name not in bands:
+            raise InputError(
+                f"the baseline classifier needs channel '{name}'; channels are: {', '.join(bands)}"
+            )
+    blue, green, red, nir = (bands[k].astype("float64") for k in ("blue", "green", "red", "nir"))
+    valid = np.isfinite(blue) & np.isfinite(green) & np.isfinite(red) & np.isfinite(nir)
+    vis = (blue + green + red) / 3.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = red / np.maximum(nir, 1e-4)
+        ndwi = (green - nir) / np.maximum(green + nir, 1e-6)
+    p_ice = _sigmoid((ratio - params.ratio_min) / 0.02) * _sigmoid((vis - params.bright_min) / 0.01)
+    p_ice *= _sigmoid((params.ndwi_water - ndwi) / 0.03)
+    if "ndsi" in bands:
+        p_ice *= _sigmoid((np.nan_to_num(bands["ndsi"], nan=-1) - params.ndsi_min) / 0.03)
+    ice = valid & (p_ice > 0.5)
+    p_debris = np.zeros_like(p_ice)
+    debris = np.zeros_like(ice)
+    if "lst" in bands and "slope" in bands:
+        lst = np.nan_to_num(bands["lst"].astype("float64"), nan=400.0)
+        slope = np.nan_to_num(bands["slope"].astype("float64"), nan=90.0)
+        p_debris = (1 - p_ice) * _sigmoid((params.lst_debris_max_k - lst) / 1.0)
+        p_debris *= _sigmoid((params.slope_debris_max_deg - slope) / 2.0) * _sigmoid(
+            (params.debris_vis_max - vis) / 0.02
+        )
+        candidate = valid & ~ice & (p_debris > 0.5)
+        debris = _connected_to(candidate, ice, max(1, int(round(params.connect_m / pixel_m))))
+        debris = _drop_small(debris, max(1, int(params.min_debris_m2 / pixel_m**2)))
+        p_debris = np.where(candidate & ~debris, np.minimum(p_debris, 0.49), p_debris)
+    classes = np.zeros(blue.shape, "uint8")
+    classes[ice] = 1
+    classes[debris] = 2
+    classes[~valid] = 255
+    p_bg = np.clip(1.0 - p_ice - p_debris, 0.0, 1.0)
+    proba = np.stack([p_bg, p_ice, p_debris]).astype("float32")
+    proba /= np.maximum(proba.sum(axis=0, keepdims=True), 1e-6)
+    proba[:, ~valid] = 0.0
+    return classes, proba
+
+
+def _connected_to(candidate: np.ndarray, ice: np.ndarray, reach_px: int) -> np.ndarray:
+    if not candidate.any():
+        return candidate
+    labels, n = ndimage.label(candidate)
+    near_ice = ndimage.binary_dilation(ice, iterations=reach_px)
+    touching = np.unique(labels[near_ice & candidate])
+    keep = np.zeros(n + 1, bool)
+    keep[touching[touching > 0]] = True
+    return keep[labels]
+
+
+def _drop_small(mask: np.ndarray, min_px: int) -> np.ndarray:
+    labels, n = ndimage.label(mask)
+    if n == 0:
+        return mask
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    keep = sizes >= min_px
+    keep[0] = False
+    return keep[labels]
+
+
+def classify_stack(
+    stack_path: str | Path,
+    classes_path: str | Path,
+    proba_path: str | Path | None = None,
+    *,
+    block_px: int = 1024,
+    params: BaselineParams | None = None,
+) -> dict:
+    """Classify a feature stack window by window into ``classes.tif`` (and ``proba.tif``).
+
+    Returns a summary with the pixel count per class and the parameters used.
+    """
+    params = params or BaselineParams()
+    with open_raster(stack_path) as ds:
+        names = [(d or "").lower() for d in ds.descriptions]
+        grid = Grid(ds.crs, ds.transform, (ds.height, ds.width))
+        counts = np.zeros(256, "int64")
+        writers = [RasterWriter(classes_path, grid, 1, "uint8", 255, descriptions=["class"])]
+        if proba_path is not None:
+            writers.append(
+                RasterWriter(
+                    proba_path, grid, 3, "uint8", None, descriptions=["background", "clean_ice", "debris"]
+                )
+            )
+        opened = [w.__enter__() for w in writers]
+        try:
+            for read, core in iter_windows(grid, block=block_px, overlap=params.margin_px):
+                arr = read_window(ds, read)
+                bands = {n: arr[i] for i, n in enumerate(names) if n}
+                classes, proba = classify_arrays(bands, grid.res[0], params)
+                rs, cs = core_slice(read, core)
+                classes = classes[rs, cs]
+                counts += np.bincount(classes.ravel(), minlength=256)
+                opened[0].write(classes, core)
+                if proba_path is not None:
+                    opened[1].write(np.round(proba[:, rs, cs] * 255).astype("uint8"), core)
+        except BaseException as exc:
+            for w in reversed(opened):
+                w.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        for w in reversed(opened):
+            w.__exit__(None, None, None)
+    return {
+        "method": "baseline",
+        "pixels_background": int(counts[0]),
+        "pixels_clean_ice": int(counts[1]),
+        "pixels_debris": int(counts[2]),
+        "pixels_nodata": int(counts[255]),
+        "params": asdict(params),
+    }
