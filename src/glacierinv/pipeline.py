@@ -20,7 +20,7 @@ import numpy as np
 
 from glacierinv.config import RunConfig
 from glacierinv.errors import ConfigError, GlacierInvError
-from glacierinv.io.atomic import atomic_path
+from glacierinv.io.atomic import atomic_path, check_writable
 from glacierinv.runfolder import RunFolder, file_digest, software_versions
 
 __all__ = ["STAGES", "RunResult", "run_pipeline", "run_stage"]
@@ -424,6 +424,7 @@ def run_pipeline(
     from glacierinv.preflight import check_inputs
 
     check_inputs(cfg)  # bad input fails here, before the run folder is touched
+    check_writable(Path(run_dir).parent)
     fresh = not Path(run_dir).exists() or not any(Path(run_dir).iterdir())
     try:
         return _run_stages(cfg, run_dir, selected, force, progress_factory)

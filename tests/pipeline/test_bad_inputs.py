@@ -92,11 +92,12 @@ def _missing_mtl_key(scene):
     mtl.write_text("\n".join(lines) + "\n")
 
 
+class Evil:
+    """Any pickled Python object: a checkpoint that is not weights-only."""
+
+
 def _pickled_checkpoint(scene):
     import torch
-
-    class Evil:  # a pickled object, not a weights-only checkpoint
-        pass
 
     torch.save({"model": Evil()}, scene / "evil.pt")
     cfg = scene / "config.toml"

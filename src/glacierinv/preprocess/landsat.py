@@ -57,10 +57,11 @@ class MTL:
         return self.values[key]
 
     def number(self, key: str) -> float:
+        value = self.get(key)
         try:
-            return float(self.get(key))
+            return float(value)
         except ValueError:
-            raise InputError(f"MTL key {key} is not a number ({self.values[key]!r})", self.path) from None
+            raise InputError(f"MTL key {key} is not a number ({value!r})", self.path) from None
 
     @property
     def spacecraft(self) -> str:
