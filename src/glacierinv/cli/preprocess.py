@@ -1,9 +1,106 @@
-"""CLI commands of the `preprocess` group (thin over the library)."""
+"""``glacierinv pansharpen``, ``glacierinv lst`` and ``glacierinv stack``: preprocessing, thin over the library."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+__all__ = ["register"]
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to the main app."""
+    """Add the preprocessing commands to the main app."""
+
+    @app.command("pansharpen")
+    def pansharpen(
+        ms: Path = typer.Argument(..., help="Multispectral GeoTIFF (any grid)."),
+        pan: Path = typer.Argument(..., help="Panchromatic GeoTIFF: defines the output grid."),
+        out: Path = typer.Option(..., "--out", "-o", help="Output GeoTIFF on the pan grid."),
+        method: str = typer.Option("brovey", help="brovey | gram_schmidt | hpf | none"),
+        quality: bool = typer.Option(
+            False, "--quality", help="Also report ERGAS and SAM by Wald's protocol (scenes ≤ 16 Mpx)."
+        ),
+        block_px: int = typer.Option(1024, help="Window size in pixels (bounds memory)."),
+        force: bool = typer.Option(False, "--force", help="Overwrite OUT if it exists."),
+    ) -> None:
+        """Pan-sharpen MS bands onto the pan grid, window by window.
+
+        $ glacierinv pansharpen ms.tif pan.tif --out sharp.tif --method gram_schmidt --quality
+        """
+        from glacierinv.io.atomic import refuse_overwrite
+        from glacierinv.preprocess.pansharpen import PanSharpener, pansharpen_file
+
+        refuse_overwrite(out, force)
+        PanSharpener(method)  # validates the method name before any work
+        pansharpen_file(ms, pan, out, method, block_px=block_px)
+        typer.echo(f"wrote {out} ({method})")
+        if quality:
+            from glacierinv.io.raster import read_raster
+            from glacierinv.preprocess.pansharpen import wald_protocol
+
+            ms_arr, ms_grid = read_raster(ms, max_pixels=16_000_000)
+            pan_arr, pan_grid = read_raster(pan, 1, max_pixels=64_000_000)
+            q = wald_protocol(ms_arr, ms_grid, pan_arr, pan_grid, method)
+            typer.echo(
+                f"Wald protocol (ratio {q['ratio']:.2f}): ERGAS {q['ergas']:.3f} (bilinear "
+                f"{q['ergas_bilinear']:.3f}), SAM {q['sam_deg']:.3f}° (bilinear {q['sam_deg_bilinear']:.3f}°)"
+            )
+
+    @app.command("lst")
+    def lst(
+        mtl: Path = typer.Option(..., "--mtl", help="Landsat Level-1 MTL.txt (band files beside it)."),
+        out: Path = typer.Option(..., "--out", "-o", help="Output LST GeoTIFF (K)."),
+        bt_out: Path | None = typer.Option(None, "--bt-out", help="Also write brightness temperatures (K)."),
+        tau: float = typer.Option(1.0, help="Atmospheric transmissivity (1 = no atmospheric correction)."),
+        l_up: float = typer.Option(0.0, help="Upwelling radiance, W m-2 sr-1 um-1."),
+        l_down: float = typer.Option(0.0, help="Downwelling radiance, W m-2 sr-1 um-1."),
+        block_px: int = typer.Option(1024, help="Window size in pixels."),
+        force: bool = typer.Option(False, "--force", help="Overwrite outputs that exist."),
+    ) -> None:
+        """Land-surface temperature from Landsat 4-9 Level-1 (NDVI emissivity, inverse Planck).
+
+        $ glacierinv lst --mtl LC08_..._MTL.txt --out lst.tif --bt-out bt.tif
+        """
+        from glacierinv.io.atomic import refuse_overwrite
+        from glacierinv.preprocess.thermal import land_surface_temperature
+
+        refuse_overwrite(out, force)
+        if bt_out is not None:
+            refuse_overwrite(bt_out, force)
+        stats = land_surface_temperature(
+            mtl, out, bt_out=bt_out, block_px=block_px, tau=tau, l_up=l_up, l_down=l_down
+        )
+        typer.echo(
+            f"wrote {out}: LST {stats['lst_min_k']:.2f}..{stats['lst_max_k']:.2f} K "
+            f"over {int(stats['valid_px'])} px" + (f"; BT in {bt_out}" if bt_out else "")
+        )
+
+    @app.command("stack")
+    def stack(
+        config: Path = typer.Argument(..., help="TOML run configuration ([inputs], [stack])."),
+        out: Path = typer.Option(..., "--out", "-o", help="Folder for stack.tif, source.tif, masks.tif."),
+        block_px: int | None = typer.Option(None, help="Window size (default: [runtime] block_px)."),
+        force: bool = typer.Option(False, "--force", help="Overwrite an existing stack in OUT."),
+    ) -> None:
+        """Assemble the named feature stack on the primary grid (plus source and cloud/shadow masks).
+
+        $ glacierinv stack scene/config.toml --out stack-run
+        """
+        from glacierinv.config import load_config
+        from glacierinv.io.atomic import refuse_overwrite
+        from glacierinv.preflight import check_inputs
+        from glacierinv.preprocess.stack import build_feature_stack, check_channels
+
+        cfg = load_config(config)
+        check_channels(cfg)
+        for name in ("stack.tif", "source.tif", "masks.tif"):
+            refuse_overwrite(out / name, force)
+        check_inputs(cfg)
+        result = build_feature_stack(cfg, out, block_px=block_px)
+        s = result.summary()
+        typer.echo(
+            f"wrote {result.stack}: {', '.join(result.channels)} on {s['shape'][1]}x{s['shape'][0]} px at "
+            f"{s['pixel_m']:g} m; cloud {100 * s['cloud_fraction']:.1f} %, "
+            f"Sentinel-2 fill {100 * s['s2_fill_fraction']:.1f} %"
+        )

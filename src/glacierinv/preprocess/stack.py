@@ -7,7 +7,11 @@
 - ``lst``: Landsat land-surface temperature in K (:mod:`.thermal`), from DNs resampled bilinearly onto the
   window (DN fill 0 excluded);
 - ``slope``: degrees, from the DEM on its own metric grid (:func:`glacierinv.dem.terrain.slope_on_grid`);
-- optional: ``pan``, ``swir`` (S2 B11), ``ndsi`` (green/SWIR), ``ndwi`` (green/NIR), ``ndvi``, ``elevation`` (m).
+- optional: ``pan``, ``swir`` (S2 B11), ``ndsi`` (S2 green/SWIR, Dozier 1989), ``ndwi`` (green/NIR,
+  McFeeters 1996), ``ndvi``, ``elevation``/``dem`` (m).
+
+Windows are processed with an overlap margin (the HPF pan-sharpening kernel, the hillshade's 3×3 kernel)
+and only their cores are written, so a tiled stack equals an untiled one.
 
 ``source.tif`` (uint8): 1 primary image, 2 Sentinel-2 fill, 0 none. ``masks.tif`` (uint8 bands ``cloud``,
 ``shadow``) flags the primary image: clouds are bright and spectrally flat in VNIR (NIR/red ≈ 1, unlike
@@ -24,7 +28,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from rasterio.enums import Resampling
 
 from glacierinv.config import RunConfig
 from glacierinv.dem.terrain import hillshade, slope_on_grid
@@ -33,24 +36,25 @@ from glacierinv.io.grid import Grid
 from glacierinv.io.raster import (
     RasterWriter,
     band_index,
+    check_overlap,
+    core_slice,
     iter_windows,
     open_raster,
     raster_grid,
     read_on_grid,
-    read_window,
 )
 from glacierinv.preprocess.indices import ndsi, ndvi, ndwi
 from glacierinv.preprocess.landsat import read_mtl
 from glacierinv.preprocess.pansharpen import PanSharpener
+from glacierinv.preprocess.sentinel2 import Sentinel2, cloud_mask_on_grid, mask_kind, open_sentinel2
 from glacierinv.preprocess.thermal import lst_from_dn
 
-__all__ = ["KNOWN_CHANNELS", "StackResult", "build_feature_stack"]
+__all__ = ["CHANNEL_INPUTS", "KNOWN_CHANNELS", "StackResult", "build_feature_stack", "check_channels"]
 
 log = logging.getLogger(__name__)
 
 OPTICAL = ("blue", "green", "red", "nir")
-S2_BANDS = {"blue": "B2", "green": "B3", "red": "B4", "nir": "B8", "swir": "B11"}
-KNOWN_CHANNELS = (*OPTICAL, "pan", "swir", "lst", "slope", "elevation", "ndsi", "ndwi", "ndvi")
+KNOWN_CHANNELS = (*OPTICAL, "pan", "swir", "lst", "slope", "elevation", "dem", "ndsi", "ndwi", "ndvi")
 # cloud / shadow thresholds (reflectance, ratios, illumination)
 CLOUD_VIS_MIN = 0.55
 CLOUD_FLATNESS = 0.06  # |NIR/red − 1| below this is spectrally flat
@@ -77,13 +81,46 @@ class StackResult:
         return {k: v for k, v in asdict(self).items() if k not in ("stack", "source", "masks")}
 
 
-def _require(cfg: RunConfig, key: str, channel: str) -> Path:
-    p = cfg.input_path(key, required=False)
-    if p is None:
+# channel → the [inputs] keys it needs (any one of them)
+CHANNEL_INPUTS: dict[str, tuple[str, ...]] = {
+    **{c: ("ms", "s2") for c in OPTICAL},
+    "pan": ("pan",),
+    "swir": ("s2",),
+    "ndsi": ("s2",),
+    "ndwi": ("ms", "s2"),
+    "ndvi": ("ms", "s2"),
+    "lst": ("landsat_mtl",),
+    "slope": ("dem",),
+    "elevation": ("dem",),
+    "dem": ("dem",),
+}
+
+
+def check_channels(cfg: RunConfig) -> list[str]:
+    """Validate ``[stack] channels`` against the known names and the configured inputs.
+
+    Raises :class:`ConfigError` listing the known channels for an unknown name, or naming the ``[inputs]``
+    key to add when a channel's input is missing. Returns the channel list.
+    """
+    channels = list(cfg.stack.channels)
+    if not channels:
+        raise ConfigError(f"config: [stack] channels is empty; known: {', '.join(KNOWN_CHANNELS)}")
+    unknown = [c for c in channels if c not in KNOWN_CHANNELS]
+    if unknown:
         raise ConfigError(
-            f"config: channel '{channel}' needs [inputs] {key}. Add `{key} = \"PATH\"` or drop the channel."
+            f"config: unknown channel(s) {', '.join(unknown)} in [stack] channels; "
+            f"known: {', '.join(KNOWN_CHANNELS)}"
         )
-    return p
+    if len(set(channels)) != len(channels):
+        raise ConfigError("config: [stack] channels lists a channel twice")
+    for c in channels:
+        keys = CHANNEL_INPUTS[c]
+        if all(getattr(cfg.inputs, k, None) is None for k in keys):
+            raise ConfigError(
+                f"config: channel '{c}' needs [inputs] {' or '.join(keys)}. "
+                f'Add `{keys[0]} = "PATH"` under [inputs] or drop the channel from [stack] channels.'
+            )
+    return channels
 
 
 def build_feature_stack(
@@ -93,31 +130,54 @@ def build_feature_stack(
     block_px: int | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> StackResult:
-    """Build ``stack.tif``, ``source.tif`` and ``masks.tif`` in ``out_dir`` on the primary grid."""
-    channels = list(cfg.stack.channels)
-    unknown = [c for c in channels if c not in KNOWN_CHANNELS]
-    if unknown:
-        raise ConfigError(
-            f"config: unknown channel(s) {', '.join(unknown)} in [stack] channels; known: {', '.join(KNOWN_CHANNELS)}"
-        )
+    """Build ``stack.tif``, ``source.tif`` and ``masks.tif`` in ``out_dir`` on the primary grid.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        Inputs (``[inputs]``) and channels (``[stack] channels``, ``pansharpen``, ``resolution_m``).
+    out_dir : path
+        Folder to write into; each file appears atomically (never half-written).
+    block_px : int, optional
+        Window size in pixels (default ``[runtime] block_px``); memory is bounded by it.
+    progress : callable, optional
+        Called with the finished fraction (0–1) after each window.
+
+    Returns
+    -------
+    StackResult
+        Paths and figures (cloud, shadow and Sentinel-2 fill fractions of the valid pixels).
+    """
+    channels = check_channels(cfg)
     out = Path(out_dir)
     pan = cfg.input_path("pan", required=False)
     ms = cfg.input_path("ms", required=False)
-    s2 = cfg.input_path("s2", required=False)
+    s2_path = cfg.input_path("s2", required=False)
     s2_cloud = cfg.input_path("s2_cloud_mask", required=False)
+    primary_cloud = cfg.input_path("primary_cloud_mask", required=False)
     dem = cfg.input_path("dem")
-    primary = pan or ms or s2
+    primary = pan or ms or s2_path
     if primary is None:
         raise ConfigError("config: [inputs] needs pan, ms or s2 to define the primary grid")
-    grid = raster_grid(primary)
+    s2 = open_sentinel2(s2_path) if s2_path else None
+    grid = raster_grid(primary) if primary != s2_path else _s2_grid(s2)
     if not grid.is_metric:
         raise InputError(
             "primary image is not in a projected (metric) CRS", primary, "Reproject it to UTM first"
         )
     if cfg.stack.resolution_m:
         grid = Grid.from_bounds(grid.crs, grid.bounds, cfg.stack.resolution_m)
-    sharpener = PanSharpener(cfg.stack.pansharpen).fit(ms, pan) if (ms and pan) else None
-    mtl = read_mtl(_require(cfg, "landsat_mtl", "lst")) if "lst" in channels else None
+    s2_files = [path for path, _ in s2.bands.values()] if s2 else []
+    for p in (ms, dem, s2_cloud, primary_cloud, *s2_files):
+        if p is not None and p != primary:
+            with open_raster(p) as ds:
+                check_overlap(ds, grid, p)
+    ms_idx = None
+    if ms is not None:
+        with open_raster(ms) as ds:
+            ms_idx = [band_index(ds, b) for b in OPTICAL]
+    sharpener = PanSharpener(cfg.stack.pansharpen).fit(ms, pan) if (ms and pan and pan != ms) else None
+    mtl = read_mtl(cfg.input_path("landsat_mtl")) if "lst" in channels else None
     landsat = None
     if mtl is not None:
         red_b, nir_b = mtl.red_nir_bands
@@ -126,100 +186,134 @@ def build_feature_stack(
             "red": mtl.band_path(red_b),
             "nir": mtl.band_path(nir_b),
         }
-    s2_index = _s2_bands(s2) if s2 else {}
+        for p in landsat.values():
+            with open_raster(p) as ds:
+                check_overlap(ds, grid, p)
     sun = (mtl.sun_azimuth_deg, mtl.sun_elevation_deg) if mtl is not None else SUN_DEFAULT
+    ctx = _Context(
+        grid=grid, channels=channels, pan=pan, pan_is_primary=pan == primary and cfg.stack.resolution_m is None,
+        ms=ms, ms_idx=ms_idx, s2=s2, s2_cloud=s2_cloud,
+        s2_cloud_kind=mask_kind(s2_cloud) if s2_cloud else None,
+        primary_cloud=primary_cloud, dem=dem, sharpener=sharpener, mtl=mtl, landsat=landsat, sun=sun,
+    )  # fmt: skip
     block = block_px or cfg.runtime.block_px
+    margin = max(2, sharpener.margin_px if sharpener is not None else 0)
     counts = np.zeros(4)  # valid, cloud, shadow, s2 filled
-    windows = list(iter_windows(grid, block=block))
+    windows = list(iter_windows(grid, block=block, overlap=margin))
+    out.mkdir(parents=True, exist_ok=True)
     with (
         RasterWriter(out / "stack.tif", grid, len(channels), "float32", descriptions=channels) as w_stack,
         RasterWriter(out / "source.tif", grid, 1, "uint8", 255, descriptions=["source"]) as w_source,
         RasterWriter(out / "masks.tif", grid, 2, "uint8", 255, descriptions=["cloud", "shadow"]) as w_masks,
     ):
-        for i, (_, win) in enumerate(windows):
-            layers, source, cloud, shadow = _window(
-                grid, win, channels, pan=pan, ms=ms, s2=s2, s2_cloud=s2_cloud, s2_index=s2_index, dem=dem,
-                sharpener=sharpener, mtl=mtl, landsat=landsat, sun=sun,
-            )  # fmt: skip
-            w_stack.write(np.stack([layers[c] for c in channels]).astype("float32"), win)
-            w_source.write(source, win)
-            w_masks.write(np.stack([cloud, shadow]).astype("uint8"), win)
+        for i, (read, core) in enumerate(windows):
+            layers, source, cloud, shadow = _window(ctx, read)
+            rs, cs = core_slice(read, core)
+            source, cloud, shadow = source[rs, cs], cloud[rs, cs], shadow[rs, cs]
+            w_stack.write(np.stack([layers[c][rs, cs] for c in channels]).astype("float32"), core)
+            w_source.write(source, core)
+            w_masks.write(np.stack([cloud, shadow]).astype("uint8"), core)
             valid = source > 0
             counts += [valid.sum(), (cloud == 1).sum(), (shadow == 1).sum(), (source == 2).sum()]
             if progress:
                 progress((i + 1) / len(windows))
     n = max(counts[0], 1)
+    log.info(
+        "stack: %s on %dx%d px, cloud %.1f %%, S2 fill %.1f %%",
+        ",".join(channels), grid.width, grid.height, 100 * counts[1] / n, 100 * counts[3] / n,
+    )  # fmt: skip
     return StackResult(
         str(out / "stack.tif"), str(out / "source.tif"), str(out / "masks.tif"), channels, grid.shape,
         float(grid.res[0]), float(counts[1] / n), float(counts[2] / n), float(counts[3] / n),
     )  # fmt: skip
 
 
-def _s2_bands(path: Path) -> dict[str, int]:
-    with open_raster(path) as ds:
-        return {role: band_index(ds, name) for role, name in S2_BANDS.items()}
+def _s2_grid(s2: Sentinel2) -> Grid:
+    """The 10 m grid of a Sentinel-2 input (its blue band)."""
+    return raster_grid(s2.require("blue")[0])
 
 
-def _window(grid, win, channels, *, pan, ms, s2, s2_cloud, s2_index, dem, sharpener, mtl, landsat, sun):
+@dataclass
+class _Context:
+    grid: Grid
+    channels: list[str]
+    pan: Path | None
+    pan_is_primary: bool
+    ms: Path | None
+    ms_idx: list[int] | None
+    s2: Sentinel2 | None
+    s2_cloud: Path | None
+    s2_cloud_kind: str | None
+    primary_cloud: Path | None
+    dem: Path
+    sharpener: PanSharpener | None
+    mtl: object
+    landsat: dict | None
+    sun: tuple[float, float]
+
+
+def _window(ctx: _Context, win):
+    grid, channels = ctx.grid, ctx.channels
     wgrid = grid.window_grid(win)
     shape = wgrid.shape
     layers: dict[str, np.ndarray] = {}
     optical = None
     pan_arr = None
-    if pan is not None:
-        pan_arr = (
-            read_on_grid(pan, grid, window=win, bands=1)
-            if raster_grid(pan) != grid
-            else read_window(pan, win, 1)
-        )
-    if ms is not None:
-        with open_raster(ms) as ds:
-            idx = [band_index(ds, b) for b in OPTICAL]
-        ms_up = read_on_grid(ms, grid, window=win, bands=idx)
-        optical = (
-            sharpener.apply(ms_up, pan_arr) if (sharpener is not None and pan_arr is not None) else ms_up
-        )
+    if ctx.pan is not None:
+        pan_arr = read_on_grid(ctx.pan, grid, window=win, bands=1)
+    if ctx.ms is not None:
+        ms_up = read_on_grid(ctx.ms, grid, window=win, bands=ctx.ms_idx)
+        optical = ctx.sharpener.apply(ms_up, pan_arr) if ctx.sharpener is not None else ms_up
     s2_arr = s2_clear = None
-    if s2 is not None:
-        s2_arr = read_on_grid(s2, grid, window=win, bands=[s2_index[r] for r in (*OPTICAL, "swir")])
+    if ctx.s2 is not None:
+        roles = [*OPTICAL, "swir"] if ctx.s2.has("swir") else list(OPTICAL)
+        s2_arr = np.stack([ctx.s2.reflectance(r, grid, win, require_overlap=False) for r in roles])
         s2_clear = np.all(np.isfinite(s2_arr), axis=0)
-        if s2_cloud is not None:
-            cm = read_on_grid(s2_cloud, grid, window=win, bands=1, resampling=Resampling.nearest)
-            s2_clear &= cm == 0
+        if ctx.s2_cloud is not None:
+            s2_clear &= ~cloud_mask_on_grid(
+                ctx.s2_cloud, grid, win, kind=ctx.s2_cloud_kind, require_overlap=False
+            )
+        elif ctx.s2.has("scl"):
+            scl_path, _ = ctx.s2.bands["scl"]
+            s2_clear &= ~cloud_mask_on_grid(scl_path, grid, win, kind="scl", require_overlap=False)
         if optical is None:
             optical = s2_arr[:4].copy()
     if optical is None:
         raise ConfigError("config: no optical input (ms or s2) for the optical channels")
     source = np.where(np.all(np.isfinite(optical), axis=0), 1, 0).astype("uint8")
     cloud = _cloud_mask(optical)
-    if s2_arr is not None:
+    if ctx.primary_cloud is not None:
+        cloud |= cloud_mask_on_grid(ctx.primary_cloud, grid, win, kind="binary", require_overlap=False)
+    if s2_arr is not None and ctx.ms is not None:
         fill = ((source == 0) | cloud) & s2_clear
         optical[:, fill] = s2_arr[:4, fill]
         source[fill] = 2
     for b, name in enumerate(OPTICAL):
         layers[name] = optical[b]
-    elevation = read_on_grid(dem, grid, window=win, bands=1)  # also needed for the shadow mask
-    shade = hillshade(elevation, wgrid.res[0], *sun)
+    elevation = read_on_grid(ctx.dem, grid, window=win, bands=1, require_overlap=False)
+    shade = hillshade(elevation, wgrid.res, *ctx.sun)
     vis = optical[:3].mean(axis=0)
     shadow = (vis < SHADOW_VIS_MAX) & (shade < SHADOW_HILLSHADE_MAX)
     if "slope" in channels:
-        layers["slope"] = slope_on_grid(dem, grid, win)
-    layers["elevation"] = elevation
-    if "pan" in channels:
-        if pan_arr is None:
-            raise ConfigError("config: channel 'pan' needs [inputs] pan")
+        layers["slope"] = slope_on_grid(ctx.dem, grid, win)
+    layers["elevation"] = layers["dem"] = elevation
+    if pan_arr is not None:
         layers["pan"] = pan_arr
-    if any(c in channels for c in ("swir", "ndsi")):
-        if s2_arr is None:
-            raise ConfigError("config: channels 'swir'/'ndsi' need [inputs] s2 (Sentinel-2 B11)")
+    if s2_arr is not None and s2_arr.shape[0] > 4:
         layers["swir"] = s2_arr[4]
-        layers["ndsi"] = ndsi(optical[1], s2_arr[4])
+        # NDSI from one sensor and date (Sentinel-2 green and SWIR), not a mix of acquisitions
+        layers["ndsi"] = ndsi(s2_arr[1], s2_arr[4])
+    elif any(c in channels for c in ("swir", "ndsi")):
+        raise ConfigError("config: channels 'swir'/'ndsi' need Sentinel-2 band B11 in [inputs] s2")
     layers["ndwi"] = ndwi(optical[1], optical[3])
     layers["ndvi"] = ndvi(optical[2], optical[3])
-    if mtl is not None:
-        dn = {k: read_on_grid(p, grid, window=win, bands=1, src_nodata=0) for k, p in landsat.items()}
+    if ctx.mtl is not None:
+        dn = {
+            k: read_on_grid(p, grid, window=win, bands=1, src_nodata=0, require_overlap=False)
+            for k, p in ctx.landsat.items()
+        }
         dn = {k: np.where(np.isfinite(v), v, 0) for k, v in dn.items()}
-        lst, _ = lst_from_dn(mtl, dn["thermal"], dn["red"], dn["nir"])
+        lst, _ = lst_from_dn(ctx.mtl, dn["thermal"], dn["red"], dn["nir"])
         layers["lst"] = lst.astype("float32")
     invalid = np.zeros(shape, bool)
     for c in channels:

@@ -21,12 +21,23 @@ atmosphere are neglected; expect LST biased low by ~1-3 K in humid lowlands), La
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+
 import numpy as np
 
 from glacierinv.preprocess.indices import normalized_difference
-from glacierinv.preprocess.landsat import MTL, THERMAL_WAVELENGTH_UM
+from glacierinv.preprocess.landsat import MTL, THERMAL_BANDS, THERMAL_WAVELENGTH_UM, read_mtl
 
-__all__ = ["EMISSIVITY", "emissivity_from_ndvi", "fractional_vegetation_cover", "lst_from_bt", "lst_from_dn"]
+__all__ = [
+    "EMISSIVITY",
+    "emissivity_from_ndvi",
+    "fractional_vegetation_cover",
+    "land_surface_temperature",
+    "lst_from_bt",
+    "lst_from_dn",
+    "lst_inverse_planck",
+]
 
 EMISSIVITY = {"water_snow_ice": 0.99, "soil_rock": 0.97, "vegetation": 0.99, "cavity": 0.005}
 NDVI_SOIL = 0.2
@@ -68,3 +79,89 @@ def lst_from_dn(
     ndvi = normalized_difference(mtl.toa_reflectance(nir_dn, nir_b), mtl.toa_reflectance(red_dn, red_b))
     lst = lst_from_bt(bt, emissivity_from_ndvi(ndvi), THERMAL_WAVELENGTH_UM[band])
     return lst, bt
+
+
+def lst_inverse_planck(
+    radiance: np.ndarray,
+    emissivity: np.ndarray,
+    k1: float,
+    k2: float,
+    *,
+    tau: float = 1.0,
+    l_up: float = 0.0,
+    l_down: float = 0.0,
+) -> np.ndarray:
+    """LST (K) by inverting Planck's law on the emissivity-corrected surface radiance.
+
+    Radiative transfer: ``L_sensor = τ·(ε·B(T) + (1 − ε)·L↓) + L↑``, so
+    ``B(T) = (L_sensor − L↑ − τ·(1 − ε)·L↓) / (τ·ε)`` and ``T = K2 / ln(K1 / B(T) + 1)`` with the band's
+    MTL constants. The defaults (τ = 1, L↑ = L↓ = 0) neglect the atmosphere — a fair approximation in the
+    dry, thin air over high glaciers; pass τ, L↑, L↓ (W m⁻² sr⁻¹ µm⁻¹, e.g. from the NASA atmospheric
+    correction parameter calculator) to correct for it.
+    """
+    rad = np.asarray(radiance, "float64")
+    eps = np.asarray(emissivity, "float64")
+    if not 0 < tau <= 1:
+        raise ValueError(f"transmissivity tau must be in (0, 1], got {tau}")
+    surface = (rad - l_up - tau * (1.0 - eps) * l_down) / (tau * eps)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(surface > 0, k2 / np.log(k1 / surface + 1.0), np.nan)
+
+
+def land_surface_temperature(
+    mtl_path: str | Path,
+    out_path: str | Path,
+    *,
+    bt_out: str | Path | None = None,
+    block_px: int = 1024,
+    tau: float = 1.0,
+    l_up: float = 0.0,
+    l_down: float = 0.0,
+) -> dict[str, float]:
+    """Write LST (K, float32, NaN nodata) of a Landsat Level-1 scene on its thermal band's grid, windowed.
+
+    Thermal band: TIRS B10 (Landsat 8/9; B11 is affected by stray light and not used for LST), ETM+ B6
+    (low gain, ``6_VCID_1``), TM B6. With ``bt_out`` the at-sensor brightness temperatures of all thermal
+    bands are written too (bands described ``bt_b10``, ``bt_b11``…). Returns LST/BT summary figures.
+    """
+    from glacierinv.io.raster import RasterWriter, iter_windows, raster_grid, read_on_grid
+
+    mtl = read_mtl(mtl_path)
+    band = mtl.thermal_band
+    thermal = mtl.band_path(band)
+    red_b, nir_b = mtl.red_nir_bands
+    red, nir = mtl.band_path(red_b), mtl.band_path(nir_b)
+    k1 = mtl.number(f"K1_CONSTANT_BAND_{band}")
+    k2 = mtl.number(f"K2_CONSTANT_BAND_{band}")
+    bt_bands = [b for b in THERMAL_BANDS[mtl.spacecraft] if f"FILE_NAME_BAND_{b}" in mtl.values]
+    grid = raster_grid(thermal)
+    stats = {"lst_min_k": np.inf, "lst_max_k": -np.inf, "valid_px": 0.0}
+    with contextlib.ExitStack() as stack:
+        w_lst = stack.enter_context(RasterWriter(out_path, grid, 1, "float32", descriptions=["lst"]))
+        w_bt = None
+        if bt_out is not None:
+            names = [f"bt_b{b.lower()}" for b in bt_bands]
+            w_bt = stack.enter_context(
+                RasterWriter(bt_out, grid, len(bt_bands), "float32", descriptions=names)
+            )
+        for _, win in iter_windows(grid, block=block_px):
+
+            def dn(path: Path, win=win) -> np.ndarray:
+                v = read_on_grid(path, grid, window=win, bands=1, src_nodata=0)
+                return np.where(np.isfinite(v), v, 0)
+
+            t_dn = dn(thermal)
+            ndvi_w = normalized_difference(
+                mtl.toa_reflectance(dn(nir), nir_b), mtl.toa_reflectance(dn(red), red_b)
+            )
+            eps = emissivity_from_ndvi(ndvi_w)
+            lst = lst_inverse_planck(mtl.radiance(t_dn, band), eps, k1, k2, tau=tau, l_up=l_up, l_down=l_down)
+            w_lst.write(lst.astype("float32"), win)
+            if np.isfinite(lst).any():
+                stats["lst_min_k"] = min(stats["lst_min_k"], float(np.nanmin(lst)))
+                stats["lst_max_k"] = max(stats["lst_max_k"], float(np.nanmax(lst)))
+                stats["valid_px"] += float(np.isfinite(lst).sum())
+            if w_bt is not None:
+                bts = [mtl.brightness_temperature(dn(mtl.band_path(b)), b) for b in bt_bands]
+                w_bt.write(np.stack(bts).astype("float32"), win)
+    return stats
