@@ -231,8 +231,8 @@ def _geographic_res_m(ds) -> float:
 def _cover(transform: Affine, bounds: tuple[float, float, float, float], margin: int) -> Window:
     """Whole-pixel window of a north-up grid covering ``bounds`` plus ``margin`` px on each side."""
     inv = ~transform
-    c0, r0 = inv * (bounds[0], bounds[3])
-    c1, r1 = inv * (bounds[2], bounds[1])
+    c0, r0 = inv @ (bounds[0], bounds[3])
+    c1, r1 = inv @ (bounds[2], bounds[1])
     col0, row0 = math.floor(min(c0, c1)) - margin, math.floor(min(r0, r1)) - margin
     col1, row1 = math.ceil(max(c0, c1)) + margin, math.ceil(max(r0, r1)) + margin
     return Window(col0, row0, col1 - col0, row1 - row0)
@@ -288,7 +288,7 @@ def slope_to_grid(
             rwin = _cover(ds.transform, b, margin)
             # masked boundless read: cells outside the DEM or at its nodata become NaN (never 0)
             dem = ds.read(1, window=rwin, boundless=True, masked=True).astype("float32").filled(np.nan)
-            work_transform = ds.transform * Affine.translation(rwin.col_off, rwin.row_off)
+            work_transform = ds.transform @ Affine.translation(rwin.col_off, rwin.row_off)
             res: tuple[float, float] = (abs(ds.transform.a), abs(ds.transform.e))
         else:
             if not target.crs.is_projected:
@@ -302,7 +302,7 @@ def slope_to_grid(
             # a metric grid anchored on the target grid's origin: independent of the window
             anchor = Affine(r, 0, grid.transform.c, 0, -r, grid.transform.f)
             rwin = _cover(anchor, tb, margin)
-            work_transform = anchor * Affine.translation(rwin.col_off, rwin.row_off)
+            work_transform = anchor @ Affine.translation(rwin.col_off, rwin.row_off)
             work = Grid(target.crs, work_transform, (int(rwin.height), int(rwin.width)))
             dem = read_on_grid(dem_path, work, bands=1, require_overlap=False)
             res = (r, r)

@@ -253,7 +253,7 @@ def wald_protocol(
     h, w = (ms.shape[1] // r) * r, (ms.shape[2] // r) * r
     ms = ms[:, :h, :w]
     ms_grid = Grid(ms_grid.crs, ms_grid.transform, (h, w))
-    low_grid = Grid(ms_grid.crs, ms_grid.transform * Affine.scale(ratio), (h // r, w // r))
+    low_grid = Grid(ms_grid.crs, ms_grid.transform @ Affine.scale(ratio), (h // r, w // r))
     ms_low = _resample(ms, ms_grid, low_grid, Resampling.average)
     pan_ms = _resample(pan[None], pan_grid, ms_grid, Resampling.average)[0]
     pan_low = _resample(pan[None], pan_grid, low_grid, Resampling.average)[0]

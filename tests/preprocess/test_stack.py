@@ -1,0 +1,108 @@
+"""The feature stack on the synthetic scene: contract (bands, dtypes, grid), sources, masks, seamless
+windows, channel validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+
+from glacierinv.config import load_config
+from glacierinv.errors import ConfigError
+from glacierinv.io.raster import raster_grid
+from glacierinv.preprocess.stack import KNOWN_CHANNELS, build_feature_stack
+
+
+def _cfg(scene, **stack):
+    cfg = load_config(scene / "config.toml")
+    return cfg.model_copy(update={"stack": cfg.stack.model_copy(update=stack)}) if stack else cfg
+
+
+@pytest.fixture(scope="module")
+def built(tiny_scene, tmp_path_factory):
+    out = tmp_path_factory.mktemp("stack")
+    calls = []
+    result = build_feature_stack(_cfg(tiny_scene), out, block_px=150, progress=calls.append)
+    return out, result, calls
+
+
+def test_stack_contract(built, tiny_scene):
+    out, result, calls = built
+    assert calls and calls[-1] == pytest.approx(1.0) and calls == sorted(calls)
+    pan_grid = raster_grid(tiny_scene / "pan.tif")
+    with rasterio.open(out / "stack.tif") as ds:
+        assert ds.descriptions == ("blue", "green", "red", "nir", "lst", "slope")
+        assert ds.dtypes[0] == "float32" and np.isnan(ds.nodata)
+        assert (ds.crs, ds.transform, ds.shape) == (pan_grid.crs, pan_grid.transform, pan_grid.shape)
+        stack = ds.read()
+    with rasterio.open(out / "source.tif") as ds:
+        source = ds.read(1)
+    with rasterio.open(out / "masks.tif") as ds:
+        assert ds.descriptions == ("cloud", "shadow") and ds.dtypes[0] == "uint8"
+        masks = ds.read()
+    valid = source > 0
+    assert valid.mean() > 0.95
+    assert set(np.unique(source)) <= {0, 1, 2}
+    # a pixel is valid in every channel or in none
+    np.testing.assert_array_equal(np.all(np.isfinite(stack), axis=0), valid)
+    blue, green, red, nir, lst, slope = stack[:, valid]
+    assert 0 <= np.percentile(red, 1) and np.percentile(red, 99) <= 1.2  # reflectance
+    assert 200 < np.median(lst) < 320  # kelvin
+    assert 0 <= slope.min() and slope.max() < 90  # degrees
+    assert set(np.unique(masks[:, valid])) <= {0, 1}
+    assert np.all(masks[:, ~valid] == 255)
+    # Sentinel-2 fills exactly where the primary image is flagged cloudy (and S2 is clear)
+    assert (source == 2).sum() > 0
+    assert np.all(masks[0][source == 2] == 1)
+    assert result.s2_fill_fraction == pytest.approx((source == 2).sum() / valid.sum())
+    assert result.summary()["channels"] == list(result.channels)
+
+
+def test_stack_tiled_equals_untiled(built, tiny_scene, tmp_path):
+    out, _, _ = built
+    build_feature_stack(_cfg(tiny_scene), tmp_path, block_px=400)
+    for name in ("stack.tif", "source.tif", "masks.tif"):
+        with rasterio.open(out / name) as a, rasterio.open(tmp_path / name) as b:
+            np.testing.assert_array_equal(a.read(), b.read())
+
+
+def test_optional_channels(tiny_scene, tmp_path):
+    channels = ["pan", "ndsi", "ndwi", "ndvi", "swir", "elevation", "slope"]
+    result = build_feature_stack(_cfg(tiny_scene, channels=channels, pansharpen="hpf"), tmp_path)
+    with rasterio.open(result.stack) as ds:
+        assert list(ds.descriptions) == channels
+        arr = ds.read()
+    ok = np.all(np.isfinite(arr), axis=0)
+    for i in (1, 2, 3):
+        assert np.all(np.abs(arr[i][ok]) <= 1.0)  # normalised differences
+    with rasterio.open(tiny_scene / "dem.tif") as ds:
+        zmin, zmax = float(np.nanmin(ds.read(1))), float(np.nanmax(ds.read(1)))
+    assert zmin - 1 <= np.nanmin(arr[5]) and np.nanmax(arr[5]) <= zmax + 1
+
+
+def test_unknown_channel_lists_known(tiny_scene, tmp_path):
+    with pytest.raises(ConfigError) as err:
+        build_feature_stack(_cfg(tiny_scene, channels=["blue", "thermal"]), tmp_path)
+    assert "thermal" in str(err.value)
+    assert all(c in str(err.value) for c in KNOWN_CHANNELS)
+    assert not any(tmp_path.iterdir())
+
+
+def test_missing_input_names_the_key(tiny_scene, tmp_path):
+    cfg = _cfg(tiny_scene)
+    cfg = cfg.model_copy(update={"inputs": cfg.inputs.model_copy(update={"landsat_mtl": None})})
+    with pytest.raises(ConfigError, match=r"\[inputs\] landsat_mtl"):
+        build_feature_stack(cfg, tmp_path)
+    cfg = cfg.model_copy(update={"inputs": cfg.inputs.model_copy(update={"pan": None})})
+    cfg = cfg.model_copy(update={"stack": cfg.stack.model_copy(update={"channels": ["red", "pan"]})})
+    with pytest.raises(ConfigError, match=r"\[inputs\] pan"):
+        build_feature_stack(cfg, tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def test_ms_primary_without_pan(tiny_scene, tmp_path):
+    cfg = _cfg(tiny_scene)
+    cfg = cfg.model_copy(update={"inputs": cfg.inputs.model_copy(update={"pan": None})})
+    result = build_feature_stack(cfg, tmp_path)
+    assert result.shape == raster_grid(tiny_scene / "ms.tif").shape
+    assert result.pixel_m == pytest.approx(raster_grid(tiny_scene / "ms.tif").res[0])
