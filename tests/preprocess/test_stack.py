@@ -106,3 +106,21 @@ def test_ms_primary_without_pan(tiny_scene, tmp_path):
     result = build_feature_stack(cfg, tmp_path)
     assert result.shape == raster_grid(tiny_scene / "ms.tif").shape
     assert result.pixel_m == pytest.approx(raster_grid(tiny_scene / "ms.tif").res[0])
+
+
+def test_coregister_applies_a_known_ms_shift(tiny_scene, tmp_path):
+    """An MS image whose georeference is 3 m off is detected and put back in place."""
+    import shutil
+
+    from affine import Affine
+
+    scene = tmp_path / "scene"
+    shutil.copytree(tiny_scene, scene)
+    with rasterio.open(scene / "ms.tif", "r+") as ds:
+        ds.transform = Affine.translation(3.0, -2.0) @ ds.transform
+    ok = build_feature_stack(_cfg(tiny_scene), tmp_path / "ok")
+    fixed = build_feature_stack(_cfg(scene, coregister=True, pansharpen="none"), tmp_path / "fixed")
+    assert fixed.shifts_m["ms"]["applied"]
+    assert fixed.shifts_m["ms"]["dx_m"] == pytest.approx(3.0, abs=0.5)
+    assert fixed.shifts_m["ms"]["dy_m"] == pytest.approx(-2.0, abs=0.5)
+    assert ok.shifts_m == {}

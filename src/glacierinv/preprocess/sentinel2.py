@@ -85,6 +85,24 @@ class Sentinel2:
             arr = (arr + self.offset) * self.scale
         return arr.astype("float32")
 
+    def reflectances(
+        self, roles: list[str], grid: Grid, window: Window | None = None, *, require_overlap: bool = True
+    ) -> np.ndarray:
+        """Several band roles at once, (roles, rows, cols): bands of one file are warped in one pass."""
+        out = np.empty((len(roles), *(grid.window_grid(window).shape if window else grid.shape)), "float32")
+        by_file: dict[Path, list[int]] = {}
+        for i, role in enumerate(roles):
+            by_file.setdefault(self.require(role)[0], []).append(i)
+        for path, idxs in by_file.items():
+            bands = [self.bands[roles[i]][1] for i in idxs]
+            arr = read_on_grid(path, grid, window, bands=bands, require_overlap=require_overlap)
+            for j, i in enumerate(idxs):
+                band = arr[j]
+                if self.integer.get(roles[i], False):
+                    band = (band + self.offset) * self.scale
+                out[i] = band
+        return out
+
 
 def _scan_files(folder: Path) -> dict[str, tuple[Path, int]]:
     """Band files in a folder tree (SAFE IMG_DATA or a plain folder); finest resolution wins."""

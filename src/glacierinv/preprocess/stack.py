@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import rasterio
 
 from glacierinv.config import RunConfig
 from glacierinv.dem.terrain import hillshade, slope_on_grid
@@ -54,6 +55,7 @@ __all__ = ["CHANNEL_INPUTS", "KNOWN_CHANNELS", "StackResult", "build_feature_sta
 log = logging.getLogger(__name__)
 
 OPTICAL = ("blue", "green", "red", "nir")
+GDAL_CACHE_MB = 256
 KNOWN_CHANNELS = (*OPTICAL, "pan", "swir", "lst", "slope", "elevation", "dem", "ndsi", "ndwi", "ndvi")
 # cloud / shadow thresholds (reflectance, ratios, illumination)
 CLOUD_VIS_MIN = 0.55
@@ -76,6 +78,7 @@ class StackResult:
     cloud_fraction: float
     shadow_fraction: float
     s2_fill_fraction: float
+    shifts_m: dict = field(default_factory=dict)  # co-registration shifts applied (east, north metres)
 
     def summary(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k not in ("stack", "source", "masks")}
@@ -149,7 +152,12 @@ def build_feature_stack(
         Paths and figures (cloud, shadow and Sentinel-2 fill fractions of the valid pixels).
     """
     channels = check_channels(cfg)
-    out = Path(out_dir)
+    # bound GDAL's block cache so memory does not grow with the scene (default: 5 % of RAM)
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        return _build(cfg, channels, Path(out_dir), block_px, progress)
+
+
+def _build(cfg: RunConfig, channels: list[str], out: Path, block_px, progress) -> StackResult:
     pan = cfg.input_path("pan", required=False)
     ms = cfg.input_path("ms", required=False)
     s2_path = cfg.input_path("s2", required=False)
@@ -176,6 +184,23 @@ def build_feature_stack(
     if ms is not None:
         with open_raster(ms) as ds:
             ms_idx = [band_index(ds, b) for b in OPTICAL]
+    ms_grid = s2_grid = grid
+    shifts: dict[str, dict] = {}
+    if cfg.stack.coregister:
+        from glacierinv.preprocess.align import estimate_shift, shifted_grid
+
+        if ms is not None and pan is not None and pan != ms:
+            sh = estimate_shift(pan, ms, grid, moving_bands=ms_idx)
+            shifts["ms"] = _shift_record(sh, "ms")
+            if shifts["ms"]["applied"]:
+                ms_grid = shifted_grid(grid, sh.dx_m, sh.dy_m)
+        if s2 is not None and primary != s2_path:
+            ref_bands = 1 if pan is not None else ms_idx[2]
+            s2_red, s2_red_idx = s2.require("red")
+            sh = estimate_shift(pan or ms, s2_red, grid, reference_bands=ref_bands, moving_bands=s2_red_idx)
+            shifts["s2"] = _shift_record(sh, "s2")
+            if shifts["s2"]["applied"]:
+                s2_grid = shifted_grid(grid, sh.dx_m, sh.dy_m)
     sharpener = PanSharpener(cfg.stack.pansharpen).fit(ms, pan) if (ms and pan and pan != ms) else None
     mtl = read_mtl(cfg.input_path("landsat_mtl")) if "lst" in channels else None
     landsat = None
@@ -191,7 +216,7 @@ def build_feature_stack(
                 check_overlap(ds, grid, p)
     sun = (mtl.sun_azimuth_deg, mtl.sun_elevation_deg) if mtl is not None else SUN_DEFAULT
     ctx = _Context(
-        grid=grid, channels=channels, pan=pan, pan_is_primary=pan == primary and cfg.stack.resolution_m is None,
+        grid=grid, ms_grid=ms_grid, s2_grid=s2_grid, channels=channels, pan=pan, pan_is_primary=pan == primary and cfg.stack.resolution_m is None,
         ms=ms, ms_idx=ms_idx, s2=s2, s2_cloud=s2_cloud,
         s2_cloud_kind=mask_kind(s2_cloud) if s2_cloud else None,
         primary_cloud=primary_cloud, dem=dem, sharpener=sharpener, mtl=mtl, landsat=landsat, sun=sun,
@@ -224,8 +249,21 @@ def build_feature_stack(
     )  # fmt: skip
     return StackResult(
         str(out / "stack.tif"), str(out / "source.tif"), str(out / "masks.tif"), channels, grid.shape,
-        float(grid.res[0]), float(counts[1] / n), float(counts[2] / n), float(counts[3] / n),
+        float(grid.res[0]), float(counts[1] / n), float(counts[2] / n), float(counts[3] / n), shifts,
     )  # fmt: skip
+
+
+MAX_COREG_ERROR = 0.9  # phase-correlation error above which a shift estimate is unreliable (not applied)
+
+
+def _shift_record(shift, name: str) -> dict:
+    applied = shift.error <= MAX_COREG_ERROR
+    if not applied:
+        log.warning(
+            "co-registration of %s unreliable (error %.2f): shift %.2f, %.2f m not applied",
+            name, shift.error, shift.dx_m, shift.dy_m,
+        )  # fmt: skip
+    return {**shift.as_dict(), "applied": applied}
 
 
 def _s2_grid(s2: Sentinel2) -> Grid:
@@ -236,6 +274,8 @@ def _s2_grid(s2: Sentinel2) -> Grid:
 @dataclass
 class _Context:
     grid: Grid
+    ms_grid: Grid  # the primary grid, shifted by the MS co-registration offset (if any)
+    s2_grid: Grid  # the same for Sentinel-2
     channels: list[str]
     pan: Path | None
     pan_is_primary: bool
@@ -262,20 +302,20 @@ def _window(ctx: _Context, win):
     if ctx.pan is not None:
         pan_arr = read_on_grid(ctx.pan, grid, window=win, bands=1)
     if ctx.ms is not None:
-        ms_up = read_on_grid(ctx.ms, grid, window=win, bands=ctx.ms_idx)
+        ms_up = read_on_grid(ctx.ms, ctx.ms_grid, window=win, bands=ctx.ms_idx, require_overlap=False)
         optical = ctx.sharpener.apply(ms_up, pan_arr) if ctx.sharpener is not None else ms_up
     s2_arr = s2_clear = None
     if ctx.s2 is not None:
         roles = [*OPTICAL, "swir"] if ctx.s2.has("swir") else list(OPTICAL)
-        s2_arr = np.stack([ctx.s2.reflectance(r, grid, win, require_overlap=False) for r in roles])
+        s2_arr = ctx.s2.reflectances(roles, ctx.s2_grid, win, require_overlap=False)
         s2_clear = np.all(np.isfinite(s2_arr), axis=0)
         if ctx.s2_cloud is not None:
             s2_clear &= ~cloud_mask_on_grid(
-                ctx.s2_cloud, grid, win, kind=ctx.s2_cloud_kind, require_overlap=False
+                ctx.s2_cloud, ctx.s2_grid, win, kind=ctx.s2_cloud_kind, require_overlap=False
             )
         elif ctx.s2.has("scl"):
             scl_path, _ = ctx.s2.bands["scl"]
-            s2_clear &= ~cloud_mask_on_grid(scl_path, grid, win, kind="scl", require_overlap=False)
+            s2_clear &= ~cloud_mask_on_grid(scl_path, ctx.s2_grid, win, kind="scl", require_overlap=False)
         if optical is None:
             optical = s2_arr[:4].copy()
     if optical is None:
