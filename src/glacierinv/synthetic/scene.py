@@ -28,7 +28,7 @@ from rasterio.enums import Resampling
 from rasterio.warp import reproject
 from scipy import ndimage
 from shapely.geometry import shape
-from shapely.ops import unary_union
+from shapely.ops import linemerge, unary_union
 
 from glacierinv.errors import InputError
 from glacierinv.geometry import area_km2
@@ -48,11 +48,12 @@ SUN_AZIMUTH_DEG = 140.0
 SUN_ELEVATION_DEG = 55.0
 NOISE_STD = 0.01  # sensor noise, reflectance units
 MAX_SIZE_PX = 8192
+MIN_GLACIER_KM2 = 0.005  # seed: the inventory's minimum glacier area; smaller truth units are flagged tiny
 
 
 @dataclass
 class SceneInfo:
-    """What was generated: paths and a truth summary (areas on the ellipsoid)."""
+    """What was generated: the folder and a truth summary (areas in km² on the ellipsoid, ELA in m)."""
 
     out_dir: str
     seed: int
@@ -62,6 +63,16 @@ class SceneInfo:
     n_glaciers: int
     glacier_area_km2: float
     debris_area_km2: float
+    n_tiny_glaciers: int = 0  # truth units below the 0.005 km² inventory minimum (flagged ``tiny``)
+
+    @property
+    def config_path(self) -> Path:
+        """The scene's run configuration (``config.toml``)."""
+        return Path(self.out_dir) / "config.toml"
+
+    def path(self, name: str) -> Path:
+        """Path of a file of the layout, e.g. ``info.path("truth/classes.tif")``."""
+        return Path(self.out_dir) / name
 
 
 def _resample(arr: np.ndarray, src: Grid, dst: Grid, how=Resampling.average) -> np.ndarray:
@@ -140,22 +151,32 @@ def _truth_layers(
     deb = _polygons(np.where(classes == 2, unit, 0), grid)
     debris = gpd.GeoDataFrame({"glac_id": [id_of[k] for k in deb]}, geometry=list(deb.values()), crs=grid.crs)
     debris["area_km2"] = area_km2(debris) if len(debris) else []
+    divides = shared_divides(units)
+    units["tiny"] = units["area_km2"] < MIN_GLACIER_KM2
+    return units[["glac_id", "area_km2", "tiny", "geometry"]], debris, divides
+
+
+def shared_divides(units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Divide lines: the boundary shared by each pair of touching glacier units (columns glac_id_a, glac_id_b)."""
     lines = []
     geoms = list(units.geometry)
-    for i in range(len(geoms)):
-        for j in range(i + 1, len(geoms)):
-            if geoms[i].touches(geoms[j]) or geoms[i].intersects(geoms[j]):
-                shared = geoms[i].boundary.intersection(geoms[j].boundary)
-                if not shared.is_empty and shared.length > 0:
-                    lines.append(
-                        {"glac_id_a": units.glac_id[i], "glac_id_b": units.glac_id[j], "geometry": shared}
-                    )
-    divides = gpd.GeoDataFrame(lines or {"glac_id_a": [], "glac_id_b": [], "geometry": []}, crs=grid.crs)
-    return units[["glac_id", "area_km2", "geometry"]], debris, divides
+    ids = list(units["glac_id"])
+    for i, j in units.sindex.query(units.geometry, predicate="intersects").T:
+        if i >= j:
+            continue
+        shared = geoms[i].boundary.intersection(geoms[j].boundary)
+        if not shared.is_empty and shared.length > 0:
+            shared = linemerge(shared) if shared.geom_type == "MultiLineString" else shared
+            lines.append({"glac_id_a": ids[i], "glac_id_b": ids[j], "geometry": shared})
+    if not lines:
+        return gpd.GeoDataFrame({"glac_id_a": [], "glac_id_b": []}, geometry=[], crs=units.crs)
+    return gpd.GeoDataFrame(lines, geometry="geometry", crs=units.crs)
 
 
 def _mtl_text(date: str, sun_az: float, sun_el: float, grid30: Grid) -> str:
     c = sensors.LANDSAT_CONSTANTS
+    epsg = grid30.crs.to_epsg() or 0
+    zone = epsg - 32600 if 32601 <= epsg <= 32660 else (epsg - 32700 if 32701 <= epsg <= 32760 else None)
     lines = [
         "GROUP = LANDSAT_METADATA_FILE",
         "  GROUP = PRODUCT_CONTENTS",
@@ -171,8 +192,8 @@ def _mtl_text(date: str, sun_az: float, sun_el: float, grid30: Grid) -> str:
         f"    SUN_ELEVATION = {sun_el:.8f}",
         "  END_GROUP = IMAGE_ATTRIBUTES",
         "  GROUP = PROJECTION_ATTRIBUTES",
-        '    MAP_PROJECTION = "UTM"',
-        "    UTM_ZONE = 43",
+        '    MAP_PROJECTION = "UTM"' if zone else '    MAP_PROJECTION = "TM"',
+        *([f"    UTM_ZONE = {zone}"] if zone else []),
         f"    GRID_CELL_SIZE_THERMAL = {grid30.res[0]:.2f}",
         f"    GRID_CELL_SIZE_REFLECTIVE = {grid30.res[0]:.2f}",
         "  END_GROUP = PROJECTION_ATTRIBUTES",
@@ -203,7 +224,7 @@ dem_coarse = "dem30.tif"
 truth_classes = "truth/classes.tif"
 truth_glaciers = "truth/glaciers.gpkg"
 img_source = "synthetic"
-dem_source = "synthetic-4m"
+dem_source = "{dem_source}"
 src_date = "{date}"
 """
 
@@ -231,24 +252,38 @@ def generate_scene(
     rng = np.random.default_rng(seed)
     z, valleys = make_terrain(size_px, pixel_m, rng)
     surface, z = make_surface(z, valleys, pixel_m, rng)
-    return write_scene(Path(out_dir), z, surface.kind, surface.ela_m, pixel_m, rng, seed=seed)
+    h, w = z.shape
+    x0, y0 = ORIGIN
+    grid = Grid.from_bounds(CRS_UTM43N, (x0, y0 - h * pixel_m, x0 + w * pixel_m, y0), pixel_m)
+    return write_scene(Path(out_dir), z, surface.kind, surface.ela_m, grid, rng, seed=seed)
 
 
-def write_scene(out: Path, z: np.ndarray, kind: np.ndarray, ela_m: float, pixel_m: float, rng, *, seed: int = 0,
-                crs: CRS = CRS_UTM43N, origin: tuple[float, float] = ORIGIN, date: str = "2021-08-20",
-                valid: np.ndarray | None = None) -> SceneInfo:  # fmt: skip
-    """Render sensors and truth for a DEM ``z`` and surface types ``kind`` on a north-up grid."""
+def write_scene(
+    out: Path,
+    z: np.ndarray,
+    kind: np.ndarray,
+    ela_m: float,
+    grid: Grid,
+    rng: np.random.Generator,
+    *,
+    seed: int = 0,
+    date: str = "2021-08-20",
+    valid: np.ndarray | None = None,
+    truth: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame] | None = None,
+    dem_source: str = "synthetic-4m",
+    extra: dict | None = None,
+) -> SceneInfo:
+    """Render sensors and truth for a DEM ``z`` (m) and surface types ``kind`` on the north-up metric ``grid``.
+
+    ``truth`` (glaciers, debris, divides) replaces the drainage-basin units derived from the DEM (used when
+    rendering over real outlines). ``extra`` is merged into scene.json.
+    """
     out.mkdir(parents=True, exist_ok=True)
     (out / "truth").mkdir(exist_ok=True)
     (out / "landsat").mkdir(exist_ok=True)
     h, w = z.shape
-    fine = Grid(
-        crs,
-        Grid.from_bounds(
-            crs, (origin[0], origin[1] - h * pixel_m, origin[0] + w * pixel_m, origin[1]), pixel_m
-        ).transform,
-        (h, w),
-    )
+    fine = grid
+    pixel_m = float(grid.res[0])
     valid = np.ones(z.shape, bool) if valid is None else valid
 
     cos_i = sensors.illumination(z, pixel_m, SUN_AZIMUTH_DEG, SUN_ELEVATION_DEG)
@@ -327,20 +362,28 @@ def write_scene(out: Path, z: np.ndarray, kind: np.ndarray, ela_m: float, pixel_
     classes[np.isin(kind, (SURFACE["debris"], SURFACE["pond"]))] = 2
     classes[~valid] = 255
     write_raster(out / "truth" / "classes.tif", classes, fine, nodata=255)
-    unit = _units(np.where(valid, z, np.nanmax(z)), glacier & valid, fine)
-    units, debris, divides = _truth_layers(unit, classes, fine)
+    write_raster(out / "truth" / "surface.tif", np.where(valid, kind, 255).astype("uint8"), fine, nodata=255,
+                 tags={f"SURFACE_{k.upper()}": str(v) for k, v in SURFACE.items()})  # fmt: skip
+    if truth is None:
+        unit = _units(np.where(valid, z, np.nanmax(z[valid])), glacier & valid, fine)
+        units, debris, divides = _truth_layers(unit, classes, fine)
+    else:
+        units, debris, divides = truth
     write_layers(out / "truth" / "glaciers.gpkg", {"glaciers": units, "debris": debris, "divides": divides})
 
     info = SceneInfo(
         str(out), seed, int(max(h, w)), pixel_m, round(ela_m, 1), int(len(units)),
         float(units["area_km2"].sum()), float(debris["area_km2"].sum()) if len(debris) else 0.0,
+        int((units["area_km2"] < MIN_GLACIER_KM2).sum()),
     )  # fmt: skip
     with atomic_path(out / "config.toml") as tmp:
-        tmp.write_text(CONFIG_TEMPLATE.format(seed=seed, date=date))
+        tmp.write_text(CONFIG_TEMPLATE.format(seed=seed, date=date, dem_source=dem_source))
     with atomic_path(out / "scene.json") as tmp:
         tmp.write_text(
             json.dumps(
-                asdict(info) | {"size_px": int(max(h, w)), "surface_km2": _surface_km2(kind, pixel_m)},
+                asdict(info)
+                | {"shape_px": [h, w], "crs": str(fine.crs), "surface_km2": _surface_km2(kind, pixel_m)}
+                | (extra or {}),
                 indent=2,
             )
         )

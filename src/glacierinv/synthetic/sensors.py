@@ -41,7 +41,7 @@ CLOUD = (0.78, 0.78, 0.79, 0.77, 0.52)
 TEXTURE_STD = 0.02  # spatial reflectance texture within a surface type
 # thermal-infrared emissivity (TIRS band 10) per surface type
 EMISSIVITY_B10 = {
-    "rock": 0.970, "snow": 0.990, "ice": 0.990, "debris": 0.970, "pond": 0.991, "lake": 0.991,
+    "rock": 0.970, "snow": 0.990, "ice": 0.990, "debris": 0.970, "pond": 0.990, "lake": 0.990,
     "moraine": 0.970, "talus": 0.970, "seasonal_snow": 0.990,
 }  # fmt: skip
 # Landsat 8 Collection 2 rescaling and thermal constants (as published in real MTL files)

@@ -11,9 +11,17 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from glacierinv.synthetic.terrain import Valley, _distance_along, fractal_noise
+from glacierinv.synthetic.terrain import Valley, fractal_noise
 
-__all__ = ["SURFACE", "Surface", "make_surface", "slope_deg_simple"]
+__all__ = [
+    "SURFACE",
+    "Surface",
+    "decorate_surface",
+    "ela_field_m",
+    "glacier_extent",
+    "make_surface",
+    "slope_deg_simple",
+]
 
 SURFACE = {
     "rock": 0,
@@ -72,95 +80,179 @@ def _blob_mask(shape, rng, n, radius_px, where=None) -> np.ndarray:
     return out
 
 
-def make_surface(
-    z: np.ndarray, valleys: list[Valley], pixel_m: float, rng: np.random.Generator
-) -> tuple[Surface, np.ndarray]:
-    """Place glaciers and the other surfaces; returns the surface and the (lake-flattened) DEM."""
+def ela_field_m(z: np.ndarray, cos_i: np.ndarray, ela_m: float, relief_m: float) -> np.ndarray:
+    """Local equilibrium-line altitude (m): higher on sunny slopes, lower in shaded ones.
+
+    ``ela_m + 0.08 · relief · (cos_i − mean cos_i)`` — the radiation control that lets north-facing cirques
+    hold glaciers below the regional ELA (seed: Karakoram glaciers are topographically controlled).
+    """
+    return ela_m + 0.08 * relief_m * (cos_i - float(np.mean(cos_i)))
+
+
+def glacier_extent(
+    z: np.ndarray, ela_local_m: np.ndarray, pixel_m: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ice mask from a balance-flux model: mass balance accumulated down the D8 flow network.
+
+    The specific balance ``b = γ (z − ELA)`` (capped in the accumulation area) is summed downstream with
+    pyflwdir; ice exists where the accumulated balance flux ``Q`` is positive (the flux from above the
+    ELA is not yet melted) — so tongues descend the valleys that collect large accumulation areas and end
+    where the ablation below the ELA has consumed their flux. Tongue half-width follows hydraulic geometry,
+    ``w = 0.25 √(Q / b_ref)`` (m), filling the valley floor but not its walls. Steep walls (> 40°) above the
+    ELA shed their snow (it still feeds the flux below them) and stay rock.
+
+    Returns the ice mask and the balance flux ``Q`` in m² of reference balance (both on the grid of ``z``).
+    """
+    import pyflwdir
+
+    relief = float(z.max() - z.min())
+    above = z - ela_local_m
+    b = np.minimum(above, 0.35 * relief) / (0.1 * relief)  # in units of the reference balance
+    flw = pyflwdir.from_dem(z.astype("float32"), nodata=-9999.0)
+    q_m2 = flw.accuflux(b * pixel_m**2).astype("float64")
+    slope = slope_deg_simple(ndimage.gaussian_filter(z, 1.0), pixel_m)
+    acc = (above > 0) & (slope < 40.0)
+    # tongues: channel cells below the ELA that still carry positive flux, widened to the valley floor
+    extent_m = max(z.shape) * pixel_m
+    channel = (above <= 0) & (q_m2 > max(25 * pixel_m**2, (0.025 * extent_m) ** 2))
+    tongue = np.zeros(z.shape, bool)
+    if channel.any():
+        dist_px, (ri, ci) = ndimage.distance_transform_edt(~channel, return_indices=True)
+        half_w = 0.25 * np.sqrt(np.maximum(q_m2[ri, ci], 0.0))
+        floor = z < z[ri, ci] + 0.45 * half_w
+        tongue = (dist_px * pixel_m < half_w) & floor
+    ice = acc | tongue
+    # natural outlines: smooth the margin with a little noise, drop slivers
+    soft = ndimage.gaussian_filter(ice.astype("float64"), 1.5) + 0.08 * fractal_noise(
+        z.shape, rng, (6, 2), (1.0, 0.4)
+    )
+    ice = ndimage.binary_opening(soft > 0.5, iterations=1)
+    return ice, q_m2
+
+
+def decorate_surface(
+    z: np.ndarray,
+    ice: np.ndarray,
+    ela_m: float,
+    pixel_m: float,
+    rng: np.random.Generator,
+    *,
+    debris: np.ndarray | None = None,
+    lake: bool = True,
+    valid: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Surface types around a given ice mask: snow/ice by the ELA, debris, ponds, lake, moraines, talus, seasonal snow.
+
+    Parameters
+    ----------
+    z
+        Elevation (m) on a metric grid of ``pixel_m`` (m) cells.
+    ice
+        Glacier mask (True = glacier).
+    ela_m
+        Equilibrium-line altitude (m): snow/firn above, bare ice below.
+    debris
+        Given supraglacial debris mask (e.g. from real debris outlines); None = debris on the low-gradient
+        lower tongues (below the ELA by more than a third of the ablation range, smoothed slope < 18°).
+    lake
+        Put a proglacial lake in front of the lowest terminus (the lake surface is flattened in the DEM).
+    valid
+        Cells with data (others stay rock and are nodata in every output).
+
+    Returns
+    -------
+    kind, z
+        Surface type per cell (:data:`SURFACE`) and the DEM (lake-flattened).
+    """
     shape = z.shape
     z = z.copy()
+    valid = np.ones(shape, bool) if valid is None else valid
+    ice = ice & valid
+    zv = z[valid]
+    zmin, zmax = float(zv.min()), float(zv.max())
     slope = slope_deg_simple(ndimage.gaussian_filter(z, 2), pixel_m)
-    zmin, zmax = float(z.min()), float(z.max())
-    ela = zmin + rng.uniform(0.5, 0.58) * (zmax - zmin)
-
-    # accumulation areas: above the ELA, not on steep rock walls
-    acc = (z > ela) & (slope < 38.0)
-    # tongues: ice in valley floors down to each valley's terminus
-    tongue = np.zeros(shape, bool)
-    termini = []
-    for v in valleys:
-        dist, pos = _distance_along(shape, pixel_m, v)
-        width = v.width_m * (1.05 - 0.55 * np.clip(pos / max(v.glacier_length, 1e-6), 0, 1))
-        t = (dist < width) & (pos <= v.glacier_length)
-        tongue |= t
-        if v.trunk or v.glacier_length < 1.0:
-            k = int(round((len(v.xs) - 1) * v.glacier_length))
-            termini.append((v.ys[k] / pixel_m, v.xs[k] / pixel_m, v))
-    ice = acc | tongue
-    # natural outlines: smooth the mask with a little noise on the margin
-    soft = ndimage.gaussian_filter(ice.astype("float64"), 3.0) + 0.12 * fractal_noise(
-        shape, rng, (8, 3), (1.0, 0.4)
-    )
-    ice = soft > 0.5
-    ice = ndimage.binary_opening(ice, iterations=2)
-    # drop slivers; keep small cirque glaciers (a few near the 0.005 km² inventory threshold)
-    lab, n = ndimage.label(ice)
-    sizes = ndimage.sum(ice, lab, index=np.arange(1, n + 1)) * pixel_m**2 / 1e6
-    keep = np.zeros(n + 1, bool)
-    keep[1:] = sizes >= 0.003
-    ice = keep[lab]
-
     kind = np.full(shape, SURFACE["rock"], "uint8")
-    kind[ice & (z >= ela)] = SURFACE["snow"]
-    kind[ice & (z < ela)] = SURFACE["ice"]
+    kind[ice & (z >= ela_m)] = SURFACE["snow"]
+    kind[ice & (z < ela_m)] = SURFACE["ice"]
 
-    # debris on low-gradient lower tongues, thickening away from clean ice
-    smooth_slope = slope_deg_simple(ndimage.gaussian_filter(z, 4), pixel_m)
-    debris = ice & (z < ela - 0.06 * (zmax - zmin)) & (smooth_slope < 16.0)
-    debris = ndimage.binary_closing(debris, iterations=3) & ice
-    debris = ndimage.binary_opening(debris, iterations=3)
-    lab, n = ndimage.label(debris)
-    if n:
-        sizes = ndimage.sum(debris, lab, index=np.arange(1, n + 1)) * pixel_m**2 / 1e6
-        keep = np.zeros(n + 1, bool)
-        keep[1:] = sizes >= 0.002
-        debris = keep[lab]
+    if debris is None:
+        smooth_slope = slope_deg_simple(ndimage.gaussian_filter(z, 4), pixel_m)
+        z_low = float(z[ice].min()) if ice.any() else zmin
+        debris = ice & (z < ela_m - 0.33 * max(ela_m - z_low, 0.0)) & (smooth_slope < 18.0)
+        debris = ndimage.binary_closing(debris, iterations=3) & ice
+        debris = ndimage.binary_opening(debris, iterations=2)
+        lab, n = ndimage.label(debris)
+        if n:
+            sizes = ndimage.sum(debris, lab, index=np.arange(1, n + 1)) * pixel_m**2 / 1e6
+            keep = np.zeros(n + 1, bool)
+            keep[1:] = sizes >= 0.002
+            debris = keep[lab]
+    debris = debris & ice
     kind[debris] = SURFACE["debris"]
-    # supraglacial ponds on debris
-    ponds = _blob_mask(
-        shape, rng, int(rng.integers(3, 8)), (2.0, 5.0), where=ndimage.binary_erosion(debris, iterations=6)
-    )
+    # supraglacial ponds on debris (water bodies of a few pixels to a few tens of metres)
+    core = ndimage.binary_erosion(debris, iterations=4)
+    ponds = _blob_mask(shape, rng, int(rng.integers(3, 8)), (2.0, 5.0), where=core)
     kind[ponds & debris] = SURFACE["pond"]
 
-    # proglacial lake in front of the lowest terminus
-    if termini:
-        r0, c0, v = max(termini, key=lambda t: t[0])  # the southernmost terminus
-        step = 12
-        k = int(round((len(v.xs) - 1) * v.glacier_length))
-        k2 = min(len(v.xs) - 1, k + step)
-        dy, dx = (v.ys[k2] - v.ys[k]) / pixel_m, (v.xs[k2] - v.xs[k]) / pixel_m
-        norm = np.hypot(dx, dy) + 1e-9
-        radius = max(6.0, 0.45 * v.width_m / pixel_m)
-        lr, lc = r0 + dy / norm * (radius * 1.2), c0 + dx / norm * (radius * 1.2)
+    # proglacial lake in front of the lowest ice cell (the terminus), on the downslope side
+    if lake and ice.any():
+        zi = np.where(ice, z, np.inf)
+        r0, c0 = np.unravel_index(int(np.argmin(zi)), shape)
+        gy, gx = np.gradient(ndimage.gaussian_filter(z, 6).astype("float64"))
+        dy, dx = -gy[r0, c0], -gx[r0, c0]  # downslope direction in (row, col)
+        norm = float(np.hypot(dx, dy)) or 1.0
+        lab, _ = ndimage.label(ice)
+        tongue_w = np.sqrt(float((lab == lab[r0, c0]).sum())) * 0.08
+        radius = float(np.clip(tongue_w, 5.0, 60.0))
+        lr, lc = r0 + dy / norm * radius * 1.1, c0 + dx / norm * radius * 1.1
         rows, cols = np.indices(shape)
-        lake = ((rows - lr) / radius) ** 2 + ((cols - lc) / (radius * 0.75)) ** 2 <= 1.0
-        lake &= ~ice
-        if lake.any():
-            kind[lake] = SURFACE["lake"]
-            z[lake] = float(np.percentile(z[lake], 5))  # a flat lake surface
+        lake_m = ((rows - lr) / radius) ** 2 + ((cols - lc) / (radius * 0.75)) ** 2 <= 1.0
+        lake_m &= ~ndimage.binary_dilation(ice, iterations=1) & valid
+        if lake_m.sum() >= 9:
+            kind[lake_m] = SURFACE["lake"]
+            z[lake_m] = float(np.percentile(z[lake_m], 5))  # a flat lake surface
 
-    # moraines: bands along the tongue margins below the ELA; talus: foot of steep walls below the ELA
-    near_ice = ndimage.binary_dilation(ice, iterations=max(2, int(12 / pixel_m * 2))) & ~ice
-    low = z < ela
+    # moraines: bands along the glacier margins below the ELA; talus: foot of steep walls below the ELA
+    near_ice = ndimage.binary_dilation(ice, iterations=max(2, int(round(24 / pixel_m)))) & ~ice
+    low = z < ela_m
     moraine = near_ice & low & (kind == SURFACE["rock"])
     moraine &= fractal_noise(shape, rng, (6, 2), (1.0, 0.3)) > -0.6
     kind[moraine] = SURFACE["moraine"]
     talus_zone = (slope > 22) & (slope < 36) & low & (kind == SURFACE["rock"])
-    talus = talus_zone & (fractal_noise(shape, rng, (10, 3), (1.0, 0.3)) > 0.7)
+    talus = talus_zone & (fractal_noise(shape, rng, (10, 3), (1.0, 0.3)) > 0.5)
     kind[talus] = SURFACE["talus"]
 
     # seasonal snow patches off-glacier, below the ELA, not connected to glaciers
     far = ~ndimage.binary_dilation(ice, iterations=8)
-    band = (z > ela - 0.25 * (zmax - zmin)) & (z < ela) & far & (kind == SURFACE["rock"])
+    band = (z > ela_m - 0.25 * (zmax - zmin)) & (z < ela_m) & far & (kind == SURFACE["rock"]) & valid
     snow = _blob_mask(shape, rng, int(rng.integers(3, 7)), (3.0, 9.0), where=band) & band
     kind[snow] = SURFACE["seasonal_snow"]
+    kind[~valid] = SURFACE["rock"]
+    return kind, z
+
+
+def make_surface(
+    z: np.ndarray, valleys: list[Valley], pixel_m: float, rng: np.random.Generator
+) -> tuple[Surface, np.ndarray]:
+    """Place glaciers (balance-flux model, :func:`glacier_extent`) and the other surfaces.
+
+    Returns the surface and the (lake-flattened) DEM. ``valleys`` are accepted for the terrain's
+    centerlines but the ice follows the DEM's own flow network.
+    """
+    from glacierinv.synthetic.sensors import illumination
+
+    zmin, zmax = float(z.min()), float(z.max())
+    relief = zmax - zmin
+    ela = zmin + rng.uniform(0.5, 0.58) * relief
+    cos_i = illumination(z, pixel_m, 140.0, 55.0)
+    ela_local = ela_field_m(ndimage.gaussian_filter(z, 3), ndimage.gaussian_filter(cos_i, 6), ela, relief)
+    ice, _ = glacier_extent(z, ela_local, pixel_m, rng)
+    # drop slivers; keep small cirque glaciers (a few near the 0.005 km² inventory threshold)
+    lab, n = ndimage.label(ice)
+    if n:
+        sizes = ndimage.sum(ice, lab, index=np.arange(1, n + 1)) * pixel_m**2 / 1e6
+        keep = np.zeros(n + 1, bool)
+        keep[1:] = sizes >= 0.003
+        ice = keep[lab]
+    kind, z = decorate_surface(z, ice, ela, pixel_m, rng)
     return Surface(kind, float(ela)), z
