@@ -3,7 +3,7 @@ versus scene size, and the block size's effect on both. Every figure printed com
 
     .venv/bin/python benchmarks/preprocess_stack.py --sizes 512 1024 2048 --block 512
 
-Each build runs in a fresh subprocess that reports its own peak RSS (``ru_maxrss``); an import-only child
+Each build runs in a fresh subprocess that reports its own peak RSS (``VmHWM``); an import-only child
 gives the baseline RSS of the interpreter + libraries, so "stack RSS" is what the build itself adds. The
 synthetic scene is generated first (not measured). Memory should stay flat as the scene grows (windowed),
 while time grows linearly with pixels.
@@ -32,8 +32,10 @@ if sys.argv[1] != "-":
     px = r.shape[0] * r.shape[1]
 else:
     secs, px = 0.0, 0
-print(json.dumps({"seconds": secs, "mpx": px / 1e6,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+# VmHWM is this process image's own peak (ru_maxrss would inherit the parent's high-water mark at fork)
+hwm = [ln for ln in open("/proc/self/status") if ln.startswith("VmHWM:")]
+peak = int(hwm[0].split()[1]) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": secs, "mpx": px / 1e6, "peak_rss_mb": peak}))
 """
 
 

@@ -177,3 +177,38 @@ def test_matches_xdem_on_real_srtm(shared_data, tmp_path):
     inner = both & np.isfinite(via_file)
     assert np.median(np.abs(via_file[inner] - ours_s[inner])) < 0.5
     write_raster(tmp_path / "slope.tif", via_file, grid)  # writable as a normal raster
+
+
+def test_cast_shadow_behind_a_wall():
+    from glacierinv.dem.terrain import cast_shadow
+
+    z = np.zeros((50, 50))
+    z[:, 20] = 100.0  # a 100 m north-south wall
+    # sun in the west at 45°: the shadow reaches 100 m (10 cells of 10 m) east of the wall
+    s = cast_shadow(z, 10.0, 270.0, 45.0, max_distance_m=1000.0)
+    assert s[25, 21:31].all() and not s[25, 31:].any() and not s[25, :20].any()
+    # sun in the east: the shadow falls west
+    s = cast_shadow(z, 10.0, 90.0, 45.0, max_distance_m=1000.0)
+    assert s[25, 10:20].all() and not s[25, 21:].any()
+    # higher sun, shorter shadow: 100 m / tan(60°) ≈ 58 m → 5-6 cells
+    s = cast_shadow(z, 10.0, 270.0, 60.0, max_distance_m=1000.0)
+    assert 5 <= s[25, 21:].sum() <= 6
+
+
+def test_cast_shadow_to_grid_windowed_equals_whole(tmp_path):
+    from glacierinv.dem.terrain import cast_shadow_to_grid
+
+    rng = np.random.default_rng(3)
+    z = 3000 + 400 * np.cumsum(np.cumsum(rng.normal(0, 0.02, (120, 120)), axis=0), axis=1)
+    dem = tmp_path / "dem.tif"
+    _write(dem, z, UTM, Affine(8.0, 0, 300_000.0, 0, -8.0, 3_900_000.0))
+    grid = Grid(UTM, Affine(4.0, 0, 300_040.0, 0, -4.0, 3_899_960.0), (200, 200))
+    whole = cast_shadow_to_grid(dem, grid, None, 200.0, 25.0, max_distance_m=400.0)
+    tiled = np.zeros(grid.shape, bool)
+    for _, win in iter_windows(grid, block=64):
+        r, c = int(win.row_off), int(win.col_off)
+        tiled[r : r + int(win.height), c : c + int(win.width)] = cast_shadow_to_grid(
+            dem, grid, win, 200.0, 25.0, max_distance_m=400.0
+        )
+    np.testing.assert_array_equal(tiled, whole)
+    assert 0 < whole.mean() < 0.9

@@ -39,6 +39,8 @@ from glacierinv.io.raster import open_raster, read_on_grid
 
 __all__ = [
     "aspect_deg",
+    "cast_shadow",
+    "cast_shadow_to_grid",
     "check_dem_units",
     "gradient_horn",
     "hillshade",
@@ -340,3 +342,88 @@ def check_dem_units(dem_path: str | Path) -> None:
             dem_path,
             "Convert the DEM to metres (e.g. from feet or decimetres)",
         )
+
+
+def cast_shadow(
+    dem_m: np.ndarray,
+    res_m: float | tuple[float, float],
+    azimuth_deg: float,
+    altitude_deg: float,
+    max_distance_m: float = 1000.0,
+) -> np.ndarray:
+    """Cast shadows: True where terrain towards the sun rises above the line of sight to the sun.
+
+    Rays are marched from every cell towards the sun azimuth in steps of one pixel (nearest cell) up to
+    ``max_distance_m``; a cell is shadowed when some cell along the ray is higher than
+    ``z0 + d · tan(altitude)``. Cells within ``max_distance_m`` of the array edge only see the part of the
+    ray inside the array (read a margin of that width around a window). NaN cells are never shadowed.
+
+    Parameters
+    ----------
+    dem_m, res_m
+        DEM in metres and its pixel size in metres.
+    azimuth_deg, altitude_deg
+        Sun azimuth (clockwise from north) and elevation, degrees.
+    max_distance_m : float
+        How far along the ray to look, metres.
+    """
+    dem, xres, yres = _check_dem(dem_m, res_m)
+    if not 0.0 < altitude_deg <= 90.0:
+        raise ValueError(f"altitude_deg must be in (0, 90], got {altitude_deg}")
+    az = math.radians(azimuth_deg)
+    east, north = math.sin(az), math.cos(az)  # unit vector towards the sun
+    step_m = min(xres, yres)
+    tan_alt = math.tan(math.radians(altitude_deg))
+    n_rows, n_cols = dem.shape
+    shadow = np.zeros(dem.shape, bool)
+    for k in range(1, int(max_distance_m / step_m) + 1):
+        d = k * step_m
+        dc = int(round(d * east / xres))
+        dr = int(round(-d * north / yres))
+        if abs(dr) >= n_rows or abs(dc) >= n_cols:
+            break
+        # cells (r, c) whose ray point (r + dr, c + dc) lies inside the array
+        src = dem[max(0, dr) : n_rows + min(0, dr), max(0, dc) : n_cols + min(0, dc)]
+        dst = (slice(max(0, -dr), n_rows + min(0, -dr)), slice(max(0, -dc), n_cols + min(0, -dc)))
+        with np.errstate(invalid="ignore"):
+            shadow[dst] |= src > dem[dst] + d * tan_alt
+    return shadow & ~np.isnan(dem)
+
+
+def cast_shadow_to_grid(
+    dem_path: str | Path,
+    grid: Grid,
+    window: Window | None,
+    azimuth_deg: float,
+    altitude_deg: float,
+    *,
+    max_distance_m: float = 1000.0,
+    res_m: float = 10.0,
+) -> np.ndarray:
+    """Cast shadows (bool) of a DEM file on ``grid`` (or a window), traced on a coarse metric grid.
+
+    The DEM is averaged onto a ``res_m`` grid anchored on the target grid's origin (so every window sees
+    the same cells: no seams), covering the window plus ``max_distance_m``; shadows are traced there
+    (:func:`cast_shadow`) and taken back by nearest neighbour. Coarse shadow edges are meant to be refined
+    by a darkness test at full resolution.
+    """
+    target = grid.window_grid(window) if window is not None else grid
+    if not target.crs.is_projected:
+        raise CRSMismatch("cast shadows need a metric grid", dem_path, "Reproject the imagery to UTM")
+    r = max(float(res_m), min(target.res))
+    anchor = Affine(r, 0, grid.transform.c, 0, -r, grid.transform.f)
+    margin = int(math.ceil(max_distance_m / r)) + 1
+    rwin = _cover(anchor, target.bounds, margin)
+    work = Grid(
+        target.crs,
+        anchor @ Affine.translation(rwin.col_off, rwin.row_off),
+        (int(rwin.height), int(rwin.width)),
+    )
+    dem = read_on_grid(dem_path, work, bands=1, resampling=Resampling.average, require_overlap=False)
+    shade = cast_shadow(dem, r, azimuth_deg, altitude_deg, max_distance_m).astype("uint8")
+    out = np.zeros(target.shape, "uint8")
+    reproject(
+        shade, out, src_transform=work.transform, src_crs=work.crs, dst_transform=target.transform,
+        dst_crs=target.crs, resampling=Resampling.nearest,
+    )  # fmt: skip
+    return out.astype(bool)

@@ -159,7 +159,9 @@ class PanSharpener:
             detail = self.pan_match[0] * pan + self.pan_match[1] - intensity
         else:
             detail = pan - _nan_gaussian(pan, self.sigma_px)
-        return (ms_up + self.gains[:, None, None] * detail[None]).astype("float32")
+        fused = ms_up + self.gains[:, None, None] * detail[None]
+        # injected detail can push dark pixels below zero; reflectance is non-negative (NaN stays NaN)
+        return np.where(fused < 0, 0.0, fused).astype("float32")
 
 
 def _nan_gaussian(a: np.ndarray, sigma: float) -> np.ndarray:

@@ -31,7 +31,7 @@ import numpy as np
 import rasterio
 
 from glacierinv.config import RunConfig
-from glacierinv.dem.terrain import hillshade, slope_on_grid
+from glacierinv.dem.terrain import cast_shadow_to_grid, hillshade, slope_on_grid
 from glacierinv.errors import ConfigError, InputError
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import (
@@ -60,8 +60,10 @@ KNOWN_CHANNELS = (*OPTICAL, "pan", "swir", "lst", "slope", "elevation", "dem", "
 # cloud / shadow thresholds (reflectance, ratios, illumination)
 CLOUD_VIS_MIN = 0.55
 CLOUD_FLATNESS = 0.06  # |NIR/red − 1| below this is spectrally flat
+CLOUD_SNOW_NDSI = 0.4  # NDSI above this is snow/ice (Dozier 1989), never cloud
 SHADOW_VIS_MAX = 0.12
 SHADOW_HILLSHADE_MAX = 0.35
+SHADOW_MAX_DISTANCE_M = 1500.0  # how far cast shadows are traced towards the sun
 SUN_DEFAULT = (135.0, 45.0)  # azimuth, elevation (deg) when no Landsat MTL gives the scene geometry
 
 
@@ -181,9 +183,12 @@ def _build(cfg: RunConfig, channels: list[str], out: Path, block_px, progress) -
             with open_raster(p) as ds:
                 check_overlap(ds, grid, p)
     ms_idx = None
+    ms_swir_idx = None
     if ms is not None:
         with open_raster(ms) as ds:
             ms_idx = [band_index(ds, b) for b in OPTICAL]
+            names = [(d or "").lower() for d in ds.descriptions]
+            ms_swir_idx = names.index("swir") + 1 if "swir" in names else None
     ms_grid = s2_grid = grid
     shifts: dict[str, dict] = {}
     if cfg.stack.coregister:
@@ -217,7 +222,7 @@ def _build(cfg: RunConfig, channels: list[str], out: Path, block_px, progress) -
     sun = (mtl.sun_azimuth_deg, mtl.sun_elevation_deg) if mtl is not None else SUN_DEFAULT
     ctx = _Context(
         grid=grid, ms_grid=ms_grid, s2_grid=s2_grid, channels=channels, pan=pan, pan_is_primary=pan == primary and cfg.stack.resolution_m is None,
-        ms=ms, ms_idx=ms_idx, s2=s2, s2_cloud=s2_cloud,
+        ms=ms, ms_idx=ms_idx, ms_swir_idx=ms_swir_idx, s2=s2, s2_cloud=s2_cloud,
         s2_cloud_kind=mask_kind(s2_cloud) if s2_cloud else None,
         primary_cloud=primary_cloud, dem=dem, sharpener=sharpener, mtl=mtl, landsat=landsat, sun=sun,
     )  # fmt: skip
@@ -281,6 +286,7 @@ class _Context:
     pan_is_primary: bool
     ms: Path | None
     ms_idx: list[int] | None
+    ms_swir_idx: int | None
     s2: Sentinel2 | None
     s2_cloud: Path | None
     s2_cloud_kind: str | None
@@ -321,7 +327,14 @@ def _window(ctx: _Context, win):
     if optical is None:
         raise ConfigError("config: no optical input (ms or s2) for the optical channels")
     source = np.where(np.all(np.isfinite(optical), axis=0), 1, 0).astype("uint8")
-    cloud = _cloud_mask(optical)
+    primary_swir = None
+    if ctx.ms is not None and ctx.ms_swir_idx is not None:
+        primary_swir = read_on_grid(
+            ctx.ms, ctx.ms_grid, window=win, bands=ctx.ms_swir_idx, require_overlap=False
+        )
+    elif ctx.ms is None and s2_arr is not None and s2_arr.shape[0] > 4:
+        primary_swir = s2_arr[4]  # Sentinel-2 is the primary image: its SWIR is the same acquisition
+    cloud = _cloud_mask(optical, primary_swir)
     if ctx.primary_cloud is not None:
         cloud |= cloud_mask_on_grid(ctx.primary_cloud, grid, win, kind="binary", require_overlap=False)
     if s2_arr is not None and ctx.ms is not None:
@@ -333,7 +346,8 @@ def _window(ctx: _Context, win):
     elevation = read_on_grid(ctx.dem, grid, window=win, bands=1, require_overlap=False)
     shade = hillshade(elevation, wgrid.res, *ctx.sun)
     vis = optical[:3].mean(axis=0)
-    shadow = (vis < SHADOW_VIS_MAX) & (shade < SHADOW_HILLSHADE_MAX)
+    cast = cast_shadow_to_grid(ctx.dem, grid, win, *ctx.sun, max_distance_m=SHADOW_MAX_DISTANCE_M)
+    shadow = (vis < SHADOW_VIS_MAX) & ((shade < SHADOW_HILLSHADE_MAX) | cast)
     if "slope" in channels:
         layers["slope"] = slope_on_grid(ctx.dem, grid, win)
     layers["elevation"] = layers["dem"] = elevation
@@ -367,9 +381,15 @@ def _window(ctx: _Context, win):
     return layers, source, cloud_u8, shadow_u8
 
 
-def _cloud_mask(optical: np.ndarray) -> np.ndarray:
-    """Bright and spectrally flat in VNIR (clouds); snow and ice are darker in NIR than in red."""
+def _cloud_mask(optical: np.ndarray, swir: np.ndarray | None = None) -> np.ndarray:
+    """Clouds in the primary image: bright (VIS mean > 0.55) and spectrally flat in VNIR (|NIR/red − 1| <
+    0.06; snow ≈ 0.9 and ice ≈ 0.7 are darker in NIR than in red). With a SWIR band *of the same
+    acquisition* (an MS band described ``swir``, or Sentinel-2 as the primary image), pixels with
+    NDSI > 0.4 are snow/ice, not cloud (clouds stay bright in SWIR)."""
     vis = optical[:3].mean(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         flat = np.abs(optical[3] / optical[2] - 1.0) < CLOUD_FLATNESS
-    return (vis > CLOUD_VIS_MIN) & flat
+    cloud = (vis > CLOUD_VIS_MIN) & flat
+    if swir is not None:
+        cloud &= ~(ndsi(optical[1], swir) > CLOUD_SNOW_NDSI)
+    return cloud
