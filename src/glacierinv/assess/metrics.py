@@ -1,0 +1,512 @@
+"""Pixel accuracy of a class map against a reference: confusion matrix, OA, F1, IoU, mIoU (seed Eqs. 4-6).
+
+Conventions
+-----------
+- Classes are integers ``0 .. n_classes-1`` (default 0 background, 1 clean ice, 2 debris-covered ice);
+  ``nodata`` (default 255) in either map excludes the pixel.
+- The confusion matrix ``cm[i, j]`` counts pixels of *reference* class ``i`` predicted as class ``j``
+  (rows = reference, columns = prediction).
+- Overall accuracy (seed Eq. 4, multi-class form) is ``trace(cm) / cm.sum()``.
+- Per class ``k`` (one-vs-rest): precision = TP/(TP+FP), recall = TP/(TP+FN),
+  F1 = 2PR/(P+R) = 2TP/(2TP+FP+FN) (seed Eq. 5), IoU = TP/(TP+FP+FN) (seed Eq. 6).
+- mIoU (seed Eq. 6) averages the IoU over **all classes including background** by default, as is usual
+  for semantic segmentation; ``miou_exclude`` drops classes (e.g. background) from the mean. A class
+  absent from both maps has an undefined IoU and is left out of the mean.
+- Undefined ratios (0/0) are ``None`` in the dictionaries, so the output is strict JSON.
+- ``glacier`` scores merge all non-background classes into one "glacier" class (binary ice vs not ice).
+
+Confidence intervals come from a block bootstrap (Efron & Tibshirani 1993; Lahiri 2003): the map is cut
+into square spatial blocks, one confusion matrix per block; blocks are resampled with replacement and the
+scores recomputed; the percentile interval of the replicates is reported. Blocks larger than the spatial
+autocorrelation of errors give honest intervals; pixels are never resampled individually.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from glacierinv.errors import InputError
+
+__all__ = [
+    "DEFAULT_CLASS_NAMES",
+    "accuracy_from_rasters",
+    "confusion_matrix",
+    "scores",
+    "scores_batch",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CLASS_NAMES = ("background", "clean_ice", "debris")
+
+
+def confusion_matrix(
+    pred: np.ndarray, ref: np.ndarray, n_classes: int = 3, nodata: int | None = 255
+) -> np.ndarray:
+    """Confusion matrix of a predicted class array against a reference class array.
+
+    Parameters
+    ----------
+    pred, ref
+        Integer class arrays of the same shape (float arrays are accepted; NaN counts as nodata).
+    n_classes
+        Number of classes; valid classes are ``0 .. n_classes-1``.
+    nodata
+        Value excluded from both arrays (``None``: no nodata value).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int64`` array ``(n_classes, n_classes)``; ``cm[i, j]`` = pixels of reference class ``i``
+        predicted as ``j``.
+
+    Raises
+    ------
+    ValueError
+        Shapes differ, or a valid (non-nodata) pixel holds a value outside ``0 .. n_classes-1``.
+
+    Examples
+    --------
+    >>> confusion_matrix(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]))
+    array([[1, 0, 0],
+           [0, 1, 0],
+           [0, 1, 1]])
+    """
+    pred = np.asarray(pred)
+    ref = np.asarray(ref)
+    if pred.shape != ref.shape:
+        raise ValueError(f"pred shape {pred.shape} differs from ref shape {ref.shape}")
+    if n_classes < 1:
+        raise ValueError("n_classes must be at least 1")
+    valid = np.ones(pred.shape, dtype=bool)
+    for arr in (pred, ref):
+        if arr.dtype.kind == "f":
+            valid &= ~np.isnan(arr)
+        if nodata is not None:
+            valid &= arr != nodata
+    p = pred[valid].astype("int64", copy=False)
+    r = ref[valid].astype("int64", copy=False)
+    for name, arr in (("pred", p), ("ref", r)):
+        if arr.size and (arr.min() < 0 or arr.max() >= n_classes):
+            bad = np.unique(arr[(arr < 0) | (arr >= n_classes)])[:5]
+            raise ValueError(
+                f"{name} holds class values {bad.tolist()} outside 0..{n_classes - 1} (nodata={nodata})"
+            )
+    return np.bincount(r * n_classes + p, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    num = np.asarray(num, dtype="float64")
+    den = np.asarray(den, dtype="float64")
+    out = np.full(np.broadcast(num, den).shape, np.nan)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def scores_batch(cms: np.ndarray, miou_exclude: Sequence[int] = ()) -> dict[str, np.ndarray]:
+    """Vectorised scores of a stack of confusion matrices ``(..., n, n)`` (NaN where undefined).
+
+    Returns arrays ``oa`` and ``miou`` of shape ``(...)`` and ``precision``, ``recall``, ``f1``, ``iou``
+    of shape ``(..., n)``, plus ``glacier_f1``/``glacier_iou`` (all non-background classes merged).
+    """
+    cms = np.asarray(cms, dtype="float64")
+    n = cms.shape[-1]
+    tp = np.diagonal(cms, axis1=-2, axis2=-1)
+    pred_tot = cms.sum(axis=-2)  # column sums: TP + FP
+    ref_tot = cms.sum(axis=-1)  # row sums: TP + FN
+    total = cms.sum(axis=(-2, -1))
+    iou = _ratio(tp, pred_tot + ref_tot - tp)
+    keep = np.array([k not in set(miou_exclude) for k in range(n)])
+    with np.errstate(invalid="ignore"):
+        sel = iou[..., keep]
+        counted = (~np.isnan(sel)).sum(axis=-1)
+        miou = _ratio(np.nansum(sel, axis=-1), counted)
+    out = {
+        "oa": _ratio(tp.sum(axis=-1), total),
+        "precision": _ratio(tp, pred_tot),
+        "recall": _ratio(tp, ref_tot),
+        "f1": _ratio(2 * tp, pred_tot + ref_tot),
+        "iou": iou,
+        "miou": miou,
+    }
+    if n >= 2:  # binary glacier (any ice class) vs background
+        g_tp = cms[..., 1:, 1:].sum(axis=(-2, -1))
+        g_pred = cms[..., :, 1:].sum(axis=(-2, -1))
+        g_ref = cms[..., 1:, :].sum(axis=(-2, -1))
+        out["glacier_f1"] = _ratio(2 * g_tp, g_pred + g_ref)
+        out["glacier_iou"] = _ratio(g_tp, g_pred + g_ref - g_tp)
+    return out
+
+
+def _num(x: float) -> float | None:
+    x = float(x)
+    return None if np.isnan(x) else x
+
+
+def scores(
+    cm: np.ndarray,
+    class_names: Sequence[str] | None = None,
+    *,
+    miou_exclude: Sequence[int | str] = (),
+) -> dict[str, Any]:
+    """Accuracy scores of one confusion matrix (seed Eqs. 4-6), as a JSON-serialisable dict.
+
+    Parameters
+    ----------
+    cm
+        ``(n, n)`` confusion matrix, rows = reference, columns = prediction.
+    class_names
+        Names of the classes (default ``background, clean_ice, debris`` for 3 classes, else ``class_k``).
+    miou_exclude
+        Classes (indices or names) left out of the mIoU mean, e.g. ``["background"]``. Default: none,
+        i.e. mIoU averages over all classes including background.
+
+    Returns
+    -------
+    dict
+        ``n_pixels``, ``oa``, ``miou``, ``miou_classes`` (the classes averaged), ``per_class`` (name →
+        ``precision``, ``recall``, ``f1``, ``iou``, ``n_ref``, ``n_pred``), ``glacier`` (``f1``, ``iou``
+        of ice vs background) and ``confusion_matrix`` (nested lists). Undefined values are ``None``.
+    """
+    cm = np.asarray(cm)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"confusion matrix must be square, got shape {cm.shape}")
+    if (cm < 0).any():
+        raise ValueError("confusion matrix has negative counts")
+    n = cm.shape[0]
+    names = list(class_names) if class_names is not None else _default_names(n)
+    if len(names) != n:
+        raise ValueError(f"{len(names)} class names for {n} classes")
+    exclude = [names.index(c) if isinstance(c, str) else int(c) for c in miou_exclude]
+    s = scores_batch(cm, exclude)
+    per_class = {
+        name: {
+            "precision": _num(s["precision"][k]),
+            "recall": _num(s["recall"][k]),
+            "f1": _num(s["f1"][k]),
+            "iou": _num(s["iou"][k]),
+            "n_ref": int(cm[k, :].sum()),
+            "n_pred": int(cm[:, k].sum()),
+        }
+        for k, name in enumerate(names)
+    }
+    out: dict[str, Any] = {
+        "n_pixels": int(cm.sum()),
+        "oa": _num(s["oa"]),
+        "miou": _num(s["miou"]),
+        "miou_classes": [names[k] for k in range(n) if k not in exclude and not np.isnan(s["iou"][k])],
+        "per_class": per_class,
+        "confusion_matrix": cm.astype("int64").tolist(),
+    }
+    if "glacier_f1" in s:
+        out["glacier"] = {"f1": _num(s["glacier_f1"]), "iou": _num(s["glacier_iou"])}
+    return out
+
+
+def _default_names(n: int) -> list[str]:
+    return list(DEFAULT_CLASS_NAMES) if n == 3 else [f"class_{k}" for k in range(n)]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Rasters, window by window
+
+
+def _same_grid(a, b) -> bool:
+    return a.shape == b.shape and a.crs == b.crs and a.transform.almost_equals(b.transform, precision=1e-9)
+
+
+def _read_reference_polygons(path: Path, layers: tuple[str, str] | None, crs):
+    """Reference polygons → list of (GeoDataFrame, class value) in the prediction's CRS."""
+    from glacierinv.io.vector import list_layers, read_vector
+
+    names = list_layers(path)
+    glacier_layer, debris_layer = layers or ("glaciers", "debris")
+    if glacier_layer not in names:
+        if layers is not None:
+            raise InputError(f"layer '{glacier_layer}' not found; layers are: {', '.join(names)}", path)
+        glacier_layer = names[0]
+    out = [(read_vector(path, glacier_layer, polygons=True).to_crs(crs), 1)]
+    if debris_layer in names and debris_layer != glacier_layer:
+        debris = read_vector(path, debris_layer, polygons=True, allow_empty=True)
+        if len(debris):
+            out.append((debris.to_crs(crs), 2))
+    return out
+
+
+def _read_regions(regions, region_column: str, crs):
+    import geopandas as gpd
+
+    from glacierinv.io.vector import read_vector
+
+    gdf = regions if isinstance(regions, gpd.GeoDataFrame) else read_vector(regions, polygons=True)
+    src = regions if not isinstance(regions, gpd.GeoDataFrame) else None
+    if gdf.crs is None:
+        raise InputError("regions have no CRS", src, "Assign one and save again")
+    if region_column not in gdf.columns:
+        raise InputError(
+            f"regions have no column '{region_column}'; columns are: "
+            f"{', '.join(c for c in gdf.columns if c != gdf.geometry.name)}",
+            src,
+            "Pass --region-column with the name column",
+        )
+    if gdf[region_column].isna().any():
+        raise InputError(f"some regions have no '{region_column}'", src, "Name every region polygon")
+    gdf = gdf.to_crs(crs)
+    # one label per region name (several polygons may share a name)
+    names = list(dict.fromkeys(str(v) for v in gdf[region_column]))
+    labels = np.array([names.index(str(v)) + 1 for v in gdf[region_column]], dtype="int32")
+    return gdf, labels, names
+
+
+def _burn(layers, labels_list, grid, dtype="uint8"):
+    """Rasterise (GeoDataFrame, value-or-array) pairs in order onto a window grid (later ones on top)."""
+    from rasterio.features import rasterize
+    from shapely.geometry import box
+
+    out = np.zeros(grid.shape, dtype=dtype)
+    bbox = box(*grid.bounds)
+    for gdf, values in zip(layers, labels_list, strict=True):
+        idx = gdf.sindex.query(bbox, predicate="intersects")
+        if len(idx) == 0:
+            continue
+        vals = np.broadcast_to(np.asarray(values), (len(gdf),))[idx]
+        shapes = [(g, int(v)) for g, v in zip(gdf.geometry.values[idx], vals, strict=True)]
+        rasterize(shapes, out=out, transform=grid.transform, all_touched=False)
+    return out
+
+
+def accuracy_from_rasters(
+    pred_path: str | Path,
+    ref_path: str | Path,
+    *,
+    regions: Any = None,
+    region_column: str = "name",
+    block_px: int = 1024,
+    boot_block_px: int = 256,
+    n_boot: int = 200,
+    seed: int = 0,
+    ci: float = 0.95,
+    n_classes: int = 3,
+    nodata: int = 255,
+    class_names: Sequence[str] | None = None,
+    miou_exclude: Sequence[int | str] = (),
+    ref_layers: tuple[str, str] | None = None,
+) -> dict[str, Any]:
+    """Accuracy of a class raster against a reference, overall and per region, with bootstrap CIs.
+
+    The confusion matrices are accumulated window by window (memory bounded by ``block_px``²).
+
+    Parameters
+    ----------
+    pred_path
+        Predicted class GeoTIFF (``0 .. n_classes-1``, ``nodata``); its grid is the evaluation grid.
+    ref_path
+        Reference: a class raster (any grid/CRS; resampled onto the prediction grid by nearest neighbour
+        when the grids differ; pixels outside it are nodata) or a vector file of polygons, rasterised
+        per window (pixel centres): layer ``glaciers`` (or the first layer) → class 1, layer ``debris``
+        → class 2, everything else → class 0. ``ref_layers`` = (glacier layer, debris layer) overrides.
+    regions
+        Optional polygons (path or GeoDataFrame) with a name column ``region_column`` (e.g. west /
+        central / east as seed Table 2). Scores are reported per region name and overall (the whole
+        valid prediction, inside a region or not). Where regions overlap, the later row wins.
+    block_px
+        Read window size in pixels (rounded up to a multiple of ``boot_block_px``).
+    boot_block_px
+        Side of the square spatial blocks resampled by the bootstrap, in pixels.
+    n_boot, seed, ci
+        Bootstrap replicates (0 disables), random seed, confidence level of the percentile interval.
+    class_names, miou_exclude
+        See :func:`scores`.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable: ``pred``, ``ref``, ``ref_kind``, ``class_names``, ``pixel_area_m2``,
+        ``bootstrap`` (settings), ``overall`` and ``regions`` (name → scores as :func:`scores`, plus
+        ``area_km2`` evaluated and ``ci`` = {metric: [low, high]}, with ``n_blocks``).
+    """
+    import rasterio
+    from rasterio.enums import Resampling
+
+    from glacierinv.io.raster import iter_windows, open_raster, raster_grid, read_on_grid, read_window
+
+    pred_path, ref_path = Path(pred_path), Path(ref_path)
+    if boot_block_px <= 0 or block_px <= 0:
+        raise ValueError("block sizes must be positive")
+    if not 0 < ci < 1:
+        raise ValueError("ci must be in (0, 1)")
+    grid = raster_grid(pred_path)
+    names = list(class_names) if class_names is not None else _default_names(n_classes)
+
+    # reference: raster (same grid or resampled) or polygons
+    if not ref_path.exists():
+        raise InputError("file not found", ref_path, "Check the path")
+    try:
+        with rasterio.open(ref_path) as ds:
+            is_raster = ds.count >= 1
+    except rasterio.errors.RasterioIOError:
+        is_raster = False
+    ref_polys = None
+    same = False
+    if is_raster:
+        ref_grid = raster_grid(ref_path)
+        same = _same_grid(grid, ref_grid)
+        ref_kind = "raster" if same else "raster (resampled, nearest)"
+        if not same:
+            log.info("reference %s is on another grid: resampled onto the prediction grid", ref_path)
+            with open_raster(ref_path) as ds:
+                from glacierinv.io.raster import check_overlap
+
+                check_overlap(ds, grid, ref_path)
+    else:
+        ref_polys = _read_reference_polygons(ref_path, ref_layers, grid.crs)
+        ref_kind = "polygons"
+    region_gdf = region_labels = None
+    region_names: list[str] = []
+    if regions is not None:
+        region_gdf, region_labels, region_names = _read_regions(regions, region_column, grid.crs)
+    n_reg = len(region_names) + 1  # label 0 = outside every region
+
+    bb = int(boot_block_px)
+    block = int(np.ceil(block_px / bb) * bb)
+    nb_cols = int(np.ceil(grid.width / bb))
+    n_c2 = n_classes * n_classes
+    cms: dict[int, np.ndarray] = {}  # boot block id → (n_reg, n, n)
+
+    with (
+        open_raster(pred_path) as pred_ds,
+        open_raster(ref_path) if is_raster and same else contextlib.nullcontext() as ref_ds,
+    ):
+        for _, win in iter_windows(grid, block, 0):
+            pred = read_window(pred_ds, win, 1, as_float=False)
+            if is_raster and same:
+                ref = read_window(ref_ds, win, 1, as_float=False)
+                ref_nodata = ref_ds.nodata
+                if ref_nodata is not None and ref_nodata != nodata:
+                    ref = np.where(ref == ref_nodata, nodata, ref)
+            elif is_raster:
+                ref_f = read_on_grid(
+                    ref_path, grid, win, 1, resampling=Resampling.nearest, require_overlap=False
+                )
+                ref = np.where(np.isnan(ref_f), nodata, ref_f).astype("int64")
+            else:
+                wgrid = grid.window_grid(win)
+                ref = _burn([g for g, _ in ref_polys], [v for _, v in ref_polys], wgrid)
+            pred_nodata = pred_ds.nodata
+            if pred_nodata is not None and pred_nodata != nodata:
+                pred = np.where(pred == pred_nodata, nodata, pred)
+            if region_gdf is not None:
+                reg = _burn([region_gdf], [region_labels], grid.window_grid(win), dtype="int32")
+            else:
+                reg = np.zeros(pred.shape, dtype="int32")
+            valid = (pred != nodata) & (ref != nodata)
+            if not valid.any():
+                continue
+            p = pred[valid].astype("int64")
+            r = ref[valid].astype("int64")
+            for name, arr, path in (("prediction", p, pred_path), ("reference", r, ref_path)):
+                if arr.min() < 0 or arr.max() >= n_classes:
+                    bad = np.unique(arr[(arr < 0) | (arr >= n_classes)])[:5].tolist()
+                    raise InputError(
+                        f"{name} holds class values {bad} outside 0..{n_classes - 1} (nodata {nodata})",
+                        path,
+                        "Give a class raster (0 background, 1 clean ice, 2 debris, 255 nodata)",
+                    )
+            rows, cols = np.nonzero(valid)
+            brow = (rows + int(win.row_off)) // bb
+            bcol = (cols + int(win.col_off)) // bb
+            bid = brow * nb_cols + bcol
+            ids, inv = np.unique(bid, return_inverse=True)
+            key = (inv * n_reg + reg[valid]) * n_c2 + r * n_classes + p
+            counts = np.bincount(key, minlength=len(ids) * n_reg * n_c2).reshape(
+                len(ids), n_reg, n_classes, n_classes
+            )
+            for i, b in enumerate(ids.tolist()):
+                if b in cms:
+                    cms[b] += counts[i]
+                else:
+                    cms[b] = counts[i].copy()
+
+    if not cms:
+        raise InputError(
+            "no pixel is valid in both the prediction and the reference",
+            pred_path,
+            f"Check that {ref_path.name} covers the prediction and that nodata is {nodata}",
+        )
+    block_ids = np.array(sorted(cms))
+    stack = np.stack([cms[b] for b in block_ids])  # (B, n_reg, n, n)
+    rng = np.random.default_rng(seed)
+    pix_m2 = grid.pixel_area_m2 if grid.is_metric else None
+
+    def summarise(block_cms: np.ndarray) -> dict[str, Any]:
+        nonempty = block_cms.reshape(len(block_cms), -1).sum(axis=1) > 0
+        bcms = block_cms[nonempty]
+        total = bcms.sum(axis=0)
+        res = scores(total, names, miou_exclude=miou_exclude)
+        res["area_km2"] = total.sum() * pix_m2 / 1e6 if pix_m2 else None
+        res["n_blocks"] = int(len(bcms))
+        res["ci"] = _bootstrap_ci(bcms, n_boot, rng, ci, names, miou_exclude) if n_boot > 0 else None
+        return res
+
+    out: dict[str, Any] = {
+        "pred": str(pred_path),
+        "ref": str(ref_path),
+        "ref_kind": ref_kind,
+        "class_names": names,
+        "n_classes": n_classes,
+        "nodata": nodata,
+        "pixel_area_m2": pix_m2,
+        "miou_averages": "all classes incl. background"
+        if not miou_exclude
+        else f"all classes except {list(miou_exclude)}",
+        "bootstrap": {"n_boot": n_boot, "block_px": bb, "seed": seed, "ci": ci, "method": "percentile"},
+        "overall": summarise(stack.sum(axis=1)),
+        "regions": {},
+    }
+    for k, name in enumerate(region_names, start=1):
+        sub = stack[:, k]
+        if sub.sum() == 0:
+            log.warning("region '%s' holds no valid pixel of the prediction", name)
+            out["regions"][name] = {"n_pixels": 0}
+            continue
+        out["regions"][name] = summarise(sub)
+    return out
+
+
+def _bootstrap_ci(
+    bcms: np.ndarray,
+    n_boot: int,
+    rng: np.random.Generator,
+    ci: float,
+    names: Sequence[str],
+    miou_exclude: Sequence[int | str],
+) -> dict[str, list[float | None]]:
+    """Percentile CIs of the scores over ``n_boot`` resamplings (with replacement) of block matrices."""
+    n_blocks = len(bcms)
+    n = bcms.shape[-1]
+    weights = rng.multinomial(n_blocks, np.full(n_blocks, 1.0 / n_blocks), size=n_boot)  # (n_boot, B)
+    reps = np.tensordot(weights, bcms.reshape(n_blocks, -1).astype("float64"), axes=1).reshape(n_boot, n, n)
+    exclude = [list(names).index(c) if isinstance(c, str) else int(c) for c in miou_exclude]
+    s = scores_batch(reps, exclude)
+    lo_q, hi_q = 100 * (1 - ci) / 2, 100 * (1 + ci) / 2
+
+    def interval(values: np.ndarray) -> list[float | None]:
+        v = values[~np.isnan(values)]
+        if v.size == 0:
+            return [None, None]
+        return [float(np.percentile(v, lo_q)), float(np.percentile(v, hi_q))]
+
+    out = {"oa": interval(s["oa"]), "miou": interval(s["miou"])}
+    for k, name in enumerate(names):
+        for metric in ("f1", "iou", "precision", "recall"):
+            out[f"{metric}_{name}"] = interval(s[metric][:, k])
+    if "glacier_f1" in s:
+        out["f1_glacier"] = interval(s["glacier_f1"])
+        out["iou_glacier"] = interval(s["glacier_iou"])
+    return out
