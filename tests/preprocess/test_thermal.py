@@ -87,3 +87,29 @@ def test_lst_file_windowed(mtl_fixture, request, tmp_path):
         assert names == ("bt_b6_vcid_1", "bt_b6_vcid_2")
         # low- and high-gain channels see the same surface: BTs agree within ~1 K
         assert np.nanmedian(np.abs(bt[0] - bt[1])) < 1.0
+
+
+def test_snow_ice_and_water_emissivity_overrides():
+    from glacierinv.preprocess.thermal import emissivity
+
+    ndvi = np.array([0.1, 0.1, 0.1, 0.6])
+    ndsi = np.array([0.7, -0.2, 0.7, -0.3])
+    ndwi = np.array([0.1, 0.3, -0.4, -0.5])
+    eps = emissivity(ndvi, ndsi, ndwi)
+    # snow/ice wins over water; water from NDWI; vegetation from NDVI
+    np.testing.assert_allclose(
+        eps, [EMISSIVITY["snow_ice"], EMISSIVITY["water"], EMISSIVITY["snow_ice"], 0.99]
+    )
+    # without the indices, NDVI decides (debris-like NDVI 0.1 → bare ground)
+    assert emissivity(ndvi)[0] == EMISSIVITY["soil_rock"]
+
+
+def test_lst_uses_green_and_swir_when_present(lc08_mtl):
+    mtl = read_mtl(lc08_mtl)
+    assert set(mtl.lst_band_paths()) == {"thermal", "red", "nir", "green", "swir"}
+    dn = {b: read_raster(mtl.band_path(b), as_float=False)[0][0] for b in ("10", "4", "5", "3", "6")}
+    lst_all, bt = lst_from_dn(mtl, dn["10"], dn["4"], dn["5"], dn["3"], dn["6"])
+    lst_ndvi, _ = lst_from_dn(mtl, dn["10"], dn["4"], dn["5"])
+    assert np.all(lst_all > bt)
+    # a summer lowland scene: few snow/water pixels, so the two agree closely on most pixels
+    assert np.median(np.abs(lst_all - lst_ndvi)) < 0.05

@@ -18,7 +18,7 @@ import numpy as np
 
 from glacierinv.errors import InputError
 
-__all__ = ["MTL", "THERMAL_BANDS", "read_mtl"]
+__all__ = ["GREEN_SWIR_BANDS", "MTL", "RED_NIR_BANDS", "THERMAL_BANDS", "read_mtl"]
 
 # thermal band labels per spacecraft, first = the one used for single-channel LST
 THERMAL_BANDS = {
@@ -35,6 +35,14 @@ RED_NIR_BANDS = {
     "LANDSAT_7": ("3", "4"),
     "LANDSAT_5": ("3", "4"),
     "LANDSAT_4": ("3", "4"),
+}
+# green and SWIR-1 band labels per spacecraft (NDSI / NDWI for snow, ice and water emissivities)
+GREEN_SWIR_BANDS = {
+    "LANDSAT_8": ("3", "6"),
+    "LANDSAT_9": ("3", "6"),
+    "LANDSAT_7": ("2", "5"),
+    "LANDSAT_5": ("2", "5"),
+    "LANDSAT_4": ("2", "5"),
 }
 # effective central wavelength (µm) of thermal bands, for the emissivity correction
 THERMAL_WAVELENGTH_UM = {"10": 10.895, "11": 12.005, "6_VCID_1": 11.335, "6_VCID_2": 11.335, "6": 11.457}
@@ -79,6 +87,28 @@ class MTL:
     @property
     def red_nir_bands(self) -> tuple[str, str]:
         return RED_NIR_BANDS[self.spacecraft]
+
+    @property
+    def green_swir_bands(self) -> tuple[str, str]:
+        return GREEN_SWIR_BANDS[self.spacecraft]
+
+    def has_band(self, band: str) -> bool:
+        """True when the MTL names the band's file and it exists beside the MTL."""
+        name = self.values.get(f"FILE_NAME_BAND_{band}")
+        return bool(name) and (self.path.parent / name).exists()
+
+    def lst_band_paths(self) -> dict[str, Path]:
+        """Band files LST needs (thermal, red, nir) plus green and swir when present (snow/water cues)."""
+        red_b, nir_b = self.red_nir_bands
+        paths = {
+            "thermal": self.band_path(self.thermal_band),
+            "red": self.band_path(red_b),
+            "nir": self.band_path(nir_b),
+        }
+        green_b, swir_b = self.green_swir_bands
+        if self.has_band(green_b) and self.has_band(swir_b):
+            paths["green"], paths["swir"] = self.band_path(green_b), self.band_path(swir_b)
+        return paths
 
     @property
     def sun_elevation_deg(self) -> float:

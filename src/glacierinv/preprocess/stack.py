@@ -210,12 +210,7 @@ def _build(cfg: RunConfig, channels: list[str], out: Path, block_px, progress) -
     mtl = read_mtl(cfg.input_path("landsat_mtl")) if "lst" in channels else None
     landsat = None
     if mtl is not None:
-        red_b, nir_b = mtl.red_nir_bands
-        landsat = {
-            "thermal": mtl.band_path(mtl.thermal_band),
-            "red": mtl.band_path(red_b),
-            "nir": mtl.band_path(nir_b),
-        }
+        landsat = mtl.lst_band_paths()
         for p in landsat.values():
             with open_raster(p) as ds:
                 check_overlap(ds, grid, p)
@@ -367,7 +362,7 @@ def _window(ctx: _Context, win):
             for k, p in ctx.landsat.items()
         }
         dn = {k: np.where(np.isfinite(v), v, 0) for k, v in dn.items()}
-        lst, _ = lst_from_dn(ctx.mtl, dn["thermal"], dn["red"], dn["nir"])
+        lst, _ = lst_from_dn(ctx.mtl, dn["thermal"], dn["red"], dn["nir"], dn.get("green"), dn.get("swir"))
         layers["lst"] = lst.astype("float32")
     invalid = np.zeros(shape, bool)
     for c in channels:

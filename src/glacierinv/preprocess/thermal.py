@@ -27,10 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from glacierinv.preprocess.indices import normalized_difference
-from glacierinv.preprocess.landsat import MTL, THERMAL_BANDS, THERMAL_WAVELENGTH_UM, read_mtl
+from glacierinv.preprocess.landsat import MTL, THERMAL_BANDS, read_mtl
 
 __all__ = [
     "EMISSIVITY",
+    "emissivity",
     "emissivity_from_ndvi",
     "fractional_vegetation_cover",
     "land_surface_temperature",
@@ -39,7 +40,16 @@ __all__ = [
     "lst_inverse_planck",
 ]
 
-EMISSIVITY = {"water_snow_ice": 0.99, "soil_rock": 0.97, "vegetation": 0.99, "cavity": 0.005}
+EMISSIVITY = {
+    "water_snow_ice": 0.99,  # NDVI < 0 when no NDSI/NDWI is available
+    "water": 0.991,
+    "snow_ice": 0.990,
+    "soil_rock": 0.97,
+    "vegetation": 0.99,
+    "cavity": 0.005,
+}
+SNOW_NDSI = 0.4  # Dozier (1989)
+WATER_NDWI = 0.0  # McFeeters (1996) green/NIR
 NDVI_SOIL = 0.2
 NDVI_VEG = 0.86
 RHO_UM_K = 14388.0  # h·c/k_B in µm·K
@@ -69,15 +79,56 @@ def lst_from_bt(bt_k: np.ndarray, emissivity: np.ndarray, wavelength_um: float) 
     return bt / (1.0 + (wavelength_um * bt / RHO_UM_K) * np.log(emissivity))
 
 
+def emissivity(
+    ndvi: np.ndarray, ndsi: np.ndarray | None = None, ndwi: np.ndarray | None = None
+) -> np.ndarray:
+    """Surface emissivity: NDVI thresholds, overridden by water (NDWI > 0) and then snow/ice (NDSI > 0.4).
+
+    Following Ermida et al. (2020), water (ε = 0.991) and snow/ice (ε = 0.990, TIRS band 10 values) are
+    prescribed from NDWI (McFeeters: green/NIR) and NDSI (green/SWIR) where those indices are available;
+    snow/ice wins over water (frozen, snow-covered lakes). Without them, NDVI < 0 stands for all three.
+    """
+    eps = emissivity_from_ndvi(ndvi)
+    if ndwi is not None:
+        eps = np.where(np.asarray(ndwi) > WATER_NDWI, EMISSIVITY["water"], eps)
+    if ndsi is not None:
+        eps = np.where(np.asarray(ndsi) > SNOW_NDSI, EMISSIVITY["snow_ice"], eps)
+    return np.where(np.isnan(np.asarray(ndvi, "float64")), np.nan, eps)
+
+
 def lst_from_dn(
-    mtl: MTL, thermal_dn: np.ndarray, red_dn: np.ndarray, nir_dn: np.ndarray
+    mtl: MTL,
+    thermal_dn: np.ndarray,
+    red_dn: np.ndarray,
+    nir_dn: np.ndarray,
+    green_dn: np.ndarray | None = None,
+    swir_dn: np.ndarray | None = None,
+    *,
+    tau: float = 1.0,
+    l_up: float = 0.0,
+    l_down: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(LST, BT) in K from co-located thermal, red and NIR DNs of one Landsat scene."""
+    """(LST, BT) in K from co-located DNs of one Landsat scene (thermal, red, NIR; green and SWIR optional).
+
+    BT from the MTL constants; emissivity from NDVI (and NDSI/NDWI when green and SWIR are given, see
+    :func:`emissivity`); LST by exact inverse Planck on the emissivity-corrected radiance
+    (:func:`lst_inverse_planck`; no atmosphere unless ``tau``, ``l_up``, ``l_down`` are given).
+    """
     band = mtl.thermal_band
     bt = mtl.brightness_temperature(thermal_dn, band)
     red_b, nir_b = mtl.red_nir_bands
-    ndvi = normalized_difference(mtl.toa_reflectance(nir_dn, nir_b), mtl.toa_reflectance(red_dn, red_b))
-    lst = lst_from_bt(bt, emissivity_from_ndvi(ndvi), THERMAL_WAVELENGTH_UM[band])
+    nir = mtl.toa_reflectance(nir_dn, nir_b)
+    ndvi = normalized_difference(nir, mtl.toa_reflectance(red_dn, red_b))
+    ndsi_w = ndwi_w = None
+    if green_dn is not None and swir_dn is not None:
+        green_b, swir_b = mtl.green_swir_bands
+        green = mtl.toa_reflectance(green_dn, green_b)
+        ndsi_w = normalized_difference(green, mtl.toa_reflectance(swir_dn, swir_b))
+        ndwi_w = normalized_difference(green, nir)
+    eps = emissivity(ndvi, ndsi_w, ndwi_w)
+    k1 = mtl.number(f"K1_CONSTANT_BAND_{band}")
+    k2 = mtl.number(f"K2_CONSTANT_BAND_{band}")
+    lst = lst_inverse_planck(mtl.radiance(thermal_dn, band), eps, k1, k2, tau=tau, l_up=l_up, l_down=l_down)
     return lst, bt
 
 
@@ -120,6 +171,7 @@ def land_surface_temperature(
 ) -> dict[str, float]:
     """Write LST (K, float32, NaN nodata) of a Landsat Level-1 scene on its thermal band's grid, windowed.
 
+    Emissivity uses NDSI/NDWI (snow/ice, water) when the green and SWIR-1 band files are beside the MTL.
     Thermal band: TIRS B10 (Landsat 8/9; B11 is affected by stray light and not used for LST), ETM+ B6
     (low gain, ``6_VCID_1``), TM B6. With ``bt_out`` the at-sensor brightness temperatures of all thermal
     bands are written too (bands described ``bt_b10``, ``bt_b11``…). Returns LST/BT summary figures.
@@ -127,12 +179,8 @@ def land_surface_temperature(
     from glacierinv.io.raster import RasterWriter, iter_windows, raster_grid, read_on_grid
 
     mtl = read_mtl(mtl_path)
-    band = mtl.thermal_band
-    thermal = mtl.band_path(band)
-    red_b, nir_b = mtl.red_nir_bands
-    red, nir = mtl.band_path(red_b), mtl.band_path(nir_b)
-    k1 = mtl.number(f"K1_CONSTANT_BAND_{band}")
-    k2 = mtl.number(f"K2_CONSTANT_BAND_{band}")
+    paths = mtl.lst_band_paths()
+    thermal = paths["thermal"]
     bt_bands = [b for b in THERMAL_BANDS[mtl.spacecraft] if f"FILE_NAME_BAND_{b}" in mtl.values]
     grid = raster_grid(thermal)
     stats = {"lst_min_k": np.inf, "lst_max_k": -np.inf, "valid_px": 0.0}
@@ -150,12 +198,11 @@ def land_surface_temperature(
                 v = read_on_grid(path, grid, window=win, bands=1, src_nodata=0)
                 return np.where(np.isfinite(v), v, 0)
 
-            t_dn = dn(thermal)
-            ndvi_w = normalized_difference(
-                mtl.toa_reflectance(dn(nir), nir_b), mtl.toa_reflectance(dn(red), red_b)
-            )
-            eps = emissivity_from_ndvi(ndvi_w)
-            lst = lst_inverse_planck(mtl.radiance(t_dn, band), eps, k1, k2, tau=tau, l_up=l_up, l_down=l_down)
+            dns = {k: dn(p) for k, p in paths.items()}
+            lst, _ = lst_from_dn(
+                mtl, dns["thermal"], dns["red"], dns["nir"], dns.get("green"), dns.get("swir"),
+                tau=tau, l_up=l_up, l_down=l_down,
+            )  # fmt: skip
             w_lst.write(lst.astype("float32"), win)
             if np.isfinite(lst).any():
                 stats["lst_min_k"] = min(stats["lst_min_k"], float(np.nanmin(lst)))
