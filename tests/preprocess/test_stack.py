@@ -124,3 +124,27 @@ def test_coregister_applies_a_known_ms_shift(tiny_scene, tmp_path):
     assert fixed.shifts_m["ms"]["dx_m"] == pytest.approx(3.0, abs=0.5)
     assert fixed.shifts_m["ms"]["dy_m"] == pytest.approx(-2.0, abs=0.5)
     assert ok.shifts_m == {}
+
+
+def test_sentinel2_safe_folder_with_scl(tiny_scene, tmp_path):
+    """Sentinel-2 given as a SAFE folder of integer band files + SCL fills the primary image's clouds."""
+    from glacierinv.io.raster import read_raster, write_raster
+
+    s2, grid = read_raster(tiny_scene / "s2.tif")
+    cloud, _ = read_raster(tiny_scene / "s2_cloud.tif", as_float=False)
+    img = tmp_path / "S2B_MSIL2A_TEST.SAFE" / "GRANULE" / "L2A_T43" / "IMG_DATA" / "R10m"
+    for i, name in enumerate(("B02", "B03", "B04", "B08", "B11")):
+        dn = np.round(np.nan_to_num(s2[i]) * 10000).astype("uint16")
+        write_raster(img / f"T43_20210820_{name}_10m.tif", dn, grid, nodata=0)
+    scl = np.where(cloud[0] == 1, 9, 4).astype("uint8")  # 9 cloud high probability, 4 vegetation
+    write_raster(img / "T43_20210820_SCL_20m.tif", scl, grid)
+    cfg = _cfg(tiny_scene)
+    safe = tmp_path / "S2B_MSIL2A_TEST.SAFE"
+    cfg = cfg.model_copy(update={"inputs": cfg.inputs.model_copy(update={"s2": safe, "s2_cloud_mask": None})})
+    a = build_feature_stack(cfg, tmp_path / "safe")
+    b = build_feature_stack(_cfg(tiny_scene), tmp_path / "tif")
+    assert a.s2_fill_fraction == pytest.approx(b.s2_fill_fraction, abs=0.002)
+    with rasterio.open(a.stack) as da, rasterio.open(b.stack) as db:
+        filled = rasterio.open(a.source).read(1) == 2
+        diff = np.abs(da.read(1)[filled] - db.read(1)[filled])
+    assert filled.any() and np.nanmax(diff) < 2e-4  # 1e-4 quantisation of the integer product
