@@ -1,9 +1,95 @@
-"""CLI commands of the `synth` group (thin over the library)."""
+"""``glacierinv synth``: generate the synthetic scene, or render it over a real DEM and outlines."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from glacierinv.cli._common import console
+
+__all__ = ["register"]
+
+
+def _check_out(out: Path, force: bool) -> None:
+    """Refuse a non-empty output folder unless --force."""
+    from glacierinv.errors import OutputExists
+    from glacierinv.io.atomic import check_writable
+
+    if out.exists() and not out.is_dir():
+        raise OutputExists(f"{out}: exists and is not a folder. Choose another --out.")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise OutputExists(
+            f"{out}: folder is not empty. Choose another --out or pass --force to write into it."
+        )
+    check_writable(out)
+
+
+def _summary(info) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"synthetic scene (seed {info.seed})", show_edge=False)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("primary grid", f"{info.size_px} px at {info.pixel_m:g} m")
+    table.add_row("ELA (m)", f"{info.ela_m:.0f}")
+    table.add_row("glacier units", f"{info.n_glaciers} ({info.n_tiny_glaciers} below 0.005 km²)")
+    table.add_row("glacier area (km²)", f"{info.glacier_area_km2:.4f}")
+    table.add_row("debris area (km²)", f"{info.debris_area_km2:.4f}")
+    console.print(table)
+    console.print(
+        f"scene in [bold]{info.out_dir}[/]; run it with: glacierinv run {info.config_path} --out RUN"
+    )
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to the main app."""
+    """Add the ``synth`` command."""
+
+    @app.command("synth")
+    def synth_cmd(
+        out: Path = typer.Option(..., "--out", "-o", help="Output folder for the scene (must be empty)."),
+        seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same scene)."),
+        size: int = typer.Option(1024, "--size", help="Primary grid size in pixels (square)."),
+        pixel_m: float = typer.Option(2.0, "--pixel-m", help="Primary pixel size in metres."),
+        dem: Path = typer.Option(None, "--dem", help="Render over this real DEM (any CRS) instead."),
+        outlines: Path = typer.Option(None, "--outlines", help="Glacier outlines (truth) for --dem."),
+        debris: Path = typer.Option(None, "--debris", help="Debris-cover polygons for --dem."),
+        res: float = typer.Option(None, "--res", help="Render resolution (m) for --dem; default: the DEM's."),
+        force: bool = typer.Option(False, "--force", help="Write into a non-empty --out."),
+    ) -> None:
+        """Generate a synthetic glacier scene with sensors and truth (or render one over a real DEM).
+
+        $ glacierinv synth --out scene --seed 1 --size 1024
+
+        $ glacierinv synth --dem dem.tif --outlines glaciers.shp --res 20 --out scene
+        """
+        from glacierinv.errors import InputError
+
+        if dem is None and (outlines is not None or debris is not None or res is not None):
+            raise InputError("--outlines, --debris and --res need --dem", fix="Add --dem DEM.tif")
+        if dem is not None and outlines is None:
+            raise InputError("--dem needs --outlines (the glacier outlines used as truth)")
+        if dem is not None:
+            for p in (dem, outlines, debris):
+                if p is not None and not p.exists():
+                    raise InputError("file not found", p, "Check the path")
+        _check_out(out, force)
+
+        def render(folder: Path):
+            if dem is not None:
+                from glacierinv.synthetic import render_scene_over
+
+                return render_scene_over(folder, dem, outlines, debris, res_m=res, seed=seed)
+            from glacierinv.synthetic import generate_scene
+
+            return generate_scene(folder, seed=seed, size_px=size, pixel_m=pixel_m)
+
+        if any(out.iterdir()):  # --force into a non-empty folder: each file is replaced atomically
+            info = render(out)
+        else:  # a fresh folder appears whole or not at all
+            from glacierinv.io.atomic import atomic_path
+
+            with atomic_path(out) as tmp:
+                info = render(tmp)
+            info.out_dir = str(out)
+        _summary(info)

@@ -295,6 +295,7 @@ def write_scene(
     light = np.where(shadow, 0.2, np.clip(0.2 + 0.8 * cos_i / cos_z, 0.2, 1.5)).astype("float32")
 
     surf = sensors.reflectance(kind, rng)  # (5, h, w): blue, green, red, nir, swir
+    sensors.match_off_glacier_debris(surf, kind, light)
     temp_k = sensors.surface_temperature_k(kind, z, cos_i, shadow, pixel_m, rng)
 
     def observe(clouds: np.ndarray) -> np.ndarray:
@@ -309,6 +310,9 @@ def write_scene(
     # primary sensor (ZY-3-like): 2 m pan, 5 m MS, its own clouds
     clouds_primary = _clouds(z.shape, rng, int(rng.integers(1, 3)), pixel_m) * (rng.uniform() < 0.9)
     primary = observe(clouds_primary)
+    write_raster(
+        out / "truth" / "cloud_primary.tif", (clouds_primary > 0.3).astype("uint8"), fine, nodata=255
+    )
     ms_grid = _grid_like(fine, 2.5 * pixel_m)
     ms = _resample(primary[:4], fine, ms_grid)
     pan = (0.10 * primary[0] + 0.30 * primary[1] + 0.35 * primary[2] + 0.25 * primary[3]).astype("float32")
@@ -362,6 +366,8 @@ def write_scene(
     classes[np.isin(kind, (SURFACE["debris"], SURFACE["pond"]))] = 2
     classes[~valid] = 255
     write_raster(out / "truth" / "classes.tif", classes, fine, nodata=255)
+    write_raster(out / "truth" / "surface_temperature_k.tif", np.where(valid, temp_k, np.nan).astype("float32"),
+                 fine, descriptions=["surface_temperature_k"])  # fmt: skip
     write_raster(out / "truth" / "surface.tif", np.where(valid, kind, 255).astype("uint8"), fine, nodata=255,
                  tags={f"SURFACE_{k.upper()}": str(v) for k, v in SURFACE.items()})  # fmt: skip
     if truth is None:
@@ -381,7 +387,7 @@ def write_scene(
     with atomic_path(out / "scene.json") as tmp:
         tmp.write_text(
             json.dumps(
-                asdict(info)
+                {k: v for k, v in asdict(info).items() if k != "out_dir"}
                 | {"shape_px": [h, w], "crs": str(fine.crs), "surface_km2": _surface_km2(kind, pixel_m)}
                 | (extra or {}),
                 indent=2,

@@ -19,6 +19,7 @@ __all__ = [
     "LANDSAT_CONSTANTS",
     "REFLECTANCE",
     "cast_shadow",
+    "match_off_glacier_debris",
     "illumination",
     "reflectance",
     "surface_temperature_k",
@@ -103,6 +104,21 @@ def reflectance(kind: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         for b, value in enumerate(REFLECTANCE[name]):
             out[b][m] = value * (1.0 + TEXTURE_STD / max(value, 0.05) * texture[m])
     return np.clip(out, 0.0, 1.0)
+
+
+def match_off_glacier_debris(surf: np.ndarray, kind: np.ndarray, light: np.ndarray) -> None:
+    """Scale moraine/talus reflectance (in place) so their mean *illuminated* reflectance equals debris-covered ice's.
+
+    Debris on flat tongues is better lit on average than moraine and talus on steep slopes; without this
+    the illumination alone would separate them. Real supraglacial debris and moraines come from the same
+    rock, so the optical bands must not separate them (the ratio is bounded to ±20 %).
+    """
+    debris = kind == SURFACE["debris"]
+    rock_debris = np.isin(kind, (SURFACE["moraine"], SURFACE["talus"]))
+    if not debris.any() or not rock_debris.any():
+        return
+    ratio = float(np.clip(light[debris].mean() / max(light[rock_debris].mean(), 1e-6), 0.8, 1.2))
+    surf[:, rock_debris] *= np.float32(ratio)
 
 
 def surface_temperature_k(
