@@ -207,9 +207,10 @@ def _build(cfg: RunConfig, channels: list[str], out: Path, block_px, progress) -
             if shifts["s2"]["applied"]:
                 s2_grid = shifted_grid(grid, sh.dx_m, sh.dy_m)
     sharpener = PanSharpener(cfg.stack.pansharpen).fit(ms, pan) if (ms and pan and pan != ms) else None
-    mtl = read_mtl(cfg.input_path("landsat_mtl")) if "lst" in channels else None
+    mtl_path = cfg.input_path("landsat_mtl", required=False)
+    mtl = read_mtl(mtl_path) if mtl_path is not None else None  # also gives the sun position (shadows)
     landsat = None
-    if mtl is not None:
+    if mtl is not None and "lst" in channels:
         landsat = mtl.lst_band_paths()
         for p in landsat.values():
             with open_raster(p) as ds:
@@ -356,7 +357,7 @@ def _window(ctx: _Context, win):
         raise ConfigError("config: channels 'swir'/'ndsi' need Sentinel-2 band B11 in [inputs] s2")
     layers["ndwi"] = ndwi(optical[1], optical[3])
     layers["ndvi"] = ndvi(optical[2], optical[3])
-    if ctx.mtl is not None:
+    if ctx.landsat is not None:
         dn = {
             k: read_on_grid(p, grid, window=win, bands=1, src_nodata=0, require_overlap=False)
             for k, p in ctx.landsat.items()
