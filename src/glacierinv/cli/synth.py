@@ -22,7 +22,7 @@ def _check_out(out: Path, force: bool) -> None:
         raise OutputExists(
             f"{out}: folder is not empty. Choose another --out or pass --force to write into it."
         )
-    check_writable(out)
+    check_writable(out.parent)  # the scene folder itself appears only when complete
 
 
 def _summary(info) -> None:
@@ -84,7 +84,9 @@ def register(app: typer.Typer) -> None:
 
             return generate_scene(folder, seed=seed, size_px=size, pixel_m=pixel_m)
 
-        if any(out.iterdir()):  # --force into a non-empty folder: each file is replaced atomically
+        if out.is_dir() and any(
+            out.iterdir()
+        ):  # --force into a non-empty folder: each file is replaced atomically
             info = render(out)
         else:  # a fresh folder appears whole or not at all
             from glacierinv.io.atomic import atomic_path
