@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from rasterio.windows import Window
 
 from glacierinv.config import RunConfig
 from glacierinv.dem.terrain import cast_shadow_to_grid, hillshade, slope_on_grid
@@ -134,6 +135,7 @@ def build_feature_stack(
     *,
     block_px: int | None = None,
     progress: Callable[[float], None] | None = None,
+    window: Window | tuple[int, int, int, int] | None = None,
 ) -> StackResult:
     """Build ``stack.tif``, ``source.tif`` and ``masks.tif`` in ``out_dir`` on the primary grid.
 
@@ -147,6 +149,9 @@ def build_feature_stack(
         Window size in pixels (default ``[runtime] block_px``); memory is bounded by it.
     progress : callable, optional
         Called with the finished fraction (0–1) after each window.
+    window : rasterio Window or (col_off, row_off, width, height), optional
+        Build only this window of the primary grid (a tile). Scene-wide statistics (pan-sharpening fit)
+        still come from the whole input files, so tiles of one scene match an untiled build exactly.
 
     Returns
     -------
@@ -156,10 +161,10 @@ def build_feature_stack(
     channels = check_channels(cfg)
     # bound GDAL's block cache so memory does not grow with the scene (default: 5 % of RAM)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
-        return _build(cfg, channels, Path(out_dir), block_px, progress)
+        return _build(cfg, channels, Path(out_dir), block_px, progress, window)
 
 
-def _build(cfg: RunConfig, channels: list[str], out: Path, block_px, progress) -> StackResult:
+def _build(cfg: RunConfig, channels: list[str], out: Path, block_px, progress, window=None) -> StackResult:
     pan = cfg.input_path("pan", required=False)
     ms = cfg.input_path("ms", required=False)
     s2_path = cfg.input_path("s2", required=False)
@@ -177,6 +182,10 @@ def _build(cfg: RunConfig, channels: list[str], out: Path, block_px, progress) -
         )
     if cfg.stack.resolution_m:
         grid = Grid.from_bounds(grid.crs, grid.bounds, cfg.stack.resolution_m)
+    if window is not None:
+        win = window if isinstance(window, Window) else Window(*window)
+        win = win.intersection(Window(0, 0, grid.width, grid.height))
+        grid = grid.window_grid(win)
     s2_files = [path for path, _ in s2.bands.values()] if s2 else []
     for p in (ms, dem, s2_cloud, primary_cloud, *s2_files):
         if p is not None and p != primary:
