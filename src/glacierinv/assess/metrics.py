@@ -288,7 +288,7 @@ def accuracy_from_rasters(
     regions: Any = None,
     region_column: str = "name",
     block_px: int = 1024,
-    boot_block_px: int = 256,
+    boot_block_px: int = 128,
     n_boot: int = 200,
     seed: int = 0,
     ci: float = 0.95,

@@ -1,0 +1,608 @@
+"""Compare two glacier inventories of the same region (seed §5.1, Fig. 13, Figs. S4-S5).
+
+Works on any two polygon inventories (ours vs RGI, RGI 6 vs RGI 7, …):
+
+- **Matching by overlap.** Glaciers of the two inventories are nodes of a bipartite graph; an edge joins
+  two glaciers whose overlap is at least ``min_overlap_frac`` of either one's area (so slivers from a
+  shifted divide do not chain neighbours together). Each connected component is one *match group*:
+  1:1, 1:n (one of ours covers several reference glaciers, e.g. an undivided complex), n:1 or n:m.
+  Area differences are computed per group (ours − reference), so splits and merges compare like with
+  like.
+- **Omissions** are reference glaciers with no match (missed by ours); **commissions** are glaciers of
+  ours with no match, i.e. the glaciers of ours absent from the reference (e.g. small glaciers RGI
+  omits). Both are listed with their areas and summarised by size class.
+- **Size classes** (km²): <0.1, 0.1-0.5, 0.5-1, 1-5, 5-10, 10-50, 50-100, >100. Matched groups are
+  classed by the reference group area, omissions by their area, commissions by our area.
+- **Debris** (when both inventories carry debris): debris area per match group and its difference.
+- **Grid cells** (seed Fig. S4/S5): square cells of ``cell_km`` in a Lambert azimuthal equal-area CRS
+  centred on the data; the area of each inventory inside each cell, the difference, and the combined
+  uncertainty ``sqrt(u_ours² + u_ref²)``; a cell difference is *credible* when ``|diff| > combined``.
+  A glacier's uncertainty is shared among cells in proportion to its area in each cell (fully
+  correlated within a glacier). Per-glacier uncertainties come from an ``area_unc_km2`` column, a
+  relative uncertainty, or the buffer method at a given pixel size.
+- **Accumulation areas only**: :func:`clip_above_elevation` clips both inventories to DEM > Z before
+  comparing (the seed's RGI comparison restricted to high-elevation areas, where real change is small).
+
+Areas of whole glaciers are geodesic (:func:`glacierinv.geometry.area_km2`); overlaps and clipped parts
+are measured in the equal-area CRS.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from glacierinv.errors import InputError
+from glacierinv.geometry import area_km2
+
+__all__ = [
+    "ID_CANDIDATES",
+    "SIZE_CLASSES_KM2",
+    "Comparison",
+    "clip_above_elevation",
+    "compare_inventories",
+    "equal_area_crs",
+    "match_by_overlap",
+    "plot_comparison",
+    "size_class_labels",
+]
+
+log = logging.getLogger(__name__)
+
+SIZE_CLASSES_KM2 = (0.0, 0.1, 0.5, 1.0, 5.0, 10.0, 50.0, 100.0, np.inf)
+ID_CANDIDATES = ("glac_id", "rgi_id", "RGIId", "GLIMSId", "glims_id", "FCGI_ID", "id")
+
+
+def size_class_labels() -> list[str]:
+    """Labels of :data:`SIZE_CLASSES_KM2`: ``<0.1``, ``0.1-0.5``, … ``>100``."""
+    b = SIZE_CLASSES_KM2
+    labels = [f"<{b[1]:g}"]
+    labels += [f"{lo:g}-{hi:g}" for lo, hi in zip(b[1:-2], b[2:-1], strict=True)]
+    return labels + [f">{b[-2]:g}"]
+
+
+def _size_class(area: np.ndarray) -> np.ndarray:
+    labels = np.array(size_class_labels())
+    idx = np.clip(np.searchsorted(SIZE_CLASSES_KM2, np.asarray(area, dtype=float), side="right") - 1, 0, 7)
+    return labels[idx]
+
+
+def equal_area_crs(*frames: gpd.GeoDataFrame) -> CRS:
+    """A Lambert azimuthal equal-area CRS centred on the combined extent of ``frames`` (metres)."""
+    bounds = np.array([f.to_crs(4326).total_bounds for f in frames if len(f)])
+    if bounds.size == 0:
+        return CRS.from_proj4("+proj=laea +lat_0=0 +lon_0=0 +datum=WGS84 +units=m")
+    lon = (bounds[:, 0].min() + bounds[:, 2].max()) / 2
+    lat = (bounds[:, 1].min() + bounds[:, 3].max()) / 2
+    return CRS.from_proj4(_laea(lat, lon))
+
+
+def _laea(lat: float, lon: float) -> str:
+    return f"+proj=laea +lat_0={lat:.4f} +lon_0={lon:.4f} +datum=WGS84 +units=m +no_defs"
+
+
+def _ids(gdf: gpd.GeoDataFrame, column: str | None, what: str, src: Any) -> tuple[pd.Series, str]:
+    """The id column (given or guessed) as strings; row numbers when no id column exists."""
+    if column is not None:
+        if column not in gdf.columns:
+            raise InputError(
+                f"{what} has no id column '{column}'; columns are: "
+                f"{', '.join(c for c in gdf.columns if c != gdf.geometry.name)}",
+                src,
+                "Pass the name of its id column",
+            )
+    else:
+        column = next((c for c in ID_CANDIDATES if c in gdf.columns), None)
+        if column is None:
+            log.warning("%s has no id column (tried %s): rows are numbered", what, ", ".join(ID_CANDIDATES))
+            return pd.Series([f"row{i}" for i in range(len(gdf))], index=gdf.index), "row"
+    ids = gdf[column]
+    if ids.isna().any() or (ids.astype(str).str.strip() == "").any():
+        n = int((ids.isna() | (ids.astype(str).str.strip() == "")).sum())
+        raise InputError(f"{n} polygons of {what} have no id in '{column}'", src, "Give every polygon an id")
+    ids = ids.astype(str)
+    if ids.duplicated().any():
+        dup = ids[ids.duplicated()].iloc[0]
+        raise InputError(
+            f"id '{dup}' appears more than once in '{column}' of {what}",
+            src,
+            "Dissolve multi-part glaciers first or choose a unique id column",
+        )
+    return ids, column
+
+
+def match_by_overlap(
+    ours_ea: gpd.GeoSeries, ref_ea: gpd.GeoSeries, min_overlap_frac: float = 0.05
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Match two sets of polygons (same equal-area CRS) into overlap groups.
+
+    Returns
+    -------
+    ours_group, ref_group, edges
+        Group number of each polygon (-1 = unmatched) and the kept edges (``i_ours``, ``i_ref``,
+        ``overlap_km2``). Groups are the connected components of the bipartite overlap graph.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n_o, n_r = len(ours_ea), len(ref_ea)
+    a_o = ours_ea.area.to_numpy()
+    a_r = ref_ea.area.to_numpy()
+    edges = []
+    if n_o and n_r:
+        i_r, i_o = shapely.STRtree(ours_ea.values).query(ref_ea.values, predicate="intersects")
+        for o, r in zip(i_o, i_r, strict=True):
+            inter = shapely.intersection(ours_ea.values[o], ref_ea.values[r]).area
+            if inter <= 0:
+                continue
+            if inter >= min_overlap_frac * a_o[o] or inter >= min_overlap_frac * a_r[r]:
+                edges.append((int(o), int(r), inter / 1e6))
+    e = pd.DataFrame(edges, columns=["i_ours", "i_ref", "overlap_km2"])
+    graph = coo_matrix(
+        (np.ones(len(e)), (e["i_ours"].to_numpy(), n_o + e["i_ref"].to_numpy())), shape=(n_o + n_r,) * 2
+    )
+    _, comp = connected_components(graph, directed=False)
+    matched = np.zeros(n_o + n_r, dtype=bool)
+    matched[e["i_ours"].to_numpy()] = True
+    matched[n_o + e["i_ref"].to_numpy()] = True
+    # renumber the matched components 0..G-1 in order of first appearance
+    _, group = np.unique(np.where(matched, comp, -1), return_inverse=True)
+    group = group - (1 if (~matched).any() else 0)
+    group[~matched] = -1
+    return group[:n_o], group[n_o:], e
+
+
+@dataclass
+class Comparison:
+    """Result of :func:`compare_inventories` (tables in km²; GeoDataFrames in the ours' CRS)."""
+
+    pairs: pd.DataFrame  # one row per matched pair (matches.csv)
+    groups: pd.DataFrame  # one row per match group
+    omissions: gpd.GeoDataFrame  # reference glaciers without a match
+    commissions: gpd.GeoDataFrame  # glaciers of ours without a match (absent from the reference)
+    size_classes: pd.DataFrame
+    matches: gpd.GeoDataFrame  # matched glaciers of both inventories with their group
+    cells: gpd.GeoDataFrame | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def _uncertainty_km2(
+    gdf: gpd.GeoDataFrame, areas: np.ndarray, rel: float | None, pixel_m: float | None, buffer_px: float
+) -> tuple[np.ndarray, str]:
+    if pixel_m is not None:
+        from glacierinv.assess.uncertainty import buffer_uncertainty
+
+        out, _ = buffer_uncertainty(gdf, pixel_size_m=pixel_m, buffer_px=buffer_px)
+        return out["area_unc_km2"].to_numpy(float), f"buffer ±{buffer_px:g} px of {pixel_m:g} m"
+    if rel is not None:
+        return areas * rel, f"relative {100 * rel:g} %"
+    if "area_unc_km2" in gdf.columns and gdf["area_unc_km2"].notna().all():
+        return gdf["area_unc_km2"].to_numpy(float), "area_unc_km2 column"
+    return areas * 0.05, "relative 5 % (default; no area_unc_km2 column)"
+
+
+def _debris_per_glacier(
+    gdf: gpd.GeoDataFrame, debris: gpd.GeoDataFrame | None, gdf_ea: gpd.GeoSeries, ea: CRS
+) -> np.ndarray | None:
+    """Debris area (km²) per glacier: from a debris layer (overlap) or a ``debris_km2`` column."""
+    if debris is not None and len(debris):
+        d_ea = debris.to_crs(ea).geometry.values
+        out = np.zeros(len(gdf))
+        i_d, i_g = shapely.STRtree(gdf_ea.values).query(d_ea, predicate="intersects")
+        for d, g in zip(i_d, i_g, strict=True):
+            out[g] += shapely.intersection(d_ea[d], gdf_ea.values[g]).area / 1e6
+        return out
+    if debris is not None:
+        return np.zeros(len(gdf))
+    if "debris_km2" in gdf.columns:
+        return gdf["debris_km2"].fillna(0).to_numpy(float)
+    return None
+
+
+def compare_inventories(
+    ours: gpd.GeoDataFrame,
+    ref: gpd.GeoDataFrame,
+    *,
+    ours_id: str | None = None,
+    ref_id: str | None = None,
+    min_overlap_frac: float = 0.05,
+    cell_km: float | None = None,
+    ours_debris: gpd.GeoDataFrame | None = None,
+    ref_debris: gpd.GeoDataFrame | None = None,
+    ours_unc_rel: float | None = None,
+    ref_unc_rel: float | None = None,
+    ours_pixel_m: float | None = None,
+    ref_pixel_m: float | None = None,
+    buffer_px: float = 2.0,
+    ours_name: str = "ours",
+    ref_name: str = "ref",
+    sources: tuple[Any, Any] = (None, None),
+) -> Comparison:
+    """Compare inventory ``ours`` against reference inventory ``ref`` (see module docstring).
+
+    Parameters
+    ----------
+    ours, ref
+        Glacier polygons (any CRSs; ``ref`` is reprojected to ``ours``' CRS for the outputs).
+    ours_id, ref_id
+        Id columns (default: the first of :data:`ID_CANDIDATES` present, else row numbers).
+    min_overlap_frac
+        An overlap counts as a match when it covers at least this fraction of either glacier.
+    cell_km
+        Side of the grid cells in km (None: no grid comparison).
+    ours_debris, ref_debris
+        Optional debris polygons (else a ``debris_km2`` column is used when present).
+    ours_unc_rel, ref_unc_rel, ours_pixel_m, ref_pixel_m, buffer_px
+        Per-glacier area uncertainty: buffer method at ``*_pixel_m`` (±``buffer_px`` px), else relative
+        fraction, else an ``area_unc_km2`` column, else 5 % of the area.
+    sources
+        The two input paths, used in error messages.
+
+    Returns
+    -------
+    Comparison
+    """
+    for gdf, what, src in ((ours, ours_name, sources[0]), (ref, ref_name, sources[1])):
+        if gdf.crs is None:
+            raise InputError(f"{what} inventory has no CRS", src, "Assign one and save again")
+        if len(gdf) == 0:
+            raise InputError(f"{what} inventory has no glaciers", src, "Give a layer with glacier polygons")
+    if not 0 < min_overlap_frac <= 1:
+        raise InputError(f"min overlap fraction must be in (0, 1], got {min_overlap_frac}")
+    if cell_km is not None and not cell_km > 0:
+        raise InputError(f"cell size must be positive, got {cell_km} km")
+    ours = ours.reset_index(drop=True)
+    ref = ref.reset_index(drop=True)
+    if CRS.from_user_input(ref.crs) != CRS.from_user_input(ours.crs):
+        log.info("reference inventory reprojected from %s to %s", ref.crs.name, ours.crs.name)
+        ref = ref.to_crs(ours.crs)
+    id_o, col_o = _ids(ours, ours_id, ours_name, sources[0])
+    id_r, col_r = _ids(ref, ref_id, ref_name, sources[1])
+    ea = equal_area_crs(ours, ref)
+    o_ea = ours.geometry.to_crs(ea)
+    r_ea = ref.geometry.to_crs(ea)
+    a_o = area_km2(ours)
+    a_r = area_km2(ref)
+    u_o, usrc_o = _uncertainty_km2(ours, a_o, ours_unc_rel, ours_pixel_m, buffer_px)
+    u_r, usrc_r = _uncertainty_km2(ref, a_r, ref_unc_rel, ref_pixel_m, buffer_px)
+    g_o, g_r, edges = match_by_overlap(o_ea, r_ea, min_overlap_frac)
+    n_groups = int(max(g_o.max(initial=-1), g_r.max(initial=-1)) + 1)
+
+    deb_o = _debris_per_glacier(ours, ours_debris, o_ea, ea)
+    deb_r = _debris_per_glacier(ref, ref_debris, r_ea, ea)
+    with_debris = deb_o is not None and deb_r is not None
+
+    # groups
+    grp_area_o = np.bincount(g_o[g_o >= 0], weights=a_o[g_o >= 0], minlength=n_groups)
+    grp_area_r = np.bincount(g_r[g_r >= 0], weights=a_r[g_r >= 0], minlength=n_groups)
+    grp_n_o = np.bincount(g_o[g_o >= 0], minlength=n_groups)
+    grp_n_r = np.bincount(g_r[g_r >= 0], minlength=n_groups)
+    grp_u = np.sqrt(
+        np.bincount(g_o[g_o >= 0], weights=u_o[g_o >= 0], minlength=n_groups) ** 2
+        + np.bincount(g_r[g_r >= 0], weights=u_r[g_r >= 0], minlength=n_groups) ** 2
+    )
+    kind = np.where(
+        (grp_n_o == 1) & (grp_n_r == 1),
+        "1:1",
+        np.where(grp_n_o == 1, "1:n", np.where(grp_n_r == 1, "n:1", "n:m")),
+    )
+    groups = pd.DataFrame(
+        {
+            "match_id": np.arange(n_groups),
+            "match_type": kind,
+            f"{ours_name}_ids": [";".join(id_o[g_o == k]) for k in range(n_groups)],
+            f"{ref_name}_ids": [";".join(id_r[g_r == k]) for k in range(n_groups)],
+            f"{ours_name}_area_km2": grp_area_o,
+            f"{ref_name}_area_km2": grp_area_r,
+            "area_diff_km2": grp_area_o - grp_area_r,
+            "area_diff_pct": 100 * (grp_area_o - grp_area_r) / np.where(grp_area_r > 0, grp_area_r, np.nan),
+            "combined_unc_km2": grp_u,
+            "size_class": _size_class(grp_area_r),
+        }
+    )
+    groups["credible"] = np.abs(groups["area_diff_km2"]) > groups["combined_unc_km2"]
+    if with_debris:
+        groups[f"{ours_name}_debris_km2"] = np.bincount(
+            g_o[g_o >= 0], weights=deb_o[g_o >= 0], minlength=n_groups
+        )
+        groups[f"{ref_name}_debris_km2"] = np.bincount(
+            g_r[g_r >= 0], weights=deb_r[g_r >= 0], minlength=n_groups
+        )
+        groups["debris_diff_km2"] = groups[f"{ours_name}_debris_km2"] - groups[f"{ref_name}_debris_km2"]
+
+    # pairs (matches.csv): one row per overlapping pair kept as an edge
+    io_, ir_ = edges["i_ours"].to_numpy(int), edges["i_ref"].to_numpy(int)
+    gid = g_o[io_] if len(io_) else np.zeros(0, dtype=int)
+    pairs = pd.DataFrame(
+        {
+            "match_id": gid,
+            "match_type": kind[gid] if len(gid) else np.array([], dtype=str),
+            f"{ours_name}_id": id_o.to_numpy()[io_],
+            f"{ref_name}_id": id_r.to_numpy()[ir_],
+            f"{ours_name}_area_km2": a_o[io_],
+            f"{ref_name}_area_km2": a_r[ir_],
+            "area_diff_km2": a_o[io_] - a_r[ir_],
+            "overlap_km2": edges["overlap_km2"].to_numpy(float),
+            "group_area_diff_km2": grp_area_o[gid] - grp_area_r[gid] if len(gid) else np.zeros(0),
+        }
+    )
+    pairs["iou"] = pairs["overlap_km2"] / (
+        pairs[f"{ours_name}_area_km2"] + pairs[f"{ref_name}_area_km2"] - pairs["overlap_km2"]
+    )
+    pairs = pairs.sort_values(["match_id", f"{ours_name}_id", f"{ref_name}_id"]).reset_index(drop=True)
+
+    def _frame(gdf, ids, col, areas, mask, source, groups_of=None):
+        cols = {
+            "source": source,
+            "id": ids.to_numpy()[mask],
+            "id_column": col,
+            "area_km2": areas[mask],
+            "size_class": _size_class(areas[mask]),
+        }
+        if groups_of is not None:
+            cols["match_id"] = groups_of[mask]
+        f = gpd.GeoDataFrame(
+            cols,
+            geometry=gdf.geometry.values[mask],
+            crs=ours.crs,
+        )
+        return f.sort_values("area_km2", ascending=False).reset_index(drop=True)
+
+    omissions = _frame(ref, id_r, col_r, a_r, g_r < 0, ref_name)
+    commissions = _frame(ours, id_o, col_o, a_o, g_o < 0, ours_name)
+    m_o = _frame(ours, id_o, col_o, a_o, g_o >= 0, ours_name, g_o)
+    m_r = _frame(ref, id_r, col_r, a_r, g_r >= 0, ref_name, g_r)
+    matches = gpd.GeoDataFrame(pd.concat([m_o, m_r], ignore_index=True), crs=ours.crs)
+
+    # size classes
+    labels = size_class_labels()
+    sc_o, sc_r = _size_class(a_o), _size_class(a_r)
+    rows = []
+    for lab in labels:
+        g_in = groups["size_class"] == lab
+        rows.append(
+            {
+                "size_class_km2": lab,
+                f"n_{ours_name}": int((sc_o == lab).sum()),
+                f"{ours_name}_area_km2": float(a_o[sc_o == lab].sum()),
+                f"n_{ref_name}": int((sc_r == lab).sum()),
+                f"{ref_name}_area_km2": float(a_r[sc_r == lab].sum()),
+                "area_diff_km2": float(a_o[sc_o == lab].sum() - a_r[sc_r == lab].sum()),
+                "n_match_groups": int(g_in.sum()),
+                "matched_area_diff_km2": float(groups.loc[g_in, "area_diff_km2"].sum()),
+                "n_omitted": int((omissions["size_class"] == lab).sum()),
+                "omitted_km2": float(omissions.loc[omissions["size_class"] == lab, "area_km2"].sum()),
+                "n_commission": int((commissions["size_class"] == lab).sum()),
+                "commission_km2": float(commissions.loc[commissions["size_class"] == lab, "area_km2"].sum()),
+            }
+        )
+    size_classes = pd.DataFrame(rows)
+
+    cells = None
+    if cell_km is not None:
+        cells = _grid_cells(o_ea, r_ea, a_o, a_r, u_o, u_r, cell_km, ea, ours_name, ref_name)
+
+    n_types = {t: int((kind == t).sum()) for t in ("1:1", "1:n", "n:1", "n:m")}
+    summary: dict[str, Any] = {
+        "ours": str(sources[0]) if sources[0] is not None else ours_name,
+        "ref": str(sources[1]) if sources[1] is not None else ref_name,
+        "ours_id_column": col_o,
+        "ref_id_column": col_r,
+        "equal_area_crs": ea.srs,
+        "min_overlap_frac": min_overlap_frac,
+        f"n_{ours_name}": len(ours),
+        f"n_{ref_name}": len(ref),
+        f"{ours_name}_area_km2": float(a_o.sum()),
+        f"{ref_name}_area_km2": float(a_r.sum()),
+        "area_diff_km2": float(a_o.sum() - a_r.sum()),
+        "area_diff_pct": float(100 * (a_o.sum() - a_r.sum()) / a_r.sum()) if a_r.sum() > 0 else None,
+        f"{ours_name}_unc_km2": float(u_o.sum()),
+        f"{ref_name}_unc_km2": float(u_r.sum()),
+        "uncertainty_source": {ours_name: usrc_o, ref_name: usrc_r},
+        "n_match_groups": n_groups,
+        "match_types": n_types,
+        "matched_area_diff_km2": float(groups["area_diff_km2"].sum()),
+        "n_credible_groups": int(groups["credible"].sum()),
+        "n_omissions": len(omissions),
+        "omitted_km2": float(omissions["area_km2"].sum()),
+        "n_commissions": len(commissions),
+        "commission_km2": float(commissions["area_km2"].sum()),
+    }
+    if with_debris:
+        summary[f"{ours_name}_debris_km2"] = float(deb_o.sum())
+        summary[f"{ref_name}_debris_km2"] = float(deb_r.sum())
+        summary["debris_diff_km2"] = float(deb_o.sum() - deb_r.sum())
+    if cells is not None:
+        summary["cell_km"] = cell_km
+        summary["n_cells"] = len(cells)
+        summary["n_credible_cells"] = int(cells["credible"].sum())
+        summary["cell_diff_min_km2"] = float(cells["area_diff_km2"].min()) if len(cells) else None
+        summary["cell_diff_max_km2"] = float(cells["area_diff_km2"].max()) if len(cells) else None
+    return Comparison(pairs, groups, omissions, commissions, size_classes, matches, cells, summary)
+
+
+def _grid_cells(o_ea, r_ea, a_o, a_r, u_o, u_r, cell_km, ea, ours_name, ref_name) -> gpd.GeoDataFrame:
+    """Areas of both inventories in square equal-area cells, with propagated uncertainty."""
+    size = cell_km * 1000.0
+    bounds = np.array([o_ea.total_bounds, r_ea.total_bounds])
+    xmin, ymin = bounds[:, :2].min(axis=0)
+    xmax, ymax = bounds[:, 2:].max(axis=0)
+    x0, y0 = np.floor(xmin / size) * size, np.floor(ymin / size) * size
+    nx = max(1, int(np.ceil((xmax - x0) / size)))
+    ny = max(1, int(np.ceil((ymax - y0) / size)))
+    if nx * ny > 2_000_000:
+        raise InputError(f"{nx * ny} grid cells of {cell_km:g} km is too many", fix="Choose a larger --cell")
+    xs, ys = np.meshgrid(x0 + size * np.arange(nx), y0 + size * np.arange(ny))
+    boxes = shapely.box(xs.ravel(), ys.ravel(), xs.ravel() + size, ys.ravel() + size)
+    tree = shapely.STRtree(boxes)
+    n = len(boxes)
+    area = {ours_name: np.zeros(n), ref_name: np.zeros(n)}
+    unc = {ours_name: np.zeros(n), ref_name: np.zeros(n)}
+    for name, geoms, areas, uncs in ((ours_name, o_ea, a_o, u_o), (ref_name, r_ea, a_r, u_r)):
+        planar = geoms.area.to_numpy() / 1e6
+        i_g, i_c = tree.query(geoms.values, predicate="intersects")
+        part = shapely.area(shapely.intersection(geoms.values[i_g], boxes[i_c])) / 1e6
+        frac = np.divide(part, planar[i_g], out=np.zeros_like(part), where=planar[i_g] > 0)
+        # clipped parts carry the glacier's geodesic area and uncertainty in proportion to their share
+        np.add.at(area[name], i_c, frac * areas[i_g])
+        np.add.at(unc[name], i_c, frac * uncs[i_g])
+    keep = (area[ours_name] > 0) | (area[ref_name] > 0)
+    cells = gpd.GeoDataFrame(
+        {
+            "cell_id": np.flatnonzero(keep),
+            "col": np.flatnonzero(keep) % nx,
+            "row": np.flatnonzero(keep) // nx,
+            f"{ours_name}_area_km2": area[ours_name][keep],
+            f"{ref_name}_area_km2": area[ref_name][keep],
+            f"{ours_name}_unc_km2": unc[ours_name][keep],
+            f"{ref_name}_unc_km2": unc[ref_name][keep],
+        },
+        geometry=boxes[keep],
+        crs=ea,
+    )
+    cells["area_diff_km2"] = cells[f"{ours_name}_area_km2"] - cells[f"{ref_name}_area_km2"]
+    cells["combined_unc_km2"] = np.hypot(cells[f"{ours_name}_unc_km2"], cells[f"{ref_name}_unc_km2"])
+    cells["credible"] = cells["area_diff_km2"].abs() > cells["combined_unc_km2"]
+    return cells.reset_index(drop=True)
+
+
+def clip_above_elevation(
+    glaciers: gpd.GeoDataFrame, dem_path: str | Path, z_m: float, *, block_px: int = 2048
+) -> gpd.GeoDataFrame:
+    """Clip glacier polygons to the parts where the DEM is above ``z_m`` metres.
+
+    The DEM is read window by window over the glaciers' extent only; cells above ``z_m`` are
+    polygonised (pixel edges) and intersected with the glaciers. DEM nodata counts as *not* above.
+    Glaciers entirely below ``z_m`` are dropped; ``area_km2`` (if present) is recomputed.
+    """
+    import rasterio.features
+    from rasterio.errors import WindowError
+    from rasterio.windows import Window, from_bounds
+
+    from glacierinv.io.raster import iter_windows, open_raster, read_window
+
+    if len(glaciers) == 0:
+        return glaciers.copy()
+    with open_raster(dem_path) as ds:
+        b = glaciers.to_crs(ds.crs).total_bounds
+        full = Window(0, 0, ds.width, ds.height)
+        try:
+            win = from_bounds(*b, transform=ds.transform).round_offsets().round_lengths().intersection(full)
+        except WindowError:
+            raise InputError(
+                "DEM does not cover the glaciers", dem_path, "Give a DEM over the inventories"
+            ) from None
+        pieces = []
+        for _, w in iter_windows((int(win.height), int(win.width)), block_px):
+            w = Window(w.col_off + win.col_off, w.row_off + win.row_off, w.width, w.height)
+            z = read_window(ds, w, 1)
+            mask = np.nan_to_num(z, nan=-np.inf) > z_m
+            if not mask.any():
+                continue
+            t = ds.window_transform(w)
+            pieces.extend(
+                shapely.geometry.shape(g)
+                for g, _ in rasterio.features.shapes(mask.astype("uint8"), mask=mask, transform=t)
+            )
+        dem_crs = ds.crs
+    if not pieces:
+        log.warning("no DEM cell above %g m under the glaciers", z_m)
+        return glaciers.iloc[0:0].copy()
+    high = gpd.GeoSeries([shapely.union_all(pieces)], crs=dem_crs).to_crs(glaciers.crs).iloc[0]
+    out = glaciers.copy()
+    out["geometry"] = shapely.intersection(out.geometry.values, high)
+    out = out[shapely.area(out.geometry.values) > 0].copy()
+    if "area_km2" in out.columns:
+        out["area_km2"] = area_km2(out)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ figures
+
+# Okabe & Ito (2008) colour-blind-safe palette
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+
+
+def plot_comparison(
+    comp: Comparison, folder: str | Path, ours_name: str = "ours", ref_name: str = "ref"
+) -> list[Path]:
+    """Write the comparison figures (PNG) into ``folder``; returns their paths.
+
+    ``size_classes.png`` (area and count per size class, both inventories), ``group_areas.png`` (area of
+    matched groups, ours vs reference, log-log, credible differences marked) and, with grid cells,
+    ``cells.png`` (cell area difference on a diverging colour-blind-safe map, credible cells outlined).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder = Path(folder)
+    paths = []
+    sc = comp.size_classes
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    x = np.arange(len(sc))
+    for k, (col, lab) in enumerate(
+        ((f"{ours_name}_area_km2", ours_name), (f"{ref_name}_area_km2", ref_name))
+    ):
+        axes[0].bar(x + (k - 0.5) * 0.4, sc[col], 0.4, label=lab, color=OKABE_ITO[k])
+    for k, (col, lab) in enumerate(((f"n_{ours_name}", ours_name), (f"n_{ref_name}", ref_name))):
+        axes[1].bar(x + (k - 0.5) * 0.4, sc[col], 0.4, label=lab, color=OKABE_ITO[k])
+    for ax, ylab in zip(axes, ("area (km²)", "number of glaciers"), strict=True):
+        ax.set_xticks(x, sc["size_class_km2"], rotation=45)
+        ax.set_xlabel("size class (km²)")
+        ax.set_ylabel(ylab)
+        ax.legend()
+    fig.tight_layout()
+    paths.append(folder / "size_classes.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+
+    g = comp.groups
+    fig, ax = plt.subplots(figsize=(5, 5))
+    if len(g):
+        cred = g["credible"].to_numpy(bool)
+        a_r, a_o = g[f"{ref_name}_area_km2"], g[f"{ours_name}_area_km2"]
+        ax.scatter(a_r[~cred], a_o[~cred], s=14, color=OKABE_ITO[5], label="within uncertainty")
+        ax.scatter(a_r[cred], a_o[cred], s=14, color=OKABE_ITO[3], marker="s", label="credible difference")
+        lim = [max(min(a_r.min(), a_o.min()) * 0.8, 1e-4), max(a_r.max(), a_o.max()) * 1.25]
+        ax.plot(lim, lim, color="0.4", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.legend()
+    ax.set_xlabel(f"{ref_name} area of match group (km²)")
+    ax.set_ylabel(f"{ours_name} area of match group (km²)")
+    fig.tight_layout()
+    paths.append(folder / "group_areas.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+
+    if comp.cells is not None and len(comp.cells):
+        c = comp.cells
+        fig, ax = plt.subplots(figsize=(6, 5))
+        lim = float(np.abs(c["area_diff_km2"]).max()) or 1.0
+        c.plot(
+            column="area_diff_km2",
+            cmap="PuOr",
+            vmin=-lim,
+            vmax=lim,
+            ax=ax,
+            legend=True,
+            legend_kwds={"label": f"{ours_name} − {ref_name} (km²)"},
+        )
+        c[c["credible"]].boundary.plot(ax=ax, color="black", linewidth=1.2)
+        ax.set_title("cell area difference (outlined: |diff| > combined uncertainty)", fontsize=9)
+        ax.set_axis_off()
+        fig.tight_layout()
+        paths.append(folder / "cells.png")
+        fig.savefig(paths[-1], dpi=120)
+        plt.close(fig)
+    return paths
