@@ -251,11 +251,11 @@ def wald_protocol(
     if ms.shape[-1] * ms.shape[-2] > 16_000_000:
         raise InputError("scene too large for the in-memory Wald protocol", None, "Use a crop")
     ratio = ms_grid.res[0] / pan_grid.res[0]
-    r = int(round(ratio))
-    h, w = (ms.shape[1] // r) * r, (ms.shape[2] // r) * r
+    r = int(math.ceil(ratio))
+    h, w = int(ms.shape[1] // ratio * ratio), int(ms.shape[2] // ratio * ratio)
     ms = ms[:, :h, :w]
     ms_grid = Grid(ms_grid.crs, ms_grid.transform, (h, w))
-    low_grid = Grid(ms_grid.crs, ms_grid.transform @ Affine.scale(ratio), (h // r, w // r))
+    low_grid = Grid(ms_grid.crs, ms_grid.transform @ Affine.scale(ratio), (int(h // ratio), int(w // ratio)))
     ms_low = _resample(ms, ms_grid, low_grid, Resampling.average)
     pan_ms = _resample(pan[None], pan_grid, ms_grid, Resampling.average)[0]
     pan_low = _resample(pan[None], pan_grid, low_grid, Resampling.average)[0]
