@@ -165,3 +165,16 @@ def test_window_builds_match_the_whole(built, tiny_scene, tmp_path):
             ref = whole[:, row : row + 170, col : col + 130]
             np.testing.assert_array_equal(np.isnan(part), np.isnan(ref))
             np.testing.assert_allclose(part, ref, rtol=1e-6, atol=1e-5)
+
+
+def test_dem_in_wrong_units_is_refused(tiny_scene, tmp_path):
+    from glacierinv.errors import InputError
+    from glacierinv.io.raster import read_raster, write_raster
+
+    z, grid = read_raster(tiny_scene / "dem.tif")
+    write_raster(tmp_path / "dem_dm.tif", z * 10.0, grid)  # decimetres
+    cfg = _cfg(tiny_scene)
+    cfg = cfg.model_copy(update={"inputs": cfg.inputs.model_copy(update={"dem": tmp_path / "dem_dm.tif"})})
+    with pytest.raises(InputError, match="not elevations in metres"):
+        build_feature_stack(cfg, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

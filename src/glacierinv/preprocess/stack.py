@@ -32,7 +32,7 @@ import rasterio
 from rasterio.windows import Window
 
 from glacierinv.config import RunConfig
-from glacierinv.dem.terrain import cast_shadow_to_grid, hillshade, slope_on_grid
+from glacierinv.dem.terrain import cast_shadow_to_grid, check_dem_units, hillshade, slope_on_grid
 from glacierinv.errors import ConfigError, InputError
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import (
@@ -186,6 +186,7 @@ def _build(cfg: RunConfig, channels: list[str], out: Path, block_px, progress, w
         win = window if isinstance(window, Window) else Window(*window)
         win = win.intersection(Window(0, 0, grid.width, grid.height))
         grid = grid.window_grid(win)
+    check_dem_units(dem)  # a decimated read: feet or decimetres are refused before any work
     s2_files = [path for path, _ in s2.bands.values()] if s2 else []
     for p in (ms, dem, s2_cloud, primary_cloud, *s2_files):
         if p is not None and p != primary:
