@@ -178,3 +178,23 @@ def test_dem_in_wrong_units_is_refused(tiny_scene, tmp_path):
     with pytest.raises(InputError, match="not elevations in metres"):
         build_feature_stack(cfg, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_cloud_mask_against_synthetic_truth(built, tiny_scene):
+    """Clouds of the primary image are found (cores + grown edges) without flagging the snow fields."""
+    truth_path = tiny_scene / "truth" / "cloud_primary.tif"
+    if not truth_path.exists():
+        pytest.skip("this synthetic scene has no primary cloud truth")
+    out, _, _ = built
+    with rasterio.open(out / "masks.tif") as ds:
+        cloud = ds.read(1)
+    with rasterio.open(truth_path) as ds:
+        truth = ds.read(1) == 1
+    ok = cloud != 255
+    if truth[ok].sum() < 100:
+        pytest.skip("too little cloud in this scene to score")
+    flagged = (cloud == 1) & ok
+    tp = (flagged & truth).sum()
+    f1 = 2 * tp / (2 * tp + (flagged & ~truth).sum() + (~flagged & truth & ok).sum())
+    # truth counts cloud opacity > 0.3; the thinnest edges are ambiguous by construction
+    assert f1 > 0.6

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio.windows import Window
+from scipy import ndimage
 
 from glacierinv.config import RunConfig
 from glacierinv.dem.terrain import cast_shadow_to_grid, check_dem_units, hillshade, slope_on_grid
@@ -61,6 +62,9 @@ KNOWN_CHANNELS = (*OPTICAL, "pan", "swir", "lst", "slope", "elevation", "dem", "
 # cloud / shadow thresholds (reflectance, ratios, illumination)
 CLOUD_VIS_MIN = 0.55
 CLOUD_FLATNESS = 0.06  # |NIR/red − 1| below this is spectrally flat
+CLOUD_EDGE_VIS_MIN = 0.35  # thin cloud edges grown from the cores: moderately bright …
+CLOUD_EDGE_FLATNESS = 0.08  # … and still flat in VNIR
+CLOUD_GROW_M = 40.0  # how far cores grow into their edges, metres
 CLOUD_SNOW_NDSI = 0.4  # NDSI above this is snow/ice (Dozier 1989), never cloud
 SHADOW_VIS_MAX = 0.12
 SHADOW_HILLSHADE_MAX = 0.35
@@ -229,11 +233,12 @@ def _build(cfg: RunConfig, channels: list[str], out: Path, block_px, progress, w
     ctx = _Context(
         grid=grid, ms_grid=ms_grid, s2_grid=s2_grid, channels=channels, pan=pan, pan_is_primary=pan == primary and cfg.stack.resolution_m is None,
         ms=ms, ms_idx=ms_idx, ms_swir_idx=ms_swir_idx, s2=s2, s2_cloud=s2_cloud,
-        s2_cloud_kind=mask_kind(s2_cloud) if s2_cloud else None,
+        s2_cloud_kind=mask_kind(s2_cloud) if s2_cloud else None, cloud_grow_px=int(np.ceil(CLOUD_GROW_M / min(grid.res))),
         primary_cloud=primary_cloud, dem=dem, sharpener=sharpener, mtl=mtl, landsat=landsat, sun=sun,
     )  # fmt: skip
     block = block_px or cfg.runtime.block_px
-    margin = max(2, sharpener.margin_px if sharpener is not None else 0)
+    cloud_grow_px = int(np.ceil(CLOUD_GROW_M / min(grid.res)))
+    margin = max(2, cloud_grow_px, sharpener.margin_px if sharpener is not None else 0)
     counts = np.zeros(4)  # valid, cloud, shadow, s2 filled
     windows = list(iter_windows(grid, block=block, overlap=margin))
     out.mkdir(parents=True, exist_ok=True)
@@ -296,6 +301,7 @@ class _Context:
     s2: Sentinel2 | None
     s2_cloud: Path | None
     s2_cloud_kind: str | None
+    cloud_grow_px: int
     primary_cloud: Path | None
     dem: Path
     sharpener: PanSharpener | None
@@ -340,7 +346,7 @@ def _window(ctx: _Context, win):
         )
     elif ctx.ms is None and s2_arr is not None and s2_arr.shape[0] > 4:
         primary_swir = s2_arr[4]  # Sentinel-2 is the primary image: its SWIR is the same acquisition
-    cloud = _cloud_mask(optical, primary_swir)
+    cloud = _cloud_mask(optical, primary_swir, ctx.cloud_grow_px)
     if ctx.primary_cloud is not None:
         cloud |= cloud_mask_on_grid(ctx.primary_cloud, grid, win, kind="binary", require_overlap=False)
     if s2_arr is not None and ctx.ms is not None:
@@ -387,15 +393,25 @@ def _window(ctx: _Context, win):
     return layers, source, cloud_u8, shadow_u8
 
 
-def _cloud_mask(optical: np.ndarray, swir: np.ndarray | None = None) -> np.ndarray:
-    """Clouds in the primary image: bright (VIS mean > 0.55) and spectrally flat in VNIR (|NIR/red − 1| <
-    0.06; snow ≈ 0.9 and ice ≈ 0.7 are darker in NIR than in red). With a SWIR band *of the same
-    acquisition* (an MS band described ``swir``, or Sentinel-2 as the primary image), pixels with
-    NDSI > 0.4 are snow/ice, not cloud (clouds stay bright in SWIR)."""
+def _cloud_mask(optical: np.ndarray, swir: np.ndarray | None = None, grow_px: int = 0) -> np.ndarray:
+    """Clouds in the primary image, a brightness/whiteness test with region growing.
+
+    Cores: bright (VIS mean > 0.55) and spectrally flat in VNIR (|NIR/red − 1| < 0.06; snow ≈ 0.9 and ice
+    ≈ 0.7 are darker in NIR than in red). Cores grow by up to ``grow_px`` pixels into candidate pixels
+    that are moderately bright and flat (VIS > 0.35, |NIR/red − 1| < 0.08): the semi-transparent cloud
+    edges (a bounded geodesic dilation, so the result depends only on a ``grow_px`` neighbourhood and
+    windows with that margin agree). With a SWIR band *of the same acquisition* (an MS band described
+    ``swir``, or Sentinel-2 as the primary image), pixels with NDSI > 0.4 are snow/ice, never cloud.
+    """
     vis = optical[:3].mean(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        flat = np.abs(optical[3] / optical[2] - 1.0) < CLOUD_FLATNESS
-    cloud = (vis > CLOUD_VIS_MIN) & flat
+        flatness = np.abs(optical[3] / optical[2] - 1.0)
+    core = (vis > CLOUD_VIS_MIN) & (flatness < CLOUD_FLATNESS)
+    not_snow = np.ones(vis.shape, bool)
     if swir is not None:
-        cloud &= ~(ndsi(optical[1], swir) > CLOUD_SNOW_NDSI)
-    return cloud
+        not_snow = ~(ndsi(optical[1], swir) > CLOUD_SNOW_NDSI)
+    core &= not_snow
+    if grow_px > 0 and core.any():
+        candidate = (vis > CLOUD_EDGE_VIS_MIN) & (flatness < CLOUD_EDGE_FLATNESS) & not_snow
+        core = ndimage.binary_dilation(core, iterations=grow_px, mask=candidate | core)
+    return core
