@@ -8,8 +8,14 @@ Layout written into the output folder (EPSG:32643, UTM 43N, ~35.8° N in the Kar
     landsat/SYN_B4.TIF, SYN_B5.TIF, SYN_B10.TIF, SYN_B11.TIF, SYN_MTL.txt   Landsat-8-like 30 m DNs + MTL
     dem.tif (2 × pixel_m, 4 m), dem30.tif (30 m)
     truth/classes.tif  0 background, 1 clean ice, 2 debris-covered ice, 255 nodata (primary grid)
-    truth/glaciers.gpkg   layers glaciers (units, glac_id, area_km2), debris, divides
+    truth/glaciers.gpkg   layers glaciers (units: glac_id, area_km2, tiny), debris (glac_id), divides
+    truth/surface.tif, truth/surface_temperature_k.tif, truth/cloud_primary.tif
+                       surface type (:data:`~glacierinv.synthetic.surface.SURFACE`), rendered surface
+                       temperature (K) and the primary image's cloud mask, for validating stages
     config.toml, scene.json
+
+The whole scene is generated in memory (about 0.25 kB per primary pixel): sizes are capped at
+:data:`MAX_SIZE_PX`.
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ ORIGIN = (560000.0, 3965000.0)  # upper-left corner, UTM 43N (~35.8° N, 76.6° 
 SUN_AZIMUTH_DEG = 140.0
 SUN_ELEVATION_DEG = 55.0
 NOISE_STD = 0.01  # sensor noise, reflectance units
-MAX_SIZE_PX = 8192
+MAX_SIZE_PX = 4096  # the generator holds the scene in memory: ~0.25 kB per primary pixel (~4 GB at 4096²)
 MIN_GLACIER_KM2 = 0.005  # seed: the inventory's minimum glacier area; smaller truth units are flagged tiny
 
 
@@ -241,7 +247,8 @@ def generate_scene(
     seed
         Random seed: the same seed gives the same scene, byte for byte.
     size_px
-        Size of the primary (panchromatic) grid in pixels (square), 64 to 8192.
+        Size of the primary (panchromatic) grid in pixels (square), 64 to :data:`MAX_SIZE_PX` (whole scene in
+        memory, ~0.25 kB per pixel).
     pixel_m
         Pixel size of the primary grid in metres (2 m as ZY-3 pan-sharpened imagery).
     """
