@@ -87,6 +87,11 @@ class AttributesConfig(_Section):
 
 class AssessConfig(_Section):
     buffer_px: float = 2.0  # seed: ±2 px (±4 m at 2 m)
+    n_boot: int = Field(200, ge=0)  # block-bootstrap replicates of the accuracy CIs (0 = none)
+    boot_block_px: int = Field(128, gt=0)  # side of the spatial bootstrap blocks, px
+    regions: Path | None = None  # polygons naming accuracy regions (e.g. west/central/east)
+    region_column: str = "name"
+    miou_exclude_background: bool = False  # False: mIoU over all classes incl. background
 
 
 class RuntimeConfig(_Section):

@@ -237,6 +237,7 @@ def test_compare_cli(inventory, tmp_path):
     }
 
 
+@pytest.mark.filterwarnings("ignore:.crs. was not provided")
 def test_compare_cli_bad_input(inventory, tmp_path):
     out = tmp_path / "cmp"
     base = ["compare", "--ours", str(inventory), "--out", str(out)]
