@@ -1,0 +1,250 @@
+"""Training data: label rasters on the stack grid, tiles, spatial-block splits, augmentation.
+
+- Labels come from a class raster (any grid; nearest-neighbour onto the stack grid; 0/1/2, 255 nodata)
+  or from glacier + debris polygons rasterised window by window (glacier → 1, debris → 2 on top).
+- Each scene is cut into square **spatial blocks** of ``split_block_px``; blocks (over all scenes) are
+  shuffled with the seed and dealt 8:1:1 to train/val/test. Tiles of ``tile_px`` with stride
+  ``stride_px`` are cut *inside* blocks only, so overlapping tiles never straddle two splits.
+- Tiles are read lazily from the files (memory does not grow with the number of scenes).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.windows import Window
+
+from glacierinv.errors import InputError
+from glacierinv.io.grid import Grid
+from glacierinv.io.raster import RasterWriter, iter_windows, open_raster, read_on_grid, read_window
+
+__all__ = [
+    "OPTICAL_CHANNELS",
+    "Tile",
+    "TileDataset",
+    "augment",
+    "channel_stats",
+    "label_raster",
+    "make_tiles",
+]
+
+log = logging.getLogger(__name__)
+
+OPTICAL_CHANNELS = frozenset({"blue", "green", "red", "nir", "pan", "swir"})
+NODATA = 255
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One training tile: scene index, split name, window origin (row, col) and size in pixels."""
+
+    scene: int
+    split: str
+    row: int
+    col: int
+    size: int
+
+
+def label_raster(
+    stack_path: str | Path,
+    out_path: str | Path,
+    *,
+    classes: str | Path | None = None,
+    glaciers: str | Path | None = None,
+    debris: str | Path | None = None,
+    block_px: int = 1024,
+) -> Path:
+    """Write a uint8 label raster on the grid of ``stack_path`` from a class raster or polygons."""
+    from rasterio.features import rasterize
+
+    with open_raster(stack_path) as ds:
+        grid = Grid(ds.crs, ds.transform, (ds.height, ds.width))
+    if classes is None and glaciers is None:
+        raise InputError(
+            "a training scene needs labels", stack_path, "Give `labels` (class raster) or `glaciers`"
+        )
+    layers = []
+    if classes is None:
+        from glacierinv.io.vector import read_vector
+
+        for path, value in ((glaciers, 1), (debris, 2)):
+            if path is not None:
+                gdf = read_vector(path, polygons=True).to_crs(grid.crs)
+                layers.append((gdf, value))
+    with RasterWriter(out_path, grid, 1, "uint8", NODATA, descriptions=["class"]) as w:
+        for _read, core in iter_windows(grid, block_px):
+            if classes is not None:
+                arr = read_on_grid(classes, grid, core, 1, Resampling.nearest)
+                bad = ~np.isfinite(arr) | (arr < 0) | ((arr > 2) & (arr != NODATA))
+                if (bad & np.isfinite(arr)).any():
+                    raise InputError(
+                        "label raster holds values other than 0, 1, 2 and 255",
+                        classes,
+                        "Use the class coding of classes.tif",
+                    )
+                out = np.where(bad, NODATA, arr).astype("uint8")
+            else:
+                sub = grid.window_grid(core)
+                out = np.zeros(sub.shape, "uint8")
+                for gdf, value in layers:
+                    geoms = [g for g in gdf.geometry if g is not None and not g.is_empty]
+                    if geoms:
+                        burnt = rasterize(
+                            geoms, out_shape=sub.shape, transform=sub.transform, fill=0, default_value=1
+                        )
+                        out[burnt == 1] = value
+            w.write(out, core)
+    return Path(out_path)
+
+
+def make_tiles(
+    shapes: list[tuple[int, int]],
+    *,
+    tile_px: int,
+    stride_px: int,
+    split_block_px: int,
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
+) -> list[Tile]:
+    """Tiles of every scene, each assigned to the split of the spatial block it lies in.
+
+    Blocks of ``split_block_px`` (≥ ``tile_px``) are dealt to train/val/test with a seeded shuffle in the
+    given proportions (at least one block each for val and test when there are ≥ 3 blocks).
+    """
+    if split_block_px < tile_px:
+        raise InputError(f"split_block_px ({split_block_px}) must be >= tile_px ({tile_px})")
+    blocks = []
+    for s, (h, w) in enumerate(shapes):
+        for r in range(0, max(h - tile_px, 0) + 1, split_block_px):
+            for c in range(0, max(w - tile_px, 0) + 1, split_block_px):
+                blocks.append((s, r, c, min(r + split_block_px, h), min(c + split_block_px, w)))
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(blocks))
+    n = len(blocks)
+    n_val = max(1, int(round(fractions[1] * n))) if n >= 3 else 0
+    n_test = max(1, int(round(fractions[2] * n))) if n >= 3 else 0
+    split_of = {}
+    for rank, b in enumerate(order):
+        split_of[int(b)] = "val" if rank < n_val else ("test" if rank < n_val + n_test else "train")
+    tiles = []
+    for b, (s, r0, c0, r1, c1) in enumerate(blocks):
+        for r in range(r0, r1 - tile_px + 1, stride_px):
+            for c in range(c0, c1 - tile_px + 1, stride_px):
+                tiles.append(Tile(s, split_of[b], r, c, tile_px))
+    return tiles
+
+
+def channel_stats(
+    stacks: list[Path], band_idx: list[list[int]], tiles: list[Tile]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation over the valid pixels of ``tiles`` (float64 sums).
+
+    Pixels shared by overlapping tiles count once per tile, i.e. as often as the network sees them.
+    """
+    n_ch = len(band_idx[0])
+    s1, s2, n = np.zeros(n_ch), np.zeros(n_ch), np.zeros(n_ch)
+    for t in tiles:
+        with rasterio.open(stacks[t.scene]) as ds:
+            x = read_window(ds, Window(t.col, t.row, t.size, t.size), [i + 1 for i in band_idx[t.scene]])
+        x = x.reshape(n_ch, -1).astype("float64")
+        ok = np.isfinite(x)
+        s1 += np.where(ok, x, 0).sum(axis=1)
+        s2 += np.where(ok, x * x, 0).sum(axis=1)
+        n += ok.sum(axis=1)
+    if (n == 0).any():
+        raise InputError("a channel has no valid pixel in the training tiles", fix="Check the stacks")
+    mean = s1 / n
+    std = np.sqrt(np.maximum(s2 / n - mean**2, 0.0))
+    return mean, np.maximum(std, 1e-6)
+
+
+def augment(
+    x: np.ndarray, y: np.ndarray, rng: np.random.Generator, optical: np.ndarray, jitter: float = 0.1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random flips, 90° rotations and brightness/contrast jitter (optical channels only).
+
+    ``x`` is (C, H, W) in physical units, ``y`` (H, W); ``optical`` is a boolean mask of the channels that
+    get the photometric jitter (reflectances: contrast × U(1 ± jitter) about the tile mean, brightness
+    + U(± jitter/3)). Geometric transforms act on all channels and the labels alike.
+    """
+    k = int(rng.integers(4))
+    x, y = np.rot90(x, k, axes=(1, 2)), np.rot90(y, k)
+    if rng.random() < 0.5:
+        x, y = x[:, :, ::-1], y[:, ::-1]
+    if rng.random() < 0.5:
+        x, y = x[:, ::-1, :], y[::-1, :]
+    x = np.ascontiguousarray(x)
+    if optical.any() and jitter > 0:
+        contrast = 1.0 + rng.uniform(-jitter, jitter)
+        brightness = rng.uniform(-jitter / 3, jitter / 3)
+        xo = x[optical]
+        m = np.nanmean(xo, axis=(1, 2), keepdims=True) if np.isfinite(xo).any() else 0.0
+        x[optical] = (xo - m) * contrast + m + brightness
+    return x, np.ascontiguousarray(y)
+
+
+class TileDataset:
+    """Normalised (x, y) tensors of tiles read lazily from the stacks and label rasters.
+
+    NaN inputs become 0 after normalisation (the training mean) and their labels 255 (ignored).
+    """
+
+    def __init__(
+        self,
+        stacks: list[Path],
+        labels: list[Path],
+        band_idx: list[list[int]],
+        tiles: list[Tile],
+        mean: np.ndarray,
+        std: np.ndarray,
+        optical: np.ndarray,
+        augment_seed: int | None = None,
+    ):
+        self.stacks, self.labels, self.band_idx, self.tiles = stacks, labels, band_idx, tiles
+        self.mean = np.asarray(mean, "float32")[:, None, None]
+        self.std = np.asarray(std, "float32")[:, None, None]
+        self.optical, self.augment_seed = optical, augment_seed
+        self._handles: dict[str, rasterio.DatasetReader] = {}
+
+    def __len__(self) -> int:
+        return len(self.tiles)
+
+    def _ds(self, path: Path) -> rasterio.DatasetReader:
+        key = str(path)
+        if key not in self._handles:
+            self._handles[key] = rasterio.open(path)
+        return self._handles[key]
+
+    def read(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Tile ``i`` in physical units (x float32 (C,H,W) with NaN, y uint8)."""
+        t = self.tiles[i]
+        win = Window(t.col, t.row, t.size, t.size)
+        x = read_window(self._ds(self.stacks[t.scene]), win, [j + 1 for j in self.band_idx[t.scene]])
+        y = read_window(self._ds(self.labels[t.scene]), win, 1, as_float=False)
+        return x, y
+
+    def item(self, i: int, epoch: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised, optionally augmented tile ``i`` (augmentation seeded by seed, epoch and index)."""
+        x, y = self.read(i)
+        if self.augment_seed is not None:
+            rng = np.random.default_rng([self.augment_seed, epoch, i])
+            x, y = augment(x, y, rng, self.optical)
+        invalid = ~np.isfinite(x).all(axis=0)
+        x = np.nan_to_num((x - self.mean) / self.std, nan=0.0, posinf=0.0, neginf=0.0).astype("float32")
+        y = y.astype("int64")
+        y[invalid] = NODATA
+        return x, y
+
+    def has_glacier(self, i: int) -> bool:
+        _, y = self.read(i)
+        return bool(((y == 1) | (y == 2)).any())
+
+    def close(self) -> None:
+        for ds in self._handles.values():
+            ds.close()
+        self._handles.clear()

@@ -1,0 +1,447 @@
+"""Training of the U-Net+CBAM (seed section 3.3.1): tiles, 8:1:1 spatial split, Adam, plateau LR, early stop.
+
+``train(config, out_dir)`` writes into ``out_dir``:
+
+- ``best.pt``: the checkpoint with the best validation mIoU (see :mod:`glacierinv.segment.checkpoint`);
+- ``last.pt``: weights + optimiser + scheduler + history after the last finished epoch (resume point);
+- ``metrics.csv``: one row per epoch (losses, validation OA / mIoU / per-class F1, learning rate, time);
+- ``curves.png``: training curves; ``test_metrics.json``: the best model on the test split;
+- ``labels/scene_K.tif``: the rasterised labels on each stack's grid.
+
+Every random choice (split, shuffling, augmentation, dropout, initialisation) derives from ``seed`` and
+the epoch number, so a run is reproducible and a resumed run continues the same sequence.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from glacierinv.assess.metrics import confusion_matrix, scores
+from glacierinv.errors import CheckpointError, ConfigError, InputError, OutputExists
+from glacierinv.io.atomic import atomic_path
+from glacierinv.io.raster import open_raster
+from glacierinv.segment.checkpoint import CLASS_NAMES, ModelMeta, save_checkpoint
+from glacierinv.segment.data import OPTICAL_CHANNELS, TileDataset, channel_stats, label_raster, make_tiles
+from glacierinv.segment.infer import resolve_device
+from glacierinv.segment.losses import make_loss
+from glacierinv.segment.model import UNetCBAM, UNetSpec
+
+__all__ = ["TrainConfig", "TrainScene", "evaluate", "load_train_config", "train"]
+
+log = logging.getLogger(__name__)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TrainScene(_Section):
+    """One (stack, labels) pair; labels from a class raster or glacier (+ debris) polygons."""
+
+    stack: Path
+    labels: Path | None = None  # class raster: 0 background, 1 clean ice, 2 debris, 255 nodata
+    glaciers: Path | None = None  # glacier outline polygons (→ class 1)
+    debris: Path | None = None  # debris-cover polygons (→ class 2, on top of glaciers)
+
+    @model_validator(mode="after")
+    def _one_label_source(self) -> TrainScene:
+        if (self.labels is None) == (self.glaciers is None):
+            raise ValueError(
+                "give exactly one of `labels` (class raster) or `glaciers` (+ `debris`) polygons"
+            )
+        return self
+
+
+class TrainConfig(_Section):
+    """Training settings (TOML ``[[scenes]]`` + ``[train]``); defaults follow the seed."""
+
+    scenes: list[TrainScene]
+    channels: list[str] | None = None  # default: all bands of the first stack
+    tile_px: int = 512
+    stride_px: int | None = None  # default tile_px // 2 (overlapping tiles within a block)
+    split_block_px: int | None = None  # default 2 × tile_px
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    drop_empty: bool = True  # drop tiles without glacier pixels
+    loss: Literal["dice", "focal", "dice_ce"] = "dice"  # seed: Dice (Eq. 3)
+    base_width: int = 32
+    depth: int = 4
+    dropout: float = 0.5
+    cbam: bool = True
+    lr: float = 1e-4
+    lr_factor: float = 0.5
+    lr_patience: int = 5
+    batch_size: int = 4
+    max_epochs: int = 200
+    patience: int = 20  # early stopping on validation mIoU
+    max_train_tiles: int = 0  # >0: tiles per epoch drawn from the training split (time budget)
+    augment: bool = True
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
+    threads: int = 0  # >0: torch CPU threads
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if not self.scenes:
+            raise ValueError("at least one [[scenes]] entry is needed")
+        if self.tile_px % 2**self.depth:
+            raise ValueError(f"tile_px must be a multiple of 2**depth = {2**self.depth}")
+        if abs(sum(self.split) - 1.0) > 1e-6 or min(self.split) < 0:
+            raise ValueError("split fractions must be >= 0 and sum to 1")
+        return self
+
+    def path(self, p: Path | None) -> Path | None:
+        if p is None:
+            return None
+        p = Path(p).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p).resolve()
+
+
+def load_train_config(path: str | Path) -> TrainConfig:
+    """Read a training TOML: top-level ``[[scenes]]`` tables and an optional ``[train]`` table."""
+    import tomllib
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("training config not found", p, "Give a TOML file (see docs/segment.md)")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: not valid TOML ({exc}). Fix the syntax.") from None
+    merged = {**data.get("train", {}), "scenes": data.get("scenes", [])}
+    unknown = set(data) - {"train", "scenes"}
+    if unknown:
+        raise ConfigError(f"{p}: unknown table(s) {', '.join(sorted(unknown))}; use [[scenes]] and [train]")
+    try:
+        cfg = TrainConfig.model_validate(merged)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        raise ConfigError(f"{p}: invalid setting '{where}': {err['msg']}") from None
+    return cfg.model_copy(update={"base_dir": p.parent.resolve()})
+
+
+def _stack_bands(path: Path) -> list[str]:
+    with open_raster(path) as ds:
+        return [(d or "").lower() for d in ds.descriptions]
+
+
+def _resolve_channels(cfg: TrainConfig, stacks: list[Path]) -> tuple[list[str], list[list[int]]]:
+    channels = [c.lower() for c in (cfg.channels or _stack_bands(stacks[0]))]
+    if not channels or "" in channels:
+        raise InputError(
+            "stack bands need descriptions (channel names)", stacks[0], "Build it with glacierinv stack"
+        )
+    idx = []
+    for s in stacks:
+        names = _stack_bands(s)
+        missing = [c for c in channels if c not in names]
+        if missing:
+            raise InputError(
+                f"channel(s) {', '.join(missing)} missing; bands are {', '.join(names)}",
+                s,
+                "Use stacks with the same channels or set [train] channels",
+            )
+        idx.append([names.index(c) for c in channels])
+    return channels, idx
+
+
+def _precision(cfg: TrainConfig, dev: torch.device) -> bool:
+    return cfg.precision == "bf16" or (cfg.precision == "auto" and dev.type == "cuda")
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module,
+    data: TileDataset,
+    indices: list[int],
+    loss_fn: torch.nn.Module,
+    dev: torch.device,
+    batch_size: int = 4,
+    bf16: bool = False,
+) -> dict[str, Any]:
+    """Loss and accuracy (assess.metrics: OA, per-class F1/IoU, mIoU over the 3 classes) on tiles."""
+    model.eval()
+    cm = np.zeros((3, 3), "int64")
+    total, n = 0.0, 0
+    for b0 in range(0, len(indices), batch_size):
+        items = [data.item(i) for i in indices[b0 : b0 + batch_size]]
+        x = torch.from_numpy(np.stack([it[0] for it in items])).to(dev)
+        y = torch.from_numpy(np.stack([it[1] for it in items])).to(dev)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(x)
+        total += float(loss_fn(logits.float(), y)) * len(items)
+        n += len(items)
+        pred = logits.argmax(1).cpu().numpy().astype("uint8")
+        cm += confusion_matrix(pred, y.cpu().numpy().astype("uint8"), 3, 255)
+    out = scores(cm, list(CLASS_NAMES))
+    out["loss"] = total / max(n, 1)
+    return out
+
+
+def _row(epoch: int, train_loss: float, val: dict, lr: float, seconds: float) -> dict[str, Any]:
+    f1 = {k: v["f1"] for k, v in val["per_class"].items()}
+    return {
+        "epoch": epoch,
+        "train_loss": round(train_loss, 6),
+        "val_loss": round(val["loss"], 6),
+        "val_oa": val["oa"],
+        "val_miou": val["miou"],
+        **{f"val_f1_{k}": f1[k] for k in CLASS_NAMES},
+        "lr": lr,
+        "seconds": round(seconds, 2),
+    }
+
+
+def _write_metrics(out: Path, history: list[dict]) -> None:
+    with atomic_path(out / "metrics.csv") as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(history[0]))
+        w.writeheader()
+        w.writerows(history)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = [h["epoch"] for h in history]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    a1.plot(ep, [h["train_loss"] for h in history], label="train")
+    a1.plot(ep, [h["val_loss"] for h in history], label="validation")
+    a1.set_xlabel("epoch"), a1.set_ylabel("loss"), a1.legend()
+    a2.plot(ep, [h["val_miou"] or 0 for h in history], label="mIoU")
+    for k in CLASS_NAMES:
+        a2.plot(ep, [h[f"val_f1_{k}"] or 0 for h in history], label=f"F1 {k}", lw=0.8)
+    a2.set_xlabel("epoch"), a2.set_ylabel("validation score"), a2.set_ylim(0, 1), a2.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(out / "curves.png") as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
+    plt.close(fig)
+
+
+def train(
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    progress: Callable[[int, dict], None] | None = None,
+) -> dict[str, Any]:
+    """Train a U-Net+CBAM on the configured scenes; returns the summary (best epoch, val/test metrics).
+
+    Raises :class:`OutputExists` when ``out_dir`` already holds a training run and neither ``resume`` nor
+    ``force`` is given.
+    """
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()) and not (resume or force):
+        raise OutputExists(
+            f"{out}: folder is not empty. Pass --resume to continue the run or --force to restart it."
+        )
+    (out / "labels").mkdir(parents=True, exist_ok=True)
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    dev = resolve_device(cfg.device)
+    bf16 = _precision(cfg, dev)
+    stacks = [cfg.path(s.stack) for s in cfg.scenes]
+    for s in stacks:
+        if not s.is_file():
+            raise InputError("training stack not found", s, "Fix [[scenes]] stack in the config")
+    labels = []
+    for k, s in enumerate(cfg.scenes):
+        lab = out / "labels" / f"scene_{k}.tif"
+        if not lab.exists():
+            label_raster(
+                stacks[k],
+                lab,
+                classes=cfg.path(s.labels),
+                glaciers=cfg.path(s.glaciers),
+                debris=cfg.path(s.debris),
+            )
+        labels.append(lab)
+    channels, band_idx = _resolve_channels(cfg, stacks)
+    shapes = []
+    for s in stacks:
+        with open_raster(s) as ds:
+            shapes.append((ds.height, ds.width))
+    stride = cfg.stride_px or cfg.tile_px // 2
+    tiles = make_tiles(
+        shapes,
+        tile_px=cfg.tile_px,
+        stride_px=stride,
+        split_block_px=cfg.split_block_px or 2 * cfg.tile_px,
+        fractions=cfg.split,
+        seed=cfg.seed,
+    )
+    optical = np.array([c in OPTICAL_CHANNELS for c in channels])
+    probe = TileDataset(
+        stacks, labels, band_idx, tiles, np.zeros(len(channels)), np.ones(len(channels)), optical
+    )
+    if cfg.drop_empty:
+        tiles = [t for i, t in enumerate(tiles) if probe.has_glacier(i)]
+    probe.close()
+    split = {name: [t for t in tiles if t.split == name] for name in ("train", "val", "test")}
+    if not split["train"] or not split["val"]:
+        raise InputError(
+            f"too few tiles for a train/val split ({len(split['train'])} train, {len(split['val'])} val)",
+            stacks[0],
+            "Add scenes, or lower tile_px / split_block_px",
+        )
+    mean, std = channel_stats(stacks, band_idx, split["train"])
+    log.info("tiles: %s; channels %s", {k: len(v) for k, v in split.items()}, channels)
+    train_ds = TileDataset(
+        stacks, labels, band_idx, split["train"], mean, std, optical, cfg.seed if cfg.augment else None
+    )
+    val_ds = TileDataset(stacks, labels, band_idx, split["val"], mean, std, optical)
+    test_ds = TileDataset(stacks, labels, band_idx, split["test"], mean, std, optical)
+
+    spec = UNetSpec(
+        in_channels=len(channels),
+        n_classes=3,
+        base_width=cfg.base_width,
+        depth=cfg.depth,
+        dropout=cfg.dropout,
+        cbam=cfg.cbam,
+    )
+    torch.manual_seed(cfg.seed)
+    model = UNetCBAM(spec).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, mode="max", factor=cfg.lr_factor, patience=cfg.lr_patience
+    )
+    loss_fn = make_loss(cfg.loss)
+    history: list[dict] = []
+    best, best_epoch, start = -1.0, 0, 1
+    meta_train = {
+        "loss": cfg.loss,
+        "seed": cfg.seed,
+        "n_scenes": len(stacks),
+        "tiles": {k: len(v) for k, v in split.items()},
+        "stride_px": stride,
+    }
+    if resume and (out / "last.pt").exists():
+        state = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
+        if state.get("channels") != channels or state.get("tile_px") != cfg.tile_px:
+            raise CheckpointError(
+                f"{out / 'last.pt'}: was trained with other channels or tile size; use --force to restart"
+            )
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        history = [dict(h) for h in state["history"]]
+        best, best_epoch, start = state["best"], state["best_epoch"], state["epoch"] + 1
+        log.info("resuming after epoch %d (best val mIoU %.3f at epoch %d)", start - 1, best, best_epoch)
+
+    meta = ModelMeta(
+        spec, channels, mean.tolist(), std.tolist(), list(CLASS_NAMES), cfg.tile_px, train=meta_train
+    )
+    for epoch in range(start, cfg.max_epochs + 1):
+        if epoch - best_epoch > cfg.patience and best_epoch > 0:
+            log.info("early stop: no val mIoU gain for %d epochs", cfg.patience)
+            break
+        t0 = time.perf_counter()
+        torch.manual_seed(cfg.seed * 100_003 + epoch)
+        order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_ds))
+        if cfg.max_train_tiles > 0:
+            order = order[: cfg.max_train_tiles]
+        model.train()
+        total, n = 0.0, 0
+        for b0 in range(0, len(order), cfg.batch_size):
+            idx = order[b0 : b0 + cfg.batch_size]
+            if len(idx) < 2 and n > 0:  # BatchNorm needs > 1 sample
+                continue
+            items = [train_ds.item(int(i), epoch) for i in idx]
+            x = torch.from_numpy(np.stack([it[0] for it in items])).to(dev)
+            y = torch.from_numpy(np.stack([it[1] for it in items])).to(dev)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+                logits = model(x)
+            loss = loss_fn(logits.float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+            n += len(idx)
+        val = evaluate(model, val_ds, list(range(len(val_ds))), loss_fn, dev, cfg.batch_size, bf16)
+        miou = val["miou"] if val["miou"] is not None else 0.0
+        sched.step(miou)
+        history.append(
+            _row(epoch, total / max(n, 1), val, opt.param_groups[0]["lr"], time.perf_counter() - t0)
+        )
+        if miou > best:
+            best, best_epoch = miou, epoch
+            meta.train = {**meta_train, "best_epoch": epoch, "val": _brief(val)}
+            save_checkpoint(out / "best.pt", model, meta)
+        with atomic_path(out / "last.pt") as tmp:
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "history": history,
+                    "best": best,
+                    "best_epoch": best_epoch,
+                    "epoch": epoch,
+                    "channels": channels,
+                    "tile_px": cfg.tile_px,
+                },
+                tmp,
+            )
+        _write_metrics(out, history)
+        log.info(
+            "epoch %d: train loss %.4f, val mIoU %.3f (best %.3f @ %d)",
+            epoch,
+            history[-1]["train_loss"],
+            miou,
+            best,
+            best_epoch,
+        )
+        if progress is not None:
+            progress(epoch, history[-1])
+    train_ds.close(), val_ds.close()
+
+    from glacierinv.segment.checkpoint import load_checkpoint
+
+    best_model, best_meta = load_checkpoint(out / "best.pt", dev)
+    test = (
+        evaluate(best_model, test_ds, list(range(len(test_ds))), loss_fn, dev, cfg.batch_size, bf16)
+        if len(test_ds)
+        else None
+    )
+    test_ds.close()
+    best_meta.train = {**best_meta.train, "test": _brief(test) if test else None, "epochs_run": len(history)}
+    save_checkpoint(out / "best.pt", best_model, best_meta)
+    summary = {
+        "best_epoch": best_epoch,
+        "best_val_miou": best,
+        "epochs_run": len(history),
+        "tiles": meta_train["tiles"],
+        "channels": channels,
+        "test": _brief(test) if test else None,
+        "checkpoint": str(out / "best.pt"),
+        "device": str(dev),
+        "bf16": bf16,
+    }
+    with atomic_path(out / "test_metrics.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _brief(s: dict | None) -> dict | None:
+    if s is None:
+        return None
+    return {
+        "oa": s["oa"],
+        "miou": s["miou"],
+        "f1": {k: v["f1"] for k, v in s["per_class"].items()},
+        "iou": {k: v["iou"] for k, v in s["per_class"].items()},
+        "n_pixels": s["n_pixels"],
+    }
