@@ -113,3 +113,11 @@ def test_outlines_outside_the_dem(tmp_path):
     with pytest.raises(InputError, match="overlap"):
         render_scene_over(tmp_path / "s", tmp_path / "dem.tif", tmp_path / "far.gpkg")
     assert not (tmp_path / "s").exists()
+
+
+def test_default_resolution_is_the_dem_pixel_in_metres(shared_data, tmp_path):
+    """SRTM at 3 arc-seconds (~64 m E-W x 93 m N-S at 46.8° N): the render grid takes the finer metric size."""
+    files = shared_data / "oggm-sample" / "test-files"
+    info = render_scene_over(tmp_path / "s", files / "hef_srtm.tif", files / "Hintereisferner_RGI5.shp",
+                             margin_m=0.0)  # fmt: skip
+    assert 55.0 < info.pixel_m < 95.0

@@ -339,12 +339,17 @@ def write_scene(
     temp_k = sensors.surface_temperature_k(kind, z, cos_i, shadow, pixel_m, rng)
 
     def observe(clouds: np.ndarray) -> np.ndarray:
-        img = surf * light
-        cloud = np.asarray(sensors.CLOUD, "float32")[:, None, None]
-        img = (1 - clouds) * img + clouds * cloud
-        img = img + rng.normal(0, NOISE_STD, img.shape).astype("float32")
-        img = np.clip(img, 0.0, 1.0)
-        img[:, ~valid] = np.nan
+        """The surface as one sensor sees it: lit, under its clouds, with noise (band by band, float32)."""
+        clouds = clouds.astype("float32", copy=False)
+        img = np.empty(surf.shape, "float32")
+        for b, cloud in enumerate(sensors.CLOUD):
+            band = surf[b] * light
+            band *= 1 - clouds
+            band += clouds * np.float32(cloud)
+            band += rng.standard_normal(band.shape, dtype="float32") * np.float32(NOISE_STD)
+            np.clip(band, 0.0, 1.0, out=band)
+            band[~valid] = np.nan
+            img[b] = band
         return img
 
     # primary sensor (ZY-3-like): 2 m pan, 5 m MS, its own clouds
