@@ -376,8 +376,11 @@ def accuracy_from_rasters(
     bb = int(boot_block_px)
     block = int(np.ceil(block_px / bb) * bb)
     nb_cols = int(np.ceil(grid.width / bb))
+    nb_rows = int(np.ceil(grid.height / bb))
     n_c2 = n_classes * n_classes
-    cms: dict[int, np.ndarray] = {}  # boot block id → (n_reg, n, n)
+    # one confusion matrix per bootstrap block and region: (blocks, n_reg, n, n), 36 bytes x n_reg per block
+    count_dtype = "int32" if bb * bb < 2**31 else "int64"
+    cms = np.zeros((nb_rows * nb_cols, n_reg, n_classes, n_classes), dtype=count_dtype)
 
     with (
         open_raster(pred_path) as pred_ds,
@@ -427,20 +430,17 @@ def accuracy_from_rasters(
             counts = np.bincount(key, minlength=len(ids) * n_reg * n_c2).reshape(
                 len(ids), n_reg, n_classes, n_classes
             )
-            for i, b in enumerate(ids.tolist()):
-                if b in cms:
-                    cms[b] += counts[i]
-                else:
-                    cms[b] = counts[i].copy()
+            cms[ids] += counts.astype(count_dtype)  # ids are unique within a window
 
-    if not cms:
+    nonempty = cms.reshape(len(cms), -1).any(axis=1)
+    if not nonempty.any():
         raise InputError(
             "no pixel is valid in both the prediction and the reference",
             pred_path,
             f"Check that {ref_path.name} covers the prediction and that nodata is {nodata}",
         )
-    block_ids = np.array(sorted(cms))
-    stack = np.stack([cms[b] for b in block_ids])  # (B, n_reg, n, n)
+    stack = cms[nonempty].astype("int64")  # (B, n_reg, n, n), blocks in row-major order
+    del cms
     rng = np.random.default_rng(seed)
     pix_m2 = grid.pixel_area_m2 if grid.is_metric else None
 
@@ -490,8 +490,14 @@ def _bootstrap_ci(
     """Percentile CIs of the scores over ``n_boot`` resamplings (with replacement) of block matrices."""
     n_blocks = len(bcms)
     n = bcms.shape[-1]
-    weights = rng.multinomial(n_blocks, np.full(n_blocks, 1.0 / n_blocks), size=n_boot)  # (n_boot, B)
-    reps = np.tensordot(weights, bcms.reshape(n_blocks, -1).astype("float64"), axes=1).reshape(n_boot, n, n)
+    flat = bcms.reshape(n_blocks, -1).astype("float64")
+    reps = np.empty((n_boot, n * n))
+    chunk = max(1, 4_000_000 // n_blocks)  # bounds the (replicates x blocks) weight matrix
+    for start in range(0, n_boot, chunk):
+        k = min(chunk, n_boot - start)
+        weights = rng.multinomial(n_blocks, np.full(n_blocks, 1.0 / n_blocks), size=k)  # (k, B)
+        reps[start : start + k] = weights @ flat
+    reps = reps.reshape(n_boot, n, n)
     exclude = [list(names).index(c) if isinstance(c, str) else int(c) for c in miou_exclude]
     s = scores_batch(reps, exclude)
     lo_q, hi_q = 100 * (1 - ci) / 2, 100 * (1 + ci) / 2
