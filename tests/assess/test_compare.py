@@ -173,6 +173,8 @@ def test_bad_inventories(pair):
     # another CRS: the reference is reprojected
     comp2 = compare_inventories(ours, ref.to_crs(4326))
     assert comp2.summary["match_types"] == {"1:1": 1, "1:n": 1, "n:1": 1, "n:m": 0}
+    assert comp2.summary["ref_reprojected"].startswith("WGS 84")
+    assert comp.summary["ref_reprojected"] is None
 
 
 def test_clip_above_elevation(tmp_path):

@@ -219,6 +219,9 @@ def test_accuracy_bad_inputs(tmp_path):
     write_raster(tmp_path / "bad.tif", bad, GRID, nodata=255)
     with pytest.raises(InputError, match="outside 0..2"):
         accuracy_from_rasters(tmp_path / "pred.tif", tmp_path / "bad.tif", n_boot=0)
+    (tmp_path / "junk.dat").write_text("neither raster nor vector")
+    with pytest.raises(InputError, match="neither a readable raster nor a vector"):
+        accuracy_from_rasters(tmp_path / "pred.tif", tmp_path / "junk.dat")
     with pytest.raises(InputError, match="not found"):
         accuracy_from_rasters(tmp_path / "pred.tif", tmp_path / "missing.tif")
     far = Grid.from_bounds(32643, (0, 0, 600, 400), 2.0)

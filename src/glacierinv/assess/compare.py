@@ -261,8 +261,10 @@ def compare_inventories(
         raise InputError(f"cell size must be positive, got {cell_km} km")
     ours = ours.reset_index(drop=True)
     ref = ref.reset_index(drop=True)
+    reprojected = None
     if CRS.from_user_input(ref.crs) != CRS.from_user_input(ours.crs):
-        log.info("reference inventory reprojected from %s to %s", ref.crs.name, ours.crs.name)
+        reprojected = f"{ref.crs.name} -> {ours.crs.name}"
+        log.info("%s inventory reprojected: %s", ref_name, reprojected)
         ref = ref.to_crs(ours.crs)
     id_o, col_o = _ids(ours, ours_id, ours_name, sources[0])
     id_r, col_r = _ids(ref, ref_id, ref_name, sources[1])
@@ -397,6 +399,7 @@ def compare_inventories(
         "ours_id_column": col_o,
         "ref_id_column": col_r,
         "equal_area_crs": ea.srs,
+        "ref_reprojected": reprojected,
         "min_overlap_frac": min_overlap_frac,
         f"n_{ours_name}": len(ours),
         f"n_{ref_name}": len(ref),

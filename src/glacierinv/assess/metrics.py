@@ -225,7 +225,14 @@ def _read_reference_polygons(path: Path, layers: tuple[str, str] | None, crs):
     """Reference polygons → list of (GeoDataFrame, class value) in the prediction's CRS."""
     from glacierinv.io.vector import list_layers, read_vector
 
-    names = list_layers(path)
+    try:
+        names = list_layers(path)
+    except InputError:
+        raise InputError(
+            "reference is neither a readable raster nor a vector file",
+            path,
+            "Give a class GeoTIFF (0/1/2, 255 nodata) or glacier polygons (GeoPackage, shapefile)",
+        ) from None
     glacier_layer, debris_layer = layers or ("glaciers", "debris")
     if glacier_layer not in names:
         if layers is not None:
