@@ -165,7 +165,9 @@ def cirque_glaciers(
         h = int(np.ceil(radius_px * 1.6))
         rows, cols = np.ogrid[-h : h + 1, -h : h + 1]
         ecc = rng.uniform(0.6, 0.9)
-        blob = (rows / radius_px) ** 2 + (cols / (radius_px * ecc)) ** 2 <= 1.0
+        ellipse = (rows / radius_px) ** 2 + (cols / (radius_px * ecc)) ** 2
+        rough = ndimage.gaussian_filter(rng.standard_normal(ellipse.shape), max(1.0, radius_px / 3))
+        blob = ellipse + 0.5 * rough / (rough.std() + 1e-12) <= 1.0  # irregular, not a perfect ellipse
         r_lo, c_lo = max(0, r0 - h), max(0, c0 - h)
         r_hi, c_hi = min(z.shape[0], r0 + h + 1), min(z.shape[1], c0 + h + 1)
         out[r_lo:r_hi, c_lo:c_hi] |= blob[r_lo - r0 + h : r_hi - r0 + h, c_lo - c0 + h : c_hi - c0 + h]
@@ -288,6 +290,11 @@ def make_surface(
     ela = zmin + rng.uniform(0.5, 0.58) * relief
     cos_i = illumination(z, pixel_m, 140.0, 55.0)
     ela_local = ela_field_m(ndimage.gaussian_filter(z, 3), ndimage.gaussian_filter(cos_i, 6), ela, relief)
+    # wind drift and avalanching make the snowline wavy: ±~4 % of the relief at the scale of ridges
+    n = max(z.shape)
+    ela_local = ela_local + 0.04 * relief * fractal_noise(
+        z.shape, rng, (max(4, n // 12), max(2, n // 40)), (1.0, 0.4)
+    )
     ice, _ = glacier_extent(z, ela_local, pixel_m, rng)
     ice |= cirque_glaciers(z, ice, cos_i, ela, pixel_m, rng)
     # drop slivers; keep small cirque glaciers (a few near the 0.005 km² inventory threshold)
