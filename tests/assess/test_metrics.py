@@ -232,3 +232,23 @@ def test_accuracy_bad_inputs(tmp_path):
     write_raster(tmp_path / "ref.tif", ref, GRID, nodata=255)
     with pytest.raises(InputError, match="no column 'name'"):
         accuracy_from_rasters(tmp_path / "pred.tif", tmp_path / "ref.tif", regions=regions)
+
+
+def test_synthetic_truth_polygons_rasterise_to_truth_classes(tiny_scene):
+    """The synthetic truth polygons (glaciers + debris layers) are the truth raster, per region too."""
+    truth = tiny_scene / "truth" / "classes.tif"
+    from glacierinv.io.raster import raster_grid
+
+    grid = raster_grid(truth)
+    left, bottom, right, top = grid.bounds
+    third = (right - left) / 3
+    regions = gpd.GeoDataFrame(
+        {"name": ["west", "central", "east"]},
+        geometry=[box(left + k * third, bottom, left + (k + 1) * third, top) for k in range(3)],
+        crs=grid.crs,
+    )
+    res = accuracy_from_rasters(truth, tiny_scene / "truth" / "glaciers.gpkg", regions=regions, n_boot=10)
+    assert res["overall"]["oa"] == 1.0
+    assert res["overall"]["miou"] == 1.0
+    assert sum(r["n_pixels"] for r in res["regions"].values()) == res["overall"]["n_pixels"]
+    assert all(r["oa"] == 1.0 for r in res["regions"].values())
