@@ -1,0 +1,82 @@
+"""Training: outputs, reproducibility, resume, config errors (tiny CPU runs on toy scenes)."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+import rasterio
+
+from glacierinv.errors import ConfigError, OutputExists
+from glacierinv.io.grid import Grid
+from glacierinv.io.raster import write_raster
+from glacierinv.segment.checkpoint import load_checkpoint
+from glacierinv.segment.train import load_train_config, train
+from tests.segment.conftest import toy_scene, write_stack
+
+
+def _toml(tmp_path, n_scenes: int = 3, **train) -> object:
+    lines = ["[train]"]
+    settings = {"tile_px": 32, "base_width": 4, "depth": 2, "max_epochs": 2, "lr": 1e-3, "split_block_px": 32,
+                "stride_px": 32, "threads": 1, "device": "cpu", **train}  # fmt: skip
+    lines += [
+        f"{k} = {v!r}".replace("'", '"').replace("True", "true").replace("False", "false")
+        for k, v in settings.items()
+    ]
+    for s in range(n_scenes):
+        bands, truth = toy_scene(size=96, seed=s)
+        stack = write_stack(tmp_path / f"s{s}.tif", bands)
+        with rasterio.open(stack) as ds:
+            grid = Grid(ds.crs, ds.transform, (ds.height, ds.width))
+        write_raster(tmp_path / f"l{s}.tif", truth, grid, nodata=255)
+        lines += ["[[scenes]]", f'stack = "s{s}.tif"', f'labels = "l{s}.tif"']
+    path = tmp_path / "train.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return load_train_config(path)
+
+
+def _metrics(folder):
+    with open(folder / "metrics.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_train_writes_outputs_and_is_reproducible(tmp_path):
+    cfg = _toml(tmp_path)
+    a = train(cfg, tmp_path / "a")
+    for name in ("best.pt", "last.pt", "metrics.csv", "curves.png", "test_metrics.json"):
+        assert (tmp_path / "a" / name).exists(), name
+    rows = _metrics(tmp_path / "a")
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert a["tiles"]["train"] > 0 and a["tiles"]["val"] > 0
+    model, meta = load_checkpoint(tmp_path / "a" / "best.pt")
+    assert meta.channels == ["blue", "green", "red", "nir", "lst", "slope"] and meta.tile_px == 32
+    assert meta.norm_mean[4] == pytest.approx(290, abs=10)  # LST statistics of the training tiles (K)
+    train(cfg, tmp_path / "b")
+    assert [r["train_loss"] for r in _metrics(tmp_path / "b")] == [r["train_loss"] for r in rows]
+
+
+def test_resume_continues_and_refuses_without_flag(tmp_path):
+    cfg = _toml(tmp_path, max_epochs=1)
+    train(cfg, tmp_path / "r")
+    with pytest.raises(OutputExists):
+        train(cfg, tmp_path / "r")
+    train(cfg.model_copy(update={"max_epochs": 2}), tmp_path / "r", resume=True)
+    resumed = _metrics(tmp_path / "r")
+    train(cfg.model_copy(update={"max_epochs": 2}), tmp_path / "full")
+    straight = _metrics(tmp_path / "full")
+    assert [r["epoch"] for r in resumed] == ["1", "2"]
+    assert resumed[1]["train_loss"] == straight[1]["train_loss"]  # same sequence as uninterrupted
+
+
+def test_channel_subset_and_bad_config(tmp_path):
+    cfg = _toml(tmp_path, channels=["red", "nir", "lst"], max_epochs=1)
+    train(cfg, tmp_path / "sub")
+    assert load_checkpoint(tmp_path / "sub" / "best.pt")[1].channels == ["red", "nir", "lst"]
+    (tmp_path / "bad.toml").write_text(
+        '[train]\nloss = "hinge"\n[[scenes]]\nstack = "s0.tif"\nlabels = "l0.tif"\n'
+    )
+    with pytest.raises(ConfigError, match="loss"):
+        load_train_config(tmp_path / "bad.toml")
+    (tmp_path / "bad2.toml").write_text('[[scenes]]\nstack = "s0.tif"\n')
+    with pytest.raises(ConfigError, match="labels"):
+        load_train_config(tmp_path / "bad2.toml")
