@@ -49,6 +49,7 @@ __all__ = [
     "dsm_from_stereo",
     "triangulate",
     "utm_crs_for",
+    "write_dsm",
 ]
 
 log = logging.getLogger(__name__)
@@ -584,4 +585,24 @@ def dsm_from_stereo(
         biases,
         ranges,
         time.perf_counter() - t0,
+    )
+
+
+def write_dsm(result: StereoResult, path: str | Path, *, tags: dict[str, str] | None = None) -> Path:
+    """Write a DSM as a 2-band float32 GeoTIFF (band 1 ``dsm_m``, band 2 ``quality``), atomically.
+
+    Quality: 1 matched, 2 filled, 0 no data. Heights in metres above the WGS84 ellipsoid.
+    """
+    from glacierinv.io.raster import write_raster
+
+    meta = {
+        "vertical_datum": "WGS84 ellipsoid",
+        "quality_codes": "1 matched, 2 filled, 0 no data",
+        "n_points": str(result.n_points),
+        "pointing_correction_px": ",".join(f"{b:.3f}" for b in result.pointing_correction_px),
+    }
+    meta.update(tags or {})
+    arr = np.stack([result.dsm_m.astype("float32"), result.quality.astype("float32")])
+    return write_raster(
+        path, arr, result.grid, nodata=float("nan"), descriptions=["dsm_m", "quality"], tags=meta
     )
