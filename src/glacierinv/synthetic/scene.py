@@ -11,7 +11,7 @@ Layout written into the output folder (EPSG:32643, UTM 43N, ~35.8° N in the Kar
     truth/glaciers.gpkg   layers glaciers (units: glac_id, area_km2, tiny), debris (glac_id), divides
     truth/surface.tif, truth/surface_temperature_k.tif, truth/cloud_primary.tif
                        surface type (:data:`~glacierinv.synthetic.surface.SURFACE`), rendered surface
-                       temperature (K) and the primary image's cloud mask, for validating stages
+                       temperature (K) and the primary image's cloud opacity (%), for validating stages
     config.toml, scene.json
 
 The whole scene is generated in memory (about 0.25 kB per primary pixel): sizes are capped at
@@ -334,8 +334,10 @@ def write_scene(
     cos_z = math.cos(math.radians(90 - SUN_ELEVATION_DEG))
     light = np.where(shadow, 0.2, np.clip(0.2 + 0.8 * cos_i / cos_z, 0.2, 1.5)).astype("float32")
 
+    # primary sensor (ZY-3-like) clouds, drawn first: the debris/moraine match is made where it sees the ground
+    clouds_primary = _clouds(z.shape, rng, int(rng.integers(1, 3)), pixel_m) * (rng.uniform() < 0.9)
     surf = sensors.reflectance(kind, rng)  # (5, h, w): blue, green, red, nir, swir
-    sensors.match_off_glacier_debris(surf, kind, light)
+    sensors.match_off_glacier_debris(surf, kind, light, clear=clouds_primary < 0.01)
     temp_k = sensors.surface_temperature_k(kind, z, cos_i, shadow, pixel_m, rng)
 
     def observe(clouds: np.ndarray) -> np.ndarray:
@@ -352,11 +354,12 @@ def write_scene(
             img[b] = band
         return img
 
-    # primary sensor (ZY-3-like): 2 m pan, 5 m MS, its own clouds
-    clouds_primary = _clouds(z.shape, rng, int(rng.integers(1, 3)), pixel_m) * (rng.uniform() < 0.9)
+    # primary sensor: 2 m pan, 5 m MS, its own clouds
     primary = observe(clouds_primary)
+    # cloud opacity of pan/ms in % (0 clear ... 100 opaque): thin cloud edges too, unlike the S2 mask
+    opacity_pct = np.round(100 * clouds_primary).astype("uint8")
     write_raster(
-        out / "truth" / "cloud_primary.tif", (clouds_primary > 0.3).astype("uint8"), fine, nodata=255
+        out / "truth" / "cloud_primary.tif", opacity_pct, fine, nodata=255, descriptions=["cloud_opacity_pct"]
     )
     ms_grid = _grid_like(fine, 2.5 * pixel_m)
     ms = _resample(primary[:4], fine, ms_grid)

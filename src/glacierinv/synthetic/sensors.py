@@ -106,18 +106,27 @@ def reflectance(kind: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(out, 0.0, 1.0)
 
 
-def match_off_glacier_debris(surf: np.ndarray, kind: np.ndarray, light: np.ndarray) -> None:
+def match_off_glacier_debris(
+    surf: np.ndarray, kind: np.ndarray, light: np.ndarray, clear: np.ndarray | None = None
+) -> None:
     """Scale moraine/talus reflectance (in place) so their mean *illuminated* reflectance equals debris-covered ice's.
 
     Debris on flat tongues is better lit on average than moraine and talus on steep slopes; without this
     the illumination alone would separate them. Real supraglacial debris and moraines come from the same
-    rock, so the optical bands must not separate them (the ratio is bounded to ±20 %).
+    rock, so the optical bands must not separate them (the ratio is bounded to ±20 %). The means are taken
+    over the interiors (2 px from the class edge) of the ``clear`` (cloud-free) cells, where a sensor sees
+    pure pixels of each class.
     """
     debris = kind == SURFACE["debris"]
     rock_debris = np.isin(kind, (SURFACE["moraine"], SURFACE["talus"]))
     if not debris.any() or not rock_debris.any():
         return
-    ratio = float(np.clip(light[debris].mean() / max(light[rock_debris].mean(), 1e-6), 0.8, 1.2))
+    clear = np.ones(kind.shape, bool) if clear is None else clear
+    a = ndimage.binary_erosion(debris, iterations=2) & clear
+    b = ndimage.binary_erosion(rock_debris, iterations=2) & clear
+    a = a if a.sum() >= 25 else debris
+    b = b if b.sum() >= 25 else rock_debris
+    ratio = float(np.clip(light[a].mean() / max(light[b].mean(), 1e-6), 0.8, 1.2))
     surf[:, rock_debris] *= np.float32(ratio)
 
 
