@@ -1,0 +1,159 @@
+"""Segment-stage benchmark (issue 4): tiled U-Net inference throughput vs the raw model forward on the
+same tiles (ratio, goal >= 0.85), fp32 vs bf16 autocast, and peak memory vs scene size. Every figure
+printed comes from this run:
+
+    .venv/bin/python benchmarks/segment_infer.py --sizes 512 1024 2048 --tile 256 --overlap 64
+
+A synthetic scene (seed 100, never used for training) is generated and stacked once; larger stacks are
+made by mirroring it (the model does not care, and only the size matters for speed and memory).
+
+- "pipeline": :func:`glacierinv.segment.infer.predict_stack` end to end (read, normalise, forward,
+  blend, argmax, write classes.tif + proba.tif).
+- "forward": the same number of tiles of the same size pushed through ``model(x)`` + softmax from memory.
+- ratio = pipeline MP/s ÷ forward MP/s (both in scene megapixels per second).
+- Peak RSS: each size runs in a fresh subprocess reporting its ``VmHWM``; an import-only child gives the
+  interpreter baseline. Memory should stay flat-ish while time grows with pixels (windowed inference).
+Uses the shipped model (``models/unet_cbam_synthetic.pt``) on CPU unless --device cuda.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CHILD = r"""
+import json, sys, time
+import torch
+torch.set_num_threads(int(sys.argv[5]))
+from glacierinv.segment.infer import predict_stack
+secs, px = 0.0, 0
+if sys.argv[1] != "-":
+    t = time.perf_counter()
+    r = predict_stack(sys.argv[1], None, sys.argv[2] + "/classes.tif", sys.argv[2] + "/proba.tif",
+                      tile_px=int(sys.argv[3]), overlap_px=int(sys.argv[4]), device=sys.argv[6])
+    secs = time.perf_counter() - t
+    px = r["pixels_background"] + r["pixels_clean_ice"] + r["pixels_debris"] + r["pixels_nodata"]
+hwm = [ln for ln in open("/proc/self/status") if ln.startswith("VmHWM:")]
+print(json.dumps({"seconds": secs, "mpx": px / 1e6, "peak_rss_mb": int(hwm[0].split()[1]) / 1024}))
+"""
+
+
+def mirrored_stack(src: Path, dst: Path, size: int) -> Path:
+    """Write a ``size``² stack by mirror-tiling ``src`` window by window."""
+    import numpy as np
+
+    from glacierinv.io.grid import Grid
+    from glacierinv.io.raster import RasterWriter, iter_windows, open_raster, read_window
+
+    with open_raster(src) as ds:
+        data = read_window(ds)
+        names = list(ds.descriptions)
+        grid = Grid(ds.crs, ds.transform, (size, size))
+    h, w = data.shape[1:]
+    rows = np.arange(size) % (2 * h)
+    rows = np.where(rows < h, rows, 2 * h - 1 - rows)
+    cols = np.arange(size) % (2 * w)
+    cols = np.where(cols < w, cols, 2 * w - 1 - cols)
+    with RasterWriter(dst, grid, len(names), "float32", None, descriptions=names) as out:
+        for _r, core in iter_windows(grid, 1024):
+            r0, c0 = int(core.row_off), int(core.col_off)
+            rr = rows[r0 : r0 + int(core.height)]
+            cc = cols[c0 : c0 + int(core.width)]
+            out.write(data[:, rr][:, :, cc], core)
+    return dst
+
+
+def forward_only(stack: Path, tile: int, overlap: int, device: str, precision: str) -> dict:
+    """Time model(x)+softmax over the same tiles predict_stack runs (tiles pre-read into memory)."""
+    import numpy as np
+    import torch
+
+    from glacierinv.io.raster import open_raster, read_window
+    from glacierinv.segment.checkpoint import load_checkpoint, match_channels
+    from glacierinv.segment.infer import resolve_device, tile_origins
+
+    dev = resolve_device(device)
+    model, meta = load_checkpoint(None, dev)
+    with open_raster(stack) as ds:
+        bands = [i + 1 for i in match_channels(meta, list(ds.descriptions), stack)]
+        x = read_window(ds, None, bands)
+        h, w = ds.height, ds.width
+    x = np.nan_to_num((x - np.array(meta.norm_mean)[:, None, None]) / np.array(meta.norm_std)[:, None, None])
+    x = x.astype("float32")
+    origins = [
+        (r, c) for r in tile_origins(h, tile, tile - overlap) for c in tile_origins(w, tile, tile - overlap)
+    ]
+    tiles = [x[:, r : r + tile, c : c + tile] for r, c in origins]
+    batches = [torch.from_numpy(np.stack(tiles[i : i + 4])) for i in range(0, len(tiles), 4)]
+    with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        model(batches[0].to(dev))  # warm-up
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        for b in batches:
+            p = torch.softmax(model(b.to(dev)).float(), 1).cpu()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        secs = time.perf_counter() - t
+    del p
+    return {"seconds": secs, "mpx": h * w / 1e6, "tiles": len(tiles)}
+
+
+def child(stack: Path | str, out: Path | str, tile: int, overlap: int, threads: int, device: str) -> dict:
+    cmd = [sys.executable, "-c", CHILD, str(stack), str(out), str(tile), str(overlap), str(threads), device]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048])
+    ap.add_argument("--tile", type=int, default=256)
+    ap.add_argument("--overlap", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from glacierinv.config import load_config
+    from glacierinv.preprocess.stack import build_feature_stack
+    from glacierinv.synthetic import generate_scene
+
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, "
+        f"torch {torch.__version__}, {args.threads} threads, device {args.device}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        generate_scene(tmp / "scene", seed=100, size_px=512)
+        build_feature_stack(load_config(tmp / "scene" / "config.toml"), tmp / "scene" / "stack")
+        base = child("-", "-", args.tile, args.overlap, args.threads, args.device)["peak_rss_mb"]
+        print(f"interpreter + libraries baseline RSS: {base:.0f} MB")
+        print(f"tile {args.tile} px, overlap {args.overlap} px")
+        print(
+            "size_px  pipeline_MP/s  forward_MP/s  ratio  bf16_forward_MP/s  bf16/fp32  peak_RSS_MB  added_MB"
+        )
+        for size in args.sizes:
+            stack = mirrored_stack(tmp / "scene" / "stack" / "stack.tif", tmp / f"stack{size}.tif", size)
+            out = tmp / f"out{size}"
+            out.mkdir()
+            pipe = child(stack, out, args.tile, args.overlap, args.threads, args.device)
+            fwd = forward_only(stack, args.tile, args.overlap, args.device, "fp32")
+            bf = forward_only(stack, args.tile, args.overlap, args.device, "bf16")
+            p_rate, f_rate, b_rate = (r["mpx"] / r["seconds"] for r in (pipe, fwd, bf))
+            print(
+                f"{size:7d}  {p_rate:13.3f}  {f_rate:12.3f}  {p_rate / f_rate:5.2f}  {b_rate:17.3f}  "
+                f"{b_rate / f_rate:9.2f}  {pipe['peak_rss_mb']:11.0f}  {pipe['peak_rss_mb'] - base:8.0f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
