@@ -214,7 +214,7 @@ def test_debris_is_optically_like_moraine_but_thermally_distinct(scene):
     with rasterio.open(out / "truth" / "surface.tif") as src, rasterio.open(out / "ms.tif") as ms:
         kind = src.read(1)
         bands = ms.read()
-        cloud = _fraction_on(rasterio.open(out / "truth" / "cloud_primary.tif").read(1) > 0, src, ms) > 0
+        cloud = _fraction_on(rasterio.open(out / "truth" / "cloud_opacity_pct.tif").read(1) > 0, src, ms) > 0
         debris = (_fraction_on(kind == SURFACE["debris"], src, ms) > 0.999) & ~cloud
         moraine = (
             _fraction_on(np.isin(kind, (SURFACE["moraine"], SURFACE["talus"])), src, ms) > 0.999
@@ -255,8 +255,13 @@ def test_landsat_dn_inverts_to_surface_temperature(scene):
 
 def test_clouds_differ_between_primary_and_s2(scene):
     out, _ = scene
+    with (
+        rasterio.open(out / "truth" / "cloud_primary.tif") as m,
+        rasterio.open(out / "truth" / "cloud_opacity_pct.tif") as o,
+    ):
+        assert ((m.read(1) == 1) == (o.read(1) > 30)).mean() > 0.999  # the mask is opacity > 30 %
     with rasterio.open(out / "truth" / "cloud_primary.tif") as p, rasterio.open(out / "s2_cloud.tif") as s2:
-        primary_on_s2 = _fraction_on(p.read(1) > 30, p, s2) > 0.5  # opacity > 30 %, as the S2 mask
+        primary_on_s2 = _fraction_on(p.read(1) == 1, p, s2) > 0.5
         s2c = s2.read(1) == 1
     if primary_on_s2.any() and s2c.any():
         jaccard = (primary_on_s2 & s2c).sum() / (primary_on_s2 | s2c).sum()

@@ -9,9 +9,10 @@ Layout written into the output folder (EPSG:32643, UTM 43N, ~35.8° N in the Kar
     dem.tif (2 × pixel_m, 4 m), dem30.tif (30 m)
     truth/classes.tif  0 background, 1 clean ice, 2 debris-covered ice, 255 nodata (primary grid)
     truth/glaciers.gpkg   layers glaciers (units: glac_id, area_km2, tiny), debris (glac_id), divides
-    truth/surface.tif, truth/surface_temperature_k.tif, truth/cloud_primary.tif
+    truth/surface.tif, truth/surface_temperature_k.tif, truth/cloud_primary.tif, truth/cloud_opacity_pct.tif
                        surface type (:data:`~glacierinv.synthetic.surface.SURFACE`), rendered surface
-                       temperature (K) and the primary image's cloud opacity (%), for validating stages
+                       temperature (K), the primary image's cloud mask (1 = opacity > 30 %) and cloud
+                       opacity (%), for validating stages
     config.toml, scene.json
 
 The whole scene is generated in memory (about 0.25 kB per primary pixel): sizes are capped at
@@ -356,11 +357,13 @@ def write_scene(
 
     # primary sensor: 2 m pan, 5 m MS, its own clouds
     primary = observe(clouds_primary)
-    # cloud opacity of pan/ms in % (0 clear ... 100 opaque): thin cloud edges too, unlike the S2 mask
-    opacity_pct = np.round(100 * clouds_primary).astype("uint8")
+    # truth of pan/ms clouds: the mask (opacity > 0.3, as the S2 mask) and the opacity in % (thin edges too)
     write_raster(
-        out / "truth" / "cloud_primary.tif", opacity_pct, fine, nodata=255, descriptions=["cloud_opacity_pct"]
+        out / "truth" / "cloud_primary.tif", (clouds_primary > 0.3).astype("uint8"), fine, nodata=255
     )
+    opacity_pct = np.round(100 * clouds_primary).astype("uint8")
+    write_raster(out / "truth" / "cloud_opacity_pct.tif", opacity_pct, fine, nodata=255,
+                 descriptions=["cloud_opacity_pct"])  # fmt: skip
     ms_grid = _grid_like(fine, 2.5 * pixel_m)
     ms = _resample(primary[:4], fine, ms_grid)
     pan = (0.10 * primary[0] + 0.30 * primary[1] + 0.35 * primary[2] + 0.25 * primary[3]).astype("float32")
