@@ -151,14 +151,18 @@ def read_rpc(path: str | Path) -> RPCModel:
     InputError
         When the file cannot be opened or carries no RPC model.
     """
+    import warnings
+
     import rasterio
 
     path = Path(path)
     if not path.exists():
         raise InputError("image not found", path, "Check the path")
     try:
-        with rasterio.open(path) as ds:
-            rpcs = ds.rpcs
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            with rasterio.open(path) as ds:
+                rpcs = ds.rpcs
     except rasterio.errors.RasterioError as exc:
         raise InputError(f"cannot read the image ({exc})", path, "Pass a GeoTIFF with RPC tags") from None
     if rpcs is None:

@@ -102,7 +102,8 @@ def sample_bilinear(
             )
         x, y = Transformer.from_crs("EPSG:4326", ds.crs, always_xy=True).transform(lon, lat)
         inv = ~ds.transform
-        fc, fr = inv * (np.asarray(x), np.asarray(y))
+        x, y = np.asarray(x), np.asarray(y)
+        fc, fr = inv.a * x + inv.b * y + inv.c, inv.d * x + inv.e * y + inv.f
         fc, fr = np.asarray(fc) - 0.5, np.asarray(fr) - 0.5  # pixel-centre coordinates
         values = np.full(fc.shape, np.nan)
         slopes = np.full(fc.shape, np.nan) if with_slope else None

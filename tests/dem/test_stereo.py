@@ -1,0 +1,90 @@
+import math
+
+import numpy as np
+import pytest
+
+from glacierinv.dem.rpc import read_rpc
+from glacierinv.dem.stats import nmad
+from glacierinv.dem.stereo import _rectifying_similarities, dsm_from_stereo, triangulate
+from glacierinv.errors import InputError
+
+
+def _pair(shared_data):
+    d = shared_data / "s2p-stereo" / "input_pair"
+    return d / "img_01.tif", d / "img_02.tif"
+
+
+def test_triangulation_recovers_ground_points(shared_data):
+    p1, p2 = _pair(shared_data)
+    r1, r2 = read_rpc(p1), read_rpc(p2)
+    rng = np.random.default_rng(0)
+    lon = 55.645 + 0.01 * rng.random(200)
+    lat = -21.235 + 0.01 * rng.random(200)
+    h = 2200 + 200 * rng.random(200)
+    c1, w1 = r1.project(lon, lat, h)
+    c2, w2 = r2.project(lon, lat, h)
+    # start 50 m and ~100 m off: Gauss-Newton must converge back
+    lo, la, hh, res = triangulate(r1, r2, c1, w1, c2, w2, (lon + 1e-3, lat - 1e-3, h + 50.0))
+    assert np.max(np.abs(hh - h)) < 1e-3
+    assert np.max(np.abs(lo - lon)) < 1e-8 and np.max(res) < 1e-4
+
+
+def test_rectifying_similarities_align_rows():
+    rng = np.random.default_rng(2)
+    # an affine stereo pair: image 2 = rotation + scale of image 1 plus a parallax along one direction
+    p1 = rng.uniform(0, 500, (60, 2))
+    parallax = rng.uniform(-20, 20, 60)
+    ang = math.radians(7.0)
+    rot = 1.03 * np.array([[math.cos(ang), -math.sin(ang)], [math.sin(ang), math.cos(ang)]])
+    direction = np.array([0.96, 0.28])
+    p2 = p1 @ rot.T + np.outer(parallax, direction) + (13.0, -4.0)
+    m1, m2 = _rectifying_similarities(p1, p2)
+    q1 = p1 @ m1[:, :2].T + m1[:, 2]
+    q2 = p2 @ m2[:, :2].T + m2[:, 2]
+    assert np.max(np.abs(q1[:, 1] - q2[:, 1])) < 1e-6  # epipolar lines are the same rows
+    s1 = math.sqrt(abs(np.linalg.det(m1[:, :2])))
+    s2 = math.sqrt(abs(np.linalg.det(m2[:, :2])))
+    assert 0.9 < s1 < 1.1 and 0.9 < s2 < 1.1  # similarities keep the pixel size
+
+
+def _figures(result, shared_data, tmp_path):
+    from rasterio.enums import Resampling
+
+    from glacierinv.dem.stereo import write_dsm
+    from glacierinv.io.raster import read_on_grid, read_raster
+
+    path = write_dsm(result, tmp_path / "dsm.tif")
+    ref, grid = read_raster(shared_data / "s2p-stereo" / "expected_output" / "pair" / "dsm.tif", bands=1)
+    ours = read_on_grid(path, grid, bands=1, resampling=Resampling.nearest, require_overlap=False)
+    both = np.isfinite(ref) & np.isfinite(ours)
+    dz = ours[both] - ref[both]
+    dz = dz - np.median(dz)
+    return nmad(dz), both.sum() / np.isfinite(ref).sum(), np.median(ours[both] - ref[both])
+
+
+def test_small_roi_matches_reference(shared_data, tmp_path):
+    p1, p2 = _pair(shared_data)
+    result = dsm_from_stereo([p1, p2], 0.5, roi=(400, 400, 200, 200), crs=32740)
+    assert set(np.unique(result.quality)) <= {0, 1, 2}
+    assert (result.quality == 1).mean() > 0.5
+    nm, _, offset = _figures(result, shared_data, tmp_path)
+    # same images and RPCs as the reference: sub-metre agreement and a small datum offset
+    assert nm < 1.0
+    assert abs(offset) < 2.0
+
+
+@pytest.mark.slow
+def test_s2p_pair_accuracy_and_completeness(shared_data, tmp_path):
+    p1, p2 = _pair(shared_data)
+    result = dsm_from_stereo([p1, p2], 0.5, roi=(150, 150, 700, 700), crs=32740)
+    nm, completeness, _ = _figures(result, shared_data, tmp_path)
+    assert nm <= 1.5  # the minimum (goal 1.0 m; measured 0.42 m, see docs/dem.md)
+    assert completeness >= 0.70
+
+
+def test_bad_inputs(shared_data, tmp_path):
+    p1, p2 = _pair(shared_data)
+    with pytest.raises(InputError, match="2 or 3 images"):
+        dsm_from_stereo([p1], 0.5)
+    with pytest.raises(InputError, match="ROI"):
+        dsm_from_stereo([p1, p2], 0.5, roi=(900, 900, 500, 500))
