@@ -88,3 +88,17 @@ def test_bad_inputs(shared_data, tmp_path):
         dsm_from_stereo([p1], 0.5)
     with pytest.raises(InputError, match="ROI"):
         dsm_from_stereo([p1, p2], 0.5, roi=(900, 900, 500, 500))
+
+
+def test_three_images_are_fused_by_pair(shared_data, tmp_path):
+    # the data has one pair: use image 2 twice so the triplet path (two pairs, median fusion) runs;
+    # both pairs must give the same DSM as the single pair, cell for cell where both matched
+    p1, p2 = _pair(shared_data)
+    roi = (450, 450, 120, 120)
+    single = dsm_from_stereo([p1, p2], 0.5, roi=roi, crs=32740)
+    triple = dsm_from_stereo([p1, p2, p2], 0.5, roi=roi, crs=32740)
+    assert triple.grid == single.grid
+    assert len(triple.pointing_correction_px) == 2
+    both = (single.quality == 1) & (triple.quality == 1)
+    assert both.mean() > 0.5
+    assert np.nanmax(np.abs(triple.dsm_m[both] - single.dsm_m[both])) < 1e-3

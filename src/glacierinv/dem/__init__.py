@@ -1,1 +1,37 @@
 """dem stage of glacierinv."""
+
+# Stereo DSM, co-registration and altimetry validation, exported lazily so that importing
+# ``glacierinv.dem.terrain`` stays light (terrain attributes live in dem.terrain).
+_LAZY = {
+    "read_atl06": "altimetry",
+    "read_atl06_many": "altimetry",
+    "CoregResult": "coreg",
+    "coregister_arrays": "coreg",
+    "coregister_dem": "coreg",
+    "fill_gaps": "gridding",
+    "fuse_dsms": "gridding",
+    "grid_points_median": "gridding",
+    "mosaic_dsms": "gridding",
+    "remove_outliers": "gridding",
+    "RPCModel": "rpc",
+    "read_rpc": "rpc",
+    "dh_summary": "stats",
+    "nmad": "stats",
+    "StereoParams": "stereo",
+    "StereoResult": "stereo",
+    "dsm_from_stereo": "stereo",
+    "triangulate": "stereo",
+    "write_dsm": "stereo",
+    "classify_slope": "validate",
+    "stats_by_class": "validate",
+    "validate_dem": "validate",
+}
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"glacierinv.dem.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'glacierinv.dem' has no attribute {name!r}")
