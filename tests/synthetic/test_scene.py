@@ -10,6 +10,8 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rasterio.enums import Resampling
 from rasterio.warp import reproject
 
@@ -273,3 +275,26 @@ def test_bad_arguments(tmp_path):
         generate_scene(tmp_path / "x", size_px=10)
     with pytest.raises(InputError, match="pixel"):
         generate_scene(tmp_path / "y", pixel_m=-1)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**31 - 1), pixel_m=st.sampled_from([2.0, 5.0, 10.0]))
+def test_truth_invariants_for_any_seed(tmp_path_factory, seed, pixel_m):
+    """For any seed: units never overlap, polygons and class raster agree, glacier snow lies above the ELA
+    while bare ice and seasonal snow lie below it."""
+    out = tmp_path_factory.mktemp("fuzz")
+    info = generate_scene(out, seed=seed, size_px=128, pixel_m=pixel_m)
+    glaciers = gpd.read_file(out / "truth" / "glaciers.gpkg", layer="glaciers")
+    with rasterio.open(out / "truth" / "classes.tif") as ds:
+        n_ice = int(((ds.read(1) == 1) | (ds.read(1) == 2)).sum())
+    assert glaciers.geometry.area.sum() == pytest.approx(n_ice * pixel_m**2, rel=1e-6, abs=1e-6)
+    if len(glaciers) > 1:
+        assert glaciers.geometry.union_all().area == pytest.approx(glaciers.geometry.area.sum(), rel=1e-9)
+    assert info.n_glaciers == len(glaciers)
+    with rasterio.open(out / "truth" / "surface.tif") as ds, rasterio.open(out / "dem.tif") as dem:
+        kind = ds.read(1)[::2, ::2]  # the DEM cells are 2 x 2 primary pixels
+        z = dem.read(1)[: kind.shape[0], : kind.shape[1]]
+    assert 3000 < np.nanmin(z) and np.nanmax(z) < 7500
+    for code, above in ((SURFACE["snow"], True), (SURFACE["ice"], False), (SURFACE["seasonal_snow"], False)):
+        if (kind == code).sum() > 10:
+            assert (np.median(z[kind == code]) > info.ela_m) == above, code
