@@ -99,3 +99,29 @@ def test_stereo_cli_end_to_end(shared_data, tmp_path):
     with rasterio.open(out) as ds:
         assert ds.count == 2 and ds.crs.to_epsg() == 32740
         assert ds.descriptions == ("dsm_m", "quality")
+
+
+def test_fallback_cli(tmp_path):
+    z = np.full((20, 20), 5.0)
+    z[5:8, 5:8] = np.nan
+    a = write_dem(tmp_path / "a.tif", z, utm_grid(20))
+    b = write_dem(tmp_path / "b.tif", np.full((20, 20), 4.0), utm_grid(20))
+    out = tmp_path / "dem.tif"
+    result = runner.invoke(app, ["dem", "fallback", str(a), "--fallback", str(b), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with rasterio.open(out) as ds:
+        assert (ds.read(2)[5:8, 5:8] == 2).all()
+    _one_error_line(
+        runner.invoke(
+            app,
+            [
+                "dem",
+                "fallback",
+                str(a),
+                "--fallback",
+                str(tmp_path / "x.tif"),
+                "--out",
+                str(tmp_path / "o.tif"),
+            ],
+        )
+    )

@@ -2,6 +2,7 @@ import math
 
 import numpy as np
 import pytest
+import rasterio
 
 from glacierinv.dem.rpc import read_rpc
 from glacierinv.dem.stats import nmad
@@ -102,3 +103,28 @@ def test_three_images_are_fused_by_pair(shared_data, tmp_path):
     both = (single.quality == 1) & (triple.quality == 1)
     assert both.mean() > 0.5
     assert np.nanmax(np.abs(triple.dsm_m[both] - single.dsm_m[both])) < 1e-3
+
+
+def _image_with_rpcs(shared_data, tmp_path, pixels):
+    src = _pair(shared_data)[1]
+    with rasterio.open(src) as ds:
+        profile = {"driver": "GTiff", "width": ds.width, "height": ds.height, "count": 1, "dtype": "uint16"}
+        rpcs = ds.rpcs
+    out = tmp_path / "flat.tif"
+    with rasterio.open(out, "w", rpcs=rpcs, **profile) as dst:
+        dst.write(pixels(profile["height"], profile["width"]).astype("uint16")[None])
+    return out
+
+
+def test_textureless_image_is_a_clear_error(shared_data, tmp_path):
+    p1, _ = _pair(shared_data)
+
+    def ramp(h, w):  # smooth illumination gradient, nothing to match
+        return 1000 + np.add.outer(np.arange(h), np.arange(w)) // 4
+
+    flat = _image_with_rpcs(shared_data, tmp_path, ramp)
+    with pytest.raises(InputError, match="too little texture"):
+        dsm_from_stereo([p1, flat], 0.5, roi=(400, 400, 150, 150))
+    uniform = _image_with_rpcs(shared_data, tmp_path, lambda h, w: np.full((h, w), 500))
+    with pytest.raises(InputError, match="uniform"):
+        dsm_from_stereo([p1, uniform], 0.5, roi=(400, 400, 150, 150))

@@ -151,6 +151,36 @@ def validate_cmd(
     console.print(f"wrote {out}")
 
 
+@dem_app.command("fallback")
+def fallback_cmd(
+    primary: Path = typer.Argument(..., help="Primary DEM (e.g. the stereo DSM), metric CRS."),
+    fallback: Path = typer.Option(..., "--fallback", help="DEM that fills the primary's gaps."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output: band 1 dem_m, band 2 dem_source_code."),
+    primary_name: str = typer.Option("primary", "--primary-name", help="dem_source name of the primary."),
+    fallback_name: str = typer.Option("fallback", "--fallback-name", help="dem_source name of the fallback."),
+    force: bool = typer.Option(False, "--force", help="Overwrite --out."),
+) -> None:
+    """Fill the primary DEM's gaps from a fallback DEM and record the source of each cell.
+
+    $ glacierinv dem fallback dsm.tif --fallback copdem30.tif --primary-name zy3 --fallback-name copdem30 --out dem.tif
+    """
+    from glacierinv.dem.sources import merge_with_fallback
+    from glacierinv.errors import InputError
+    from glacierinv.io.atomic import refuse_overwrite
+
+    refuse_overwrite(out, force)
+    for p in (primary, fallback):
+        if not p.exists():
+            raise InputError("file not found", p, "Check the path")
+    shares = merge_with_fallback(
+        primary, fallback, out, primary_name=primary_name, fallback_name=fallback_name
+    )
+    console.print(
+        f"{out}: {shares['primary_frac']:.1%} {primary_name}, {shares['fallback_frac']:.1%} {fallback_name}, "
+        f"{shares['nodata_frac']:.1%} no data"
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``dem`` group."""
     app.add_typer(dem_app, name="dem")

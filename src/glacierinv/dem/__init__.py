@@ -15,6 +15,7 @@ _LAZY = {
     "remove_outliers": "gridding",
     "RPCModel": "rpc",
     "read_rpc": "rpc",
+    "merge_with_fallback": "sources",
     "dh_summary": "stats",
     "nmad": "stats",
     "StereoParams": "stereo",
