@@ -128,3 +128,20 @@ def test_textureless_image_is_a_clear_error(shared_data, tmp_path):
     uniform = _image_with_rpcs(shared_data, tmp_path, lambda h, w: np.full((h, w), 500))
     with pytest.raises(InputError, match="uniform"):
         dsm_from_stereo([p1, uniform], 0.5, roi=(400, 400, 150, 150))
+
+
+def test_windowed_file_equals_in_memory(shared_data, tmp_path):
+    from glacierinv.dem.stereo import stereo_to_file
+
+    p1, p2 = _pair(shared_data)
+    roi = (450, 450, 150, 150)
+    mem = dsm_from_stereo([p1, p2], 0.5, roi=roi, crs=32740)
+    # blocks of 48 cells: many windows, each loading only the tile point files that reach it
+    info = stereo_to_file([p1, p2], tmp_path / "dsm.tif", 0.5, roi=roi, crs=32740, block=48)
+    with rasterio.open(tmp_path / "dsm.tif") as ds:
+        z, q = ds.read(1), ds.read(2)
+        assert ds.transform == mem.grid.transform and (ds.height, ds.width) == mem.grid.shape
+    assert np.array_equal(q, mem.quality.astype("float32"))
+    assert np.allclose(z, mem.dsm_m, equal_nan=True, atol=1e-4)
+    assert info["n_points"] == mem.n_points
+    assert [p.name for p in tmp_path.iterdir()] == ["dsm.tif"]  # temporary point files removed

@@ -46,18 +46,15 @@ def stereo_cmd(
 
     $ glacierinv dem stereo img_01.tif img_02.tif --roi 150,150,700,700 --res 0.5 --out dsm.tif
     """
-    from glacierinv.dem.stereo import dsm_from_stereo, write_dsm
+    from glacierinv.dem.stereo import stereo_to_file
     from glacierinv.io.atomic import refuse_overwrite
 
     refuse_overwrite(out, force)
     crs_in = int(crs) if crs is not None and crs.isdigit() else crs
-    result = dsm_from_stereo(list(images), res, roi=_parse_roi(roi), crs=crs_in)
-    write_dsm(result, out)
-    q = result.quality
+    info = stereo_to_file(list(images), out, res, roi=_parse_roi(roi), crs=crs_in)
     console.print(
-        f"DSM {out}: {result.grid.width}×{result.grid.height} cells at {res:g} m, "
-        f"{(q == 1).mean():.1%} matched, {(q == 2).mean():.1%} filled, {result.n_points} points, "
-        f"{result.runtime_s:.1f} s"
+        f"DSM {out}: {info['width']}×{info['height']} cells at {res:g} m, {info['matched_frac']:.1%} matched, "
+        f"{info['filled_frac']:.1%} filled, {info['n_points']} points, {info['runtime_s']:.1f} s"
     )
 
 

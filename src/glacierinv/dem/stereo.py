@@ -48,6 +48,7 @@ __all__ = [
     "StereoResult",
     "dsm_from_stereo",
     "triangulate",
+    "stereo_to_file",
     "utm_crs_for",
     "write_dsm",
 ]
@@ -462,28 +463,125 @@ def _tiles(roi, tile_px: int, overlap: int):
             yield (c0, r0, c1 - c0, r1 - r0)
 
 
-def _pair_points(im1: _Image, im2: _Image, roi, params: StereoParams):
+class _TileCloud:
+    """Triangulated points of one tile, kept on disk (x, y in the output CRS; z in m) with their bounds."""
+
+    def __init__(self, path: Path, x: np.ndarray, y: np.ndarray, z: np.ndarray):
+        self.path = path
+        self.n = int(z.size)
+        self.bounds = (float(x.min()), float(y.min()), float(x.max()), float(y.max()))
+        np.save(path, np.stack([x, y, z.astype("float64")]))
+
+    def load(self) -> np.ndarray:
+        return np.load(self.path)
+
+
+def _pair_clouds(im1: _Image, im2: _Image, roi, params: StereoParams, to_map, folder: Path, tag: str):
+    """Match and triangulate a pair tile by tile; each tile's points go to a file in ``folder``."""
     bias_vec, h_range, bias = _pair_geometry(im1, im2, roi, params)
-    lons, lats, hs = [], [], []
-    n_total = 0
-    for tile in _tiles(roi, params.tile_px, params.tile_overlap_px):
+    clouds: list[_TileCloud] = []
+    for i, tile in enumerate(_tiles(roi, params.tile_px, params.tile_overlap_px)):
         got = _match_tile(im1, im2, tile, bias_vec, h_range, params)
         if got is None:
             continue
         lon, lat, hh, res = got
-        n_total += lon.size
         ok = (res <= params.max_residual_px) & (hh >= h_range[0]) & (hh <= h_range[1])
-        lons.append(lon[ok])
-        lats.append(lat[ok])
-        hs.append(hh[ok].astype("float32"))
         log.debug("tile %s: %d matches, %d kept", tile, lon.size, int(ok.sum()))
-    if not lons or sum(a.size for a in lons) == 0:
+        if not ok.any():
+            continue
+        xs, ys = to_map.transform(lon[ok], lat[ok])
+        clouds.append(_TileCloud(folder / f"{tag}_{i}.npy", np.asarray(xs), np.asarray(ys), hh[ok]))
+    if not clouds:
         raise InputError(
             "dense matching found no consistent matches (too little texture?)",
             im2.path,
             "Use images with visible texture over the ROI",
         )
-    return np.concatenate(lons), np.concatenate(lats), np.concatenate(hs), bias, h_range
+    return clouds, bias, h_range
+
+
+def _grid_window(pairs: list[list[_TileCloud]], sub: Grid, params: StereoParams, res_m: float):
+    """DSM and quality of one (overlap-enlarged) window of the output grid from the tile point files."""
+    left, bottom, right, top = sub.bounds
+    dsms, quals = [], []
+    for clouds in pairs:
+        parts = [
+            c.load()
+            for c in clouds
+            if not (c.bounds[2] < left or c.bounds[0] > right or c.bounds[3] < bottom or c.bounds[1] > top)
+        ]
+        pts = np.concatenate(parts, axis=1) if parts else np.empty((3, 0))
+        z = grid_points_median(pts[0], pts[1], pts[2], sub)
+        z = remove_outliers(
+            z,
+            res_m,
+            radius_m=params.outlier_radius_m,
+            max_dev_m=params.outlier_max_dev_m,
+            min_support=params.outlier_min_support,
+        )
+        z, q = fill_gaps(z, res_m, max_distance_m=params.fill_max_distance_m)
+        dsms.append(z)
+        quals.append(q)
+    return fuse_dsms(dsms, quals) if len(dsms) > 1 else (dsms[0], quals[0])
+
+
+def _window_overlap_px(params: StereoParams, res_m: float) -> int:
+    """Cells a window must see beyond its core so windowed results equal whole-grid results."""
+    reach_m = params.outlier_radius_m * 2 + params.fill_max_distance_m
+    return int(math.ceil(reach_m / res_m)) + 4
+
+
+class _Prepared:
+    """Everything before gridding: images checked, tile point clouds on disk, output grid."""
+
+    def __init__(self, images, res_m, roi, crs, params: StereoParams, folder: Path):
+        from pyproj import Transformer
+        from rasterio.crs import CRS
+
+        if not 2 <= len(images) <= 3:
+            raise InputError(f"stereo needs 2 or 3 images, got {len(images)}", None, "Pass 2 or 3 images")
+        if not res_m > 0:
+            raise InputError(f"--res must be positive metres, got {res_m}", None, "Pass e.g. --res 0.5")
+        ims = [_Image(p) for p in images]
+        ref = ims[0]
+        if roi is None:
+            roi = (0, 0, ref.shape[1], ref.shape[0])
+        x, y, w, h = (int(v) for v in roi)
+        if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > ref.shape[1] or y + h > ref.shape[0]:
+            raise InputError(
+                f"ROI {tuple(roi)} is not inside the image ({ref.shape[1]}×{ref.shape[0]} px)",
+                ref.path,
+                "Give --roi x,y,w,h in pixels of the first image",
+            )
+        if w * h > params.max_roi_px:
+            raise InputError(
+                f"ROI of {w * h} px exceeds the {params.max_roi_px} px limit of one call",
+                ref.path,
+                "Split the area into several ROIs and mosaic the DSMs with `glacierinv dem mosaic`",
+            )
+        roi = (x, y, w, h)
+        clon, clat = ref.rpc.localize(x + w / 2, y + h / 2, ref.rpc.height_off)
+        out_crs = CRS.from_user_input(crs) if crs is not None else utm_crs_for(float(clon), float(clat))
+        if not out_crs.is_projected:
+            raise InputError(f"output CRS {out_crs} is not metric", None, "Pass a UTM EPSG code with --crs")
+        to_map = Transformer.from_crs("EPSG:4326", out_crs, always_xy=True)
+        self.pairs, self.biases, self.ranges = [], [], []
+        for k, other in enumerate(ims[1:]):
+            clouds, bias, h_range = _pair_clouds(ref, other, roi, params, to_map, folder, f"pair{k}")
+            self.pairs.append(clouds)
+            self.biases.append(bias)
+            self.ranges.append(h_range)
+        all_c = [c for clouds in self.pairs for c in clouds]
+        self.n_points = int(sum(c.n for c in all_c))
+        lo_x = min(c.bounds[0] for c in all_c)
+        lo_y = min(c.bounds[1] for c in all_c)
+        hi_x = max(c.bounds[2] for c in all_c)
+        hi_y = max(c.bounds[3] for c in all_c)
+        # output grid: the ground footprint of the matches, snapped to multiples of the resolution
+        left, right = math.floor(lo_x / res_m) * res_m, math.ceil(hi_x / res_m) * res_m
+        bottom, top = math.floor(lo_y / res_m) * res_m, math.ceil(hi_y / res_m) * res_m
+        self.grid = Grid.from_bounds(out_crs, (left, bottom, right, top), res_m)
+        self.ref_path = ref.path
 
 
 def dsm_from_stereo(
@@ -494,7 +592,9 @@ def dsm_from_stereo(
     crs=None,
     params: StereoParams | None = None,
 ) -> StereoResult:
-    """Compute a DSM from 2 or 3 images with RPC models (pairs: 1-2, and 1-3 for a triplet).
+    """Compute a DSM in memory from 2 or 3 images with RPC models (pairs: 1-2, and 1-3 for a triplet).
+
+    For large areas use :func:`stereo_to_file`, which grids window by window.
 
     Parameters
     ----------
@@ -513,79 +613,90 @@ def dsm_from_stereo(
     StereoResult
         DSM in metres above the WGS84 ellipsoid (float32, NaN = no data) and its quality layer.
     """
-    from pyproj import Transformer
-    from rasterio.crs import CRS
+    import tempfile
 
     t0 = time.perf_counter()
     params = params or StereoParams()
-    if not 2 <= len(images) <= 3:
-        raise InputError(f"stereo needs 2 or 3 images, got {len(images)}", None, "Pass 2 or 3 images")
-    if not res_m > 0:
-        raise InputError(f"--res must be positive metres, got {res_m}", None, "Pass e.g. --res 0.5")
-    ims = [_Image(p) for p in images]
-    ref = ims[0]
-    if roi is None:
-        roi = (0, 0, ref.shape[1], ref.shape[0])
-    x, y, w, h = (int(v) for v in roi)
-    if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > ref.shape[1] or y + h > ref.shape[0]:
-        raise InputError(
-            f"ROI {roi} is not inside the image ({ref.shape[1]}×{ref.shape[0]} px)",
-            ref.path,
-            "Give --roi x,y,w,h in pixels of the first image",
-        )
-    if w * h > params.max_roi_px:
-        raise InputError(
-            f"ROI of {w * h} px exceeds the {params.max_roi_px} px limit of one call",
-            ref.path,
-            "Split the area into several ROIs and mosaic the DSMs with `glacierinv dem mosaic`",
-        )
-    roi = (x, y, w, h)
-    clon, clat = ref.rpc.localize(x + w / 2, y + h / 2, ref.rpc.height_off)
-    out_crs = CRS.from_user_input(crs) if crs is not None else utm_crs_for(float(clon), float(clat))
-    if not out_crs.is_projected:
-        raise InputError(f"output CRS {out_crs} is not metric", None, "Pass a UTM EPSG code with --crs")
-    to_map = Transformer.from_crs("EPSG:4326", out_crs, always_xy=True)
-
-    clouds, biases, ranges = [], [], []
-    for other in ims[1:]:
-        lon, lat, hh, bias, h_range = _pair_points(ref, other, roi, params)
-        xs, ys = to_map.transform(lon, lat)
-        clouds.append((np.asarray(xs), np.asarray(ys), hh))
-        biases.append(bias)
-        ranges.append(h_range)
-    # output grid: the ground footprint of the ROI, snapped to multiples of the resolution
-    allx = np.concatenate([c[0] for c in clouds])
-    ally = np.concatenate([c[1] for c in clouds])
-    lo_x, hi_x = np.percentile(allx, [0.01, 99.99])
-    lo_y, hi_y = np.percentile(ally, [0.01, 99.99])
-    left, right = math.floor(lo_x / res_m) * res_m, math.ceil(hi_x / res_m) * res_m
-    bottom, top = math.floor(lo_y / res_m) * res_m, math.ceil(hi_y / res_m) * res_m
-    grid = Grid.from_bounds(out_crs, (left, bottom, right, top), res_m)
-    dsms, quals = [], []
-    for xs, ys, hh in clouds:
-        z = grid_points_median(xs, ys, hh, grid)
-        z = remove_outliers(
-            z,
-            res_m,
-            radius_m=params.outlier_radius_m,
-            max_dev_m=params.outlier_max_dev_m,
-            min_support=params.outlier_min_support,
-        )
-        z, q = fill_gaps(z, res_m, max_distance_m=params.fill_max_distance_m)
-        dsms.append(z)
-        quals.append(q)
-    dsm, quality = fuse_dsms(dsms, quals) if len(dsms) > 1 else (dsms[0], quals[0])
+    with tempfile.TemporaryDirectory(prefix="glacierinv-stereo-") as tmp:
+        prep = _Prepared(images, res_m, roi, crs, params, Path(tmp))
+        dsm, quality = _grid_window(prep.pairs, prep.grid, params, res_m)
     if not np.isfinite(dsm).any():
-        raise InputError("the stereo DSM is empty", ref.path, "Check the images and the ROI")
+        raise InputError("the stereo DSM is empty", prep.ref_path, "Check the images and the ROI")
     return StereoResult(
-        dsm,
-        quality,
-        grid,
-        int(sum(c[2].size for c in clouds)),
-        biases,
-        ranges,
-        time.perf_counter() - t0,
+        dsm, quality, prep.grid, prep.n_points, prep.biases, prep.ranges, time.perf_counter() - t0
     )
+
+
+def _tags(n_points: int, biases: list[float], extra: dict[str, str] | None) -> dict[str, str]:
+    meta = {
+        "vertical_datum": "WGS84 ellipsoid",
+        "quality_codes": "1 matched, 2 filled, 0 no data",
+        "n_points": str(n_points),
+        "pointing_correction_px": ",".join(f"{b:.3f}" for b in biases),
+    }
+    meta.update(extra or {})
+    return meta
+
+
+def stereo_to_file(
+    images: list[str | Path],
+    out: str | Path,
+    res_m: float,
+    *,
+    roi: tuple[int, int, int, int] | None = None,
+    crs=None,
+    params: StereoParams | None = None,
+    block: int = 1024,
+) -> dict[str, float]:
+    """Compute a DSM from 2-3 RPC images and write it window by window (bounded memory).
+
+    Tile point clouds are kept in a temporary folder beside ``out``; each output window of ``block``
+    cells (plus an overlap covering the outlier and gap-filling neighbourhoods, so the result equals the
+    in-memory one) loads only the tiles that reach it. The file has two bands, ``dsm_m`` (metres above
+    the WGS84 ellipsoid) and ``quality`` (1 matched, 2 filled, 0 no data); it appears only when complete.
+
+    Returns
+    -------
+    dict
+        ``matched_frac``, ``filled_frac``, ``n_points``, ``runtime_s``, ``pointing_correction_px`` (first pair).
+    """
+    import tempfile
+
+    from glacierinv.io.raster import RasterWriter, core_slice, iter_windows
+
+    t0 = time.perf_counter()
+    params = params or StereoParams()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    counts = np.zeros(3, "int64")
+    with tempfile.TemporaryDirectory(prefix=".stereo-", dir=out.parent) as tmp:
+        prep = _Prepared(images, res_m, roi, crs, params, Path(tmp))
+        overlap = _window_overlap_px(params, res_m)
+        with RasterWriter(
+            out,
+            prep.grid,
+            count=2,
+            dtype="float32",
+            descriptions=["dsm_m", "quality"],
+            tags=_tags(prep.n_points, prep.biases, None),
+        ) as w:
+            for read_w, core_w in iter_windows(prep.grid, block, overlap):
+                z, q = _grid_window(prep.pairs, prep.grid.window_grid(read_w), params, res_m)
+                rs, cs = core_slice(read_w, core_w)
+                counts += np.bincount(q[rs, cs].ravel(), minlength=3)[:3]
+                w.write(np.stack([z[rs, cs], q[rs, cs].astype("float32")]), window=core_w)
+            if counts[1] == 0:
+                raise InputError("the stereo DSM is empty", prep.ref_path, "Check the images and the ROI")
+    total = max(1, counts.sum())
+    return {
+        "matched_frac": counts[1] / total,
+        "filled_frac": counts[2] / total,
+        "n_points": prep.n_points,
+        "runtime_s": time.perf_counter() - t0,
+        "pointing_correction_px": prep.biases[0],
+        "width": prep.grid.width,
+        "height": prep.grid.height,
+    }
 
 
 def write_dsm(result: StereoResult, path: str | Path, *, tags: dict[str, str] | None = None) -> Path:
@@ -595,14 +706,12 @@ def write_dsm(result: StereoResult, path: str | Path, *, tags: dict[str, str] | 
     """
     from glacierinv.io.raster import write_raster
 
-    meta = {
-        "vertical_datum": "WGS84 ellipsoid",
-        "quality_codes": "1 matched, 2 filled, 0 no data",
-        "n_points": str(result.n_points),
-        "pointing_correction_px": ",".join(f"{b:.3f}" for b in result.pointing_correction_px),
-    }
-    meta.update(tags or {})
     arr = np.stack([result.dsm_m.astype("float32"), result.quality.astype("float32")])
     return write_raster(
-        path, arr, result.grid, nodata=float("nan"), descriptions=["dsm_m", "quality"], tags=meta
+        path,
+        arr,
+        result.grid,
+        nodata=float("nan"),
+        descriptions=["dsm_m", "quality"],
+        tags=_tags(result.n_points, result.pointing_correction_px, tags),
     )
