@@ -145,3 +145,21 @@ def test_windowed_file_equals_in_memory(shared_data, tmp_path):
     assert np.allclose(z, mem.dsm_m, equal_nan=True, atol=1e-4)
     assert info["n_points"] == mem.n_points
     assert [p.name for p in tmp_path.iterdir()] == ["dsm.tif"]  # temporary point files removed
+
+
+def test_non_overlapping_footprints_are_a_clear_error(shared_data, tmp_path):
+    from rasterio.rpc import RPC
+
+    from glacierinv.errors import NoOverlap
+
+    p1, p2 = _pair(shared_data)
+    with rasterio.open(p2) as ds:
+        fields = ds.rpcs.to_dict()
+        profile = {"driver": "GTiff", "width": ds.width, "height": ds.height, "count": 1, "dtype": "uint16"}
+        pixels = ds.read(1)
+    fields["long_off"] += 1.0  # the same image, one degree (~100 km) further east
+    far = tmp_path / "far.tif"
+    with rasterio.open(far, "w", rpcs=RPC(**fields), **profile) as dst:
+        dst.write(pixels[None])
+    with pytest.raises(NoOverlap, match="not seen"):
+        dsm_from_stereo([p1, far], 0.5, roi=(400, 400, 150, 150))

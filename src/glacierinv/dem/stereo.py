@@ -80,6 +80,8 @@ class StereoParams:
     outlier_max_dev_m: float = 3.0
     outlier_min_support: float = 0.3
     fill_max_distance_m: float = 5.0
+    sift_windows: int = 9
+    """Windows (≤ 1024 px) of the ROI used for the SIFT pointing correction and height range."""
     max_roi_px: int = 64_000_000
     """Largest ROI (pixels of image 1) processed in one call; the point cloud is held in memory."""
 
@@ -255,15 +257,13 @@ def _epipolar_normal(rpc1: RPCModel, rpc2: RPCModel, col1, row1, h_lo: float, h_
     return ca, ra, np.stack([-d[1], d[0]])
 
 
-def _pair_geometry(im1: _Image, im2: _Image, roi: tuple[int, int, int, int], params: StereoParams):
-    """Pointing correction (vector, px in image 2) and the scene height range from SIFT matches."""
-    x, y, w, h = roi
-    h_lo, h_hi = im1.rpc.height_range_m
-    # footprint of the ROI in image 2 over the RPC height range
+def _search_window(im1: _Image, im2: _Image, win: tuple[int, int, int, int]):
+    """The window of image 2 that can see a window of image 1 over the RPC height range (or None)."""
+    x, y, w, h = win
     cc = np.array([x, x + w, x, x + w], float)
     rr = np.array([y, y, y + h, y + h], float)
     cols, rows = [], []
-    for hh in (h_lo, h_hi):
+    for hh in im1.rpc.height_range_m:
         lon, lat = im1.rpc.localize(cc, rr, hh)
         c2, r2 = im2.rpc.project(lon, lat, hh)
         cols.append(c2)
@@ -274,18 +274,46 @@ def _pair_geometry(im1: _Image, im2: _Image, roi: tuple[int, int, int, int], par
     c21 = min(im2.shape[1], int(np.ceil(cols.max())) + 50)
     r21 = min(im2.shape[0], int(np.ceil(rows.max())) + 50)
     if c21 <= c20 or r21 <= r20:
+        return None
+    return c20, r20, c21 - c20, r21 - r20
+
+
+def _pair_geometry(im1: _Image, im2: _Image, roi: tuple[int, int, int, int], params: StereoParams):
+    """Pointing correction (vector, px in image 2) and the scene height range from SIFT matches.
+
+    SIFT runs on at most ``params.sift_windows`` windows of up to 1024 px spread over the ROI, so a
+    large ROI is never read whole.
+    """
+    h_lo, h_hi = im1.rpc.height_range_m
+    windows = list(_tiles(roi, 1024, 0))
+    if len(windows) > params.sift_windows:
+        pick = np.linspace(0, len(windows) - 1, params.sift_windows).round().astype(int)
+        windows = [windows[i] for i in sorted(set(pick))]
+    p1s, p2s, seen = [], [], False
+    for win in windows:
+        search = _search_window(im1, im2, win)
+        if search is None:
+            continue
+        seen = True
+        c20, r20, w2, h2 = search
+        if w2 * h2 > 16 * 1024 * 1024:
+            raise InputError(
+                "the search area in the second image is too large (RPC height range too wide)",
+                im2.path,
+                "Check the RPC models of the images",
+            )
+        a = im1.read_window_u8(*win)
+        b = im2.read_window_u8(c20, r20, w2, h2)
+        q1, q2 = _sift_matches(a, b)
+        p1s.append(q1 + win[:2])
+        p2s.append(q2 + (c20, r20))
+    if not seen:
         raise NoOverlap(
             "the ROI of the first image is not seen by this image (RPC footprints do not overlap)",
             im2.path,
             "Check that the images form a stereo pair over the same area and the --roi",
         )
-    if (c21 - c20) * (r21 - r20) > 4 * params.max_roi_px:
-        raise InputError("the search area in the second image is too large", im2.path, "Use a smaller --roi")
-    a = im1.read_window_u8(x, y, w, h)
-    b = im2.read_window_u8(c20, r20, c21 - c20, r21 - r20)
-    p1, p2 = _sift_matches(a, b)
-    p1 += (x, y)
-    p2 += (c20, r20)
+    p1, p2 = np.vstack(p1s), np.vstack(p2s)
     if len(p1) < 8:
         raise InputError(
             f"too little texture to match: {len(p1)} SIFT matches between the images",
