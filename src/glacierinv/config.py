@@ -76,7 +76,7 @@ class OutlinesConfig(_Section):
 
 class UnitsConfig(_Section):
     enabled: bool = True
-    min_unit_area_km2: float = 0.01  # units below this are merged into a neighbour
+    min_unit_area_km2: float = 0.1  # basins below this are merged into the neighbour with the longest shared divide
     divides: Path | None = None  # user-corrected divide lines overriding the automatic ones
 
 
@@ -217,7 +217,7 @@ fill_holes_below_km2 = 0.001
 
 [units]
 enabled = true
-min_unit_area_km2 = 0.01
+min_unit_area_km2 = 0.1
 
 [attributes]
 hypsometry_band_m = 50

@@ -204,7 +204,7 @@ def _attributes(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str,
         raise GlacierInvError(
             f"{run / 'classes.tif'}: no glacier larger than {cfg.outlines.min_area_km2} km² was mapped"
         )
-    glaciers, hypsometry = compute_attributes(
+    glaciers, hypsometry, centerlines = compute_attributes(
         units,
         cfg.input_path("dem"),
         debris=debris,
@@ -213,16 +213,19 @@ def _attributes(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str,
         src_date=cfg.inputs.src_date,
         band_m=cfg.attributes.hypsometry_band_m,
         min_dem_coverage=cfg.attributes.min_dem_coverage,
+        return_centerlines=True,
     )
     pixel_m = raster_grid(run / "classes.tif").res[0]
     glaciers, totals = buffer_uncertainty(
         glaciers, debris, pixel_size_m=pixel_m, buffer_px=cfg.assess.buffer_px
     )
-    layers = {"glaciers": glaciers, "debris": debris, "divides": divides, "hypsometry": hypsometry}
-    centerlines = glaciers.attrs.get("centerlines")
-    if centerlines is not None:
-        layers["centerlines"] = centerlines
-    glaciers.attrs.pop("centerlines", None)
+    layers = {
+        "glaciers": glaciers,
+        "debris": debris,
+        "divides": divides,
+        "hypsometry": hypsometry,
+        "centerlines": centerlines,
+    }
     write_layers(run / "inventory.gpkg", layers)
     with atomic_path(run / "inventory.csv") as tmp:
         glaciers.drop(columns=glaciers.geometry.name).to_csv(tmp, index=False)
