@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 CLASS_NAMES = ("flat", "hilly", "mountainous", "alpine")
 DEFAULT_SLOPE_THRESHOLDS_DEG = (5.0, 15.0, 30.0)
+SEED_RMSE_M = {"flat": 4.33, "hilly": 5.73, "mountainous": 9.44, "alpine": 12.67}  # seed 3.2, 4 m ZY-3 DEM
 _CHUNK = 256  # points per DEM read (consecutive along-track points → small windows)
 
 
@@ -218,6 +219,7 @@ def validate_dem(
         "n_blunders_excluded": int(blunder.sum()),
         "max_abs_dh_m": max_abs_dh_m,
         "by_class": table.to_dict(orient="records"),
+        "seed_rmse_m_for_reference": SEED_RMSE_M,
     }
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
