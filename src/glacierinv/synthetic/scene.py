@@ -92,15 +92,19 @@ def _resample(arr: np.ndarray, src: Grid, dst: Grid, how=Resampling.average) -> 
     return out
 
 
-def _clouds(shape, rng, n: int, pixel_m: float) -> np.ndarray:
-    """Cloud opacity 0-1: a few soft blobs."""
-    rows, cols = np.indices(shape)
-    alpha = np.zeros(shape)
+def _clouds(shape, rng, n: int, pixel_m: float, avoid: np.ndarray | None = None) -> np.ndarray:
+    """Cloud opacity 0-1: a few soft blobs; their centres avoid ``avoid`` (another sensor's clouds) when possible."""
+    rows, cols = np.indices(shape, dtype="float32")
+    alpha = np.zeros(shape, "float32")
     for _ in range(n):
-        r0, c0 = rng.uniform(0, shape[0]), rng.uniform(0, shape[1])
+        for _try in range(20):  # rejection sampling of the centre, deterministic through rng
+            r0, c0 = rng.uniform(0, shape[0]), rng.uniform(0, shape[1])
+            if avoid is None or not avoid[min(int(r0), shape[0] - 1), min(int(c0), shape[1] - 1)]:
+                break
         rad = rng.uniform(0.05, 0.09) * shape[0]
-        alpha = np.maximum(alpha, np.exp(-((((rows - r0) ** 2 + (cols - c0) ** 2) / (2 * rad**2)) ** 1.5)))
-    alpha *= np.clip(1 + 0.3 * fractal_noise(shape, rng, (12, 4), (1.0, 0.5)), 0, None)
+        d2 = ((rows - r0) ** 2 + (cols - c0) ** 2) / (2 * rad**2)
+        alpha = np.maximum(alpha, np.exp(-(d2**1.5)))
+    alpha *= np.clip(1 + 0.3 * fractal_noise(shape, rng, (12, 4), (1.0, 0.5)), 0, None).astype("float32")
     return np.clip(alpha * 1.2 - 0.1, 0.0, 1.0)
 
 
@@ -374,7 +378,9 @@ def write_scene(
 
     # Sentinel-2-like 10 m scene with other clouds and SWIR
     s2_grid = _grid_like(fine, 10.0)
-    clouds_s2 = _clouds(z.shape, rng, int(rng.integers(1, 3)), pixel_m)
+    # other clouds than the primary image's (so gap filling from S2 makes sense)
+    avoid = ndimage.distance_transform_edt(clouds_primary <= 0.05) < max(1, min(h, w) // 16)
+    clouds_s2 = _clouds(z.shape, rng, int(rng.integers(1, 3)), pixel_m, avoid=avoid)
     s2 = _resample(observe(clouds_s2), fine, s2_grid)
     write_raster(out / "s2.tif", s2, s2_grid, descriptions=["B2", "B3", "B4", "B8", "B11"])
     cloud10 = _resample(clouds_s2[None].astype("float32"), fine, s2_grid)[0]

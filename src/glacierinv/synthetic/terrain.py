@@ -30,11 +30,20 @@ class Valley:
 def fractal_noise(
     shape: tuple[int, int], rng: np.random.Generator, scales_px=(64, 16, 4), weights=(1.0, 0.35, 0.1)
 ) -> np.ndarray:
-    """Sum of Gaussian-filtered white noise at several scales, normalised to unit standard deviation."""
+    """Sum of Gaussian-filtered white noise at several scales (px), normalised to unit standard deviation.
+
+    Scales above 8 px are drawn on a grid coarser by ``scale // 4`` and interpolated (bilinear) back:
+    the same spectrum at a fraction of the cost of a wide Gaussian kernel on the full grid.
+    """
+    h, w = shape
     out = np.zeros(shape, "float64")
-    for s, w in zip(scales_px, weights, strict=True):
-        n = ndimage.gaussian_filter(rng.standard_normal(shape), s, mode="reflect")
-        out += w * n / (n.std() + 1e-12)
+    for s, wt in zip(scales_px, weights, strict=True):
+        f = max(1, int(s // 4)) if s > 8 else 1
+        small = (-(-h // f) + 1, -(-w // f) + 1) if f > 1 else (h, w)
+        n = ndimage.gaussian_filter(rng.standard_normal(small), s / f, mode="reflect")
+        if f > 1:
+            n = ndimage.zoom(n, f, order=1, grid_mode=False)[:h, :w]
+        out += wt * n / (n.std() + 1e-12)
     return out / (out.std() + 1e-12)
 
 
