@@ -73,7 +73,7 @@ def _print_summary(result) -> None:
     if attrs:
         table.add_row("glaciers", f"{attrs.get('n_glaciers', '?')}")
         area = attrs.get("area_km2")
-        unc = attrs.get("unc_area_unc_km2")
+        unc = attrs.get("unc_glacier_unc_km2")
         table.add_row("glacier area (km²)", f"{area:.4f}" + (f" ± {unc:.4f}" if unc is not None else ""))
         table.add_row("debris area (km²)", f"{attrs.get('debris_km2', 0.0):.4f}")
     for key, label in (("oa", "overall accuracy"), ("miou", "mIoU"), ("truth_area_km2", "truth area (km²)")):
