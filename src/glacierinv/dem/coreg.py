@@ -103,7 +103,7 @@ def coregister_arrays(
         float(np.median(after)),
         int(inlier.sum()),
     )
-    log.info(
+    log.debug(
         "co-registration: dx %.2f m, dy %.2f m, dz %.2f m; NMAD %.2f → %.2f m",
         dx,
         dy,
