@@ -163,8 +163,8 @@ def test_matches_xdem_on_real_srtm(shared_data, tmp_path):
         )  # fmt: skip
     ours_s = slope_deg(z, 90.0)
     ours_a = aspect_deg(z, 90.0)
-    ref_s = np.asarray(xdem.terrain.slope(z.astype("float64"), method="Horn", resolution=90.0))
-    ref_a = np.asarray(xdem.terrain.aspect(z.astype("float64"), method="Horn"))
+    ref_s = np.asarray(xdem.terrain.slope(z.astype("float64"), surface_fit="Horn", resolution=90.0))
+    ref_a = np.asarray(xdem.terrain.aspect(z.astype("float64"), surface_fit="Horn"))
     both = np.isfinite(ours_s) & np.isfinite(ref_s)
     assert both.sum() > 10_000
     np.testing.assert_allclose(ours_s[both], ref_s[both], atol=0.01)
