@@ -109,7 +109,8 @@ def reflectance(kind: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def match_off_glacier_debris(
     surf: np.ndarray, kind: np.ndarray, light: np.ndarray, clear: np.ndarray | None = None
 ) -> None:
-    """Scale moraine/talus reflectance (in place) so their mean *illuminated* reflectance equals debris-covered ice's.
+    """Scale moraine/talus reflectance (in place) so their mean *illuminated* reflectance equals debris-covered
+    ice's, band by band.
 
     Debris on flat tongues is better lit on average than moraine and talus on steep slopes; without this
     the illumination alone would separate them. Real supraglacial debris and moraines come from the same
@@ -126,8 +127,10 @@ def match_off_glacier_debris(
     b = ndimage.binary_erosion(rock_debris, iterations=2) & clear
     a = a if a.sum() >= 25 else debris
     b = b if b.sum() >= 25 else rock_debris
-    ratio = float(np.clip(light[a].mean() / max(light[b].mean(), 1e-6), 0.8, 1.2))
-    surf[:, rock_debris] *= np.float32(ratio)
+    for band in range(surf.shape[0]):  # per band: texture sampling is matched too, not only illumination
+        lit = surf[band] * light
+        ratio = float(np.clip(lit[a].mean() / max(float(lit[b].mean()), 1e-6), 0.8, 1.2))
+        surf[band][rock_debris] *= np.float32(ratio)
 
 
 def surface_temperature_k(
