@@ -163,3 +163,15 @@ def test_non_overlapping_footprints_are_a_clear_error(shared_data, tmp_path):
         dst.write(pixels[None])
     with pytest.raises(NoOverlap, match="not seen"):
         dsm_from_stereo([p1, far], 0.5, roi=(400, 400, 150, 150))
+
+
+def test_three_way_sgbm_for_large_cost_volumes(shared_data, tmp_path):
+    from glacierinv.dem.stereo import StereoParams
+
+    p1, p2 = _pair(shared_data)
+    # a tiny cost-volume cap forces the row-buffer (3-way) SGBM used for large disparity ranges
+    result = dsm_from_stereo(
+        [p1, p2], 0.5, roi=(400, 400, 200, 200), crs=32740, params=StereoParams(max_cost_volume_mb=0.001)
+    )
+    nm, _, _ = _figures(result, shared_data, tmp_path)
+    assert nm < 1.0 and (result.quality == 1).mean() > 0.5

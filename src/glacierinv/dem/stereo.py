@@ -80,6 +80,8 @@ class StereoParams:
     outlier_max_dev_m: float = 3.0
     outlier_min_support: float = 0.3
     fill_max_distance_m: float = 5.0
+    max_cost_volume_mb: float = 512.0
+    """Above this SGBM cost volume per tile, the 3-way (row-buffer) SGBM variant is used."""
     sift_windows: int = 9
     """Windows (≤ 1024 px) of the ROI used for the SIFT pointing correction and height range."""
     max_roi_px: int = 64_000_000
@@ -391,6 +393,16 @@ def _sgbm(left: np.ndarray, right: np.ndarray, num_disp: int, params: StereoPara
     import cv2
 
     bs = params.block_size
+    # full 8-path SGM keeps a cost volume of the whole tile (≈ 2 bytes × pixels × disparities); beyond
+    # the memory cap use OpenCV's 3-way variant, whose buffers grow with one row only
+    volume_bytes = 2 * left.shape[0] * left.shape[1] * num_disp
+    mode = (
+        cv2.STEREO_SGBM_MODE_HH
+        if volume_bytes <= params.max_cost_volume_mb * 2**20
+        else cv2.STEREO_SGBM_MODE_SGBM_3WAY
+    )
+    if mode != cv2.STEREO_SGBM_MODE_HH:
+        log.debug("tile cost volume %.0f MB: 3-way SGBM", volume_bytes / 2**20)
     matcher = cv2.StereoSGBM_create(
         minDisparity=0,
         numDisparities=num_disp,
@@ -401,7 +413,7 @@ def _sgbm(left: np.ndarray, right: np.ndarray, num_disp: int, params: StereoPara
         uniquenessRatio=params.uniqueness_ratio,
         speckleWindowSize=0,
         speckleRange=0,
-        mode=cv2.STEREO_SGBM_MODE_HH,
+        mode=mode,
     )
     disp = matcher.compute(left, right).astype("float32") / 16.0
     disp[disp < 0] = np.nan
