@@ -127,3 +127,22 @@ def test_stack_cli_bad_channel(tiny_scene, tmp_path):
         runner.invoke(app, ["stack", str(cfg), "--out", str(tmp_path / "o")]), "temperature", "slope"
     )
     assert not (tmp_path / "o").exists()
+
+
+def test_stack_cli_with_safe_folder(tiny_scene, tmp_path):
+    """`glacierinv stack` accepts Sentinel-2 as a SAFE folder of integer bands (scaled by its reader)."""
+    from glacierinv.io.raster import read_raster
+
+    scene = tmp_path / "scene"
+    shutil.copytree(tiny_scene, scene)
+    s2, grid = read_raster(scene / "s2.tif")
+    img = scene / "S2A_MSIL2A_X.SAFE" / "GRANULE" / "L2A_X" / "IMG_DATA" / "R10m"
+    for i, name in enumerate(("B02", "B03", "B04", "B08", "B11")):
+        write_raster(
+            img / f"X_{name}_10m.tif", np.round(np.nan_to_num(s2[i]) * 1e4).astype("uint16"), grid, nodata=0
+        )
+    cfg = scene / "safe.toml"
+    cfg.write_text((scene / "config.toml").read_text().replace('s2 = "s2.tif"', 's2 = "S2A_MSIL2A_X.SAFE"'))
+    res = runner.invoke(app, ["stack", str(cfg), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    assert "Sentinel-2 fill" in res.output
