@@ -32,7 +32,19 @@ def test_segment_unet_with_shipped_model(tmp_path):
     bands, _ = toy_scene(size=64)
     stack = write_stack(tmp_path / "s.tif", bands)
     r = runner.invoke(
-        app, ["segment", str(stack), "--out", str(tmp_path / "u"), "--method", "unet", "--tile-px", "64"]
+        app,
+        [
+            "segment",
+            str(stack),
+            "--out",
+            str(tmp_path / "u"),
+            "--method",
+            "unet",
+            "--tile-px",
+            "64",
+            "--overlap-px",
+            "16",
+        ],
     )
     assert r.exit_code == 0, r.output
     assert (tmp_path / "u" / "classes.tif").exists()
