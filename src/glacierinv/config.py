@@ -54,7 +54,7 @@ class InputsConfig(_Section):
 
 class StackConfig(_Section):
     channels: list[str] = Field(default_factory=lambda: ["blue", "green", "red", "nir", "lst", "slope"])
-    pansharpen: Literal["brovey", "gram_schmidt", "hpf", "none"] = "brovey"
+    pansharpen: Literal["brovey", "gram_schmidt", "hpf", "none"] = "gram_schmidt"
     resolution_m: float | None = None  # output grid; default = pan (or ms) grid
     coregister: bool = False  # estimate + apply sub-pixel shifts of MS and S2 vs the primary (phase correlation)
 
@@ -203,7 +203,7 @@ dem_source = "zy3"
 
 [stack]
 channels = ["blue", "green", "red", "nir", "lst", "slope"]
-pansharpen = "brovey"        # brovey | gram_schmidt | hpf | none
+pansharpen = "gram_schmidt"  # gram_schmidt | brovey | hpf | none
 # coregister = true          # phase-correlation shifts of MS/S2 onto the primary image (reported in run.json)
 
 [segment]

@@ -20,8 +20,8 @@ from glacierinv.io.raster import check_overlap, open_raster
 
 __all__ = ["check_inputs"]
 
-_RASTERS = ("pan", "ms", "s2", "s2_cloud_mask", "dem", "dem_coarse", "primary_cloud_mask", "truth_classes")
-_REFLECTANCE = ("pan", "ms", "s2")
+_RASTERS = ("pan", "ms", "s2_cloud_mask", "dem", "dem_coarse", "primary_cloud_mask", "truth_classes")
+_REFLECTANCE = ("pan", "ms")
 _OPTICAL_BANDS = {"ms": ("blue", "green", "red", "nir")}
 _SAMPLE = 128  # px of the decimated read
 
@@ -29,7 +29,12 @@ _SAMPLE = 128  # px of the decimated read
 def check_inputs(cfg: RunConfig) -> None:
     """Validate all configured inputs (existence, format, CRS, integrity, content, overlap)."""
     paths = {key: cfg.input_path(key, required=(key == "dem")) for key in _RASTERS}
-    primary = next((paths[k] for k in ("pan", "ms", "s2") if paths[k] is not None), None)
+    s2 = cfg.input_path("s2", required=False)
+    if s2 is not None:  # a SAFE folder, band files or a described GeoTIFF; DN scaling handled by the reader
+        from glacierinv.preprocess.sentinel2 import open_sentinel2
+
+        open_sentinel2(s2)
+    primary = next((paths[k] for k in ("pan", "ms") if paths[k] is not None), None)
     primary_grid = None
     for key, path in paths.items():
         if path is None:

@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
-from rasterio.windows import Window
 
 from glacierinv.config import RunConfig, config_from_dict
 from glacierinv.errors import ConfigError, InputError
@@ -128,24 +127,6 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "scene"
 
 
-def _crop(src_path: Path, read: tuple[int, int, int, int], out: Path) -> Path:
-    """Copy a window of a raster (all bands, descriptions kept) to ``out``."""
-    win = Window(*read)
-    with open_raster(src_path) as ds:
-        grid = Grid(ds.crs, ds.transform, (ds.height, ds.width)).window_grid(win)
-        arr = read_window(ds, win, as_float=False)
-        with RasterWriter(
-            out,
-            grid,
-            ds.count,
-            str(arr.dtype),
-            ds.nodata,
-            list(ds.descriptions) if all(ds.descriptions) else None,
-        ) as w:
-            w.write(arr)
-    return out
-
-
 def process_part(part: Part, run_dir: str | Path, stage: str) -> dict[str, Any]:
     """Run ``stage`` ("stack" or "segment") for one part in ``RUN/parts/<key>/``; skip it if current."""
     from glacierinv.pipeline import segment_stack
@@ -161,11 +142,9 @@ def process_part(part: Part, run_dir: str | Path, stage: str) -> dict[str, Any]:
     if stage == "stack":
         from glacierinv.preprocess.stack import build_feature_stack
 
-        if part.read_window is not None:
-            key = _primary_key(cfg)
-            crop = _crop(cfg.input_path(key), part.read_window, folder / f"primary_{key}.tif")
-            cfg = cfg.model_copy(update={"inputs": cfg.inputs.model_copy(update={key: crop})})
-        build_feature_stack(cfg, folder, block_px=cfg.runtime.block_px)
+        # a tile is a window of the scene's primary grid: scene-wide statistics (pan-sharpening fit) are
+        # shared by all tiles, so tiles equal an untiled build
+        build_feature_stack(cfg, folder, block_px=cfg.runtime.block_px, window=part.read_window)
     else:
         segment_stack(cfg, folder / "stack.tif", folder / "classes.tif", folder / "proba.tif")
     record[stage] = part.spec_hash()

@@ -3,7 +3,8 @@
 For each complex (one polygon of contiguous ice), on a DEM window in a metric CRS:
 
 1. D8 flow directions on the depression-filled DEM (pyflwdir ``from_dem``);
-2. outlets = ice cells whose downstream cell is not ice (or leaves the window): where ice leaves the complex;
+2. exit cells = ice cells whose downstream cell is not ice (or leaves the window); an *outlet* is a
+   contiguous (8-connected) run of exit cells, i.e. one place where ice leaves the complex;
 3. one basin per outlet (pyflwdir ``basins``) intersected with the ice;
 4. basins smaller than ``min_unit_area_km2`` are merged into the neighbour they share the longest boundary
    with (smallest first), so lateral micro-outlets do not become units;
@@ -49,7 +50,12 @@ def basin_labels(win: GlacierWindow, min_unit_area_km2: float) -> np.ndarray:
     outlets = np.flatnonzero(ice & ((ds == own) | ~ice[ds] | (ds < 0)))
     if outlets.size == 0:
         return np.where(win.mask, 1, 0).astype("int32")
-    labels = (flw.basins(idxs=outlets).ravel() * ice).reshape(win.mask.shape).astype("int32")
+    # an outlet is a contiguous exit zone: 8-connected runs of exit cells drain one basin together
+    exits = np.zeros(win.mask.shape, bool)
+    exits.ravel()[outlets] = True
+    runs, _ = ndimage.label(exits, structure=np.ones((3, 3), bool))
+    run_ids = runs.ravel()[outlets].astype("int32")
+    labels = (flw.basins(idxs=outlets, ids=run_ids).ravel() * ice).reshape(win.mask.shape).astype("int32")
     labels[win.mask & (labels == 0)] = 0
     return _merge_small(labels, win.mask, min_unit_area_km2 * 1e6 / win.res_m**2)
 

@@ -1,0 +1,128 @@
+"""Attributes on analytic planes (exact slope/aspect/hypsometry) and on real RGI glaciers."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from rasterio.crs import CRS
+from shapely.geometry import box
+
+from glacierinv.attributes import compute_attributes
+from glacierinv.attributes.compute import aspect_sector, hypsometry_permille
+from glacierinv.errors import InputError, NoOverlap
+from glacierinv.io.grid import Grid
+from glacierinv.io.raster import write_raster
+
+UTM = CRS.from_epsg(32643)
+
+
+def _plane(tmp_path, dz_east: float, dz_north: float, z0: float = 5000.0):
+    """A 2 km × 2 km tilted-plane DEM at 10 m: z = z0 + dz_east·x + dz_north·y (x east, y north, m)."""
+    grid = Grid.from_bounds(UTM, (500000, 4000000, 502000, 4002000), 10.0)
+    rows, cols = np.indices(grid.shape)
+    xs, ys = grid.xy(rows, cols)
+    z = z0 + dz_east * (xs - 500000) + dz_north * (ys - 4000000)
+    return write_raster(tmp_path / "dem.tif", z.astype("float32"), grid)
+
+
+def test_plane_facing_east(tmp_path):
+    # surface falls towards the east at 20 % → slope atan(0.2) = 11.31°, aspect 90° (E)
+    dem = _plane(tmp_path, dz_east=-0.2, dz_north=0.0)
+    g = gpd.GeoDataFrame({"name": ["a"]}, geometry=[box(500500, 4000500, 501500, 4001500)], crs=UTM)
+    out, hyps, lines = compute_attributes(g, dem, return_centerlines=True, dem_source="plane")
+    row = out.iloc[0]
+    assert row["slope_deg"] == pytest.approx(np.degrees(np.arctan(0.2)), abs=0.01)
+    assert row["aspect_deg"] == pytest.approx(90.0, abs=0.01) and row["aspect_sec"] == 3
+    # elevations of cell centres inside [500500, 501500]: 5000 - 0.2·(505..1495)
+    assert row["zmax_m"] == pytest.approx(5000 - 0.2 * 505, abs=0.01)
+    assert row["zmin_m"] == pytest.approx(5000 - 0.2 * 1495, abs=0.01)
+    assert row["zmed_m"] == pytest.approx(5000 - 0.2 * 1000, abs=0.01)
+    assert row["area_km2"] == pytest.approx(1.0 / 0.9996**2, rel=2e-3)  # UTM scale factor
+    assert row["name"] == "a" and row["dem_source"] == "plane" and row["glac_id"] == "G00001"
+    # hypsometry: 200 m of relief, 50 m bands → 4 equal bands of 250 permille
+    shares = hyps.loc[hyps.glac_id == "G00001", "share_permille"].to_numpy()
+    assert shares.sum() == 1000 and len(shares) in (4, 5)
+    # flowline from top (west) to bottom (east) edge: ~990 m (cell centres)
+    assert row["lmax_m"] == pytest.approx(990.0, rel=0.02)
+    assert lines.iloc[0].geometry.length == pytest.approx(row["lmax_m"], rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("dz_east", "dz_north", "aspect"), [(0, -0.3, 0.0), (0, 0.3, 180.0), (0.3, 0, 270.0), (-0.2, -0.2, 45.0)]
+)
+def test_aspect_is_downslope_clockwise_from_north(tmp_path, dz_east, dz_north, aspect):
+    dem = _plane(tmp_path, dz_east, dz_north)
+    g = gpd.GeoDataFrame(geometry=[box(500500, 4000500, 501500, 4001500)], crs=UTM)
+    got = compute_attributes(g, dem)[0].iloc[0]["aspect_deg"]
+    assert (got - aspect + 180) % 360 - 180 == pytest.approx(0.0, abs=0.01)
+
+
+def test_sectors_and_hypsometry_rounding():
+    assert [aspect_sector(a) for a in (0, 22.4, 22.5, 90, 180, 337.4, 337.5, 359.9)] == [
+        1,
+        1,
+        2,
+        3,
+        5,
+        8,
+        1,
+        1,
+    ]
+    assert aspect_sector(None) == 9 and aspect_sector(float("nan")) == 9
+    lo, share = hypsometry_permille(np.array([0.0, 10, 60, 70, 80, 120, np.nan]), 50.0)
+    assert list(lo) == [0, 50, 100] and share.sum() == 1000 and list(share) == [333, 500, 167]
+
+
+def test_debris_and_low_dem_coverage(tmp_path):
+    grid = Grid.from_bounds(UTM, (500000, 4000000, 502000, 4002000), 10.0)
+    z = np.full(grid.shape, 4000.0, "float32")
+    z[:, 100:] = np.nan  # eastern half has no DEM
+    dem = write_raster(tmp_path / "dem.tif", z, grid)
+    g = gpd.GeoDataFrame(
+        geometry=[box(500100, 4000100, 500900, 4000900), box(501100, 4000100, 501900, 4000900)], crs=UTM
+    )
+    d = gpd.GeoDataFrame(geometry=[box(500100, 4000100, 500500, 4000900)], crs=UTM)
+    out = compute_attributes(g, dem, debris=d)[0]
+    assert out.loc[0, "debris_frac"] == pytest.approx(0.5, rel=1e-3)
+    assert out.loc[1, "debris_km2"] == 0
+    assert out.loc[1, "dem_cov"] == 0
+    assert out.loc[1, "zmin_m"] is None or np.isnan(out.loc[1, "zmin_m"])
+    assert out.loc[0, "slope_deg"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_bad_inputs(tmp_path):
+    dem = _plane(tmp_path, 0.1, 0)
+    with pytest.raises(InputError):
+        compute_attributes(gpd.GeoDataFrame(geometry=[box(0, 0, 1, 1)]), dem)
+    far = gpd.GeoDataFrame(geometry=[box(700000, 4000000, 701000, 4001000)], crs=UTM)
+    with pytest.raises(NoOverlap):
+        compute_attributes(far, dem)
+
+
+def test_hintereisferner_against_rgi(shared_data):
+    """RGI60-11.00897 with its SRTM: published Zmin 2430, Zmax 3674, Zmed 3051 m, slope 16.2°, aspect 71°,
+    Lmax 7178 m (other DEM and date: tens of metres, a few degrees; our Lmax is a shortest in-glacier path)."""
+    d = shared_data / "oggm-sample" / "test-files"
+    hef = gpd.read_file(d / "Hintereisferner_RGI6.shp")
+    out = compute_attributes(hef, d / "hef_srtm.tif", id_column="RGIId")[0].iloc[0]
+    assert out["glac_id"] == "RGI60-11.00897"
+    assert out["area_km2"] == pytest.approx(8.036, abs=0.001)
+    assert out["zmin_m"] == pytest.approx(2430, abs=40)
+    assert out["zmax_m"] == pytest.approx(3674, abs=40)
+    assert out["zmed_m"] == pytest.approx(3051, abs=30)
+    assert out["slope_deg"] == pytest.approx(16.2, abs=1.5)
+    assert out["aspect_deg"] == pytest.approx(71, abs=10)
+    assert out["lmax_m"] == pytest.approx(7178, rel=0.15)
+
+
+def test_oetztal_geographic_dem(shared_data):
+    """20 Ötztal glaciers on the EPSG:4326 SRTM: medians of the differences to RGI within the DEM physics."""
+    d = shared_data / "oggm-sample" / "test-workflow"
+    rgi = gpd.read_file(d / "rgi" / "rgi_oetztal.shp")
+    out = compute_attributes(rgi, d / "srtm_oetztal.tif", id_column="RGIId")[0]
+    assert np.allclose(out["area_km2"], rgi["Area"], rtol=2e-3)
+    assert np.median(np.abs(out["zmed_m"] - rgi["Zmed"])) < 30
+    assert np.median(np.abs(out["slope_deg"] - rgi["Slope"])) < 2
+    daspect = (out["aspect_deg"] - rgi["Aspect"] + 180) % 360 - 180
+    assert np.median(np.abs(daspect)) < 20
