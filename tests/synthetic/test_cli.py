@@ -9,7 +9,7 @@ from shapely.geometry import box
 from typer.testing import CliRunner
 
 from glacierinv.cli.main import app
-from tests.synthetic.test_over import _toy_dem
+from tests.synthetic._helpers import toy_dem
 
 runner = CliRunner()
 
@@ -62,7 +62,7 @@ def test_synth_bad_combinations_are_exit_2(tmp_path):
     out = tmp_path / "scene"
     assert runner.invoke(app, ["synth", "--out", str(out), "--res", "5"]).exit_code == 2
     assert runner.invoke(app, ["synth", "--out", str(out), "--size", "10"]).exit_code == 2
-    _toy_dem(tmp_path / "dem.tif")
+    toy_dem(tmp_path / "dem.tif")
     assert runner.invoke(app, ["synth", "--dem", str(tmp_path / "dem.tif"), "--out", str(out)]).exit_code == 2
     (tmp_path / "bad.gpkg").write_text("not a vector file")
     result = runner.invoke(
@@ -82,7 +82,7 @@ def test_synth_bad_combinations_are_exit_2(tmp_path):
 
 
 def test_synth_over_a_dem(tmp_path):
-    _toy_dem(tmp_path / "dem.tif")
+    toy_dem(tmp_path / "dem.tif")
     gpd.GeoDataFrame(geometry=[box(501000, 4001000, 502000, 4002000)], crs=32643).to_file(tmp_path / "o.shp")
     out = tmp_path / "scene"
     result = runner.invoke(

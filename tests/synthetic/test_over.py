@@ -11,10 +11,9 @@ from shapely.geometry import box
 from glacierinv.config import load_config
 from glacierinv.errors import InputError
 from glacierinv.geometry import area_km2
-from glacierinv.io.grid import Grid
-from glacierinv.io.raster import write_raster
 from glacierinv.synthetic import render_scene_over
 from glacierinv.synthetic.over import MAX_RENDER_PIXELS
+from tests.synthetic._helpers import toy_dem
 
 HEF_AREA_KM2 = 8.036  # RGI5 area of Hintereisferner
 
@@ -79,17 +78,8 @@ def test_refuses_huge_render(shared_data, tmp_path):
     assert MAX_RENDER_PIXELS == 50_000_000
 
 
-def _toy_dem(path, crs=32643):
-    """A 3 km cone-shaped mountain (metres) on a 30 m UTM grid."""
-    grid = Grid.from_bounds(crs, (500000, 4000000, 503000, 4003000), 30.0)
-    rows, cols = np.indices(grid.shape)
-    r = np.hypot(rows - 50, cols - 50) * 30.0
-    write_raster(path, (5500.0 - 0.5 * r).astype("float32"), grid)
-    return grid
-
-
 def test_toy_dem_refines_and_keeps_ids(tmp_path):
-    _toy_dem(tmp_path / "dem.tif")
+    toy_dem(tmp_path / "dem.tif")
     outlines = gpd.GeoDataFrame(
         {"rgi_id": ["RGI-A", "RGI-B"]},
         geometry=[box(500900, 4001500, 501500, 4002100), box(501500, 4001500, 502100, 4002100)],
@@ -107,7 +97,7 @@ def test_toy_dem_refines_and_keeps_ids(tmp_path):
 
 
 def test_outlines_outside_the_dem(tmp_path):
-    _toy_dem(tmp_path / "dem.tif")
+    toy_dem(tmp_path / "dem.tif")
     far = gpd.GeoDataFrame(geometry=[box(600000, 4100000, 601000, 4101000)], crs=32643)
     far.to_file(tmp_path / "far.gpkg")
     with pytest.raises(InputError, match="overlap"):

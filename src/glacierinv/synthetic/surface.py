@@ -40,7 +40,7 @@ GLACIER_SURFACES = (SURFACE["snow"], SURFACE["ice"], SURFACE["debris"], SURFACE[
 
 @dataclass
 class Surface:
-    """Surface type per cell, the ELA (m) and the valleys' ice extent."""
+    """Surface type per cell (values of :data:`SURFACE`) and the regional ELA (m)."""
 
     kind: np.ndarray  # uint8, values of SURFACE
     ela_m: float
