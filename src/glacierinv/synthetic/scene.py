@@ -289,6 +289,22 @@ def generate_scene(
         memory, ~0.25 kB per pixel).
     pixel_m
         Pixel size of the primary grid in metres (2 m as ZY-3 pan-sharpened imagery).
+
+    Returns
+    -------
+    SceneInfo
+        The folder, the regional ELA (m) and the truth summary (units, tiny units, km² on the ellipsoid).
+
+    Raises
+    ------
+    InputError
+        ``size_px`` outside 64…:data:`MAX_SIZE_PX` or ``pixel_m`` outside 0.5…30 m.
+
+    Examples
+    --------
+    >>> info = generate_scene("scene", seed=1, size_px=400)  # doctest: +SKIP
+    >>> info.config_path  # doctest: +SKIP
+    PosixPath('scene/config.toml')
     """
     if not 64 <= size_px <= MAX_SIZE_PX:
         raise InputError(f"--size must be between 64 and {MAX_SIZE_PX} px, not {size_px}")
