@@ -15,7 +15,7 @@ Layout written into the output folder (EPSG:32643, UTM 43N, ~35.8° N in the Kar
                        opacity (%), for validating stages
     config.toml, scene.json
 
-The whole scene is generated in memory (about 0.25 kB per primary pixel): sizes are capped at
+The whole scene is generated in memory (about 0.17 kB per primary pixel): sizes are capped at
 :data:`MAX_SIZE_PX`.
 """
 
@@ -54,7 +54,7 @@ ORIGIN = (560000.0, 3965000.0)  # upper-left corner, UTM 43N (~35.8° N, 76.6° 
 SUN_AZIMUTH_DEG = 140.0
 SUN_ELEVATION_DEG = 55.0
 NOISE_STD = 0.01  # sensor noise, reflectance units
-MAX_SIZE_PX = 4096  # the generator holds the scene in memory: ~0.25 kB per primary pixel (~4 GB at 4096²)
+MAX_SIZE_PX = 4096  # the generator holds the scene in memory: ~0.17 kB per primary pixel (~3 GB at 4096²)
 MIN_GLACIER_KM2 = 0.005  # seed: the inventory's minimum glacier area; smaller truth units are flagged tiny
 
 
@@ -286,7 +286,7 @@ def generate_scene(
         Random seed: the same seed gives the same scene, byte for byte.
     size_px
         Size of the primary (panchromatic) grid in pixels (square), 64 to :data:`MAX_SIZE_PX` (whole scene in
-        memory, ~0.25 kB per pixel).
+        memory, ~0.17 kB per pixel).
     pixel_m
         Pixel size of the primary grid in metres (2 m as ZY-3 pan-sharpened imagery).
 
