@@ -160,6 +160,11 @@ def compute_attributes(
     if len(glaciers) == 0:
         raise InputError("no glacier polygon to attribute")
     gdf = glaciers.copy().reset_index(drop=True)
+    # input columns that differ from ours only by case (RGI 6 "CenLat" vs "cenlat") would clash in a
+    # GeoPackage, whose column names are case-insensitive: keep them as src_<name>
+    ours = {c.lower() for c in ATTRIBUTE_COLUMNS}
+    clash = {c: f"src_{c}" for c in gdf.columns if c.lower() in ours and c not in ATTRIBUTE_COLUMNS and c != id_column}
+    gdf = gdf.rename(columns=clash)
     if id_column not in gdf.columns:
         gdf[id_column] = [f"G{i + 1:05d}" for i in range(len(gdf))]
     ids = gdf[id_column].astype(str)

@@ -1,9 +1,54 @@
-"""CLI commands of the `attributes` group (thin over the library)."""
+"""``glacierinv attributes``: RGI 7-style attributes and hypsometry for any outline file."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to the main app."""
+    """Add the ``attributes`` command."""
+
+    @app.command("attributes")
+    def attributes_cmd(
+        outlines: Path = typer.Option(..., "--outlines", help="Glacier polygons, any vector format."),
+        dem: Path = typer.Option(
+            ..., "--dem", help="DEM in metres, any CRS (geographic DEMs are warped per glacier)."
+        ),
+        out: Path = typer.Option(
+            ..., "--out", "-o", help="Output GeoPackage (layers glaciers, hypsometry, centerlines)."
+        ),
+        layer: str = typer.Option(None, "--layer", help="Layer of --outlines (default: the first)."),
+        debris: Path = typer.Option(None, "--debris", help="Debris polygons for debris_km2 / debris_frac."),
+        id_column: str = typer.Option(
+            "glac_id", "--id-column", help="Id column to keep (created if missing)."
+        ),
+        dem_source: str = typer.Option(None, "--dem-source", help="Value of the dem_source column."),
+        band_m: float = typer.Option(50.0, "--band-m", help="Hypsometry band height (m); RGI: 50."),
+        force: bool = typer.Option(False, "--force", help="Overwrite --out."),
+    ) -> None:
+        """Compute area, location, elevation, slope, aspect, debris, hypsometry and flowline length.
+
+        $ glacierinv attributes --outlines rgi.shp --dem srtm.tif --id-column RGIId --out attrs.gpkg
+        """
+        from glacierinv.attributes import compute_attributes
+        from glacierinv.io.atomic import refuse_overwrite
+        from glacierinv.io.raster import open_raster
+        from glacierinv.io.vector import read_vector, write_layers
+
+        refuse_overwrite(out, force)
+        glaciers = read_vector(outlines, layer=layer, polygons=True)
+        open_raster(dem).close()
+        deb = read_vector(debris, polygons=True, allow_empty=True) if debris else None
+        table, hyps, lines = compute_attributes(
+            glaciers,
+            dem,
+            debris=deb,
+            id_column=id_column,
+            dem_source=dem_source,
+            band_m=band_m,
+            return_centerlines=True,
+        )
+        write_layers(out, {"glaciers": table, "hypsometry": hyps, "centerlines": lines})
+        typer.echo(f"{len(table)} glaciers, {table['area_km2'].sum():.3f} km² → {out}")

@@ -1,9 +1,60 @@
-"""CLI commands of the `units` group (thin over the library)."""
+"""``glacierinv units``: split glacier complexes into units along drainage divides."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to the main app."""
+    """Add the ``units`` command."""
+
+    @app.command("units")
+    def units_cmd(
+        outlines: Path = typer.Option(
+            ..., "--outlines", help="Glacier (complex) polygons, any vector format."
+        ),
+        dem: Path = typer.Option(..., "--dem", help="DEM in metres, any CRS."),
+        out: Path = typer.Option(
+            ..., "--out", "-o", help="Output GeoPackage (layers glaciers, debris, divides)."
+        ),
+        layer: str = typer.Option(None, "--layer", help="Layer of --outlines (default: the first)."),
+        debris: Path = typer.Option(None, "--debris", help="Debris polygons to split with their units."),
+        divides: Path = typer.Option(
+            None, "--divides", help="Corrected divide lines overriding the automatic ones."
+        ),
+        min_unit_area_km2: float = typer.Option(
+            0.1, "--min-unit-km2", help="Basins below this merge into a neighbour."
+        ),
+        id_column: str = typer.Option(
+            "outline_id", "--id-column", help="Complex id column (units are ID-01, ID-02 …)."
+        ),
+        force: bool = typer.Option(False, "--force", help="Overwrite --out."),
+    ) -> None:
+        """Split each complex into glacier units along DEM drainage divides (pyflwdir basins).
+
+        $ glacierinv units --outlines complexes.gpkg --dem dem.tif --out units.gpkg
+        """
+        from glacierinv.io.atomic import refuse_overwrite
+        from glacierinv.io.raster import open_raster
+        from glacierinv.io.vector import read_vector, write_layers
+        from glacierinv.units import subdivide
+
+        refuse_overwrite(out, force)
+        glaciers = read_vector(outlines, layer=layer, polygons=True)
+        open_raster(dem).close()
+        deb = read_vector(debris, polygons=True, allow_empty=True) if debris else None
+        lines = read_vector(divides) if divides else None
+        units, debris_units, divide_lines = subdivide(
+            glaciers,
+            dem,
+            debris=deb,
+            min_unit_area_km2=min_unit_area_km2,
+            divides=lines,
+            complex_id_column=id_column,
+        )
+        write_layers(out, {"glaciers": units, "debris": debris_units, "divides": divide_lines})
+        typer.echo(
+            f"{len(glaciers)} complexes → {len(units)} glacier units, {len(divide_lines)} divides → {out}"
+        )
