@@ -245,8 +245,17 @@ def _assess(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str, Any
     if truth is not None:
         from glacierinv.assess.metrics import accuracy_from_rasters
 
+        a = cfg.assess
         assessment["accuracy"] = accuracy_from_rasters(
-            run / "classes.tif", truth, block_px=cfg.runtime.block_px
+            run / "classes.tif",
+            truth,
+            regions=cfg.resolve(a.regions),
+            region_column=a.region_column,
+            block_px=cfg.runtime.block_px,
+            boot_block_px=a.boot_block_px,
+            n_boot=a.n_boot,
+            seed=cfg.runtime.seed,
+            miou_exclude=(0,) if a.miou_exclude_background else (),
         )
     assessment["uncertainty"] = json.loads((run / "uncertainty.json").read_text())
     truth_glaciers = cfg.input_path("truth_glaciers", required=False)
@@ -370,6 +379,7 @@ STAGES: tuple[Stage, ...] = (
         lambda cfg, run: (
             {"classes.tif": run / "classes.tif", "inventory.gpkg": run / "inventory.gpkg"}
             | _config_inputs(cfg, ("truth_classes", "truth_glaciers"))
+            | ({"regions": cfg.resolve(cfg.assess.regions)} if cfg.assess.regions else {})
         ),
         lambda cfg: {"assess": cfg.assess.model_dump(mode="json")},
         lambda cfg: ["assessment.json"],
