@@ -215,6 +215,10 @@ def _attributes(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str,
         min_dem_coverage=cfg.attributes.min_dem_coverage,
         return_centerlines=True,
     )
+    if (run / "source.tif").exists():
+        from glacierinv.attributes.sources import image_source_per_glacier
+
+        glaciers["img_source"] = image_source_per_glacier(glaciers, run / "source.tif", cfg.inputs.img_source)
     pixel_m = raster_grid(run / "classes.tif").res[0]
     glaciers, totals = buffer_uncertainty(
         glaciers, debris, pixel_size_m=pixel_m, buffer_px=cfg.assess.buffer_px

@@ -87,3 +87,9 @@ def test_tiled_run_matches_untiled(baseline_run, tiled_run):
     b = read_raster(tiled_run.run_dir / "classes.tif", as_float=False)[0]
     assert a.shape == b.shape
     assert np.mean(a != b) < 0.005
+
+
+def test_img_source_per_glacier(baseline_run):
+    glaciers = read_vector(baseline_run.run_dir / "inventory.gpkg", layer="glaciers")
+    assert set(glaciers["img_source"].dropna()) <= {"synthetic", "sentinel2"}
+    assert glaciers["img_source"].notna().all()
