@@ -1,0 +1,409 @@
+"""Review flags: where an analyst should look first after automated mapping (seed 3.3.2, Fig. 4).
+
+The seed's automated outlines were refined by hand to fix boundary omissions, internal holes, cloud-
+and shadow-related artefacts, seasonal snow and fragmented debris-covered tongues (Fig. 4). This module
+finds candidates for each of those errors (plus low model confidence, water touching an outline and
+polygons close to the area threshold) and ranks them so the most consequential come first.
+
+Each flag is one (glacier, reason) pair: its geometry is the (multi)polygon of the affected area, its
+``score`` the affected area (km², ellipsoidal) times a reason weight, ``priority`` 1 = review first.
+
+Rasters are read per glacier window (the glacier's bounding box plus a margin), in blocks of at most
+``block_px`` × ``block_px`` pixels, so memory is bounded whatever the scene size.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import rasterio.features
+import shapely
+from rasterio.windows import Window, from_bounds
+from scipy import ndimage
+
+from glacierinv.errors import InputError
+from glacierinv.geometry import area_km2
+from glacierinv.io.grid import Grid
+from glacierinv.io.raster import band_index, iter_windows, open_raster, read_on_grid, read_window
+
+__all__ = ["REASONS", "ReviewParams", "flag_for_review", "REVIEW_COLUMNS"]
+
+log = logging.getLogger(__name__)
+
+#: reason → weight in the ranking score (how much an error of this kind per km² matters)
+REASONS: dict[str, float] = {
+    "boundary_omission": 1.0,
+    "internal_hole": 1.0,
+    "seasonal_snow": 1.0,
+    "fragmented_debris": 0.9,
+    "cloud_shadow": 0.8,
+    "water": 0.7,
+    "low_confidence": 0.6,
+    "small_polygon": 0.3,
+}
+
+REVIEW_COLUMNS = ["flag_id", "outline_id", "reason", "priority", "score", "area_km2", "evidence"]
+
+
+@dataclass(frozen=True)
+class ReviewParams:
+    """Thresholds of the review flags (metres, km², probabilities 0–1)."""
+
+    ring_px: int = 3  # width of the ring just outside an outline searched for omitted ice
+    omission_proba: float = (
+        0.5  # mean P(clean ice) + P(debris) in the ring above which ice was likely omitted
+    )
+    min_flag_m2: float = 100.0  # smaller flagged areas are ignored (25 px at 2 m)
+    low_conf_proba: float = 0.6  # max class probability below this is "low confidence"
+    low_conf_min_m2: float = 400.0  # a low-confidence area must be at least this large
+    ndwi_water: float = 0.3  # NDWI (green − nir)/(green + nir) above this is water
+    frag_distance_m: float = 100.0  # debris patches closer than this on one glacier are "fragmented"
+    min_area_km2: float = 0.005  # the inventory's minimum glacier area (seed)
+    near_threshold_factor: float = 2.0  # polygons below factor × min_area_km2 are flagged
+    large_glacier_km2: float = 0.5  # glaciers whose lower ends define the reference elevation
+    snow_max_km2: float = 0.1  # only patches smaller than this can be seasonal snow
+    snow_below_m: float = 100.0  # …and whose median elevation is this far below the reference
+    snow_min_clean_frac: float = 0.9  # …and which are (almost) all clean ice
+    snow_isolation_m: float = 20.0  # …and farther than this from any larger glacier
+    block_px: int = 2048  # largest block read at once
+    weights: dict[str, float] = field(default_factory=lambda: dict(REASONS))
+
+
+@dataclass
+class _Acc:
+    """Per (glacier, reason) accumulation across blocks: polygons and pixel statistics."""
+
+    polys: list = field(default_factory=list)
+    n: int = 0
+    total: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def flag_for_review(
+    glaciers: gpd.GeoDataFrame,
+    debris: gpd.GeoDataFrame | None,
+    *,
+    classes_path: str | Path,
+    proba_path: str | Path | None = None,
+    masks_path: str | Path | None = None,
+    stack_path: str | Path | None = None,
+    dem_path: str | Path | None = None,
+    params: ReviewParams | None = None,
+) -> gpd.GeoDataFrame:
+    """Review flags for automated outlines, ranked by affected area × reason weight.
+
+    Parameters
+    ----------
+    glaciers
+        Outlines with ``outline_id`` (any CRS; reprojected to the classes grid, which must be metric).
+    debris
+        Debris polygons with ``outline_id`` (may be None or empty).
+    classes_path
+        Classes raster (0 background, 1 clean ice, 2 debris, 255 nodata); defines the grid.
+    proba_path
+        Per-class probabilities (bands background, clean_ice, debris; uint8 ×255 or float 0–1). Without
+        it, boundary-omission and low-confidence flags are skipped.
+    masks_path
+        Bands ``cloud`` and ``shadow`` (1 = masked). Without it, cloud/shadow flags are skipped.
+    stack_path
+        Feature stack with bands ``green`` and ``nir`` (for NDWI). Without it, water flags are skipped.
+    dem_path
+        DEM in metres (any CRS, warped per window). Without it, seasonal-snow flags are skipped.
+    params
+        Thresholds, see :class:`ReviewParams`.
+
+    Returns
+    -------
+    GeoDataFrame
+        Columns ``flag_id`` (``F00001`` in priority order), ``outline_id``, ``reason`` (a key of
+        :data:`REASONS`), ``priority`` (1 = review first), ``score`` (km² × weight), ``area_km2`` (affected
+        area), ``evidence`` (text), geometry (the affected area), in the CRS of ``glaciers``.
+    """
+    p = params or ReviewParams()
+    out_crs = glaciers.crs
+    with open_raster(classes_path) as ds:
+        grid = Grid(ds.crs, ds.transform, (ds.height, ds.width))
+    if not grid.is_metric:
+        raise InputError("classes raster is not in a projected (metric) CRS", classes_path, "Reproject it")
+    if len(glaciers) == 0:
+        return _empty(out_crs)
+    if "outline_id" not in glaciers.columns:
+        raise InputError("glacier outlines have no 'outline_id' column")
+    gl = (
+        glaciers.to_crs(grid.crs).reset_index(drop=True)
+        if glaciers.crs != grid.crs
+        else glaciers.reset_index(drop=True)
+    )
+    deb = None
+    if debris is not None and len(debris):
+        deb = debris.to_crs(grid.crs) if debris.crs != grid.crs else debris
+    areas = area_km2(gl)
+    tree = shapely.STRtree(gl.geometry.to_numpy())
+    flags: list[dict] = []
+    per_glacier: list[dict] = []
+    for i, geom in enumerate(gl.geometry):
+        oid = str(gl["outline_id"].iloc[i])
+        accs, stats = _scan_glacier(
+            i, geom, gl, tree, grid, p, classes_path, proba_path, masks_path, stack_path, dem_path
+        )
+        per_glacier.append(stats)
+        for reason, acc in accs.items():
+            flag = _finish(reason, acc, oid, grid, p)
+            if flag is not None:
+                flags.append(flag)
+        flags.extend(_holes(geom, oid, grid, p))
+        if areas[i] < p.near_threshold_factor * p.min_area_km2:
+            flags.append(_flag(oid, "small_polygon", geom,
+                               f"area {areas[i]:.4f} km² is within {p.near_threshold_factor:g}× of the "
+                               f"{p.min_area_km2:g} km² minimum"))  # fmt: skip
+    if deb is not None:
+        flags.extend(_fragmented_debris(gl, deb, p))
+    if dem_path is not None:
+        flags.extend(_seasonal_snow(gl, areas, per_glacier, p))
+    return _rank(flags, grid.crs, out_crs, p)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# per-glacier raster scan
+# ---------------------------------------------------------------------------------------------------------
+def _glacier_window(geom, grid: Grid, pad_px: int) -> Window | None:
+    res = grid.res[0]
+    left, bottom, right, top = geom.bounds
+    win = from_bounds(left - pad_px * res, bottom - pad_px * res, right + pad_px * res, top + pad_px * res,
+                      transform=grid.transform)  # fmt: skip
+    win = win.round_offsets().round_lengths()
+    c0, r0 = max(0, int(win.col_off)), max(0, int(win.row_off))
+    c1, r1 = min(grid.width, int(win.col_off + win.width)), min(grid.height, int(win.row_off + win.height))
+    if c1 <= c0 or r1 <= r0:
+        return None
+    return Window(c0, r0, c1 - c0, r1 - r0)
+
+
+def _scan_glacier(i, geom, gl, tree, grid, p, classes_path, proba_path, masks_path, stack_path, dem_path):
+    accs: dict[str, _Acc] = {}
+    stats = {"n": 0, "clean": 0, "z": []}
+    pad = p.ring_px + 2
+    gwin = _glacier_window(geom, grid, pad)
+    if gwin is None:
+        return accs, stats
+    neighbours = [gl.geometry.iloc[j] for j in tree.query(geom.buffer(pad * grid.res[0])) if j != i]
+    for read, core in iter_windows((int(gwin.height), int(gwin.width)), block=p.block_px, overlap=pad):
+        rwin = Window(gwin.col_off + read.col_off, gwin.row_off + read.row_off, read.width, read.height)
+        cs = (slice(int(core.row_off - read.row_off), int(core.row_off - read.row_off + core.height)),
+              slice(int(core.col_off - read.col_off), int(core.col_off - read.col_off + core.width)))  # fmt: skip
+        wgrid = grid.window_grid(rwin)
+        cwgrid = grid.window_grid(
+            Window(gwin.col_off + core.col_off, gwin.row_off + core.row_off, core.width, core.height)
+        )
+        inside = _rasterize([geom], wgrid)
+        others = _rasterize(neighbours, wgrid) if neighbours else np.zeros_like(inside)
+        ring = ndimage.binary_dilation(inside, iterations=p.ring_px) & ~inside & ~others
+        touch = ndimage.binary_dilation(inside, iterations=1)
+        classes = read_window(classes_path, rwin, 1, as_float=False)
+        valid = classes != 255
+        ins_c = inside[cs]
+        stats["n"] += int(ins_c.sum())
+        stats["clean"] += int((ins_c & (classes[cs] == 1)).sum())
+        if proba_path is not None:
+            proba = _read_proba(proba_path, rwin)
+            ice = proba[1] + proba[2]
+            cand = ring & valid & (ice > p.omission_proba)
+            _add(accs, "boundary_omission", cand[cs], cwgrid, ice[cs])
+            low = inside & valid & (proba.max(axis=0) < p.low_conf_proba)
+            _add(accs, "low_confidence", low[cs], cwgrid, proba.max(axis=0)[cs])
+        if masks_path is not None:
+            cloud, shadow = _read_masks(masks_path, rwin)
+            near = ndimage.binary_dilation(inside, iterations=p.ring_px)
+            cs_mask = near & (cloud | shadow)
+            acc = _add(accs, "cloud_shadow", cs_mask[cs], cwgrid, None)
+            if acc is not None:
+                acc.extra["cloud"] = acc.extra.get("cloud", 0) + int((cs_mask & cloud)[cs].sum())
+                acc.extra["shadow"] = acc.extra.get("shadow", 0) + int((cs_mask & shadow)[cs].sum())
+        if stack_path is not None:
+            ndwi = _read_ndwi(stack_path, rwin)
+            if ndwi is not None:
+                water = (ndwi > p.ndwi_water) & ~inside
+                lab, n = ndimage.label(water)
+                if n:
+                    hit = np.unique(lab[touch & water])
+                    hit = hit[hit > 0]
+                    wmask = np.isin(lab, hit)
+                    _add(accs, "water", wmask[cs], cwgrid, ndwi[cs])
+        if dem_path is not None:
+            z = read_on_grid(dem_path, grid, rwin, 1, require_overlap=False)
+            zin = z[cs][ins_c]
+            stats["z"].append(zin[np.isfinite(zin)])
+    stats["z"] = np.concatenate(stats["z"]) if stats["z"] else np.array([])
+    return accs, stats
+
+
+def _rasterize(geoms, wgrid: Grid) -> np.ndarray:
+    return rasterio.features.geometry_mask(
+        geoms, out_shape=wgrid.shape, transform=wgrid.transform, invert=True, all_touched=False
+    )
+
+
+def _read_proba(path, win: Window) -> np.ndarray:
+    with open_raster(path) as ds:
+        arr = read_window(ds, win, [1, 2, 3], as_float=False).astype("float32")
+        scale = 255.0 if ds.dtypes[0] == "uint8" else 1.0
+    return arr / scale
+
+
+def _read_masks(path, win: Window) -> tuple[np.ndarray, np.ndarray]:
+    with open_raster(path) as ds:
+        out = []
+        for name in ("cloud", "shadow"):
+            try:
+                b = band_index(ds, name)
+            except Exception:  # noqa: BLE001 - a mask raster without this band
+                out.append(np.zeros((int(win.height), int(win.width)), bool))
+                continue
+            a = read_window(ds, win, b, as_float=False)
+            out.append((a == 1) & (a != (ds.nodata if ds.nodata is not None else 255)))
+    return out[0], out[1]
+
+
+def _read_ndwi(path, win: Window) -> np.ndarray | None:
+    with open_raster(path) as ds:
+        try:
+            g, n = band_index(ds, "green"), band_index(ds, "nir")
+        except Exception:  # noqa: BLE001 - a stack without green/nir: no water flags
+            return None
+        green = read_window(ds, win, g)
+        nir = read_window(ds, win, n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ndwi = (green - nir) / (green + nir)
+    return np.where(np.isfinite(ndwi), ndwi, -1.0)
+
+
+def _add(accs: dict, reason: str, mask: np.ndarray, wgrid: Grid, values: np.ndarray | None) -> _Acc | None:
+    if not mask.any():
+        return None
+    acc = accs.setdefault(reason, _Acc())
+    acc.n += int(mask.sum())
+    if values is not None:
+        acc.total += float(values[mask].sum())
+    for geom, _ in rasterio.features.shapes(mask.astype("uint8"), mask=mask, transform=wgrid.transform):
+        acc.polys.append(shapely.geometry.shape(geom))
+    return acc
+
+
+def _finish(reason: str, acc: _Acc, oid: str, grid: Grid, p: ReviewParams) -> dict | None:
+    """Merge a (glacier, reason)'s block polygons, drop parts below the minimum area, write evidence."""
+    union = shapely.union_all(acc.polys)
+    min_m2 = p.low_conf_min_m2 if reason == "low_confidence" else p.min_flag_m2
+    parts = [g for g in getattr(union, "geoms", [union]) if g.area >= min_m2]
+    if not parts:
+        return None
+    geom = shapely.MultiPolygon(parts) if len(parts) > 1 else parts[0]
+    mean = acc.total / acc.n if acc.n else float("nan")
+    px = acc.n
+    if reason == "boundary_omission":
+        ev = (f"mean P(ice)+P(debris) {mean:.2f} over {px} px within {p.ring_px} px outside the outline "
+              f"(> {p.omission_proba:g}); {len(parts)} patch(es)")  # fmt: skip
+    elif reason == "low_confidence":
+        ev = f"max class probability {mean:.2f} on average over {px} px (< {p.low_conf_proba:g}); {len(parts)} area(s)"
+    elif reason == "cloud_shadow":
+        ev = (f"{acc.extra.get('cloud', 0)} px cloud, {acc.extra.get('shadow', 0)} px shadow on or within "
+              f"{p.ring_px} px of the outline")  # fmt: skip
+    elif reason == "water":
+        ev = f"NDWI {mean:.2f} on average (> {p.ndwi_water:g}) over {px} px touching the outline; {len(parts)} water body(ies)"
+    else:
+        ev = f"{px} px"
+    return _flag(oid, reason, geom, ev)
+
+
+def _flag(oid: str, reason: str, geom, evidence: str) -> dict:
+    return {"outline_id": oid, "reason": reason, "evidence": evidence, "geometry": geom}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# vector-only and scene-level flags
+# ---------------------------------------------------------------------------------------------------------
+def _holes(geom, oid: str, grid: Grid, p: ReviewParams) -> list[dict]:
+    polys = list(getattr(geom, "geoms", [geom]))
+    holes = [shapely.Polygon(r) for g in polys for r in g.interiors]
+    if not holes:
+        return []
+    hs = area_km2(gpd.GeoSeries(holes, crs=grid.crs))
+    union = shapely.MultiPolygon(holes) if len(holes) > 1 else holes[0]
+    ev = f"{len(holes)} internal hole(s) in the ice, largest {hs.max() * 1e6:.0f} m², total {hs.sum() * 1e6:.0f} m²"
+    return [_flag(oid, "internal_hole", union, ev)]
+
+
+def _fragmented_debris(gl: gpd.GeoDataFrame, deb: gpd.GeoDataFrame, p: ReviewParams) -> list[dict]:
+    out = []
+    if "outline_id" not in deb.columns:
+        return out
+    for oid, grp in deb.groupby(deb["outline_id"].astype(str)):
+        geoms = [g for g in grp.geometry if g is not None and not g.is_empty]
+        if len(geoms) < 2:
+            continue
+        # single-linkage clusters of patches closer than frag_distance_m
+        buffered = shapely.union_all([g.buffer(p.frag_distance_m / 2) for g in geoms])
+        for cluster in getattr(buffered, "geoms", [buffered]):
+            members = [g for g in geoms if g.intersects(cluster)]
+            if len(members) < 2:
+                continue
+            hull = shapely.union_all(members).convex_hull
+            glacier = shapely.union_all(gl.geometry[gl["outline_id"].astype(str) == oid].to_numpy())
+            affected = hull.intersection(glacier) if not glacier.is_empty else hull
+            gaps = [
+                members[a].distance(members[b])
+                for a in range(len(members))
+                for b in range(a + 1, len(members))
+            ]
+            ev = (f"{len(members)} debris patches within {p.frag_distance_m:g} m of each other "
+                  f"(closest gap {min(gaps):.0f} m): probably one debris-covered tongue")  # fmt: skip
+            out.append(_flag(str(oid), "fragmented_debris", affected, ev))
+    return out
+
+
+def _seasonal_snow(gl, areas, per_glacier, p: ReviewParams) -> list[dict]:
+    low_ends = [float(np.percentile(s["z"], 2)) for s, a in zip(per_glacier, areas, strict=True)
+                if a >= p.large_glacier_km2 and s["z"].size]  # fmt: skip
+    if not low_ends:
+        return []
+    ref = float(np.median(low_ends))
+    out = []
+    for i, (s, a) in enumerate(zip(per_glacier, areas, strict=True)):
+        if a >= p.snow_max_km2 or not s["z"].size or s["n"] == 0:
+            continue
+        zmed = float(np.median(s["z"]))
+        clean = s["clean"] / s["n"]
+        if zmed > ref - p.snow_below_m or clean < p.snow_min_clean_frac:
+            continue
+        geom = gl.geometry.iloc[i]
+        bigger = [g for j, g in enumerate(gl.geometry) if j != i and areas[j] > a]
+        dist = min((geom.distance(g) for g in bigger), default=float("inf"))
+        if dist <= p.snow_isolation_m:
+            continue
+        ev = (f"median elevation {zmed:.0f} m is {ref - zmed:.0f} m below the median lower end ({ref:.0f} m) of "
+              f"{len(low_ends)} glacier(s) ≥ {p.large_glacier_km2:g} km²; {100 * clean:.0f} % clean ice; "
+              f"nearest larger glacier {dist:.0f} m away")  # fmt: skip
+        out.append(_flag(str(gl["outline_id"].iloc[i]), "seasonal_snow", geom, ev))
+    return out
+
+
+def _rank(flags: list[dict], crs, out_crs, p: ReviewParams) -> gpd.GeoDataFrame:
+    if not flags:
+        return _empty(out_crs)
+    gdf = gpd.GeoDataFrame(flags, geometry="geometry", crs=crs)
+    gdf["area_km2"] = area_km2(gdf)
+    gdf["score"] = gdf["area_km2"] * gdf["reason"].map(p.weights).fillna(0.5)
+    gdf = gdf.sort_values(["score", "outline_id", "reason"], ascending=[False, True, True]).reset_index(
+        drop=True
+    )
+    gdf["priority"] = np.arange(1, len(gdf) + 1)
+    gdf["flag_id"] = [f"F{i:05d}" for i in gdf["priority"]]
+    gdf = gdf[[*REVIEW_COLUMNS, "geometry"]]
+    return gdf.to_crs(out_crs) if out_crs is not None and out_crs != crs else gdf
+
+
+def _empty(crs) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({c: [] for c in REVIEW_COLUMNS}, geometry=[], crs=crs)
