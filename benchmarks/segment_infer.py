@@ -10,7 +10,11 @@ made by mirroring it (the model does not care, and only the size matters for spe
 - "pipeline": :func:`glacierinv.segment.infer.predict_stack` end to end (read, normalise, forward,
   blend, argmax, write classes.tif + proba.tif).
 - "forward": the same number of tiles of the same size pushed through ``model(x)`` + softmax from memory.
-- ratio = pipeline MP/s ÷ forward MP/s (both in scene megapixels per second).
+- cpu_time_ratio = forward CPU seconds ÷ pipeline CPU seconds (process time, all threads): the same
+  ratio measured in CPU work, less sensitive to other jobs on a shared machine.
+- ratio = pipeline MP/s ÷ forward MP/s (both in scene megapixels per second). Both run in this process,
+  interleaved, ``--repeats`` times; the best (least disturbed) time of each is kept, because the machine
+  is shared and single timings are noisy.
 - Peak RSS: each size runs in a fresh subprocess reporting its ``VmHWM``; an import-only child gives the
   interpreter baseline. Memory should stay flat-ish while time grows with pixels (windowed inference).
 Uses the shipped model (``models/unet_cbam_synthetic.pt``) on CPU unless --device cuda.
@@ -70,6 +74,27 @@ def mirrored_stack(src: Path, dst: Path, size: int) -> Path:
     return dst
 
 
+def pipeline(stack: Path, out: Path, tile: int, overlap: int, device: str, precision: str) -> dict:
+    """Time predict_stack end to end (model loading included, as the stage does it)."""
+    from glacierinv.segment.infer import predict_stack
+
+    t, c = time.perf_counter(), time.process_time()
+    predict_stack(
+        stack,
+        None,
+        out / "classes.tif",
+        out / "proba.tif",
+        tile_px=tile,
+        overlap_px=overlap,
+        device=device,
+        precision=precision,
+    )
+    secs, cpu = time.perf_counter() - t, time.process_time() - c
+    (out / "classes.tif").unlink()
+    (out / "proba.tif").unlink()
+    return {"seconds": secs, "cpu": cpu}
+
+
 def forward_only(stack: Path, tile: int, overlap: int, device: str, precision: str) -> dict:
     """Time model(x)+softmax over the same tiles predict_stack runs (tiles pre-read into memory)."""
     import numpy as np
@@ -96,14 +121,14 @@ def forward_only(stack: Path, tile: int, overlap: int, device: str, precision: s
         model(batches[0].to(dev))  # warm-up
         if dev.type == "cuda":
             torch.cuda.synchronize()
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         for b in batches:
             p = torch.softmax(model(b.to(dev)).float(), 1).cpu()
         if dev.type == "cuda":
             torch.cuda.synchronize()
-        secs = time.perf_counter() - t
+        secs, cpu = time.perf_counter() - t, time.process_time() - c
     del p
-    return {"seconds": secs, "mpx": h * w / 1e6, "tiles": len(tiles)}
+    return {"seconds": secs, "cpu": cpu, "mpx": h * w / 1e6, "tiles": len(tiles)}
 
 
 def child(stack: Path | str, out: Path | str, tile: int, overlap: int, threads: int, device: str) -> dict:
@@ -119,12 +144,14 @@ def main() -> None:
     ap.add_argument("--overlap", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
     from glacierinv.config import load_config
     from glacierinv.preprocess.stack import build_feature_stack
+    from glacierinv.segment.infer import tile_origins
     from glacierinv.synthetic import generate_scene
 
     print(
@@ -138,20 +165,33 @@ def main() -> None:
         base = child("-", "-", args.tile, args.overlap, args.threads, args.device)["peak_rss_mb"]
         print(f"interpreter + libraries baseline RSS: {base:.0f} MB")
         print(f"tile {args.tile} px, overlap {args.overlap} px")
+        print(f"best of {args.repeats} interleaved runs; MP/s = scene megapixels per second")
         print(
-            "size_px  pipeline_MP/s  forward_MP/s  ratio  bf16_forward_MP/s  bf16/fp32  peak_RSS_MB  added_MB"
+            "size_px  tiles  pipeline_MP/s  forward_MP/s  ratio  bf16_pipeline_MP/s  bf16_forward_MP/s  "
+            "bf16/fp32_fwd  cpu_time_ratio  peak_RSS_MB  added_MB"
         )
         for size in args.sizes:
             stack = mirrored_stack(tmp / "scene" / "stack" / "stack.tif", tmp / f"stack{size}.tif", size)
             out = tmp / f"out{size}"
             out.mkdir()
-            pipe = child(stack, out, args.tile, args.overlap, args.threads, args.device)
-            fwd = forward_only(stack, args.tile, args.overlap, args.device, "fp32")
-            bf = forward_only(stack, args.tile, args.overlap, args.device, "bf16")
-            p_rate, f_rate, b_rate = (r["mpx"] / r["seconds"] for r in (pipe, fwd, bf))
+            best: dict[str, float] = {}
+            for _ in range(args.repeats):
+                for prec in ("fp32", "bf16"):
+                    r = pipeline(stack, out, args.tile, args.overlap, args.device, prec)
+                    best["pipe" + prec] = min(best.get("pipe" + prec, float("inf")), r["seconds"])
+                    best["cpupipe" + prec] = min(best.get("cpupipe" + prec, float("inf")), r["cpu"])
+                    r = forward_only(stack, args.tile, args.overlap, args.device, prec)
+                    best["fwd" + prec] = min(best.get("fwd" + prec, float("inf")), r["seconds"])
+                    best["cpufwd" + prec] = min(best.get("cpufwd" + prec, float("inf")), r["cpu"])
+            n_tiles = len(tile_origins(size, args.tile, args.tile - args.overlap)) ** 2
+            mem = child(stack, out, args.tile, args.overlap, args.threads, args.device)
+            rate = {k: size * size / 1e6 / v for k, v in best.items()}
             print(
-                f"{size:7d}  {p_rate:13.3f}  {f_rate:12.3f}  {p_rate / f_rate:5.2f}  {b_rate:17.3f}  "
-                f"{b_rate / f_rate:9.2f}  {pipe['peak_rss_mb']:11.0f}  {pipe['peak_rss_mb'] - base:8.0f}"
+                f"{size:7d}  {n_tiles:5d}  {rate['pipefp32']:13.3f}  {rate['fwdfp32']:12.3f}  "
+                f"{rate['pipefp32'] / rate['fwdfp32']:5.2f}  {rate['pipebf16']:18.3f}  {rate['fwdbf16']:17.3f}  "
+                f"{rate['fwdbf16'] / rate['fwdfp32']:13.2f}  {best['cpufwdfp32'] / best['cpupipefp32']:14.2f}  "
+                f"{mem['peak_rss_mb']:11.0f}  "
+                f"{mem['peak_rss_mb'] - base:8.0f}"
             )
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import rasterio
 import torch
 from rasterio.windows import Window
 
@@ -34,7 +35,8 @@ __all__ = ["blend_weights", "predict_stack", "predict_with_model", "resolve_devi
 
 log = logging.getLogger(__name__)
 
-FLUSH_ROWS = 256  # rows are written in multiples of the GeoTIFF block height where possible
+FLUSH_ROWS = 256
+GDAL_CACHE_MB = 128  # bounded GDAL block cache (its default is 5 % of RAM)  # rows are written in multiples of the GeoTIFF block height where possible
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -167,7 +169,7 @@ def predict_with_model(
     weights = blend_weights(tile_px)
     counts = np.zeros(256, "int64")
     n_tiles = 0
-    with open_raster(stack_path) as ds:
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_raster(stack_path) as ds:
         bands = [i + 1 for i in match_channels(meta, list(ds.descriptions), stack_path)]
         grid = Grid(ds.crs, ds.transform, (ds.height, ds.width))
         height, width = grid.shape
