@@ -1,9 +1,75 @@
-"""CLI commands of the `refine` group (thin over the library)."""
+"""``glacierinv refine``: export outlines for manual editing in QGIS and apply the edits with provenance."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to the main app."""
+    """Add the ``refine`` group (export, apply)."""
+    from glacierinv.cli._common import ErrorHandlingGroup
+
+    refine = typer.Typer(
+        cls=ErrorHandlingGroup,
+        no_args_is_help=True,
+        help="Manual refinement: export outlines to edit in QGIS, apply the edits with provenance.",
+    )
+
+    @refine.command("export")
+    def export_cmd(
+        run: Path = typer.Argument(..., help="Run folder (written by `glacierinv run`)."),
+        out: Path = typer.Option(
+            ..., "--out", "-o", help="GeoPackage to edit (layers glaciers, debris, review, divides)."
+        ),
+        force: bool = typer.Option(False, "--force", help="Overwrite --out."),
+    ) -> None:
+        """Write the outlines to edit, styled for QGIS, with the review flags beside them.
+
+        $ glacierinv refine export RUN --out edit.gpkg
+        """
+        from glacierinv.outlines.refine import export_for_editing
+
+        path = export_for_editing(run, out, force=force)
+        typer.echo(f"layers to edit → {path} (edit glaciers/debris in QGIS, then `glacierinv refine apply`)")
+
+    @refine.command("apply")
+    def apply_cmd(
+        run: Path = typer.Argument(..., help="Run folder (written by `glacierinv run`)."),
+        edited: Path = typer.Option(..., "--edited", help="The edited GeoPackage (layers glaciers, debris)."),
+        editor: str = typer.Option(
+            None, "--editor", help="Name recorded in the provenance (default: login)."
+        ),
+        out: str = typer.Option(
+            "outlines_refined.gpkg", "--out", help="Output file name inside RUN (never outlines.gpkg)."
+        ),
+        force: bool = typer.Option(False, "--force", help="Overwrite an earlier refined output."),
+    ) -> None:
+        """Validate the edits, record provenance, recompute changed units, write RUN/outlines_refined.gpkg
+        and RUN/refine_summary.csv. The automated outlines.gpkg and inventory.gpkg are never modified.
+
+        $ glacierinv refine apply RUN --edited edit.gpkg --editor "A. Analyst"
+        """
+        from glacierinv.errors import InputError
+        from glacierinv.outlines.refine import apply_edits
+
+        if Path(out).name in ("outlines.gpkg", "inventory.gpkg", "units.gpkg") or Path(out).name != out:
+            raise InputError(
+                f"--out {out!r} is not allowed",
+                run,
+                "Give a plain file name other than the automated outputs",
+            )
+        stem = Path(out).stem
+        summary = "refine_summary.csv" if stem == "outlines_refined" else f"{stem}_summary.csv"
+        res = apply_edits(run, edited, editor=editor, out_name=out, summary_name=summary, force=force)
+        for r in res.repairs.itertuples():
+            typer.echo(f"repair: {r.layer} {r.feature}: {r.repair} ({r.detail})")
+        counts = res.edits["action"].value_counts().to_dict() if len(res.edits) else {}
+        changes = ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) or "no changes"
+        typer.echo(
+            f"{changes}; {len(res.repairs)} repair(s); {len(res.recomputed)} unit(s) recomputed → "
+            f"{res.out_path}, {res.summary_path}"
+        )
+
+    app.add_typer(refine, name="refine")
