@@ -118,7 +118,11 @@ def vectorize_classes(
     ice_polys = [_fill_small_holes(p, crs, fill_holes_below_km2) for p in ice_polys]
     tol = simplify_px * grid.res[0]
     if tol > 0:
-        ice_polys = [p.simplify(tol, preserve_topology=True) for p in ice_polys]
+        # drop collinear vertices (window seams add some) and fix the ring start, so that Douglas-Peucker
+        # gives the same outline whatever the block size
+        ice_polys = [
+            shapely.normalize(p.simplify(0)).simplify(tol, preserve_topology=True) for p in ice_polys
+        ]
     ice_polys = [p if p.is_valid else shapely.make_valid(p) for p in ice_polys]
     ice_polys = [q for p in ice_polys for q in _polygons_of(p)]
     glaciers = gpd.GeoDataFrame(geometry=ice_polys, crs=crs)
@@ -134,7 +138,9 @@ def vectorize_classes(
 
     debris_polys, _ = vectorize_mask(classes_path, (DEBRIS,), block_px=block_px)
     if tol > 0:
-        debris_polys = [p.simplify(tol, preserve_topology=True) for p in debris_polys]
+        debris_polys = [
+            shapely.normalize(p.simplify(0)).simplify(tol, preserve_topology=True) for p in debris_polys
+        ]
     rows = []
     if len(glaciers) and debris_polys:
         tree = shapely.STRtree(glaciers.geometry.to_numpy())
