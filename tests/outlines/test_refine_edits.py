@@ -190,3 +190,21 @@ def test_merge_with_edits_lists_conflicts():
     assert merged.geometry[merged["outline_id"] == "G2"].iloc[0].intersection(
         A.buffer(4)
     ).area == pytest.approx(0)
+
+
+def test_reason_inferred_from_review_flags():
+    from glacierinv.outlines.refine import _assign_reasons
+
+    review = gdf([
+        {"flag_id": "F00001", "outline_id": "G2", "reason": "cloud_shadow", "priority": 1, "geometry": B},
+        {"flag_id": "F00002", "outline_id": "G1", "reason": "boundary_omission", "priority": 2,
+         "geometry": box_px(100, 0, 103, 100)},
+        {"flag_id": "F00003", "outline_id": "G1", "reason": "low_confidence", "priority": 3, "geometry": box_px(10, 10, 20, 20)},
+    ])  # fmt: skip
+    grown = A.union(box_px(100, 0, 103, 100))
+    out, deb, changes, _ = _run([{"outline_id": "G1", "geometry": grown}, {"outline_id": "G2", "geometry": B},
+                                 {"outline_id": "G3", "geometry": C}])  # fmt: skip
+    _assign_reasons(changes, AUTO, review, deb)
+    assert {c["outline_id"]: c["reason"] for c in changes if c["action"] != "auto"} == {
+        "G1": "boundary_omission"
+    }

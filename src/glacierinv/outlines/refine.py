@@ -608,7 +608,11 @@ def _assign_reasons(changes: list[dict], auto, review, deb) -> None:
         area = c.get("changed")
         if area is None or area.is_empty:
             area = c["geometry"]
-        hit = [r for _, r, g, _ in flags if g is not None and g.intersects(area)]
+        hit = [
+            r
+            for _, r, g, _ in flags
+            if g is not None and g.intersects(area) and g.intersection(area).area > 0
+        ]
         hit = hit or [r for _, r, _, oid in flags if oid in c["sources"]]
         if hit:
             c["reason"] = hit[0]
