@@ -195,3 +195,34 @@ def test_cli_export_then_apply_with_split(run_dir, tmp_path):
     assert "split" in out.output
     edits = gpd.read_file(run_dir / "outlines_refined.gpkg", layer="edits")
     assert (edits["action"] == "split").sum() >= 2 and set(edits["editor"]) == {"Cli"}
+
+
+def test_rerun_keeps_edits_and_lists_conflicts(run_dir, tmp_path):
+    from glacierinv.io.vector import write_layers
+
+    path, gl, deb = _edit_file(run_dir, tmp_path)
+    gl.loc[0, "geometry"] = gl.geometry[0].buffer(6, join_style="mitre")
+    _save(path, gl, deb)
+    apply_edits(run_dir, path, editor="Tester", now=NOW)
+    # simulate a re-run of the pipeline whose automated outline moved under the edit
+    auto = gpd.read_file(run_dir / "outlines.gpkg", layer="glaciers")
+    auto_deb = gpd.read_file(run_dir / "outlines.gpkg", layer="debris")
+    auto.loc[0, "geometry"] = auto.geometry[0].buffer(-4, join_style="mitre")
+    write_layers(run_dir / "outlines.gpkg", {"glaciers": auto, "debris": auto_deb})
+    out = runner.invoke(app, ["refine", "rebase", str(run_dir), "--out", str(tmp_path / "e2.gpkg")])
+    assert out.exit_code == 0, out.output
+    assert f"conflict: {auto['outline_id'][0]}" in out.output
+    carried = gpd.read_file(tmp_path / "e2.gpkg", layer="glaciers")
+    refined = gpd.read_file(run_dir / "outlines_refined.gpkg", layer="glaciers")
+    edited_geom = refined.geometry[refined["outline_id"] == gl["outline_id"][0]].iloc[0]  # as validated
+    row = carried[carried["outline_id"] == gl["outline_id"][0]]
+    assert len(row) == 1 and shapely.symmetric_difference(row.geometry.iloc[0], edited_geom).area < 1.0
+    assert len(gpd.read_file(tmp_path / "e2.gpkg", layer="conflicts")) == 1
+    res = apply_edits(run_dir, tmp_path / "e2.gpkg", force=True, now=NOW)
+    assert set(res.edits["action"]) == {"edited"}
+
+
+def test_rebase_without_refined_output(run_dir, tmp_path):
+    out = runner.invoke(app, ["refine", "rebase", str(run_dir), "--out", str(tmp_path / "e2.gpkg")])
+    assert out.exit_code == 2 and "outlines_refined.gpkg" in out.output
+    assert not (tmp_path / "e2.gpkg").exists()

@@ -72,4 +72,23 @@ def register(app: typer.Typer) -> None:
             f"{res.out_path}, {res.summary_path}"
         )
 
+    @refine.command("rebase")
+    def rebase_cmd(
+        run: Path = typer.Argument(..., help="Run folder, re-run after edits were applied."),
+        out: Path = typer.Option(..., "--out", "-o", help="New GeoPackage to edit, with a conflicts layer."),
+        force: bool = typer.Option(False, "--force", help="Overwrite --out."),
+    ) -> None:
+        """Carry applied edits over to re-run automated outlines and list the conflicts.
+
+        $ glacierinv refine rebase RUN --out edit2.gpkg
+        """
+        from glacierinv.outlines.refine import rebase_edits
+
+        path, conflicts = rebase_edits(run, out, force=force)
+        for c in conflicts.itertuples():
+            typer.echo(
+                f"conflict: {c.outline_id} ({c.action}): {c.changed_m2:.0f} m² of automated outline changed"
+            )
+        typer.echo(f"{len(conflicts)} conflict(s); edits carried over → {path} (check, then `refine apply`)")
+
     app.add_typer(refine, name="refine")

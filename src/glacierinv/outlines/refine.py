@@ -43,6 +43,7 @@ __all__ = [
     "diff_outlines",
     "export_for_editing",
     "merge_with_edits",
+    "rebase_edits",
     "validate_edits",
 ]
 
@@ -859,3 +860,59 @@ def merge_with_edits(
         rows or {"outline_id": [], "provenance": []}, geometry="geometry" if rows else [], crs=crs
     )
     return merged, pd.DataFrame(conflicts, columns=["outline_id", "action", "changed_m2", "detail"])
+
+
+def rebase_edits(run_dir: str | Path, out: str | Path, *, force: bool = False) -> tuple[Path, pd.DataFrame]:
+    """After a re-run of the pipeline: carry the edits of ``RUN/outlines_refined.gpkg`` over to the new
+    automated ``RUN/outlines.gpkg`` and write a new file to edit (as :func:`export_for_editing`, plus a
+    ``conflicts`` layer). Apply it with :func:`apply_edits` after checking the conflicts.
+
+    Returns
+    -------
+    path, conflicts
+    """
+    from glacierinv.outlines.styles import embed_styles
+
+    run = Path(run_dir)
+    out = Path(out)
+    refuse_overwrite(out, force)
+    auto_path = _need(run / "outlines.gpkg", "outlines.gpkg")
+    refined = _need(run / "outlines_refined.gpkg", "outlines_refined.gpkg (no edits applied yet)")
+    new_auto = read_vector(auto_path, layer="glaciers", allow_empty=True)
+    new_deb = read_vector(auto_path, layer="debris", allow_empty=True)
+    edits = read_vector(refined, layer="edits", allow_empty=True)
+    ref_deb = read_vector(refined, layer="debris", allow_empty=True)
+    merged, conflicts = merge_with_edits(new_auto, edits)
+    live = set(merged["outline_id"][merged["provenance"] != "auto"].astype(str))
+    cover = _union(list(merged.geometry[merged["provenance"] != "auto"]))
+    rows = []
+    for _, r in new_deb.iterrows():
+        g = shapely.make_valid(r.geometry.difference(cover)) if r.geometry.intersects(cover) else r.geometry
+        rows += [
+            {"debris_id": r["debris_id"], "outline_id": r["outline_id"], "geometry": p} for p in _polys(g)
+        ]
+    for _, r in ref_deb[ref_deb["outline_id"].astype(str).isin(live)].iterrows():
+        rows.append({"debris_id": None, "outline_id": r["outline_id"], "geometry": r.geometry})
+    deb = gpd.GeoDataFrame(rows or {"debris_id": [], "outline_id": []}, geometry="geometry" if rows else [],
+                           crs=new_auto.crs)  # fmt: skip
+    gl = merged[["outline_id", "geometry"]].copy()
+    # edited polygons keep their refined id; a split/added id unknown to the new run is matched as added
+    for frame in (gl, deb):
+        frame["reason"] = pd.Series([None] * len(frame), dtype="object")
+        frame["note"] = pd.Series([None] * len(frame), dtype="object")
+    prov = merged["provenance"].to_numpy()
+    gl["reason"] = [None if p == "auto" else "carried_over" for p in prov]
+    cgeo = [
+        merged.geometry[merged["outline_id"] == oid].union_all()
+        if (merged["outline_id"] == oid).any()
+        else None
+        for oid in conflicts["outline_id"]
+    ]
+    clayer = gpd.GeoDataFrame(conflicts, geometry=cgeo if len(conflicts) else [], crs=new_auto.crs)
+    layers = {"glaciers": gl, "debris": deb, "conflicts": clayer}
+    if "review" in list_layers(auto_path):
+        layers["review"] = read_vector(auto_path, layer="review", allow_empty=True)
+    with atomic_path(out) as tmp:
+        write_layers(tmp, layers)
+        embed_styles(tmp)
+    return out, conflicts
