@@ -159,11 +159,15 @@ def compute_attributes(
         raise InputError("glacier outlines have no CRS", None, "Assign one before computing attributes")
     if len(glaciers) == 0:
         raise InputError("no glacier polygon to attribute")
-    gdf = glaciers.copy().reset_index(drop=True)
+    gdf = _repair(glaciers.copy().reset_index(drop=True))
     # input columns that differ from ours only by case (RGI 6 "CenLat" vs "cenlat") would clash in a
     # GeoPackage, whose column names are case-insensitive: keep them as src_<name>
     ours = {c.lower() for c in ATTRIBUTE_COLUMNS}
-    clash = {c: f"src_{c}" for c in gdf.columns if c.lower() in ours and c not in ATTRIBUTE_COLUMNS and c != id_column}
+    clash = {
+        c: f"src_{c}"
+        for c in gdf.columns
+        if c.lower() in ours and c not in ATTRIBUTE_COLUMNS and c != id_column
+    }
     gdf = gdf.rename(columns=clash)
     if id_column not in gdf.columns:
         gdf[id_column] = [f"G{i + 1:05d}" for i in range(len(gdf))]
@@ -229,6 +233,21 @@ def compute_attributes(
         crs=gdf.crs,
     )
     return gdf, hypsometry, centerlines
+
+
+def _repair(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Repair invalid polygons (self-intersections) with ``make_valid``, keeping the polygonal part; warn."""
+    bad = ~gdf.geometry.is_valid.to_numpy()
+    if not bad.any():
+        return gdf
+    fixed = []
+    for geom in gdf.geometry[bad]:
+        valid = shapely.make_valid(geom)
+        polys = [g for g in getattr(valid, "geoms", [valid]) if g.geom_type in ("Polygon", "MultiPolygon")]
+        fixed.append(shapely.union_all(polys) if polys else valid)
+    gdf.loc[bad, gdf.geometry.name] = fixed
+    log.warning("repaired %d invalid glacier polygon(s) (self-intersections) with make_valid", int(bad.sum()))
+    return gdf
 
 
 def _debris_per_glacier(gdf: gpd.GeoDataFrame, debris: gpd.GeoDataFrame | None) -> np.ndarray:

@@ -31,6 +31,7 @@ from scipy import ndimage
 from shapely.geometry import shape
 from shapely.ops import split
 
+from glacierinv.attributes.compute import _check_dem_covers
 from glacierinv.attributes.zonal import GlacierWindow, dem_resolution_m, glacier_window
 from glacierinv.errors import InputError
 from glacierinv.geometry import area_km2
@@ -137,6 +138,9 @@ def _split_complex(geom, crs, dem_path, res_m, dem_crs, min_unit_area_km2, user_
         if cutting:
             pieces = list(split(complex_m, shapely.union_all(cutting)).geoms)
             return _merge_small_parts(pieces, min_unit_area_km2 * 1e6), metric
+    if not np.isfinite(win.dem_m[win.mask]).any():
+        log.warning("a complex has no valid DEM under it; kept as one unit")
+        return [complex_m], metric
     labels = basin_labels(win, min_unit_area_km2)
     pieces: dict[int, list] = {}
     for g, v in rasterio.features.shapes(labels, mask=labels > 0, transform=win.grid.transform):
@@ -193,7 +197,10 @@ def subdivide(
         raise InputError("glacier outlines have no CRS", None, "Assign one before subdividing")
     if divides is not None and divides.crs is None:
         raise InputError("divide lines have no CRS", None, "Assign one (same as the outlines)")
+    if len(glaciers) == 0:
+        raise InputError("no glacier polygon to subdivide")
     res_m, dem_crs = dem_resolution_m(dem_path)
+    _check_dem_covers(glaciers, dem_path)
     crs = glaciers.crs
     gl = glaciers.reset_index(drop=True)
     cids = (
