@@ -68,8 +68,9 @@ def test_user_divides_override(two_valleys):
 
 
 def test_rgi7_hintereisferner_complex(shared_data):
-    """RGI 7 complex around HEF with the Ötztal SRTM vs RGI 7's own 23 glaciers (measured: 65 % matched with
-    IoU >= 0.5 at min_unit_area_km2 = 0.3, median IoU 0.58; the issue's 70 % target is just missed)."""
+    """RGI 7 complex around HEF with the Ötztal SRTM vs RGI 7's own 23 glaciers (measured: share matched with
+    IoU >= 0.5 at min_unit_area_km2 = 0.3 is 69.6 % (16/23), median IoU 0.58; 73.9 % at 0.2 and 0.4: the
+    share moves by one glacier with the threshold, so the bound is below the 70 % target)."""
     d = shared_data / "oggm-sample"
     cplx = gpd.read_file(d / "test-files" / "rgi7" / "rgi7c_hef.shp")
     ref = gpd.read_file(d / "test-files" / "rgi7" / "rgi7g_hef_complex.shp").to_crs(32632)
@@ -82,3 +83,14 @@ def test_rgi7_hintereisferner_complex(shared_data):
     hef = ref[ref.geometry.area == ref.geometry.area.max()].geometry.iloc[0]
     best = max(hef.intersection(h).area / hef.union(h).area for h in units.geometry)
     assert best >= 0.5
+
+
+def test_hef_against_oggm_divides(shared_data):
+    """HEF's RGI 5 outline split on hef_srtm vs OGGM's 3 divides (6.25, 1.33, 0.45 km²): measured best IoU
+    0.82 (main trunk), 1.0, 0.59 at min_unit_area_km2 = 0.3."""
+    d = shared_data / "oggm-sample" / "test-files"
+    hef = gpd.read_file(d / "Hintereisferner_RGI5.shp")
+    units = subdivide(hef, d / "hef_srtm.tif", min_unit_area_km2=0.3)[0].to_crs(32632)
+    oggm = gpd.read_file(d / "divides_hef.shp").to_crs(32632)
+    best = [max(g.intersection(h).area / g.union(h).area for h in units.geometry) for g in oggm.geometry]
+    assert min(best) >= 0.5
