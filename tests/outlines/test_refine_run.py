@@ -226,3 +226,27 @@ def test_rebase_without_refined_output(run_dir, tmp_path):
     out = runner.invoke(app, ["refine", "rebase", str(run_dir), "--out", str(tmp_path / "e2.gpkg")])
     assert out.exit_code == 2 and "outlines_refined.gpkg" in out.output
     assert not (tmp_path / "e2.gpkg").exists()
+
+
+def test_second_round_keeps_earlier_provenance(run_dir, tmp_path):
+    path, gl, deb = _edit_file(run_dir, tmp_path)
+    first = gl["outline_id"].iloc[0]
+    gl.loc[0, "geometry"] = gl.geometry[0].buffer(6, join_style="mitre")
+    gl.loc[0, "reason"] = "boundary_omission"
+    _save(path, gl, deb)
+    apply_edits(run_dir, path, editor="First", now=NOW)
+    # round two: export the refined outlines, add a polygon, leave the earlier edit alone
+    path2 = tmp_path / "r2.gpkg"
+    export_for_editing(run_dir, path2)
+    gl2 = gpd.read_file(path2, layer="glaciers")
+    deb2 = gpd.read_file(path2, layer="debris")
+    new = gpd.GeoDataFrame({"outline_id": [None], "reason": [None], "note": [None]},
+                           geometry=[_free_square(run_dir, gl2)], crs=gl2.crs)  # fmt: skip
+    _save(path2, gpd.GeoDataFrame(pd.concat([gl2, new], ignore_index=True), crs=gl2.crs), deb2)
+    later = datetime(2026, 2, 1, tzinfo=UTC)
+    res = apply_edits(run_dir, path2, editor="Second", now=later, force=True)
+    e = res.edits.set_index("outline_id")
+    assert (e.loc[first, "editor"], e.loc[first, "timestamp"], e.loc[first, "reason"]) == (
+        "First", "2026-01-02T03:04:05Z", "boundary_omission",
+    )  # fmt: skip
+    assert (e.loc["A00001", "editor"], e.loc["A00001", "timestamp"]) == ("Second", "2026-02-01T00:00:00Z")

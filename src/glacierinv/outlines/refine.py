@@ -551,13 +551,17 @@ def apply_edits(
     gl, deb, changes = diff_outlines(auto, auto_debris, gl, deb, tol_m2=tol_m2)
     editor = editor or _login()
     stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for c in changes:
+        c["editor"], c["timestamp"] = editor, stamp
+    previous = out_path if out_path.exists() else run / "outlines_refined.gpkg"
+    _carry_previous(changes, previous, tol_m2)
     _assign_reasons(changes, auto, review, deb)
     edits = _edits_layer(changes, auto, editor, stamp, gl.crs)
     # provenance on the refined outlines
     by_id = {c["outline_id"]: c for c in changes if c["action"] != "merged" or "into" not in c}
     gl["provenance"] = [_provenance(a) for a in gl["action"]]
-    gl["editor"] = [editor if a != "auto" else None for a in gl["action"]]
-    gl["edit_time"] = [stamp if a != "auto" else None for a in gl["action"]]
+    gl["editor"] = [by_id.get(o, {}).get("editor") if a != "auto" else None for o, a in zip(gl["outline_id"], gl["action"], strict=True)]  # fmt: skip
+    gl["edit_time"] = [by_id.get(o, {}).get("timestamp") if a != "auto" else None for o, a in zip(gl["outline_id"], gl["action"], strict=True)]  # fmt: skip
     gl["edit_reason"] = [by_id.get(o, {}).get("reason") if a != "auto" else None for o, a in zip(gl["outline_id"], gl["action"], strict=True)]  # fmt: skip
     gl["area_km2"] = area_km2(gl) if len(gl) else []
     gl = gl[
@@ -579,6 +583,32 @@ def apply_edits(
     return RefineResult(
         gl, deb, units_layers.get("units"), edits, repairs, summary, out_path, summary_path, recomputed
     )
+
+
+def _carry_previous(changes: list[dict], previous: Path, tol_m2: float) -> None:
+    """Keep editor, time and reason of changes already recorded by an earlier ``apply`` (same outline,
+    same action, same geometry), so that a later editing round re-attributes only what it changed."""
+    if not previous.exists() or "edits" not in list_layers(previous):
+        return
+    try:
+        prev = read_vector(previous, layer="edits", allow_empty=True)
+    except InputError:
+        return
+    if not len(prev):
+        return
+    index: dict[tuple[str, str], list] = {}
+    for _, r in prev.iterrows():
+        index.setdefault((str(r["outline_id"]), str(r["action"])), []).append(r)
+    for c in changes:
+        if c["action"] == "auto":
+            continue
+        for r in index.get((str(c["outline_id"]), c["action"]), []):
+            g = r.geometry if r.geometry is not None else shapely.Polygon()
+            if not _differs(g, c["geometry"], tol_m2):
+                c["editor"], c["timestamp"] = r["editor"], r["timestamp"]
+                if not _has_id(c.get("reason")) and _has_id(r.get("reason")):
+                    c["reason"] = r["reason"]
+                break
 
 
 def _login() -> str:
@@ -632,7 +662,7 @@ def _edits_layer(changes: list[dict], auto, editor: str, stamp: str, crs) -> gpd
         rows.append({
             "outline_id": c["outline_id"], "layer": "glaciers", "action": c["action"],
             "source_ids": ",".join(c["sources"]) + (f"→{c['into']}" if "into" in c else ""),
-            "editor": editor, "timestamp": stamp, "reason": c["reason"],
+            "editor": c.get("editor", editor), "timestamp": c.get("timestamp", stamp), "reason": c["reason"],
             "area_before_km2": _km2(before, crs), "area_after_km2": _km2(after, crs),
             "auto_wkt": before.wkt if not before.is_empty else None, "geometry": c["geometry"],
         })  # fmt: skip
