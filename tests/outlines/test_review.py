@@ -142,3 +142,16 @@ def test_no_snow_flag_when_patch_is_high(scene):
         glaciers, debris, **paths, params=ReviewParams(large_glacier_km2=0.3, snow_below_m=1000)
     )
     assert ("B", "seasonal_snow") not in _by(flags)
+
+
+def test_dem_nodata_is_not_an_elevation(scene, tmp_path):
+    glaciers, debris, paths = scene
+    import rasterio
+
+    with rasterio.open(paths["dem_path"]) as ds:
+        dem = ds.read(1)
+    dem[480:560, 40:110] = -9999.0  # no DEM under B: it cannot be judged as low-lying snow
+    p = write(tmp_path / "dem_nd.tif", dem, nodata=-9999.0)
+    flags = flag_for_review(glaciers, debris, **{**paths, "dem_path": p}, params=PARAMS)
+    assert ("B", "seasonal_snow") not in _by(flags)
+    assert ("B", "small_polygon") in _by(flags)

@@ -14,6 +14,7 @@ Rasters are read per glacier window (the glacier's bounding box plus a margin), 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,13 +23,15 @@ import geopandas as gpd
 import numpy as np
 import rasterio.features
 import shapely
+from rasterio.enums import Resampling
+from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window, from_bounds
 from scipy import ndimage
 
 from glacierinv.errors import InputError
 from glacierinv.geometry import area_km2
 from glacierinv.io.grid import Grid
-from glacierinv.io.raster import band_index, iter_windows, open_raster, read_on_grid, read_window
+from glacierinv.io.raster import band_index, iter_windows, open_raster, read_window
 
 __all__ = ["REASONS", "ReviewParams", "flag_for_review", "REVIEW_COLUMNS"]
 
@@ -145,21 +148,21 @@ def flag_for_review(
     tree = shapely.STRtree(gl.geometry.to_numpy())
     flags: list[dict] = []
     per_glacier: list[dict] = []
-    for i, geom in enumerate(gl.geometry):
-        oid = str(gl["outline_id"].iloc[i])
-        accs, stats = _scan_glacier(
-            i, geom, gl, tree, grid, p, classes_path, proba_path, masks_path, stack_path, dem_path
-        )
-        per_glacier.append(stats)
-        for reason, acc in accs.items():
-            flag = _finish(reason, acc, oid, grid, p)
-            if flag is not None:
-                flags.append(flag)
-        flags.extend(_holes(geom, oid, grid, p))
-        if areas[i] < p.near_threshold_factor * p.min_area_km2:
-            flags.append(_flag(oid, "small_polygon", geom,
-                               f"area {areas[i]:.4f} km² is within {p.near_threshold_factor:g}× of the "
-                               f"{p.min_area_km2:g} km² minimum"))  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        src = _Sources.open(stack, grid, classes_path, proba_path, masks_path, stack_path, dem_path)
+        for i, geom in enumerate(gl.geometry):
+            oid = str(gl["outline_id"].iloc[i])
+            accs, stats = _scan_glacier(i, geom, gl, tree, grid, p, src)
+            per_glacier.append(stats)
+            for reason, acc in accs.items():
+                flag = _finish(reason, acc, oid, grid, p)
+                if flag is not None:
+                    flags.append(flag)
+            flags.extend(_holes(geom, oid, grid, p))
+            if areas[i] < p.near_threshold_factor * p.min_area_km2:
+                flags.append(_flag(oid, "small_polygon", geom,
+                                   f"area {areas[i]:.4f} km² is within {p.near_threshold_factor:g}× of the "
+                                   f"{p.min_area_km2:g} km² minimum"))  # fmt: skip
     if deb is not None:
         flags.extend(_fragmented_debris(gl, deb, p))
     if dem_path is not None:
@@ -183,7 +186,7 @@ def _glacier_window(geom, grid: Grid, pad_px: int) -> Window | None:
     return Window(c0, r0, c1 - c0, r1 - r0)
 
 
-def _scan_glacier(i, geom, gl, tree, grid, p, classes_path, proba_path, masks_path, stack_path, dem_path):
+def _scan_glacier(i, geom, gl, tree, grid, p, src: _Sources):
     accs: dict[str, _Acc] = {}
     stats = {"n": 0, "clean": 0, "z": []}
     pad = p.ring_px + 2
@@ -203,28 +206,30 @@ def _scan_glacier(i, geom, gl, tree, grid, p, classes_path, proba_path, masks_pa
         others = _rasterize(neighbours, wgrid) if neighbours else np.zeros_like(inside)
         ring = ndimage.binary_dilation(inside, iterations=p.ring_px) & ~inside & ~others
         touch = ndimage.binary_dilation(inside, iterations=1)
-        classes = read_window(classes_path, rwin, 1, as_float=False)
+        classes = read_window(src.classes, rwin, 1, as_float=False)
         valid = classes != 255
         ins_c = inside[cs]
         stats["n"] += int(ins_c.sum())
         stats["clean"] += int((ins_c & (classes[cs] == 1)).sum())
-        if proba_path is not None:
-            proba = _read_proba(proba_path, rwin)
+        if src.proba is not None:
+            proba = (
+                read_window(src.proba, rwin, [1, 2, 3], as_float=False).astype("float32") / src.proba_scale
+            )
             ice = proba[1] + proba[2]
             cand = ring & valid & (ice > p.omission_proba)
             _add(accs, "boundary_omission", cand[cs], cwgrid, ice[cs])
             low = inside & valid & (proba.max(axis=0) < p.low_conf_proba)
             _add(accs, "low_confidence", low[cs], cwgrid, proba.max(axis=0)[cs])
-        if masks_path is not None:
-            cloud, shadow = _read_masks(masks_path, rwin)
+        if src.masks is not None:
+            cloud, shadow = _read_masks(src, rwin)
             near = ndimage.binary_dilation(inside, iterations=p.ring_px)
             cs_mask = near & (cloud | shadow)
             acc = _add(accs, "cloud_shadow", cs_mask[cs], cwgrid, None)
             if acc is not None:
                 acc.extra["cloud"] = acc.extra.get("cloud", 0) + int((cs_mask & cloud)[cs].sum())
                 acc.extra["shadow"] = acc.extra.get("shadow", 0) + int((cs_mask & shadow)[cs].sum())
-        if stack_path is not None:
-            ndwi = _read_ndwi(stack_path, rwin)
+        if src.stack is not None:
+            ndwi = _read_ndwi(src, rwin)
             if ndwi is not None:
                 water = (ndwi > p.ndwi_water) & ~inside
                 lab, n = ndimage.label(water)
@@ -233,8 +238,8 @@ def _scan_glacier(i, geom, gl, tree, grid, p, classes_path, proba_path, masks_pa
                     hit = hit[hit > 0]
                     wmask = np.isin(lab, hit)
                     _add(accs, "water", wmask[cs], cwgrid, ndwi[cs])
-        if dem_path is not None:
-            z = read_on_grid(dem_path, grid, rwin, 1, require_overlap=False)
+        if src.dem is not None:
+            z = src.dem.read(1, window=rwin)
             zin = z[cs][ins_c]
             stats["z"].append(zin[np.isfinite(zin)])
     stats["z"] = np.concatenate(stats["z"]) if stats["z"] else np.array([])
@@ -247,35 +252,74 @@ def _rasterize(geoms, wgrid: Grid) -> np.ndarray:
     )
 
 
-def _read_proba(path, win: Window) -> np.ndarray:
-    with open_raster(path) as ds:
-        arr = read_window(ds, win, [1, 2, 3], as_float=False).astype("float32")
-        scale = 255.0 if ds.dtypes[0] == "uint8" else 1.0
-    return arr / scale
+@dataclass
+class _Sources:
+    """The rasters, opened once; the DEM as a warped view onto the classes grid (read per window)."""
+
+    classes: object
+    proba: object = None
+    proba_scale: float = 255.0
+    masks: object = None
+    mask_bands: tuple = (None, None)
+    stack: object = None
+    ndwi_bands: tuple | None = None
+    dem: object = None
+
+    @classmethod
+    def open(cls, es, grid: Grid, classes_path, proba_path, masks_path, stack_path, dem_path) -> _Sources:
+        src = cls(es.enter_context(open_raster(classes_path)))
+        if proba_path is not None:
+            src.proba = es.enter_context(open_raster(proba_path))
+            src.proba_scale = 255.0 if src.proba.dtypes[0] == "uint8" else 1.0
+        if masks_path is not None:
+            src.masks = es.enter_context(open_raster(masks_path))
+            src.mask_bands = tuple(_band_or_none(src.masks, n) for n in ("cloud", "shadow"))
+        if stack_path is not None:
+            src.stack = es.enter_context(open_raster(stack_path))
+            g, n = _band_or_none(src.stack, "green"), _band_or_none(src.stack, "nir")
+            src.ndwi_bands = (g, n) if g and n else None
+            if src.ndwi_bands is None:
+                log.warning("%s: no green/nir bands; water flags skipped", stack_path)
+        if dem_path is not None:
+            dem = es.enter_context(open_raster(dem_path))
+            src.dem = es.enter_context(
+                WarpedVRT(
+                    dem,
+                    crs=grid.crs,
+                    transform=grid.transform,
+                    width=grid.width,
+                    height=grid.height,
+                    resampling=Resampling.bilinear,
+                    dtype="float32",
+                    src_nodata=dem.nodata,
+                    nodata=np.nan,
+                )
+            )
+        return src
 
 
-def _read_masks(path, win: Window) -> tuple[np.ndarray, np.ndarray]:
-    with open_raster(path) as ds:
-        out = []
-        for name in ("cloud", "shadow"):
-            try:
-                b = band_index(ds, name)
-            except Exception:  # noqa: BLE001 - a mask raster without this band
-                out.append(np.zeros((int(win.height), int(win.width)), bool))
-                continue
-            a = read_window(ds, win, b, as_float=False)
-            out.append((a == 1) & (a != (ds.nodata if ds.nodata is not None else 255)))
+def _band_or_none(ds, name: str) -> int | None:
+    try:
+        return band_index(ds, name)
+    except InputError:
+        return None
+
+
+def _read_masks(src: _Sources, win: Window) -> tuple[np.ndarray, np.ndarray]:
+    out = []
+    for b in src.mask_bands:
+        if b is None:
+            out.append(np.zeros((int(win.height), int(win.width)), bool))
+        else:
+            out.append(read_window(src.masks, win, b, as_float=False) == 1)
     return out[0], out[1]
 
 
-def _read_ndwi(path, win: Window) -> np.ndarray | None:
-    with open_raster(path) as ds:
-        try:
-            g, n = band_index(ds, "green"), band_index(ds, "nir")
-        except Exception:  # noqa: BLE001 - a stack without green/nir: no water flags
-            return None
-        green = read_window(ds, win, g)
-        nir = read_window(ds, win, n)
+def _read_ndwi(src: _Sources, win: Window) -> np.ndarray | None:
+    if src.ndwi_bands is None:
+        return None
+    green = read_window(src.stack, win, src.ndwi_bands[0])
+    nir = read_window(src.stack, win, src.ndwi_bands[1])
     with np.errstate(invalid="ignore", divide="ignore"):
         ndwi = (green - nir) / (green + nir)
     return np.where(np.isfinite(ndwi), ndwi, -1.0)
