@@ -27,7 +27,7 @@ import pandas as pd
 import shapely
 from shapely.geometry import LineString
 
-from glacierinv.attributes.zonal import GlacierWindow, dem_resolution_m, glacier_window
+from glacierinv.attributes.zonal import DemWindows, GlacierWindow
 from glacierinv.dem.terrain import gradient_horn, slope_deg
 from glacierinv.errors import InputError, NoOverlap
 from glacierinv.geometry import area_km2
@@ -172,7 +172,6 @@ def compute_attributes(
     if id_column not in gdf.columns:
         gdf[id_column] = [f"G{i + 1:05d}" for i in range(len(gdf))]
     ids = gdf[id_column].astype(str)
-    res_m, dem_crs = dem_resolution_m(dem_path)
     _check_dem_covers(gdf, dem_path)
     gdf["area_km2"] = area_km2(gdf)
     reps = gdf.geometry.representative_point().to_crs(4326)
@@ -180,32 +179,36 @@ def compute_attributes(
     gdf["debris_km2"] = _debris_per_glacier(gdf, debris)
     gdf["debris_frac"] = np.where(gdf["area_km2"] > 0, gdf["debris_km2"] / gdf["area_km2"], 0.0)
     rows, hyps, lines = [], [], []
-    for i, geom in enumerate(gdf.geometry):
-        win = glacier_window(geom, gdf.crs, dem_path, res_m=res_m, dem_crs=dem_crs)
-        stats = _stats(win, min_dem_coverage)
-        if stats["zmin_m"] is None:
-            log.warning(
-                "glacier %s: only %.0f %% of it has valid DEM; elevation statistics left null",
-                ids[i],
-                100 * stats["dem_cov"],
-            )
-        stats["aspect_sec"] = aspect_sector(stats.get("aspect_deg"))
-        line = longest_flowline(win) if stats["zmin_m"] is not None else None
-        stats["lmax_m"] = float(line.length) if line is not None else None
-        if line is not None:
-            lines.append(
-                {
-                    "glac_id": ids[i],
-                    "lmax_m": line.length,
-                    "geometry": gpd.GeoSeries([line], crs=win.grid.crs).to_crs(gdf.crs).iloc[0],
-                }
-            )
-        rows.append(stats)
-        if stats["zmin_m"] is not None:
-            lo, share = hypsometry_permille(np.where(win.mask, win.dem_m, np.nan), band_m)
-            for b, s in zip(lo, share, strict=True):
-                hyps.append({"glac_id": ids[i], "band_min_m": b, "band_max_m": b + band_m, "share_permille": int(s),
-                             "area_km2": float(gdf["area_km2"].iloc[i]) * s / 1000.0})  # fmt: skip
+    with DemWindows(dem_path) as dems:
+        metric = dems.metric_geometries(gdf.geometry)
+        wins = (dems.window(g, c) for g, c in metric)
+        for i, win in enumerate(wins):
+            stats = _stats(win, min_dem_coverage)
+            if stats["zmin_m"] is None:
+                log.warning(
+                    "glacier %s: only %.0f %% of it has valid DEM; elevation statistics left null",
+                    ids[i],
+                    100 * stats["dem_cov"],
+                )
+            stats["aspect_sec"] = aspect_sector(stats.get("aspect_deg"))
+            line = longest_flowline(win) if stats["zmin_m"] is not None else None
+            stats["lmax_m"] = float(line.length) if line is not None else None
+            if line is not None:
+                lines.append(
+                    {
+                        "glac_id": ids[i],
+                        "lmax_m": line.length,
+                        "geometry": line,
+                        "crs": win.grid.crs,
+                    }
+                )
+            rows.append(stats)
+            if stats["zmin_m"] is not None:
+                lo, share = hypsometry_permille(np.where(win.mask, win.dem_m, np.nan), band_m)
+                for b, s in zip(lo, share, strict=True):
+                    hyps.append({"glac_id": ids[i], "band_min_m": b, "band_max_m": b + band_m, "share_permille": int(s),
+                                 "area_km2": float(gdf["area_km2"].iloc[i]) * s / 1000.0})  # fmt: skip
+    _lines_to_crs(lines, gdf.crs)
     stats_df = pd.DataFrame(rows)
     for col in stats_df.columns:
         gdf[col] = stats_df[col].to_numpy()
@@ -233,6 +236,17 @@ def compute_attributes(
         crs=gdf.crs,
     )
     return gdf, hypsometry, centerlines
+
+
+def _lines_to_crs(lines: list[dict], crs) -> None:
+    """Transform the flowlines (each in its window's metric CRS, key ``crs``) to ``crs`` in batches."""
+    by_crs: dict = {}
+    for k, r in enumerate(lines):
+        by_crs.setdefault(r.pop("crs"), []).append(k)
+    for src, idx in by_crs.items():
+        moved = gpd.GeoSeries([lines[k]["geometry"] for k in idx], crs=src).to_crs(crs)
+        for k, g in zip(idx, moved, strict=True):
+            lines[k]["geometry"] = g
 
 
 def _repair(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

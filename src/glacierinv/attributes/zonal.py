@@ -13,14 +13,16 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import rasterio.features
+from affine import Affine
 from pyproj import CRS
 from rasterio.enums import Resampling
+from rasterio.windows import Window
 from shapely.geometry.base import BaseGeometry
 
 from glacierinv.io.grid import Grid
-from glacierinv.io.raster import open_raster, read_on_grid
+from glacierinv.io.raster import _as_float, open_raster, read_on_grid
 
-__all__ = ["GlacierWindow", "dem_resolution_m", "glacier_window"]
+__all__ = ["DemWindows", "GlacierWindow", "dem_resolution_m", "glacier_window"]
 
 
 @dataclass
@@ -73,3 +75,89 @@ def glacier_window(
         col, row = ~grid.transform * (p.x, p.y)
         mask[min(int(row), grid.height - 1), min(int(col), grid.width - 1)] = True
     return GlacierWindow(dem, mask, grid, g)
+
+
+def _utm_epsg(lon: float, lat: float) -> int:
+    zone = min(int((lon + 180.0) // 6.0) + 1, 60)
+    return (32600 if lat >= 0 else 32700) + zone
+
+
+class DemWindows:
+    """The DEM opened once, cutting per-glacier windows on a metric grid (the fast path of the stage).
+
+    Projected DEMs are read as plain windows of their own grid (no resampling, cells outside the DEM are
+    NaN); geographic DEMs are warped (bilinear) to the glacier's UTM zone at the DEM's ground resolution.
+    Use as a context manager.
+    """
+
+    def __init__(self, dem_path: str | Path):
+        self.res_m, self.dem_crs = dem_resolution_m(dem_path)
+        self.ds = open_raster(dem_path)
+
+    def __enter__(self) -> DemWindows:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.ds.close()
+
+    def metric_geometries(self, geoms: gpd.GeoSeries) -> list[tuple[BaseGeometry, CRS]]:
+        """Each geometry in its metric CRS (the DEM's, or its UTM zone), transformed in batches."""
+        if self.dem_crs is not None:
+            return [(g, self.dem_crs) for g in geoms.to_crs(self.dem_crs)]
+        pts = geoms.representative_point().to_crs(4326)
+        epsg = np.array([_utm_epsg(p.x, p.y) for p in pts])
+        out: list = [None] * len(geoms)
+        for code in np.unique(epsg):
+            idx = np.flatnonzero(epsg == code)
+            crs = CRS.from_epsg(int(code))
+            for i, g in zip(idx, geoms.iloc[idx].to_crs(crs), strict=True):
+                out[i] = (g, crs)
+        return out
+
+    def window(self, g: BaseGeometry, crs: CRS, margin_px: int = 2) -> GlacierWindow:
+        """The :class:`GlacierWindow` of ``g`` (given in the metric ``crs`` from :meth:`metric_geometries`)."""
+        if self.dem_crs is None:
+            return self._warped(g, crs, margin_px)
+        ds = self.ds
+        inv = ~ds.transform
+        left, bottom, right, top = g.bounds
+        cs, rs = zip(inv @ (left, top), inv @ (right, bottom), strict=True)
+        c0, c1 = int(np.floor(min(cs))) - margin_px, int(np.ceil(max(cs))) + margin_px
+        r0, r1 = int(np.floor(min(rs))) - margin_px, int(np.ceil(max(rs))) + margin_px
+        dem = np.full((r1 - r0, c1 - c0), np.nan, "float32")
+        rr0, rr1 = max(r0, 0), min(r1, ds.height)
+        cc0, cc1 = max(c0, 0), min(c1, ds.width)
+        if rr1 > rr0 and cc1 > cc0:
+            win = Window(cc0, rr0, cc1 - cc0, rr1 - rr0)
+            dem[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = _as_float(ds.read(1, window=win), ds.nodata)
+        grid = Grid(crs, ds.transform @ Affine.translation(c0, r0), dem.shape)
+        return GlacierWindow(dem, _mask(g, grid), grid, g)
+
+    def _warped(self, g: BaseGeometry, crs: CRS, margin_px: int) -> GlacierWindow:
+        from rasterio.vrt import WarpedVRT
+
+        res_m = self.res_m
+        left, bottom, right, top = g.bounds
+        pad = margin_px * res_m
+        bounds = (
+            np.floor((left - pad) / res_m) * res_m,
+            np.floor((bottom - pad) / res_m) * res_m,
+            np.ceil((right + pad) / res_m) * res_m,
+            np.ceil((top + pad) / res_m) * res_m,
+        )
+        grid = Grid.from_bounds(crs, bounds, res_m)
+        nodata = self.ds.nodata if self.ds.nodata is not None else np.nan
+        with WarpedVRT(self.ds, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height,
+                       resampling=Resampling.bilinear, src_nodata=self.ds.nodata, nodata=nodata,
+                       dtype="float32") as vrt:  # fmt: skip
+            dem = _as_float(vrt.read(1), nodata)
+        return GlacierWindow(dem, _mask(g, grid), grid, g)
+
+
+def _mask(g: BaseGeometry, grid: Grid) -> np.ndarray:
+    mask = rasterio.features.geometry_mask([g], grid.shape, grid.transform, invert=True)
+    if not mask.any():  # a glacier smaller than a cell: take the cell holding its representative point
+        p = g.representative_point()
+        col, row = ~grid.transform * (p.x, p.y)
+        mask[min(max(int(row), 0), grid.height - 1), min(max(int(col), 0), grid.width - 1)] = True
+    return mask
