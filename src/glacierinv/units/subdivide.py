@@ -32,7 +32,7 @@ from shapely.geometry import shape
 from shapely.ops import split
 
 from glacierinv.attributes.compute import _check_dem_covers
-from glacierinv.attributes.zonal import GlacierWindow, dem_resolution_m, glacier_window
+from glacierinv.attributes.zonal import DemWindows, GlacierWindow
 from glacierinv.errors import InputError
 from glacierinv.geometry import area_km2
 
@@ -127,9 +127,8 @@ def _merge_small_parts(parts: list, min_area_m2: float) -> list:
     return parts
 
 
-def _split_complex(geom, crs, dem_path, res_m, dem_crs, min_unit_area_km2, user_lines):
-    """Units of one complex, in a local metric CRS; returns (parts, metric crs)."""
-    win = glacier_window(geom, crs, dem_path, res_m=res_m, dem_crs=dem_crs, margin_px=3)
+def _split_complex(win: GlacierWindow, min_unit_area_km2, user_lines):
+    """Units of one complex (its DEM window), in a local metric CRS; returns (parts, metric crs)."""
     metric = win.grid.crs
     complex_m = win.geometry
     if user_lines is not None:
@@ -199,7 +198,6 @@ def subdivide(
         raise InputError("divide lines have no CRS", None, "Assign one (same as the outlines)")
     if len(glaciers) == 0:
         raise InputError("no glacier polygon to subdivide")
-    res_m, dem_crs = dem_resolution_m(dem_path)
     _check_dem_covers(glaciers, dem_path)
     crs = glaciers.crs
     gl = glaciers.reset_index(drop=True)
@@ -209,12 +207,15 @@ def subdivide(
         else [f"C{i + 1:05d}" for i in range(len(gl))]
     )
     rows = []
-    for cid, geom in zip(cids, gl.geometry, strict=True):
-        parts, metric = _split_complex(geom, crs, dem_path, res_m, dem_crs, min_unit_area_km2, divides)
-        parts_crs = gpd.GeoSeries(parts, crs=metric).to_crs(crs)
-        order = np.argsort([-p.representative_point().y for p in parts], kind="stable")
-        for k, idx in enumerate(order):
-            rows.append({"glac_id": f"{cid}-{k + 1:02d}", "outline_id": cid, "geometry": parts_crs.iloc[idx]})
+    with DemWindows(dem_path) as dems:
+        for cid, (g, mcrs) in zip(cids, dems.metric_geometries(gl.geometry), strict=True):
+            parts, metric = _split_complex(dems.window(g, mcrs, margin_px=3), min_unit_area_km2, divides)
+            parts_crs = gpd.GeoSeries(parts, crs=metric).to_crs(crs)
+            order = np.argsort([-p.representative_point().y for p in parts], kind="stable")
+            for k, idx in enumerate(order):
+                rows.append(
+                    {"glac_id": f"{cid}-{k + 1:02d}", "outline_id": cid, "geometry": parts_crs.iloc[idx]}
+                )
     units = gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
     units["area_km2"] = area_km2(units)
     units = units[["glac_id", "outline_id", "area_km2", "geometry"]]
