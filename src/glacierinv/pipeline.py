@@ -144,12 +144,11 @@ def _outlines(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str, A
         simplify_px=cfg.outlines.simplify_px,
         block_px=cfg.runtime.block_px,
     )
+    from glacierinv.outlines.review import ReviewParams, flag_for_review
+    from glacierinv.outlines.styles import embed_styles
+
     review = None
-    try:
-        from glacierinv.outlines.review import flag_for_review
-    except ImportError:
-        flag_for_review = None
-    if flag_for_review is not None and len(glaciers):
+    if len(glaciers):
         review = flag_for_review(
             glaciers,
             debris,
@@ -158,8 +157,10 @@ def _outlines(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str, A
             masks_path=_existing(run / "masks.tif"),
             stack_path=_existing(run / "stack.tif"),
             dem_path=cfg.input_path("dem"),
+            params=ReviewParams(min_area_km2=cfg.outlines.min_area_km2),
         )
     write_outlines(run / "outlines.gpkg", glaciers, debris, review=review)
+    embed_styles(run / "outlines.gpkg")
     return {
         "n_outlines": int(len(glaciers)),
         "n_debris": int(len(debris)),
@@ -231,6 +232,9 @@ def _attributes(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str,
         "centerlines": centerlines,
     }
     write_layers(run / "inventory.gpkg", layers)
+    from glacierinv.outlines.styles import embed_styles
+
+    embed_styles(run / "inventory.gpkg")
     with atomic_path(run / "inventory.csv") as tmp:
         glaciers.drop(columns=glaciers.geometry.name).to_csv(tmp, index=False)
     with atomic_path(run / "uncertainty.json") as tmp:

@@ -179,7 +179,7 @@ def write_outlines(
         "debris": debris,
         "review": review
         if review is not None
-        else _empty(crs, ["flag_id", "reason", "priority", "evidence", "score"]),
+        else _empty(crs, ["flag_id", "outline_id", "reason", "priority", "score", "area_km2", "evidence"]),
         "edits": edits
         if edits is not None
         else _empty(crs, ["outline_id", "action", "editor", "timestamp", "reason"]),
