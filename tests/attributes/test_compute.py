@@ -171,3 +171,20 @@ def test_hef_hypsometry_against_rgi5(shared_data):
     diff = np.array([ours.get(b, 0) - theirs.get(b, 0) for b in set(ours) | set(theirs)])
     assert sum(theirs.values()) == 1000 and hyps.share_permille.sum() == 1000
     assert np.abs(diff).sum() < 100 and np.abs(diff).max() <= 15
+
+
+def test_partly_outside_and_nodata_holes(tmp_path):
+    """A glacier half outside the DEM is attributed on the covered half and flagged by dem_cov ≈ 0.5; cells
+    at the DEM's nodata value (-9999, not NaN) are holes, never elevations."""
+    grid = Grid.from_bounds(UTM, (500000, 4000000, 501000, 4001000), 10.0)
+    z = np.full(grid.shape, 3000.0, "float32")
+    z[40:60, 40:60] = -9999.0  # a 200 m × 200 m hole
+    dem = write_raster(tmp_path / "dem.tif", z, grid, nodata=-9999.0)
+    g = gpd.GeoDataFrame(
+        geometry=[box(500500, 4000700, 501500, 4000900), box(500300, 4000300, 500700, 4000700)], crs=UTM
+    )
+    out = compute_attributes(g, dem)[0]
+    assert out.loc[0, "dem_cov"] == pytest.approx(0.5, abs=0.02)
+    assert out.loc[0, "zmin_m"] == pytest.approx(3000.0) and out.loc[0, "zmax_m"] == pytest.approx(3000.0)
+    assert out.loc[1, "dem_cov"] == pytest.approx(1 - 0.04 / 0.16, abs=0.01)
+    assert out.loc[1, "zmin_m"] == pytest.approx(3000.0)
