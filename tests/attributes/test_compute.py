@@ -188,3 +188,20 @@ def test_partly_outside_and_nodata_holes(tmp_path):
     assert out.loc[0, "zmin_m"] == pytest.approx(3000.0) and out.loc[0, "zmax_m"] == pytest.approx(3000.0)
     assert out.loc[1, "dem_cov"] == pytest.approx(1 - 0.04 / 0.16, abs=0.01)
     assert out.loc[1, "zmin_m"] == pytest.approx(3000.0)
+
+
+def test_huge_glacier_window_is_coarsened(tmp_path):
+    """Memory bound: a window above max_cells is read on a coarser grid; a plane keeps its slope/aspect."""
+    from glacierinv.attributes.zonal import DemWindows
+
+    dem = _plane(tmp_path, dz_east=-0.2, dz_north=0.0)
+    g = gpd.GeoSeries([box(500500, 4000500, 501500, 4001500)], crs=UTM)
+    with DemWindows(dem, max_cells=2_000) as dems:
+        ((geom, crs),) = dems.metric_geometries(g)
+        win = dems.window(geom, crs)
+    assert win.res_m == 30.0 and win.dem_m.size < 2_000 * 1.5  # 10⁴ cells / 2000 → factor ceil(√5) = 3
+    from glacierinv.attributes.compute import _stats
+
+    st = _stats(win, 0.2)
+    assert st["slope_deg"] == pytest.approx(np.degrees(np.arctan(0.2)), abs=0.05)
+    assert st["aspect_deg"] == pytest.approx(90.0, abs=0.1)

@@ -7,6 +7,7 @@ window around each glacier is read.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from shapely.geometry.base import BaseGeometry
 
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import _as_float, open_raster, read_on_grid
+
+log = logging.getLogger(__name__)
 
 __all__ = ["DemWindows", "GlacierWindow", "dem_resolution_m", "glacier_window"]
 
@@ -87,11 +90,14 @@ class DemWindows:
 
     Projected DEMs are read as plain windows of their own grid (no resampling, cells outside the DEM are
     NaN); geographic DEMs are warped (bilinear) to the glacier's UTM zone at the DEM's ground resolution.
-    Use as a context manager.
+    Use as a context manager. A glacier whose window would exceed ``max_cells`` (default 5·10⁷ cells,
+    ~200 MB per float32 array; the stage holds a few such arrays) is warped to a grid coarsened by an integer
+    factor, with a warning, so memory stays bounded whatever the glacier size.
     """
 
-    def __init__(self, dem_path: str | Path):
+    def __init__(self, dem_path: str | Path, max_cells: int = 50_000_000):
         self.res_m, self.dem_crs = dem_resolution_m(dem_path)
+        self.max_cells = max_cells
         self.ds = open_raster(dem_path)
 
     def __enter__(self) -> DemWindows:
@@ -116,6 +122,13 @@ class DemWindows:
 
     def window(self, g: BaseGeometry, crs: CRS, margin_px: int = 2) -> GlacierWindow:
         """The :class:`GlacierWindow` of ``g`` (given in the metric ``crs`` from :meth:`metric_geometries`)."""
+        left, bottom, right, top = g.bounds
+        cells = (right - left) * (top - bottom) / self.res_m**2
+        if cells > self.max_cells:  # bounded memory: a coarser grid for a huge glacier
+            factor = float(np.ceil(np.sqrt(cells / self.max_cells)))
+            log.warning("glacier window of %.0f cells > %d: computed at %.0f× coarser resolution",
+                        cells, self.max_cells, factor)  # fmt: skip
+            return self._warped(g, crs, margin_px, res_m=self.res_m * factor)
         if self.dem_crs is None:
             return self._warped(g, crs, margin_px)
         ds = self.ds
@@ -133,10 +146,10 @@ class DemWindows:
         grid = Grid(crs, ds.transform @ Affine.translation(c0, r0), dem.shape)
         return GlacierWindow(dem, _mask(g, grid), grid, g)
 
-    def _warped(self, g: BaseGeometry, crs: CRS, margin_px: int) -> GlacierWindow:
+    def _warped(self, g: BaseGeometry, crs: CRS, margin_px: int, res_m: float | None = None) -> GlacierWindow:
         from rasterio.vrt import WarpedVRT
 
-        res_m = self.res_m
+        res_m = res_m or self.res_m
         left, bottom, right, top = g.bounds
         pad = margin_px * res_m
         bounds = (
