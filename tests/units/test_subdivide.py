@@ -76,6 +76,12 @@ def test_rgi7_hintereisferner_complex(shared_data):
     ref = gpd.read_file(d / "test-files" / "rgi7" / "rgi7g_hef_complex.shp").to_crs(32632)
     units = subdivide(cplx, d / "test-workflow" / "srtm_oetztal.tif", min_unit_area_km2=0.3)[0].to_crs(32632)
     assert units.area.sum() == pytest.approx(cplx.to_crs(32632).area.sum(), rel=1e-9)
+    whole = shapely.union_all(cplx.to_crs(32632).geometry.to_numpy())
+    assert shapely.union_all(units.geometry.to_numpy()).symmetric_difference(whole).area < 1.0  # m²
+    geoms = units.geometry.to_numpy()
+    i, j = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    overlap = sum(geoms[a].intersection(geoms[b]).area for a, b in zip(i, j, strict=True) if a < b)
+    assert overlap < 1.0  # m² over a 77.6 km² complex: reprojection round-off only
     ious = np.array(
         [max(g.intersection(h).area / g.union(h).area for h in units.geometry) for g in ref.geometry]
     )
