@@ -29,11 +29,12 @@ def tiny_scene(tmp_path_factory) -> Path:
     return out
 
 
-def _run(scene: Path, out: Path, **runtime):
+def _run(scene: Path, out: Path, method: str = "baseline", **runtime):
     from glacierinv.config import load_config
     from glacierinv.pipeline import run_pipeline
 
     cfg = load_config(scene / "config.toml")
+    cfg = cfg.model_copy(update={"segment": cfg.segment.model_copy(update={"method": method})})
     if runtime:
         cfg = cfg.model_copy(update={"runtime": cfg.runtime.model_copy(update=runtime)})
     return run_pipeline(cfg, out)
@@ -51,3 +52,10 @@ def tiled_run(tiny_scene, tmp_path_factory):
     """The same scene split into overlapping 160-px tiles processed as separate parts, then mosaicked."""
     out = tmp_path_factory.mktemp("run_tiled") / "run"
     return _run(tiny_scene, out, tile_px=160, tile_overlap_px=48)
+
+
+@pytest.fixture(scope="session")
+def unet_run(tiny_scene, tmp_path_factory):
+    """The whole pipeline with the default method (U-Net+CBAM, shipped model) on the tiny scene."""
+    out = tmp_path_factory.mktemp("run_unet") / "run"
+    return _run(tiny_scene, out, method="unet")

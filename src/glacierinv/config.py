@@ -56,11 +56,15 @@ class StackConfig(_Section):
     channels: list[str] = Field(default_factory=lambda: ["blue", "green", "red", "nir", "lst", "slope"])
     pansharpen: Literal["brovey", "gram_schmidt", "hpf", "none"] = "gram_schmidt"
     resolution_m: float | None = None  # output grid; default = pan (or ms) grid
-    coregister: bool = False  # estimate + apply sub-pixel shifts of MS and S2 vs the primary (phase correlation)
+    coregister: bool = (
+        False  # estimate + apply sub-pixel shifts of MS and S2 vs the primary (phase correlation)
+    )
 
 
 class SegmentConfig(_Section):
-    method: Literal["baseline", "unet"] = "baseline"
+    method: Literal["baseline", "unet"] = (
+        "unet"  # the paper's U-Net+CBAM (shipped synthetic model unless checkpoint is set)
+    )
     checkpoint: Path | None = None  # U-Net checkpoint (.pt); default = the shipped model
     tile_px: int = 512
     overlap_px: int = 128
@@ -76,7 +80,9 @@ class OutlinesConfig(_Section):
 
 class UnitsConfig(_Section):
     enabled: bool = True
-    min_unit_area_km2: float = 0.1  # basins below this are merged into the neighbour with the longest shared divide
+    min_unit_area_km2: float = (
+        0.1  # basins below this are merged into the neighbour with the longest shared divide
+    )
     divides: Path | None = None  # user-corrected divide lines overriding the automatic ones
 
 
@@ -207,7 +213,7 @@ pansharpen = "gram_schmidt"  # gram_schmidt | brovey | hpf | none
 # coregister = true          # phase-correlation shifts of MS/S2 onto the primary image (reported in run.json)
 
 [segment]
-method = "baseline"          # baseline | unet
+method = "unet"              # unet (U-Net+CBAM; shipped model unless checkpoint = "PATH") | baseline
 tile_px = 512
 overlap_px = 128
 

@@ -38,7 +38,7 @@ def _all_outputs_readable(run: Path) -> None:
 
 
 @pytest.mark.parametrize("after", ["stack", pytest.param("units", marks=pytest.mark.slow)])
-def test_kill_and_resume_gives_same_outputs(after, tiny_scene, baseline_run, tmp_path):
+def test_kill_and_resume_gives_same_outputs(after, tiny_scene, unet_run, tmp_path):
     """Kill -9 the run right after stage ``after`` is recorded done (i.e. inside the next stage)."""
     run = tmp_path / "run"
     proc = subprocess.Popen(
@@ -59,7 +59,7 @@ def test_kill_and_resume_gives_same_outputs(after, tiny_scene, baseline_run, tmp
 
     result = run_pipeline(load_config(tiny_scene / "config.toml"), run)
     assert result.stages["stack"] == "skipped"  # finished stages are not recomputed
-    ref = baseline_run.run_dir
+    ref = unet_run.run_dir  # the default method, as the CLI run above
     a = read_raster(ref / "classes.tif", as_float=False)[0]
     b = read_raster(run / "classes.tif", as_float=False)[0]
     np.testing.assert_array_equal(a, b)

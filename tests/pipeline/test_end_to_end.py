@@ -65,6 +65,7 @@ def test_inventory_has_rgi_attributes(baseline_run):
 
 def test_rerun_skips_everything(baseline_run, tiny_scene):
     cfg = load_config(tiny_scene / "config.toml")
+    cfg = cfg.model_copy(update={"segment": cfg.segment.model_copy(update={"method": "baseline"})})
     again = run_pipeline(cfg, baseline_run.run_dir)
     assert set(again.stages.values()) == {"skipped"}
 
@@ -93,3 +94,13 @@ def test_img_source_per_glacier(baseline_run):
     glaciers = read_vector(baseline_run.run_dir / "inventory.gpkg", layer="glaciers")
     assert set(glaciers["img_source"].dropna()) <= {"synthetic", "sentinel2"}
     assert glaciers["img_source"].notna().all()
+
+
+def test_unet_default_matches_truth(unet_run, tiny_scene):
+    """Issue 4: the default method (shipped U-Net+CBAM) through the whole pipeline."""
+    assert unet_run.summaries["segment"].get("method", "unet") != "baseline"
+    acc = json.loads((unet_run.run_dir / "assessment.json").read_text())["accuracy"]["overall"]
+    assert acc["miou"] >= 0.80
+    truth = read_vector(tiny_scene / "truth" / "glaciers.gpkg", layer="glaciers")
+    ours = read_vector(unet_run.run_dir / "inventory.gpkg", layer="glaciers")
+    assert area_km2(ours).sum() == pytest.approx(area_km2(truth).sum(), rel=0.05)

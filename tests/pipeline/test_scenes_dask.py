@@ -13,8 +13,12 @@ from glacierinv.pipeline import run_pipeline
 from glacierinv.scenes import plan_parts
 
 
+def _baseline(cfg):
+    return cfg.model_copy(update={"segment": cfg.segment.model_copy(update={"method": "baseline"})})
+
+
 def test_dask_tiles_identical_to_in_process(tiny_scene, tiled_run, tmp_path):
-    cfg = load_config(tiny_scene / "config.toml")
+    cfg = _baseline(load_config(tiny_scene / "config.toml"))
     cfg = cfg.model_copy(
         update={
             "runtime": cfg.runtime.model_copy(update={"tile_px": 160, "tile_overlap_px": 48, "workers": 2})
@@ -30,7 +34,7 @@ def test_dask_tiles_identical_to_in_process(tiny_scene, tiled_run, tmp_path):
 def test_two_scenes_mosaic_primary_first(tiny_scene, baseline_run, tmp_path):
     """A primary (pan + MS) scene and a Sentinel-2-only scene: the primary wins where it is valid and
     cloud-free, Sentinel-2 fills its clouds; the inventory stays within 2 % of the single-scene run."""
-    base = load_config(tiny_scene / "config.toml")
+    base = _baseline(load_config(tiny_scene / "config.toml"))
     data = base.model_dump(mode="json")
     data["scenes"] = [
         {

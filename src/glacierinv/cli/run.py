@@ -126,7 +126,9 @@ def register(app: typer.Typer) -> None:
         ),
         seed: int = typer.Option(0, "--seed", help="Seed of the synthetic scene."),
         size: int = typer.Option(1024, "--size", help="Scene size in pixels of the fine (2 m) grid."),
-        method: str = typer.Option("baseline", "--method", help="Segmentation method: baseline or unet."),
+        method: str = typer.Option(
+            "unet", "--method", help="Segmentation method: unet (shipped model) or baseline."
+        ),
         force: bool = typer.Option(False, "--force", help="Regenerate the scene and re-run every stage."),
     ) -> None:
         """Generate the synthetic scene and run the whole pipeline on it, then print a summary.
