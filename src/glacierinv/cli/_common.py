@@ -12,7 +12,7 @@ from typer.core import TyperGroup
 
 from glacierinv.errors import GlacierInvError
 
-__all__ = ["ErrorHandlingGroup", "console", "err_console", "setup_logging"]
+__all__ = ["ErrorHandlingGroup", "console", "err_console", "read_outlines_dem_debris", "setup_logging"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -43,3 +43,15 @@ def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
     handler = RichHandler(console=err_console, show_path=False, show_time=False, level=level)
     logger.addHandler(handler)
     logger.propagate = False
+
+
+def read_outlines_dem_debris(outlines, layer, dem, debris):
+    """Read the inputs shared by ``units`` and ``attributes`` (clear errors): glacier polygons, a DEM that
+    opens, and optional debris polygons."""
+    from glacierinv.io.raster import open_raster
+    from glacierinv.io.vector import read_vector
+
+    glaciers = read_vector(outlines, layer=layer, polygons=True)
+    open_raster(dem).close()
+    deb = read_vector(debris, polygons=True, allow_empty=True) if debris else None
+    return glaciers, deb

@@ -33,14 +33,12 @@ def register(app: typer.Typer) -> None:
         $ glacierinv attributes --outlines rgi.shp --dem srtm.tif --id-column RGIId --out attrs.gpkg
         """
         from glacierinv.attributes import compute_attributes
+        from glacierinv.cli._common import read_outlines_dem_debris
         from glacierinv.io.atomic import refuse_overwrite
-        from glacierinv.io.raster import open_raster
-        from glacierinv.io.vector import read_vector, write_layers
+        from glacierinv.io.vector import write_layers
 
         refuse_overwrite(out, force)
-        glaciers = read_vector(outlines, layer=layer, polygons=True)
-        open_raster(dem).close()
-        deb = read_vector(debris, polygons=True, allow_empty=True) if debris else None
+        glaciers, deb = read_outlines_dem_debris(outlines, layer, dem, debris)
         table, hyps, lines = compute_attributes(
             glaciers,
             dem,

@@ -36,15 +36,13 @@ def register(app: typer.Typer) -> None:
 
         $ glacierinv units --outlines complexes.gpkg --dem dem.tif --out units.gpkg
         """
+        from glacierinv.cli._common import read_outlines_dem_debris
         from glacierinv.io.atomic import refuse_overwrite
-        from glacierinv.io.raster import open_raster
         from glacierinv.io.vector import read_vector, write_layers
         from glacierinv.units import subdivide
 
         refuse_overwrite(out, force)
-        glaciers = read_vector(outlines, layer=layer, polygons=True)
-        open_raster(dem).close()
-        deb = read_vector(debris, polygons=True, allow_empty=True) if debris else None
+        glaciers, deb = read_outlines_dem_debris(outlines, layer, dem, debris)
         lines = read_vector(divides) if divides else None
         units, debris_units, divide_lines = subdivide(
             glaciers,

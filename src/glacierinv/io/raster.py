@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_BLOCK",
     "MAX_WHOLE_PIXELS",
     "RasterWriter",
+    "class_writers",
     "band_index",
     "iter_windows",
     "open_raster",
@@ -281,6 +282,26 @@ class RasterWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         self._ds.close()
         self._atomic.__exit__(exc_type, exc, tb)
+
+
+@contextlib.contextmanager
+def class_writers(classes_path, proba_path, grid: Grid, class_names: Sequence[str]):
+    """Open the writers of a segmentation: ``classes.tif`` (uint8, 255 nodata) and, when ``proba_path`` is
+    given, ``proba.tif`` (one uint8 band per class, probability × 255). Yields the list of open writers;
+    all are committed together, or none on error."""
+    with contextlib.ExitStack() as stack:
+        opened = [
+            stack.enter_context(RasterWriter(classes_path, grid, 1, "uint8", 255, descriptions=["class"]))
+        ]
+        if proba_path is not None:
+            opened.append(
+                stack.enter_context(
+                    RasterWriter(
+                        proba_path, grid, len(class_names), "uint8", None, descriptions=list(class_names)
+                    )
+                )
+            )
+        yield opened
 
 
 def write_raster(

@@ -28,7 +28,7 @@ from scipy import ndimage
 
 from glacierinv.errors import InputError
 from glacierinv.io.grid import Grid
-from glacierinv.io.raster import RasterWriter, core_slice, iter_windows, open_raster, read_window
+from glacierinv.io.raster import class_writers, core_slice, iter_windows, open_raster, read_window
 
 log = logging.getLogger(__name__)
 
@@ -209,15 +209,7 @@ def classify_stack(
             )
         grid = Grid(ds.crs, ds.transform, (ds.height, ds.width))
         counts = np.zeros(256, "int64")
-        writers = [RasterWriter(classes_path, grid, 1, "uint8", 255, descriptions=["class"])]
-        if proba_path is not None:
-            writers.append(
-                RasterWriter(
-                    proba_path, grid, 3, "uint8", None, descriptions=["background", "clean_ice", "debris"]
-                )
-            )
-        opened = [w.__enter__() for w in writers]
-        try:
+        with class_writers(classes_path, proba_path, grid, ["background", "clean_ice", "debris"]) as opened:
             for read, core in iter_windows(grid, block=block_px, overlap=params.margin_px):
                 arr = read_window(ds, read)
                 bands = {n: arr[i] for i, n in enumerate(names) if n}
@@ -228,12 +220,6 @@ def classify_stack(
                 opened[0].write(classes, core)
                 if proba_path is not None:
                     opened[1].write(np.round(proba[:, rs, cs] * 255).astype("uint8"), core)
-        except BaseException as exc:
-            for w in reversed(opened):
-                w.__exit__(type(exc), exc, exc.__traceback__)
-            raise
-        for w in reversed(opened):
-            w.__exit__(None, None, None)
     return {
         "method": "baseline",
         "pixels_background": int(counts[0]),

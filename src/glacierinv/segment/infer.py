@@ -28,7 +28,7 @@ from rasterio.windows import Window
 
 from glacierinv.errors import InputError
 from glacierinv.io.grid import Grid
-from glacierinv.io.raster import RasterWriter, open_raster, read_window
+from glacierinv.io.raster import RasterWriter, class_writers, open_raster, read_window
 from glacierinv.segment.checkpoint import ModelMeta, load_checkpoint, match_channels
 
 __all__ = ["blend_weights", "predict_stack", "predict_with_model", "resolve_device", "tile_origins"]
@@ -179,15 +179,7 @@ def predict_with_model(
         strips = [(c0, min(c0 + strip, width)) for c0 in range(0, width, strip)]
         total_steps = max(1, len(strips) * len(rows))
         step = 0
-        writers = [RasterWriter(classes_path, grid, 1, "uint8", 255, descriptions=["class"])]
-        if proba_path is not None:
-            writers.append(
-                RasterWriter(proba_path, grid, n_classes, "uint8", None, descriptions=meta.class_names)
-            )
-        opened: list[RasterWriter] = []
-        try:
-            for w in writers:
-                opened.append(w.__enter__())
+        with class_writers(classes_path, proba_path, grid, meta.class_names) as opened:
             for c0, c1 in strips:
                 tcols = [x for x in cols if x < c1 and x + tile_px > c0]
                 xa, xb = tcols[0], min(tcols[-1] + tile_px, width)
@@ -227,12 +219,6 @@ def predict_with_model(
                     step += 1
                     if progress is not None:
                         progress(step / total_steps)
-        except BaseException as exc:
-            for w in reversed(opened):
-                w.__exit__(type(exc), exc, exc.__traceback__)
-            raise
-        for w in reversed(opened):
-            w.__exit__(None, None, None)
     return {
         "method": "unet",
         "pixels_background": int(counts[0]),
