@@ -1,0 +1,79 @@
+"""Analysis results (tidy tables + one figure) and writing them atomically; the shared plot style."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from glacierinv.io.atomic import atomic_path
+
+__all__ = ["PALETTE", "AnalysisResult", "GROUP_COLOURS", "new_figure", "figure_png"]
+
+#: Okabe & Ito (2008) colour-blind-safe palette.
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
+GLACIER_COLOUR, DEBRIS_COLOUR = PALETTE[0], PALETTE[1]
+GROUP_COLOURS = {"Alpine": PALETTE[0], "Mustagh": PALETTE[2], "Turkestan": PALETTE[1],
+                 "surging": PALETTE[3], "all": PALETTE[7]}  # fmt: skip
+
+
+@dataclass
+class AnalysisResult:
+    """What one analysis produces: named tidy tables (→ ``<name>[_<table>].csv``) and a figure (→ PNG)."""
+
+    name: str
+    tables: dict[str, pd.DataFrame]
+    figure: object | None = None  # a matplotlib Figure
+    notes: list[str] = field(default_factory=list)
+
+    def paths(self, out_dir: str | Path) -> list[Path]:
+        out = Path(out_dir)
+        files = [out / self._csv_name(k) for k in self.tables]
+        if self.figure is not None:
+            files.append(out / f"{self.name}.png")
+        return files
+
+    def _csv_name(self, key: str) -> str:
+        return f"{self.name}.csv" if key == "" else f"{self.name}_{key}.csv"
+
+    def write(self, out_dir: str | Path, dpi: int = 120) -> list[Path]:
+        """Write every table as CSV and the figure as PNG (each atomically); closes the figure."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for key, table in self.tables.items():
+            target = out / self._csv_name(key)
+            with atomic_path(target) as tmp:
+                table.to_csv(tmp, index=False, float_format="%.6g")
+            written.append(target)
+        if self.figure is not None:
+            target = out / f"{self.name}.png"
+            with atomic_path(target) as tmp:
+                tmp.write_bytes(figure_png(self.figure, dpi=dpi))
+            written.append(target)
+        return written
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, width_in: float = 5.0, height_in: float = 3.8):
+    """A matplotlib figure on the Agg backend (no display needed) with readable font sizes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with plt.rc_context({"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10}):
+        fig, axes = plt.subplots(nrows, ncols, figsize=(width_in * ncols, height_in * nrows), squeeze=False)
+    return fig, axes
+
+
+def figure_png(fig, dpi: int = 120) -> bytes:
+    """PNG bytes of a figure; the figure is closed afterwards."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    return buf.getvalue()
