@@ -1,0 +1,186 @@
+"""Normalised mainline profiles (seed Fig. 12d-f): elevation, slope and area concentration along each glacier.
+
+The mainline is the glacier's longest line of the ``centerlines`` layer, else the longest in-glacier flow
+path of :func:`glacierinv.attributes.compute.longest_flowline` computed on the DEM window. It is oriented
+from head (higher end) to terminus and cut into ``n_bins`` equal lengths (normalised distance 0-1):
+
+- elevation: DEM (bilinear) at the bin centres (m);
+- slope: ``arctan(Δz / Δs)`` over each bin, Δz the drop between the bin's ends along the line (degrees,
+  positive downhill);
+- area concentration: share (%) of the glacier's cells whose nearest point on the mainline falls in the bin
+  (each cell projected onto the line), i.e. where along the glacier its area lies.
+
+Profiles are aggregated per group (glacier type, surging, all) as median and inter-quartile range.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy import ndimage
+from shapely.geometry import LineString, MultiLineString
+
+from glacierinv.analysis._output import GROUP_COLOURS, AnalysisResult, new_figure
+from glacierinv.attributes.zonal import GlacierWindow
+
+__all__ = ["glacier_profile", "mainline_profiles", "orient_downhill"]
+
+log = logging.getLogger(__name__)
+
+_MAX_CELLS = 200_000  # cells projected onto the line per glacier (a regular subsample beyond)
+
+
+def _sample(win: GlacierWindow, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    cols, rows = ~win.grid.transform * (np.asarray(xs), np.asarray(ys))
+    # map_coordinates samples at pixel centres: subtract the half-pixel offset
+    return ndimage.map_coordinates(win.dem_m.astype("float64"), [rows - 0.5, cols - 0.5], order=1,
+                                   mode="nearest", cval=np.nan)  # fmt: skip
+
+
+def orient_downhill(win: GlacierWindow, line: LineString) -> LineString:
+    """``line`` running from its higher to its lower end (DEM of ``win``)."""
+    (x0, y0), (x1, y1) = line.coords[0], line.coords[-1]
+    z0, z1 = _sample(win, [x0, x1], [y0, y1])
+    return LineString(line.coords[::-1]) if np.isfinite(z0) and np.isfinite(z1) and z1 > z0 else line
+
+
+def glacier_profile(win: GlacierWindow, line: LineString, n_bins: int = 20) -> pd.DataFrame:
+    """Profile of one glacier along ``line`` (in the window's CRS), head to terminus.
+
+    Returns ``n_bins`` rows: ``s_mid`` (normalised distance), ``z_m``, ``slope_deg``, ``area_pct``.
+    """
+    if n_bins < 2:
+        raise ValueError(f"n_bins must be ≥ 2, got {n_bins}")
+    line = orient_downhill(win, line)
+    length = line.length
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    mids = 0.5 * (edges[:-1] + edges[1:])
+    pe = shapely.line_interpolate_point(line, edges, normalized=True)
+    pm = shapely.line_interpolate_point(line, mids, normalized=True)
+    ze = _sample(win, shapely.get_x(pe), shapely.get_y(pe))
+    zm = _sample(win, shapely.get_x(pm), shapely.get_y(pm))
+    step = length / n_bins
+    slope = np.degrees(np.arctan((ze[:-1] - ze[1:]) / step)) if step > 0 else np.full(n_bins, np.nan)
+    rows, cols = np.nonzero(win.mask)
+    if rows.size > _MAX_CELLS:
+        keep = np.linspace(0, rows.size - 1, _MAX_CELLS).astype(int)
+        rows, cols = rows[keep], cols[keep]
+    xs, ys = win.grid.transform * (cols + 0.5, rows + 0.5)
+    s = shapely.line_locate_point(line, shapely.points(xs, ys), normalized=True)
+    counts = np.histogram(s, bins=edges)[0].astype(float)
+    share = 100 * counts / counts.sum() if counts.sum() else np.full(n_bins, np.nan)
+    return pd.DataFrame({"s_mid": mids, "z_m": zm, "slope_deg": slope, "area_pct": share})
+
+
+def _longest(geom) -> LineString | None:
+    if geom is None or geom.is_empty:
+        return None
+    if isinstance(geom, MultiLineString):
+        merged = shapely.line_merge(geom)
+        parts = list(getattr(merged, "geoms", [merged]))
+        return max(parts, key=lambda g: g.length)
+    return geom if isinstance(geom, LineString) else None
+
+
+def mainline_profiles(
+    glaciers: gpd.GeoDataFrame,
+    dem_path: str | Path,
+    *,
+    centerlines: gpd.GeoDataFrame | None = None,
+    groups: dict[str, np.ndarray] | None = None,
+    select: np.ndarray | None = None,
+    n_bins: int = 20,
+) -> AnalysisResult:
+    """Profiles of the selected glaciers and their per-group median / IQR (seed Fig. 12d-f).
+
+    Parameters
+    ----------
+    glaciers
+        Inventory glaciers (``glac_id``), any CRS.
+    dem_path
+        DEM in metres.
+    centerlines
+        Lines with ``glac_id`` (the longest per glacier is the mainline); glaciers without one get the
+        DEM flow path.
+    groups
+        Boolean selections over ``glaciers`` (e.g. from :func:`glacierinv.analysis.types.type_groups`);
+        default one group ``all``.
+    select
+        Glaciers to profile (bool mask); default all glaciers in any group.
+    """
+    from glacierinv.attributes.compute import longest_flowline
+    from glacierinv.attributes.zonal import DemWindows
+
+    n = len(glaciers)
+    groups = groups or {"all": np.ones(n, dtype=bool)}
+    if select is None:
+        select = np.zeros(n, dtype=bool)
+        for s in groups.values():
+            select |= s
+    lines_by_id: dict[str, LineString] = {}
+    if centerlines is not None and len(centerlines):
+        for gid, geom in zip(centerlines["glac_id"].astype(str), centerlines.geometry, strict=True):
+            line = _longest(geom)
+            if line is not None and (gid not in lines_by_id or line.length > lines_by_id[gid].length):
+                lines_by_id[gid] = line
+    idx = np.flatnonzero(select)
+    per, source = [], []
+    with DemWindows(dem_path) as dw:
+        sub = glaciers.iloc[idx]
+        for i, gid, (g, crs) in zip(idx, sub["glac_id"].astype(str), dw.metric_geometries(sub.geometry), strict=True):
+            win = dw.window(g, crs)
+            if gid in lines_by_id:
+                line = gpd.GeoSeries([lines_by_id[gid]], crs=centerlines.crs).to_crs(crs).iloc[0]
+                src = "centerlines"
+            else:
+                line, src = longest_flowline(win), "dem_flowpath"
+            if line is None or line.length <= 0:
+                log.warning("glacier %s: no mainline; skipped", gid)
+                continue
+            p = glacier_profile(win, line, n_bins).assign(glac_id=gid, row=i, length_m=line.length)
+            per.append(p)
+            source.append(src)
+    cols = ["glac_id", "row", "length_m", "s_mid", "z_m", "slope_deg", "area_pct"]
+    per_glacier = pd.concat(per, ignore_index=True)[cols] if per else pd.DataFrame(columns=cols)
+    agg = []
+    for name, s in groups.items():
+        rows = np.flatnonzero(s)
+        part = per_glacier[per_glacier["row"].isin(rows)]
+        if part.empty:
+            continue
+        for var in ("z_m", "slope_deg", "area_pct"):
+            q = part.groupby("s_mid")[var].quantile([0.25, 0.5, 0.75]).unstack()
+            agg.append(pd.DataFrame({"group": name, "variable": var, "s_mid": q.index, "q25": q[0.25].to_numpy(),
+                                     "median": q[0.5].to_numpy(), "q75": q[0.75].to_numpy(),
+                                     "n_glaciers": part["glac_id"].nunique()}))  # fmt: skip
+    summary = pd.concat(agg, ignore_index=True) if agg else pd.DataFrame(
+        columns=["group", "variable", "s_mid", "q25", "median", "q75", "n_glaciers"])  # fmt: skip
+    notes = [f"{len(per)} profiles: {source.count('centerlines')} from the centerlines layer, "
+             f"{source.count('dem_flowpath')} from DEM flow paths"]  # fmt: skip
+    return AnalysisResult("profiles", {"": summary, "per_glacier": per_glacier}, _plot(summary), notes)
+
+
+def _plot(summary: pd.DataFrame):
+    fig, axes = new_figure(ncols=3, width_in=4.4, height_in=3.8)
+    labels = {"z_m": ("(d) elevation", "elevation (m)"), "slope_deg": ("(e) slope", "mainline slope (°)"),
+              "area_pct": ("(f) area concentration", "share of glacier area (%)")}  # fmt: skip
+    multi = summary["group"].nunique() > 1
+    for ax, (var, (title, ylabel)) in zip(axes[0], labels.items(), strict=True):
+        for name, t in summary[summary["variable"] == var].groupby("group", sort=False):
+            if multi and name == "all":
+                continue
+            c = GROUP_COLOURS.get(name, "k")
+            ls = "--" if name == "surging" else "-"
+            ax.plot(t["s_mid"], t["median"], color=c, ls=ls, label=f"{name} (n = {t['n_glaciers'].iloc[0]})")
+            ax.fill_between(t["s_mid"], t["q25"], t["q75"], color=c, alpha=0.15, lw=0)
+        ax.set_xlabel("normalised distance from head (0-1)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.set_xlim(0, 1)
+    axes[0, 0].legend(frameon=False, fontsize=8)
+    return fig

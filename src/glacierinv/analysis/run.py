@@ -1,0 +1,201 @@
+"""Run the inventory analyses and write one tidy CSV + one PNG figure each, plus ``analysis.json``.
+
+Analyses and what they need:
+
+=================== ================================================================
+``sizes``           the inventory (debris layer for debris patches)
+``spatial``         the inventory
+``aspect``          ``aspect_sec`` or ``aspect_deg``
+``hypsometry``      a DEM
+``slope``           a DEM
+``types``           an AAR: ``--snow`` + DEM, ``--ela-column`` + DEM, or an ``aar`` column
+``profiles``        a DEM (centerlines layer optional); per type when types ran
+``dem_resolution``  a DEM and a coarse DEM; per type when types ran
+``freezing``        a DEM
+=================== ================================================================
+
+When all analyses are asked for, those whose inputs are missing are skipped and the reason is recorded in
+``analysis.json``; asking for one explicitly (``only``) whose inputs are missing is an error. The output
+folder is written as a whole (temporary folder renamed into place), so a failure leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from glacierinv.errors import GlacierInvError, InputError
+
+__all__ = ["ANALYSES", "AnalysisOptions", "run_analyses"]
+
+log = logging.getLogger(__name__)
+
+ANALYSES = ("sizes", "spatial", "aspect", "hypsometry", "slope", "types", "profiles", "dem_resolution", "freezing")
+
+
+@dataclass
+class AnalysisOptions:
+    """Parameters of the analyses (defaults = the seed's choices)."""
+
+    band_m: float = 200.0  # hypsometry band (m)
+    z_step_m: float = 10.0  # elevation histogram resolution (m); band_m must be a multiple
+    slope_bin_deg: int = 5
+    slope_thresholds_deg: tuple[int, ...] = (10, 15, 20, 25, 30)
+    cell_km: float | None = None  # spatial grid cell; None = ~10 cells across the inventory
+    min_type_area_km2: float = 5.0  # seed: types for glaciers > 5 km²
+    aar_thresholds: tuple[float, float] = (0.3, 0.6)  # Turkestan ≤ 0.3 < Mustagh ≤ 0.6 < Alpine
+    snow_threshold: float = 0.5  # snow raster value counted as snow
+    surge_min_code: int = 2  # surge_type ≥ this (2 probable, 3 observed) flags a surge-type glacier
+    profile_bins: int = 20
+    window_m: float = 90.0  # roughness / relief window (seed: 90 m)
+    n_boot: int = 2000
+    seed: int = 0
+    lapse_rate_k_per_km: float = 6.5
+    warming_k: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
+    freezing_levels_m: tuple[float, ...] | None = None  # None = debris elevation quartiles
+    extra: dict = field(default_factory=dict)
+
+
+def _needs(name: str, dem, dem_coarse, aar_ok: bool, inv) -> str | None:
+    """Why ``name`` cannot run (None when it can)."""
+    if name in ("hypsometry", "slope", "profiles", "freezing") and dem is None:
+        return "needs a DEM (--dem)"
+    if name == "dem_resolution" and (dem is None or dem_coarse is None):
+        return "needs a fine DEM (--dem) and a coarse DEM (--dem-coarse)"
+    if name == "types" and not aar_ok:
+        return "needs an AAR source: --snow RASTER with --dem, --ela-column COL with --dem, or an aar column"
+    if name == "aspect" and not {"aspect_sec", "aspect_deg"} & set(inv.glaciers.columns):
+        return "needs an aspect_sec or aspect_deg column (run `glacierinv attributes` first)"
+    return None
+
+
+def run_analyses(
+    inventory: str | Path,
+    out_dir: str | Path,
+    *,
+    dem: str | Path | None = None,
+    dem_coarse: str | Path | None = None,
+    debris: str | Path | None = None,
+    snow: str | Path | None = None,
+    ela_column: str | None = None,
+    surge_list: str | Path | None = None,
+    layer: str | None = None,
+    only: list[str] | tuple[str, ...] | None = None,
+    options: AnalysisOptions | None = None,
+    force: bool = False,
+) -> dict:
+    """Run the analyses on an inventory file and write ``out_dir`` (see the module docstring).
+
+    Returns the summary written to ``out_dir/analysis.json``: per analysis ``status`` (done / skipped),
+    ``reason``, ``files``, ``notes``, ``seconds``.
+    """
+    from glacierinv.analysis import freezing, profiles, sizes, topography, types
+    from glacierinv.analysis.demres import dem_resolution_effects
+    from glacierinv.analysis.inventory import load_inventory
+    from glacierinv.analysis.sampling import sample_terrain
+    from glacierinv.io.atomic import atomic_path, refuse_overwrite
+    from glacierinv.io.raster import open_raster
+    from glacierinv.io.vector import read_vector
+
+    opt = options or AnalysisOptions()
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        refuse_overwrite(out, force)
+    wanted = list(only) if only else list(ANALYSES)
+    unknown = [w for w in wanted if w not in ANALYSES]
+    if unknown:
+        raise InputError(f"unknown analysis {', '.join(unknown)}; choose from {', '.join(ANALYSES)}")
+    for p, what in ((dem, "DEM"), (dem_coarse, "coarse DEM"), (snow, "snow raster")):
+        if p is not None:
+            open_raster(p).close()
+    inv = load_inventory(inventory, layer=layer)
+    if debris is not None:
+        inv.debris = read_vector(debris, polygons=True, allow_empty=True)
+    surge_ids = types.read_surge_list(surge_list) if surge_list else None
+    aar_ok = (snow is not None and dem is not None) or (ela_column is not None and dem is not None) or (
+        "aar" in inv.glaciers.columns)  # fmt: skip
+    summary: dict = {"inventory": str(inventory), "n_glaciers": len(inv.glaciers),
+                     "inputs": {"dem": str(dem) if dem else None, "dem_coarse": str(dem_coarse) if dem_coarse else None,
+                                "debris": str(debris) if debris else None, "snow": str(snow) if snow else None,
+                                "ela_column": ela_column, "surge_list": str(surge_list) if surge_list else None},
+                     "options": {k: v for k, v in asdict(opt).items() if k != "extra"}, "analyses": {}}  # fmt: skip
+    for name in wanted:
+        why = _needs(name, dem, dem_coarse, aar_ok, inv)
+        if why and only:
+            raise InputError(f"analysis '{name}' {why}", inventory)
+        if why:
+            summary["analyses"][name] = {"status": "skipped", "reason": why}
+    todo = [w for w in wanted if w not in summary["analyses"]]
+
+    with atomic_path(out) as tmp:
+        tmp.mkdir(parents=True)
+        hist = None
+        groups = None
+
+        def record(name, fn):
+            t0 = time.perf_counter()
+            res = fn()
+            files = res.write(tmp)
+            summary["analyses"][name] = {"status": "done", "files": sorted(f.name for f in files),
+                                         "notes": res.notes, "seconds": round(time.perf_counter() - t0, 3)}  # fmt: skip
+            log.info("analysis %s: %s", name, ", ".join(f.name for f in files))
+            return res
+
+        if dem is not None and {"hypsometry", "slope", "types", "freezing"} & set(todo):
+            t0 = time.perf_counter()
+            hist = sample_terrain(inv.glaciers, dem, debris=inv.debris, z_step_m=opt.z_step_m)
+            summary["terrain_sampling_seconds"] = round(time.perf_counter() - t0, 3)
+        for name in todo:
+            try:
+                if name == "sizes":
+                    record(name, lambda: sizes.size_structure(inv))
+                elif name == "spatial":
+                    record(name, lambda: sizes.spatial_distribution(inv, opt.cell_km))
+                elif name == "aspect":
+                    record(name, lambda: topography.aspect_distribution(inv))
+                elif name == "hypsometry":
+                    record(name, lambda: topography.hypsometry(hist, opt.band_m))
+                elif name == "slope":
+                    record(name, lambda: topography.slope_distribution(hist, opt.slope_bin_deg,
+                                                                       opt.slope_thresholds_deg))  # fmt: skip
+                elif name == "types":
+                    res = record(name, lambda: types.glacier_types(
+                        inv, hist, dem_path=dem, snow_path=snow, snow_threshold=opt.snow_threshold,
+                        ela_column=ela_column, surge_ids=surge_ids, surge_min_code=opt.surge_min_code,
+                        min_area_km2=opt.min_type_area_km2, thresholds=opt.aar_thresholds, band_m=opt.band_m,
+                        slope_bin_deg=opt.slope_bin_deg))  # fmt: skip
+                    groups = types.type_groups(res.tables[""], len(inv.glaciers))
+                elif name == "profiles":
+                    record(name, lambda: profiles.mainline_profiles(
+                        inv.glaciers, dem, centerlines=inv.centerlines, groups=_groups(groups, inv, opt),
+                        n_bins=opt.profile_bins))  # fmt: skip
+                elif name == "dem_resolution":
+                    record(name, lambda: dem_resolution_effects(
+                        inv.glaciers, dem, dem_coarse, groups=_groups(groups, inv, opt), window_m=opt.window_m,
+                        n_boot=opt.n_boot, seed=opt.seed))  # fmt: skip
+                elif name == "freezing":
+                    record(name, lambda: freezing.freezing_level_exposure(
+                        hist, baseline_levels_m=opt.freezing_levels_m, warming_k=opt.warming_k,
+                        lapse_rate_k_per_km=opt.lapse_rate_k_per_km))  # fmt: skip
+            except GlacierInvError as exc:
+                if only:
+                    raise
+                summary["analyses"][name] = {"status": "skipped", "reason": str(exc)}
+                log.warning("analysis %s skipped: %s", name, exc)
+        (tmp / "analysis.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    return summary
+
+
+def _groups(groups, inv, opt: AnalysisOptions) -> dict[str, np.ndarray]:
+    """Type groups when types ran, else the glaciers ≥ the type size threshold as one group ``all``."""
+    if groups is not None:
+        return groups
+    sel = inv.area_km2 >= opt.min_type_area_km2
+    if not sel.any():
+        sel = np.ones(len(inv.glaciers), dtype=bool)
+    return {"all": sel}
