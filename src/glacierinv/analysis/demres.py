@@ -25,7 +25,13 @@ import pandas as pd
 from glacierinv.analysis._output import GROUP_COLOURS, AnalysisResult, new_figure
 from glacierinv.attributes.zonal import GlacierWindow
 
-__all__ = ["METRICS", "bootstrap_mean_ci", "dem_resolution_effects", "terrain_metrics", "terrain_metrics_per_glacier"]
+__all__ = [
+    "METRICS",
+    "bootstrap_mean_ci",
+    "dem_resolution_effects",
+    "terrain_metrics",
+    "terrain_metrics_per_glacier",
+]
 
 METRICS = {"slope_mean_deg": "mean slope (°)", "slope_p90_deg": "90th percentile slope (°)",
            "roughness_m": "roughness (m)", "relief_m": "local relief (m)"}  # fmt: skip

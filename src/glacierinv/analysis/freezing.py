@@ -76,7 +76,9 @@ def freezing_level_exposure(
 
     fig, axes = new_figure(ncols=2, width_in=4.8, height_in=3.8)
     ax_e, ax_f = axes[0]
-    ax_e.plot(cumulative["elevation_m"], cumulative["glacier_km2_below"], color=GLACIER_COLOUR, label="glacier")
+    ax_e.plot(
+        cumulative["elevation_m"], cumulative["glacier_km2_below"], color=GLACIER_COLOUR, label="glacier"
+    )
     ax_e.plot(cumulative["elevation_m"], cumulative["debris_km2_below"], color=DEBRIS_COLOUR, label="debris")
     ax_e.set_xlabel("elevation threshold (m)")
     ax_e.set_ylabel("area below threshold (km²)")

@@ -132,7 +132,9 @@ def mainline_profiles(
     per, source = [], []
     with DemWindows(dem_path) as dw:
         sub = glaciers.iloc[idx]
-        for i, gid, (g, crs) in zip(idx, sub["glac_id"].astype(str), dw.metric_geometries(sub.geometry), strict=True):
+        for i, gid, (g, crs) in zip(
+            idx, sub["glac_id"].astype(str), dw.metric_geometries(sub.geometry), strict=True
+        ):
             win = dw.window(g, crs)
             if gid in lines_by_id:
                 line = gpd.GeoSeries([lines_by_id[gid]], crs=centerlines.crs).to_crs(crs).iloc[0]

@@ -35,7 +35,17 @@ __all__ = ["ANALYSES", "AnalysisOptions", "run_analyses"]
 
 log = logging.getLogger(__name__)
 
-ANALYSES = ("sizes", "spatial", "aspect", "hypsometry", "slope", "types", "profiles", "dem_resolution", "freezing")
+ANALYSES = (
+    "sizes",
+    "spatial",
+    "aspect",
+    "hypsometry",
+    "slope",
+    "types",
+    "profiles",
+    "dem_resolution",
+    "freezing",
+)
 
 
 @dataclass
@@ -110,7 +120,7 @@ def run_analyses(
     unknown = [w for w in wanted if w not in ANALYSES]
     if unknown:
         raise InputError(f"unknown analysis {', '.join(unknown)}; choose from {', '.join(ANALYSES)}")
-    for p, what in ((dem, "DEM"), (dem_coarse, "coarse DEM"), (snow, "snow raster")):
+    for p in (dem, dem_coarse, snow):
         if p is not None:
             open_raster(p).close()
     inv = load_inventory(inventory, layer=layer)
@@ -137,56 +147,55 @@ def run_analyses(
         hist = None
         groups = None
 
-        def record(name, fn):
-            t0 = time.perf_counter()
-            res = fn()
-            files = res.write(tmp)
-            summary["analyses"][name] = {"status": "done", "files": sorted(f.name for f in files),
-                                         "notes": res.notes, "seconds": round(time.perf_counter() - t0, 3)}  # fmt: skip
-            log.info("analysis %s: %s", name, ", ".join(f.name for f in files))
-            return res
+        def compute(name: str):
+            if name == "sizes":
+                return sizes.size_structure(inv)
+            if name == "spatial":
+                return sizes.spatial_distribution(inv, opt.cell_km)
+            if name == "aspect":
+                return topography.aspect_distribution(inv)
+            if name == "hypsometry":
+                return topography.hypsometry(hist, opt.band_m)
+            if name == "slope":
+                return topography.slope_distribution(hist, opt.slope_bin_deg, opt.slope_thresholds_deg)
+            if name == "types":
+                return types.glacier_types(
+                    inv, hist, dem_path=dem, snow_path=snow, snow_threshold=opt.snow_threshold,
+                    ela_column=ela_column, surge_ids=surge_ids, surge_min_code=opt.surge_min_code,
+                    min_area_km2=opt.min_type_area_km2, thresholds=opt.aar_thresholds, band_m=opt.band_m,
+                    slope_bin_deg=opt.slope_bin_deg)  # fmt: skip
+            if name == "profiles":
+                return profiles.mainline_profiles(
+                    inv.glaciers, dem, centerlines=inv.centerlines, groups=_groups(groups, inv, opt),
+                    n_bins=opt.profile_bins)  # fmt: skip
+            if name == "dem_resolution":
+                return dem_resolution_effects(
+                    inv.glaciers, dem, dem_coarse, groups=_groups(groups, inv, opt), window_m=opt.window_m,
+                    n_boot=opt.n_boot, seed=opt.seed)  # fmt: skip
+            return freezing.freezing_level_exposure(
+                hist, baseline_levels_m=opt.freezing_levels_m, warming_k=opt.warming_k,
+                lapse_rate_k_per_km=opt.lapse_rate_k_per_km)  # fmt: skip
 
         if dem is not None and {"hypsometry", "slope", "types", "freezing"} & set(todo):
             t0 = time.perf_counter()
             hist = sample_terrain(inv.glaciers, dem, debris=inv.debris, z_step_m=opt.z_step_m)
             summary["terrain_sampling_seconds"] = round(time.perf_counter() - t0, 3)
         for name in todo:
+            t0 = time.perf_counter()
             try:
-                if name == "sizes":
-                    record(name, lambda: sizes.size_structure(inv))
-                elif name == "spatial":
-                    record(name, lambda: sizes.spatial_distribution(inv, opt.cell_km))
-                elif name == "aspect":
-                    record(name, lambda: topography.aspect_distribution(inv))
-                elif name == "hypsometry":
-                    record(name, lambda: topography.hypsometry(hist, opt.band_m))
-                elif name == "slope":
-                    record(name, lambda: topography.slope_distribution(hist, opt.slope_bin_deg,
-                                                                       opt.slope_thresholds_deg))  # fmt: skip
-                elif name == "types":
-                    res = record(name, lambda: types.glacier_types(
-                        inv, hist, dem_path=dem, snow_path=snow, snow_threshold=opt.snow_threshold,
-                        ela_column=ela_column, surge_ids=surge_ids, surge_min_code=opt.surge_min_code,
-                        min_area_km2=opt.min_type_area_km2, thresholds=opt.aar_thresholds, band_m=opt.band_m,
-                        slope_bin_deg=opt.slope_bin_deg))  # fmt: skip
-                    groups = types.type_groups(res.tables[""], len(inv.glaciers))
-                elif name == "profiles":
-                    record(name, lambda: profiles.mainline_profiles(
-                        inv.glaciers, dem, centerlines=inv.centerlines, groups=_groups(groups, inv, opt),
-                        n_bins=opt.profile_bins))  # fmt: skip
-                elif name == "dem_resolution":
-                    record(name, lambda: dem_resolution_effects(
-                        inv.glaciers, dem, dem_coarse, groups=_groups(groups, inv, opt), window_m=opt.window_m,
-                        n_boot=opt.n_boot, seed=opt.seed))  # fmt: skip
-                elif name == "freezing":
-                    record(name, lambda: freezing.freezing_level_exposure(
-                        hist, baseline_levels_m=opt.freezing_levels_m, warming_k=opt.warming_k,
-                        lapse_rate_k_per_km=opt.lapse_rate_k_per_km))  # fmt: skip
+                res = compute(name)
             except GlacierInvError as exc:
                 if only:
                     raise
                 summary["analyses"][name] = {"status": "skipped", "reason": str(exc)}
                 log.warning("analysis %s skipped: %s", name, exc)
+                continue
+            files = res.write(tmp)
+            summary["analyses"][name] = {"status": "done", "files": sorted(f.name for f in files),
+                                         "notes": res.notes, "seconds": round(time.perf_counter() - t0, 3)}  # fmt: skip
+            log.info("analysis %s: %s", name, ", ".join(f.name for f in files))
+            if name == "types":
+                groups = types.type_groups(res.tables[""], len(inv.glaciers))
         (tmp / "analysis.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     return summary
 

@@ -98,7 +98,9 @@ def snowlines_from_raster(
         for gid, (g, crs) in zip(glaciers["glac_id"], dw.metric_geometries(glaciers.geometry), strict=True):
             win = dw.window(g, crs)
             valid = win.mask & np.isfinite(win.dem_m)
-            snow = read_on_grid(snow_path, win.grid, bands=1, resampling=Resampling.nearest, require_overlap=False)
+            snow = read_on_grid(
+                snow_path, win.grid, bands=1, resampling=Resampling.nearest, require_overlap=False
+            )
             snow = np.asarray(snow, dtype="float64").reshape(win.dem_m.shape)
             obs = valid & np.isfinite(snow)
             z = win.dem_m[obs]
@@ -162,7 +164,9 @@ def type_groups(types: pd.DataFrame, n: int) -> dict[str, np.ndarray]:
     groups = {}
     for name in (*TYPE_NAMES[::-1], "surging"):
         sel = np.zeros(n, dtype=bool)
-        hit = types["row"][types["surging"]] if name == "surging" else types["row"][types["glac_type"] == name]
+        hit = (
+            types["row"][types["surging"]] if name == "surging" else types["row"][types["glac_type"] == name]
+        )
         sel[hit.to_numpy(dtype=int)] = True
         if sel.any():
             groups[name] = sel
@@ -196,12 +200,16 @@ def glacier_types(
     g = inv.glaciers
     sel = inv.area_km2 >= min_area_km2
     rows = np.flatnonzero(sel)
-    base = pd.DataFrame({"row": rows, "glac_id": g["glac_id"].to_numpy()[rows], "area_km2": inv.area_km2[rows]})
+    base = pd.DataFrame(
+        {"row": rows, "glac_id": g["glac_id"].to_numpy()[rows], "area_km2": inv.area_km2[rows]}
+    )
     if snow_path is not None:
         if dem_path is None:
             raise InputError("AAR from a snow raster needs a DEM", snow_path, "Give --dem")
         sl = snowlines_from_raster(g.iloc[rows], dem_path, snow_path, snow_threshold=snow_threshold)
-        base = base.assign(snowline_m=sl["snowline_m"].to_numpy(), aar=sl["aar"].to_numpy(), aar_source="snow raster")
+        base = base.assign(
+            snowline_m=sl["snowline_m"].to_numpy(), aar=sl["aar"].to_numpy(), aar_source="snow raster"
+        )
     elif ela_column is not None:
         if ela_column not in g.columns:
             raise InputError(f"ELA column '{ela_column}' not in the inventory", inv.path,
@@ -209,7 +217,9 @@ def glacier_types(
         if h is None:
             raise InputError("AAR from an ELA needs a DEM", inv.path, "Give --dem")
         ela = pd.to_numeric(g[ela_column], errors="coerce").to_numpy()[rows]
-        base = base.assign(snowline_m=ela, aar=aar_from_ela(h, ela, rows), aar_source=f"ELA column {ela_column}")
+        base = base.assign(
+            snowline_m=ela, aar=aar_from_ela(h, ela, rows), aar_source=f"ELA column {ela_column}"
+        )
     elif "aar" in g.columns and pd.to_numeric(g["aar"], errors="coerce").notna().any():
         base = base.assign(snowline_m=np.nan, aar=pd.to_numeric(g["aar"], errors="coerce").to_numpy()[rows],
                            aar_source="aar column")  # fmt: skip
@@ -228,7 +238,9 @@ def glacier_types(
                         "area_pct_of_typed": 100 * part["area_km2"].sum() / typed_area if typed_area else np.nan,
                         "aar_median": part["aar"].median() if len(part) else np.nan})  # fmt: skip
     tables = {"": base, "summary": pd.DataFrame(summary)}
-    notes = [f"{int(sel.sum())} glaciers ≥ {min_area_km2:g} km²; {int(base['glac_type'].isna().sum())} without AAR"]
+    notes = [
+        f"{int(sel.sum())} glaciers ≥ {min_area_km2:g} km²; {int(base['glac_type'].isna().sum())} without AAR"
+    ]
     fig = None
     if h is not None:
         hyps, slopes, below = [], [], []
