@@ -1,8 +1,14 @@
-"""The report: self-contained (no network fetches), numbers recomputed from the inventory."""
+"""The report: self-contained (no network fetches), numbers recomputed from the inventory, works when parts
+are missing; optional headless-Chromium test when /usr/bin/chromium exists."""
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -11,31 +17,94 @@ from rasterio.crs import CRS
 from shapely.geometry import box
 
 from glacierinv.errors import InputError
+from glacierinv.geometry import area_km2
 from glacierinv.io.vector import write_layers
 from glacierinv.report import write_report
 from glacierinv.report.html import size_class_table
+
+CHROMIUM = next((p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser") if Path(p).exists()), None)
+
+
+class _Fetches(HTMLParser):
+    """Collects every attribute that makes a browser fetch something, and inline scripts."""
+
+    def __init__(self):
+        super().__init__()
+        self.urls: list[str] = []
+        self.script_src: list[str] = []
+        self.styles: list[str] = []
+        self._in_style = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        for key in ("src", "href", "data", "poster", "srcset"):
+            if a.get(key):
+                self.urls.append(a[key])
+        if tag == "script" and a.get("src"):
+            self.script_src.append(a["src"])
+        if tag == "link" and a.get("rel") == "stylesheet":
+            self.urls.append(a.get("href", ""))
+        self._in_style = tag == "style"
+
+    def handle_data(self, data):
+        if self._in_style:
+            self.styles.append(data)
+
+    def handle_endtag(self, tag):
+        self._in_style = False
+
+
+def _network_fetches(page: str) -> list[str]:
+    p = _Fetches()
+    p.feed(page)
+    remote = [u for u in p.urls if re.match(r"\s*(https?:)?//", u)]
+    css_urls = [u for s in p.styles for u in re.findall(r"url\(\s*['\"]?([^'\")]+)", s)]
+    remote += [u for u in css_urls if not u.startswith("data:") and not u.startswith("#")]
+    remote += p.script_src  # every script must be inline
+    if "tileLayer(" in page.split("<script>", 1)[-1].split("window.L=t});", 1)[-1]:
+        remote.append("tileLayer")  # our own code never adds a tile layer
+    return remote
 
 
 def test_size_classes_shares():
     rows = size_class_table(np.array([0.05, 0.2, 0.3, 7.0, 150.0]))
     by = {r["class_km2"]: r for r in rows}
     assert by["<0.1"]["n"] == 1 and by["0.1-0.5"]["n"] == 2 and by[">100"]["n"] == 1
-    assert sum(r["n_pct"] for r in rows) == pytest.approx(100) and sum(
-        r["area_pct"] for r in rows
-    ) == pytest.approx(100)
+    assert sum(r["n_pct"] for r in rows) == pytest.approx(100)
+    assert sum(r["area_pct"] for r in rows) == pytest.approx(100)
+
+
+def _minimal_run(tmp_path: Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    crs = CRS.from_epsg(32643)
+    g = gpd.GeoDataFrame({"glac_id": ["A", "B"], "debris_km2": [0.1, 0.0], "aspect_sec": [1, 5]},
+                         geometry=[box(0, 0, 1000, 1000), box(2000, 0, 2500, 500)], crs=crs)  # fmt: skip
+    g["area_km2"] = area_km2(g)
+    d = gpd.GeoDataFrame({"glac_id": ["A"]}, geometry=[box(0, 0, 100, 1000)], crs=crs)
+    write_layers(tmp_path / "inventory.gpkg", {"glaciers": g, "debris": d})
+    return g, d
 
 
 def test_report_from_a_minimal_run(tmp_path):
-    crs = CRS.from_epsg(32643)
-    g = gpd.GeoDataFrame({"glac_id": ["A", "B"], "area_km2": [1.0, 0.25], "debris_km2": [0.1, 0.0]},
-                         geometry=[box(0, 0, 1000, 1000), box(2000, 0, 2500, 500)], crs=crs)  # fmt: skip
-    d = gpd.GeoDataFrame({"glac_id": ["A"]}, geometry=[box(0, 0, 100, 1000)], crs=crs)
-    write_layers(tmp_path / "inventory.gpkg", {"glaciers": g, "debris": d})
+    g, d = _minimal_run(tmp_path)
     page = write_report(tmp_path).read_text()
-    assert "1.2500" in page and "0.1000" in page  # total and debris area
-    fetches = re.findall(r'(?:src|href)\s*=\s*"(https?://[^"]+)"', page)
-    assert fetches == []  # nothing loaded from the network
-    assert "<svg" in page and "no reference labels" in page
+    total = g["area_km2"].sum()
+    assert f"{total:.4f}" in page and f"{g['debris_km2'].sum():.4f}" in page  # total and debris area
+    assert f"{100 * 0.1 / total:.2f}" in page  # debris share
+    assert _network_fetches(page) == []
+    assert "No reference labels" in page and "L.map(" in page
+    data = json.loads(
+        re.search(r'<script id="map-data" type="application/json">(.*?)</script>', page, re.S)[1]
+    )
+    feats = data["glaciers"]["features"]
+    assert [f["properties"]["glac_id"] for f in feats] == ["A", "B"]
+    lon, lat = np.array(feats[0]["geometry"]["coordinates"][0]).T
+    assert 70 < lon.min() < 76 and 0 <= lat.min() < 1  # lon/lat, not UTM metres
+    assert data["debris"] is not None and data["classes"] is None
+
+
+def test_the_fetch_check_can_fail():
+    bad = '<html><script src="https://unpkg.com/leaflet.js"></script><style>a{background:url(http://x/y.png)}</style>'
+    assert len(_network_fetches(bad)) == 3
 
 
 def test_report_needs_inventory(tmp_path):
@@ -43,6 +112,34 @@ def test_report_needs_inventory(tmp_path):
         write_report(tmp_path)
 
 
+def test_report_embeds_analysis_figures(tmp_path):
+    _minimal_run(tmp_path)
+    from glacierinv.analysis import run_analyses
+
+    run_analyses(tmp_path / "inventory.gpkg", tmp_path / "analysis", only=["sizes", "spatial"])
+    page = write_report(tmp_path).read_text()
+    assert "equal-area grid" in page  # caption of the spatial-distribution figure from analysis/
+    assert page.count("data:image/png;base64,") >= 3  # size classes, spatial, aspect
+
+
 def test_report_of_a_pipeline_run(baseline_run):
     page = (baseline_run.run_dir / "report" / "index.html").read_text()
     assert "overall accuracy" in page and "mIoU" in page and "data:image/png;base64," in page
+    assert _network_fetches(page) == []
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium (/usr/bin/chromium) not installed")
+def test_report_in_headless_chromium(tmp_path):
+    _minimal_run(tmp_path)
+    page = write_report(tmp_path)
+    shot = tmp_path / "report.png"
+    common = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=4000",
+              "--host-resolver-rules=MAP * ~NOTFOUND", "--window-size=1200,2400"]  # fmt: skip
+    dom = subprocess.run([*common, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    # Leaflet drew one interactive SVG path per glacier and per debris patch
+    assert dom.stdout.count("leaflet-interactive") >= 3
+    subprocess.run([*common, f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 10_000
+    if shutil.which("true"):  # keep the screenshot for a human look when running locally
+        (Path(page).parent / "report.png").write_bytes(shot.read_bytes())

@@ -7,7 +7,7 @@ Each analysis returns an :class:`AnalysisResult` (tidy tables + a matplotlib fig
 
 from glacierinv.analysis._output import AnalysisResult
 from glacierinv.analysis.inventory import Inventory, load_inventory, to_rgi7_columns
-from glacierinv.analysis.run import ANALYSES, AnalysisOptions, run_analyses
+from glacierinv.analysis.run import ANALYSES, AnalysisOptions, analyse_run, run_analyses
 from glacierinv.analysis.sampling import TerrainHistograms, sample_terrain
 from glacierinv.analysis.sizes import SIZE_CLASSES_KM2, size_classes
 
@@ -17,6 +17,7 @@ __all__ = [
     "AnalysisOptions",
     "AnalysisResult",
     "Inventory",
+    "analyse_run",
     "TerrainHistograms",
     "load_inventory",
     "run_analyses",

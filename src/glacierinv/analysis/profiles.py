@@ -36,7 +36,7 @@ _MAX_CELLS = 200_000  # cells projected onto the line per glacier (a regular sub
 
 
 def _sample(win: GlacierWindow, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    cols, rows = ~win.grid.transform * (np.asarray(xs), np.asarray(ys))
+    cols, rows = ~win.grid.transform @ (np.asarray(xs), np.asarray(ys))
     # map_coordinates samples at pixel centres: subtract the half-pixel offset
     return ndimage.map_coordinates(win.dem_m.astype("float64"), [rows - 0.5, cols - 0.5], order=1,
                                    mode="nearest", cval=np.nan)  # fmt: skip
@@ -70,7 +70,7 @@ def glacier_profile(win: GlacierWindow, line: LineString, n_bins: int = 20) -> p
     if rows.size > _MAX_CELLS:
         keep = np.linspace(0, rows.size - 1, _MAX_CELLS).astype(int)
         rows, cols = rows[keep], cols[keep]
-    xs, ys = win.grid.transform * (cols + 0.5, rows + 0.5)
+    xs, ys = win.grid.transform @ (cols + 0.5, rows + 0.5)
     s = shapely.line_locate_point(line, shapely.points(xs, ys), normalized=True)
     counts = np.histogram(s, bins=edges)[0].astype(float)
     share = 100 * counts / counts.sum() if counts.sum() else np.full(n_bins, np.nan)

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from glacierinv.errors import GlacierInvError, InputError
+from glacierinv.errors import ConfigError, GlacierInvError, InputError
 
-__all__ = ["ANALYSES", "AnalysisOptions", "run_analyses"]
+__all__ = ["ANALYSES", "AnalysisOptions", "analyse_run", "run_analyses", "run_inputs"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,31 @@ class AnalysisOptions:
     warming_k: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
     freezing_levels_m: tuple[float, ...] | None = None  # None = debris elevation quartiles
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        problems = []
+        k = self.band_m / self.z_step_m if self.z_step_m > 0 else float("nan")
+        if not (self.z_step_m > 0 and self.band_m > 0 and abs(k - round(k)) < 1e-9):
+            problems.append(
+                f"band_m ({self.band_m}) must be a positive multiple of z_step_m ({self.z_step_m})"
+            )
+        if self.slope_bin_deg <= 0 or 90 % self.slope_bin_deg:
+            problems.append(f"slope_bin_deg ({self.slope_bin_deg}) must divide 90")
+        t1, t2 = self.aar_thresholds
+        if not 0 <= t1 < t2 <= 1:
+            problems.append(f"AAR thresholds must satisfy 0 ≤ t1 < t2 ≤ 1, got {self.aar_thresholds}")
+        if self.cell_km is not None and not self.cell_km > 0:
+            problems.append(f"cell_km must be > 0, got {self.cell_km}")
+        if not self.window_m > 0:
+            problems.append(f"window_m must be > 0, got {self.window_m}")
+        if not self.lapse_rate_k_per_km > 0:
+            problems.append(f"lapse_rate_k_per_km must be > 0, got {self.lapse_rate_k_per_km}")
+        if self.profile_bins < 2:
+            problems.append(f"profile_bins must be ≥ 2, got {self.profile_bins}")
+        if self.n_boot < 0:
+            problems.append(f"n_boot must be ≥ 0, got {self.n_boot}")
+        if problems:
+            raise ConfigError("analysis options: " + "; ".join(problems))
 
 
 def _needs(name: str, dem, dem_coarse, aar_ok: bool, inv) -> str | None:
@@ -208,3 +233,39 @@ def _groups(groups, inv, opt: AnalysisOptions) -> dict[str, np.ndarray]:
     if not sel.any():
         sel = np.ones(len(inv.glaciers), dtype=bool)
     return {"all": sel}
+
+
+def run_inputs(run_dir: str | Path) -> dict[str, Path | None]:
+    """The DEMs a run used (``inputs.dem``, ``inputs.dem_coarse`` of ``run.json``, resolved), if they exist."""
+    run = Path(run_dir)
+    manifest_path = run / "run.json"
+    if not manifest_path.exists():
+        return {"dem": None, "dem_coarse": None}
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        raise InputError("run.json is not valid JSON", manifest_path, "Re-run the pipeline") from None
+    base = Path(manifest.get("config_base_dir") or run)
+    inputs = (manifest.get("config") or {}).get("inputs") or {}
+    out: dict[str, Path | None] = {}
+    for key in ("dem", "dem_coarse"):
+        p = inputs.get(key)
+        path = None if p is None else (Path(p) if Path(p).is_absolute() else base / p)
+        out[key] = path if path is not None and path.exists() else None
+    return out
+
+
+def analyse_run(
+    run_dir: str | Path, *, options: AnalysisOptions | None = None, force: bool = False, **kwargs
+) -> dict:
+    """Run the analyses of a run folder: ``RUN/inventory.gpkg`` → ``RUN/analysis/``, with the run's DEMs.
+
+    Extra keyword arguments (``snow``, ``ela_column``, ``surge_list``, ``only`` …) go to :func:`run_analyses`.
+    """
+    run = Path(run_dir)
+    if not (run / "inventory.gpkg").exists():
+        raise InputError("no inventory.gpkg in the run folder", run, "Run the attributes stage first")
+    dems = run_inputs(run)
+    kwargs.setdefault("dem", dems["dem"])
+    kwargs.setdefault("dem_coarse", dems["dem_coarse"])
+    return run_analyses(run / "inventory.gpkg", run / "analysis", options=options, force=force, **kwargs)
