@@ -5,7 +5,7 @@ Analyses and what they need:
 =================== ================================================================
 ``sizes``           the inventory (debris layer for debris patches)
 ``spatial``         the inventory
-``aspect``          ``aspect_sec`` or ``aspect_deg``
+``aspect``          ``aspect_sec`` or ``aspect_deg`` (else a DEM)
 ``hypsometry``      a DEM
 ``slope``           a DEM
 ``types``           an AAR: ``--snow`` + DEM, ``--ela-column`` + DEM, or an ``aar`` column
@@ -104,8 +104,8 @@ def _needs(name: str, dem, dem_coarse, aar_ok: bool, inv) -> str | None:
         return "needs a fine DEM (--dem) and a coarse DEM (--dem-coarse)"
     if name == "types" and not aar_ok:
         return "needs an AAR source: --snow RASTER with --dem, --ela-column COL with --dem, or an aar column"
-    if name == "aspect" and not {"aspect_sec", "aspect_deg"} & set(inv.glaciers.columns):
-        return "needs an aspect_sec or aspect_deg column (run `glacierinv attributes` first)"
+    if name == "aspect" and not {"aspect_sec", "aspect_deg"} & set(inv.glaciers.columns) and dem is None:
+        return "needs an aspect_sec or aspect_deg column, or a DEM (--dem)"
     return None
 
 
@@ -178,7 +178,7 @@ def run_analyses(
             if name == "spatial":
                 return sizes.spatial_distribution(inv, opt.cell_km)
             if name == "aspect":
-                return topography.aspect_distribution(inv)
+                return topography.aspect_distribution(inv, hist)
             if name == "hypsometry":
                 return topography.hypsometry(hist, opt.band_m)
             if name == "slope":
@@ -201,7 +201,7 @@ def run_analyses(
                 hist, baseline_levels_m=opt.freezing_levels_m, warming_k=opt.warming_k,
                 lapse_rate_k_per_km=opt.lapse_rate_k_per_km)  # fmt: skip
 
-        if dem is not None and {"hypsometry", "slope", "types", "freezing"} & set(todo):
+        if dem is not None and {"hypsometry", "slope", "types", "freezing", "aspect"} & set(todo):
             t0 = time.perf_counter()
             hist = sample_terrain(inv.glaciers, dem, debris=inv.debris, z_step_m=opt.z_step_m)
             summary["terrain_sampling_seconds"] = round(time.perf_counter() - t0, 3)

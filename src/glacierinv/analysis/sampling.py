@@ -23,7 +23,7 @@ import pandas as pd
 import rasterio.features
 
 from glacierinv.attributes.zonal import DemWindows
-from glacierinv.dem.terrain import slope_deg
+from glacierinv.dem.terrain import gradient_horn, slope_deg
 
 __all__ = ["SLOPE_BINS", "TerrainHistograms", "sample_terrain"]
 
@@ -36,7 +36,8 @@ SLOPE_BINS = 90  # 1° bins 0-90°
 class TerrainHistograms:
     """Per-glacier area histograms (km²) of elevation and slope, for glacier and debris cells.
 
-    ``table`` has one row per glacier (``glac_id, area_km2, n_cells, dem_cov``); ``z_lo[i]`` is the index
+    ``table`` has one row per glacier (``glac_id, area_km2, n_cells, dem_cov, aspect_deg``: direction of
+    the mean downslope gradient vector, clockwise from north); ``z_lo[i]`` is the index
     of the first elevation bin (bin k covers ``[k·z_step_m, (k+1)·z_step_m)``) of ``z_glacier[i]`` and
     ``z_debris[i]``; ``slope_glacier`` / ``slope_debris`` are (n_glaciers, 90) arrays of 1° bins.
     """
@@ -193,6 +194,7 @@ def sample_terrain(
     zd: list[np.ndarray] = []
     sg, sd = np.zeros((n, SLOPE_BINS)), np.zeros((n, SLOPE_BINS))
     n_cells, cov = np.zeros(n, dtype=np.int64), np.zeros(n)
+    down_e, down_n = np.full(n, np.nan), np.full(n, np.nan)
     deb = _DebrisIndex(debris, glaciers.crs)
     area = glaciers["area_km2"].to_numpy(dtype="float64")
     with DemWindows(dem_path) as dw:
@@ -221,9 +223,17 @@ def sample_terrain(
             sb = np.clip(np.floor(s[valid]).astype(np.int64), 0, SLOPE_BINS - 1)
             sg[i] = np.bincount(sb, minlength=SLOPE_BINS) * w
             sd[i] = np.bincount(sb, weights=dmask[valid].astype(float), minlength=SLOPE_BINS) * w
+            gx, gy = gradient_horn(win.dem_m, win.res_m)
+            ok = valid & np.isfinite(gx) & np.isfinite(gy)
+            if ok.any():  # mean downslope vector (−∇z): the RGI 7 aspect definition
+                down_e[i], down_n[i] = -float(gx[ok].mean()), -float(gy[ok].mean())
             if cov[i] < 0.2:
                 log.warning("glacier %s: only %.0f %% of its cells have DEM values", glaciers["glac_id"].iloc[i],
                             100 * cov[i])  # fmt: skip
+    with np.errstate(invalid="ignore"):
+        aspect = np.where(
+            np.hypot(down_e, down_n) > 0, np.degrees(np.arctan2(down_e, down_n)) % 360.0, np.nan
+        )
     table = pd.DataFrame({"glac_id": glaciers["glac_id"].to_numpy(), "area_km2": area, "n_cells": n_cells,
-                          "dem_cov": cov})  # fmt: skip
+                          "dem_cov": cov, "aspect_deg": aspect})  # fmt: skip
     return TerrainHistograms(z_step_m, table, z_lo, zg, zd, sg, sd)

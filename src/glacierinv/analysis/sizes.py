@@ -201,6 +201,7 @@ def spatial_distribution(inv: Inventory, cell_km: float | None = None) -> Analys
         sc = ax.scatter(t["lon"], t["lat"], s=20 + 480 * t["area_km2"] / amax, c=t["n"], cmap="viridis",
                         alpha=0.85, edgecolors="k", linewidths=0.4)  # fmt: skip
         fig.colorbar(sc, ax=ax, label="number per cell")
+        ax.ticklabel_format(useOffset=False, style="plain")
         ax.set_xlabel("longitude (°E)")
         ax.set_ylabel("latitude (°N)")
         name = "glaciers" if kind == "glacier" else "debris patches"

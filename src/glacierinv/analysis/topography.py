@@ -72,11 +72,20 @@ def aspect_sectors(glaciers: pd.DataFrame) -> np.ndarray:
     return np.array([aspect_sector(None if pd.isna(a) else float(a)) for a in glaciers["aspect_deg"]])
 
 
-def aspect_distribution(inv: Inventory) -> AnalysisResult:
-    """Seed Fig. 10c: glacier number and area per aspect sector (polar bars)."""
-    if "aspect_sec" not in inv.glaciers.columns:
+def aspect_distribution(inv: Inventory, h: TerrainHistograms | None = None) -> AnalysisResult:
+    """Seed Fig. 10c: glacier number and area per aspect sector (polar bars).
+
+    Uses the inventory's ``aspect_sec``/``aspect_deg``; without them, the DEM aspect of the terrain
+    histograms ``h`` (mean downslope vector per glacier).
+    """
+    notes = []
+    if {"aspect_sec", "aspect_deg"} & set(inv.glaciers.columns):
+        sec = aspect_sectors(inv.glaciers)
+    elif h is not None:
+        sec = aspect_sectors(h.table[["aspect_deg"]])
+        notes.append("aspect from the DEM (mean downslope vector per glacier)")
+    else:
         require_columns(inv.glaciers, ["aspect_deg"], "aspect", inv.path)
-    sec = aspect_sectors(inv.glaciers)
     area = inv.area_km2
     n = np.bincount(sec - 1, minlength=9)
     a = np.bincount(sec - 1, weights=area, minlength=9)
@@ -99,5 +108,5 @@ def aspect_distribution(inv: Inventory) -> AnalysisResult:
         ax.bar(theta, t[col].iloc[:8], width=np.radians(40), color=colour, alpha=0.85)
         ax.set_xticks(theta, SECTORS)
         ax.set_title(f"{label} by aspect (% of total)")
-    notes = [f"{int(n[8])} glaciers without an aspect"] if n[8] else []
+    notes += [f"{int(n[8])} glaciers without an aspect"] if n[8] else []
     return AnalysisResult("aspect", {"": t}, fig, notes)
