@@ -100,6 +100,25 @@ class AssessConfig(_Section):
     miou_exclude_background: bool = False  # False: mIoU over all classes incl. background
 
 
+class AnalysisConfig(_Section):
+    """The inventory analyses of the ``analyse`` stage (see :mod:`glacierinv.analysis`)."""
+
+    enabled: bool = True
+    band_m: float = Field(200.0, gt=0)  # hypsometry band (m), seed: 200 m
+    min_type_area_km2: float = Field(5.0, ge=0)  # AAR glacier types for glaciers at least this large
+    aar_thresholds: tuple[float, float] = (0.3, 0.6)  # Turkestan <= t1 < Mustagh <= t2 < Alpine
+    snow: Path | None = None  # snow / snow-fraction / albedo raster for the snowline (AAR types)
+    snow_threshold: float = 0.5  # value of `snow` counted as snow
+    ela_column: str | None = None  # or a column of the inventory with an ELA per glacier (m)
+    # neither given: broadband albedo from the stack's green + NIR (Knap et al. 1999), snow where >= this
+    albedo_snow_min: float = Field(0.5, gt=0, lt=1)
+    surge_list: Path | None = None  # surge-type glacier ids (text or CSV)
+    window_m: float = Field(90.0, gt=0)  # roughness / relief window (m)
+    n_boot: int = Field(2000, ge=0)  # bootstrap resamples of the DEM-resolution CIs
+    lapse_rate_k_per_km: float = Field(6.5, gt=0)
+    warming_k: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
+
+
 class RuntimeConfig(_Section):
     block_px: int = 1024
     workers: int = 0  # 0 = in-process; N = LocalCluster with N workers
@@ -136,6 +155,7 @@ class RunConfig(_Section):
     units: UnitsConfig = Field(default_factory=UnitsConfig)
     attributes: AttributesConfig = Field(default_factory=AttributesConfig)
     assess: AssessConfig = Field(default_factory=AssessConfig)
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     scenes: list[SceneConfig] = Field(default_factory=list)  # several scenes → one seamless inventory
     base_dir: Path = Field(default=Path("."), exclude=True)
@@ -230,6 +250,11 @@ hypsometry_band_m = 50
 
 [assess]
 buffer_px = 2                # +-2 px buffer uncertainty
+
+[analysis]
+band_m = 200                 # hypsometry band (m)
+min_type_area_km2 = 5        # AAR glacier types for glaciers >= 5 km2
+# snow = "snow.tif"          # snow / albedo raster for snowlines and AAR (or ela_column = "ela_m")
 
 [runtime]
 block_px = 1024

@@ -1,4 +1,4 @@
-"""The stage graph: stack → segment → outlines → units → attributes → assess → report.
+"""The stage graph: stack → segment → outlines → units → attributes → assess → analyse → report.
 
 Each stage is a thin wrapper that reads the run folder's files, calls one library function of its stage
 package and writes its outputs atomically. :func:`run_pipeline` skips stages whose input hashes and
@@ -292,6 +292,41 @@ def _truth_area_comparison(inventory: Path, truth_glaciers: Path) -> dict[str, f
     return out
 
 
+def _analyse(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str, Any]:
+    from glacierinv.analysis import AnalysisOptions, run_analyses
+
+    a = cfg.analysis
+    if not a.enabled:
+        return {"skipped": "analysis.enabled = false"}
+    options = AnalysisOptions(
+        band_m=a.band_m, min_type_area_km2=a.min_type_area_km2, aar_thresholds=a.aar_thresholds,
+        snow_threshold=a.snow_threshold, window_m=a.window_m, n_boot=a.n_boot,
+        lapse_rate_k_per_km=a.lapse_rate_k_per_km, warming_k=a.warming_k, seed=cfg.runtime.seed,
+    )  # fmt: skip
+    snow = cfg.resolve(a.snow)
+    if snow is None and a.ela_column is None and _has_bands(run.path / "stack.tif", ("green", "nir")):
+        from glacierinv.preprocess.albedo import write_albedo
+
+        snow = write_albedo(run.path / "stack.tif", run.path / "albedo.tif", block=cfg.runtime.block_px)
+        options.snow_threshold = a.albedo_snow_min
+    summary = run_analyses(
+        run.path / "inventory.gpkg", run.path / "analysis", options=options, force=True,
+        dem=cfg.input_path("dem", required=False), dem_coarse=cfg.input_path("dem_coarse", required=False),
+        snow=snow, ela_column=a.ela_column, surge_list=cfg.resolve(a.surge_list),
+    )  # fmt: skip
+    return {name: rec["status"] for name, rec in summary["analyses"].items()}
+
+
+def _has_bands(path: Path, names: tuple[str, ...]) -> bool:
+    if not path.exists():
+        return False
+    from glacierinv.io.raster import open_raster
+
+    with open_raster(path) as ds:
+        have = {(d or "").lower() for d in ds.descriptions}
+    return all(n in have for n in names)
+
+
 def _report(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str, Any]:
     from glacierinv.report import write_report
 
@@ -395,11 +430,31 @@ STAGES: tuple[Stage, ...] = (
         "accuracy against reference labels, uncertainty totals",
     ),
     Stage(
+        "analyse",
+        lambda cfg, run: (
+            {"inventory.gpkg": run / "inventory.gpkg"}
+            | ({"stack.tif": run / "stack.tif"} if (run / "stack.tif").exists() else {})
+            | _config_inputs(cfg, ("dem", "dem_coarse"))
+            | {
+                f"analysis.{k}": cfg.resolve(getattr(cfg.analysis, k))
+                for k in ("snow", "surge_list")
+                if getattr(cfg.analysis, k) is not None
+            }
+        ),  # fmt: skip
+        lambda cfg: {"analysis": cfg.analysis.model_dump(mode="json"), "seed": cfg.runtime.seed},
+        lambda cfg: ["analysis/analysis.json"] if cfg.analysis.enabled else [],
+        _analyse,
+        "size classes, hypsometry, slope, aspect, AAR types, profiles, DEM resolution, freezing level",
+    ),
+    Stage(
         "report",
-        lambda cfg, run: {
-            "inventory.gpkg": run / "inventory.gpkg",
-            "assessment.json": run / "assessment.json",
-        },
+        lambda cfg, run: (
+            {
+                "inventory.gpkg": run / "inventory.gpkg",
+                "assessment.json": run / "assessment.json",
+            }
+            | ({"analysis.json": run / "analysis" / "analysis.json"} if cfg.analysis.enabled else {})
+        ),
         lambda cfg: {"name": cfg.name},
         lambda cfg: ["report/index.html"],
         _report,

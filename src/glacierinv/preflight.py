@@ -67,6 +67,20 @@ def check_inputs(cfg: RunConfig) -> None:
         from glacierinv.io.vector import read_vector
 
         read_vector(truth, layer="glaciers" if truth.suffix == ".gpkg" else None, polygons=True)
+    _check_analysis_inputs(cfg)
+
+
+def _check_analysis_inputs(cfg: RunConfig) -> None:
+    """The optional inputs of the ``analyse`` stage: fail before the run starts, not after segmentation."""
+    snow = cfg.resolve(cfg.analysis.snow)
+    if snow is not None:
+        with open_raster(snow) as ds:
+            _check_integrity(ds, "analysis.snow")
+    surge = cfg.resolve(cfg.analysis.surge_list)
+    if surge is not None:
+        from glacierinv.analysis.types import read_surge_list
+
+        read_surge_list(surge)
 
 
 def _check_integrity(ds: rasterio.DatasetReader, key: str) -> None:

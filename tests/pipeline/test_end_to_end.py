@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from glacierinv.config import load_config
@@ -104,3 +105,30 @@ def test_unet_default_matches_truth(unet_run, tiny_scene):
     truth = read_vector(tiny_scene / "truth" / "glaciers.gpkg", layer="glaciers")
     ours = read_vector(unet_run.run_dir / "inventory.gpkg", layer="glaciers")
     assert area_km2(ours).sum() == pytest.approx(area_km2(truth).sum(), rel=0.05)
+
+
+def test_analyse_stage_types_glaciers_with_the_albedo_snowline(baseline_run, tiny_scene):
+    """Snowlines from the image's own albedo land on the scene's ELA; every analysis wrote CSV + PNG."""
+    summary = json.loads((baseline_run.run_dir / "analysis" / "analysis.json").read_text())
+    done = {k for k, v in summary["analyses"].items() if v["status"] == "done"}
+    assert {
+        "sizes",
+        "spatial",
+        "aspect",
+        "hypsometry",
+        "slope",
+        "profiles",
+        "dem_resolution",
+        "freezing",
+    } <= done
+    for rec in summary["analyses"].values():
+        if rec["status"] == "done":
+            assert any(f.endswith(".csv") for f in rec["files"]) and any(
+                f.endswith(".png") for f in rec["files"]
+            )
+    ela = json.loads((tiny_scene / "scene.json").read_text())["ela_m"]
+    assert "types" in done  # the tiny scene has a glacier above the config's 0.1 km²
+    types = pd.read_csv(baseline_run.run_dir / "analysis" / "glacier_types.csv")
+    lines = types["snowline_m"].dropna()
+    # the synthetic local ELA varies by ±0.08·relief with radiation; on a 400-px scene that is tens of m
+    assert len(lines) and np.all(np.abs(lines - ela) < 60.0)

@@ -270,7 +270,11 @@ truth_glaciers = "truth/glaciers.gpkg"
 img_source = "synthetic"
 dem_source = "{dem_source}"
 src_date = "{date}"
+
+[analysis]
+min_type_area_km2 = 0.1      # the synthetic glaciers are small; the seed types glaciers above 5 km2
 """
+
 
 
 def generate_scene(
