@@ -40,7 +40,9 @@ def test_dem_aspect_matches_the_rgi_column(oetztal):
     sector_gap = np.minimum((rgi - ours) % 8, (ours - rgi) % 8)
     assert sector_gap.max() <= 1  # RGI used another DEM and date: neighbouring sectors allowed
     assert (sector_gap == 0).mean() >= 0.6
-    diff = np.abs((inv.glaciers["aspect_deg"].to_numpy() - h.table["aspect_deg"].to_numpy() + 180) % 360 - 180)
+    diff = np.abs(
+        (inv.glaciers["aspect_deg"].to_numpy() - h.table["aspect_deg"].to_numpy() + 180) % 360 - 180
+    )
     assert np.median(diff[keep]) < 10.0
 
 

@@ -276,7 +276,6 @@ min_type_area_km2 = 0.1      # the synthetic glaciers are small; the seed types 
 """
 
 
-
 def generate_scene(
     out_dir: str | Path, seed: int = 0, size_px: int = 1024, pixel_m: float = 2.0
 ) -> SceneInfo:
