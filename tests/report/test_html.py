@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
@@ -128,18 +127,64 @@ def test_report_of_a_pipeline_run(baseline_run):
     assert _network_fetches(page) == []
 
 
+def _chromium(page: Path, tmp: Path, *extra: str) -> tuple[subprocess.CompletedProcess, list[str], list[str]]:
+    """Load ``page`` in headless Chromium; return the run, the console messages and the page's own requests.
+
+    Console messages (``console.*`` calls and uncaught exceptions) come from ``--enable-logging``; requests
+    from a net-log, keeping those the page made (network isolation key ``file://``) so the browser's own
+    background traffic does not count. Name resolution is disabled, so nothing can be fetched anyway.
+    """
+    netlog = tmp / f"netlog-{len(list(tmp.glob('netlog-*')))}.json"
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=4000",
+           "--host-resolver-rules=MAP * ~NOTFOUND", "--window-size=1200,2400", "--enable-logging=stderr",
+           "--v=0", f"--log-net-log={netlog}", *extra, page.as_uri()]  # fmt: skip
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    console = [ln for ln in run.stderr.splitlines() if ":CONSOLE" in ln]
+    log = json.loads(netlog.read_text())
+    start_job = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
+    requests = [
+        e["params"]["url"]
+        for e in log["events"]
+        if e["type"] == start_job
+        and "file://" in e["params"].get("network_isolation_key", "")
+        and not e["params"]["url"].startswith(("file:", "data:", "blob:"))
+    ]
+    return run, console, requests
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium (/usr/bin/chromium) not installed")
+def test_chromium_checks_catch_console_errors_and_fetches(tmp_path):
+    """The checks below can fail: a page that logs an error and loads a remote image is caught."""
+    bad = tmp_path / "bad.html"
+    bad.write_text('<html><body><script>console.error("boom")</script><img src="https://example.org/x.png">')
+    run, console, requests = _chromium(bad, tmp_path, "--dump-dom")
+    assert run.returncode == 0
+    assert any("boom" in ln for ln in console)
+    assert requests == ["https://example.org/x.png"]
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium (/usr/bin/chromium) not installed")
 def test_report_in_headless_chromium(tmp_path):
     _minimal_run(tmp_path)
     page = write_report(tmp_path)
     shot = tmp_path / "report.png"
-    common = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=4000",
-              "--host-resolver-rules=MAP * ~NOTFOUND", "--window-size=1200,2400"]  # fmt: skip
-    dom = subprocess.run([*common, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    dom, console, requests = _chromium(page, tmp_path, "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
+    assert console == [], console  # no errors, no warnings, no uncaught exceptions
+    assert requests == []  # nothing fetched from the network
     # Leaflet drew one interactive SVG path per glacier and per debris patch
     assert dom.stdout.count("leaflet-interactive") >= 3
-    subprocess.run([*common, f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120)
+    shot_run, console, requests = _chromium(page, tmp_path, f"--screenshot={shot}")
+    assert console == [] and requests == []
     assert shot.exists() and shot.stat().st_size > 10_000
-    if shutil.which("true"):  # keep the screenshot for a human look when running locally
-        (Path(page).parent / "report.png").write_bytes(shot.read_bytes())
+    (Path(page).parent / "report.png").write_bytes(shot.read_bytes())  # kept beside the page for a human look
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium (/usr/bin/chromium) not installed")
+def test_pipeline_report_in_headless_chromium(baseline_run, tmp_path):
+    """The report of a whole run (analysis figures, review flags, divides) loads cleanly and maps every glacier."""
+    page = baseline_run.run_dir / "report" / "index.html"
+    n_glaciers = len(gpd.read_file(baseline_run.run_dir / "inventory.gpkg", layer="glaciers"))
+    dom, console, requests = _chromium(page, tmp_path, "--dump-dom")
+    assert dom.returncode == 0 and console == [] and requests == [], console
+    assert dom.stdout.count("leaflet-interactive") >= n_glaciers
