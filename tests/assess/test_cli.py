@@ -14,18 +14,10 @@ from typer.testing import CliRunner
 from glacierinv.cli.main import app
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import write_raster
+from tests.cli_checks import one_error_line as _one_error_line
 
 runner = CliRunner()
 X0, Y0 = 600_000.0, 5_200_000.0
-
-
-def _one_error_line(result, *needles):
-    assert result.exit_code == 2, result.output
-    lines = [ln for ln in result.output.splitlines() if ln.strip()]
-    assert len(lines) == 1, result.output
-    assert "Traceback" not in result.output
-    for n in needles:
-        assert n in lines[0], lines[0]
 
 
 def _b(x, y, w, h):

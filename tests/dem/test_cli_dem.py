@@ -4,18 +4,11 @@ import rasterio
 from typer.testing import CliRunner
 
 from glacierinv.cli.main import app
+from tests.cli_checks import one_error_line as _one_error_line
 
 from ._helpers import utm_grid, write_dem
 
 runner = CliRunner()
-
-
-def _one_error_line(result):
-    assert result.exit_code == 2, result.output
-    lines = [ln for ln in result.output.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("glacierinv: error:"), result.output
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 def test_stereo_image_without_rpc(tmp_path):

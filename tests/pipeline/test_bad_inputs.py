@@ -110,6 +110,11 @@ def _pickled_checkpoint(scene):
     cfg.write_text(text)
 
 
+def _missing_snow_raster(scene):
+    cfg = scene / "config.toml"
+    cfg.write_text(cfg.read_text().replace("[analysis]", '[analysis]\nsnow = "albedo_missing.tif"', 1))
+
+
 CASES = {
     "truncated-geotiff": _truncated,
     "text-named-tif": _text_as_tif,
@@ -123,6 +128,7 @@ CASES = {
     "invalid-vector": _invalid_vector,
     "missing-mtl-key": _missing_mtl_key,
     "pickled-checkpoint": _pickled_checkpoint,
+    "missing-snow-raster": _missing_snow_raster,
 }
 
 
