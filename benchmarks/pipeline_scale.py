@@ -4,7 +4,8 @@ Every figure printed comes from this run, on this machine:
 
     .venv/bin/python benchmarks/pipeline_scale.py --sizes 1024 4096 8192 --workers-size 2048
 
-Each full run happens in a fresh subprocess that reports its own peak RSS (``ru_maxrss``), so runs do not
+Sizes above the generator's cap (4096²) are an n × n tiling of a 4096² scene (``_tiled_scene.py``).
+``--workers-size 0`` skips the workers comparison. Each full run happens in a fresh subprocess that reports its own peak RSS (``ru_maxrss``), so runs do not
 share memory. The synthetic scene is generated first (its generator is not part of the measurement).
 """
 
@@ -47,10 +48,13 @@ def _run(scene: Path, out: Path, runtime: dict) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096])
-    ap.add_argument("--workers-size", type=int, default=2048, help="scene size for the 1 vs 2 workers test")
+    ap.add_argument("--workers-size", type=int, default=2048, help="scene size for the 1 vs 2 workers test (0: skip)")
     ap.add_argument("--block", type=int, default=1024)
     args = ap.parse_args()
+    from _tiled_scene import tile_scene
+
     from glacierinv.synthetic import generate_scene
+    from glacierinv.synthetic.scene import MAX_SIZE_PX
 
     print(f"machine: {platform.machine()} {platform.processor()} python {platform.python_version()}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -58,7 +62,15 @@ def main() -> None:
         rows = []
         for size in args.sizes:
             scene = tmp / f"scene{size}"
-            generate_scene(scene, seed=1, size_px=size)
+            if size <= MAX_SIZE_PX:
+                generate_scene(scene, seed=1, size_px=size)
+            else:  # the generator holds a scene in memory: repeat a cap-size scene n × n times
+                if size % MAX_SIZE_PX:
+                    raise SystemExit(f"sizes above {MAX_SIZE_PX} must be multiples of it")
+                base = tmp / f"scene{MAX_SIZE_PX}"
+                if not base.exists():
+                    generate_scene(base, seed=1, size_px=MAX_SIZE_PX)
+                tile_scene(base, scene, size // MAX_SIZE_PX)
             fig = _run(scene, tmp / f"run{size}", {"block_px": args.block})
             mpx = size * size / 1e6
             rows.append((size, mpx, fig))
@@ -74,6 +86,8 @@ def main() -> None:
         for size, _, fig in rows[1:]:
             print(f"peak RSS {size}² / {rows[0][0]}²: {fig['peak_rss_mb'] / base:.2f}x")
 
+        if not args.workers_size:
+            return
         scene = tmp / "scene_workers"
         generate_scene(scene, seed=2, size_px=args.workers_size)
         tile = args.workers_size // 2

@@ -162,7 +162,7 @@ def register(app: typer.Typer) -> None:
     @app.command("stage")
     def stage_cmd(
         name: str = typer.Argument(
-            ..., help="Stage: stack, segment, outlines, units, attributes, assess, report."
+            ..., help="Stage: stack, segment, outlines, units, attributes, assess, analyse, report."
         ),
         run_dir: Path = typer.Argument(..., help="An existing run folder."),
         config: Path = typer.Option(
