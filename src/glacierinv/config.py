@@ -70,6 +70,8 @@ class SegmentConfig(_Section):
     overlap_px: int = 128
     write_proba: bool = True
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    batch_size: int = Field(4, ge=1)  # U-Net tiles per forward pass
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16 autocast: faster on some CPUs/GPUs, not on all
 
 
 class OutlinesConfig(_Section):
@@ -236,6 +238,8 @@ pansharpen = "gram_schmidt"  # gram_schmidt | brovey | hpf | none
 method = "unet"              # unet (U-Net+CBAM; shipped model unless checkpoint = "PATH") | baseline
 tile_px = 512
 overlap_px = 128
+batch_size = 4               # tiles per forward pass
+precision = "fp32"           # or "bf16" (autocast; measure before switching)
 
 [outlines]
 min_area_km2 = 0.005         # seed: patches below 0.005 km2 are dropped

@@ -125,6 +125,8 @@ def segment_stack(
         tile_px=cfg.segment.tile_px,
         overlap_px=cfg.segment.overlap_px,
         device=cfg.segment.device,
+        batch_size=cfg.segment.batch_size,
+        precision=cfg.segment.precision,
     )
 
 
