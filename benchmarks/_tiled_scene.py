@@ -22,7 +22,16 @@ import rasterio
 from affine import Affine
 from shapely import affinity
 
-RASTERS = ("pan.tif", "ms.tif", "s2.tif", "s2_cloud.tif", "dem.tif", "dem30.tif", "landsat/*.TIF", "truth/*.tif")
+RASTERS = (
+    "pan.tif",
+    "ms.tif",
+    "s2.tif",
+    "s2_cloud.tif",
+    "dem.tif",
+    "dem30.tif",
+    "landsat/*.TIF",
+    "truth/*.tif",
+)
 
 
 def _tile_raster(src_path: Path, dst_path: Path, n: int, tile_m: float) -> tuple[int, int]:
@@ -61,12 +70,12 @@ def tile_scene(src: Path, dst: Path, n: int = 2) -> Path:
     for pattern in RASTERS:
         for p in sorted(src.glob(pattern)):
             sizes[p.name] = _tile_raster(p, dst / p.relative_to(src), n, tile_m)
+    shift = (n - 1) * tile_m  # the lower-right corner moves right and down by this many metres
     for mtl in (src / "landsat").glob("*MTL.txt"):
         text = mtl.read_text()
         w, h = next(v for k, v in sizes.items() if k.endswith("B10.TIF"))
         for key, value in (("LINES", h), ("SAMPLES", w)):
             text = re.sub(rf"((?:REFLECTIVE|THERMAL)_{key} = )\d+", rf"\g<1>{value}", text)
-        shift = (n - 1) * tile_m
         text = re.sub(r"(CORNER_(?:LR|UR)_PROJECTION_X_PRODUCT = )([\d.]+)",
                       lambda m: f"{m[1]}{float(m[2]) + shift:.3f}", text)  # fmt: skip
         text = re.sub(r"(CORNER_(?:LR|LL)_PROJECTION_Y_PRODUCT = )([\d.]+)",
