@@ -71,6 +71,8 @@ class SegmentConfig(_Section):
     write_proba: bool = True
     device: Literal["auto", "cpu", "cuda"] = "auto"
     batch_size: int = Field(4, ge=1)  # U-Net tiles per forward pass
+    # column strip of U-Net inference: memory ∝ strip, not scene width; extra work ≈ tile_px / strip_px
+    strip_px: int = Field(4096, ge=16)
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16 autocast: faster on some CPUs/GPUs, not on all
 
 

@@ -127,6 +127,7 @@ def segment_stack(
         device=cfg.segment.device,
         batch_size=cfg.segment.batch_size,
         precision=cfg.segment.precision,
+        block_px=cfg.segment.strip_px,
     )
 
 
