@@ -125,6 +125,7 @@ class AnalysisConfig(_Section):
 
 class RuntimeConfig(_Section):
     block_px: int = 1024
+    gdal_cache_mb: int = Field(256, ge=16)  # GDAL block cache per process (GDAL's default: 5 % of RAM)
     workers: int = 0  # 0 = in-process; N = LocalCluster with N workers
     scheduler: str | None = None  # address of an existing dask scheduler
     seed: int = 0

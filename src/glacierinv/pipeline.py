@@ -567,7 +567,10 @@ def _run_one(stage: Stage, cfg: RunConfig, run: RunFolder, force: bool, progress
     run.record(stage.name, status="running", started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     log.info("stage %s: %s", stage.name, stage.description)
     try:
-        summary = stage.func(cfg, run, progress) or {}
+        import rasterio
+
+        with rasterio.Env(GDAL_CACHEMAX=cfg.runtime.gdal_cache_mb):  # bounded block cache in every stage
+            summary = stage.func(cfg, run, progress) or {}
     except BaseException as exc:
         run.record(stage.name, status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
