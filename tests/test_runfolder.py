@@ -5,9 +5,12 @@ import sys
 
 import pytest
 
+from glacierinv.config import RunConfig
 from glacierinv.errors import OutputError
 from glacierinv.pipeline import Stage, _run_one
 from glacierinv.runfolder import RunFolder, file_digest
+
+CFG = RunConfig.model_validate({"inputs": {"dem": "dem.tif"}})
 
 
 def _stage(calls, tmp_path):
@@ -27,13 +30,13 @@ def test_stage_skipped_when_inputs_and_params_unchanged(tmp_path):
     src.write_text("abc")
     run = RunFolder(tmp_path / "run")
     run.path.mkdir()
-    assert _run_one(stage, None, run, False, None)[1] == "ran"
-    assert _run_one(stage, None, run, False, None)[1] == "skipped"
+    assert _run_one(stage, CFG, run, False, None)[1] == "ran"
+    assert _run_one(stage, CFG, run, False, None)[1] == "skipped"
     src.write_text("abd")  # changed input → runs again
-    assert _run_one(stage, None, run, False, None)[1] == "ran"
+    assert _run_one(stage, CFG, run, False, None)[1] == "ran"
     (run / "out.txt").unlink()  # missing output → runs again
-    assert _run_one(stage, None, run, False, None)[1] == "ran"
-    assert _run_one(stage, None, run, True, None)[1] == "ran"  # force
+    assert _run_one(stage, CFG, run, False, None)[1] == "ran"
+    assert _run_one(stage, CFG, run, True, None)[1] == "ran"  # force
     rec = json.loads((run / "run.json").read_text())["stages"]["demo"]
     assert rec["status"] == "done" and rec["summary"] == {"n": 4} and rec["seconds"] >= 0
 
@@ -49,7 +52,7 @@ def test_failed_stage_is_recorded_and_rerun(tmp_path):
     run = RunFolder(tmp_path / "run")
     run.path.mkdir()
     with pytest.raises(RuntimeError):
-        _run_one(stage, None, run, False, None)
+        _run_one(stage, CFG, run, False, None)
     assert RunFolder(run.path).stage("s")["status"] == "failed"
 
 

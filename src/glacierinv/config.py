@@ -126,6 +126,9 @@ class AnalysisConfig(_Section):
 class RuntimeConfig(_Section):
     block_px: int = 1024
     gdal_cache_mb: int = Field(256, ge=16)  # GDAL block cache per process (GDAL's default: 5 % of RAM)
+    # >0: arrays above this many MiB get their own mmap (returned on free), no heap fragmentation; measured on
+    # a 4096² U-Net segment stage: 1 MiB → 15 % lower peak RSS, 25 % slower. 0 = glibc's default
+    heap_mmap_threshold_mb: float = Field(0.0, ge=0)
     workers: int = 0  # 0 = in-process; N = LocalCluster with N workers
     scheduler: str | None = None  # address of an existing dask scheduler
     seed: int = 0

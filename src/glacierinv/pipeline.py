@@ -21,6 +21,7 @@ import numpy as np
 from glacierinv.config import RunConfig
 from glacierinv.errors import ConfigError, GlacierInvError
 from glacierinv.io.atomic import atomic_path, check_writable
+from glacierinv.memory import limit_heap_growth, release_memory
 from glacierinv.runfolder import RunFolder, file_digest, software_versions
 
 __all__ = ["STAGES", "RunResult", "run_pipeline", "run_stage"]
@@ -518,6 +519,8 @@ def run_pipeline(
 def _run_stages(cfg, run_dir, selected, force, progress_factory) -> RunResult:
     run = RunFolder(run_dir)
     result = RunResult(run.path)
+    if cfg.runtime.heap_mmap_threshold_mb > 0:
+        limit_heap_growth(int(cfg.runtime.heap_mmap_threshold_mb * 2**20))
     with run.locked(), run.logging_to_file():
         run.manifest.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         run.manifest["config"] = cfg.model_dump(mode="json")
@@ -532,21 +535,6 @@ def _run_stages(cfg, run_dir, selected, force, progress_factory) -> RunResult:
                 stage, cfg, run, force, progress_factory
             )
     return result
-
-
-def release_memory() -> None:
-    """Hand freed heap memory back to the OS between stages (glibc keeps it otherwise, so one stage's
-    peak would become every later stage's baseline). A no-op where ``malloc_trim`` does not exist."""
-    import ctypes
-    import ctypes.util
-    import gc
-
-    gc.collect()
-    name = ctypes.util.find_library("c")
-    try:
-        ctypes.CDLL(name).malloc_trim(0)
-    except (OSError, AttributeError, TypeError):
-        pass
 
 
 def _run_one(stage: Stage, cfg: RunConfig, run: RunFolder, force: bool, progress_factory) -> tuple[dict, str]:
