@@ -169,7 +169,30 @@ def _outlines(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str, A
         "n_outlines": int(len(glaciers)),
         "n_debris": int(len(debris)),
         "n_review_flags": int(0 if review is None else len(review)),
-    }
+    } | _check_manual_edits(run, glaciers)
+
+
+def _check_manual_edits(run: RunFolder, glaciers) -> dict[str, Any]:
+    """After new automated outlines: keep the analyst's edits (``outlines_refined.gpkg`` is never written by
+    the pipeline) and list where the new automation conflicts with them in ``edit_conflicts.csv``."""
+    refined = run / "outlines_refined.gpkg"
+    if not refined.exists():
+        return {}
+    from glacierinv.io.vector import read_vector
+    from glacierinv.outlines.refine import merge_with_edits
+
+    edits = read_vector(refined, layer="edits", allow_empty=True)
+    kept = edits[edits["action"].astype(str) != "deleted"] if "action" in edits.columns else edits
+    _, conflicts = merge_with_edits(glaciers, edits)
+    with atomic_path(run / "edit_conflicts.csv") as tmp:
+        conflicts.to_csv(tmp, index=False)
+    if len(conflicts):
+        log.warning(
+            "%d manual edit(s) conflict with the new automated outlines (edit_conflicts.csv); the edits are "
+            "kept in outlines_refined.gpkg — carry them over with `glacierinv refine rebase %s --out EDIT.gpkg`",
+            len(conflicts), run.path,
+        )  # fmt: skip
+    return {"manual_edits": int(len(kept)), "edit_conflicts": int(len(conflicts))}
 
 
 def _units(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str, Any]:

@@ -250,3 +250,27 @@ def test_second_round_keeps_earlier_provenance(run_dir, tmp_path):
         "First", "2026-01-02T03:04:05Z", "boundary_omission",
     )  # fmt: skip
     assert (e.loc["A00001", "editor"], e.loc["A00001", "timestamp"]) == ("Second", "2026-02-01T00:00:00Z")
+
+
+def test_pipeline_rerun_keeps_edits_and_writes_the_conflicts(run_dir, tmp_path, tiny_scene):
+    """Re-running the automated outlines never touches the edits and lists where they now conflict."""
+    from glacierinv.config import load_config
+    from glacierinv.pipeline import run_stage
+
+    path, gl, deb = _edit_file(run_dir, tmp_path)
+    gl = gl.iloc[gl.geometry.area.argsort()[::-1]].reset_index(drop=True)  # the largest glacier first
+    gl.loc[0, "geometry"] = gl.geometry[0].buffer(6, join_style="mitre")
+    _save(path, gl, deb)
+    apply_edits(run_dir, path, editor="Tester", now=NOW)
+    refined_md5 = _md5(run_dir / "outlines_refined.gpkg")
+    cfg = load_config(tiny_scene / "config.toml")
+    cfg = cfg.model_copy(update={"segment": cfg.segment.model_copy(update={"method": "baseline"})})
+    same = run_stage(cfg, run_dir, "outlines").summaries["outlines"]
+    assert (same["manual_edits"], same["edit_conflicts"]) == (1, 0)  # same automation: nothing to review
+    # coarser simplification moves the automated outline under the edit by more than the 2 m² tolerance
+    cfg = cfg.model_copy(update={"outlines": cfg.outlines.model_copy(update={"simplify_px": 3.0})})
+    moved = run_stage(cfg, run_dir, "outlines").summaries["outlines"]
+    assert moved["edit_conflicts"] >= 1
+    conflicts = pd.read_csv(run_dir / "edit_conflicts.csv")
+    assert gl["outline_id"][0] in set(conflicts["outline_id"])
+    assert _md5(run_dir / "outlines_refined.gpkg") == refined_md5  # the edits are never rewritten
