@@ -84,7 +84,8 @@ def _print_summary(result) -> None:
     console.print(table)
     run = result.run_dir
     console.print(
-        f"outputs in [bold]{run}[/]: inventory.gpkg, inventory.csv, assessment.json, report/index.html, run.json"
+        f"outputs in [bold]{run}[/]: inventory.gpkg, inventory.csv, assessment.json, analysis/, "
+        "report/index.html (open it in a browser), run.json"
     )
 
 
