@@ -182,7 +182,6 @@ def _check_manual_edits(run: RunFolder, glaciers) -> dict[str, Any]:
     from glacierinv.outlines.refine import merge_with_edits
 
     edits = read_vector(refined, layer="edits", allow_empty=True)
-    kept = edits[edits["action"].astype(str) != "deleted"] if "action" in edits.columns else edits
     _, conflicts = merge_with_edits(glaciers, edits)
     with atomic_path(run / "edit_conflicts.csv") as tmp:
         conflicts.to_csv(tmp, index=False)
@@ -192,7 +191,7 @@ def _check_manual_edits(run: RunFolder, glaciers) -> dict[str, Any]:
             "kept in outlines_refined.gpkg — carry them over with `glacierinv refine rebase %s --out EDIT.gpkg`",
             len(conflicts), run.path,
         )  # fmt: skip
-    return {"manual_edits": int(len(kept)), "edit_conflicts": int(len(conflicts))}
+    return {"manual_edits": int(len(edits)), "edit_conflicts": int(len(conflicts))}
 
 
 def _units(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str, Any]:
@@ -325,17 +324,17 @@ def _analyse(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str, An
     a = cfg.analysis
     if not a.enabled:
         return {"skipped": "analysis.enabled = false"}
-    options = AnalysisOptions(
-        band_m=a.band_m, min_type_area_km2=a.min_type_area_km2, aar_thresholds=a.aar_thresholds,
-        snow_threshold=a.snow_threshold, window_m=a.window_m, n_boot=a.n_boot,
-        lapse_rate_k_per_km=a.lapse_rate_k_per_km, warming_k=a.warming_k, seed=cfg.runtime.seed,
-    )  # fmt: skip
-    snow = cfg.resolve(a.snow)
+    snow, snow_threshold = cfg.resolve(a.snow), a.snow_threshold
     if snow is None and a.ela_column is None and _has_bands(run.path / "stack.tif", ("green", "nir")):
         from glacierinv.preprocess.albedo import write_albedo
 
         snow = write_albedo(run.path / "stack.tif", run.path / "albedo.tif", block=cfg.runtime.block_px)
-        options.snow_threshold = a.albedo_snow_min
+        snow_threshold = a.albedo_snow_min
+    options = AnalysisOptions(
+        band_m=a.band_m, min_type_area_km2=a.min_type_area_km2, aar_thresholds=a.aar_thresholds,
+        snow_threshold=snow_threshold, window_m=a.window_m, n_boot=a.n_boot,
+        lapse_rate_k_per_km=a.lapse_rate_k_per_km, warming_k=a.warming_k, seed=cfg.runtime.seed,
+    )  # fmt: skip
     summary = run_analyses(
         run.path / "inventory.gpkg", run.path / "analysis", options=options, force=True,
         dem=cfg.input_path("dem", required=False), dem_coarse=cfg.input_path("dem_coarse", required=False),
