@@ -48,6 +48,8 @@ DEFAULT_MIN_UNIT_KM2 = 0.1
 KIENHOLZ_RADIUS_PER_SQRT_M2 = 14.3 / 40.0
 KIENHOLZ_RADIUS_MAX_M = 3500.0
 _SQRT2 = float(np.sqrt(2.0))
+UNCOVERED_WARN_SHARE = 0.005  # warn when more than 0.5 % of a complex has no DEM under it
+ID_COLUMNS = ("outline_id", "glac_id", "rgi_id", "RGIId", "glims_id", "GLIMSId", "id")
 
 
 def ice_surface_smoothed(dem_m: np.ndarray, ice: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -283,7 +285,12 @@ def _merge_small_parts(parts: list, min_area_m2: float) -> list:
 
 
 def _split_complex(
-    win: GlacierWindow, min_unit_area_km2, user_lines, reach_m=DEFAULT_REACH_M, smooth_m=DEFAULT_SMOOTH_M
+    win: GlacierWindow,
+    min_unit_area_km2,
+    user_lines,
+    reach_m=DEFAULT_REACH_M,
+    smooth_m=DEFAULT_SMOOTH_M,
+    name: str = "a complex",
 ):
     """Units of one complex (its DEM window), in a local metric CRS; returns (parts, metric crs)."""
     metric = win.grid.crs
@@ -294,9 +301,13 @@ def _split_complex(
         if cutting:
             pieces = list(split(complex_m, shapely.union_all(cutting)).geoms)
             return _merge_small_parts(pieces, min_unit_area_km2 * 1e6), metric
-    if not np.isfinite(win.dem_m[win.mask]).any():
-        log.warning("a complex has no valid DEM under it; kept as one unit")
+    covered = float(np.isfinite(win.dem_m[win.mask]).mean()) if win.mask.any() else 0.0
+    if covered == 0.0:
+        log.warning("complex %s has no valid DEM under it; kept as one unit", name)
         return [complex_m], metric
+    if covered < 1.0 - UNCOVERED_WARN_SHARE:
+        log.warning("complex %s: the DEM covers only %.1f %% of it (%.1f %% uncovered); the uncovered ice "
+                    "joins the nearest unit", name, 100 * covered, 100 * (1 - covered))  # fmt: skip
     labels = basin_labels(win, min_unit_area_km2, reach_m=reach_m, smooth_m=smooth_m)
     pieces: dict[int, list] = {}
     for g, v in rasterio.features.shapes(labels, mask=labels > 0, transform=win.grid.transform):
@@ -338,9 +349,28 @@ def subdivide(
     reach_m: float = DEFAULT_REACH_M,
     smooth_m: float = DEFAULT_SMOOTH_M,
     divides: gpd.GeoDataFrame | None = None,
-    complex_id_column: str = "outline_id",
+    complex_id_column: str | None = None,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Split each complex polygon of ``glaciers`` into glacier units.
+
+    Parameters
+    ----------
+    glaciers
+        Complex polygons, any CRS.
+    dem_path
+        DEM in metres, any CRS; flow is routed on the DEM's own grid (a local UTM grid at the DEM's
+        resolution for a geographic DEM), ids and geometry stay on the outlines'.
+    debris
+        Optional debris polygons, split with their units.
+    min_unit_area_km2
+        Sliver threshold (km²): units still below it after grouping by flow join a neighbour.
+    reach_m, smooth_m
+        Off-ice flow-path reach and ice-surface smoothing sigma, both in metres (see :func:`basin_labels`).
+    divides
+        User divide lines; they replace the automatic split of every complex they cross.
+    complex_id_column
+        Column holding the complex id; default: the first of ``outline_id, glac_id, rgi_id, RGIId,
+        glims_id, GLIMSId, id`` present, else ``C00001``… by row.
 
     Returns
     -------
@@ -360,19 +390,17 @@ def subdivide(
     _check_dem_covers(glaciers, dem_path)
     crs = glaciers.crs
     gl = glaciers.reset_index(drop=True)
-    cids = (
-        gl[complex_id_column].astype(str)
-        if complex_id_column in gl
-        else [f"C{i + 1:05d}" for i in range(len(gl))]
-    )
+    cids = complex_ids(gl, complex_id_column)
     rows = []
     with DemWindows(dem_path) as dems:
         for cid, (g, mcrs) in zip(cids, dems.metric_geometries(gl.geometry), strict=True):
             margin_px = 3 + int(np.ceil(reach_m / dems.res_m))
             win = dems.window(g, mcrs, margin_px=margin_px)
-            parts, metric = _split_complex(win, min_unit_area_km2, divides, reach_m, smooth_m)
+            parts, metric = _split_complex(win, min_unit_area_km2, divides, reach_m, smooth_m, cid)
             parts_crs = gpd.GeoSeries(parts, crs=metric).to_crs(crs)
-            order = np.argsort([-p.representative_point().y for p in parts], kind="stable")
+            # suffixes north to south (then west to east): the same input gives the same ids
+            pts = [p.representative_point() for p in parts]
+            order = np.lexsort(([round(p.x, 3) for p in pts], [-round(p.y, 3) for p in pts]))
             for k, idx in enumerate(order):
                 rows.append(
                     {"glac_id": f"{cid}-{k + 1:02d}", "outline_id": cid, "geometry": parts_crs.iloc[idx]}
@@ -384,6 +412,31 @@ def subdivide(
     debris_units = _split_debris(units, debris)
     log.info("subdivided %d complexes into %d units", len(gl), len(units))
     return units, debris_units, lines
+
+
+def complex_ids(glaciers: gpd.GeoDataFrame, column: str | None = None) -> list[str]:
+    """The id of each complex: ``column`` (must exist), else the first id-like column, else ``C00001``…
+
+    Duplicated ids get ``_2``, ``_3``… (with a warning) so every unit id stays unique.
+    """
+    if column is not None and column not in glaciers.columns:
+        raise InputError(
+            f"id column {column!r} is not in the outlines (columns: {', '.join(map(str, glaciers.columns))})",
+            None,
+            "Give an existing column with --id-column, or leave it out to use outline_id/glac_id/rgi_id",
+        )
+    col = column or next((c for c in ID_COLUMNS if c in glaciers.columns), None)
+    if col is None:
+        return [f"C{i + 1:05d}" for i in range(len(glaciers))]
+    raw = ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in glaciers[col]]
+    out, seen = [], {}
+    for i, v in enumerate(raw):
+        v = v or f"C{i + 1:05d}"
+        seen[v] = seen.get(v, 0) + 1
+        out.append(v if seen[v] == 1 else f"{v}_{seen[v]}")
+    if len(set(raw)) < len(raw):
+        log.warning("complex ids in column %s are not unique; repeated ones get _2, _3 … suffixes", col)
+    return out
 
 
 def _split_debris(units: gpd.GeoDataFrame, debris: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
