@@ -158,11 +158,20 @@ def _group_by_flow(labels, run_ids, exit_cells, acc, ds, z, res_m, reach_m) -> n
     main[ids_sorted[first]] = exit_cells[order][first]
     z_out = np.full(n + 1, np.inf)
     z_out[ids_sorted[first]] = z[main[ids_sorted[first]]]
+    adjacent = {(int(i), int(j)) for (i, j), _ in _adjacent_pairs(labels, n)}
+    adjacent |= {(j, i) for i, j in adjacent}
+    neighbours: dict[int, set[int]] = {}
+    for i, j in adjacent:
+        neighbours.setdefault(i, set()).add(j)
+    deferred: list[tuple[int, int]] = []
     uf = _UnionFind(n + 1)
     for b in np.argsort(size, kind="stable"):
         if size[b] == 0 or main[b] < 0:
             continue
         target = _receiving_basin(int(b), int(main[b]), flat, labels, size, z, z_out, ds, cols, res_m, reach_m)
+        if target and (int(b), target) not in adjacent:
+            deferred.append((int(b), target))  # it touches that glacier only through other basins
+            target = 0
         if target:
             uf.union(int(b), target)
     for b in np.argsort(-size, kind="stable"):
@@ -180,7 +189,32 @@ def _group_by_flow(labels, run_ids, exit_cells, acc, ds, z, res_m, reach_m) -> n
         if k:
             for v in np.unique(sub[comp == k]):
                 uf.union(int(v), int(b))
+    # ice whose outflow lands on a glacier it does not touch joins it when it touches that glacier's other
+    # basins (one contiguous glacier); else it stays a glacier of its own (a hanging glacier)
+    changed = True
+    while changed and deferred:
+        changed, left = False, []
+        for b, c in deferred:
+            if any(uf.find(v) == uf.find(c) for v in neighbours.get(b, ())):
+                uf.union(b, c)
+                changed = True
+            else:
+                left.append((b, c))
+        deferred = left
     return uf.roots()
+
+
+def _adjacent_pairs(labels: np.ndarray, n: int) -> list[tuple[int, int]]:
+    """Pairs (i < j) of labels sharing a cell edge, with the number of shared edges: [((i, j), k), …]."""
+    out: dict[tuple[int, int], int] = {}
+    for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :])):
+        m = (a != b) & (a > 0) & (b > 0)
+        lo, hi = np.minimum(a[m], b[m]), np.maximum(a[m], b[m])
+        pairs, counts = np.unique(lo.astype(np.int64) * (n + 1) + hi, return_counts=True)
+        for p, k in zip(pairs.tolist(), counts.tolist(), strict=True):
+            key = divmod(p, n + 1)
+            out[key] = out.get(key, 0) + k
+    return list(out.items())
 
 
 def _receiving_basin(b, start, flat, labels, size, z, z_out, ds, cols, res_m, reach_m) -> int:
@@ -204,31 +238,47 @@ def _receiving_basin(b, start, flat, labels, size, z, z_out, ds, cols, res_m, re
     return 0
 
 
-def _merge_small(labels: np.ndarray, ice: np.ndarray, min_cells: float) -> np.ndarray:
-    """Merge labels below ``min_cells`` into the neighbour with the longest shared boundary (smallest first).
+def _is_compact(labels: np.ndarray, n: int) -> np.ndarray:
+    """Per label: Kienholz et al. (2013)'s compactness test (Allen 1998), largest extent · π / perimeter
+    > 0.5, on the raster (extent from the bounding box, perimeter from the cell edges)."""
+    perim = np.zeros(n + 1)
+    for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :])):
+        m = a != b
+        perim += np.bincount(a[m], minlength=n + 1) + np.bincount(b[m], minlength=n + 1)
+    extent = np.zeros(n + 1)
+    for i, sl in enumerate(ndimage.find_objects(labels), start=1):
+        if sl is not None:
+            extent[i] = max(sl[0].stop - sl[0].start, sl[1].stop - sl[1].start)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(perim > 0, extent * np.pi / perim, 0.0) > 0.5
 
-    Works on the label adjacency graph (shared edge counts computed once), so it is linear in the cells.
+
+def _merge_small(labels: np.ndarray, ice: np.ndarray, min_cells: float) -> np.ndarray:
+    """Merge slivers into the neighbour with the longest shared boundary (smallest first).
+
+    A sliver (Kienholz et al. 2013) is a unit below ``min_cells``, or below twice that and compact. Works on
+    the label adjacency graph (shared edge counts computed once) with a heap: linear in the cells.
     """
+    import heapq
+
     labels = labels.astype("int32", copy=False)
     n = int(labels.max())
     if n > 1:
         size = np.bincount(labels.ravel(), minlength=n + 1).astype(float)
+        compact = _is_compact(labels, n)
+        limit = np.where(compact, 2.0 * min_cells, min_cells)
         edges: dict[int, dict[int, int]] = {}
-        for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :])):
-            m = (a != b) & (a > 0) & (b > 0)
-            lo, hi = np.minimum(a[m], b[m]), np.maximum(a[m], b[m])
-            pairs, counts = np.unique(lo.astype(np.int64) * (n + 1) + hi, return_counts=True)
-            for p, k in zip(pairs.tolist(), counts.tolist(), strict=True):
-                i, j = divmod(p, n + 1)
-                edges.setdefault(i, {})[j] = edges.setdefault(i, {}).get(j, 0) + k
-                edges.setdefault(j, {})[i] = edges.setdefault(j, {}).get(i, 0) + k
+        for (i, j), k in _adjacent_pairs(labels, n):
+            edges.setdefault(i, {})[j] = k
+            edges.setdefault(j, {})[i] = k
         uf = _UnionFind(n + 1)
         alive = {i for i in range(1, n + 1) if size[i] > 0}
-        while True:
-            small = [i for i in alive if size[i] < min_cells and edges.get(i)]
-            if not small or len(alive) <= 1:
-                break
-            i = min(small, key=lambda v: (size[v], v))
+        heap = [(size[i], i) for i in alive if size[i] < limit[i]]
+        heapq.heapify(heap)
+        while heap and len(alive) > 1:
+            sz, i = heapq.heappop(heap)
+            if i not in alive or sz != size[i] or size[i] >= limit[i] or not edges.get(i):
+                continue
             nb = edges.pop(i)
             j = max(nb, key=lambda v: (nb[v], -v))
             uf.union(i, j)
@@ -239,6 +289,8 @@ def _merge_small(labels: np.ndarray, ice: np.ndarray, min_cells: float) -> np.nd
                 if v != j:
                     edges[v][j] = edges[v].get(j, 0) + k
                     edges[j][v] = edges[j].get(v, 0) + k
+            if size[j] < limit[j]:
+                heapq.heappush(heap, (size[j], j))
         labels = uf.roots()[labels].astype("int32")
     # cells of the ice with no label (NaN DEM) join the nearest unit
     missing = ice & (labels == 0)
@@ -248,20 +300,62 @@ def _merge_small(labels: np.ndarray, ice: np.ndarray, min_cells: float) -> np.nd
     return labels
 
 
-def _partition(complex_geom, pieces: list) -> list:
-    """Turn raster-derived pieces into an exact, non-overlapping partition of ``complex_geom``."""
-    parts = [shapely.make_valid(shapely.intersection(complex_geom, p)) for p in pieces]
-    parts = [shapely.union_all([g for g in getattr(p, "geoms", [p]) if g.area > 0]) for p in parts]
-    covered = shapely.union_all(parts)
-    rest = shapely.difference(complex_geom, covered)
-    for sliver in getattr(rest, "geoms", [rest]):
-        if sliver.is_empty or sliver.area == 0:
-            continue
-        shared = [
-            shapely.intersection(sliver.boundary, p.boundary).length if not p.is_empty else 0.0 for p in parts
-        ]
-        k = int(np.argmax(shared)) if max(shared) > 0 else int(np.argmin([sliver.distance(p) for p in parts]))
-        parts[k] = shapely.union_all([parts[k], sliver])
+def _grow_labels(labels: np.ndarray, cells: int = 2) -> np.ndarray:
+    """Labels grown ``cells`` cells into the unlabelled cells around them (so that the pieces cover every
+    part of the complex polygon whose cell centre lies just outside it)."""
+    out = labels.copy()
+    for _ in range(cells):
+        grown = ndimage.grey_dilation(out, size=(3, 3))
+        free = out == 0
+        out[free] = grown[free]
+    return out
+
+
+def _polygons(geom) -> list:
+    geom = shapely.make_valid(geom)
+    out = []
+    for g in getattr(geom, "geoms", [geom]):
+        if g.geom_type == "Polygon" and g.area > 0:
+            out.append(g)
+        elif g.geom_type in ("MultiPolygon", "GeometryCollection"):
+            out.extend(_polygons(g))
+    return out
+
+
+def _partition(complex_geom, pieces: list, cell_m2: float = 0.0) -> list:
+    """Turn raster-derived pieces into an exact, non-overlapping partition of ``complex_geom``.
+
+    Fragments of a piece below one cell (``cell_m2``) detached from its main body, and parts of the
+    polygon no piece reaches, go to the part they share the longest boundary with.
+    """
+    parts, slivers = [], []
+    for p in pieces:
+        polys = sorted(_polygons(shapely.intersection(complex_geom, p)), key=lambda g: -g.area)
+        keep = polys[:1] + [g for g in polys[1:] if g.area >= cell_m2]
+        slivers.extend(g for g in polys[1:] if g.area < cell_m2)
+        parts.append(shapely.union_all(keep) if keep else shapely.Polygon())
+    rest = shapely.difference(complex_geom, shapely.union_all([*parts, *slivers]))
+    slivers += _polygons(rest) if not rest.is_empty else []
+    if slivers:  # parts of the polygon not reached by the grown labels: each to the part it touches most
+        extra: list[list] = [[] for _ in parts]
+        tree = shapely.STRtree(parts)
+        for sliver in slivers:
+            cand = tree.query(sliver.buffer(1e-6))
+            shared = [shapely.intersection(sliver.boundary, parts[k].boundary).length for k in cand]
+            if len(cand) and max(shared) > 0:
+                k = int(cand[int(np.argmax(shared))])
+            else:
+                k = int(np.argmin([sliver.distance(p) for p in parts]))
+            extra[k].append(sliver)
+        parts = [shapely.union_all([p, *e]) if e else p for p, e in zip(parts, extra, strict=True)]
+    # parts of 8-connected cells touch themselves at corners, which reprojection can turn into crossings:
+    # close those point contacts by a millimetre (area change ~1e-6 m²), staying inside the complex
+    closed = [
+        shapely.intersection(p.buffer(1e-3, join_style="mitre").buffer(-1e-3, join_style="mitre"), complex_geom)
+        for p in parts
+    ]
+    # components below 1 cm² (intersection round-off) are dropped
+    parts = [shapely.union_all([g for g in _polygons(p) if g.area >= 1e-4]) for p in closed]
     return [p for p in parts if not p.is_empty and p.area > 0]
 
 
@@ -308,13 +402,13 @@ def _split_complex(
     if covered < 1.0 - UNCOVERED_WARN_SHARE:
         log.warning("complex %s: the DEM covers only %.1f %% of it (%.1f %% uncovered); the uncovered ice "
                     "joins the nearest unit", name, 100 * covered, 100 * (1 - covered))  # fmt: skip
-    labels = basin_labels(win, min_unit_area_km2, reach_m=reach_m, smooth_m=smooth_m)
+    labels = _grow_labels(basin_labels(win, min_unit_area_km2, reach_m=reach_m, smooth_m=smooth_m))
     pieces: dict[int, list] = {}
     for g, v in rasterio.features.shapes(labels, mask=labels > 0, transform=win.grid.transform):
         pieces.setdefault(int(v), []).append(shape(g))
     if len(pieces) <= 1:
         return [complex_m], metric
-    parts = _partition(complex_m, [shapely.union_all(v) for v in pieces.values()])
+    parts = _partition(complex_m, [shapely.union_all(v) for v in pieces.values()], win.res_m**2)
     return _merge_small_parts(parts, min_unit_area_km2 * 1e6), metric
 
 
@@ -398,6 +492,9 @@ def subdivide(
             win = dems.window(g, mcrs, margin_px=margin_px)
             parts, metric = _split_complex(win, min_unit_area_km2, divides, reach_m, smooth_m, cid)
             parts_crs = gpd.GeoSeries(parts, crs=metric).to_crs(crs)
+            bad = ~parts_crs.is_valid.to_numpy()
+            if bad.any():  # reprojection can make parts that touch at a point cross: repair
+                parts_crs[bad] = [shapely.union_all(_polygons(g)) for g in parts_crs[bad]]
             # suffixes north to south (then west to east): the same input gives the same ids
             pts = [p.representative_point() for p in parts]
             order = np.lexsort(([round(p.x, 3) for p in pts], [-round(p.y, 3) for p in pts]))
