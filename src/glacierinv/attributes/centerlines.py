@@ -170,4 +170,3 @@ def longest_centerline(win: GlacierWindow, params: dict | None = None) -> LineSt
     """The longest Kienholz centerline (head → terminus) of a glacier window, or None; its length is lmax."""
     lines = centerlines(win, params)
     return lines[0] if lines else None
-

@@ -110,7 +110,9 @@ def basin_labels(
     labels = (flw.basins(idxs=exit_cells, ids=run_ids).ravel() * ice).astype("int32")
     if n_runs > 1:
         acc = flw.accuflux(ice.astype("float32")).ravel()  # ice cells draining through each cell
-        roots = _group_by_flow(labels.reshape(shape), run_ids, exit_cells, acc, ds, dem.ravel(), win.res_m, reach_m)
+        roots = _group_by_flow(
+            labels.reshape(shape), run_ids, exit_cells, acc, ds, dem.ravel(), win.res_m, reach_m
+        )
         labels = roots[labels]
     del flw, ds
     return _merge_small(labels.reshape(shape), win.mask, min_unit_area_km2 * 1e6 / win.res_m**2)
@@ -168,7 +170,9 @@ def _group_by_flow(labels, run_ids, exit_cells, acc, ds, z, res_m, reach_m) -> n
     for b in np.argsort(size, kind="stable"):
         if size[b] == 0 or main[b] < 0:
             continue
-        target = _receiving_basin(int(b), int(main[b]), flat, labels, size, z, z_out, ds, cols, res_m, reach_m)
+        target = _receiving_basin(
+            int(b), int(main[b]), flat, labels, size, z, z_out, ds, cols, res_m, reach_m
+        )
         if target and (int(b), target) not in adjacent:
             deferred.append((int(b), target))  # it touches that glacier only through other basins
             target = 0
@@ -351,7 +355,9 @@ def _partition(complex_geom, pieces: list, cell_m2: float = 0.0) -> list:
     # parts of 8-connected cells touch themselves at corners, which reprojection can turn into crossings:
     # close those point contacts by a millimetre (area change ~1e-6 m²), staying inside the complex
     closed = [
-        shapely.intersection(p.buffer(1e-3, join_style="mitre").buffer(-1e-3, join_style="mitre"), complex_geom)
+        shapely.intersection(
+            p.buffer(1e-3, join_style="mitre").buffer(-1e-3, join_style="mitre"), complex_geom
+        )
         for p in parts
     ]
     # components below 1 cm² (intersection round-off) are dropped
@@ -481,6 +487,9 @@ def subdivide(
         raise InputError("divide lines have no CRS", None, "Assign one (same as the outlines)")
     if len(glaciers) == 0:
         raise InputError("no glacier polygon to subdivide")
+    for name, v in (("min_unit_area_km2", min_unit_area_km2), ("reach_m", reach_m), ("smooth_m", smooth_m)):
+        if not np.isfinite(v) or v < 0:
+            raise InputError(f"{name} must be a number >= 0, got {v}", None, "Give a non-negative value")
     _check_dem_covers(glaciers, dem_path)
     crs = glaciers.crs
     gl = glaciers.reset_index(drop=True)
