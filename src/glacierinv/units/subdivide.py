@@ -48,6 +48,10 @@ DEFAULT_MIN_UNIT_KM2 = 0.1
 KIENHOLZ_RADIUS_PER_SQRT_M2 = 14.3 / 40.0
 KIENHOLZ_RADIUS_MAX_M = 3500.0
 _SQRT2 = float(np.sqrt(2.0))
+# flow is routed on the DEM's own grid up to this many cells per complex window (~45 bytes per cell at the
+# peak, so ~1.4 GB with the interpreter); a larger window is routed on a grid coarsened by an integer
+# factor, with a warning (the divides then sit on that grid; the units' outer geometry stays exact)
+MAX_ROUTE_CELLS = 24_000_000
 UNCOVERED_WARN_SHARE = 0.005  # warn when more than 0.5 % of a complex has no DEM under it
 ID_COLUMNS = ("outline_id", "glac_id", "rgi_id", "RGIId", "glims_id", "GLIMSId", "id")
 
@@ -62,10 +66,12 @@ def ice_surface_smoothed(dem_m: np.ndarray, ice: np.ndarray, sigma_px: float) ->
         return dem_m
     ok = ice & np.isfinite(dem_m)
     w = ndimage.gaussian_filter(ok.astype("float32"), sigma_px, mode="nearest")
-    v = ndimage.gaussian_filter(np.where(ok, dem_m, 0.0).astype("float32"), sigma_px, mode="nearest")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sm = v / w
-    return np.where(ok, sm, dem_m).astype("float32")
+    v = np.where(ok, dem_m, 0.0).astype("float32")
+    ndimage.gaussian_filter(v, sigma_px, output=v, mode="nearest")
+    np.divide(v, w, out=v, where=w > 0)
+    del w
+    np.copyto(v, dem_m, where=~ok)  # rock keeps its relief (in place: bounded memory)
+    return v
 
 
 def basin_labels(
@@ -92,13 +98,16 @@ def basin_labels(
     """
     shape = win.mask.shape
     ice2d = win.mask & np.isfinite(win.dem_m)
-    z_m = ice_surface_smoothed(win.dem_m, ice2d, smooth_m / win.res_m)
-    dem = np.where(np.isfinite(z_m), z_m, -9999.0).astype("float32")
+    dem = ice_surface_smoothed(win.dem_m, ice2d, smooth_m / win.res_m)
+    dem = np.array(dem, dtype="float32", copy=dem is win.dem_m)
+    dem[~np.isfinite(dem)] = -9999.0
     flw = pyflwdir.from_dem(dem, nodata=-9999.0, transform=win.grid.transform, latlon=False)
     ice = ice2d.ravel()
     ds = flw.idxs_ds
-    own = np.arange(ice.size)
-    exit_cells = np.flatnonzero(ice & ((ds == own) | (ds < 0) | ~ice[np.clip(ds, 0, None)]))
+    leaves = ~ice[ds]  # downstream cell off the ice
+    leaves[flw.idxs_pit] = True  # pits and window edges
+    exit_cells = np.flatnonzero(ice & leaves)
+    del leaves
     if exit_cells.size == 0:
         return np.where(win.mask, 1, 0).astype("int32")
     # an outlet is a contiguous exit zone: 8-connected runs of exit cells drain one basin together
@@ -107,13 +116,15 @@ def basin_labels(
     runs, n_runs = ndimage.label(exits, structure=np.ones((3, 3), bool))
     run_ids = runs.ravel()[exit_cells].astype("int32")
     del runs, exits
-    labels = (flw.basins(idxs=exit_cells, ids=run_ids).ravel() * ice).astype("int32")
+    labels = flw.basins(idxs=exit_cells, ids=run_ids).ravel().astype("int32", copy=False)
+    labels[~ice] = 0
     if n_runs > 1:
         acc = flw.accuflux(ice.astype("float32")).ravel()  # ice cells draining through each cell
         roots = _group_by_flow(
             labels.reshape(shape), run_ids, exit_cells, acc, ds, dem.ravel(), win.res_m, reach_m
         )
-        labels = roots[labels]
+        del acc
+        labels = roots.astype("int32")[labels]
     del flw, ds
     return _merge_small(labels.reshape(shape), win.mask, min_unit_area_km2 * 1e6 / win.res_m**2)
 
@@ -295,7 +306,7 @@ def _merge_small(labels: np.ndarray, ice: np.ndarray, min_cells: float) -> np.nd
                     edges[j][v] = edges[j].get(v, 0) + k
             if size[j] < limit[j]:
                 heapq.heappush(heap, (size[j], j))
-        labels = uf.roots()[labels].astype("int32")
+        labels = uf.roots().astype("int32")[labels]
     # cells of the ice with no label (NaN DEM) join the nearest unit
     missing = ice & (labels == 0)
     if missing.any() and (labels > 0).any():
@@ -450,6 +461,7 @@ def subdivide(
     smooth_m: float = DEFAULT_SMOOTH_M,
     divides: gpd.GeoDataFrame | None = None,
     complex_id_column: str | None = None,
+    max_route_cells: int = MAX_ROUTE_CELLS,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Split each complex polygon of ``glaciers`` into glacier units.
 
@@ -471,6 +483,9 @@ def subdivide(
     complex_id_column
         Column holding the complex id; default: the first of ``outline_id, glac_id, rgi_id, RGIId,
         glims_id, GLIMSId, id`` present, else ``C00001``… by row.
+    max_route_cells
+        Memory bound: a complex window above this many DEM cells is routed on a grid coarsened by an
+        integer factor (with a warning); peak memory is ~45 bytes per routed cell.
 
     Returns
     -------
@@ -495,7 +510,7 @@ def subdivide(
     gl = glaciers.reset_index(drop=True)
     cids = complex_ids(gl, complex_id_column)
     rows = []
-    with DemWindows(dem_path) as dems:
+    with DemWindows(dem_path, max_cells=max_route_cells) as dems:
         for cid, (g, mcrs) in zip(cids, dems.metric_geometries(gl.geometry), strict=True):
             margin_px = 3 + int(np.ceil(reach_m / dems.res_m))
             win = dems.window(g, mcrs, margin_px=margin_px)
