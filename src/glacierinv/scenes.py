@@ -28,6 +28,7 @@ import numpy as np
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 
+from glacierinv.classes import NODATA
 from glacierinv.config import RunConfig, config_from_dict
 from glacierinv.errors import ConfigError, InputError
 from glacierinv.io.atomic import atomic_path
@@ -257,7 +258,7 @@ def _part_valid(folder: Path, name: str, wgrid: Grid, part: Part) -> np.ndarray 
     ref = folder / "classes.tif" if (folder / "classes.tif").exists() else src
     vals = read_on_grid(ref, wgrid, resampling=Resampling.nearest, require_overlap=False)
     if ref.name == "classes.tif":
-        valid = ~np.isnan(vals[0]) & (vals[0] != 255)
+        valid = ~np.isnan(vals[0]) & (vals[0] != NODATA)
     else:
         valid = ~np.all(np.isnan(vals), axis=0)
     if part.core_bounds is not None:

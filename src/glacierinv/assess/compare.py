@@ -41,7 +41,13 @@ import shapely
 from pyproj import CRS
 
 from glacierinv.errors import InputError
-from glacierinv.geometry import area_km2
+from glacierinv.geometry import (
+    SIZE_CLASSES_KM2,
+    area_km2,
+    equal_area_crs,
+    size_class_index,
+    size_class_labels,
+)
 
 __all__ = [
     "ID_CANDIDATES",
@@ -57,36 +63,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SIZE_CLASSES_KM2 = (0.0, 0.1, 0.5, 1.0, 5.0, 10.0, 50.0, 100.0, np.inf)
 ID_CANDIDATES = ("glac_id", "rgi_id", "RGIId", "GLIMSId", "glims_id", "FCGI_ID", "id")
 
 
-def size_class_labels() -> list[str]:
-    """Labels of :data:`SIZE_CLASSES_KM2`: ``<0.1``, ``0.1-0.5``, … ``>100``."""
-    b = SIZE_CLASSES_KM2
-    labels = [f"<{b[1]:g}"]
-    labels += [f"{lo:g}-{hi:g}" for lo, hi in zip(b[1:-2], b[2:-1], strict=True)]
-    return labels + [f">{b[-2]:g}"]
-
-
 def _size_class(area: np.ndarray) -> np.ndarray:
-    labels = np.array(size_class_labels())
-    idx = np.clip(np.searchsorted(SIZE_CLASSES_KM2, np.asarray(area, dtype=float), side="right") - 1, 0, 7)
-    return labels[idx]
-
-
-def equal_area_crs(*frames: gpd.GeoDataFrame) -> CRS:
-    """A Lambert azimuthal equal-area CRS centred on the combined extent of ``frames`` (metres)."""
-    bounds = np.array([f.to_crs(4326).total_bounds for f in frames if len(f)])
-    if bounds.size == 0:
-        return CRS.from_proj4("+proj=laea +lat_0=0 +lon_0=0 +datum=WGS84 +units=m")
-    lon = (bounds[:, 0].min() + bounds[:, 2].max()) / 2
-    lat = (bounds[:, 1].min() + bounds[:, 3].max()) / 2
-    return CRS.from_proj4(_laea(lat, lon))
-
-
-def _laea(lat: float, lon: float) -> str:
-    return f"+proj=laea +lat_0={lat:.4f} +lon_0={lon:.4f} +datum=WGS84 +units=m +no_defs"
+    return np.array(size_class_labels())[size_class_index(area)]
 
 
 def _ids(gdf: gpd.GeoDataFrame, column: str | None, what: str, src: Any) -> tuple[pd.Series, str]:
