@@ -59,6 +59,7 @@ __all__ = [
     "match_by_overlap",
     "plot_comparison",
     "size_class_labels",
+    "total_areas",
 ]
 
 log = logging.getLogger(__name__)
@@ -159,7 +160,7 @@ def _uncertainty_km2(
     gdf: gpd.GeoDataFrame, areas: np.ndarray, rel: float | None, pixel_m: float | None, buffer_px: float
 ) -> tuple[np.ndarray, str]:
     if pixel_m is not None:
-        from glacierinv.assess.uncertainty import buffer_uncertainty
+        from glacierinv.attributes.uncertainty import buffer_uncertainty
 
         out, _ = buffer_uncertainty(gdf, pixel_size_m=pixel_m, buffer_px=buffer_px)
         return out["area_unc_km2"].to_numpy(float), f"buffer ±{buffer_px:g} px of {pixel_m:g} m"
@@ -590,3 +591,23 @@ def plot_comparison(
         fig.savefig(paths[-1], dpi=120)
         plt.close(fig)
     return paths
+
+
+def total_areas(
+    glaciers: gpd.GeoDataFrame,
+    ref_glaciers: gpd.GeoDataFrame,
+    debris: gpd.GeoDataFrame | None = None,
+    ref_debris: gpd.GeoDataFrame | None = None,
+) -> dict[str, float]:
+    """Total glacier (and debris) area of an inventory against a reference, km² on the ellipsoid.
+
+    The quick whole-inventory check of a run against its truth polygons (the full per-glacier matching is
+    :func:`compare_inventories`). Returns ``area_km2``, ``truth_area_km2``, ``area_rel_diff`` and, when the
+    reference has debris, ``debris_km2`` and ``truth_debris_km2``.
+    """
+    out = {"area_km2": float(area_km2(glaciers).sum()), "truth_area_km2": float(area_km2(ref_glaciers).sum())}
+    out["area_rel_diff"] = (out["area_km2"] - out["truth_area_km2"]) / out["truth_area_km2"]
+    if ref_debris is not None:
+        out["debris_km2"] = float(area_km2(debris).sum()) if debris is not None and len(debris) else 0.0
+        out["truth_debris_km2"] = float(area_km2(ref_debris).sum()) if len(ref_debris) else 0.0
+    return out
