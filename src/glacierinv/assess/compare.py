@@ -44,6 +44,7 @@ from glacierinv.errors import InputError
 from glacierinv.geometry import (
     SIZE_CLASSES_KM2,
     area_km2,
+    covered_area_km2,
     equal_area_crs,
     size_class_index,
     size_class_labels,
@@ -171,19 +172,10 @@ def _uncertainty_km2(
     return areas * 0.05, "relative 5 % (default; no area_unc_km2 column)"
 
 
-def _debris_per_glacier(
-    gdf: gpd.GeoDataFrame, debris: gpd.GeoDataFrame | None, gdf_ea: gpd.GeoSeries, ea: CRS
-) -> np.ndarray | None:
+def _debris_per_glacier(gdf: gpd.GeoDataFrame, debris: gpd.GeoDataFrame | None) -> np.ndarray | None:
     """Debris area (km²) per glacier: from a debris layer (overlap) or a ``debris_km2`` column."""
-    if debris is not None and len(debris):
-        d_ea = debris.to_crs(ea).geometry.values
-        out = np.zeros(len(gdf))
-        i_d, i_g = shapely.STRtree(gdf_ea.values).query(d_ea, predicate="intersects")
-        for d, g in zip(i_d, i_g, strict=True):
-            out[g] += shapely.intersection(d_ea[d], gdf_ea.values[g]).area / 1e6
-        return out
     if debris is not None:
-        return np.zeros(len(gdf))
+        return covered_area_km2(gdf, debris)
     if "debris_km2" in gdf.columns:
         return gdf["debris_km2"].fillna(0).to_numpy(float)
     return None
@@ -300,7 +292,7 @@ class _Side:
         geom_ea = gdf.geometry.to_crs(ea)
         area = area_km2(gdf)
         unc, unc_source = _uncertainty_km2(gdf, area, unc_rel, pixel_m, buffer_px)
-        deb = _debris_per_glacier(gdf, debris, geom_ea, ea)
+        deb = _debris_per_glacier(gdf, debris)
         return cls(gdf, name, source, ids, col, geom_ea, area, unc, unc_source, deb)
 
     def per_group(self, values: np.ndarray, n_groups: int) -> np.ndarray:
