@@ -42,6 +42,7 @@ from glacierinv.dem.gridding import fill_gaps, fuse_dsms, grid_points_median, re
 from glacierinv.dem.rpc import RPCModel, read_rpc
 from glacierinv.errors import InputError, NoOverlap
 from glacierinv.io.grid import Grid
+from glacierinv.io.raster import iter_windows
 
 __all__ = [
     "StereoParams",
@@ -496,12 +497,10 @@ def _match_tile(
 
 
 def _tiles(roi, tile_px: int, overlap: int):
+    """(col, row, width, height) image windows covering the ROI in tiles of ``tile_px`` + ``overlap``."""
     x, y, w, h = roi
-    for r in range(y, y + h, tile_px):
-        for c in range(x, x + w, tile_px):
-            c0, r0 = max(x, c - overlap), max(y, r - overlap)
-            c1, r1 = min(x + w, c + tile_px + overlap), min(y + h, r + tile_px + overlap)
-            yield (c0, r0, c1 - c0, r1 - r0)
+    for read, _ in iter_windows((h, w), tile_px, overlap):
+        yield (x + int(read.col_off), y + int(read.row_off), int(read.width), int(read.height))
 
 
 class _TileCloud:
