@@ -27,7 +27,7 @@ from scipy import ndimage
 from scipy.signal import argrelmax
 from shapely.geometry import LineString
 
-from glacierinv.attributes.zonal import GlacierWindow
+from glacierinv.dem.windows import GlacierWindow
 
 __all__ = ["KIENHOLZ", "centerlines", "longest_centerline"]
 

@@ -28,10 +28,10 @@ import pandas as pd
 import shapely
 from shapely.geometry import LineString
 
-from glacierinv.attributes.zonal import DemWindows, GlacierWindow
 from glacierinv.dem.terrain import gradient_horn, slope_deg
-from glacierinv.errors import InputError, NoOverlap
-from glacierinv.geometry import area_km2
+from glacierinv.dem.windows import DemWindows, GlacierWindow, check_dem_covers
+from glacierinv.errors import InputError
+from glacierinv.geometry import area_km2, covered_area_km2
 
 __all__ = [
     "ATTRIBUTE_COLUMNS",
@@ -179,11 +179,11 @@ def compute_attributes(
     if id_column not in gdf.columns:
         gdf[id_column] = [f"G{i + 1:05d}" for i in range(len(gdf))]
     ids = gdf[id_column].astype(str)
-    _check_dem_covers(gdf, dem_path)
+    check_dem_covers(gdf, dem_path)
     gdf["area_km2"] = area_km2(gdf)
     reps = gdf.geometry.representative_point().to_crs(4326)
     gdf["cenlon"], gdf["cenlat"] = reps.x.to_numpy(), reps.y.to_numpy()
-    gdf["debris_km2"] = _debris_per_glacier(gdf, debris)
+    gdf["debris_km2"] = covered_area_km2(gdf, debris)
     gdf["debris_frac"] = np.where(gdf["area_km2"] > 0, gdf["debris_km2"] / gdf["area_km2"], 0.0)
     rows, hyps, lines = [], [], []
     with DemWindows(dem_path) as dems:
@@ -269,25 +269,3 @@ def _repair(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     gdf.loc[bad, gdf.geometry.name] = fixed
     log.warning("repaired %d invalid glacier polygon(s) (self-intersections) with make_valid", int(bad.sum()))
     return gdf
-
-
-def _debris_per_glacier(gdf: gpd.GeoDataFrame, debris: gpd.GeoDataFrame | None) -> np.ndarray:
-    out = np.zeros(len(gdf))
-    if debris is None or len(debris) == 0:
-        return out
-    deb = debris.to_crs(gdf.crs) if debris.crs != gdf.crs else debris
-    union = shapely.union_all(deb.geometry.to_numpy())
-    parts = [shapely.intersection(g, union) for g in gdf.geometry]
-    return area_km2(gpd.GeoSeries(parts, crs=gdf.crs))
-
-
-def _check_dem_covers(gdf: gpd.GeoDataFrame, dem_path: str | Path) -> None:
-    from rasterio.warp import transform_bounds
-
-    from glacierinv.io.raster import open_raster
-
-    with open_raster(dem_path) as ds:
-        b = transform_bounds(ds.crs, gdf.crs, *ds.bounds, densify_pts=21)
-    g = gdf.total_bounds
-    if b[0] >= g[2] or b[2] <= g[0] or b[1] >= g[3] or b[3] <= g[1]:
-        raise NoOverlap("DEM does not cover the glacier outlines", dem_path, "Give a DEM over the same area")

@@ -31,8 +31,7 @@ from scipy import ndimage
 from shapely.geometry import shape
 from shapely.ops import split
 
-from glacierinv.attributes.compute import _check_dem_covers
-from glacierinv.attributes.zonal import DemWindows, GlacierWindow
+from glacierinv.dem.windows import DemWindows, GlacierWindow, check_dem_covers
 from glacierinv.errors import InputError
 from glacierinv.geometry import area_km2
 
@@ -505,7 +504,7 @@ def subdivide(
     for name, v in (("min_unit_area_km2", min_unit_area_km2), ("reach_m", reach_m), ("smooth_m", smooth_m)):
         if not np.isfinite(v) or v < 0:
             raise InputError(f"{name} must be a number >= 0, got {v}", None, "Give a non-negative value")
-    _check_dem_covers(glaciers, dem_path)
+    check_dem_covers(glaciers, dem_path)
     crs = glaciers.crs
     gl = glaciers.reset_index(drop=True)
     cids = complex_ids(gl, complex_id_column)
