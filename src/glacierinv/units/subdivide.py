@@ -1,20 +1,24 @@
-"""Split glacier complexes into glacier units along drainage divides (seed section 3.3.2).
+"""Split glacier complexes into glacier units that follow ice flow to their termini (seed 3.3.2).
 
-For each complex (one polygon of contiguous ice), on a DEM window in a metric CRS:
+A unit is what RGI/GLIMS analysts call a glacier: one dynamical entity with one terminus. After Kienholz et
+al. (2013) (as OGGM's ``partitioning`` implements it), per complex on its DEM window (the DEM's own grid):
 
-1. D8 flow directions on the depression-filled DEM (pyflwdir ``from_dem``);
-2. exit cells = ice cells whose downstream cell is not ice (or leaves the window); an *outlet* is a
-   contiguous (8-connected) run of exit cells, i.e. one place where ice leaves the complex;
-3. one basin per outlet (pyflwdir ``basins``) intersected with the ice;
-4. basins smaller than ``min_unit_area_km2`` are merged into the neighbour they share the longest boundary
-   with (smallest first), so lateral micro-outlets do not become units;
-5. the basin raster is vectorised and turned into an exact partition of the complex polygon (slivers
-   between the raster and the polygon go to the unit they touch most), so units never overlap and
-   together equal the complex.
+1. D8 flow directions (pyflwdir, depression-filled) on the DEM with the ice surface smoothed by a Gaussian
+   of ``smooth_m`` (ice flows down the surface slope averaged over a few ice thicknesses);
+2. exit cells = ice cells whose downstream cell is off the ice; an *outlet* is a contiguous (8-connected)
+   run of exit cells; one basin per outlet ∩ ice;
+3. *flows onto*: a basin whose outflow, followed off the ice for ``reach_m``, runs back onto a larger
+   basin's ice or along its margin above that basin's outlet joins it, whatever its area;
+4. *terminus proximity* (Kienholz et al. 2013, P_glac): basins meeting the ice within
+   ``min(0.3575·√area, 3500) m`` of a basin's main outlet join that basin's glacier;
+5. only slivers (below ``min_unit_area_km2``, or below twice that and compact) join the neighbour with
+   the longest shared boundary;
+6. the label raster becomes an exact partition of the complex polygon (units never overlap and together
+   equal the complex).
 
-User-corrected divide lines (``divides``) override the automatic ones for the complexes they cross: the
-complex is split along them. Divide lines between adjacent units are returned as a layer; debris polygons
-are split with their unit.
+User-corrected divide lines (``divides``) override the automatic ones for the complexes they cross. Unit
+ids are ``<complex id>-NN`` from the input's id column. Divide lines between adjacent units are returned
+as a layer; debris polygons are split with their unit.
 """
 
 from __future__ import annotations
@@ -47,8 +51,8 @@ DEFAULT_MIN_UNIT_KM2 = 0.1
 KIENHOLZ_RADIUS_PER_SQRT_M2 = 14.3 / 40.0
 KIENHOLZ_RADIUS_MAX_M = 3500.0
 _SQRT2 = float(np.sqrt(2.0))
-# flow is routed on the DEM's own grid up to this many cells per complex window (~45 bytes per cell at the
-# peak, so ~1.4 GB with the interpreter); a larger window is routed on a grid coarsened by an integer
+# flow is routed on the DEM's own grid up to this many cells per complex window (45-65 bytes per cell at
+# the peak, < 2 GB with the interpreter); a larger window is routed on a grid coarsened by an integer
 # factor, with a warning (the divides then sit on that grid; the units' outer geometry stays exact)
 MAX_ROUTE_CELLS = 24_000_000
 UNCOVERED_WARN_SHARE = 0.005  # warn when more than 0.5 % of a complex has no DEM under it
@@ -484,7 +488,7 @@ def subdivide(
         glims_id, GLIMSId, id`` present, else ``C00001``… by row.
     max_route_cells
         Memory bound: a complex window above this many DEM cells is routed on a grid coarsened by an
-        integer factor (with a warning); peak memory is ~45 bytes per routed cell.
+        integer factor (with a warning); peak memory is 45-65 bytes per routed cell.
 
     Returns
     -------
