@@ -5,15 +5,15 @@ Definitions follow RGI 7 (DESIGN.md), computed on each glacier's DEM window on a
 - ``area_km2``: geodesic area on the WGS84 ellipsoid; ``cenlon/cenlat``: ``representative_point()``;
 - ``zmin_m, zmax_m, zmed_m, zmean_m``: NaN-aware statistics of the DEM cells whose centre is inside the
   glacier; null (and ``dem_cov`` < ``min_dem_coverage``) when too little of the glacier has valid DEM;
-- ``slope_deg``: mean of per-cell Horn slopes; ``aspect_deg``: direction of the *mean downslope gradient
-  vector*, clockwise from north; ``aspect_sec``: 1 = N [−22.5°, 22.5°), 2 = NE, … 8 = NW, 9 = not assigned;
+- ``slope_deg``: mean of per-cell Horn slopes; ``aspect_deg``: *circular mean of the per-cell aspects*
+  (arctan2 of the mean sine and mean cosine of each cell's downslope azimuth), clockwise from north, as RGI
+  computes it; ``aspect_sec``: 1 = N [−22.5°, 22.5°), 2 = NE, … 8 = NW, 9 = not assigned;
 - hypsometry: area share per ``band_m`` band (RGI: 50 m) as integer thousandths summing to 1000
   (largest-remainder rounding);
-- ``lmax_m``: length of the least-cost path *inside the glacier* (scikit-image ``MCP_Geometric``,
-  8-connected, diagonal steps √2·res) from the highest to the lowest glacier cell, with a cost that rises
-  towards the margin so that the path runs along the middle of the glacier like a centerline. It is not
-  the Kienholz et al. (2014) centerline that RGI/OGGM use; on the Ötztal/RGI 7 test glaciers it is within
-  a median 3-4 % of RGI's Lmax (the margin weight was chosen on those same glaciers).
+- ``lmax_m``: length of the longest glacier centerline after Kienholz et al. (2014), the method OGGM
+  implements and RGI 7 ships (:mod:`glacierinv.attributes.centerlines`): heads at local maxima of the
+  outline, terminus at its lowest point, least-cost routes weighting distance to the margin and elevation,
+  with the published parameters (none fitted to the validation glaciers).
 - ``debris_km2``/``debris_frac``: area of the debris polygons inside the glacier and its share.
 """
 
@@ -36,6 +36,7 @@ from glacierinv.geometry import area_km2, covered_area_km2
 __all__ = [
     "ATTRIBUTE_COLUMNS",
     "aspect_sector",
+    "circular_mean_aspect_deg",
     "compute_attributes",
     "hypsometry_permille",
     "longest_flowline",
@@ -57,6 +58,28 @@ def aspect_sector(aspect_deg: float | None) -> int:
     return int(((aspect_deg + 22.5) % 360) // 45) + 1
 
 
+def circular_mean_aspect_deg(gx: np.ndarray, gy: np.ndarray) -> float | None:
+    """RGI aspect: circular mean of the per-cell aspects, degrees clockwise from north in [0, 360).
+
+    Each cell's aspect is the azimuth of its downslope direction ``(−∂z/∂x, −∂z/∂y)`` (x east, y north);
+    the mean is ``arctan2(mean sin, mean cos)`` of those azimuths, every sloping cell weighing the same
+    (not the direction of the mean gradient vector, which steep walls dominate). None when no cell slopes
+    or the azimuths cancel out exactly.
+
+    >>> round(circular_mean_aspect_deg(np.array([1.0, -1.0]), np.array([-1.0, -1.0])))
+    0
+    """
+    gx, gy = np.asarray(gx, float).ravel(), np.asarray(gy, float).ravel()
+    ok = np.isfinite(gx) & np.isfinite(gy) & (np.hypot(gx, gy) > 1e-12)
+    if not ok.any():
+        return None
+    az = np.arctan2(-gx[ok], -gy[ok])  # azimuth of the downslope direction, clockwise from north
+    s, c = float(np.mean(np.sin(az))), float(np.mean(np.cos(az)))
+    if np.hypot(s, c) < 1e-12:
+        return None
+    return float(np.degrees(np.arctan2(s, c)) % 360.0)
+
+
 def hypsometry_permille(z_m: np.ndarray, band_m: float = 50.0) -> tuple[np.ndarray, np.ndarray]:
     """(band lower bounds in m, share per band in integer thousandths summing to 1000)."""
     z = z_m[np.isfinite(z_m)]
@@ -73,34 +96,14 @@ def hypsometry_permille(z_m: np.ndarray, band_m: float = 50.0) -> tuple[np.ndarr
     return lo + band_m * np.arange(len(counts)), share
 
 
-def longest_flowline(
-    win: GlacierWindow, margin_weight: float = 5.0, margin_power: float = 2.0
-) -> LineString | None:
-    """Least-cost in-glacier path from the highest to the lowest glacier cell (see module docstring).
+def longest_flowline(win: GlacierWindow) -> LineString | None:
+    """The glacier's longest centerline after Kienholz et al. (2014), head → terminus (its length: lmax).
 
-    The cost of crossing a cell is ``1 + margin_weight · (1 − d/d_max)^margin_power`` per metre, ``d`` being
-    the cell's distance to the glacier margin (``d_max`` its maximum): the path is pushed towards the middle
-    of the glacier, as a centerline (Kienholz et al. 2014 also weight distance to the margin), instead of
-    hugging the inside of bends. ``margin_weight = 0`` gives the plain shortest in-glacier path.
+    See :mod:`glacierinv.attributes.centerlines`; None when the glacier has too few valid DEM cells.
     """
-    from scipy import ndimage
-    from skimage.graph import MCP_Geometric
+    from glacierinv.attributes.centerlines import longest_centerline
 
-    z = np.where(win.mask, win.dem_m, np.nan)
-    if np.isfinite(z).sum() < 2:
-        return None
-    top = np.unravel_index(np.nanargmax(z), z.shape)
-    low = np.unravel_index(np.nanargmin(z), z.shape)
-    d = ndimage.distance_transform_edt(win.mask)
-    inner = 1.0 + margin_weight * (1.0 - d / d.max()) ** margin_power
-    costs = np.where(win.mask, inner, -1.0)  # negative = impassable
-    mcp = MCP_Geometric(costs, sampling=(win.res_m, win.res_m), fully_connected=True)
-    mcp.find_costs([top], [low])
-    path = np.array(mcp.traceback(low))
-    if len(path) < 2:
-        return None
-    xs, ys = win.grid.xy(path[:, 0], path[:, 1])
-    return LineString(np.column_stack([xs, ys]))
+    return longest_centerline(win)
 
 
 def _stats(win: GlacierWindow, min_cov: float) -> dict:
@@ -114,15 +117,7 @@ def _stats(win: GlacierWindow, min_cov: float) -> dict:
     zv = z[valid]
     gx, gy = gradient_horn(win.dem_m, win.res_m)
     slope = slope_deg(win.dem_m, win.res_m)[cells]
-    gxs, gys = gx[cells], gy[cells]
-    ok = np.isfinite(gxs) & np.isfinite(gys)
-    # mean downslope vector (−∇z), azimuth clockwise from north
-    mean_e, mean_n = -np.mean(gxs[ok]) if ok.any() else np.nan, -np.mean(gys[ok]) if ok.any() else np.nan
-    aspect = (
-        float(np.degrees(np.arctan2(mean_e, mean_n)) % 360.0)
-        if ok.any() and np.hypot(mean_e, mean_n) > 0
-        else None
-    )
+    aspect = circular_mean_aspect_deg(gx[cells], gy[cells])
     return out | {
         "zmin_m": float(zv.min()),
         "zmax_m": float(zv.max()),

@@ -25,14 +25,22 @@ def register(app: typer.Typer) -> None:
             None, "--divides", help="Corrected divide lines overriding the automatic ones."
         ),
         min_unit_area_km2: float = typer.Option(
-            0.1, "--min-unit-km2", help="Basins below this merge into a neighbour."
+            0.1, "--min-unit-km2", help="Sliver threshold (km²): smaller units join a neighbour."
+        ),
+        reach_m: float = typer.Option(
+            300.0, "--reach-m", help="How far (m) a basin's outflow is followed off the ice."
+        ),
+        smooth_m: float = typer.Option(
+            200.0, "--smooth-m", help="Ice-surface smoothing sigma (m) before flow routing."
         ),
         id_column: str = typer.Option(
-            "outline_id", "--id-column", help="Complex id column (units are ID-01, ID-02 …)."
+            None,
+            "--id-column",
+            help="Complex id column (units are ID-01, ID-02 …); default outline_id/glac_id/rgi_id/….",
         ),
         force: bool = typer.Option(False, "--force", help="Overwrite --out."),
     ) -> None:
-        """Split each complex into glacier units along DEM drainage divides (pyflwdir basins).
+        """Split each complex into glacier units that follow ice flow to their termini.
 
         $ glacierinv units --outlines complexes.gpkg --dem dem.tif --out units.gpkg
         """
@@ -49,6 +57,8 @@ def register(app: typer.Typer) -> None:
             dem,
             debris=deb,
             min_unit_area_km2=min_unit_area_km2,
+            reach_m=reach_m,
+            smooth_m=smooth_m,
             divides=lines,
             complex_id_column=id_column,
         )
