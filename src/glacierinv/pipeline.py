@@ -227,22 +227,29 @@ def _attributes(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str,
     units = read_vector(run / "units.gpkg", layer="glaciers", allow_empty=True)
     debris = read_vector(run / "units.gpkg", layer="debris", allow_empty=True)
     divides = read_vector(run / "units.gpkg", layer="divides", allow_empty=True, need_crs=False)
-    if len(units) == 0:
-        raise GlacierInvError(
-            f"{run / 'classes.tif'}: no glacier larger than {cfg.outlines.min_area_km2} km² was mapped"
+    warnings = []
+    if len(units) == 0:  # a legitimate answer (lowland, snow-free scene): an empty but valid inventory
+        from glacierinv.attributes.compute import empty_attributes
+
+        warnings.append(
+            f"no glacier larger than {cfg.outlines.min_area_km2} km² was mapped in {run / 'classes.tif'}: "
+            "the inventory is empty"
         )
-    glaciers, hypsometry, centerlines = compute_attributes(
-        units,
-        cfg.input_path("dem"),
-        debris=debris,
-        dem_source=cfg.inputs.dem_source,
-        img_source=cfg.inputs.img_source,
-        src_date=cfg.inputs.src_date,
-        band_m=cfg.attributes.hypsometry_band_m,
-        min_dem_coverage=cfg.attributes.min_dem_coverage,
-        return_centerlines=True,
-    )
-    if (run / "source.tif").exists():
+        log.warning(warnings[-1])
+        glaciers, hypsometry, centerlines = empty_attributes(units)
+    else:
+        glaciers, hypsometry, centerlines = compute_attributes(
+            units,
+            cfg.input_path("dem"),
+            debris=debris,
+            dem_source=cfg.inputs.dem_source,
+            img_source=cfg.inputs.img_source,
+            src_date=cfg.inputs.src_date,
+            band_m=cfg.attributes.hypsometry_band_m,
+            min_dem_coverage=cfg.attributes.min_dem_coverage,
+            return_centerlines=True,
+        )
+    if len(glaciers) and (run / "source.tif").exists():
         from glacierinv.attributes.sources import image_source_per_glacier
 
         glaciers["img_source"] = image_source_per_glacier(glaciers, run / "source.tif", cfg.inputs.img_source)
@@ -270,7 +277,7 @@ def _attributes(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str,
         "area_km2": float(glaciers["area_km2"].sum()),
         "debris_km2": float(np.nansum(glaciers.get("debris_km2", np.zeros(len(glaciers))))),
         **{f"unc_{k}": v for k, v in totals.items() if isinstance(v, (int, float))},
-    }
+    } | ({"warnings": warnings} if warnings else {})
 
 
 def _assess(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str, Any]:
@@ -306,9 +313,12 @@ def _truth_area_comparison(inventory: Path, truth_glaciers: Path) -> dict[str, f
     from glacierinv.geometry import area_km2
     from glacierinv.io.vector import list_layers, read_vector
 
-    ours = read_vector(inventory, layer="glaciers")
+    ours = read_vector(inventory, layer="glaciers", allow_empty=True)  # empty: no glacier found
     ref = read_vector(truth_glaciers, layer="glaciers")
-    out = {"area_km2": float(area_km2(ours).sum()), "truth_area_km2": float(area_km2(ref).sum())}
+    out = {
+        "area_km2": float(area_km2(ours).sum()) if len(ours) else 0.0,
+        "truth_area_km2": float(area_km2(ref).sum()),
+    }
     out["area_rel_diff"] = (out["area_km2"] - out["truth_area_km2"]) / out["truth_area_km2"]
     if "debris" in list_layers(truth_glaciers):
         ref_debris = read_vector(truth_glaciers, layer="debris", allow_empty=True)
@@ -324,6 +334,12 @@ def _analyse(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str, An
     a = cfg.analysis
     if not a.enabled:
         return {"skipped": "analysis.enabled = false"}
+    if _empty_layer(run.path / "inventory.gpkg", "glaciers"):  # the no-glacier scene: a valid, empty answer
+        why = "no glacier in the inventory: nothing to analyse"
+        (run.path / "analysis").mkdir(exist_ok=True)
+        with atomic_path(run.path / "analysis" / "analysis.json") as tmp:
+            tmp.write_text(json.dumps({"n_glaciers": 0, "skipped": why, "analyses": {}}, indent=2))
+        return {"skipped": why}
     snow, snow_threshold = cfg.resolve(a.snow), a.snow_threshold
     if snow is None and a.ela_column is None and _has_bands(run.path / "stack.tif", ("green", "nir")):
         from glacierinv.preprocess.albedo import write_albedo
@@ -341,6 +357,12 @@ def _analyse(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str, An
         snow=snow, ela_column=a.ela_column, surge_list=cfg.resolve(a.surge_list),
     )  # fmt: skip
     return {name: rec["status"] for name, rec in summary["analyses"].items()}
+
+
+def _empty_layer(path: Path, layer: str) -> bool:
+    import pyogrio
+
+    return pyogrio.read_info(path, layer=layer)["features"] == 0
 
 
 def _has_bands(path: Path, names: tuple[str, ...]) -> bool:

@@ -37,6 +37,7 @@ __all__ = [
     "ATTRIBUTE_COLUMNS",
     "aspect_sector",
     "compute_attributes",
+    "empty_attributes",
     "hypsometry_permille",
     "longest_flowline",
 ]
@@ -248,6 +249,29 @@ def compute_attributes(
         crs=gdf.crs,
     )
     return gdf, hypsometry, centerlines
+
+
+HYPSOMETRY_COLUMNS = ["glac_id", "band_min_m", "band_max_m", "share_permille", "area_km2"]
+
+
+def empty_attributes(glaciers: gpd.GeoDataFrame):
+    """(glaciers, hypsometry, centerlines) with every column and zero rows: the inventory of a scene where
+    no glacier was found (a legitimate answer, not an error). Input columns of ``glaciers`` are kept."""
+    gdf = glaciers.copy().reset_index(drop=True)
+    for col in ATTRIBUTE_COLUMNS:
+        if col not in gdf.columns:
+            gdf[col] = pd.Series(dtype="float64" if col not in _TEXT_COLUMNS else "object")
+    others = [c for c in gdf.columns if c not in ATTRIBUTE_COLUMNS and c != gdf.geometry.name]
+    gdf = gdf[ATTRIBUTE_COLUMNS + others + [gdf.geometry.name]]
+    hyps = pd.DataFrame(
+        {c: pd.Series(dtype="object" if c == "glac_id" else "float64") for c in HYPSOMETRY_COLUMNS}
+    )
+    lines = gpd.GeoDataFrame({"glac_id": pd.Series(dtype="object"), "lmax_m": pd.Series(dtype="float64")},
+                             geometry=gpd.GeoSeries([], crs=glaciers.crs), crs=glaciers.crs)  # fmt: skip
+    return gdf, hyps, lines
+
+
+_TEXT_COLUMNS = {"glac_id", "dem_source", "img_source", "glac_type", "provenance", "src_date"}
 
 
 def _lines_to_crs(lines: list[dict], crs) -> None:

@@ -249,6 +249,22 @@ def _summary(glaciers, debris, unc: dict) -> str:
     return _table(rows)
 
 
+def _warnings(glaciers, manifest: dict) -> str:
+    """The run's warnings (stage summaries in run.json) and a plain statement when nothing was found."""
+    items = []
+    if len(glaciers) == 0:
+        items.append(
+            "No glacier was found in this scene: the inventory is empty (all layers present, zero rows)."
+        )
+    for name, rec in (manifest.get("stages") or {}).items():
+        for w in (rec.get("summary") or {}).get("warnings") or []:
+            items.append(f"{name}: {w}")
+    if not items:
+        return ""
+    lis = "".join(f"<li>{html.escape(str(w))}</li>" for w in items)
+    return f"<div class='warnings'><strong>Warnings</strong><ul>{lis}</ul></div>"
+
+
 def _size_rows(t) -> list[dict]:
     """Size-class rows that hold something (no rows of zeros), with readable column names."""
     rows = t[t["n"] > 0][["class_km2", "n", "n_pct", "area_km2", "area_pct"]]
@@ -393,6 +409,7 @@ table.sortable th{cursor:pointer} table.sortable th:hover{background:#e4e4e4}
 #map{height:560px;border:1px solid #bbb;background:#f4f4f0} .note{color:#666;font-size:.9em}
 figure{margin:1em 0} figure img{max-width:100%} figcaption{color:#444;font-size:.9em}
 .leaflet-popup-content table{font-size:.85em;margin:0}
+.warnings{background:#fff4e0;border:1px solid #e6a100;padding:.4em .8em;margin:.6em 0}
 """
 
 _JS = """
@@ -497,7 +514,7 @@ def write_report(
 <h1>{html.escape(name)}</h1>
 <p class="note">Glacier inventory report written by glacierinv {__version__} from <code>{html.escape(str(run))}</code>.
 Opens offline: everything is in this file.</p>
-<h2 id="summary">Summary</h2>{_summary(glaciers, debris, assessment.get("uncertainty") or {})}
+<h2 id="summary">Summary</h2>{_warnings(glaciers, manifest)}{_summary(glaciers, debris, assessment.get("uncertainty") or {})}
 <h2 id="sizes">Size classes</h2>{_size_tables(glaciers, debris)}
 <h2 id="accuracy">Accuracy</h2>{_accuracy(assessment)}
 <h2 id="uncertainty">Uncertainty</h2>{_uncertainty(assessment)}
