@@ -229,26 +229,22 @@ def _attributes(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str,
     divides = read_vector(run / "units.gpkg", layer="divides", allow_empty=True, need_crs=False)
     warnings = []
     if len(units) == 0:  # a legitimate answer (lowland, snow-free scene): an empty but valid inventory
-        from glacierinv.attributes.compute import empty_attributes
-
         warnings.append(
             f"no glacier larger than {cfg.outlines.min_area_km2} km² was mapped in {run / 'classes.tif'}: "
             "the inventory is empty"
         )
         log.warning(warnings[-1])
-        glaciers, hypsometry, centerlines = empty_attributes(units)
-    else:
-        glaciers, hypsometry, centerlines = compute_attributes(
-            units,
-            cfg.input_path("dem"),
-            debris=debris,
-            dem_source=cfg.inputs.dem_source,
-            img_source=cfg.inputs.img_source,
-            src_date=cfg.inputs.src_date,
-            band_m=cfg.attributes.hypsometry_band_m,
-            min_dem_coverage=cfg.attributes.min_dem_coverage,
-            return_centerlines=True,
-        )
+    glaciers, hypsometry, centerlines = compute_attributes(
+        units,
+        cfg.input_path("dem"),
+        debris=debris,
+        dem_source=cfg.inputs.dem_source,
+        img_source=cfg.inputs.img_source,
+        src_date=cfg.inputs.src_date,
+        band_m=cfg.attributes.hypsometry_band_m,
+        min_dem_coverage=cfg.attributes.min_dem_coverage,
+        return_centerlines=True,
+    )
     if len(glaciers) and (run / "source.tif").exists():
         from glacierinv.attributes.sources import image_source_per_glacier
 

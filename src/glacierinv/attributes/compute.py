@@ -170,8 +170,9 @@ def compute_attributes(
     """
     if glaciers.crs is None:
         raise InputError("glacier outlines have no CRS", None, "Assign one before computing attributes")
-    if len(glaciers) == 0:
-        raise InputError("no glacier polygon to attribute")
+    if len(glaciers) == 0:  # no glacier is a valid (empty) answer: every column, zero rows
+        gdf, hyps, lines = empty_attributes(glaciers)
+        return (gdf, hyps, lines) if return_centerlines else (gdf, hyps)
     gdf = _repair(glaciers.copy().reset_index(drop=True))
     # input columns that differ from ours only by case (RGI 6 "CenLat" vs "cenlat") would clash in a
     # GeoPackage, whose column names are case-insensitive: keep them as src_<name>
