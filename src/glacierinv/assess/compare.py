@@ -42,6 +42,7 @@ from pyproj import CRS
 
 from glacierinv.errors import InputError
 from glacierinv.geometry import area_km2
+from glacierinv.io.vector import ID_CANDIDATES  # one id convention for every command
 
 __all__ = [
     "ID_CANDIDATES",
@@ -58,7 +59,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SIZE_CLASSES_KM2 = (0.0, 0.1, 0.5, 1.0, 5.0, 10.0, 50.0, 100.0, np.inf)
-ID_CANDIDATES = ("glac_id", "rgi_id", "RGIId", "GLIMSId", "glims_id", "FCGI_ID", "id")
 
 
 def size_class_labels() -> list[str]:

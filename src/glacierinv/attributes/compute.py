@@ -31,7 +31,8 @@ from shapely.geometry import LineString
 from glacierinv.attributes.zonal import DemWindows, GlacierWindow
 from glacierinv.dem.terrain import gradient_horn, slope_deg
 from glacierinv.errors import InputError, NoOverlap
-from glacierinv.geometry import area_km2
+from glacierinv.geometry import area_km2, find_overlaps, repair_polygons
+from glacierinv.io.vector import guess_id_column
 
 __all__ = [
     "ATTRIBUTE_COLUMNS",
@@ -139,20 +140,31 @@ def compute_attributes(
     dem_path: str | Path,
     *,
     debris: gpd.GeoDataFrame | None = None,
-    id_column: str = "glac_id",
+    id_column: str | None = None,
     dem_source: str | None = None,
     img_source: str | None = None,
     src_date: str | None = None,
     band_m: float = 50.0,
     min_dem_coverage: float = 0.2,
     return_centerlines: bool = False,
+    allow_overlaps: bool = False,
 ):
     """Attribute table, hypsometry (and optionally longest flowlines) for glacier polygons.
 
     Parameters
     ----------
     glaciers
-        Glacier polygons in any CRS; input columns are kept. Without ``id_column``, ids ``G00001``… are made.
+        Glacier polygons in any CRS. Input columns are never overwritten: an input column with the name of
+        an attribute computed here (``area_km2``, ``cenlon``, ``zmin_m`` …, see :data:`COMPUTED_COLUMNS`)
+        is kept as ``<name>_input``; attributes not computed here (``term_type``, ``surge_type``,
+        ``src_date``, ``img_source``, ``glac_type``, ``aar``, ``provenance``) keep the input's value where
+        it has one. Invalid polygons are repaired, each repair logged with its id and area change.
+    id_column
+        Id column (default: the first of :data:`glacierinv.io.vector.ID_CANDIDATES` present; when none
+        is, ids ``G00001``… are made in ``glac_id``).
+    allow_overlaps
+        Outlines overlapping by more than 1 % of the smaller one (the same glacier twice) are refused with
+        their ids (``InputError``); with ``allow_overlaps`` they are only logged as a warning.
     dem_path
         DEM in metres, any CRS (geographic DEMs are warped to a local UTM grid per glacier).
     debris
@@ -173,18 +185,12 @@ def compute_attributes(
     if len(glaciers) == 0:  # no glacier is a valid (empty) answer: every column, zero rows
         gdf, hyps, lines = empty_attributes(glaciers)
         return (gdf, hyps, lines) if return_centerlines else (gdf, hyps)
-    gdf = _repair(glaciers.copy().reset_index(drop=True))
-    # input columns that differ from ours only by case (RGI 6 "CenLat" vs "cenlat") would clash in a
-    # GeoPackage, whose column names are case-insensitive: keep them as src_<name>
-    ours = {c.lower() for c in ATTRIBUTE_COLUMNS}
-    clash = {
-        c: f"src_{c}"
-        for c in gdf.columns
-        if c.lower() in ours and c not in ATTRIBUTE_COLUMNS and c != id_column
-    }
-    gdf = gdf.rename(columns=clash)
+    id_column = guess_id_column(glaciers.columns, id_column) or "glac_id"
+    gdf, _ = repair_polygons(glaciers.copy().reset_index(drop=True), id_column)
     if id_column not in gdf.columns:
         gdf[id_column] = [f"G{i + 1:05d}" for i in range(len(gdf))]
+    _check_overlaps(gdf, id_column, allow_overlaps)
+    gdf, inputs = _keep_input_columns(gdf, id_column)
     ids = gdf[id_column].astype(str)
     _check_dem_covers(gdf, dem_path)
     gdf["area_km2"] = area_km2(gdf)
@@ -226,14 +232,11 @@ def compute_attributes(
     stats_df = pd.DataFrame(rows)
     for col in stats_df.columns:
         gdf[col] = stats_df[col].to_numpy()
-    gdf["dem_source"] = dem_source
-    gdf["img_source"] = img_source
-    gdf["src_date"] = src_date
-    gdf["term_type"] = 9
-    gdf["surge_type"] = 9
-    for col, default in (("glac_type", None), ("aar", None), ("provenance", "auto")):
-        if col not in gdf.columns:
-            gdf[col] = default
+    gdf["dem_source"] = dem_source if dem_source is not None else Path(dem_path).name
+    # attributes we do not compute (or that describe the outline, not our DEM): the input's value wins
+    for col, ours in (("img_source", img_source), ("src_date", src_date), ("term_type", 9), ("surge_type", 9),
+                      ("glac_type", None), ("aar", None), ("provenance", "auto")):  # fmt: skip
+        gdf[col] = inputs[col].where(inputs[col].notna(), ours) if col in inputs else ours
     if id_column != "glac_id" and "glac_id" not in gdf.columns:
         gdf["glac_id"] = ids
     ordered = [c for c in ATTRIBUTE_COLUMNS if c in gdf.columns]
@@ -286,19 +289,55 @@ def _lines_to_crs(lines: list[dict], crs) -> None:
             lines[k]["geometry"] = g
 
 
-def _repair(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Repair invalid polygons (self-intersections) with ``make_valid``, keeping the polygonal part; warn."""
-    bad = ~gdf.geometry.is_valid.to_numpy()
-    if not bad.any():
-        return gdf
-    fixed = []
-    for geom in gdf.geometry[bad]:
-        valid = shapely.make_valid(geom)
-        polys = [g for g in getattr(valid, "geoms", [valid]) if g.geom_type in ("Polygon", "MultiPolygon")]
-        fixed.append(shapely.union_all(polys) if polys else valid)
-    gdf.loc[bad, gdf.geometry.name] = fixed
-    log.warning("repaired %d invalid glacier polygon(s) (self-intersections) with make_valid", int(bad.sum()))
-    return gdf
+#: Attributes computed here from the geometry and the DEM; an input column of the same name is kept as
+#: ``<name>_input`` (e.g. RGI's published ``zmin_m`` → ``zmin_m_input``), never replaced silently.
+COMPUTED_COLUMNS = ("cenlon", "cenlat", "area_km2", "debris_km2", "debris_frac", "zmin_m", "zmax_m", "zmed_m",
+                    "zmean_m", "slope_deg", "aspect_deg", "aspect_sec", "lmax_m", "dem_cov", "dem_source")  # fmt: skip
+#: Attributes that describe the outline or need information we do not have: the input's value is kept.
+KEPT_COLUMNS = ("img_source", "src_date", "term_type", "surge_type", "glac_type", "aar", "provenance")
+
+
+def _keep_input_columns(gdf: gpd.GeoDataFrame, id_column: str) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Rename input columns that our computed attributes would replace (``<name>_input``); also those that
+    differ from ours only by case (RGI 6 ``CenLat``), which clash in a GeoPackage (case-insensitive names).
+    Returns the renamed frame and the input's values of :data:`KEPT_COLUMNS` (case-insensitive match)."""
+    ours = {c.lower(): c for c in ATTRIBUTE_COLUMNS}
+    kept = {}
+    rename = {}
+    for c in gdf.columns:
+        if c == id_column or c == gdf.geometry.name or c.lower() not in ours:
+            continue
+        name = ours[c.lower()]
+        if name in KEPT_COLUMNS:
+            kept[name] = gdf[c]
+            if c != name:
+                rename[c] = f"{c}_input"
+        elif name in COMPUTED_COLUMNS or c != name:
+            rename[c] = f"{c}_input"
+    taken = set(gdf.columns)
+    for c, new in list(rename.items()):
+        while new in taken:
+            new += "_"
+        rename[c] = new
+        taken.add(new)
+    if rename:
+        log.info("input column(s) kept under new names beside ours: %s",
+                 ", ".join(f"{a} → {b}" for a, b in rename.items()))  # fmt: skip
+    return gdf.rename(columns=rename), pd.DataFrame(kept, index=gdf.index)
+
+
+def _check_overlaps(gdf: gpd.GeoDataFrame, id_column: str, allow: bool) -> None:
+    """Refuse (or, with ``allow``, warn about) outlines that overlap: they would be counted twice."""
+    pairs = find_overlaps(gdf, id_column)
+    if pairs.empty:
+        return
+    listed = "; ".join(f"{a} & {b} ({100 * s:.0f} %)" for a, b, s in
+                       pairs[["id_a", "id_b", "share"]].head(10).itertuples(index=False))  # fmt: skip
+    more = f" and {len(pairs) - 10} more" if len(pairs) > 10 else ""
+    msg = f"{len(pairs)} pair(s) of glacier outlines overlap (duplicates are counted twice): {listed}{more}"
+    if not allow:
+        raise InputError(msg, None, "Remove the duplicates, or pass --allow-overlaps to compute them anyway")
+    log.warning("%s; computed anyway (--allow-overlaps): totals count the overlaps twice", msg)
 
 
 def _debris_per_glacier(gdf: gpd.GeoDataFrame, debris: gpd.GeoDataFrame | None) -> np.ndarray:

@@ -28,7 +28,10 @@ def register(app: typer.Typer) -> None:
             0.1, "--min-unit-km2", help="Basins below this merge into a neighbour."
         ),
         id_column: str = typer.Option(
-            "outline_id", "--id-column", help="Complex id column (units are ID-01, ID-02 …)."
+            None,
+            "--id-column",
+            help="Complex id column (units are ID-01, ID-02 …; default: the first of glac_id, rgi_id, RGIId, "
+            "outline_id, GLIMSId, glims_id, FCGI_ID, id present).",
         ),
         force: bool = typer.Option(False, "--force", help="Overwrite --out."),
     ) -> None:
@@ -38,7 +41,7 @@ def register(app: typer.Typer) -> None:
         """
         from glacierinv.cli._common import read_outlines_dem_debris
         from glacierinv.io.atomic import refuse_overwrite
-        from glacierinv.io.vector import read_vector, write_layers
+        from glacierinv.io.vector import guess_id_column, read_vector, write_layers
         from glacierinv.units import subdivide
 
         refuse_overwrite(out, force)
@@ -50,7 +53,7 @@ def register(app: typer.Typer) -> None:
             debris=deb,
             min_unit_area_km2=min_unit_area_km2,
             divides=lines,
-            complex_id_column=id_column,
+            complex_id_column=guess_id_column(glaciers.columns, id_column) or "outline_id",
         )
         write_layers(out, {"glaciers": units, "debris": debris_units, "divides": divide_lines})
         typer.echo(
