@@ -152,6 +152,12 @@ class SceneConfig(_Section):
     img_source: str | None = None
 
 
+class DemConfig(_Section):
+    """How to read the DEMs (``inputs.dem``, ``inputs.dem_coarse``)."""
+
+    z_unit: str | None = None  # vertical unit: m, ft, us-ft (default: from the file, else metres)
+
+
 class RunConfig(_Section):
     """The whole run configuration (one TOML file)."""
 
@@ -165,6 +171,7 @@ class RunConfig(_Section):
     assess: AssessConfig = Field(default_factory=AssessConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    dem: DemConfig = Field(default_factory=DemConfig)
     scenes: list[SceneConfig] = Field(default_factory=list)  # several scenes → one seamless inventory
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -191,6 +198,10 @@ class RunConfig(_Section):
             )
         if p is not None and not p.exists():
             raise InputError(f"input '{key}' not found", p, "Fix the path in [inputs] of the config")
+        if p is not None and key in ("dem", "dem_coarse") and self.dem.z_unit is not None:
+            from glacierinv.io.dem import dem_path
+
+            return dem_path(p, self.dem.z_unit)  # a Path that carries the vertical unit to the DEM readers
         return p
 
 
@@ -265,6 +276,9 @@ buffer_px = 2                # +-2 px buffer uncertainty
 band_m = 200                 # hypsometry band (m)
 min_type_area_km2 = 5        # AAR glacier types for glaciers >= 5 km2
 # snow = "snow.tif"          # snow / albedo raster for snowlines and AAR (or ela_column = "ela_m")
+
+# [dem]
+# z_unit = "ft"              # vertical unit of the DEMs when the files do not say (default: metres)
 
 [runtime]
 block_px = 1024

@@ -45,13 +45,20 @@ def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
     logger.propagate = False
 
 
-def read_outlines_dem_debris(outlines, layer, dem, debris):
+Z_UNIT_HELP = (
+    "Vertical unit of the DEM: m, ft, us-ft (default: from the file's band unit or vertical CRS, else m). "
+    "Elevations outside -500 to 9000 m are refused."
+)
+
+
+def read_outlines_dem_debris(outlines, layer, dem, debris, z_unit=None):
     """Read the inputs shared by ``units`` and ``attributes`` (clear errors): glacier polygons, a DEM that
-    opens, and optional debris polygons."""
-    from glacierinv.io.raster import open_raster
+    opens with plausible elevations (returned as a path carrying ``z_unit``), and optional debris polygons."""
+    from glacierinv.io.dem import check_dem, dem_path
     from glacierinv.io.vector import read_vector
 
     glaciers = read_vector(outlines, layer=layer, polygons=True)
-    open_raster(dem).close()
+    dem = dem_path(dem, z_unit)
+    check_dem(dem)
     deb = read_vector(debris, polygons=True, allow_empty=True) if debris else None
-    return glaciers, deb
+    return glaciers, dem, deb

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from glacierinv.cli._common import Z_UNIT_HELP
+
 
 def register(app: typer.Typer) -> None:
     """Add the ``attributes`` command."""
@@ -32,6 +34,7 @@ def register(app: typer.Typer) -> None:
         ),
         dem_source: str = typer.Option(None, "--dem-source", help="Value of the dem_source column."),
         band_m: float = typer.Option(50.0, "--band-m", help="Hypsometry band height (m); RGI: 50."),
+        z_unit: str = typer.Option(None, "--z-unit", help=Z_UNIT_HELP),
         force: bool = typer.Option(False, "--force", help="Overwrite --out."),
     ) -> None:
         """Compute area, location, elevation, slope, aspect, debris, hypsometry and flowline length.
@@ -47,7 +50,7 @@ def register(app: typer.Typer) -> None:
         from glacierinv.io.vector import write_layers
 
         refuse_overwrite(out, force)
-        glaciers, deb = read_outlines_dem_debris(outlines, layer, dem, debris)
+        glaciers, dem, deb = read_outlines_dem_debris(outlines, layer, dem, debris, z_unit)
         table, hyps, lines = compute_attributes(
             glaciers,
             dem,

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from glacierinv.cli._common import Z_UNIT_HELP
+
 
 def register(app: typer.Typer) -> None:
     """Add the ``units`` command."""
@@ -33,6 +35,7 @@ def register(app: typer.Typer) -> None:
             help="Complex id column (units are ID-01, ID-02 …; default: the first of glac_id, rgi_id, RGIId, "
             "outline_id, GLIMSId, glims_id, FCGI_ID, id present).",
         ),
+        z_unit: str = typer.Option(None, "--z-unit", help=Z_UNIT_HELP),
         force: bool = typer.Option(False, "--force", help="Overwrite --out."),
     ) -> None:
         """Split each complex into glacier units along DEM drainage divides (pyflwdir basins).
@@ -45,7 +48,7 @@ def register(app: typer.Typer) -> None:
         from glacierinv.units import subdivide
 
         refuse_overwrite(out, force)
-        glaciers, deb = read_outlines_dem_debris(outlines, layer, dem, debris)
+        glaciers, dem, deb = read_outlines_dem_debris(outlines, layer, dem, debris, z_unit)
         lines = read_vector(divides) if divides else None
         units, debris_units, divide_lines = subdivide(
             glaciers,
