@@ -8,9 +8,11 @@ import shutil
 from pathlib import Path
 
 import pyogrio
+import pytest
 from typer.testing import CliRunner
 
 from glacierinv.cli.main import app
+from tests.cli_checks import one_error_line
 
 runner = CliRunner()
 
@@ -53,3 +55,106 @@ def test_run_of_a_scene_without_glacier_finishes_empty(tiny_scene, tmp_path):
     assert all(rec["status"] == "done" for rec in manifest["stages"].values())
     assert "No glacier was found in this scene" in (out / "report" / "index.html").read_text()
     assert (out / "classes.tif").exists()
+
+
+# ------------------------------------------------------------------ 17.9: consistency a user notices
+def _help(*cmd: str) -> str:
+    res = runner.invoke(app, [*cmd, "--help"], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    return res.output
+
+
+def test_help_keeps_square_brackets_and_flags_take_no_value():
+    """Before: '[inputs]' eaten by rich markup ('TOML run configuration (, ).', 'Override  max_epochs.'),
+    a stray '[more]...' in mmd's usage and '<bool>' beside on/off flags."""
+    stack = _help("stack")
+    assert "(, )" not in stack and "[inputs]" in stack and "[runtime] block_px" in stack
+    for cmd in (("train",), ("ablate",)):
+        text = _help(*cmd)
+        assert "(, )" not in text and "Override  " not in text, text
+    mmd = _help("assess", "mmd")
+    assert "[more]" not in mmd and "list[Path]" not in mmd
+    for cmd in (("stack",), ("run",), ("attributes",), ("assess", "mmd"), ("compare",), ("dem", "validate")):
+        assert "<bool>" not in _help(*cmd), cmd
+
+
+def test_dem_validate_takes_several_altimetry_files(tmp_path):
+    """The help's own example `--altimetry ATL06_*.h5` (several files after one flag) works."""
+    import numpy as np
+
+    from tests.dem._helpers import write_dem
+    from tests.dem.test_validate import _dem, _points, _write_atl06
+
+    rng = np.random.default_rng(1)
+    z, grid = _dem()
+    dem = write_dem(tmp_path / "dem.tif", z, grid)
+    lon, lat, true = _points(z, grid, rng)
+    half = len(lon) // 2
+    for k, sl in enumerate((slice(0, half), slice(half, None))):
+        _write_atl06(
+            tmp_path / f"ATL06_{k}.h5", lon[sl], lat[sl], true[sl] - 3.0, np.zeros(true[sl].size, int)
+        )
+    res = runner.invoke(app, ["dem", "validate", str(dem), "--altimetry", str(tmp_path / "ATL06_0.h5"),
+                              str(tmp_path / "ATL06_1.h5"), "--out", str(tmp_path / "val")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "unexpected extra argument" not in res.output
+
+
+def test_mmd_takes_several_digitisations_after_one_flag(tmp_path):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    files = []
+    for k, d in enumerate((0.0, 2.0, -2.0)):
+        p = tmp_path / f"d{k}.gpkg"
+        gpd.GeoDataFrame({"glac_id": ["A"]}, geometry=[box(d, 0, 1000 + d, 1000)], crs=32643).to_file(p)
+        files.append(str(p))
+    res = runner.invoke(app, ["assess", "mmd", "--auto", files[0], "--digitisations", files[1], files[2],
+                              "--out", str(tmp_path / "mmd")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+
+
+@pytest.mark.parametrize("cmd", ["compare", "accuracy"])
+def test_folder_outputs_refuse_a_non_empty_folder(cmd, tiny_scene, tmp_path):
+    """Before: compare and assess accuracy wrote into a non-empty folder without --force."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    truth = tiny_scene / "truth"
+    args = (["compare", "--ours", str(truth / "glaciers.gpkg"), "--ref", str(truth / "glaciers.gpkg")]
+            if cmd == "compare" else
+            ["assess", "accuracy", "--pred", str(truth / "classes.tif"), "--ref", str(truth / "classes.tif"),
+             "--n-boot", "0"])  # fmt: skip
+    before = _snapshot(truth)
+    one_error_line(runner.invoke(app, [*args, "--out", str(out)]), str(out), "--force")
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"] and _snapshot(truth) == before
+    res = runner.invoke(app, [*args, "--out", str(out), "--force"])
+    assert res.exit_code == 0, res.output
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_one_convention_for_defaults():
+    """segment defaults to the shipped U-Net like run/demo; every --id-column defaults to the guessed one."""
+    import typer.main
+
+    cli = typer.main.get_command(app)
+    ctx = cli.make_context("glacierinv", ["segment", "--help"], resilient_parsing=True)
+    params = {p.name: p for p in cli.get_command(ctx, "segment").params}
+    assert params["method"].default == "unet"
+    for name, key in (("attributes", "id_column"), ("units", "id_column"), ("compare", "ours_id"),
+                      ("compare", "ref_id")):  # fmt: skip
+        ids = {p.name: p for p in cli.get_command(ctx, name).params}[key]
+        assert ids.default is None, name
+    from glacierinv.io.vector import guess_id_column
+
+    assert guess_id_column(["rgi_id", "outline_id"]) == "rgi_id"
+    assert guess_id_column(["name"]) is None and guess_id_column(["rgi_id"], "mine") == "mine"
+
+
+def test_quiet_demo_still_prints_the_summary(tmp_path):
+    """Before: `glacierinv -q demo` printed nothing at all. Quiet silences progress, not the answer."""
+    out = tmp_path / "demo"
+    res = runner.invoke(app, ["-q", "demo", "--out", str(out), "--size", "256", "--method", "baseline"])
+    assert res.exit_code == 0, res.output
+    assert "glacier area (km²)" in res.output and "report/index.html" in res.output
+    assert "INFO" not in res.output and "stage" not in res.output.split("inventory", 1)[0]

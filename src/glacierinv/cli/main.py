@@ -35,6 +35,7 @@ app = typer.Typer(
     help="Build high-resolution glacier inventories from satellite imagery and DEMs.\n\n"
     "$ glacierinv demo --out demo-run",
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help text is plain: "[inputs] dem" stays as written (no rich markup eaten)
 )
 
 
