@@ -21,7 +21,7 @@ import numpy as np
 from glacierinv.config import RunConfig
 from glacierinv.errors import ConfigError, GlacierInvError
 from glacierinv.io.atomic import atomic_path, check_writable
-from glacierinv.memory import limit_heap_growth, release_memory
+from glacierinv.memory import heap_growth_limited, release_memory
 from glacierinv.runfolder import RunFolder, file_digest, software_versions
 
 __all__ = ["STAGES", "RunResult", "run_pipeline", "run_stage"]
@@ -559,9 +559,8 @@ def run_pipeline(
 def _run_stages(cfg, run_dir, selected, force, progress_factory) -> RunResult:
     run = RunFolder(run_dir)
     result = RunResult(run.path)
-    if cfg.runtime.heap_mmap_threshold_mb > 0:
-        limit_heap_growth(int(cfg.runtime.heap_mmap_threshold_mb * 2**20))
-    with run.locked(), run.logging_to_file():
+    heap = int(cfg.runtime.heap_mmap_threshold_mb * 2**20)
+    with heap_growth_limited(heap), run.locked(), run.logging_to_file():  # undone when the run ends
         run.manifest.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         run.manifest["config"] = cfg.model_dump(mode="json")
         run.manifest["config_base_dir"] = str(cfg.base_dir)

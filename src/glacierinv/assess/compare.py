@@ -543,15 +543,16 @@ def plot_comparison(
     matched groups, ours vs reference, log-log, credible differences marked) and, with grid cells,
     ``cells.png`` (cell area difference on a diverging colour-blind-safe map, credible cells outlined).
     """
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    def _subplots(*grid, figsize):  # pyplot-free: no global backend change
+        fig = Figure(figsize=figsize)
+        return fig, fig.subplots(*grid)
 
     folder = Path(folder)
     paths = []
     sc = comp.size_classes
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = _subplots(1, 2, figsize=(10, 4))
     x = np.arange(len(sc))
     for k, (col, lab) in enumerate(
         ((f"{ours_name}_area_km2", ours_name), (f"{ref_name}_area_km2", ref_name))
@@ -567,10 +568,9 @@ def plot_comparison(
     fig.tight_layout()
     paths.append(folder / "size_classes.png")
     fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
 
     g = comp.groups
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = _subplots(figsize=(5, 5))
     if len(g):
         cred = g["credible"].to_numpy(bool)
         a_r, a_o = g[f"{ref_name}_area_km2"], g[f"{ours_name}_area_km2"]
@@ -586,11 +586,10 @@ def plot_comparison(
     fig.tight_layout()
     paths.append(folder / "group_areas.png")
     fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
 
     if comp.cells is not None and len(comp.cells):
         c = comp.cells
-        fig, ax = plt.subplots(figsize=(6, 5))
+        fig, ax = _subplots(figsize=(6, 5))
         lim = float(np.abs(c["area_diff_km2"]).max()) or 1.0
         c.plot(
             column="area_diff_km2",
@@ -607,5 +606,4 @@ def plot_comparison(
         fig.tight_layout()
         paths.append(folder / "cells.png")
         fig.savefig(paths[-1], dpi=120)
-        plt.close(fig)
-    return paths
+        return paths

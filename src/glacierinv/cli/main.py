@@ -47,6 +47,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors; no progress bars."),
     version: bool = typer.Option(
@@ -54,6 +55,13 @@ def _root(
     ),
 ) -> None:
     setup_logging(verbose, quiet)
+    # process-wide settings, once, at the entry point (the library never changes them): a bounded GDAL block
+    # cache (a pipeline run sets its own [runtime] gdal_cache_mb per stage, inside this one)
+    import rasterio
+
+    from glacierinv.config import RuntimeConfig
+
+    ctx.with_resource(rasterio.Env(GDAL_CACHEMAX=RuntimeConfig().gdal_cache_mb))
 
 
 for _name in COMMAND_MODULES:
