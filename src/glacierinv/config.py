@@ -93,6 +93,9 @@ class UnitsConfig(_Section):
 class AttributesConfig(_Section):
     hypsometry_band_m: float = 50.0
     min_dem_coverage: float = 0.2  # refuse z statistics when less of the glacier has valid DEM
+    rgi_regions: list[Path] = Field(default_factory=list)  # RGI 7 region/subregion polygons → o1/o2region
+    id_prefix: str = "glacierinv"  # rgi_id-style ids <prefix>-G-<o1region>-<nnnnn>
+    crs: str | None = None  # inventory.gpkg in this CRS (e.g. "EPSG:4326" like RGI); default: the scene's
 
 
 class AssessConfig(_Section):
@@ -268,6 +271,8 @@ min_unit_area_km2 = 0.1
 
 [attributes]
 hypsometry_band_m = 50
+# rgi_regions = ["RGI2000-v7.0-regions.shp", "RGI2000-v7.0-subregions.shp"]  # -> o1region, o2region
+# crs = "EPSG:4326"          # write inventory.gpkg in lon/lat like RGI's distribution
 
 [assess]
 buffer_px = 2                # +-2 px buffer uncertainty

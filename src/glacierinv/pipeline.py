@@ -253,6 +253,11 @@ def _attributes(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str,
     glaciers, totals = buffer_uncertainty(
         glaciers, debris, pixel_size_m=pixel_m, buffer_px=cfg.assess.buffer_px
     )
+    from glacierinv.attributes.export import add_rgi7_ids, round_inventory, to_export_crs
+
+    a = cfg.attributes
+    regions = [read_vector(cfg.resolve(p), polygons=True) for p in a.rgi_regions]
+    glaciers = add_rgi7_ids(glaciers, regions, prefix=a.id_prefix)
     layers = {
         "glaciers": glaciers,
         "debris": debris,
@@ -260,12 +265,14 @@ def _attributes(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str,
         "hypsometry": hypsometry,
         "centerlines": centerlines,
     }
+    if a.crs:
+        layers = to_export_crs(layers, a.crs)
     write_layers(run / "inventory.gpkg", layers)
     from glacierinv.outlines.styles import embed_styles
 
     embed_styles(run / "inventory.gpkg")
     with atomic_path(run / "inventory.csv") as tmp:
-        glaciers.drop(columns=glaciers.geometry.name).to_csv(tmp, index=False)
+        round_inventory(glaciers.drop(columns=glaciers.geometry.name)).to_csv(tmp, index=False)
     with atomic_path(run / "uncertainty.json") as tmp:
         tmp.write_text(json.dumps(totals, indent=2, default=float))
     return {

@@ -39,6 +39,7 @@ __all__ = [
     "aspect_sector",
     "compute_attributes",
     "empty_attributes",
+    "terminus_point",
     "hypsometry_permille",
     "longest_flowline",
 ]
@@ -46,7 +47,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ATTRIBUTE_COLUMNS = [
-    "glac_id", "cenlon", "cenlat", "area_km2", "debris_km2", "debris_frac", "zmin_m", "zmax_m", "zmed_m",
+    "glac_id", "cenlon", "cenlat", "utm_zone", "termlon", "termlat", "area_km2", "debris_km2", "debris_frac", "zmin_m", "zmax_m", "zmed_m",
     "zmean_m", "slope_deg", "aspect_deg", "aspect_sec", "lmax_m", "dem_cov", "dem_source", "img_source",
     "term_type", "surge_type", "glac_type", "aar", "provenance", "src_date",
 ]  # fmt: skip
@@ -196,14 +197,17 @@ def compute_attributes(
     gdf["area_km2"] = area_km2(gdf)
     reps = gdf.geometry.representative_point().to_crs(4326)
     gdf["cenlon"], gdf["cenlat"] = reps.x.to_numpy(), reps.y.to_numpy()
+    gdf["utm_zone"] = np.minimum(((gdf["cenlon"].to_numpy() + 180.0) // 6.0).astype(int) + 1, 60)
     gdf["debris_km2"] = _debris_per_glacier(gdf, debris)
     gdf["debris_frac"] = np.where(gdf["area_km2"] > 0, gdf["debris_km2"] / gdf["area_km2"], 0.0)
     rows, hyps, lines = [], [], []
     with DemWindows(dem_path) as dems:
         metric = dems.metric_geometries(gdf.geometry)
         wins = (dems.window(g, c) for g, c in metric)
+        terms = []
         for i, win in enumerate(wins):
             stats = _stats(win, min_dem_coverage)
+            terms.append((terminus_point(win), win.grid.crs))
             if stats["zmin_m"] is None:
                 log.warning(
                     "glacier %s: only %.0f %% of it has valid DEM; elevation statistics left null",
@@ -229,6 +233,7 @@ def compute_attributes(
                     hyps.append({"glac_id": ids[i], "band_min_m": b, "band_max_m": b + band_m, "share_permille": int(s),
                                  "area_km2": float(gdf["area_km2"].iloc[i]) * s / 1000.0})  # fmt: skip
     _lines_to_crs(lines, gdf.crs)
+    gdf["termlon"], gdf["termlat"] = _points_lonlat(terms)
     stats_df = pd.DataFrame(rows)
     for col in stats_df.columns:
         gdf[col] = stats_df[col].to_numpy()
@@ -278,6 +283,40 @@ def empty_attributes(glaciers: gpd.GeoDataFrame):
 _TEXT_COLUMNS = {"glac_id", "dem_source", "img_source", "glac_type", "provenance", "src_date"}
 
 
+def terminus_point(win: GlacierWindow):
+    """The lowest point of the glacier's outline on the DEM (RGI 7 ``termlon/termlat``), in ``win.grid.crs``.
+
+    The outline is sampled every DEM cell (nearest cell value); None when no outline point has a valid DEM.
+    """
+    from shapely.geometry import Point
+
+    ring = shapely.segmentize(win.geometry.boundary, win.res_m)
+    xy = shapely.get_coordinates(ring)
+    if len(xy) == 0:
+        return None
+    cols, rows = ~win.grid.transform * (xy[:, 0], xy[:, 1])
+    r = np.clip(np.floor(rows).astype(int), 0, win.grid.height - 1)
+    c = np.clip(np.floor(cols).astype(int), 0, win.grid.width - 1)
+    z = win.dem_m[r, c]
+    if not np.isfinite(z).any():
+        return None
+    k = int(np.nanargmin(z))
+    return Point(xy[k])
+
+
+def _points_lonlat(points: list) -> tuple[np.ndarray, np.ndarray]:
+    """(lon, lat) of (point or None, crs) pairs, transformed in batches per CRS; NaN for None."""
+    lon, lat = np.full(len(points), np.nan), np.full(len(points), np.nan)
+    by_crs: dict = {}
+    for k, (p, crs) in enumerate(points):
+        if p is not None:
+            by_crs.setdefault(crs, []).append(k)
+    for crs, idx in by_crs.items():
+        moved = gpd.GeoSeries([points[k][0] for k in idx], crs=crs).to_crs(4326)
+        lon[idx], lat[idx] = moved.x.to_numpy(), moved.y.to_numpy()
+    return lon, lat
+
+
 def _lines_to_crs(lines: list[dict], crs) -> None:
     """Transform the flowlines (each in its window's metric CRS, key ``crs``) to ``crs`` in batches."""
     by_crs: dict = {}
@@ -291,7 +330,7 @@ def _lines_to_crs(lines: list[dict], crs) -> None:
 
 #: Attributes computed here from the geometry and the DEM; an input column of the same name is kept as
 #: ``<name>_input`` (e.g. RGI's published ``zmin_m`` → ``zmin_m_input``), never replaced silently.
-COMPUTED_COLUMNS = ("cenlon", "cenlat", "area_km2", "debris_km2", "debris_frac", "zmin_m", "zmax_m", "zmed_m",
+COMPUTED_COLUMNS = ("cenlon", "cenlat", "utm_zone", "termlon", "termlat", "area_km2", "debris_km2", "debris_frac", "zmin_m", "zmax_m", "zmed_m",
                     "zmean_m", "slope_deg", "aspect_deg", "aspect_sec", "lmax_m", "dem_cov", "dem_source")  # fmt: skip
 #: Attributes that describe the outline or need information we do not have: the input's value is kept.
 KEPT_COLUMNS = ("img_source", "src_date", "term_type", "surge_type", "glac_type", "aar", "provenance")
