@@ -255,6 +255,7 @@ def _attributes(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str,
     )
     from glacierinv.attributes.export import add_rgi7_ids, round_inventory, to_export_crs
 
+    glaciers = _glacier_types(cfg, run, glaciers)
     a = cfg.attributes
     regions = [read_vector(cfg.resolve(p), polygons=True) for p in a.rgi_regions]
     glaciers = add_rgi7_ids(glaciers, regions, prefix=a.id_prefix)
@@ -281,6 +282,26 @@ def _attributes(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str,
         "debris_km2": float(np.nansum(glaciers.get("debris_km2", np.zeros(len(glaciers))))),
         **{f"unc_{k}": v for k, v in totals.items() if isinstance(v, (int, float))},
     } | ({"warnings": warnings} if warnings else {})
+
+
+def _glacier_types(cfg: RunConfig, run: RunFolder, glaciers):
+    """``aar`` and ``glac_type`` in the inventory, from the snow source the analyse stage uses
+    (``[analysis] snow``, else the albedo of the stack's green/nir bands); left null without one."""
+    a = cfg.analysis
+    snow, threshold = cfg.resolve(a.snow), a.snow_threshold
+    if not len(glaciers) or a.ela_column is not None:
+        return glaciers
+    if snow is None and _has_bands(run.path / "stack.tif", ("green", "nir")):
+        from glacierinv.preprocess.albedo import write_albedo
+
+        snow = write_albedo(run.path / "stack.tif", run.path / "albedo.tif", block=cfg.runtime.block_px)
+        threshold = a.albedo_snow_min
+    if snow is None:
+        return glaciers
+    from glacierinv.attributes.export import fill_glacier_types
+
+    return fill_glacier_types(glaciers, cfg.input_path("dem"), snow, snow_threshold=threshold,
+                              min_area_km2=a.min_type_area_km2, thresholds=a.aar_thresholds)  # fmt: skip
 
 
 def _assess(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str, Any]:

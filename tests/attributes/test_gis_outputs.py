@@ -113,3 +113,34 @@ def test_attributes_cli_crs_export(tmp_path):
     one_error_line(runner.invoke(app, ["attributes", "--outlines", str(outl), "--dem", str(dem), "--crs",
                                        "EPSG:999999", "--out", str(tmp_path / "b.gpkg")]), "EPSG:999999")  # fmt: skip
     assert not (tmp_path / "b.gpkg").exists()
+
+
+def test_inventory_glacier_types_filled_like_the_analysis(baseline_run):
+    """glac_type and aar of the inventory come from the same snow source as analysis/glacier_types.csv
+    (before: always null)."""
+    from glacierinv.io.vector import read_vector
+
+    inv = read_vector(baseline_run.run_dir / "inventory.gpkg", layer="glaciers")
+    types = pd.read_csv(baseline_run.run_dir / "analysis" / "glacier_types.csv").set_index("glac_id")
+    typed = inv[inv["glac_type"].notna()]
+    assert len(typed) and set(typed["glac_id"]) == set(types.index[types["glac_type"].notna()])
+    for _, row in typed.iterrows():
+        assert row["glac_type"] == types.loc[row["glac_id"], "glac_type"]
+        assert row["aar"] == pytest.approx(types.loc[row["glac_id"], "aar"], abs=1e-6)
+
+
+def test_fill_glacier_types_keeps_the_inputs_values(tmp_path):
+    from glacierinv.attributes.export import fill_glacier_types
+
+    grid = Grid.from_bounds(UTM, (640000, 5200000, 642000, 5202000), 10.0)
+    rows, cols = np.indices(grid.shape)
+    _, ys = grid.xy(rows, cols)
+    dem = write_raster(tmp_path / "dem.tif", (3000.0 + 0.2 * (ys - 5200000)).astype("float32"), grid)
+    snow = write_raster(tmp_path / "snow.tif", (ys > 5201000).astype("float32"), grid)  # upper half snow
+    g = gpd.GeoDataFrame({"glac_id": ["a", "b", "c"], "area_km2": [1.44, 1.44, 0.01], "aar": [None, 0.2, None],
+                          "glac_type": [None, "Turkestan", None]},
+                         geometry=[box(640400, 5200400, 641600, 5201600)] * 2 + [box(0, 0, 1, 1)], crs=UTM)  # fmt: skip
+    out = fill_glacier_types(g, dem, snow, min_area_km2=1.0)
+    assert out["aar"].iloc[0] == pytest.approx(0.5, abs=0.05) and out["glac_type"].iloc[0] == "Mustagh"
+    assert out["aar"].iloc[1] == 0.2 and out["glac_type"].iloc[1] == "Turkestan"  # the input's own values
+    assert np.isnan(out["aar"].iloc[2]) and out["glac_type"].iloc[2] is None  # below the size threshold

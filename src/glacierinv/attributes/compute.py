@@ -244,6 +244,7 @@ def compute_attributes(
         gdf[col] = inputs[col].where(inputs[col].notna(), ours) if col in inputs else ours
     if id_column != "glac_id" and "glac_id" not in gdf.columns:
         gdf["glac_id"] = ids
+    gdf = _drop_identical_inputs(gdf, inputs.attrs.get("renamed", {}))
     ordered = [c for c in ATTRIBUTE_COLUMNS if c in gdf.columns]
     others = [c for c in gdf.columns if c not in ordered and c != gdf.geometry.name]
     gdf = gdf[ordered + others + [gdf.geometry.name]]
@@ -294,7 +295,7 @@ def terminus_point(win: GlacierWindow):
     xy = shapely.get_coordinates(ring)
     if len(xy) == 0:
         return None
-    cols, rows = ~win.grid.transform * (xy[:, 0], xy[:, 1])
+    cols, rows = ~win.grid.transform @ (xy[:, 0], xy[:, 1])
     r = np.clip(np.floor(rows).astype(int), 0, win.grid.height - 1)
     c = np.clip(np.floor(cols).astype(int), 0, win.grid.width - 1)
     z = win.dem_m[r, c]
@@ -362,7 +363,26 @@ def _keep_input_columns(gdf: gpd.GeoDataFrame, id_column: str) -> tuple[gpd.GeoD
     if rename:
         log.info("input column(s) kept under new names beside ours: %s",
                  ", ".join(f"{a} → {b}" for a, b in rename.items()))  # fmt: skip
-    return gdf.rename(columns=rename), pd.DataFrame(kept, index=gdf.index)
+    kept_df = pd.DataFrame(kept, index=gdf.index)
+    kept_df.attrs["renamed"] = {ours[c.lower()]: new for c, new in rename.items()}
+    return gdf.rename(columns=rename), kept_df
+
+
+def _drop_identical_inputs(gdf: gpd.GeoDataFrame, renamed: dict[str, str]) -> gpd.GeoDataFrame:
+    """Drop an ``<name>_input`` copy whose values equal ours (nothing was replaced, e.g. the same utm_zone
+    or the area of the same polygon): only differing input values are kept beside ours."""
+    drop = []
+    for ours, kept in renamed.items():
+        if ours not in gdf.columns or kept not in gdf.columns:
+            continue
+        a, b = gdf[ours], gdf[kept]
+        try:
+            same = np.allclose(a.astype("float64"), b.astype("float64"), rtol=1e-6, atol=0, equal_nan=True)
+        except (TypeError, ValueError):
+            same = bool((a.astype(str) == b.astype(str)).all())
+        if same:
+            drop.append(kept)
+    return gdf.drop(columns=drop)
 
 
 def _check_overlaps(gdf: gpd.GeoDataFrame, id_column: str, allow: bool) -> None:

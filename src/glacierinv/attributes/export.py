@@ -19,7 +19,14 @@ import pandas as pd
 
 from glacierinv.errors import InputError
 
-__all__ = ["DECIMALS", "add_rgi7_ids", "decimals_of", "round_inventory", "to_export_crs"]
+__all__ = [
+    "DECIMALS",
+    "add_rgi7_ids",
+    "decimals_of",
+    "fill_glacier_types",
+    "round_inventory",
+    "to_export_crs",
+]
 
 #: Decimals per column family (see the module docstring).
 DECIMALS = {"km2": 6, "m": 1, "deg": 1, "lonlat": 6, "frac": 4}
@@ -139,3 +146,42 @@ def to_export_crs(layers: dict, crs) -> dict:
         k: (v.to_crs(target) if isinstance(v, gpd.GeoDataFrame) and v.crs is not None else v)
         for k, v in layers.items()
     }
+
+
+def fill_glacier_types(
+    glaciers: gpd.GeoDataFrame,
+    dem_path,
+    snow_path,
+    *,
+    snow_threshold: float = 0.5,
+    min_area_km2: float = 5.0,
+    thresholds: tuple[float, float] = (0.3, 0.6),
+) -> gpd.GeoDataFrame:
+    """Fill ``aar`` and ``glac_type`` (seed types: Turkestan AAR ≤ t1 < Mustagh ≤ t2 < Alpine) of the
+    glaciers ≥ ``min_area_km2`` from a snow / albedo raster, as the analyse stage's glacier types do
+    (:func:`glacierinv.analysis.types.snowlines_from_raster`). Values the input already has are kept;
+    smaller glaciers and glaciers without snow observations stay null."""
+    from glacierinv.analysis.types import classify_aar, snowlines_from_raster
+
+    out = glaciers.copy()
+    for col in ("aar", "glac_type"):
+        if col not in out.columns:
+            out[col] = None
+    aar = pd.to_numeric(out["aar"], errors="coerce")
+    todo = (out["area_km2"].to_numpy(dtype="float64") >= min_area_km2) & aar.isna().to_numpy()
+    if not todo.any():
+        return out
+    sub = out[todo]
+    lines = snowlines_from_raster(sub.assign(glac_id=sub["glac_id"].astype(str)), dem_path, snow_path,
+                                  snow_threshold=snow_threshold)  # fmt: skip
+    new_aar = lines["aar"].to_numpy(dtype="float64")
+    out["aar"] = aar.astype("float64")
+    out.loc[todo, "aar"] = new_aar
+    kinds = classify_aar(new_aar, thresholds)
+    have = out["glac_type"].astype("object")
+    out["glac_type"] = have.where(have.notna(), None)
+    idx = np.flatnonzero(todo)
+    for i, k in zip(idx, kinds, strict=True):
+        if out["glac_type"].iat[i] is None:
+            out.iat[i, out.columns.get_loc("glac_type")] = k
+    return out
