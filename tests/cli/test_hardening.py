@@ -158,3 +158,87 @@ def test_quiet_demo_still_prints_the_summary(tmp_path):
     assert res.exit_code == 0, res.output
     assert "glacier area (km²)" in res.output and "report/index.html" in res.output
     assert "INFO" not in res.output and "stage" not in res.output.split("inventory", 1)[0]
+
+
+# ------------------------------------------------------------------ the bad-input matrix of issue 17
+def _utm_plane(path: Path, scale: float = 1.0) -> Path:
+    import numpy as np
+    from rasterio.crs import CRS
+
+    from glacierinv.io.grid import Grid
+    from glacierinv.io.raster import write_raster
+
+    grid = Grid.from_bounds(CRS.from_epsg(32632), (640000, 5200000, 642000, 5202000), 10.0)
+    rows, cols = np.indices(grid.shape)
+    xs, _ = grid.xy(rows, cols)
+    return write_raster(path, ((3000.0 - 0.2 * (xs - 640000)) * scale).astype("float32"), grid)
+
+
+def _outlines(path: Path, boxes: dict, crs: int = 32632) -> Path:
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    gpd.GeoDataFrame({"glac_id": list(boxes)}, geometry=[box(*b) for b in boxes.values()], crs=crs).to_file(
+        path
+    )
+    return path
+
+
+GLACIER = (640400, 5200400, 641600, 5201600)
+
+
+def _case(name: str, d: Path):
+    """(argv, inputs, output, needles) of one bad-input case, built in ``d``."""
+    feet = _utm_plane(d / "dem_feet.tif", scale=1 / 0.3048)  # 3000 m written in feet: 9843 "m"
+    dem = _utm_plane(d / "dem.tif")
+    one = _outlines(d / "one.gpkg", {"A": GLACIER})
+    if name == "duplicate_outlines":
+        dup = _outlines(d / "dup.gpkg", {"A": GLACIER, "A-again": GLACIER})
+        return (["attributes", "--outlines", str(dup), "--dem", str(dem), "--out", str(d / "o.gpkg")],
+                [dup, dem], d / "o.gpkg", ["A & A-again", "--allow-overlaps"])  # fmt: skip
+    if name in ("feet_attributes", "feet_units"):
+        cmd = name.split("_")[1]
+        return ([cmd, "--outlines", str(one), "--dem", str(feet), "--out", str(d / "o.gpkg")],
+                [one, feet], d / "o.gpkg", [str(feet), "--z-unit ft"])  # fmt: skip
+    if name == "feet_analyse":
+        return (["analyse", str(one), "--dem", str(feet), "--out", str(d / "an")], [one, feet], d / "an",
+                [str(feet), "--z-unit ft"])  # fmt: skip
+    if name == "dem_not_covering_analyse":
+        far = _outlines(d / "far.gpkg", {"F": (700000, 5200400, 701200, 5201600)})
+        return (["analyse", str(far), "--dem", str(dem), "--out", str(d / "an")], [far, dem], d / "an",
+                [str(dem), "does not cover", "Give a DEM"])  # fmt: skip
+    if name == "unknown_z_unit":
+        return (["attributes", "--outlines", str(one), "--dem", str(dem), "--z-unit", "furlong", "--out",
+                 str(d / "o.gpkg")], [one, dem], d / "o.gpkg", ["furlong", "m, ft"])  # fmt: skip
+    if name == "unknown_export_crs":
+        return (["attributes", "--outlines", str(one), "--dem", str(dem), "--crs", "EPSG:999999", "--out",
+                 str(d / "o.gpkg")], [one, dem], d / "o.gpkg", ["EPSG:999999", "EPSG:4326"])  # fmt: skip
+    raise KeyError(name)
+
+
+@pytest.mark.parametrize("name", ["duplicate_outlines", "feet_attributes", "feet_units", "feet_analyse",
+                                  "dem_not_covering_analyse", "unknown_z_unit", "unknown_export_crs"])  # fmt: skip
+def test_bad_input_matrix(name, tmp_path):
+    """Each case: one line naming the file, the problem and the fix; exit 2; no traceback; inputs
+    unchanged; no partial output."""
+    argv, inputs, output, needles = _case(name, tmp_path)
+    before = _snapshot(*inputs)
+    one_error_line(runner.invoke(app, argv), *needles)
+    assert _snapshot(*inputs) == before
+    assert not output.exists()
+    assert not list(tmp_path.glob("*.tmp*")) and not list(tmp_path.glob(".*tmp*"))
+
+
+def test_analyse_of_a_clean_ice_inventory(tmp_path):
+    """No debris is a legitimate answer: analyse finishes (exit 0), notes it, draws no empty debris panel."""
+    import geopandas as gpd
+
+    inv = tmp_path / "inv.gpkg"
+    g = gpd.read_file(_outlines(tmp_path / "g.gpkg", {"A": GLACIER}))
+    g.to_file(inv, layer="glaciers")
+    g.iloc[:0].to_file(inv, layer="debris")
+    out = tmp_path / "an"
+    res = runner.invoke(app, ["analyse", str(inv), "--only", "sizes", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "analysis.json").read_text())
+    assert any("n = 0" in n for n in summary["analyses"]["sizes"]["notes"])
