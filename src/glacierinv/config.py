@@ -155,10 +155,48 @@ class SceneConfig(_Section):
     img_source: str | None = None
 
 
+#: Metres per unit for ``--z-unit`` / ``[dem] z_unit`` (and band units found in files).
+Z_UNITS = {
+    "m": 1.0, "metre": 1.0, "meter": 1.0, "metres": 1.0, "meters": 1.0,
+    "ft": 0.3048, "foot": 0.3048, "feet": 0.3048, "international foot": 0.3048,
+    "us-ft": 1200.0 / 3937.0, "us survey foot": 1200.0 / 3937.0, "ftus": 1200.0 / 3937.0,
+    "cm": 0.01, "dm": 0.1,
+}  # fmt: skip
+
+
+class DemPath(type(Path())):
+    """A DEM path that carries the DEM's vertical unit (``z_unit``, a key of :data:`Z_UNITS`).
+
+    It is a :class:`pathlib.Path`, so it travels through every function that takes a DEM path; the DEM
+    readers (:class:`~glacierinv.dem.windows.DemWindows`) convert its values to metres.
+    """
+
+    z_unit: str | None = None
+
+
+def dem_path(path: str | Path, z_unit: str | None = None) -> Path:
+    """``path`` as a :class:`DemPath` with ``z_unit`` (checked), or unchanged when ``z_unit`` is None."""
+    if z_unit is None:
+        return Path(path)
+    unit = z_unit.strip().lower()
+    if unit not in Z_UNITS:
+        raise InputError(f"unknown vertical unit '{z_unit}'; give one of m, ft, us-ft, cm, dm")
+    p = DemPath(path)
+    p.z_unit = unit
+    return p
+
+
 class DemConfig(_Section):
     """How to read the DEMs (``inputs.dem``, ``inputs.dem_coarse``)."""
 
     z_unit: str | None = None  # vertical unit: m, ft, us-ft (default: from the file, else metres)
+
+    @field_validator("z_unit")
+    @classmethod
+    def _z_unit_ok(cls, v: str | None) -> str | None:
+        if v is not None and v.strip().lower() not in Z_UNITS:
+            raise ValueError(f"unknown vertical unit '{v}'; give one of m, ft, us-ft, cm, dm")
+        return v
 
 
 class RunConfig(_Section):
@@ -202,8 +240,6 @@ class RunConfig(_Section):
         if p is not None and not p.exists():
             raise InputError(f"input '{key}' not found", p, "Fix the path in [inputs] of the config")
         if p is not None and key in ("dem", "dem_coarse") and self.dem.z_unit is not None:
-            from glacierinv.io.dem import dem_path
-
             return dem_path(p, self.dem.z_unit)  # a Path that carries the vertical unit to the DEM readers
         return p
 

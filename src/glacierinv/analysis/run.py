@@ -152,13 +152,13 @@ def run_analyses(
     if (
         dem is not None or dem_coarse is not None
     ):  # no DEM under the outlines: refused, as attributes/units do
-        from glacierinv.attributes.compute import _check_dem_covers
+        from glacierinv.dem.windows import check_dem_covers
         from glacierinv.io.dem import check_dem
 
         for p in (dem, dem_coarse):
             if p is not None:
                 check_dem(p)
-                _check_dem_covers(inv.glaciers, p)
+                check_dem_covers(inv.glaciers, p)
     if debris is not None:
         inv.debris = read_vector(debris, polygons=True, allow_empty=True)
     surge_ids = types.read_surge_list(surge_list) if surge_list else None

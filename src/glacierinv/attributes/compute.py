@@ -28,10 +28,10 @@ import pandas as pd
 import shapely
 from shapely.geometry import LineString
 
-from glacierinv.attributes.zonal import DemWindows, GlacierWindow
 from glacierinv.dem.terrain import gradient_horn, slope_deg
-from glacierinv.errors import InputError, NoOverlap
-from glacierinv.geometry import area_km2, find_overlaps, repair_polygons
+from glacierinv.dem.windows import DemWindows, GlacierWindow, check_dem_covers
+from glacierinv.errors import InputError
+from glacierinv.geometry import area_km2, covered_area_km2, find_overlaps, repair_polygons
 from glacierinv.io.vector import guess_id_column
 
 __all__ = [
@@ -193,12 +193,12 @@ def compute_attributes(
     _check_overlaps(gdf, id_column, allow_overlaps)
     gdf, inputs = _keep_input_columns(gdf, id_column)
     ids = gdf[id_column].astype(str)
-    _check_dem_covers(gdf, dem_path)
+    check_dem_covers(gdf, dem_path)
     gdf["area_km2"] = area_km2(gdf)
     reps = gdf.geometry.representative_point().to_crs(4326)
     gdf["cenlon"], gdf["cenlat"] = reps.x.to_numpy(), reps.y.to_numpy()
     gdf["utm_zone"] = np.minimum(((gdf["cenlon"].to_numpy() + 180.0) // 6.0).astype(int) + 1, 60)
-    gdf["debris_km2"] = _debris_per_glacier(gdf, debris)
+    gdf["debris_km2"] = covered_area_km2(gdf, debris)
     gdf["debris_frac"] = np.where(gdf["area_km2"] > 0, gdf["debris_km2"] / gdf["area_km2"], 0.0)
     rows, hyps, lines = [], [], []
     with DemWindows(dem_path) as dems:
@@ -397,25 +397,3 @@ def _check_overlaps(gdf: gpd.GeoDataFrame, id_column: str, allow: bool) -> None:
     if not allow:
         raise InputError(msg, None, "Remove the duplicates, or pass --allow-overlaps to compute them anyway")
     log.warning("%s; computed anyway (--allow-overlaps): totals count the overlaps twice", msg)
-
-
-def _debris_per_glacier(gdf: gpd.GeoDataFrame, debris: gpd.GeoDataFrame | None) -> np.ndarray:
-    out = np.zeros(len(gdf))
-    if debris is None or len(debris) == 0:
-        return out
-    deb = debris.to_crs(gdf.crs) if debris.crs != gdf.crs else debris
-    union = shapely.union_all(deb.geometry.to_numpy())
-    parts = [shapely.intersection(g, union) for g in gdf.geometry]
-    return area_km2(gpd.GeoSeries(parts, crs=gdf.crs))
-
-
-def _check_dem_covers(gdf: gpd.GeoDataFrame, dem_path: str | Path) -> None:
-    from rasterio.warp import transform_bounds
-
-    from glacierinv.io.raster import open_raster
-
-    with open_raster(dem_path) as ds:
-        b = transform_bounds(ds.crs, gdf.crs, *ds.bounds, densify_pts=21)
-    g = gdf.total_bounds
-    if b[0] >= g[2] or b[2] <= g[0] or b[1] >= g[3] or b[3] <= g[1]:
-        raise NoOverlap("DEM does not cover the glacier outlines", dem_path, "Give a DEM over the same area")

@@ -161,7 +161,7 @@ def fill_glacier_types(
     glaciers ≥ ``min_area_km2`` from a snow / albedo raster, as the analyse stage's glacier types do
     (:func:`glacierinv.analysis.types.snowlines_from_raster`). Values the input already has are kept;
     smaller glaciers and glaciers without snow observations stay null."""
-    from glacierinv.analysis.types import classify_aar, snowlines_from_raster
+    from glacierinv.attributes.snowline import classify_aar, snowlines_from_raster
 
     out = glaciers.copy()
     for col in ("aar", "glac_type"):

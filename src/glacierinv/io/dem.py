@@ -1,7 +1,7 @@
 """DEM units, checked in one place: the vertical unit (metres, feet) and whether the grid is metric.
 
 Every DEM reader of glacierinv (attributes, units, analyses) goes through
-:class:`glacierinv.attributes.zonal.DemWindows`, which uses these functions:
+:class:`glacierinv.dem.windows.DemWindows`, which uses these functions:
 
 - :func:`z_factor`: metres per DEM unit, from ``--z-unit`` / ``[dem] z_unit`` when given (a
   :class:`DemPath` carries it), else from the raster's band unit (``gdal_edit.py -units ft``) or the vertical
@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from pyproj import CRS, Proj
 
+from glacierinv.config import Z_UNITS, DemPath, dem_path
 from glacierinv.errors import InputError
 
 __all__ = [
@@ -42,38 +43,8 @@ __all__ = [
 MAX_ELEVATION_M = 9000.0
 MIN_ELEVATION_M = -500.0
 
-#: Metres per unit for ``--z-unit`` / ``[dem] z_unit`` (and band units found in files).
-Z_UNITS = {
-    "m": 1.0, "metre": 1.0, "meter": 1.0, "metres": 1.0, "meters": 1.0,
-    "ft": 0.3048, "foot": 0.3048, "feet": 0.3048, "international foot": 0.3048,
-    "us-ft": 1200.0 / 3937.0, "us survey foot": 1200.0 / 3937.0, "ftus": 1200.0 / 3937.0,
-    "cm": 0.01, "dm": 0.1,
-}  # fmt: skip
-
 #: Largest accepted deviation of a projected grid's scale factor from 1 (|k − 1|) at the DEM's centre.
 MAX_SCALE_ERROR = 0.01
-
-
-class DemPath(type(Path())):
-    """A DEM path that carries the DEM's vertical unit (``z_unit``, a key of :data:`Z_UNITS`).
-
-    It is a :class:`pathlib.Path`, so it travels through every function that takes a DEM path; the DEM
-    readers (:class:`~glacierinv.attributes.zonal.DemWindows`) convert its values to metres.
-    """
-
-    z_unit: str | None = None
-
-
-def dem_path(path: str | Path, z_unit: str | None = None) -> Path:
-    """``path`` as a :class:`DemPath` with ``z_unit`` (checked), or unchanged when ``z_unit`` is None."""
-    if z_unit is None:
-        return Path(path)
-    unit = z_unit.strip().lower()
-    if unit not in Z_UNITS:
-        raise InputError(f"unknown vertical unit '{z_unit}'; give one of m, ft, us-ft, cm, dm")
-    p = DemPath(path)
-    p.z_unit = unit
-    return p
 
 
 def z_factor(ds, z_unit: str | None = None) -> tuple[float, str]:

@@ -25,9 +25,11 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from glacierinv.classes import CLEAN_ICE, DEBRIS, NODATA
 from glacierinv.errors import InputError
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import class_writers, core_slice, iter_windows, open_raster, read_window
+from glacierinv.preprocess.indices import NDSI_SNOW
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,7 @@ class BaselineParams:
     ratio_min: float = 1.06  # red/NIR for ice and snow
     bright_min: float = 0.10  # mean VIS reflectance of ice (shadowed ice included)
     ndwi_water: float = 0.45  # NDWI above this is water, not ice
-    ndsi_min: float = 0.4  # when an NDSI channel exists
+    ndsi_min: float = NDSI_SNOW  # when an NDSI channel exists
     lst_debris_max_k: float = 284.0
     slope_debris_max_deg: float = 24.0
     debris_vis_max: float = 0.35  # debris is dark
@@ -121,9 +123,9 @@ def classify_arrays(
         debris = _drop_small(debris, max(1, int(params.min_debris_m2 / pixel_m**2)))
         p_debris = np.where(candidate & ~debris, np.minimum(p_debris, 0.49), p_debris)
     classes = np.zeros(blue.shape, "uint8")
-    classes[ice] = 1
-    classes[debris] = 2
-    classes[~valid] = 255
+    classes[ice] = CLEAN_ICE
+    classes[debris] = DEBRIS
+    classes[~valid] = NODATA
     p_bg = np.clip(1.0 - p_ice - p_debris, 0.0, 1.0)
     proba = np.stack([p_bg, p_ice, p_debris]).astype("float32")
     proba /= np.maximum(proba.sum(axis=0, keepdims=True), 1e-6)
@@ -224,7 +226,7 @@ def classify_stack(
         "pixels_background": int(counts[0]),
         "pixels_clean_ice": int(counts[1]),
         "pixels_debris": int(counts[2]),
-        "pixels_nodata": int(counts[255]),
+        "pixels_nodata": int(counts[NODATA]),
         "debris_mapped": debris_mapped,
         "params": asdict(params),
     }
