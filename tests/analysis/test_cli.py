@@ -20,7 +20,8 @@ def test_analyse_cli_on_a_run_inventory(baseline_run, tiny_scene, tmp_path):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "analysis.json").read_text())
-    assert summary["analyses"]["types"]["status"] == "skipped"  # no snow raster, ELA or aar column
+    # no snow raster or ELA, but the run's inventory now carries aar (issue 17.10): types from that column
+    assert summary["analyses"]["types"]["status"] == "done"
     assert summary["analyses"]["dem_resolution"]["status"] == "done"
     assert (out / "hypsometry.csv").exists() and (out / "dem_resolution.png").exists()
     # an existing folder is kept without --force, replaced with it
