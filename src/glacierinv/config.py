@@ -93,6 +93,9 @@ class UnitsConfig(_Section):
 class AttributesConfig(_Section):
     hypsometry_band_m: float = 50.0
     min_dem_coverage: float = 0.2  # refuse z statistics when less of the glacier has valid DEM
+    rgi_regions: list[Path] = Field(default_factory=list)  # RGI 7 region/subregion polygons → o1/o2region
+    id_prefix: str = "glacierinv"  # rgi_id-style ids <prefix>-G-<o1region>-<nnnnn>
+    crs: str | None = None  # inventory.gpkg in this CRS (e.g. "EPSG:4326" like RGI); default: the scene's
 
 
 class AssessConfig(_Section):
@@ -152,6 +155,50 @@ class SceneConfig(_Section):
     img_source: str | None = None
 
 
+#: Metres per unit for ``--z-unit`` / ``[dem] z_unit`` (and band units found in files).
+Z_UNITS = {
+    "m": 1.0, "metre": 1.0, "meter": 1.0, "metres": 1.0, "meters": 1.0,
+    "ft": 0.3048, "foot": 0.3048, "feet": 0.3048, "international foot": 0.3048,
+    "us-ft": 1200.0 / 3937.0, "us survey foot": 1200.0 / 3937.0, "ftus": 1200.0 / 3937.0,
+    "cm": 0.01, "dm": 0.1,
+}  # fmt: skip
+
+
+class DemPath(type(Path())):
+    """A DEM path that carries the DEM's vertical unit (``z_unit``, a key of :data:`Z_UNITS`).
+
+    It is a :class:`pathlib.Path`, so it travels through every function that takes a DEM path; the DEM
+    readers (:class:`~glacierinv.dem.windows.DemWindows`) convert its values to metres.
+    """
+
+    z_unit: str | None = None
+
+
+def dem_path(path: str | Path, z_unit: str | None = None) -> Path:
+    """``path`` as a :class:`DemPath` with ``z_unit`` (checked), or unchanged when ``z_unit`` is None."""
+    if z_unit is None:
+        return Path(path)
+    unit = z_unit.strip().lower()
+    if unit not in Z_UNITS:
+        raise InputError(f"unknown vertical unit '{z_unit}'; give one of m, ft, us-ft, cm, dm")
+    p = DemPath(path)
+    p.z_unit = unit
+    return p
+
+
+class DemConfig(_Section):
+    """How to read the DEMs (``inputs.dem``, ``inputs.dem_coarse``)."""
+
+    z_unit: str | None = None  # vertical unit: m, ft, us-ft (default: from the file, else metres)
+
+    @field_validator("z_unit")
+    @classmethod
+    def _z_unit_ok(cls, v: str | None) -> str | None:
+        if v is not None and v.strip().lower() not in Z_UNITS:
+            raise ValueError(f"unknown vertical unit '{v}'; give one of m, ft, us-ft, cm, dm")
+        return v
+
+
 class RunConfig(_Section):
     """The whole run configuration (one TOML file)."""
 
@@ -165,6 +212,7 @@ class RunConfig(_Section):
     assess: AssessConfig = Field(default_factory=AssessConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    dem: DemConfig = Field(default_factory=DemConfig)
     scenes: list[SceneConfig] = Field(default_factory=list)  # several scenes → one seamless inventory
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -191,6 +239,8 @@ class RunConfig(_Section):
             )
         if p is not None and not p.exists():
             raise InputError(f"input '{key}' not found", p, "Fix the path in [inputs] of the config")
+        if p is not None and key in ("dem", "dem_coarse") and self.dem.z_unit is not None:
+            return dem_path(p, self.dem.z_unit)  # a Path that carries the vertical unit to the DEM readers
         return p
 
 
@@ -257,6 +307,8 @@ min_unit_area_km2 = 0.1
 
 [attributes]
 hypsometry_band_m = 50
+# rgi_regions = ["RGI2000-v7.0-regions.shp", "RGI2000-v7.0-subregions.shp"]  # -> o1region, o2region
+# crs = "EPSG:4326"          # write inventory.gpkg in lon/lat like RGI's distribution
 
 [assess]
 buffer_px = 2                # +-2 px buffer uncertainty
@@ -265,6 +317,9 @@ buffer_px = 2                # +-2 px buffer uncertainty
 band_m = 200                 # hypsometry band (m)
 min_type_area_km2 = 5        # AAR glacier types for glaciers >= 5 km2
 # snow = "snow.tif"          # snow / albedo raster for snowlines and AAR (or ela_column = "ela_m")
+
+# [dem]
+# z_unit = "ft"              # vertical unit of the DEMs when the files do not say (default: metres)
 
 [runtime]
 block_px = 1024

@@ -8,17 +8,19 @@ size of ``classes.tif`` (``uncertainty.json`` holds its totals for the assess st
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 
-from glacierinv.errors import GlacierInvError
 from glacierinv.io.atomic import atomic_path
 from glacierinv.stage import Stage
 
 __all__ = ["STAGE", "attributes_with_uncertainty"]
+
+log = logging.getLogger(__name__)
 
 
 def attributes_with_uncertainty(
@@ -69,10 +71,13 @@ def _run(cfg, run, progress) -> dict[str, Any]:
     units = read_vector(run / "units.gpkg", layer="glaciers", allow_empty=True)
     debris = read_vector(run / "units.gpkg", layer="debris", allow_empty=True)
     divides = read_vector(run / "units.gpkg", layer="divides", allow_empty=True, need_crs=False)
-    if len(units) == 0:
-        raise GlacierInvError(
-            f"{run / 'classes.tif'}: no glacier larger than {cfg.outlines.min_area_km2} km² was mapped"
+    warnings = []
+    if len(units) == 0:  # a legitimate answer (lowland, snow-free scene): an empty but valid inventory
+        warnings.append(
+            f"no glacier larger than {cfg.outlines.min_area_km2} km² was mapped in {run / 'classes.tif'}: "
+            "the inventory is empty"
         )
+        log.warning(warnings[-1])
     source = run / "source.tif"
     glaciers, hypsometry, centerlines, totals = attributes_with_uncertainty(
         cfg,
@@ -81,6 +86,12 @@ def _run(cfg, run, progress) -> dict[str, Any]:
         pixel_size_m=raster_grid(run / "classes.tif").res[0],
         source_tif=source if source.exists() else None,
     )
+    from glacierinv.attributes.export import add_rgi7_ids, round_inventory, to_export_crs
+
+    glaciers = _glacier_types(cfg, run, glaciers)
+    a = cfg.attributes
+    regions = [read_vector(cfg.resolve(p), polygons=True) for p in a.rgi_regions]
+    glaciers = add_rgi7_ids(glaciers, regions, prefix=a.id_prefix)
     layers = {
         "glaciers": glaciers,
         "debris": debris,
@@ -88,10 +99,12 @@ def _run(cfg, run, progress) -> dict[str, Any]:
         "hypsometry": hypsometry,
         "centerlines": centerlines,
     }
+    if a.crs:
+        layers = to_export_crs(layers, a.crs)
     write_layers(run / "inventory.gpkg", layers)
     embed_styles(run / "inventory.gpkg")
     with atomic_path(run / "inventory.csv") as tmp:
-        glaciers.drop(columns=glaciers.geometry.name).to_csv(tmp, index=False)
+        round_inventory(glaciers.drop(columns=glaciers.geometry.name)).to_csv(tmp, index=False)
     with atomic_path(run / "uncertainty.json") as tmp:
         tmp.write_text(json.dumps(totals, indent=2, default=float))
     return {
@@ -99,7 +112,46 @@ def _run(cfg, run, progress) -> dict[str, Any]:
         "area_km2": float(glaciers["area_km2"].sum()),
         "debris_km2": float(np.nansum(glaciers.get("debris_km2", np.zeros(len(glaciers))))),
         **{f"unc_{k}": v for k, v in totals.items() if isinstance(v, (int, float))},
-    }
+    } | ({"warnings": warnings} if warnings else {})
+
+
+def _snow_source(cfg, run) -> tuple[Path | None, float]:
+    """The snow raster of the glacier types ([analysis] snow, else the stack's albedo) and its threshold."""
+    a = cfg.analysis
+    snow = cfg.resolve(a.snow)
+    if not a.enabled:
+        return None, a.snow_threshold
+    if snow is not None or a.ela_column is not None:
+        return snow, a.snow_threshold
+    stack = run / "stack.tif"
+    if stack.exists():
+        from glacierinv.io.raster import open_raster
+
+        with open_raster(stack) as ds:
+            names = {(d or "").lower() for d in ds.descriptions}
+        if {"green", "nir"} <= names:
+            return stack, a.albedo_snow_min
+    return None, a.snow_threshold
+
+
+def _glacier_types(cfg, run, glaciers):
+    """``aar`` and ``glac_type`` in the inventory, from the snow source the analyse stage uses
+    (``[analysis] snow``, else the albedo of the stack's green/nir bands); left null without one."""
+    snow, threshold = _snow_source(cfg, run)
+    if not len(glaciers) or snow is None:
+        return glaciers
+    import tempfile
+
+    from glacierinv.attributes.export import fill_glacier_types
+
+    a = cfg.analysis
+    with tempfile.TemporaryDirectory(dir=run.path) as tmp:  # albedo.tif itself is the analyse stage's output
+        if snow == run / "stack.tif":
+            from glacierinv.preprocess.albedo import write_albedo
+
+            snow = write_albedo(run / "stack.tif", Path(tmp) / "albedo.tif", block=cfg.runtime.block_px)
+        return fill_glacier_types(glaciers, cfg.input_path("dem"), snow, snow_threshold=threshold,
+                                  min_area_km2=a.min_type_area_km2, thresholds=a.aar_thresholds)  # fmt: skip
 
 
 def _reads(cfg, run) -> dict[str, Path]:
@@ -110,6 +162,11 @@ def _reads(cfg, run) -> dict[str, Path]:
     }
     if (run / "source.tif").exists():
         out["source.tif"] = run / "source.tif"
+    snow, _ = _snow_source(cfg, run)  # glac_type/aar come from the snow raster or the stack's albedo
+    if snow is not None:
+        out["snow" if snow != run / "stack.tif" else "stack.tif"] = snow
+    for k, p in enumerate(cfg.attributes.rgi_regions):  # o1region/o2region
+        out[f"attributes.rgi_regions[{k}]"] = cfg.resolve(p)
     return out
 
 
@@ -117,7 +174,7 @@ STAGE = Stage(
     name="attributes",
     description="RGI-style attributes, hypsometry, buffer uncertainty",
     reads=_reads,
-    config_sections=("attributes",),
+    config_sections=("attributes", "analysis"),  # [analysis] snow / types thresholds set glac_type, aar
     extra_params=lambda cfg: {
         "buffer_px": cfg.assess.buffer_px,
         "sources": [cfg.inputs.dem_source, cfg.inputs.img_source, cfg.inputs.src_date],

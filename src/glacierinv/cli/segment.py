@@ -18,7 +18,9 @@ def register(app: typer.Typer) -> None:
     def segment_cmd(
         stack: Path = typer.Argument(..., help="Feature stack GeoTIFF (band descriptions = channel names)."),
         out: Path = typer.Option(..., "--out", "-o", help="Output folder for classes.tif and proba.tif."),
-        method: str = typer.Option("baseline", "--method", help="baseline (rules) or unet."),
+        method: str = typer.Option(
+            "unet", "--method", help="unet (U-Net+CBAM, the shipped model; as run/demo) or baseline (rules)."
+        ),
         checkpoint: Path = typer.Option(None, "--checkpoint", help="U-Net .pt; default: the shipped model."),
         tile_px: int = typer.Option(512, "--tile-px", help="U-Net tile size in pixels."),
         overlap_px: int = typer.Option(128, "--overlap-px", help="U-Net tile overlap in pixels."),
@@ -28,7 +30,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Classify a feature stack into background / clean ice / debris-covered ice.
 
-        $ glacierinv segment run/stack.tif --out seg --method unet
+        $ glacierinv segment run/stack.tif --out seg
         """
         from glacierinv.errors import InputError
         from glacierinv.io.atomic import check_writable, refuse_overwrite

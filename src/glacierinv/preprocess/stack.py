@@ -28,7 +28,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import rasterio
 from rasterio.windows import Window
 from scipy import ndimage
 
@@ -164,8 +163,8 @@ def build_feature_stack(
     """
     channels = check_channels(cfg)
     # bound GDAL's block cache so memory does not grow with the scene (default: 5 % of RAM)
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
-        return _build(cfg, channels, Path(out_dir), block_px, progress, window)
+    # GDAL's block cache is configured once by the caller (pipeline stage / CLI: [runtime] gdal_cache_mb)
+    return _build(cfg, channels, Path(out_dir), block_px, progress, window)
 
 
 def _build(cfg: RunConfig, channels: list[str], out: Path, block_px, progress, window=None) -> StackResult:

@@ -23,7 +23,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import rasterio
 from scipy import ndimage
 
 from glacierinv.classes import CLEAN_ICE, DEBRIS, NODATA
@@ -192,7 +191,7 @@ def classify_stack(
         The stack is missing, unreadable or lacks one of the required optical channels.
     """
     params = params or BaselineParams()
-    with rasterio.Env(GDAL_CACHEMAX=128), open_raster(stack_path) as ds:  # bounded GDAL block cache (MB)
+    with open_raster(stack_path) as ds:  # GDAL's block cache: configured once by the caller
         names = [(d or "").lower() for d in ds.descriptions]
         missing = [c for c in REQUIRED_CHANNELS if c not in names]
         if missing:

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
 import torch
 from rasterio.windows import Window
 
@@ -170,7 +169,7 @@ def predict_with_model(
     weights = blend_weights(tile_px)
     counts = np.zeros(256, "int64")
     n_tiles = 0
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_raster(stack_path) as ds:
+    with open_raster(stack_path) as ds:  # GDAL's block cache: configured once by the caller
         bands = [i + 1 for i in match_channels(meta, list(ds.descriptions), stack_path)]
         grid = Grid(ds.crs, ds.transform, (ds.height, ds.width))
         height, width = grid.shape

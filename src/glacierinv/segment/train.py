@@ -210,13 +210,11 @@ def _write_metrics(out: Path, history: list[dict]) -> None:
         w = csv.DictWriter(fh, fieldnames=list(history[0]))
         w.writeheader()
         w.writerows(history)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     ep = [h["epoch"] for h in history]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig = Figure(figsize=(9, 3.5))  # pyplot-free: no global backend change
+    a1, a2 = fig.subplots(1, 2)
     a1.plot(ep, [h["train_loss"] for h in history], label="train")
     a1.plot(ep, [h["val_loss"] for h in history], label="validation")
     a1.set_xlabel("epoch"), a1.set_ylabel("loss"), a1.legend()
@@ -227,7 +225,6 @@ def _write_metrics(out: Path, history: list[dict]) -> None:
     fig.tight_layout()
     with atomic_path(out / "curves.png") as tmp:
         fig.savefig(tmp, format="png", dpi=90)
-    plt.close(fig)
 
 
 def train(
