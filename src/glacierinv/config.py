@@ -10,9 +10,10 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from glacierinv.errors import ConfigError, InputError
+from glacierinv.preprocess.sensors import all_keys, scene_keys, template_inputs
 
 __all__ = [
     "AssessConfig",
@@ -34,22 +35,23 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class InputsConfig(_Section):
-    """Input files. Only ``dem`` and one optical source (``ms`` or ``s2``) are required."""
+class _InputsBase(_Section):
+    """Input files. ``dem`` and one product (see :mod:`glacierinv.preprocess.sensors`) are required."""
 
-    pan: Path | None = None  # panchromatic band, defines the primary (finest) grid
-    ms: Path | None = None  # multispectral GeoTIFF, bands described blue/green/red/nir
-    s2: Path | None = None  # Sentinel-2-like GeoTIFF (bands B2,B3,B4,B8,B11 by description) or SAFE folder
-    s2_cloud_mask: Path | None = None  # 1 = cloud/cirrus, 0 = clear (or an SCL raster)
-    landsat_mtl: Path | None = None  # Landsat MTL.txt; band files found beside it
-    dem: Path  # the fine DEM (metres)
-    dem_coarse: Path | None = None  # e.g. a 30 m DEM for comparison analyses
-    primary_cloud_mask: Path | None = None
-    truth_classes: Path | None = None  # reference classes (0/1/2, 255 nodata) for assessment
-    truth_glaciers: Path | None = None  # reference glacier polygons
     img_source: str = "primary"  # img_source attribute written per glacier
     dem_source: str = "dem"  # dem_source attribute written per glacier
     src_date: str | None = None
+    # overrides of a sensor's calibration table, e.g. {gain = {pan = 0.17}, esun = {blue = 1940.0}}
+    calibration: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+
+# the path keys come from the sensor registry: one place lists them (glacierinv.preprocess.sensors)
+InputsConfig = create_model(
+    "InputsConfig",
+    __base__=_InputsBase,
+    **{k.name: ((Path, ...) if k.name == "dem" else (Path | None, None)) for k in all_keys()},
+)
+InputsConfig.__doc__ = _InputsBase.__doc__
 
 
 class StackConfig(_Section):
@@ -137,19 +139,18 @@ class RuntimeConfig(_Section):
     continue_on_error: bool = False  # keep going when one tile/scene fails (it is logged in run.json)
 
 
-class SceneConfig(_Section):
+class _SceneBase(_Section):
     """One scene of a multi-scene run: its own imagery (and optionally DEM); the rest comes from [inputs]."""
 
     name: str
     priority: int | None = None  # lower wins in the mosaic; default: primary sensor first, then least cloud
-    pan: Path | None = None
-    ms: Path | None = None
-    s2: Path | None = None
-    s2_cloud_mask: Path | None = None
-    landsat_mtl: Path | None = None
-    dem: Path | None = None
-    primary_cloud_mask: Path | None = None
     img_source: str | None = None
+
+
+SceneConfig = create_model(
+    "SceneConfig", __base__=_SceneBase, **{k: (Path | None, None) for k in scene_keys()}
+)
+SceneConfig.__doc__ = _SceneBase.__doc__
 
 
 class RunConfig(_Section):
@@ -219,20 +220,11 @@ def config_from_dict(data: dict, base_dir: Path, source: str = "config") -> RunC
     return cfg.model_copy(update={"base_dir": Path(base_dir)})
 
 
-TEMPLATE = """\
+_TEMPLATE = """\
 # glacierinv run configuration. Paths are relative to this file.
 name = "my-inventory"
 
-[inputs]
-pan = "pan.tif"              # panchromatic band: the primary (finest) grid
-ms = "ms.tif"                # multispectral, band descriptions blue, green, red, nir
-s2 = "s2.tif"                # Sentinel-2 bands (B2, B3, B4, B8, B11) for gap fill
-s2_cloud_mask = "s2_cloud.tif"
-landsat_mtl = "landsat/MTL.txt"  # Landsat Level-1 metadata; bands found beside it (LST)
-dem = "dem.tif"              # fine DEM in metres
-dem_coarse = "dem30.tif"     # optional 30 m DEM
-# truth_classes = "truth/classes.tif"   # optional reference for accuracy
-img_source = "zy3"
+{inputs}img_source = "zy3"
 dem_source = "zy3"
 
 [stack]
@@ -270,3 +262,4 @@ min_type_area_km2 = 5        # AAR glacier types for glaciers >= 5 km2
 block_px = 1024
 workers = 0                  # >0: local Dask cluster with N workers
 """
+TEMPLATE = _TEMPLATE.replace("{inputs}", template_inputs())

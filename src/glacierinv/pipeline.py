@@ -384,21 +384,22 @@ def _summary_of(result: Any) -> dict[str, Any]:
 
 
 def _scene_inputs(cfg: RunConfig) -> dict[str, Path]:
-    out = {}
-    for scene in cfg.scenes:
-        for key in ("pan", "ms", "s2", "s2_cloud_mask", "landsat_mtl", "dem", "primary_cloud_mask"):
-            p = cfg.resolve(getattr(scene, key))
-            if p is not None:
-                out[f"scenes.{scene.name}.{key}"] = p
-    return out
+    from glacierinv.preprocess.sensors import input_paths
+
+    return {k: p for k, p in input_paths(cfg).items() if k.startswith("scenes.")}
+
+
+def _imagery_inputs(cfg: RunConfig) -> dict[str, Path]:
+    """The [inputs] keys a scene's imagery comes from (the sensor registry lists them)."""
+    from glacierinv.preprocess.sensors import scene_keys
+
+    return _config_inputs(cfg, scene_keys())
 
 
 STAGES: tuple[Stage, ...] = (
     Stage(
         "stack",
-        lambda cfg, run: _config_inputs(
-            cfg, ("pan", "ms", "s2", "s2_cloud_mask", "landsat_mtl", "dem", "primary_cloud_mask")
-        ),
+        lambda cfg, run: _imagery_inputs(cfg),
         lambda cfg: {"stack": cfg.stack.model_dump(mode="json")},
         lambda cfg: ["stack.tif"],
         _stack,
