@@ -1,7 +1,8 @@
 """Run configuration: one pydantic model, loaded from TOML, with the seed's choices as defaults.
 
 Relative paths in ``[inputs]`` are resolved against the folder of the TOML file. ``glacierinv config
-template`` prints the commented default (see :data:`TEMPLATE`).
+template`` prints the commented default (:data:`TEMPLATE`, whose ``[inputs]`` section the sensor registry
+writes: :func:`glacierinv.preprocess.sensors.config_template`).
 """
 
 from __future__ import annotations
@@ -10,10 +11,9 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from glacierinv.errors import ConfigError, InputError
-from glacierinv.preprocess.sensors import all_keys, scene_keys, template_inputs
 
 __all__ = [
     "AssessConfig",
@@ -35,23 +35,39 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class _InputsBase(_Section):
-    """Input files. ``dem`` and one product (see :mod:`glacierinv.preprocess.sensors`) are required."""
+def _paths_in_extra(model: BaseModel, where: str) -> BaseModel:
+    """Turn the extra (sensor) keys of a section into paths; the sensor registry checks their names."""
+    extra = model.__pydantic_extra__ or {}
+    for key, value in extra.items():
+        if value is None or isinstance(value, Path):
+            continue
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{where} {key} must be a path (a string), got {value!r}")
+        extra[key] = Path(value)
+    return model
 
+
+class InputsConfig(_Section):
+    """Input files: ``dem`` plus the products, named by the sensor keys.
+
+    The product keys (``pan``, ``ms``, ``landsat``, ``sentinel2``/``s2``, ``gf``, ``zy3``, masks, reference
+    data …) are declared by the sensor registry (:mod:`glacierinv.preprocess.sensors`), which sits above the
+    configuration layer; this section accepts them as paths and the registry rejects unknown names in the
+    preflight of ``glacierinv config check`` / ``run`` (listing the known keys).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    dem: Path  # the fine DEM (metres)
     img_source: str = "primary"  # img_source attribute written per glacier
     dem_source: str = "dem"  # dem_source attribute written per glacier
     src_date: str | None = None
     # overrides of a sensor's calibration table, e.g. {gain = {pan = 0.17}, esun = {blue = 1940.0}}
     calibration: dict[str, dict[str, float]] = Field(default_factory=dict)
 
-
-# the path keys come from the sensor registry: one place lists them (glacierinv.preprocess.sensors)
-InputsConfig = create_model(
-    "InputsConfig",
-    __base__=_InputsBase,
-    **{k.name: ((Path, ...) if k.name == "dem" else (Path | None, None)) for k in all_keys()},
-)
-InputsConfig.__doc__ = _InputsBase.__doc__
+    @model_validator(mode="after")
+    def _paths(self) -> InputsConfig:
+        return _paths_in_extra(self, "[inputs]")
 
 
 class StackConfig(_Section):
@@ -139,18 +155,20 @@ class RuntimeConfig(_Section):
     continue_on_error: bool = False  # keep going when one tile/scene fails (it is logged in run.json)
 
 
-class _SceneBase(_Section):
-    """One scene of a multi-scene run: its own imagery (and optionally DEM); the rest comes from [inputs]."""
+class SceneConfig(_Section):
+    """One scene of a multi-scene run: its own imagery (sensor keys, as in ``[inputs]``) and optionally DEM;
+    imagery it does not name is not inherited from ``[inputs]`` (the DEM is)."""
+
+    model_config = ConfigDict(extra="allow")
 
     name: str
     priority: int | None = None  # lower wins in the mosaic; default: primary sensor first, then least cloud
     img_source: str | None = None
+    dem: Path | None = None
 
-
-SceneConfig = create_model(
-    "SceneConfig", __base__=_SceneBase, **{k: (Path | None, None) for k in scene_keys()}
-)
-SceneConfig.__doc__ = _SceneBase.__doc__
+    @model_validator(mode="after")
+    def _paths(self) -> SceneConfig:
+        return _paths_in_extra(self, f"[[scenes]] '{self.name}'")
 
 
 class RunConfig(_Section):
@@ -185,7 +203,7 @@ class RunConfig(_Section):
 
     def input_path(self, key: str, required: bool = True) -> Path | None:
         """Resolved path of ``inputs.<key>``; raises a clear error if required and missing."""
-        p = self.resolve(getattr(self.inputs, key))
+        p = self.resolve(getattr(self.inputs, key, None))
         if p is None and required:
             raise ConfigError(
                 f'config: [inputs] {key} is required for this stage. Add `{key} = "PATH"` under [inputs].'
@@ -220,7 +238,9 @@ def config_from_dict(data: dict, base_dir: Path, source: str = "config") -> RunC
     return cfg.model_copy(update={"base_dir": Path(base_dir)})
 
 
-_TEMPLATE = """\
+# the commented default configuration; its [inputs] section is written by the sensor registry,
+# see glacierinv.preprocess.sensors.config_template()
+TEMPLATE = """\
 # glacierinv run configuration. Paths are relative to this file.
 name = "my-inventory"
 
@@ -262,4 +282,3 @@ min_type_area_km2 = 5        # AAR glacier types for glaciers >= 5 km2
 block_px = 1024
 workers = 0                  # >0: local Dask cluster with N workers
 """
-TEMPLATE = _TEMPLATE.replace("{inputs}", template_inputs())

@@ -29,10 +29,12 @@ def check_inputs(cfg: RunConfig, *, checkpoint: bool = True) -> None:
     """Validate all configured inputs: every scene's products (existence, format, metadata, integrity,
     overlap, channels), the reference and analysis inputs, and that the U-Net checkpoint's channels are in
     the stack. ``glacierinv config check`` and ``glacierinv run`` both call exactly this."""
-    from glacierinv.scenes import _scene_configs
+    from glacierinv.preprocess.sensors import check_keys, scene_configs
+
+    check_keys(cfg)
 
     available: list[set[str]] = []
-    for name, scfg, _ in _scene_configs(cfg):
+    for name, scfg, _ in scene_configs(cfg):
         try:
             available.append(_check_scene(scfg))
         except ConfigError as exc:

@@ -17,9 +17,9 @@ def register(app: typer.Typer) -> None:
 
         $ glacierinv config template > run.toml
         """
-        from glacierinv.config import TEMPLATE
+        from glacierinv.preprocess.sensors import config_template
 
-        typer.echo(TEMPLATE, nl=False)
+        typer.echo(config_template(), nl=False)
 
     @group.command("check")
     def check(config: Path = typer.Argument(..., help="TOML run configuration.")) -> None:

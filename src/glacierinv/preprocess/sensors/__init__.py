@@ -44,10 +44,14 @@ __all__ = [
     "Sensor",
     "all_keys",
     "available_channels",
+    "check_keys",
+    "config_template",
     "input_keys",
     "input_paths",
     "open_scene",
+    "product_files",
     "read_bands",
+    "scene_configs",
     "scene_keys",
     "sensor_of_key",
 ]
@@ -125,6 +129,50 @@ def input_paths(cfg: RunConfig) -> dict[str, Path]:
     return out
 
 
+def scene_configs(cfg: RunConfig) -> list[tuple[str, RunConfig, int | None]]:
+    """(name, one-scene config, priority) per ``[[scenes]]`` entry, or the whole config as one scene.
+
+    A scene brings its own imagery: sensor keys it does not name are not inherited from ``[inputs]`` (its
+    DEM and img_source are, when the scene gives none).
+    """
+    if not cfg.scenes:
+        return [(cfg.name, cfg, None)]
+    out = []
+    for scene in cfg.scenes:
+        update = {k: getattr(scene, k, None) for k in scene_keys() if k != "dem"}
+        if scene.dem is not None:
+            update["dem"] = scene.dem
+        if scene.img_source is not None:
+            update["img_source"] = scene.img_source
+        inputs = cfg.inputs.model_copy(update=update)
+        out.append((scene.name, cfg.model_copy(update={"inputs": inputs, "scenes": []}), scene.priority))
+    return out
+
+
+def product_files(cfg: RunConfig) -> dict[str, Path]:
+    """The files named *inside* configured metadata files (bands beside a Landsat MTL), for hashing.
+
+    Folder inputs are left out (they are hashed whole); a product that cannot be opened contributes
+    nothing here (the preflight reports it).
+    """
+    from glacierinv.errors import GlacierInvError
+
+    out: dict[str, Path] = {}
+    for name, scfg, _ in scene_configs(cfg):
+        prefix = f"scenes.{name}" if cfg.scenes else "inputs"
+        given = {p for p in input_paths(scfg).values()}
+        if not any(p.is_file() and p.suffix.lower() == ".txt" for p in given):
+            continue
+        try:
+            files = open_scene(scfg).files()
+        except GlacierInvError:
+            continue
+        for f in files:
+            if f not in given and not any(g.is_dir() and g in f.parents for g in given):
+                out[f"{prefix}.files.{f.name}"] = f
+    return out
+
+
 @dataclass
 class Scene:
     """The opened inputs of one scene: primary product, Sentinel-2 fill, thermal source, masks, DEM."""
@@ -164,6 +212,7 @@ def open_scene(cfg: RunConfig) -> Scene:
     :class:`InputError` with one clear line for a malformed product (missing band, missing metadata key,
     unreadable file).
     """
+    check_keys(cfg)
     paths = {k: cfg.input_path(k, required=False) for k in scene_keys()}
     paths = {k: p for k, p in paths.items() if p is not None}
     dem = paths.get("dem")
@@ -239,6 +288,31 @@ def available_channels(scene: Scene) -> dict[str, str]:
     if scene.dem is not None:
         out["slope"] = out["elevation"] = out["dem"] = "dem"
     return out
+
+
+def config_template() -> str:
+    """The commented default configuration (``glacierinv config template``) with the registry's inputs."""
+    from glacierinv.config import TEMPLATE
+
+    return TEMPLATE.replace("{inputs}", template_inputs())
+
+
+def check_keys(cfg: RunConfig) -> None:
+    """Refuse ``[inputs]`` / ``[[scenes]]`` keys no sensor declares (a typo would silently drop an input)."""
+    known = set(input_keys())
+    scene_known = set(scene_keys())
+    for key in cfg.inputs.__pydantic_extra__ or {}:
+        if key not in known:
+            raise ConfigError(
+                f"config: unknown [inputs] key '{key}'; known: {', '.join(input_keys())}. "
+                "See `glacierinv config template` and docs/sensors.md"
+            )
+    for scene in cfg.scenes:
+        for key in scene.__pydantic_extra__ or {}:
+            if key not in scene_known:
+                raise ConfigError(
+                    f"config: unknown key '{key}' in [[scenes]] '{scene.name}'; known: {', '.join(scene_keys())}"
+                )
 
 
 def template_inputs() -> str:
