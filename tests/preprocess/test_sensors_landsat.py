@@ -46,7 +46,12 @@ def _config(tmp_path, mtl, dem, *, scenes: bool = False, extra: str = "") -> obj
 def test_stack_from_mtl_only_matches_the_mtl_formula(landsat_dir, tmp_path, which, red_band):
     """`glacierinv stack` from a config naming only the MTL and the DEM: TOA reflectance by hand."""
     mtl = next(landsat_dir.glob(f"{which}*_MTL.txt"))
-    cfg_path = _config(tmp_path, mtl, landsat_dir / "DEM.TIF", extra='\n[stack]\nchannels = ["blue", "green", "red", "nir", "swir1", "lst", "slope"]\n')
+    cfg_path = _config(
+        tmp_path,
+        mtl,
+        landsat_dir / "DEM.TIF",
+        extra='\n[stack]\nchannels = ["blue", "green", "red", "nir", "swir1", "lst", "slope"]\n',
+    )
     res = runner.invoke(app, ["stack", str(cfg_path), "--out", str(tmp_path / "stack")])
     assert res.exit_code == 0, res.output
     with rasterio.open(tmp_path / "stack" / "stack.tif") as ds:

@@ -35,7 +35,9 @@ def _safe(tmp_path, offset: int | None):
     if offset is not None:
         # baseline >= 04.00: one BOA_ADD_OFFSET per band (band_id 0-12 = B1..B12), as in real products
         offsets = "".join(f'<BOA_ADD_OFFSET band_id="{i}">{offset}</BOA_ADD_OFFSET>' for i in range(13))
-        (root / "MTD_MSIL2A.xml").write_text(f"<x><BOA_ADD_OFFSET_VALUES_LIST>{offsets}</BOA_ADD_OFFSET_VALUES_LIST></x>")
+        (root / "MTD_MSIL2A.xml").write_text(
+            f"<x><BOA_ADD_OFFSET_VALUES_LIST>{offsets}</BOA_ADD_OFFSET_VALUES_LIST></x>"
+        )
     return root
 
 

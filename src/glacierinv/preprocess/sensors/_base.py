@@ -10,12 +10,14 @@ commutes with bilinear resampling, so a product is read window by window straigh
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from rasterio.enums import Resampling
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.windows import Window
 
 from glacierinv.errors import InputError
@@ -212,7 +214,10 @@ def read_rpc_on_grid(
     opts = {"RPC_DEMINTERPOLATION": "bilinear"}
     if dem is not None:
         opts["RPC_DEM"] = str(dem)
-    with open_raster(path, need_crs=False) as src:
+    with warnings.catch_warnings():  # a raw Level-1A image has no geotransform, by design
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        src = open_raster(path, need_crs=False)
+    with src:
         if src.rpcs is None:
             raise InputError("image has no RPC model (tags, .RPB or _rpc.txt)", path)
         for j, b in enumerate(bands):

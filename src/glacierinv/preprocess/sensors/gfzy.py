@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import warnings
 from datetime import date
 from pathlib import Path
 
@@ -215,7 +216,10 @@ def _grid(image: Path, res_m: float, dem: Path | None) -> tuple[Grid, bool]:
     from pyproj import CRS
     from rasterio.warp import calculate_default_transform
 
-    with open_raster(image, need_crs=False) as ds:
+    with warnings.catch_warnings():  # a raw Level-1A image has no geotransform, by design
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        ds = open_raster(image, need_crs=False)
+    with ds:
         if ds.crs is not None and not ds.transform.is_identity:
             return Grid(ds.crs, ds.transform, (ds.height, ds.width)), False
         if ds.rpcs is None:
@@ -270,6 +274,12 @@ def open_gfzy(paths: dict[str, Path], *, dem: Path | None = None, calibration: d
                 f"multispectral image has {ds.count} band(s), expected 4 (blue, green, red, nir)", ms
             )
     grid, rpc = _grid(pan or ms, res if pan is not None else 4 * res, dem)
+    if pan is not None and _grid(ms, 4 * res, dem)[1] != rpc:
+        raise InputError(
+            "pan and multispectral images differ in georeferencing (one map-projected, one raw with RPC)",
+            ms,
+            "Give both images of one product level",
+        )
     bands = {}
     for i, ch in enumerate(MS_ORDER):
         gain, off = coeffs[ch]
