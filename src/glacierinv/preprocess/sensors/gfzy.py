@@ -36,6 +36,8 @@ import warnings
 from datetime import date
 from pathlib import Path
 
+from rasterio.errors import NotGeoreferencedWarning
+
 from glacierinv.errors import ConfigError, InputError
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import open_raster
