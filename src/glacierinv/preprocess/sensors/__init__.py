@@ -243,10 +243,9 @@ def open_scene(cfg: RunConfig) -> Scene:
         from glacierinv.preprocess.sentinel2 import open_sentinel2, s2_product
 
         fill = open_sentinel2(s2)
-        if primary is None or (primary.sensor == "generic" and not primary.bands):
-            if primary is None:
-                primary = s2_product(fill, "sentinel2" if paths.get("sentinel2") else "s2")
-                fill = None
+        if primary is None:  # Sentinel-2 alone is the primary image (beside a pan band only, it fills)
+            primary = s2_product(fill, "sentinel2" if paths.get("sentinel2") else "s2")
+            fill = None
     if primary is None:
         raise ConfigError(
             "config: [inputs] names no imagery; name a product: "
