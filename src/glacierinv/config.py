@@ -1,7 +1,8 @@
 """Run configuration: one pydantic model, loaded from TOML, with the seed's choices as defaults.
 
 Relative paths in ``[inputs]`` are resolved against the folder of the TOML file. ``glacierinv config
-template`` prints the commented default (see :data:`TEMPLATE`).
+template`` prints the commented default (:data:`TEMPLATE`, whose ``[inputs]`` section the sensor registry
+writes: :func:`glacierinv.preprocess.sensors.config_template`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from glacierinv.errors import ConfigError, InputError
 
@@ -34,22 +35,39 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class InputsConfig(_Section):
-    """Input files. Only ``dem`` and one optical source (``ms`` or ``s2``) are required."""
+def _paths_in_extra(model: BaseModel, where: str) -> BaseModel:
+    """Turn the extra (sensor) keys of a section into paths; the sensor registry checks their names."""
+    extra = model.__pydantic_extra__ or {}
+    for key, value in extra.items():
+        if value is None or isinstance(value, Path):
+            continue
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{where} {key} must be a path (a string), got {value!r}")
+        extra[key] = Path(value)
+    return model
 
-    pan: Path | None = None  # panchromatic band, defines the primary (finest) grid
-    ms: Path | None = None  # multispectral GeoTIFF, bands described blue/green/red/nir
-    s2: Path | None = None  # Sentinel-2-like GeoTIFF (bands B2,B3,B4,B8,B11 by description) or SAFE folder
-    s2_cloud_mask: Path | None = None  # 1 = cloud/cirrus, 0 = clear (or an SCL raster)
-    landsat_mtl: Path | None = None  # Landsat MTL.txt; band files found beside it
+
+class InputsConfig(_Section):
+    """Input files: ``dem`` plus the products, named by the sensor keys.
+
+    The product keys (``pan``, ``ms``, ``landsat``, ``sentinel2``/``s2``, ``gf``, ``zy3``, masks, reference
+    data …) are declared by the sensor registry (:mod:`glacierinv.preprocess.sensors`), which sits above the
+    configuration layer; this section accepts them as paths and the registry rejects unknown names in the
+    preflight of ``glacierinv config check`` / ``run`` (listing the known keys).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
     dem: Path  # the fine DEM (metres)
-    dem_coarse: Path | None = None  # e.g. a 30 m DEM for comparison analyses
-    primary_cloud_mask: Path | None = None
-    truth_classes: Path | None = None  # reference classes (0/1/2, 255 nodata) for assessment
-    truth_glaciers: Path | None = None  # reference glacier polygons
     img_source: str = "primary"  # img_source attribute written per glacier
     dem_source: str = "dem"  # dem_source attribute written per glacier
     src_date: str | None = None
+    # overrides of a sensor's calibration table, e.g. {gain = {pan = 0.17}, esun = {blue = 1940.0}}
+    calibration: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _paths(self) -> InputsConfig:
+        return _paths_in_extra(self, "[inputs]")
 
 
 class StackConfig(_Section):
@@ -141,18 +159,19 @@ class RuntimeConfig(_Section):
 
 
 class SceneConfig(_Section):
-    """One scene of a multi-scene run: its own imagery (and optionally DEM); the rest comes from [inputs]."""
+    """One scene of a multi-scene run: its own imagery (sensor keys, as in ``[inputs]``) and optionally DEM;
+    imagery it does not name is not inherited from ``[inputs]`` (the DEM is)."""
+
+    model_config = ConfigDict(extra="allow")
 
     name: str
     priority: int | None = None  # lower wins in the mosaic; default: primary sensor first, then least cloud
-    pan: Path | None = None
-    ms: Path | None = None
-    s2: Path | None = None
-    s2_cloud_mask: Path | None = None
-    landsat_mtl: Path | None = None
-    dem: Path | None = None
-    primary_cloud_mask: Path | None = None
     img_source: str | None = None
+    dem: Path | None = None
+
+    @model_validator(mode="after")
+    def _paths(self) -> SceneConfig:
+        return _paths_in_extra(self, f"[[scenes]] '{self.name}'")
 
 
 #: Metres per unit for ``--z-unit`` / ``[dem] z_unit`` (and band units found in files).
@@ -232,7 +251,7 @@ class RunConfig(_Section):
 
     def input_path(self, key: str, required: bool = True) -> Path | None:
         """Resolved path of ``inputs.<key>``; raises a clear error if required and missing."""
-        p = self.resolve(getattr(self.inputs, key))
+        p = self.resolve(getattr(self.inputs, key, None))
         if p is None and required:
             raise ConfigError(
                 f'config: [inputs] {key} is required for this stage. Add `{key} = "PATH"` under [inputs].'
@@ -269,20 +288,13 @@ def config_from_dict(data: dict, base_dir: Path, source: str = "config") -> RunC
     return cfg.model_copy(update={"base_dir": Path(base_dir)})
 
 
+# the commented default configuration; its [inputs] section is written by the sensor registry,
+# see glacierinv.preprocess.sensors.config_template()
 TEMPLATE = """\
 # glacierinv run configuration. Paths are relative to this file.
 name = "my-inventory"
 
-[inputs]
-pan = "pan.tif"              # panchromatic band: the primary (finest) grid
-ms = "ms.tif"                # multispectral, band descriptions blue, green, red, nir
-s2 = "s2.tif"                # Sentinel-2 bands (B2, B3, B4, B8, B11) for gap fill
-s2_cloud_mask = "s2_cloud.tif"
-landsat_mtl = "landsat/MTL.txt"  # Landsat Level-1 metadata; bands found beside it (LST)
-dem = "dem.tif"              # fine DEM in metres
-dem_coarse = "dem30.tif"     # optional 30 m DEM
-# truth_classes = "truth/classes.tif"   # optional reference for accuracy
-img_source = "zy3"
+{inputs}img_source = "zy3"
 dem_source = "zy3"
 
 [stack]
