@@ -734,8 +734,8 @@ def change_summary(changes, auto, auto_debris, glaciers, debris) -> pd.DataFrame
 def _recompute_units(cfg, run: Path, gl, deb, changes, pixel_m: float, editor: str, stamp: str):
     """Inventory units: unchanged outlines keep their units from ``inventory.gpkg``; changed outlines are
     subdivided again (when units are enabled) and their attributes and uncertainties recomputed."""
-    from glacierinv.assess.uncertainty import buffer_uncertainty
     from glacierinv.attributes import compute_attributes
+    from glacierinv.attributes.uncertainty import buffer_uncertainty
 
     changed = set(gl["outline_id"][gl["action"] != "auto"].astype(str))
     affected = set(changed)
