@@ -73,7 +73,12 @@ class SegmentConfig(_Section):
     batch_size: int = Field(4, ge=1)  # U-Net tiles per forward pass
     # column strip of U-Net inference: memory ∝ strip, not scene width; extra work ≈ tile_px / strip_px
     strip_px: int = Field(4096, ge=16)
-    precision: Literal["fp32", "bf16"] = "fp32"  # bf16 autocast: faster on some CPUs/GPUs, not on all
+    # auto: bf16 autocast where the device has native bf16 (CUDA with bf16, CPU with AVX512-BF16/AMX)
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    # uncertainty.tif from calibrated probabilities: softmax (one pass, free) | tta (4 passes) |
+    # mc (mc_samples passes with dropout) | none (no uncertainty.tif)
+    confidence: Literal["softmax", "tta", "mc", "none"] = "softmax"
+    mc_samples: int = Field(8, ge=2)
 
 
 class OutlinesConfig(_Section):
@@ -245,7 +250,8 @@ method = "unet"              # unet (U-Net+CBAM; shipped model unless checkpoint
 tile_px = 512
 overlap_px = 128
 batch_size = 4               # tiles per forward pass
-precision = "fp32"           # or "bf16" (autocast; measure before switching)
+precision = "auto"           # bf16 autocast where native (AVX512-BF16/AMX CPU, CUDA), else fp32
+confidence = "softmax"       # uncertainty.tif: softmax (free) | tta | mc (4-8x slower) | none
 
 [outlines]
 min_area_km2 = 0.005         # seed: patches below 0.005 km2 are dropped
