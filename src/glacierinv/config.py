@@ -135,6 +135,8 @@ class RuntimeConfig(_Section):
     # a 4096² U-Net segment stage: 1 MiB → 15 % lower peak RSS, 25 % slower. 0 = glibc's default
     heap_mmap_threshold_mb: float = Field(0.0, ge=0)
     workers: int = 0  # 0 = in-process; N = LocalCluster with N workers
+    # native (torch/OpenMP/GDAL) threads per LocalCluster worker; None = CPUs ÷ workers (no oversubscription)
+    threads_per_worker: int | None = Field(None, ge=1)
     scheduler: str | None = None  # address of an existing dask scheduler
     seed: int = 0
     tile_px: int = 0  # >0: split each scene into tiles of this many px (tasks for Dask); 0 = whole scenes
