@@ -86,7 +86,7 @@ def probability_area_range(
 def _window(geom, grid: Grid, pad_px: int) -> Window | None:
     minx, miny, maxx, maxy = geom.bounds
     inv = ~grid.transform
-    cols, rows = zip(*(inv * (x, y) for x, y in ((minx, miny), (maxx, maxy))), strict=True)
+    cols, rows = zip(*(inv @ (x, y) for x, y in ((minx, miny), (maxx, maxy))), strict=True)
     c0 = max(int(np.floor(min(cols))) - pad_px, 0)
     c1 = min(int(np.ceil(max(cols))) + pad_px, grid.width)
     r0 = max(int(np.floor(min(rows))) - pad_px, 0)
