@@ -161,7 +161,7 @@ def _run_parts(cfg: RunConfig, run: RunFolder, stage: Stage, progress: Progress)
     from glacierinv.scenes import mosaic_parts, plan_parts, process_part
 
     parts = plan_parts(cfg)
-    with TaskRunner(cfg.runtime.workers, cfg.runtime.scheduler) as runner:
+    with TaskRunner(cfg.runtime.workers, cfg.runtime.scheduler, cfg.runtime.threads_per_worker) as runner:
         results = runner.map(
             partial(process_part, run_dir=str(run.path), stage=stage.name),
             parts,
@@ -177,6 +177,7 @@ def _run_parts(cfg: RunConfig, run: RunFolder, stage: Stage, progress: Progress)
         "n_ran": sum(1 for r in results if isinstance(r, dict) and r.get("status") == "ran"),
         "failed_parts": failed,
         "distributed": cfg.runtime.workers > 0 or bool(cfg.runtime.scheduler),
+        "tasks_seconds": runner.last_map_seconds,  # the parts' work, without cluster start-up and mosaic
     }
 
 

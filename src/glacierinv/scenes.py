@@ -135,7 +135,13 @@ def process_part(part: Part, run_dir: str | Path, stage: str) -> dict[str, Any]:
     else:
         from glacierinv.segment.runner import segment_stack
 
-        segment_stack(cfg, folder / "stack.tif", folder / "classes.tif", folder / "proba.tif")
+        segment_stack(
+            cfg,
+            folder / "stack.tif",
+            folder / "classes.tif",
+            folder / "proba.tif",
+            folder / "uncertainty.tif",
+        )
     record[stage] = part.spec_hash()
     with atomic_path(record_path) as tmp:
         tmp.write_text(json.dumps(record))

@@ -16,7 +16,7 @@ import geopandas as gpd
 import numpy as np
 
 from glacierinv.io.atomic import atomic_path
-from glacierinv.stage import Stage
+from glacierinv.stage import Stage, existing
 
 __all__ = ["STAGE", "attributes_with_uncertainty"]
 
@@ -31,11 +31,14 @@ def attributes_with_uncertainty(
     pixel_size_m: float,
     source_tif: Path | None = None,
     id_column: str | None = None,
+    proba_tif: Path | None = None,
 ) -> tuple[gpd.GeoDataFrame, Any, Any, dict[str, Any]]:
     """Attributes, hypsometry, centerlines and buffer uncertainty of ``units`` with the run's settings.
 
     Returns ``(glaciers, hypsometry, centerlines, uncertainty_totals)``. Used by the stage and by the
-    manual-edit workflow on changed units, so both compute the same attributes.
+    manual-edit workflow on changed units, so both compute the same attributes. With ``proba_tif`` (the
+    segment stage's class probabilities) the per-glacier area range ``area_p25_km2`` / ``area_p75_km2``
+    (:mod:`glacierinv.attributes.proba_range`) is added beside ``area_unc_km2``.
     """
     from glacierinv.attributes import compute_attributes
     from glacierinv.attributes.uncertainty import buffer_uncertainty
@@ -60,6 +63,13 @@ def attributes_with_uncertainty(
     glaciers, totals = buffer_uncertainty(
         glaciers, debris, pixel_size_m=pixel_size_m, buffer_px=cfg.assess.buffer_px
     )
+    if proba_tif is not None:
+        from glacierinv.attributes.proba_range import probability_area_range
+        from glacierinv.attributes.uncertainty import _insert_after
+
+        a25, a75 = probability_area_range(glaciers, proba_tif)
+        _insert_after(glaciers, "area_p75_km2", a75, "area_unc_km2")
+        _insert_after(glaciers, "area_p25_km2", a25, "area_unc_km2")
     return glaciers, hypsometry, centerlines, totals
 
 
@@ -85,6 +95,7 @@ def _run(cfg, run, progress) -> dict[str, Any]:
         debris,
         pixel_size_m=raster_grid(run / "classes.tif").res[0],
         source_tif=source if source.exists() else None,
+        proba_tif=existing(run / "proba.tif"),
     )
     from glacierinv.attributes.export import add_rgi7_ids, round_inventory, to_export_crs
 
@@ -167,6 +178,8 @@ def _reads(cfg, run) -> dict[str, Path]:
         out["snow" if snow != run / "stack.tif" else "stack.tif"] = snow
     for k, p in enumerate(cfg.attributes.rgi_regions):  # o1region/o2region
         out[f"attributes.rgi_regions[{k}]"] = cfg.resolve(p)
+    if (run / "proba.tif").exists():  # per-glacier area range from the class probabilities
+        out["proba.tif"] = run / "proba.tif"
     return out
 
 

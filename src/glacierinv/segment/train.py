@@ -404,18 +404,31 @@ def train(
         )
         if progress is not None:
             progress(epoch, history[-1])
-    train_ds.close(), val_ds.close()
+    train_ds.close()
 
     from glacierinv.segment.checkpoint import load_checkpoint
 
     best_model, best_meta = load_checkpoint(out / "best.pt", dev)
+    # temperature scaling on the validation tiles (glacierinv.segment.calibration): calibrated proba.tif
+    # and uncertainty.tif; classes are unchanged
+    from glacierinv.segment.calibration import fit_temperature, logits_of_tiles
+
+    best_meta.temperature = fit_temperature(
+        *logits_of_tiles(best_model, (val_ds.item(i) for i in range(len(val_ds))), dev)
+    )
+    val_ds.close()
     test = (
         evaluate(best_model, test_ds, list(range(len(test_ds))), loss_fn, dev, cfg.batch_size, bf16)
         if len(test_ds)
         else None
     )
     test_ds.close()
-    best_meta.train = {**best_meta.train, "test": _brief(test) if test else None, "epochs_run": len(history)}
+    best_meta.train = {
+        **best_meta.train,
+        "test": _brief(test) if test else None,
+        "epochs_run": len(history),
+        "temperature": best_meta.temperature,
+    }
     save_checkpoint(out / "best.pt", best_model, best_meta)
     summary = {
         "best_epoch": best_epoch,
