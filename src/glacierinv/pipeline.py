@@ -242,6 +242,15 @@ def _attributes(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str,
         min_dem_coverage=cfg.attributes.min_dem_coverage,
         return_centerlines=True,
     )
+    from glacierinv.attributes.terminus import terminus_types
+
+    glaciers["term_type"], _ = terminus_types(
+        glaciers,
+        cfg.input_path("dem"),
+        grid_path=run / "classes.tif",
+        stack_path=_existing(run / "stack.tif"),
+        masks_path=_existing(run / "masks.tif"),
+    )
     if (run / "source.tif").exists():
         from glacierinv.attributes.sources import image_source_per_glacier
 
