@@ -47,6 +47,8 @@ class InputsConfig(_Section):
     primary_cloud_mask: Path | None = None
     truth_classes: Path | None = None  # reference classes (0/1/2, 255 nodata) for assessment
     truth_glaciers: Path | None = None  # reference glacier polygons
+    prior_outlines: Path | None = None  # RGI / older inventory: seasonal-snow evidence, never copied
+    other_dates: list[Path] = Field(default_factory=list)  # classes rasters of other dates (0/1/2, 255)
     img_source: str = "primary"  # img_source attribute written per glacier
     dem_source: str = "dem"  # dem_source attribute written per glacier
     src_date: str | None = None

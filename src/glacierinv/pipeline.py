@@ -162,6 +162,8 @@ def _outlines(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str, A
             stack_path=_existing(run / "stack.tif"),
             dem_path=cfg.input_path("dem"),
             params=ReviewParams(min_area_km2=cfg.outlines.min_area_km2),
+            prior=_read_optional_vector(cfg.input_path("prior_outlines", required=False)),
+            other_dates=_other_dates(cfg),
         )
     write_outlines(run / "outlines.gpkg", glaciers, debris, review=review)
     embed_styles(run / "outlines.gpkg")
@@ -170,6 +172,19 @@ def _outlines(cfg: RunConfig, run: RunFolder, progress: Progress) -> dict[str, A
         "n_debris": int(len(debris)),
         "n_review_flags": int(0 if review is None else len(review)),
     } | _check_manual_edits(run, glaciers)
+
+
+def _other_dates(cfg: RunConfig) -> list[Path]:
+    """``[inputs] other_dates``: classes rasters of the same area on other dates (seasonal-snow evidence)."""
+    from glacierinv.errors import InputError
+
+    out = []
+    for p in cfg.inputs.other_dates:
+        path = cfg.resolve(p)
+        if not path.exists():
+            raise InputError("input 'other_dates' not found", path, "Fix the path in [inputs] other_dates")
+        out.append(path)
+    return out
 
 
 def _check_manual_edits(run: RunFolder, glaciers) -> dict[str, Any]:
@@ -426,7 +441,11 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         "outlines",
-        lambda cfg, run: {"classes.tif": run / "classes.tif"},
+        lambda cfg, run: (
+            {"classes.tif": run / "classes.tif"}
+            | _config_inputs(cfg, ("prior_outlines",))
+            | {f"inputs.other_dates.{i}": p for i, p in enumerate(_other_dates(cfg))}
+        ),
         lambda cfg: {"outlines": cfg.outlines.model_dump(mode="json")},
         lambda cfg: ["outlines.gpkg"],
         _outlines,

@@ -148,3 +148,37 @@ def test_debris_patch_is_not_snow(scene, tmp_path):
     assert _snow(
         flag_for_review(glaciers, None, **{**paths, "classes_path": p}, params=PARAMS, prior=prior)
     ).empty
+
+
+def test_prior_outlines_and_other_dates_in_the_pipeline(baseline_run, tiny_scene, tmp_path):
+    """[inputs] prior_outlines / other_dates feed the review flags; the outlines themselves do not change."""
+    import shutil
+
+    import geopandas as gpd
+
+    from glacierinv.config import load_config
+    from glacierinv.errors import InputError
+    from glacierinv.pipeline import run_pipeline
+
+    run = tmp_path / "run"
+    shutil.copytree(baseline_run.run_dir, run)
+    before = gpd.read_file(run / "outlines.gpkg", layer="glaciers")
+    cfg = load_config(tiny_scene / "config.toml")
+    cfg = cfg.model_copy(update={"segment": cfg.segment.model_copy(update={"method": "baseline"})})
+    import shapely
+
+    x0, y0 = before.total_bounds[:2]
+    far = shapely.box(x0 - 1000, y0 - 1000, x0 - 900, y0 - 900)  # one polygon far from every glacier
+    prior = gpd.GeoDataFrame({"rgi_id": ["far"]}, geometry=[far], crs=before.crs)
+    prior.to_file(tmp_path / "prior.gpkg")
+    inputs = cfg.inputs.model_copy(update={"prior_outlines": tmp_path / "prior.gpkg"})
+    run_pipeline(cfg.model_copy(update={"inputs": inputs}), run, stages=("outlines",), force=True)
+    after = gpd.read_file(run / "outlines.gpkg", layer="glaciers")
+    assert len(after) == len(before)
+    assert after.area.sum() == pytest.approx(before.area.sum())  # the prior inventory is never copied in
+    review = gpd.read_file(run / "outlines.gpkg", layer="review")
+    snow = review[review.reason == "seasonal_snow"]
+    assert len(snow) and snow.evidence.str.contains("outside the prior inventory").all()
+    bad = cfg.inputs.model_copy(update={"other_dates": [tmp_path / "missing.tif"]})
+    with pytest.raises(InputError, match="other_dates"):
+        run_pipeline(cfg.model_copy(update={"inputs": bad}), run, stages=("outlines",), force=True)

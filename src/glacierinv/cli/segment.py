@@ -76,7 +76,9 @@ def register(app: typer.Typer) -> None:
         ),
         debris: Path = typer.Option(None, "--debris", help="With --run: optional debris-cover polygons."),
         init: Path = typer.Option(
-            None, "--init", help="Checkpoint to fine-tune (e.g. the shipped model); channels must match."
+            None,
+            "--init",
+            help="Checkpoint to fine-tune, or 'shipped' (the shipped model); channels must match.",
         ),
         ignore_edge_px: float = typer.Option(
             None, "--ignore-edge-px", help="Ignore pixels within N px of a reference outline in the loss."

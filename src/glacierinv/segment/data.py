@@ -30,6 +30,7 @@ __all__ = [
     "augment",
     "assign_test_region",
     "channel_stats",
+    "deal_validation",
     "label_raster",
     "make_tiles",
 ]
@@ -192,14 +193,37 @@ def assign_test_region(
         if scenes is not None and t.scene not in scenes:
             out.append(t)
             continue
-        tr = transforms[t.scene]
-        x0, y0 = tr * (t.col, t.row)
-        x1, y1 = tr * (t.col + t.size, t.row + t.size)
+        tr = transforms[t.scene]  # north-up grids: x = c + col·a, y = f + row·e
+        x0, x1 = tr.c + t.col * tr.a, tr.c + (t.col + t.size) * tr.a
+        y0, y1 = tr.f + t.row * tr.e, tr.f + (t.row + t.size) * tr.e
         box = shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
         if region.contains(box):
             out.append(Tile(t.scene, "test", t.row, t.col, t.size))
         elif not region.intersects(box) or region.touches(box):
             out.append(t)
+    return out
+
+
+def deal_validation(tiles: list[Tile], split_block_px: int, fraction: float, seed: int = 0) -> list[Tile]:
+    """Deal the tiles outside the test split to train / val by spatial blocks (seeded shuffle).
+
+    Used after :func:`assign_test_region`, so that the validation blocks come from outside the held-out
+    region. A tile belongs to the block of its origin (row // ``split_block_px``, col // ``split_block_px``);
+    at least one block goes to val when there are two or more.
+    """
+    keys = sorted(
+        {(t.scene, t.row // split_block_px, t.col // split_block_px) for t in tiles if t.split != "test"}
+    )
+    order = np.random.default_rng(seed).permutation(len(keys))
+    n_val = max(1, int(round(fraction * len(keys)))) if len(keys) >= 2 and fraction > 0 else 0
+    val = {keys[int(k)] for k in order[:n_val]}
+    out = []
+    for t in tiles:
+        if t.split == "test":
+            out.append(t)
+        else:
+            key = (t.scene, t.row // split_block_px, t.col // split_block_px)
+            out.append(Tile(t.scene, "val" if key in val else "train", t.row, t.col, t.size))
     return out
 
 

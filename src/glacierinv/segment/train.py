@@ -36,7 +36,14 @@ from glacierinv.errors import CheckpointError, ConfigError, InputError, OutputEx
 from glacierinv.io.atomic import atomic_path
 from glacierinv.io.raster import open_raster
 from glacierinv.segment.checkpoint import CLASS_NAMES, ModelMeta, save_checkpoint
-from glacierinv.segment.data import OPTICAL_CHANNELS, TileDataset, channel_stats, label_raster, make_tiles
+from glacierinv.segment.data import (
+    OPTICAL_CHANNELS,
+    TileDataset,
+    channel_stats,
+    deal_validation,
+    label_raster,
+    make_tiles,
+)
 from glacierinv.segment.infer import resolve_device
 from glacierinv.segment.losses import make_loss
 from glacierinv.segment.model import UNetCBAM, UNetSpec
@@ -333,23 +340,18 @@ def train(
             shapes.append((ds.height, ds.width))
             transforms.append((ds.transform, ds.crs))
     stride = cfg.stride_px or cfg.tile_px // 2
-    fractions = cfg.split
-    if cfg.test_region is not None:  # the region is the test split; blocks are dealt to train/val only
-        fractions = (
-            cfg.split[0] / (cfg.split[0] + cfg.split[1]),
-            cfg.split[1] / (cfg.split[0] + cfg.split[1]),
-            0.0,
-        )
+    block = cfg.split_block_px or 2 * cfg.tile_px
     tiles = make_tiles(
         shapes,
         tile_px=cfg.tile_px,
         stride_px=stride,
-        split_block_px=cfg.split_block_px or 2 * cfg.tile_px,
-        fractions=fractions,
+        split_block_px=block,
+        fractions=cfg.split if cfg.test_region is None else (1.0, 0.0, 0.0),
         seed=cfg.seed,
     )
-    if cfg.test_region is not None:
+    if cfg.test_region is not None:  # the region is the test split; val blocks are dealt outside it
         tiles = _region_split(cfg, tiles, transforms)
+        tiles = deal_validation(tiles, block, cfg.split[1] / (cfg.split[0] + cfg.split[1]), cfg.seed)
     optical = np.array([c in OPTICAL_CHANNELS for c in channels])
     probe = TileDataset(
         stacks, labels, band_idx, tiles, np.zeros(len(channels)), np.ones(len(channels)), optical
