@@ -61,7 +61,7 @@ def _side_region(stack: Path, frac: float, out: Path, side: str) -> tuple[Path, 
 
 def _glacier_f1(pred: np.ndarray, ref: np.ndarray, where: np.ndarray) -> dict:
     """Glacier (1 or 2) vs not: precision, recall, F1, the not-glacier F1 and the 3-class mIoU / F1."""
-    from glacierinv.assess.metrics import confusion_matrix, scores
+    from glacierinv.confusion import confusion_matrix, scores
 
     ok = where & (ref != 255) & (pred != 255)
     p, r = np.isin(pred, (1, 2)) & ok, np.isin(ref, (1, 2)) & ok

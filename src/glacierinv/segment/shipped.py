@@ -61,7 +61,7 @@ def heldout_scores(checkpoint: Path, scenes: list[tuple[Path, Path]], work: Path
     """U-Net and baseline scores (assess.metrics) pooled over held-out scenes."""
     import numpy as np
 
-    from glacierinv.assess.metrics import confusion_matrix, scores
+    from glacierinv.confusion import confusion_matrix, scores
     from glacierinv.io.raster import read_raster
     from glacierinv.segment.baseline import classify_stack
     from glacierinv.segment.infer import predict_stack

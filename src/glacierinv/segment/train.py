@@ -31,11 +31,12 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from glacierinv.assess.metrics import confusion_matrix, scores
+from glacierinv.classes import CLASS_NAMES
+from glacierinv.confusion import confusion_matrix, scores
 from glacierinv.errors import CheckpointError, ConfigError, InputError, OutputExists
 from glacierinv.io.atomic import atomic_path
 from glacierinv.io.raster import open_raster
-from glacierinv.segment.checkpoint import CLASS_NAMES, ModelMeta, save_checkpoint
+from glacierinv.segment.checkpoint import ModelMeta, save_checkpoint
 from glacierinv.segment.data import (
     OPTICAL_CHANNELS,
     TileDataset,
@@ -240,7 +241,7 @@ def evaluate(
         cm += confusion_matrix(pred, y.cpu().numpy().astype("uint8"), 3, 255)
     out = scores(cm, list(CLASS_NAMES))
     out["loss"] = total / max(n, 1)
-    out["glacier"] = glacier_scores(cm)
+    out["glacier"] = {**(out.get("glacier") or {}), **glacier_scores(cm)}
     return out
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from glacierinv.synthetic.terrain import Valley, fractal_noise
+from glacierinv.synthetic.terrain import Valley, fractal_noise, illumination
 
 __all__ = [
     "SURFACE",
@@ -283,8 +283,6 @@ def make_surface(
     Returns the surface and the (lake-flattened) DEM. ``valleys`` are accepted for the terrain's
     centerlines but the ice follows the DEM's own flow network.
     """
-    from glacierinv.synthetic.sensors import illumination
-
     zmin, zmax = float(z.min()), float(z.max())
     relief = zmax - zmin
     ela = zmin + rng.uniform(0.5, 0.58) * relief
