@@ -112,7 +112,7 @@ def _train(
             "ignore_edge_px": edge_px,
             "init": init,
             "max_epochs": epochs,
-            "patience": max(4, epochs // 3),
+            "patience": extra.pop("patience", max(4, epochs // 3)),
             "lr_patience": 3,
             "threads": 1,
             "device": "cpu",
@@ -192,7 +192,7 @@ def everest_stack(out: Path, folder: Path = EVEREST) -> Path:
     return out
 
 
-def everest(work: Path, epochs: int, side: str = "west") -> dict:
+def everest(work: Path, epochs: int, side: str = "west", edges=(2, 0), loss="dice", patience=None) -> dict:
     from glacierinv.segment.baseline import classify_stack
     from glacierinv.segment.infer import predict_stack
 
@@ -205,10 +205,11 @@ def everest(work: Path, epochs: int, side: str = "west") -> dict:
     res["baseline"] = _glacier_f1(_classes(work / "ev_baseline.tif"), ref, held)
     res["baseline_whole_scene"] = _glacier_f1(_classes(work / "ev_baseline.tif"), ref, np.ones_like(held))
     res["all_glacier"] = _glacier_f1(np.ones_like(ref), ref, held)  # trivial reference: 54 % is glacier
-    for edge in (2, 0):
+    for edge in edges:
         name = f"ev_scratch_edge{edge}"
+        more = {"loss": loss} | ({"patience": patience} if patience else {})
         s = _train(stack, rgi, None, region, work / name, init=None, epochs=epochs, tile_px=64, base_width=16,
-                   depth=3, lr=1e-3, edge_px=edge)  # fmt: skip
+                   depth=3, lr=1e-3, edge_px=edge, **more)  # fmt: skip
         predict_stack(
             stack, work / name / "best.pt", work / f"{name}.tif", tile_px=128, overlap_px=32, device="cpu"
         )
@@ -225,6 +226,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("work", type=Path)
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--heldout", choices=["west", "east"], default="west", help="everest: held-out third")
+    ap.add_argument("--edges", default="2,0", help="everest: ignore_edge_px values to train with")
+    ap.add_argument("--loss", default="dice", help="everest: dice | focal | dice_ce")
+    ap.add_argument("--patience", type=int, default=None, help="everest: early-stopping patience")
     args = ap.parse_args(argv)
     import torch
 
@@ -235,7 +239,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.experiment == "synthetic":
         res = synthetic(args.work, args.epochs)
     else:
-        res = everest(args.work, args.epochs, args.heldout)
+        edges = tuple(int(e) for e in args.edges.split(","))
+        res = everest(args.work, args.epochs, args.heldout, edges, args.loss, args.patience)
     res.update(epochs=args.epochs, seconds=round(time.perf_counter() - t0, 1), load_start=load0,
                load_end=os.getloadavg()[0])  # fmt: skip
     print(json.dumps(res, indent=2))

@@ -234,6 +234,8 @@ landsat_mtl = "landsat/MTL.txt"  # Landsat Level-1 metadata; bands found beside 
 dem = "dem.tif"              # fine DEM in metres
 dem_coarse = "dem30.tif"     # optional 30 m DEM
 # truth_classes = "truth/classes.tif"   # optional reference for accuracy
+# prior_outlines = "rgi7.gpkg"          # optional RGI / older inventory: seasonal-snow evidence, never copied
+# other_dates = ["../run_2019/classes.tif"]   # optional classes of other dates: ice persists, snow does not
 img_source = "zy3"
 dem_source = "zy3"
 
