@@ -117,10 +117,15 @@ def test_region_split_report_and_fine_tuning(tmp_path):
 def test_init_with_other_channels_names_both_lists(tmp_path):
     cfg = _cfg(tmp_path, channels=["red", "nir", "lst"], max_epochs=1)
     train(cfg, tmp_path / "three")
+    init = tmp_path / "three" / "best.pt"
+    # the stack has the model's channels (and more): fine-tuning uses the model's, in its order
+    train(_cfg(tmp_path, init=init, max_epochs=1), tmp_path / "ok")
+    assert load_checkpoint(tmp_path / "ok" / "best.pt")[1].channels == ["red", "nir", "lst"]
+    # other channels asked for: one error naming both lists, nothing written
     with pytest.raises(CheckpointError) as err:
-        train(_cfg(tmp_path, init=tmp_path / "three" / "best.pt"), tmp_path / "ft")
+        train(_cfg(tmp_path, init=init, channels=["blue", "green", "red", "nir"]), tmp_path / "ft")
     msg = str(err.value)
-    assert "red, nir, lst" in msg and "blue, green, red, nir, lst, slope" in msg
+    assert "red, nir, lst" in msg and "blue, green, red, nir" in msg
     assert not (tmp_path / "ft" / "best.pt").exists()
 
 

@@ -180,19 +180,18 @@ def _stack_bands(path: Path) -> list[str]:
 def _resolve_channels(
     cfg: TrainConfig, stacks: list[Path], init_channels: list[str] | None = None
 ) -> tuple[list[str], list[list[int]]]:
-    if init_channels is not None:
-        want = [c.lower() for c in init_channels]
-        given = [c.lower() for c in (cfg.channels or _stack_bands(stacks[0]))]
-        if set(given) != set(want) or any(c not in _stack_bands(s) for s in stacks for c in want):
+    if init_channels is not None:  # fine-tuning: the checkpoint's channels, in its order
+        channels = [c.lower() for c in init_channels]
+        given = [c.lower() for c in cfg.channels] if cfg.channels else _stack_bands(stacks[0])
+        lacking = [c for c in channels if any(c not in _stack_bands(s) for s in stacks)]
+        if lacking or (cfg.channels and set(given) != set(channels)):
             raise CheckpointError(
-                f"{cfg.path(cfg.init)}: the model to fine-tune takes channels {', '.join(want)}, the training "
-                f"data gives {', '.join(given)}. Use stacks with the model's channels, or train from scratch "
-                "(no --init)"
+                f"{cfg.path(cfg.init)}: the model to fine-tune takes channels {', '.join(channels)}; the "
+                f"training data gives {', '.join(given)}. Use stacks with the model's channels, or train "
+                "from scratch (no --init)"
             )
-        given_names = want  # the checkpoint's order
     else:
-        given_names = None
-    channels = given_names or [c.lower() for c in (cfg.channels or _stack_bands(stacks[0]))]
+        channels = [c.lower() for c in (cfg.channels or _stack_bands(stacks[0]))]
     if not channels or "" in channels:
         raise InputError(
             "stack bands need descriptions (channel names)", stacks[0], "Build it with glacierinv stack"
