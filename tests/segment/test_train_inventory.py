@@ -164,7 +164,7 @@ def test_cli_train_from_run_folder(tmp_path):
     region = tmp_path / "heldout.gpkg"
     gpd.GeoDataFrame(geometry=[_px_box(0, 48, 96, 96)], crs="EPSG:32643").to_file(region)
     args = ["train", "--run", str(run), "--glaciers", str(gl), "--debris", str(de), "--tile-px", "32",
-            "--ignore-edge-px", "1", "--test-region", str(region), "--max-epochs", "1", "--device", "cpu"]  # fmt: skip
+            "--ignore-edge-px", "1", "--test-region", str(region), "--max-epochs", "1", "--device", "cpu", "--loss", "dice_ce"]  # fmt: skip
     res = runner.invoke(app, [*args, "--out", str(tmp_path / "m")])
     assert res.exit_code == 0, res.output
     assert "test glacier F1" in res.output and (tmp_path / "m" / "report.md").exists()
@@ -186,6 +186,7 @@ def test_cli_train_from_run_folder(tmp_path):
         runner.invoke(app, ["train", "--run", str(run), "--out", str(tmp_path / "m4")]), "--glaciers"
     )
     _one_line_error(runner.invoke(app, ["train", "--out", str(tmp_path / "m5")]), "--run")
+    _one_line_error(runner.invoke(app, [*args, "--loss", "hinge", "--out", str(tmp_path / "m7")]), "loss")
     _one_line_error(
         runner.invoke(
             app, ["train", "--run", str(tmp_path), "--glaciers", str(gl), "--out", str(tmp_path / "m6")]

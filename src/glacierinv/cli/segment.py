@@ -87,6 +87,7 @@ def register(app: typer.Typer) -> None:
             None, "--test-region", help="Polygons of the held-out area (test split by region)."
         ),
         tile_px: int = typer.Option(None, "--tile-px", help="Override [train] tile_px."),
+        loss: str = typer.Option(None, "--loss", help="Override [train] loss (dice, focal, dice_ce)."),
         resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last epoch."),
         force: bool = typer.Option(False, "--force", help="Restart in a non-empty --out."),
         max_epochs: int = typer.Option(None, "--max-epochs", help="Override [train] max_epochs."),
@@ -148,6 +149,8 @@ def register(app: typer.Typer) -> None:
             update["test_region"] = test_region.resolve()
         if tile_px is not None:
             update["tile_px"] = tile_px
+        if loss is not None:
+            update["loss"] = loss
         cfg = with_overrides(cfg, **update)
         summary = train(cfg, out, resume=resume, force=force)
         test = summary["test"] or {}
