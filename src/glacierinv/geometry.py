@@ -11,12 +11,14 @@ import math
 
 import geopandas as gpd
 import numpy as np
+import shapely
 from pyproj import CRS, Geod
 from shapely.geometry.base import BaseGeometry
 
 __all__ = [
     "SIZE_CLASSES_KM2",
     "area_km2",
+    "covered_area_km2",
     "equal_area_crs",
     "geometry_area_km2",
     "local_metric_crs",
@@ -98,3 +100,20 @@ def size_class_index(area_km2: np.ndarray, edges_km2: tuple[float, ...] = SIZE_C
     """Index of each area's size class; the lower edge is inclusive (a 0.1 km² glacier is in 0.1-0.5)."""
     area = np.asarray(area_km2, dtype="float64")
     return np.clip(np.searchsorted(np.asarray(edges_km2), area, side="right") - 1, 0, len(edges_km2) - 2)
+
+
+def covered_area_km2(polygons: gpd.GeoDataFrame, cover: gpd.GeoDataFrame | None) -> np.ndarray:
+    """Geodesic area (km²) of each polygon covered by the union of ``cover`` (e.g. debris per glacier).
+
+    Overlapping cover polygons count once. ``cover`` may be in any CRS; None or empty gives zeros.
+    """
+    out = np.zeros(len(polygons))
+    if cover is None or len(cover) == 0 or len(polygons) == 0:
+        return out
+    cov = cover.to_crs(polygons.crs) if cover.crs != polygons.crs else cover
+    geoms, cov_geoms = polygons.geometry.values, cov.geometry.values
+    i_poly, i_cov = shapely.STRtree(cov_geoms).query(geoms, predicate="intersects")
+    parts = [None] * len(polygons)
+    for k in np.unique(i_poly):
+        parts[k] = shapely.intersection(geoms[k], shapely.union_all(cov_geoms[i_cov[i_poly == k]]))
+    return area_km2(gpd.GeoSeries(parts, crs=polygons.crs))

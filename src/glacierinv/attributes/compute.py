@@ -31,7 +31,7 @@ from shapely.geometry import LineString
 from glacierinv.dem.terrain import gradient_horn, slope_deg
 from glacierinv.dem.windows import DemWindows, GlacierWindow, check_dem_covers
 from glacierinv.errors import InputError
-from glacierinv.geometry import area_km2
+from glacierinv.geometry import area_km2, covered_area_km2
 
 __all__ = [
     "ATTRIBUTE_COLUMNS",
@@ -188,7 +188,7 @@ def compute_attributes(
     gdf["area_km2"] = area_km2(gdf)
     reps = gdf.geometry.representative_point().to_crs(4326)
     gdf["cenlon"], gdf["cenlat"] = reps.x.to_numpy(), reps.y.to_numpy()
-    gdf["debris_km2"] = _debris_per_glacier(gdf, debris)
+    gdf["debris_km2"] = covered_area_km2(gdf, debris)
     gdf["debris_frac"] = np.where(gdf["area_km2"] > 0, gdf["debris_km2"] / gdf["area_km2"], 0.0)
     rows, hyps, lines = [], [], []
     with DemWindows(dem_path) as dems:
@@ -274,13 +274,3 @@ def _repair(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     gdf.loc[bad, gdf.geometry.name] = fixed
     log.warning("repaired %d invalid glacier polygon(s) (self-intersections) with make_valid", int(bad.sum()))
     return gdf
-
-
-def _debris_per_glacier(gdf: gpd.GeoDataFrame, debris: gpd.GeoDataFrame | None) -> np.ndarray:
-    out = np.zeros(len(gdf))
-    if debris is None or len(debris) == 0:
-        return out
-    deb = debris.to_crs(gdf.crs) if debris.crs != gdf.crs else debris
-    union = shapely.union_all(deb.geometry.to_numpy())
-    parts = [shapely.intersection(g, union) for g in gdf.geometry]
-    return area_km2(gpd.GeoSeries(parts, crs=gdf.crs))

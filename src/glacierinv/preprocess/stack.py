@@ -46,7 +46,7 @@ from glacierinv.io.raster import (
     raster_grid,
     read_on_grid,
 )
-from glacierinv.preprocess.indices import ndsi, ndvi, ndwi
+from glacierinv.preprocess.indices import NDSI_SNOW, ndsi, ndvi, ndwi
 from glacierinv.preprocess.landsat import read_mtl
 from glacierinv.preprocess.pansharpen import PanSharpener
 from glacierinv.preprocess.sentinel2 import Sentinel2, cloud_mask_on_grid, mask_kind, open_sentinel2
@@ -65,7 +65,7 @@ CLOUD_FLATNESS = 0.06  # |NIR/red − 1| below this is spectrally flat
 CLOUD_EDGE_VIS_MIN = 0.35  # thin cloud edges grown from the cores: moderately bright …
 CLOUD_EDGE_FLATNESS = 0.08  # … and still flat in VNIR
 CLOUD_GROW_M = 40.0  # how far cores grow into their edges, metres
-CLOUD_SNOW_NDSI = 0.4  # NDSI above this is snow/ice (Dozier 1989), never cloud
+CLOUD_SNOW_NDSI = NDSI_SNOW  # NDSI above this is snow/ice (Dozier 1989), never cloud
 SHADOW_VIS_MAX = 0.12
 SHADOW_HILLSHADE_MAX = 0.35
 SHADOW_MAX_DISTANCE_M = 1500.0  # how far cast shadows are traced towards the sun

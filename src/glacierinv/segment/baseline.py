@@ -30,6 +30,7 @@ from glacierinv.classes import CLEAN_ICE, DEBRIS, NODATA
 from glacierinv.errors import InputError
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import class_writers, core_slice, iter_windows, open_raster, read_window
+from glacierinv.preprocess.indices import NDSI_SNOW
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class BaselineParams:
     ratio_min: float = 1.06  # red/NIR for ice and snow
     bright_min: float = 0.10  # mean VIS reflectance of ice (shadowed ice included)
     ndwi_water: float = 0.45  # NDWI above this is water, not ice
-    ndsi_min: float = 0.4  # when an NDSI channel exists
+    ndsi_min: float = NDSI_SNOW  # when an NDSI channel exists
     lst_debris_max_k: float = 284.0
     slope_debris_max_deg: float = 24.0
     debris_vis_max: float = 0.35  # debris is dark
