@@ -59,6 +59,8 @@ class InputsConfig(_Section):
     model_config = ConfigDict(extra="allow")
 
     dem: Path  # the fine DEM (metres)
+    # classes rasters of other dates (0/1/2, 255 nodata): ice persists, snow does not (seasonal-snow evidence)
+    other_dates: list[Path] = Field(default_factory=list)
     img_source: str = "primary"  # img_source attribute written per glacier
     dem_source: str = "dem"  # dem_source attribute written per glacier
     src_date: str | None = None

@@ -27,6 +27,8 @@ def _everything_configured(base: Path) -> RunConfig:
     for key in input_keys():  # every path key of [inputs] (the sensor registry lists them)
         (base / f"{key}.file").touch()
         data["inputs"][key] = f"{key}.file"
+    (base / "other_dates.file").touch()  # a list: classes of other dates
+    data["inputs"]["other_dates"] = ["other_dates.file"]
     for section, key in _OPTIONAL_FILES:
         (base / f"{section}.{key}.file").touch()
         data.setdefault(section, {})[key] = f"{section}.{key}.file"

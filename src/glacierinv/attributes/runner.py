@@ -1,8 +1,9 @@
 """The ``attributes`` stage: ``units.gpkg`` + DEM → ``inventory.gpkg``, ``inventory.csv``, ``uncertainty.json``.
 
 RGI 7 attributes, hypsometry and centerlines per glacier unit (:func:`glacierinv.attributes.compute_attributes`),
-the image source per glacier from ``source.tif`` when present, and the buffer uncertainty at the pixel
-size of ``classes.tif`` (``uncertainty.json`` holds its totals for the assess stage).
+the image source per glacier from ``source.tif`` when present, ``term_type`` from the scene's water, cloud
+and the DEM (:mod:`glacierinv.attributes.terminus`), and the buffer uncertainty at the pixel size of
+``classes.tif`` (``uncertainty.json`` holds its totals for the assess stage).
 """
 
 from __future__ import annotations
@@ -29,16 +30,19 @@ def attributes_with_uncertainty(
     debris: gpd.GeoDataFrame,
     *,
     pixel_size_m: float,
-    source_tif: Path | None = None,
     id_column: str | None = None,
-    proba_tif: Path | None = None,
+    run_dir: Path | None = None,
 ) -> tuple[gpd.GeoDataFrame, Any, Any, dict[str, Any]]:
     """Attributes, hypsometry, centerlines and buffer uncertainty of ``units`` with the run's settings.
 
+    With ``run_dir`` (a run folder with ``classes.tif`` and, when present, ``stack.tif``, ``masks.tif``,
+    ``source.tif``, ``proba.tif``): ``term_type`` from the imagery (else 9, not assigned), ``img_source`` per
+    glacier from ``source.tif``, the per-glacier area range ``area_p25_km2`` / ``area_p75_km2`` from the
+    class probabilities (:mod:`glacierinv.attributes.proba_range`) beside ``area_unc_km2``, and
+    ``glac_type`` / ``aar`` from the snow evidence of ``[analysis]``.
+
     Returns ``(glaciers, hypsometry, centerlines, uncertainty_totals)``. Used by the stage and by the
-    manual-edit workflow on changed units, so both compute the same attributes. With ``proba_tif`` (the
-    segment stage's class probabilities) the per-glacier area range ``area_p25_km2`` / ``area_p75_km2``
-    (:mod:`glacierinv.attributes.proba_range`) is added beside ``area_unc_km2``.
+    manual-edit workflow on changed units, so both compute the same attributes.
     """
     from glacierinv.attributes import compute_attributes
     from glacierinv.attributes.uncertainty import buffer_uncertainty
@@ -56,6 +60,19 @@ def attributes_with_uncertainty(
         return_centerlines=True,
         **kwargs,
     )
+    run_dir = Path(run_dir) if run_dir is not None else None
+    source_tif = existing(run_dir / "source.tif") if run_dir is not None else None
+    proba_tif = existing(run_dir / "proba.tif") if run_dir is not None else None
+    if run_dir is not None and len(glaciers):
+        from glacierinv.attributes.terminus import terminus_types
+
+        glaciers["term_type"], _ = terminus_types(
+            glaciers,
+            cfg.input_path("dem"),
+            grid_path=run_dir / "classes.tif",
+            stack_path=_if_exists(run_dir / "stack.tif"),
+            masks_path=_if_exists(run_dir / "masks.tif"),
+        )
     if source_tif is not None:
         from glacierinv.attributes.sources import image_source_per_glacier
 
@@ -70,7 +87,13 @@ def attributes_with_uncertainty(
         a25, a75 = probability_area_range(glaciers, proba_tif)
         _insert_after(glaciers, "area_p75_km2", a75, "area_unc_km2")
         _insert_after(glaciers, "area_p25_km2", a25, "area_unc_km2")
+    if run_dir is not None:
+        glaciers = _glacier_types(cfg, run_dir, glaciers)
     return glaciers, hypsometry, centerlines, totals
+
+
+def _if_exists(path: Path) -> Path | None:
+    return path if path.exists() else None
 
 
 def _run(cfg, run, progress) -> dict[str, Any]:
@@ -88,18 +111,11 @@ def _run(cfg, run, progress) -> dict[str, Any]:
             "the inventory is empty"
         )
         log.warning(warnings[-1])
-    source = run / "source.tif"
     glaciers, hypsometry, centerlines, totals = attributes_with_uncertainty(
-        cfg,
-        units,
-        debris,
-        pixel_size_m=raster_grid(run / "classes.tif").res[0],
-        source_tif=source if source.exists() else None,
-        proba_tif=existing(run / "proba.tif"),
+        cfg, units, debris, pixel_size_m=raster_grid(run / "classes.tif").res[0], run_dir=run.path
     )
     from glacierinv.attributes.export import add_rgi7_ids, round_inventory, to_export_crs
 
-    glaciers = _glacier_types(cfg, run, glaciers)
     a = cfg.attributes
     regions = [read_vector(cfg.resolve(p), polygons=True) for p in a.rgi_regions]
     glaciers = add_rgi7_ids(glaciers, regions, prefix=a.id_prefix)
@@ -156,7 +172,7 @@ def _glacier_types(cfg, run, glaciers):
     from glacierinv.attributes.export import fill_glacier_types
 
     a = cfg.analysis
-    with tempfile.TemporaryDirectory(dir=run.path) as tmp:  # albedo.tif itself is the analyse stage's output
+    with tempfile.TemporaryDirectory(dir=Path(run)) as tmp:  # albedo.tif itself is the analyse stage's output
         if snow == run / "stack.tif":
             from glacierinv.preprocess.albedo import write_albedo
 
@@ -171,8 +187,9 @@ def _reads(cfg, run) -> dict[str, Path]:
         "classes.tif": run / "classes.tif",  # its pixel size sets the buffer uncertainty
         "inputs.dem": cfg.input_path("dem"),
     }
-    if (run / "source.tif").exists():
-        out["source.tif"] = run / "source.tif"
+    for name in ("source.tif", "stack.tif", "masks.tif"):  # stack/masks: water and cloud for term_type
+        if (run / name).exists():
+            out[name] = run / name
     snow, _ = _snow_source(cfg, run)  # glac_type/aar come from the snow raster or the stack's albedo
     if snow is not None:
         out["snow" if snow != run / "stack.tif" else "stack.tif"] = snow

@@ -78,6 +78,13 @@ ANCILLARY_KEYS: tuple[Key, ...] = (
     Key(
         "truth_glaciers", "reference glacier polygons for accuracy", "reference", False, "truth/glaciers.gpkg"
     ),
+    Key(
+        "prior_outlines",
+        "RGI / older inventory: seasonal-snow evidence and review flags, never copied",
+        "reference",
+        False,
+        "rgi7.gpkg",
+    ),
 )
 
 # every channel name [stack] channels accepts ("swir" = swir1, kept for old configs)
@@ -327,6 +334,8 @@ def template_inputs() -> str:
                 continue
             entry = f'{k.name} = "{k.example}"'
             lines.append(f"{'' if k.active else '# '}{entry:<40} # {k.help}")
+    entry = 'other_dates = ["../run_2019/classes.tif"]'
+    lines.append(f"# {entry:<40} # classes of other dates: ice persists, snow does not")
     return "\n".join(lines) + "\n"
 
 
