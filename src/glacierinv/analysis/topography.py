@@ -92,12 +92,9 @@ def aspect_distribution(inv: Inventory, h: TerrainHistograms | None = None) -> A
     t = pd.DataFrame({"aspect_sec": np.arange(1, 10), "sector": [*SECTORS, "not assigned"], "n": n,
                       "n_pct": 100 * n / max(n.sum(), 1), "area_km2": a,
                       "area_pct": 100 * a / a.sum() if a.sum() else 0.0})  # fmt: skip
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig = plt.figure(figsize=(9, 4.2))
+    fig = Figure(figsize=(9, 4.2))  # pyplot-free: no global backend change
     theta = np.radians(np.arange(8) * 45.0)
     for k, (col, label, colour) in enumerate(
         (("n_pct", "glacier number", GLACIER_COLOUR), ("area_pct", "glacier area", DEBRIS_COLOUR))

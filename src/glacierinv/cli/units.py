@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from glacierinv.cli._common import Z_UNIT_HELP
+
 
 def register(app: typer.Typer) -> None:
     """Add the ``units`` command."""
@@ -36,8 +38,10 @@ def register(app: typer.Typer) -> None:
         id_column: str = typer.Option(
             None,
             "--id-column",
-            help="Complex id column (units are ID-01, ID-02 …); default outline_id/glac_id/rgi_id/….",
+            help="Complex id column (units are ID-01, ID-02 …; default: the first of glac_id, rgi_id, RGIId, "
+            "outline_id, GLIMSId, glims_id, FCGI_ID, id present).",
         ),
+        z_unit: str = typer.Option(None, "--z-unit", help=Z_UNIT_HELP),
         force: bool = typer.Option(False, "--force", help="Overwrite --out."),
     ) -> None:
         """Split each complex into glacier units that follow ice flow to their termini.
@@ -46,11 +50,11 @@ def register(app: typer.Typer) -> None:
         """
         from glacierinv.cli._common import read_outlines_dem_debris
         from glacierinv.io.atomic import refuse_overwrite
-        from glacierinv.io.vector import read_vector, write_layers
+        from glacierinv.io.vector import guess_id_column, read_vector, write_layers
         from glacierinv.units import subdivide
 
         refuse_overwrite(out, force)
-        glaciers, deb = read_outlines_dem_debris(outlines, layer, dem, debris)
+        glaciers, dem, deb = read_outlines_dem_debris(outlines, layer, dem, debris, z_unit)
         lines = read_vector(divides) if divides else None
         units, debris_units, divide_lines = subdivide(
             glaciers,
@@ -60,7 +64,7 @@ def register(app: typer.Typer) -> None:
             reach_m=reach_m,
             smooth_m=smooth_m,
             divides=lines,
-            complex_id_column=id_column,
+            complex_id_column=guess_id_column(glaciers.columns, id_column) or "outline_id",
         )
         write_layers(out, {"glaciers": units, "debris": debris_units, "divides": divide_lines})
         typer.echo(
