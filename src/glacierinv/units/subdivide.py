@@ -38,6 +38,7 @@ from shapely.ops import split
 from glacierinv.dem.windows import DemWindows, GlacierWindow, check_dem_covers
 from glacierinv.errors import InputError
 from glacierinv.geometry import area_km2
+from glacierinv.io.vector import guess_id_column
 
 __all__ = ["basin_labels", "divide_lines", "subdivide"]
 
@@ -56,7 +57,6 @@ _SQRT2 = float(np.sqrt(2.0))
 # factor, with a warning (the divides then sit on that grid; the units' outer geometry stays exact)
 MAX_ROUTE_CELLS = 24_000_000
 UNCOVERED_WARN_SHARE = 0.005  # warn when more than 0.5 % of a complex has no DEM under it
-ID_COLUMNS = ("outline_id", "glac_id", "rgi_id", "RGIId", "glims_id", "GLIMSId", "id")
 
 
 def _gaussian_box(a: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -497,8 +497,8 @@ def subdivide(
     divides
         User divide lines; they replace the automatic split of every complex they cross.
     complex_id_column
-        Column holding the complex id; default: the first of ``outline_id, glac_id, rgi_id, RGIId,
-        glims_id, GLIMSId, id`` present, else ``C00001``… by row.
+        Column holding the complex id; default: the first of ``glac_id, rgi_id, RGIId, outline_id, GLIMSId,
+        glims_id, FCGI_ID, id`` present, else ``C00001``… by row.
     max_route_cells
         Memory bound: a complex window above this many DEM cells is routed on a grid coarsened by an
         integer factor (with a warning); peak memory is 45-65 bytes per routed cell.
@@ -552,7 +552,8 @@ def subdivide(
 
 
 def complex_ids(glaciers: gpd.GeoDataFrame, column: str | None = None) -> list[str]:
-    """The id of each complex: ``column`` (must exist), else the first id-like column, else ``C00001``…
+    """The id of each complex: ``column`` (must exist), else the first id column present (the project's
+    convention, :func:`glacierinv.io.vector.guess_id_column`), else ``C00001``…
 
     Duplicated ids get ``_2``, ``_3``… (with a warning) so every unit id stays unique.
     """
@@ -562,7 +563,7 @@ def complex_ids(glaciers: gpd.GeoDataFrame, column: str | None = None) -> list[s
             None,
             "Give an existing column with --id-column, or leave it out to use outline_id/glac_id/rgi_id",
         )
-    col = column or next((c for c in ID_COLUMNS if c in glaciers.columns), None)
+    col = guess_id_column(glaciers.columns, column)
     if col is None:
         return [f"C{i + 1:05d}" for i in range(len(glaciers))]
     raw = ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in glaciers[col]]
