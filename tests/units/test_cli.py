@@ -57,3 +57,14 @@ def test_units_cli_bad_input(files, extra):
     lines = r.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("glacierinv: error:"), r.output
     assert not out.exists()
+
+
+def test_units_cli_without_id_column(files):
+    """Outlines with no id column: complexes are numbered C00001… (not an error)."""
+    tmp, dem, outl = files
+    bare = tmp / "bare.gpkg"
+    gpd.read_file(outl)[["geometry"]].to_file(bare)
+    out = tmp / "b.gpkg"
+    r = runner.invoke(app, ["units", "--outlines", str(bare), "--dem", str(dem), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert set(read_vector(out, layer="glaciers").outline_id) == {"C00001"}

@@ -135,6 +135,17 @@ def test_partial_dem_warns_with_the_uncovered_share(tmp_path, caplog):
     assert units.geometry.area.sum() == pytest.approx(ice.geometry.area.sum(), rel=1e-9)
 
 
+def test_large_window_is_routed_on_a_coarser_grid(two_valleys, caplog):
+    """Memory bound: above max_route_cells the flow is routed on a coarser grid (warning); the units still
+    partition the complex exactly and the ridge still divides it."""
+    dem, ice = two_valleys
+    with caplog.at_level("WARNING"):
+        units = subdivide(ice, dem, max_route_cells=5000)[0]
+    assert "coarser resolution" in " ".join(r.getMessage() for r in caplog.records)
+    assert len(units) == 2
+    assert units.geometry.area.sum() == pytest.approx(ice.geometry.area.sum(), rel=1e-9)
+
+
 def test_bad_parameters(two_valleys):
     dem, ice = two_valleys
     for kw in ({"reach_m": -1}, {"smooth_m": -5}, {"min_unit_area_km2": -0.1}):

@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
             reach_m=reach_m,
             smooth_m=smooth_m,
             divides=lines,
-            complex_id_column=guess_id_column(glaciers.columns, id_column) or "outline_id",
+            complex_id_column=guess_id_column(glaciers.columns, id_column),  # None: C00001, C00002 …
         )
         write_layers(out, {"glaciers": units, "debris": debris_units, "divides": divide_lines})
         typer.echo(

@@ -1,20 +1,24 @@
-"""Split glacier complexes into glacier units along drainage divides (seed section 3.3.2).
+"""Split glacier complexes into glacier units that follow ice flow to their termini (seed 3.3.2).
 
-For each complex (one polygon of contiguous ice), on a DEM window in a metric CRS:
+A unit is what RGI/GLIMS analysts call a glacier: one dynamical entity with one terminus. After Kienholz et
+al. (2013) (as OGGM's ``partitioning`` implements it), per complex on its DEM window (the DEM's own grid):
 
-1. D8 flow directions on the depression-filled DEM (pyflwdir ``from_dem``);
-2. exit cells = ice cells whose downstream cell is not ice (or leaves the window); an *outlet* is a
-   contiguous (8-connected) run of exit cells, i.e. one place where ice leaves the complex;
-3. one basin per outlet (pyflwdir ``basins``) intersected with the ice;
-4. basins smaller than ``min_unit_area_km2`` are merged into the neighbour they share the longest boundary
-   with (smallest first), so lateral micro-outlets do not become units;
-5. the basin raster is vectorised and turned into an exact partition of the complex polygon (slivers
-   between the raster and the polygon go to the unit they touch most), so units never overlap and
-   together equal the complex.
+1. D8 flow directions (pyflwdir, depression-filled) on the DEM with the ice surface smoothed by a Gaussian
+   of ``smooth_m`` (ice flows down the surface slope averaged over a few ice thicknesses);
+2. exit cells = ice cells whose downstream cell is off the ice; an *outlet* is a contiguous (8-connected)
+   run of exit cells; one basin per outlet ∩ ice;
+3. *flows onto*: a basin whose outflow, followed off the ice for ``reach_m``, runs back onto a larger
+   basin's ice or along its margin above that basin's outlet joins it, whatever its area;
+4. *terminus proximity* (Kienholz et al. 2013, P_glac): basins meeting the ice within
+   ``min(0.3575·√area, 3500) m`` of a basin's main outlet join that basin's glacier;
+5. only slivers (below ``min_unit_area_km2``, or below twice that and compact) join the neighbour with
+   the longest shared boundary;
+6. the label raster becomes an exact partition of the complex polygon (units never overlap and together
+   equal the complex).
 
-User-corrected divide lines (``divides``) override the automatic ones for the complexes they cross: the
-complex is split along them. Divide lines between adjacent units are returned as a layer; debris polygons
-are split with their unit.
+User-corrected divide lines (``divides``) override the automatic ones for the complexes they cross. Unit
+ids are ``<complex id>-NN`` from the input's id column. Divide lines between adjacent units are returned
+as a layer; debris polygons are split with their unit.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from shapely.ops import split
 from glacierinv.dem.windows import DemWindows, GlacierWindow, check_dem_covers
 from glacierinv.errors import InputError
 from glacierinv.geometry import area_km2
+from glacierinv.io.vector import guess_id_column
 
 __all__ = ["basin_labels", "divide_lines", "subdivide"]
 
@@ -47,12 +52,24 @@ DEFAULT_MIN_UNIT_KM2 = 0.1
 KIENHOLZ_RADIUS_PER_SQRT_M2 = 14.3 / 40.0
 KIENHOLZ_RADIUS_MAX_M = 3500.0
 _SQRT2 = float(np.sqrt(2.0))
-# flow is routed on the DEM's own grid up to this many cells per complex window (~45 bytes per cell at the
-# peak, so ~1.4 GB with the interpreter); a larger window is routed on a grid coarsened by an integer
+# flow is routed on the DEM's own grid up to this many cells per complex window (45-65 bytes per cell at
+# the peak, < 2 GB with the interpreter); a larger window is routed on a grid coarsened by an integer
 # factor, with a warning (the divides then sit on that grid; the units' outer geometry stays exact)
 MAX_ROUTE_CELLS = 24_000_000
 UNCOVERED_WARN_SHARE = 0.005  # warn when more than 0.5 % of a complex has no DEM under it
-ID_COLUMNS = ("outline_id", "glac_id", "rgi_id", "RGIId", "glims_id", "GLIMSId", "id")
+
+
+def _gaussian_box(a: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Gaussian blur of ``sigma_px`` cells (in place on ``a``): exact up to 8 cells, beyond as three box
+    filters (Wells 1986) of the same variance, so the cost per cell stays bounded whatever the sigma."""
+    if sigma_px <= 8.0:
+        ndimage.gaussian_filter(a, sigma_px, output=a, mode="nearest")
+        return a
+    width = max(1, int(round(np.sqrt(4.0 * sigma_px**2 + 1.0))))  # 3 boxes of variance (w²−1)/12 each
+    width += 1 - width % 2  # odd: centred
+    for _ in range(3):
+        ndimage.uniform_filter(a, size=width, output=a, mode="nearest")
+    return a
 
 
 def ice_surface_smoothed(dem_m: np.ndarray, ice: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -60,13 +77,13 @@ def ice_surface_smoothed(dem_m: np.ndarray, ice: np.ndarray, sigma_px: float) ->
 
     Ice flows down the surface slope averaged over a few ice thicknesses (Kamb & Echelmeyer 1986), not down
     every DEM bump; only ice cells are smoothed (with ice neighbours only), the rock keeps its own relief.
+    The Gaussian is approximated by three box filters (cost independent of ``sigma_px``).
     """
     if sigma_px <= 0:
         return dem_m
     ok = ice & np.isfinite(dem_m)
-    w = ndimage.gaussian_filter(ok.astype("float32"), sigma_px, mode="nearest")
-    v = np.where(ok, dem_m, 0.0).astype("float32")
-    ndimage.gaussian_filter(v, sigma_px, output=v, mode="nearest")
+    w = _gaussian_box(ok.astype("float32"), sigma_px)
+    v = _gaussian_box(np.where(ok, dem_m, 0.0).astype("float32"), sigma_px)
     np.divide(v, w, out=v, where=w > 0)
     del w
     np.copyto(v, dem_m, where=~ok)  # rock keeps its relief (in place: bounded memory)
@@ -480,11 +497,11 @@ def subdivide(
     divides
         User divide lines; they replace the automatic split of every complex they cross.
     complex_id_column
-        Column holding the complex id; default: the first of ``outline_id, glac_id, rgi_id, RGIId,
-        glims_id, GLIMSId, id`` present, else ``C00001``… by row.
+        Column holding the complex id; default: the first of ``glac_id, rgi_id, RGIId, outline_id, GLIMSId,
+        glims_id, FCGI_ID, id`` present, else ``C00001``… by row.
     max_route_cells
         Memory bound: a complex window above this many DEM cells is routed on a grid coarsened by an
-        integer factor (with a warning); peak memory is ~45 bytes per routed cell.
+        integer factor (with a warning); peak memory is 45-65 bytes per routed cell.
 
     Returns
     -------
@@ -535,7 +552,8 @@ def subdivide(
 
 
 def complex_ids(glaciers: gpd.GeoDataFrame, column: str | None = None) -> list[str]:
-    """The id of each complex: ``column`` (must exist), else the first id-like column, else ``C00001``…
+    """The id of each complex: ``column`` (must exist), else the first id column present (the project's
+    convention, :func:`glacierinv.io.vector.guess_id_column`), else ``C00001``…
 
     Duplicated ids get ``_2``, ``_3``… (with a warning) so every unit id stays unique.
     """
@@ -545,7 +563,7 @@ def complex_ids(glaciers: gpd.GeoDataFrame, column: str | None = None) -> list[s
             None,
             "Give an existing column with --id-column, or leave it out to use outline_id/glac_id/rgi_id",
         )
-    col = column or next((c for c in ID_COLUMNS if c in glaciers.columns), None)
+    col = guess_id_column(glaciers.columns, column)
     if col is None:
         return [f"C{i + 1:05d}" for i in range(len(glaciers))]
     raw = ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in glaciers[col]]
