@@ -66,7 +66,12 @@ def test_web_mercator_dem_gives_ground_slope_and_length(tmp_path):
     got = compute_attributes(_glacier(), merc)[0].iloc[0]
     assert ref["slope_deg"] == pytest.approx(np.degrees(np.arctan(0.2)), abs=0.2)
     assert got["slope_deg"] == pytest.approx(ref["slope_deg"], abs=0.3)
-    assert got["lmax_m"] == pytest.approx(ref["lmax_m"], rel=0.03)
+    # length on a valley-like tongue along the slope (a square on a plane has no defined centerline head)
+    tongue = gpd.GeoDataFrame({"glac_id": ["T"]}, geometry=[box(640200, 5200850, 641800, 5201150)], crs=UTM)
+    ref_len = compute_attributes(tongue, utm)[0].iloc[0]["lmax_m"]
+    got_len = compute_attributes(tongue, merc)[0].iloc[0]["lmax_m"]
+    assert 1200 < ref_len < 1700  # head near the upper (west) end, terminus at the east end of 1600 m
+    assert got_len == pytest.approx(ref_len, rel=0.03)
 
 
 def test_hef_on_web_mercator(shared_data, tmp_path):
