@@ -24,7 +24,6 @@ from __future__ import annotations
 import numpy as np
 import shapely
 from scipy import ndimage
-from scipy.signal import argrelmax
 from shapely.geometry import LineString
 
 from glacierinv.dem.windows import GlacierWindow
@@ -42,6 +41,7 @@ KIENHOLZ = {
     "localmax_window_m": 500.0,
     "smooth_sigma_m": 125.0,
 }
+TIE_TOLERANCE_M = 0.5  # outline points within this of the extreme elevation count as tied
 
 
 def _smoothed(dem_m: np.ndarray, mask: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -72,6 +72,38 @@ def _outline_cells(poly, grid, ok: np.ndarray, res_m: float) -> np.ndarray:
     keep = np.ones(len(rc), bool)
     keep[1:] = np.any(rc[1:] != rc[:-1], axis=1)  # consecutive duplicates
     return rc[keep]
+
+
+def _middle_of_extreme(z: np.ndarray, highest: bool, tol_m: float = TIE_TOLERANCE_M) -> int:
+    """Index of the outline's highest (lowest) point; when a stretch of the outline ties with it within
+    ``tol_m`` (a flat front or crest), the middle of that stretch, so the choice does not hang on round-off."""
+    v = z if highest else -z
+    k = int(np.argmax(v))
+    near = v >= v[k] - tol_m
+    n = len(v)
+    lo = hi = 0
+    while lo < n - 1 and near[(k - lo - 1) % n]:
+        lo += 1
+    while hi < n - 1 - lo and near[(k + hi + 1) % n]:
+        hi += 1
+    return (k + (hi - lo) // 2) % n
+
+
+def _local_maxima(z: np.ndarray, order: int, tol_m: float = TIE_TOLERANCE_M) -> np.ndarray:
+    """Local maxima of the outline elevation within ±``order`` points (circular); a flat crest (points tied
+    within ``tol_m``) counts once, at its middle, instead of at round-off bumps along it."""
+    zq = np.round(z / tol_m)
+    n = len(zq)
+    # runs of equal (quantised) elevation along the ring
+    change = np.flatnonzero(zq != np.roll(zq, 1))
+    if change.size == 0:
+        return np.array([], int)
+    out = []
+    for a, b in zip(change, np.r_[change[1:], change[0] + n], strict=True):
+        idx = np.arange(a - order, b + order) % n
+        if zq[a] >= zq[idx].max():
+            out.append((a + (b - 1 - a) // 2) % n)
+    return np.array(sorted(set(out)), int)
 
 
 def _filter_heads(heads: list[tuple[int, int]], z: np.ndarray, radius_px: float, ok: np.ndarray) -> list:
@@ -129,16 +161,16 @@ def centerlines(win: GlacierWindow, params: dict | None = None) -> list[LineStri
     rc = _outline_cells(poly, win.grid, ok, res)
     z_out = z[rc[:, 0], rc[:, 1]]
     order = int(np.clip(np.rint(p["localmax_window_m"] / res), 5, max(np.rint(len(z_out) / 5.0), 5)))
-    heads_idx = argrelmax(z_out, mode="wrap", order=order)[0] if len(z_out) > 2 * order else np.array([])
+    heads_idx = _local_maxima(z_out, order) if len(z_out) > 2 * order else np.array([], int)
     if len(heads_idx) <= 1:
-        heads_idx = np.atleast_1d(np.argmax(z_out))
+        heads_idx = np.atleast_1d(_middle_of_extreme(z_out, highest=True))
     zg = z[ok]
     high = heads_idx[z_out[heads_idx] > np.percentile(zg, 100.0 / 3.0)]
     heads_idx = high if len(high) else heads_idx[[np.argmax(z_out[heads_idx])]]
     area_m2 = ok.sum() * res**2
     radius_px = min(p["q1_per_m"] * area_m2 + p["q2_m"], p["rmax_m"]) / res + 6.0
     heads = _filter_heads([tuple(rc[i]) for i in heads_idx], z, radius_px, ok)
-    term = tuple(rc[int(np.argmin(z_out))])
+    term = tuple(rc[_middle_of_extreme(z_out, highest=False)])
     # cost grid (Kienholz et al. 2014 eq. 2), margin cells made costly
     dis = ndimage.distance_transform_edt(ok)
     zmin, zmax = float(np.nanmin(zg)), float(np.nanmax(zg))
