@@ -20,7 +20,7 @@ from typing import Any
 from glacierinv.config import RunConfig
 from glacierinv.errors import ConfigError, GlacierInvError
 from glacierinv.io.atomic import check_writable
-from glacierinv.memory import limit_heap_growth, release_memory
+from glacierinv.memory import heap_growth_limited, release_memory
 from glacierinv.runfolder import RunFolder, file_digest, software_versions
 from glacierinv.stage import Progress, Stage
 
@@ -130,9 +130,8 @@ def run_pipeline(
 def _run_stages(cfg, run_dir, selected, force, progress_factory) -> RunResult:
     run = RunFolder(run_dir)
     result = RunResult(run.path)
-    if cfg.runtime.heap_mmap_threshold_mb > 0:
-        limit_heap_growth(int(cfg.runtime.heap_mmap_threshold_mb * 2**20))
-    with run.locked(), run.logging_to_file():
+    heap = int(cfg.runtime.heap_mmap_threshold_mb * 2**20)
+    with heap_growth_limited(heap), run.locked(), run.logging_to_file():  # undone when the run ends
         run.manifest.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         run.manifest["config"] = cfg.model_dump(mode="json")
         run.manifest["config_base_dir"] = str(cfg.base_dir)

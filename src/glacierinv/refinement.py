@@ -128,11 +128,9 @@ def recompute_changed_units(cfg, run: Path, refined: RefinedOutlines) -> tuple[d
             units = todo[["outline_id", "geometry"]].assign(glac_id=todo["outline_id"].astype(str))
             units_debris = todo_deb.rename(columns={"outline_id": "glac_id"})
             divides = None
-        proba = run / "proba.tif"  # the per-glacier area range (area_p25/p75_km2) of the edited shapes
         attrs, hyps, lines, _ = attributes_with_uncertainty(
-            cfg, units, units_debris, pixel_size_m=refined.pixel_size_m, id_column="glac_id",
-            proba_tif=proba if proba.exists() else None,
-        )  # fmt: skip
+            cfg, units, units_debris, pixel_size_m=refined.pixel_size_m, id_column="glac_id", run_dir=run
+        )
         prov = dict(zip(gl["outline_id"].astype(str), gl["provenance"], strict=True))
         attrs["provenance"] = [prov.get(str(o), "edited") for o in attrs["outline_id"]]
         attrs["editor"] = refined.editor

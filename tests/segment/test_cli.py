@@ -19,12 +19,24 @@ def _one_line_error(result, needle: str) -> None:
 def test_segment_baseline_and_refuse_overwrite(tmp_path):
     bands, _ = toy_scene(size=64)
     stack = write_stack(tmp_path / "s.tif", bands)
-    r = runner.invoke(app, ["segment", str(stack), "--out", str(tmp_path / "o")])
+    r = runner.invoke(app, ["segment", str(stack), "--out", str(tmp_path / "o"), "--method", "baseline"])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "o" / "classes.tif").exists() and (tmp_path / "o" / "proba.tif").exists()
-    r = runner.invoke(app, ["segment", str(stack), "--out", str(tmp_path / "o")])
+    r = runner.invoke(app, ["segment", str(stack), "--out", str(tmp_path / "o"), "--method", "baseline"])
     _one_line_error(r, "--force")
-    r = runner.invoke(app, ["segment", str(stack), "--out", str(tmp_path / "o"), "--force", "--no-proba"])
+    r = runner.invoke(
+        app,
+        [
+            "segment",
+            str(stack),
+            "--out",
+            str(tmp_path / "o"),
+            "--force",
+            "--no-proba",
+            "--method",
+            "baseline",
+        ],
+    )
     assert r.exit_code == 0, r.output
 
 

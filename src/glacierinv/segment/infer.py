@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
 import torch
 from rasterio.windows import Window
 
@@ -68,7 +67,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 FLUSH_ROWS = 256  # rows are written in multiples of the GeoTIFF block height where possible
-GDAL_CACHE_MB = 128  # bounded GDAL block cache (its default is 5 % of RAM)
 PRECISIONS = ("auto", "fp32", "bf16")
 CONFIDENCE_MODES = ("softmax", "tta", "mc", "none")
 TTA_TRANSFORMS = ("identity", "flip_x", "flip_y", "rot90")
@@ -301,8 +299,7 @@ def predict_with_model(
     n_tiles = 0
     unc_path = uncertainty_path if confidence != "none" else None
     forward = _Forward(model, dev, prec, temperature, confidence, mc_samples)
-    with (
-        rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB),
+    with (  # GDAL's block cache: configured once by the caller ([runtime] gdal_cache_mb)
         open_raster(stack_path) as ds,
         ThreadPoolExecutor(1, thread_name_prefix="glacierinv-read") as reader,
         ThreadPoolExecutor(1, thread_name_prefix="glacierinv-write") as writer,
