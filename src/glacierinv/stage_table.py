@@ -11,6 +11,7 @@ from pathlib import Path
 
 from glacierinv.config import RunConfig, config_from_dict
 from glacierinv.pipeline import all_stages
+from glacierinv.preprocess.sensors import input_keys
 from glacierinv.runfolder import RunFolder
 
 __all__ = ["stage_table_markdown"]
@@ -23,11 +24,11 @@ _OPTIONAL_FILES = (("units", "divides"), ("assess", "regions"), ("analysis", "sn
 def _everything_configured(base: Path) -> RunConfig:
     """A config in which every input and optional file is set (and exists), so each stage lists all it can read."""
     data: dict = {"inputs": {}}
-    for key, field in RunConfig.model_fields["inputs"].annotation.model_fields.items():
-        if "Path" in str(field.annotation):
-            (base / f"{key}.file").touch()
-            is_list = str(field.annotation).startswith("list")  # e.g. other_dates: one file per date
-            data["inputs"][key] = [f"{key}.file"] if is_list else f"{key}.file"
+    for key in input_keys():  # every path key of [inputs] (the sensor registry lists them)
+        (base / f"{key}.file").touch()
+        data["inputs"][key] = f"{key}.file"
+    (base / "other_dates.file").touch()  # a list: classes of other dates
+    data["inputs"]["other_dates"] = ["other_dates.file"]
     for section, key in _OPTIONAL_FILES:
         (base / f"{section}.{key}.file").touch()
         data.setdefault(section, {})[key] = f"{section}.{key}.file"

@@ -305,7 +305,8 @@ def test_refine_recompute_equals_a_fresh_pipeline_run(run_dir, tmp_path):
         pixel_size_m=raster_grid(run_dir / "classes.tif").res[0],
         id_column="glac_id",
     )
-    cols = ["area_km2", "area_unc_km2", "zmin_m", "zmax_m", "zmed_m", "slope_deg", "aspect_deg", "lmax_m"]
+    cols = ["area_km2", "area_unc_km2", "zmin_m", "zmax_m", "zmed_m", "slope_deg", "aspect_deg", "lmax_m",
+            "term_type", "img_source", "area_p25_km2", "area_p75_km2", "glac_type", "aar"]  # fmt: skip
     cols = [c for c in cols if c in fresh.columns]
     a = ours.sort_values("area_km2").reset_index(drop=True)[cols]
     b = fresh.sort_values("area_km2").reset_index(drop=True)[cols]

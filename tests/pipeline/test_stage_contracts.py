@@ -95,10 +95,10 @@ def test_scene_imagery_is_hashed(scene_and_run):
     """A [[scenes]] entry's image is an input of the stack (it was not: only inputs.dem was hashed)."""
     scene, run = scene_and_run
     base = _cfg(scene)
-    from glacierinv.config import SceneConfig
+    from glacierinv.preprocess.sensors import scene_keys
 
     scene_entry = {"name": "only"}
-    for key in SceneConfig.model_fields:  # the scene brings the same imagery as [inputs]
+    for key in scene_keys():  # the scene brings the same imagery as [inputs] (keys of the sensor registry)
         value = getattr(base.inputs, key, None)
         if isinstance(value, Path):
             scene_entry[key] = str(base.resolve(value))

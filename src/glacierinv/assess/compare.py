@@ -49,6 +49,7 @@ from glacierinv.geometry import (
     size_class_index,
     size_class_labels,
 )
+from glacierinv.io.vector import ID_CANDIDATES  # one id convention for every command
 
 __all__ = [
     "ID_CANDIDATES",
@@ -64,8 +65,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-ID_CANDIDATES = ("glac_id", "rgi_id", "RGIId", "GLIMSId", "glims_id", "FCGI_ID", "id")
 
 
 def _size_class(area: np.ndarray) -> np.ndarray:
@@ -552,15 +551,16 @@ def plot_comparison(
     matched groups, ours vs reference, log-log, credible differences marked) and, with grid cells,
     ``cells.png`` (cell area difference on a diverging colour-blind-safe map, credible cells outlined).
     """
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    def _subplots(*grid, figsize):  # pyplot-free: no global backend change
+        fig = Figure(figsize=figsize)
+        return fig, fig.subplots(*grid)
 
     folder = Path(folder)
     paths = []
     sc = comp.size_classes
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = _subplots(1, 2, figsize=(10, 4))
     x = np.arange(len(sc))
     for k, (col, lab) in enumerate(
         ((f"{ours_name}_area_km2", ours_name), (f"{ref_name}_area_km2", ref_name))
@@ -576,10 +576,9 @@ def plot_comparison(
     fig.tight_layout()
     paths.append(folder / "size_classes.png")
     fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
 
     g = comp.groups
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = _subplots(figsize=(5, 5))
     if len(g):
         cred = g["credible"].to_numpy(bool)
         a_r, a_o = g[f"{ref_name}_area_km2"], g[f"{ours_name}_area_km2"]
@@ -595,11 +594,10 @@ def plot_comparison(
     fig.tight_layout()
     paths.append(folder / "group_areas.png")
     fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
 
     if comp.cells is not None and len(comp.cells):
         c = comp.cells
-        fig, ax = plt.subplots(figsize=(6, 5))
+        fig, ax = _subplots(figsize=(6, 5))
         lim = float(np.abs(c["area_diff_km2"]).max()) or 1.0
         c.plot(
             column="area_diff_km2",
@@ -616,7 +614,6 @@ def plot_comparison(
         fig.tight_layout()
         paths.append(folder / "cells.png")
         fig.savefig(paths[-1], dpi=120)
-        plt.close(fig)
     return paths
 
 

@@ -17,18 +17,28 @@ def register(app: typer.Typer) -> None:
     @app.command("segment")
     def segment_cmd(
         stack: Path = typer.Argument(..., help="Feature stack GeoTIFF (band descriptions = channel names)."),
-        out: Path = typer.Option(..., "--out", "-o", help="Output folder for classes.tif and proba.tif."),
-        method: str = typer.Option("baseline", "--method", help="baseline (rules) or unet."),
+        out: Path = typer.Option(
+            ..., "--out", "-o", help="Output folder for classes.tif, proba.tif (and U-Net uncertainty.tif)."
+        ),
+        method: str = typer.Option(
+            "unet", "--method", help="unet (U-Net+CBAM, the shipped model; as run/demo) or baseline (rules)."
+        ),
         checkpoint: Path = typer.Option(None, "--checkpoint", help="U-Net .pt; default: the shipped model."),
         tile_px: int = typer.Option(512, "--tile-px", help="U-Net tile size in pixels."),
         overlap_px: int = typer.Option(128, "--overlap-px", help="U-Net tile overlap in pixels."),
         device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
         no_proba: bool = typer.Option(False, "--no-proba", help="Do not write proba.tif."),
+        precision: str = typer.Option(
+            "auto", "--precision", help="U-Net: auto (bf16 where native), fp32, bf16."
+        ),
+        confidence: str = typer.Option(
+            "softmax", "--confidence", help="U-Net uncertainty.tif: softmax, tta, mc or none."
+        ),
         force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
     ) -> None:
         """Classify a feature stack into background / clean ice / debris-covered ice.
 
-        $ glacierinv segment run/stack.tif --out seg --method unet
+        $ glacierinv segment run/stack.tif --out seg
         """
         from glacierinv.errors import InputError
         from glacierinv.io.atomic import check_writable, refuse_overwrite
@@ -40,7 +50,8 @@ def register(app: typer.Typer) -> None:
         if not stack.exists():
             raise InputError("file not found", stack, "Check the path of the feature stack")
         classes, proba = out / "classes.tif", None if no_proba else out / "proba.tif"
-        for p in (classes, proba):
+        unc = out / "uncertainty.tif" if method == "unet" and confidence != "none" else None
+        for p in (classes, proba, unc):
             if p is not None:
                 refuse_overwrite(p, force)
         check_writable(out)
@@ -52,8 +63,9 @@ def register(app: typer.Typer) -> None:
             from glacierinv.segment.infer import predict_stack
 
             summary = predict_stack(
-                stack, checkpoint, classes, proba, tile_px=tile_px, overlap_px=overlap_px, device=device
-            )
+                stack, checkpoint, classes, proba, uncertainty_path=unc, tile_px=tile_px,
+                overlap_px=overlap_px, device=device, precision=precision, confidence=confidence,
+            )  # fmt: skip
         total = sum(summary[f"pixels_{k}"] for k in ("background", "clean_ice", "debris")) or 1
         console.print(
             f"{method}: clean ice {summary['pixels_clean_ice'] / total:.1%}, debris "

@@ -75,7 +75,10 @@ class ReviewParams:
         0.5  # mean P(clean ice) + P(debris) in the ring above which ice was likely omitted
     )
     min_flag_m2: float = 100.0  # smaller flagged areas are ignored (25 px at 2 m)
-    low_conf_proba: float = 0.6  # max class probability below this is "low confidence"
+    low_conf_proba: float = 0.6  # max class probability below this is "low confidence" (no uncertainty.tif)
+    # normalised predictive entropy above this is "low confidence" (uncertainty.tif); 0.6 ≈ a 60/40 split
+    # between two classes (H = 0.61) or a 60/20/20 split (0.86)
+    low_conf_entropy: float = 0.6
     low_conf_min_m2: float = 400.0  # a low-confidence area must be at least this large
     ndwi_water: float = 0.3  # NDWI (green − nir)/(green + nir) above this is water
     frag_distance_m: float = 100.0  # debris patches closer than this on one glacier are "fragmented"
@@ -110,6 +113,7 @@ def flag_for_review(
     classes_path: str | Path,
     proba_path: str | Path | None = None,
     masks_path: str | Path | None = None,
+    uncertainty_path: str | Path | None = None,
     stack_path: str | Path | None = None,
     dem_path: str | Path | None = None,
     params: ReviewParams | None = None,
@@ -129,6 +133,9 @@ def flag_for_review(
     proba_path
         Per-class probabilities (bands background, clean_ice, debris; uint8 ×255 or float 0–1). Without
         it, boundary-omission and low-confidence flags are skipped.
+    uncertainty_path
+        Calibrated normalised predictive entropy (0-1, ``uncertainty.tif`` of the segment stage). When
+        given, low-confidence flags come from it (entropy > ``low_conf_entropy``) instead of ``proba_path``.
     masks_path
         Bands ``cloud`` and ``shadow`` (1 = masked). Without it, cloud/shadow flags are skipped.
     stack_path
@@ -176,6 +183,8 @@ def flag_for_review(
     per_glacier: list[dict] = []
     with contextlib.ExitStack() as stack:
         src = _Sources.open(stack, grid, classes_path, proba_path, masks_path, stack_path, dem_path)
+        if uncertainty_path is not None:
+            src.unc = stack.enter_context(open_raster(uncertainty_path))
         for i, geom in enumerate(gl.geometry):
             oid = str(gl["outline_id"].iloc[i])
             accs, stats = _scan_glacier(i, geom, gl, tree, grid, p, src)
@@ -251,8 +260,15 @@ def _scan_glacier(i, geom, gl, tree, grid, p, src: _Sources):
             ice = proba[1] + proba[2]
             cand = ring & valid & (ice > p.omission_proba)
             _add(accs, "boundary_omission", cand[cs], cwgrid, ice[cs])
-            low = inside & valid & (proba.max(axis=0) < p.low_conf_proba)
-            _add(accs, "low_confidence", low[cs], cwgrid, proba.max(axis=0)[cs])
+            if src.unc is None:
+                low = inside & valid & (proba.max(axis=0) < p.low_conf_proba)
+                _add(accs, "low_confidence", low[cs], cwgrid, proba.max(axis=0)[cs])
+        if src.unc is not None:
+            entropy = read_window(src.unc, rwin, 1)
+            low = inside & valid & (np.nan_to_num(entropy, nan=0.0) > p.low_conf_entropy)
+            acc = _add(accs, "low_confidence", low[cs], cwgrid, entropy[cs])
+            if acc is not None:
+                acc.extra["entropy"] = True
         if src.masks is not None:
             cloud, shadow = _read_masks(src, rwin)
             near = ndimage.binary_dilation(inside, iterations=p.ring_px)
@@ -297,6 +313,7 @@ class _Sources:
     stack: object = None
     ndwi_bands: tuple | None = None
     dem: object = None
+    unc: object = None
 
     @classmethod
     def open(cls, es, grid: Grid, classes_path, proba_path, masks_path, stack_path, dem_path) -> _Sources:
@@ -388,6 +405,9 @@ def _finish(reason: str, acc: _Acc, oid: str, grid: Grid, p: ReviewParams) -> di
     if reason == "boundary_omission":
         ev = (f"mean P(ice)+P(debris) {mean:.2f} over {px} px within {p.ring_px} px outside the outline "
               f"(> {p.omission_proba:g}); {len(parts)} patch(es)")  # fmt: skip
+    elif reason == "low_confidence" and acc.extra.get("entropy"):
+        ev = (f"calibrated predictive entropy {mean:.2f} on average over {px} px (> {p.low_conf_entropy:g}); "
+              f"{len(parts)} area(s)")  # fmt: skip
     elif reason == "low_confidence":
         ev = f"max class probability {mean:.2f} on average over {px} px (< {p.low_conf_proba:g}); {len(parts)} area(s)"
     elif reason == "cloud_shadow":

@@ -19,7 +19,7 @@ __all__ = ["STAGE", "map_outlines"]
 
 log = logging.getLogger(__name__)
 
-_REVIEW_EVIDENCE = ("proba.tif", "masks.tif", "stack.tif")
+_REVIEW_EVIDENCE = ("proba.tif", "uncertainty.tif", "masks.tif", "stack.tif")
 
 
 def map_outlines(cfg, run, progress=None) -> dict[str, Any]:
@@ -43,6 +43,7 @@ def map_outlines(cfg, run, progress=None) -> dict[str, Any]:
             classes_path=run / "classes.tif",
             proba_path=existing(run / "proba.tif"),
             masks_path=existing(run / "masks.tif"),
+            uncertainty_path=existing(run / "uncertainty.tif"),
             stack_path=existing(run / "stack.tif"),
             dem_path=cfg.input_path("dem"),
             params=ReviewParams(min_area_km2=cfg.outlines.min_area_km2),

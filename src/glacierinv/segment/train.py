@@ -263,13 +263,11 @@ def _write_metrics(out: Path, history: list[dict]) -> None:
         w = csv.DictWriter(fh, fieldnames=list(history[0]))
         w.writeheader()
         w.writerows(history)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     ep = [h["epoch"] for h in history]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig = Figure(figsize=(9, 3.5))  # pyplot-free: no global backend change
+    a1, a2 = fig.subplots(1, 2)
     a1.plot(ep, [h["train_loss"] for h in history], label="train")
     a1.plot(ep, [h["val_loss"] for h in history], label="validation")
     a1.set_xlabel("epoch"), a1.set_ylabel("loss"), a1.legend()
@@ -280,7 +278,6 @@ def _write_metrics(out: Path, history: list[dict]) -> None:
     fig.tight_layout()
     with atomic_path(out / "curves.png") as tmp:
         fig.savefig(tmp, format="png", dpi=90)
-    plt.close(fig)
 
 
 def train(
@@ -490,18 +487,31 @@ def train(
         )
         if progress is not None:
             progress(epoch, history[-1])
-    train_ds.close(), val_ds.close()
+    train_ds.close()
 
     from glacierinv.segment.checkpoint import load_checkpoint
 
     best_model, best_meta = load_checkpoint(out / "best.pt", dev)
+    # temperature scaling on the validation tiles (glacierinv.segment.calibration): calibrated proba.tif
+    # and uncertainty.tif; classes are unchanged
+    from glacierinv.segment.calibration import fit_temperature, logits_of_tiles
+
+    best_meta.temperature = fit_temperature(
+        *logits_of_tiles(best_model, (val_ds.item(i) for i in range(len(val_ds))), dev)
+    )
+    val_ds.close()
     test = (
         evaluate(best_model, test_ds, list(range(len(test_ds))), loss_fn, dev, cfg.batch_size, bf16)
         if len(test_ds)
         else None
     )
     test_ds.close()
-    best_meta.train = {**best_meta.train, "test": _brief(test) if test else None, "epochs_run": len(history)}
+    best_meta.train = {
+        **best_meta.train,
+        "test": _brief(test) if test else None,
+        "epochs_run": len(history),
+        "temperature": best_meta.temperature,
+    }
     save_checkpoint(out / "best.pt", best_model, best_meta)
     summary = {
         "best_epoch": best_epoch,
