@@ -304,6 +304,7 @@ def test_refine_recompute_equals_a_fresh_pipeline_run(run_dir, tmp_path):
         units_debris,
         pixel_size_m=raster_grid(run_dir / "classes.tif").res[0],
         id_column="glac_id",
+        run_dir=run_dir,  # the same run evidence as apply_edits (term_type, img_source, area range, types)
     )
     cols = ["area_km2", "area_unc_km2", "zmin_m", "zmax_m", "zmed_m", "slope_deg", "aspect_deg", "lmax_m",
             "term_type", "img_source", "area_p25_km2", "area_p75_km2", "glac_type", "aar"]  # fmt: skip
