@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from glacierinv.cli import options
 from glacierinv.cli._common import Z_UNIT_HELP
 
 
@@ -26,7 +27,7 @@ def register(app: typer.Typer) -> None:
     @app.command("analyse")
     def analyse_cmd(
         inventory: Path = typer.Argument(..., help="Inventory: our inventory.gpkg or any RGI 5/6/7 file."),
-        out: Path = typer.Option(..., "--out", "-o", help="Output folder (CSV + PNG per analysis)."),
+        out: Path = options.out("Output folder (CSV + PNG per analysis)."),
         dem: Path = typer.Option(None, "--dem", help="DEM in metres (hypsometry, slope, types, profiles…)."),
         dem_coarse: Path = typer.Option(None, "--dem-coarse", help="Coarse DEM (e.g. 30 m) for DEM-resolution effects."),
         debris: Path = typer.Option(None, "--debris", help="Debris polygons (default: the inventory's debris layer)."),
@@ -46,7 +47,7 @@ def register(app: typer.Typer) -> None:
         warming: str = typer.Option("0,0.5,1,1.5,2,3,4", "--warming", help="Warming scenarios ΔT (K)."),
         freezing_levels: str = typer.Option(None, "--freezing-levels", help="Baseline freezing levels (m); default: debris quartiles."),
         z_unit: str = typer.Option(None, "--z-unit", help=Z_UNIT_HELP + " Applies to --dem and --dem-coarse."),
-        force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
+        force: bool = options.force("Replace an existing output folder."),
     ) -> None:  # fmt: skip
         """Size classes, spatial grid, hypsometry, slope, aspect, AAR types, profiles, DEM-resolution, freezing level.
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from glacierinv.cli import options
 from glacierinv.cli._common import ListOptionCommand, refuse_nonempty_folder
 
 __all__ = ["register"]
@@ -23,9 +24,7 @@ def accuracy(
     ref: Path = typer.Option(
         ..., "--ref", help="Reference: class raster (any grid) or polygons (layers glaciers [+ debris])."
     ),
-    out: Path = typer.Option(
-        ..., "--out", "-o", help="Output folder (accuracy.json, confusion.csv, regions.csv)."
-    ),
+    out: Path = options.out("Output folder (accuracy.json, confusion.csv, regions.csv)."),
     regions: Path | None = typer.Option(None, "--regions", help="Region polygons, e.g. west/central/east."),
     region_column: str = typer.Option("name", "--region-column", help="Column naming the regions."),
     n_boot: int = typer.Option(200, "--n-boot", help="Bootstrap replicates (0: no confidence intervals)."),
@@ -36,7 +35,7 @@ def accuracy(
     exclude_background: bool = typer.Option(
         False, "--miou-exclude-background", help="Average the mIoU over the glacier classes only."
     ),
-    force: bool = typer.Option(False, "--force", help="Overwrite outputs that exist."),
+    force: bool = options.force("Overwrite outputs that exist."),
 ) -> None:
     """Confusion matrix, OA, per-class F1/IoU and mIoU (seed Eqs. 4-6), overall and per region, with CIs.
 
@@ -79,7 +78,7 @@ def accuracy(
 @assess_app.command("uncertainty")
 def uncertainty(
     outlines: Path = typer.Option(..., "--outlines", help="Glacier polygons (e.g. inventory.gpkg)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output GeoPackage (a copy with the new columns)."),
+    out: Path = options.out("Output GeoPackage (a copy with the new columns)."),
     pixel_m: float = typer.Option(..., "--pixel-m", help="Pixel size of the source imagery, metres."),
     buffer_px: float = typer.Option(2.0, "--buffer-px", help="Buffer ± in pixels (seed: 2)."),
     layer: str | None = typer.Option(None, "--layer", help="Glacier layer (default: glaciers or the first)."),
@@ -90,7 +89,7 @@ def uncertainty(
     id_column: str = typer.Option(
         None, "--id-column", help="Glacier id column (default: the first known id column present)."
     ),
-    force: bool = typer.Option(False, "--force", help="Overwrite OUT if it exists."),
+    force: bool = options.force("Overwrite OUT if it exists."),
 ) -> None:
     """Buffer-method area uncertainty per glacier (area_unc_km2, debris_unc_km2) and in total.
 
@@ -142,15 +141,13 @@ def mmd(
     digitisations: list[Path] = typer.Option(
         ..., "--digitisations", help="Manual digitisations: --digitisations D1 D2 D3 (two or more)."
     ),
-    out: Path = typer.Option(
-        ..., "--out", "-o", help="Output folder (mmd.json, mmd_glaciers.csv, mmd_distances.csv)."
-    ),
+    out: Path = options.out("Output folder (mmd.json, mmd_glaciers.csv, mmd_distances.csv)."),
     id_column: str | None = typer.Option(
         None, "--id-column", help="Match by this id column (default: overlap)."
     ),
     step_m: float = typer.Option(1.0, "--step-m", help="Boundary sampling step for distances, metres."),
     min_analysts: int = typer.Option(2, "--min-analysts", help="Glaciers digitised by fewer are skipped."),
-    force: bool = typer.Option(False, "--force", help="Overwrite outputs that exist."),
+    force: bool = options.force("Overwrite outputs that exist."),
 ) -> None:
     """Round-robin uncertainty (Paul et al. 2013): automated area vs the mean of several digitisations.
 
@@ -193,7 +190,7 @@ def mmd(
 def compare(
     ours: Path = typer.Option(..., "--ours", help="Our inventory (polygons)."),
     ref: Path = typer.Option(..., "--ref", help="Reference inventory (e.g. RGI), any CRS."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder (CSVs, comparison.gpkg, PNG figures)."),
+    out: Path = options.out("Output folder (CSVs, comparison.gpkg, PNG figures)."),
     ours_layer: str | None = typer.Option(None, "--ours-layer", help="Layer of --ours (default: glaciers)."),
     ref_layer: str | None = typer.Option(None, "--ref-layer", help="Layer of --ref (default: glaciers)."),
     ours_id: str | None = typer.Option(None, "--ours-id", help="Id column of --ours (default: guessed)."),
@@ -220,7 +217,7 @@ def compare(
         0.05, "--min-overlap", help="Overlap fraction (of either glacier) that makes a match."
     ),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Write PNG figures."),
-    force: bool = typer.Option(False, "--force", help="Overwrite outputs that exist."),
+    force: bool = options.force("Overwrite outputs that exist."),
 ) -> None:
     """Compare two inventories: matches (1:1, 1:n, n:1), omissions, commissions, size classes, cells.
 

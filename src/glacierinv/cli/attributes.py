@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from glacierinv.cli import options
 from glacierinv.cli._common import Z_UNIT_HELP, ListOptionCommand
 
 
@@ -18,9 +19,7 @@ def register(app: typer.Typer) -> None:
         dem: Path = typer.Option(
             ..., "--dem", help="DEM in metres, any CRS (geographic DEMs are warped per glacier)."
         ),
-        out: Path = typer.Option(
-            ..., "--out", "-o", help="Output GeoPackage (layers glaciers, hypsometry, centerlines)."
-        ),
+        out: Path = options.out("Output GeoPackage (layers glaciers, hypsometry, centerlines)."),
         layer: str = typer.Option(None, "--layer", help="Layer of --outlines (default: the first)."),
         debris: Path = typer.Option(None, "--debris", help="Debris polygons for debris_km2 / debris_frac."),
         id_column: str = typer.Option(
@@ -41,7 +40,7 @@ def register(app: typer.Typer) -> None:
         ),
         crs: str = typer.Option(None, "--crs", help="Write the layers in this CRS, e.g. EPSG:4326 like RGI."),
         z_unit: str = typer.Option(None, "--z-unit", help=Z_UNIT_HELP),
-        force: bool = typer.Option(False, "--force", help="Overwrite --out."),
+        force: bool = options.force("Overwrite --out."),
     ) -> None:
         """Compute area, location, elevation, slope, aspect, debris, hypsometry and flowline length.
 

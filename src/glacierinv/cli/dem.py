@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from glacierinv.cli import options
 from glacierinv.cli._common import ListOptionCommand, console
 
 __all__ = ["register"]
@@ -36,11 +37,11 @@ def stereo_cmd(
     images: list[Path] = typer.Argument(
         ..., help="2 or 3 images with RPC models (the first is the reference)."
     ),
-    out: Path = typer.Option(..., "--out", "-o", help="Output DSM GeoTIFF (band 1 dsm_m, band 2 quality)."),
+    out: Path = options.out("Output DSM GeoTIFF (band 1 dsm_m, band 2 quality)."),
     res: float = typer.Option(..., "--res", help="Output cell size in metres."),
     roi: str = typer.Option(None, "--roi", help="Region x,y,w,h in pixels of the first image."),
     crs: str = typer.Option(None, "--crs", help="Output CRS (e.g. 32740); default: UTM zone of the ROI."),
-    force: bool = typer.Option(False, "--force", help="Overwrite --out."),
+    force: bool = options.force("Overwrite --out."),
 ) -> None:
     """DSM from a stereo pair or triplet with RPCs (heights above the WGS84 ellipsoid).
 
@@ -61,10 +62,10 @@ def stereo_cmd(
 @dem_app.command("mosaic")
 def mosaic_cmd(
     dsms: list[Path] = typer.Argument(..., help="DSMs in one CRS."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output mosaic GeoTIFF."),
+    out: Path = options.out("Output mosaic GeoTIFF."),
     res: float = typer.Option(None, "--res", help="Cell size (m); default the finest input's."),
     feather: float = typer.Option(50.0, "--feather-m", help="Feathering width in metres."),
-    force: bool = typer.Option(False, "--force", help="Overwrite --out."),
+    force: bool = options.force("Overwrite --out."),
 ) -> None:
     """Mosaic DSMs with feathered overlaps.
 
@@ -86,9 +87,9 @@ def mosaic_cmd(
 def coreg_cmd(
     dem: Path = typer.Argument(..., help="DEM to align."),
     ref: Path = typer.Option(..., "--ref", help="Reference DEM (metric CRS, same vertical datum)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Aligned DEM on the reference grid."),
+    out: Path = options.out("Aligned DEM on the reference grid."),
     stable_mask: Path = typer.Option(None, "--stable-mask", help="Glacier outlines to exclude from the fit."),
-    force: bool = typer.Option(False, "--force", help="Overwrite --out."),
+    force: bool = options.force("Overwrite --out."),
 ) -> None:
     """Nuth & Kääb co-registration on stable terrain (xdem); prints dx, dy, dz and NMAD before/after.
 
@@ -118,11 +119,11 @@ def validate_cmd(
         "--atl06",
         help="ICESat-2 ATL06 file(s): --altimetry ATL06_*.h5 (several after one flag).",
     ),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder (CSV, JSON, PNG)."),
+    out: Path = options.out("Output folder (CSV, JSON, PNG)."),
     dem_datum: str = typer.Option("ellipsoid", "--dem-datum", help="DEM heights: ellipsoid or egm2008."),
     geoid: Path = typer.Option(None, "--geoid", help="EGM2008 undulation raster when ATL06 lacks geoid_h."),
     slopes: str = typer.Option("5,15,30", "--slope-classes", help="Slope thresholds (°) of the 4 classes."),
-    force: bool = typer.Option(False, "--force", help="Replace --out."),
+    force: bool = options.force("Replace --out."),
 ) -> None:
     """Validate a DEM against ICESat-2 ATL06, stratified by terrain class (flat/hilly/mountainous/alpine).
 
@@ -157,10 +158,10 @@ def validate_cmd(
 def fallback_cmd(
     primary: Path = typer.Argument(..., help="Primary DEM (e.g. the stereo DSM), metric CRS."),
     fallback: Path = typer.Option(..., "--fallback", help="DEM that fills the primary's gaps."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output: band 1 dem_m, band 2 dem_source_code."),
+    out: Path = options.out("Output: band 1 dem_m, band 2 dem_source_code."),
     primary_name: str = typer.Option("primary", "--primary-name", help="dem_source name of the primary."),
     fallback_name: str = typer.Option("fallback", "--fallback-name", help="dem_source name of the fallback."),
-    force: bool = typer.Option(False, "--force", help="Overwrite --out."),
+    force: bool = options.force("Overwrite --out."),
 ) -> None:
     """Fill the primary DEM's gaps from a fallback DEM and record the source of each cell.
 

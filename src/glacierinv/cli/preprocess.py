@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from glacierinv.cli import options
+
 __all__ = ["register"]
 
 
@@ -16,13 +18,13 @@ def register(app: typer.Typer) -> None:
     def pansharpen(
         ms: Path = typer.Argument(..., help="Multispectral GeoTIFF (any grid)."),
         pan: Path = typer.Argument(..., help="Panchromatic GeoTIFF: defines the output grid."),
-        out: Path = typer.Option(..., "--out", "-o", help="Output GeoTIFF on the pan grid."),
+        out: Path = options.out("Output GeoTIFF on the pan grid."),
         method: str = typer.Option("brovey", help="brovey | gram_schmidt | hpf | none"),
         quality: bool = typer.Option(
             False, "--quality", help="Also report ERGAS and SAM by Wald's protocol (scenes ≤ 16 Mpx)."
         ),
         block_px: int = typer.Option(1024, help="Window size in pixels (bounds memory)."),
-        force: bool = typer.Option(False, "--force", help="Overwrite OUT if it exists."),
+        force: bool = options.force("Overwrite OUT if it exists."),
     ) -> None:
         """Pan-sharpen MS bands onto the pan grid, window by window.
 
@@ -50,13 +52,13 @@ def register(app: typer.Typer) -> None:
     @app.command("lst")
     def lst(
         mtl: Path = typer.Option(..., "--mtl", help="Landsat Level-1 MTL.txt (band files beside it)."),
-        out: Path = typer.Option(..., "--out", "-o", help="Output LST GeoTIFF (K)."),
+        out: Path = options.out("Output LST GeoTIFF (K)."),
         bt_out: Path | None = typer.Option(None, "--bt-out", help="Also write brightness temperatures (K)."),
         tau: float = typer.Option(1.0, help="Atmospheric transmissivity (1 = no atmospheric correction)."),
         l_up: float = typer.Option(0.0, help="Upwelling radiance, W m-2 sr-1 um-1."),
         l_down: float = typer.Option(0.0, help="Downwelling radiance, W m-2 sr-1 um-1."),
         block_px: int = typer.Option(1024, help="Window size in pixels."),
-        force: bool = typer.Option(False, "--force", help="Overwrite outputs that exist."),
+        force: bool = options.force("Overwrite outputs that exist."),
     ) -> None:
         """Land-surface temperature from Landsat 4-9 Level-1 (NDVI emissivity, inverse Planck).
 
@@ -79,9 +81,9 @@ def register(app: typer.Typer) -> None:
     @app.command("stack")
     def stack(
         config: Path = typer.Argument(..., help="TOML run configuration ([inputs], [stack])."),
-        out: Path = typer.Option(..., "--out", "-o", help="Folder for stack.tif, source.tif, masks.tif."),
+        out: Path = options.out("Folder for stack.tif, source.tif, masks.tif."),
         block_px: int | None = typer.Option(None, help="Window size (default: [runtime] block_px)."),
-        force: bool = typer.Option(False, "--force", help="Overwrite an existing stack in OUT."),
+        force: bool = options.force("Overwrite an existing stack in OUT."),
     ) -> None:
         """Assemble the named feature stack on the primary grid (plus source and cloud/shadow masks).
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from glacierinv.cli import options
+
 
 def register(app: typer.Typer) -> None:
     """Add the ``refine`` group (export, apply)."""
@@ -20,10 +22,8 @@ def register(app: typer.Typer) -> None:
     @refine.command("export")
     def export_cmd(
         run: Path = typer.Argument(..., help="Run folder (written by `glacierinv run`)."),
-        out: Path = typer.Option(
-            ..., "--out", "-o", help="GeoPackage to edit (layers glaciers, debris, review, divides)."
-        ),
-        force: bool = typer.Option(False, "--force", help="Overwrite --out."),
+        out: Path = options.out("GeoPackage to edit (layers glaciers, debris, review, divides)."),
+        force: bool = options.force("Overwrite --out."),
     ) -> None:
         """Write the outlines to edit, styled for QGIS, with the review flags beside them.
 
@@ -44,7 +44,7 @@ def register(app: typer.Typer) -> None:
         out: str = typer.Option(
             "outlines_refined.gpkg", "--out", help="Output file name inside RUN (never outlines.gpkg)."
         ),
-        force: bool = typer.Option(False, "--force", help="Overwrite an earlier refined output."),
+        force: bool = options.force("Overwrite an earlier refined output."),
     ) -> None:
         """Validate the edits, record provenance, recompute changed units, write RUN/outlines_refined.gpkg
         and RUN/refine_summary.csv. The automated outlines.gpkg and inventory.gpkg are never modified.
@@ -75,8 +75,8 @@ def register(app: typer.Typer) -> None:
     @refine.command("rebase")
     def rebase_cmd(
         run: Path = typer.Argument(..., help="Run folder, re-run after edits were applied."),
-        out: Path = typer.Option(..., "--out", "-o", help="New GeoPackage to edit, with a conflicts layer."),
-        force: bool = typer.Option(False, "--force", help="Overwrite --out."),
+        out: Path = options.out("New GeoPackage to edit, with a conflicts layer."),
+        force: bool = options.force("Overwrite --out."),
     ) -> None:
         """Carry applied edits over to re-run automated outlines and list the conflicts.
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from glacierinv.cli import options
+
 
 def register(app: typer.Typer) -> None:
     """Add the ``report`` command."""
@@ -18,7 +20,7 @@ def register(app: typer.Typer) -> None:
         analyse: bool = typer.Option(
             False, "--analyse", help="First run the analyses into RUN/analysis with the run's DEMs."
         ),
-        force: bool = typer.Option(False, "--force", help="Overwrite an existing report / analysis folder."),
+        force: bool = options.force("Overwrite an existing report / analysis folder."),
     ) -> None:
         """Write one HTML page that opens offline: summary, accuracy, map, figures, attribute table.
 

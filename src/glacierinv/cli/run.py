@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from glacierinv.cli import options
 from glacierinv.cli._common import console
 
 __all__ = ["register"]
@@ -99,12 +100,8 @@ def register(app: typer.Typer) -> None:
     @app.command("run")
     def run_cmd(
         config: Path = typer.Argument(..., help="TOML run configuration (see `glacierinv config template`)."),
-        out: Path = typer.Option(
-            ..., "--out", "-o", help="Run folder (created; an existing run is resumed)."
-        ),
-        force: bool = typer.Option(
-            False, "--force", help="Re-run every stage, overwriting outputs in --out."
-        ),
+        out: Path = options.out("Run folder (created; an existing run is resumed)."),
+        force: bool = options.force("Re-run every stage, overwriting outputs in --out."),
         workers: int = typer.Option(
             None, "--workers", help="Local Dask cluster with N workers (overrides config)."
         ),
@@ -134,7 +131,7 @@ def register(app: typer.Typer) -> None:
         method: str = typer.Option(
             "unet", "--method", help="Segmentation method: unet (shipped model) or baseline."
         ),
-        force: bool = typer.Option(False, "--force", help="Regenerate the scene and re-run every stage."),
+        force: bool = options.force("Regenerate the scene and re-run every stage."),
     ) -> None:
         """Generate the synthetic scene and run the whole pipeline on it, then print a summary.
 

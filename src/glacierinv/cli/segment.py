@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from glacierinv.cli import options
 from glacierinv.cli._common import console
 
 __all__ = ["register"]
@@ -17,9 +18,7 @@ def register(app: typer.Typer) -> None:
     @app.command("segment")
     def segment_cmd(
         stack: Path = typer.Argument(..., help="Feature stack GeoTIFF (band descriptions = channel names)."),
-        out: Path = typer.Option(
-            ..., "--out", "-o", help="Output folder for classes.tif, proba.tif (and U-Net uncertainty.tif)."
-        ),
+        out: Path = options.out("Output folder for classes.tif, proba.tif (and U-Net uncertainty.tif)."),
         method: str = typer.Option(
             "unet", "--method", help="unet (U-Net+CBAM, the shipped model; as run/demo) or baseline (rules)."
         ),
@@ -34,7 +33,7 @@ def register(app: typer.Typer) -> None:
         confidence: str = typer.Option(
             "softmax", "--confidence", help="U-Net uncertainty.tif: softmax, tta, mc or none."
         ),
-        force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
+        force: bool = options.force("Overwrite existing outputs."),
     ) -> None:
         """Classify a feature stack into background / clean ice / debris-covered ice.
 
@@ -77,9 +76,7 @@ def register(app: typer.Typer) -> None:
         config: Path = typer.Argument(
             None, help="Training TOML ([[scenes]] stack + labels, [train] settings); or use --run."
         ),
-        out: Path = typer.Option(
-            ..., "--out", "-o", help="Training folder (best.pt, metrics.csv, curves.png, report.md)."
-        ),
+        out: Path = options.out("Training folder (best.pt, metrics.csv, curves.png, report.md)."),
         run: Path = typer.Option(
             None, "--run", help="Run folder whose stack.tif is the imagery (instead of CONFIG)."
         ),
@@ -101,7 +98,7 @@ def register(app: typer.Typer) -> None:
         tile_px: int = typer.Option(None, "--tile-px", help="Override [train] tile_px."),
         loss: str = typer.Option(None, "--loss", help="Override [train] loss (dice, focal, dice_ce)."),
         resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last epoch."),
-        force: bool = typer.Option(False, "--force", help="Restart in a non-empty --out."),
+        force: bool = options.force("Restart in a non-empty --out."),
         max_epochs: int = typer.Option(None, "--max-epochs", help="Override [train] max_epochs."),
         device: str = typer.Option(None, "--device", help="Override [train] device (auto, cpu, cuda)."),
     ) -> None:
@@ -177,11 +174,9 @@ def register(app: typer.Typer) -> None:
     @app.command("ablate")
     def ablate_cmd(
         config: Path = typer.Argument(..., help="Training TOML as for `glacierinv train`."),
-        out: Path = typer.Option(
-            ..., "--out", "-o", help="Folder for one run per variant + ablation.csv/.md."
-        ),
+        out: Path = options.out("Folder for one run per variant + ablation.csv/.md."),
         max_epochs: int = typer.Option(None, "--max-epochs", help="Override [train] max_epochs."),
-        force: bool = typer.Option(False, "--force", help="Restart variants already in --out."),
+        force: bool = options.force("Restart variants already in --out."),
     ) -> None:
         """Feature (MS / +slope / +LST / +LST+slope) and loss (Dice vs Focal) ablations, seed Table S1.
 

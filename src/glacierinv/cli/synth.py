@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from glacierinv.cli import options
 from glacierinv.cli._common import console
 
 __all__ = ["register"]
@@ -47,7 +48,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("synth")
     def synth_cmd(
-        out: Path = typer.Option(..., "--out", "-o", help="Output folder for the scene (must be empty)."),
+        out: Path = options.out("Output folder for the scene (must be empty)."),
         seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same scene)."),
         size: int = typer.Option(1024, "--size", help="Primary grid size in pixels (square)."),
         pixel_m: float = typer.Option(2.0, "--pixel-m", help="Primary pixel size in metres."),
@@ -55,7 +56,7 @@ def register(app: typer.Typer) -> None:
         outlines: Path = typer.Option(None, "--outlines", help="Glacier outlines (truth) for --dem."),
         debris: Path = typer.Option(None, "--debris", help="Debris-cover polygons for --dem."),
         res: float = typer.Option(None, "--res", help="Render resolution (m) for --dem; default: the DEM's."),
-        force: bool = typer.Option(False, "--force", help="Write into a non-empty --out."),
+        force: bool = options.force("Write into a non-empty --out."),
     ) -> None:
         """Generate a synthetic glacier scene with sensors and truth (or render one over a real DEM).
 

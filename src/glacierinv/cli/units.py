@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from glacierinv.cli import options
 from glacierinv.cli._common import Z_UNIT_HELP
 
 
@@ -18,9 +19,7 @@ def register(app: typer.Typer) -> None:
             ..., "--outlines", help="Glacier (complex) polygons, any vector format."
         ),
         dem: Path = typer.Option(..., "--dem", help="DEM in metres, any CRS."),
-        out: Path = typer.Option(
-            ..., "--out", "-o", help="Output GeoPackage (layers glaciers, debris, divides)."
-        ),
+        out: Path = options.out("Output GeoPackage (layers glaciers, debris, divides)."),
         layer: str = typer.Option(None, "--layer", help="Layer of --outlines (default: the first)."),
         debris: Path = typer.Option(None, "--debris", help="Debris polygons to split with their units."),
         divides: Path = typer.Option(
@@ -42,7 +41,7 @@ def register(app: typer.Typer) -> None:
             "outline_id, GLIMSId, glims_id, FCGI_ID, id present).",
         ),
         z_unit: str = typer.Option(None, "--z-unit", help=Z_UNIT_HELP),
-        force: bool = typer.Option(False, "--force", help="Overwrite --out."),
+        force: bool = options.force("Overwrite --out."),
     ) -> None:
         """Split each complex into glacier units that follow ice flow to their termini.
 
