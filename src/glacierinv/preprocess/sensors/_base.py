@@ -39,6 +39,13 @@ CHANNEL_WAVELENGTH_UM = {
 }
 
 
+#: Central wavelengths (µm) of Landsat 8 OLI/TIRS bands, also the nominal centres of the generic sensor's
+#: described bands (USGS Landsat 8 Data Users Handbook, Table 1-1).
+OLI_CENTRAL_UM: dict[str, float] = {
+    "blue": 0.48, "green": 0.56, "red": 0.655, "nir": 0.865, "swir1": 1.61, "swir2": 2.2, "lst": 10.9,
+}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Key:
     """One ``[inputs]`` key: its name, what the user gives, and its role.

@@ -15,7 +15,7 @@ import numpy as np
 
 from glacierinv.errors import InputError
 from glacierinv.io.raster import open_raster, raster_grid
-from glacierinv.preprocess.sensors._base import BandRef, Key, Product, Sensor
+from glacierinv.preprocess.sensors._base import OLI_CENTRAL_UM, BandRef, Key, Product, Sensor
 
 __all__ = ["ALIASES", "MS_CHANNELS", "SENSOR", "open_generic"]
 
@@ -93,15 +93,7 @@ SENSOR = Sensor(
     name="generic",
     title="Described GeoTIFF (any calibrated, orthorectified imagery)",
     keys=KEYS,
-    channels={
-        "blue": 0.48,
-        "green": 0.56,
-        "red": 0.655,
-        "nir": 0.865,
-        "swir1": 1.61,
-        "swir2": 2.2,
-        "pan": 0.64,
-    },
+    channels={**{c: w for c, w in OLI_CENTRAL_UM.items() if c != "lst"}, "pan": 0.64},
     native_res_m={},
     open=open_generic,
 )

@@ -31,7 +31,7 @@ from glacierinv.errors import InputError
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import raster_grid, read_on_grid
 from glacierinv.preprocess.landsat import MTL, read_mtl
-from glacierinv.preprocess.sensors._base import BandRef, Key, Product, Sensor
+from glacierinv.preprocess.sensors._base import OLI_CENTRAL_UM, BandRef, Key, Product, Sensor
 
 __all__ = ["BANDS", "L2_SR", "L2_ST", "SENSOR", "open_landsat", "qa_cloud"]
 
@@ -216,15 +216,7 @@ SENSOR = Sensor(
     name="landsat",
     title="Landsat 4/5/7/8/9 (Collection 1 and 2, Level-1 and Level-2)",
     keys=KEYS,
-    channels={
-        "blue": 0.48,
-        "green": 0.56,
-        "red": 0.655,
-        "nir": 0.865,
-        "swir1": 1.61,
-        "swir2": 2.2,
-        "lst": 10.9,
-    },
+    channels=dict(OLI_CENTRAL_UM),
     native_res_m={
         "blue": 30.0,
         "green": 30.0,
