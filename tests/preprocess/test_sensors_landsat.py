@@ -108,6 +108,26 @@ def test_run_records_the_sensor_and_the_baseline_rule(lc08_mtl, landsat_dir, tmp
         assert '"rule": "red/swir1"' in text and '"sensor": "landsat"' in text
 
 
+@pytest.mark.parametrize("which", ["LC08", "LE07"])
+def test_glacierinv_run_on_the_real_crop_named_by_its_mtl(landsat_dir, tmp_path, which):
+    """The whole `glacierinv run` from a config naming only the MTL and the DEM: every stage runs; the
+    lowland summer crop holds no glacier, so the inventory is empty (valid layers, zero rows) with a warning."""
+    mtl = next(landsat_dir.glob(f"{which}*_MTL.txt"))
+    res = runner.invoke(
+        app, ["run", str(_config(tmp_path, mtl, landsat_dir / "DEM.TIF")), "--out", str(tmp_path / "run")]
+    )
+    assert res.exit_code == 0, res.output
+    run = tmp_path / "run"
+    manifest = json.loads((run / "run.json").read_text())
+    assert all(s["status"] == "done" for s in manifest["stages"].values())
+    assert manifest["stages"]["stack"]["summary"]["sensors"]["primary"]["sensor"] == "landsat"
+    assert "empty" in json.dumps(manifest["stages"]["attributes"]["summary"].get("warnings", []))
+    import geopandas as gpd
+
+    assert len(gpd.read_file(run / "inventory.gpkg", layer="glaciers")) == 0
+    assert (run / "report" / "index.html").exists()
+
+
 def test_config_check_names_only_the_mtl(lc08_mtl, landsat_dir, tmp_path):
     res = runner.invoke(app, ["config", "check", str(_config(tmp_path, lc08_mtl, landsat_dir / "DEM.TIF"))])
     assert res.exit_code == 0 and "OK" in res.output, res.output
