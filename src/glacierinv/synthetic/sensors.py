@@ -11,7 +11,7 @@ import numpy as np
 from scipy import ndimage
 
 from glacierinv.synthetic.surface import SURFACE
-from glacierinv.synthetic.terrain import fractal_noise
+from glacierinv.synthetic.terrain import fractal_noise, illumination  # illumination re-exported
 
 __all__ = [
     "BANDS",
@@ -44,6 +44,8 @@ TEXTURE_STD = 0.02  # spatial reflectance texture within a surface type
 EMISSIVITY_B10 = {
     "rock": 0.970, "snow": 0.990, "ice": 0.990, "debris": 0.970, "pond": 0.990, "lake": 0.990,
     "moraine": 0.970, "talus": 0.970, "seasonal_snow": 0.990,
+    # hard scenes (Salisbury & D'Aria 1992; ASTER/ECOSTRESS library: vegetation 0.97-0.99)
+    "dirty_ice": 0.985, "dead_ice": 0.970, "vegetation": 0.980, "turbid_lake": 0.990, "frozen_lake": 0.990,
 }  # fmt: skip
 # Landsat 8 Collection 2 rescaling and thermal constants (as published in real MTL files)
 LANDSAT_CONSTANTS = {
@@ -54,20 +56,6 @@ LANDSAT_CONSTANTS = {
     "REFLECTANCE_MULT_BAND_4": 2.0000e-05, "REFLECTANCE_ADD_BAND_4": -0.100000,
     "REFLECTANCE_MULT_BAND_5": 2.0000e-05, "REFLECTANCE_ADD_BAND_5": -0.100000,
 }  # fmt: skip
-
-
-def illumination(
-    z: np.ndarray, pixel_m: float, sun_azimuth_deg: float, sun_elevation_deg: float
-) -> np.ndarray:
-    """cos(incidence angle) of the sun on each cell (Lambert), clipped at 0; aspect clockwise from north."""
-    gy, gx = np.gradient(z.astype("float64"), pixel_m)  # gy: +down the rows (south)
-    slope = np.arctan(np.hypot(gx, gy))
-    # downslope azimuth, clockwise from north: east = +x, north = -row direction
-    aspect = np.arctan2(-gx, gy)
-    zen = np.radians(90 - sun_elevation_deg)
-    az = np.radians(sun_azimuth_deg)
-    cos_i = np.cos(zen) * np.cos(slope) + np.sin(zen) * np.sin(slope) * np.cos(az - aspect)
-    return np.clip(cos_i, 0.0, None)
 
 
 def cast_shadow(

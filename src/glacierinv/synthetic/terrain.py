@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["Valley", "fractal_noise", "make_terrain"]
+__all__ = ["Valley", "fractal_noise", "illumination", "make_terrain"]
 
 
 @dataclass(frozen=True)
@@ -134,3 +134,17 @@ def make_terrain(size_px: int, pixel_m: float, rng: np.random.Generator) -> tupl
     z = ndimage.gaussian_filter(z, 1.0)
     z = np.maximum(z, z_bottom - 0.25 * relief)
     return z.astype("float32"), valleys
+
+
+def illumination(
+    z: np.ndarray, pixel_m: float, sun_azimuth_deg: float, sun_elevation_deg: float
+) -> np.ndarray:
+    """cos(incidence angle) of the sun on each cell (Lambert), clipped at 0; aspect clockwise from north."""
+    gy, gx = np.gradient(z.astype("float64"), pixel_m)  # gy: +down the rows (south)
+    slope = np.arctan(np.hypot(gx, gy))
+    # downslope azimuth, clockwise from north: east = +x, north = -row direction
+    aspect = np.arctan2(-gx, gy)
+    zen = np.radians(90 - sun_elevation_deg)
+    az = np.radians(sun_azimuth_deg)
+    cos_i = np.cos(zen) * np.cos(slope) + np.sin(zen) * np.sin(slope) * np.cos(az - aspect)
+    return np.clip(cos_i, 0.0, None)
