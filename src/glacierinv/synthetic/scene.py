@@ -82,6 +82,7 @@ class SceneInfo:
     glacier_area_km2: float
     debris_area_km2: float
     n_tiny_glaciers: int = 0  # truth units below the 0.005 km² inventory minimum (flagged ``tiny``)
+    difficulty: str = "easy"  # "hard": a randomised hard scene (glacierinv.synthetic.hard)
 
     @property
     def config_path(self) -> Path:
@@ -441,14 +442,14 @@ def write_scene(
     info = SceneInfo(
         str(out), seed, int(max(h, w)), pixel_m, round(ela_m, 1), int(len(units)),
         float(units["area_km2"].sum()), float(debris["area_km2"].sum()) if len(debris) else 0.0,
-        int((units["area_km2"] < MIN_GLACIER_KM2).sum()),
+        int((units["area_km2"] < MIN_GLACIER_KM2).sum()), "easy" if look is None else "hard",
     )  # fmt: skip
     with atomic_path(out / "config.toml") as tmp:
         tmp.write_text(CONFIG_TEMPLATE.format(seed=seed, date=date, dem_source=dem_source))
     with atomic_path(out / "scene.json") as tmp:
         tmp.write_text(
             json.dumps(
-                {k: v for k, v in asdict(info).items() if k != "out_dir"}
+                {k: v for k, v in asdict(info).items() if k not in ("out_dir", "difficulty")}
                 | {"shape_px": [h, w], "crs": str(fine.crs), "surface_km2": _surface_km2(kind, pixel_m, look)}
                 | _hard_summary(look, ms_channels, kind, classes)
                 | (extra or {}),
