@@ -37,6 +37,7 @@ SCENE_PX = 512
 STACK_CHANNELS = ["blue", "green", "red", "nir", "swir", "lst", "slope"]  # as the stack builder names them
 SNOWY_FRAC = 0.2  # hard scenes with seasonal snow on >= 20 % of the non-glacier area
 
+MODELS_DIR = Path(__file__).parent / "models"
 MODELS = {
     "default": ("unet_cbam_synthetic", ["blue", "green", "red", "nir", "lst", "slope"]),
     "swir": ("unet_cbam_synthetic_swir", ["blue", "green", "red", "nir", "swir1", "lst", "slope"]),
@@ -53,6 +54,11 @@ TRAIN_SETTINGS = {
     "max_train_tiles": 240,  # per epoch: the CPU budget of the previous 10-scene model
     "seed": 0,
 }
+
+
+def shipped_models() -> dict[str, tuple[Path, list[str]]]:
+    """The shipped checkpoints: name → (path, channels the model needs, in model order)."""
+    return {name: (MODELS_DIR / f"{stem}.pt", list(ch)) for name, (stem, ch) in MODELS.items()}
 
 
 def make_scene(work: Path, seed: int, difficulty: str = "easy", size_px: int = SCENE_PX) -> tuple[Path, Path]:
