@@ -7,8 +7,9 @@ import pytest
 
 from glacierinv.config import RunConfig
 from glacierinv.errors import OutputError
-from glacierinv.pipeline import Stage, _run_one
+from glacierinv.pipeline import _run_one
 from glacierinv.runfolder import RunFolder, file_digest
+from glacierinv.stage import Stage
 
 CFG = RunConfig.model_validate({"inputs": {"dem": "dem.tif"}})
 
@@ -21,7 +22,16 @@ def _stage(calls, tmp_path):
         (run / "out.txt").write_text(src.read_text().upper())
         return {"n": len(calls)}
 
-    return Stage("demo", lambda c, r: {"input": src}, lambda c: {"k": 1}, lambda c: ["out.txt"], func), src
+    stage = Stage(
+        "demo",
+        "a test stage",
+        reads=lambda c, r: {"input": src},
+        config_sections=(),
+        extra_params=lambda c: {"k": 1},
+        writes=lambda c: ["out.txt"],
+        run=func,
+    )
+    return stage, src
 
 
 def test_stage_skipped_when_inputs_and_params_unchanged(tmp_path):
@@ -48,7 +58,9 @@ def test_failed_stage_is_recorded_and_rerun(tmp_path):
     def boom(cfg, run, progress):
         raise RuntimeError("bug")
 
-    stage = Stage("s", lambda c, r: {"i": src}, lambda c: {}, lambda c: [], boom)
+    stage = Stage(
+        "s", "fails", reads=lambda c, r: {"i": src}, config_sections=(), writes=lambda c: [], run=boom
+    )
     run = RunFolder(tmp_path / "run")
     run.path.mkdir()
     with pytest.raises(RuntimeError):

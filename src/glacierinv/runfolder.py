@@ -22,7 +22,7 @@ from glacierinv import __version__
 from glacierinv.errors import OutputError
 from glacierinv.io.atomic import atomic_path
 
-__all__ = ["RunFolder", "file_digest", "software_versions"]
+__all__ = ["RunFolder", "file_digest", "read_run_config", "software_versions"]
 
 MANIFEST = "run.json"
 LOCK = ".glacierinv.lock"
@@ -54,6 +54,30 @@ def file_digest(path: str | Path) -> str:
             fh.seek(-(1 << 20), os.SEEK_END)
             h.update(fh.read(1 << 20))
     return h.hexdigest()
+
+
+def read_run_config(run_dir: str | Path):
+    """The :class:`~glacierinv.config.RunConfig` recorded in a run folder's ``run.json``.
+
+    Relative input paths resolve against the folder the original config was in (``config_base_dir``).
+    """
+    from glacierinv.config import config_from_dict
+    from glacierinv.errors import InputError
+
+    manifest = Path(run_dir) / MANIFEST
+    if not manifest.exists():
+        raise InputError(
+            "not a run folder (no run.json)", run_dir, "Run `glacierinv run CONFIG --out RUN` first"
+        )
+    try:
+        data = json.loads(manifest.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"run.json is unreadable ({exc})", manifest, "Re-run the pipeline to rewrite it"
+        ) from None
+    if "config" not in data:
+        raise InputError("run.json has no config", manifest, "Re-run the pipeline to record it")
+    return config_from_dict(data["config"], Path(data.get("config_base_dir", run_dir)), str(manifest))
 
 
 def software_versions() -> dict[str, str]:
@@ -136,13 +160,6 @@ class RunFolder:
         stages = self.manifest.setdefault("stages", {})
         rec = stages.setdefault(name, {})
         rec.update(json.loads(json.dumps(fields, default=str)))
-        self.save()
-
-    def invalidate_from(self, names: list[str]) -> None:
-        """Mark stages as not done (their inputs changed upstream)."""
-        for n in names:
-            if n in self.manifest.get("stages", {}):
-                self.manifest["stages"][n]["status"] = "stale"
         self.save()
 
     # -- lock and log --------------------------------------------------------------------------------------

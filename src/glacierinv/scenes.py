@@ -28,6 +28,7 @@ import numpy as np
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 
+from glacierinv.classes import NODATA
 from glacierinv.config import RunConfig, config_from_dict
 from glacierinv.errors import ConfigError, InputError
 from glacierinv.io.atomic import atomic_path
@@ -129,8 +130,6 @@ def _safe(name: str) -> str:
 
 def process_part(part: Part, run_dir: str | Path, stage: str) -> dict[str, Any]:
     """Run ``stage`` ("stack" or "segment") for one part in ``RUN/parts/<key>/``; skip it if current."""
-    from glacierinv.pipeline import segment_stack
-
     folder = Path(run_dir) / "parts" / part.key
     folder.mkdir(parents=True, exist_ok=True)
     record_path = folder / "part.json"
@@ -140,12 +139,14 @@ def process_part(part: Part, run_dir: str | Path, stage: str) -> dict[str, Any]:
         return {"key": part.key, "status": "skipped"}
     cfg = config_from_dict(part.config, Path(part.base_dir), f"part {part.key}")
     if stage == "stack":
-        from glacierinv.preprocess.stack import build_feature_stack
+        from glacierinv.preprocess.runner import build_stack
 
         # a tile is a window of the scene's primary grid: scene-wide statistics (pan-sharpening fit) are
         # shared by all tiles, so tiles equal an untiled build
-        build_feature_stack(cfg, folder, block_px=cfg.runtime.block_px, window=part.read_window)
+        build_stack(cfg, folder, window=part.read_window)
     else:
+        from glacierinv.segment.runner import segment_stack
+
         segment_stack(cfg, folder / "stack.tif", folder / "classes.tif", folder / "proba.tif")
     record[stage] = part.spec_hash()
     with atomic_path(record_path) as tmp:
@@ -257,7 +258,7 @@ def _part_valid(folder: Path, name: str, wgrid: Grid, part: Part) -> np.ndarray 
     ref = folder / "classes.tif" if (folder / "classes.tif").exists() else src
     vals = read_on_grid(ref, wgrid, resampling=Resampling.nearest, require_overlap=False)
     if ref.name == "classes.tif":
-        valid = ~np.isnan(vals[0]) & (vals[0] != 255)
+        valid = ~np.isnan(vals[0]) & (vals[0] != NODATA)
     else:
         valid = ~np.all(np.isnan(vals), axis=0)
     if part.core_bounds is not None:

@@ -192,7 +192,7 @@ def test_partly_outside_and_nodata_holes(tmp_path):
 
 def test_huge_glacier_window_is_coarsened(tmp_path):
     """Memory bound: a window above max_cells is read on a coarser grid; a plane keeps its slope/aspect."""
-    from glacierinv.attributes.zonal import DemWindows
+    from glacierinv.dem.windows import DemWindows
 
     dem = _plane(tmp_path, dz_east=-0.2, dz_north=0.0)
     g = gpd.GeoSeries([box(500500, 4000500, 501500, 4001500)], crs=UTM)

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from glacierinv.cli.main import app
 from glacierinv.io.vector import list_layers
-from glacierinv.outlines.refine import apply_edits, export_for_editing
+from glacierinv.outlines.refine import export_for_editing
+from glacierinv.refinement import apply_edits
 
 runner = CliRunner()
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

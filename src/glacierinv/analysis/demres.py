@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from glacierinv.analysis._output import GROUP_COLOURS, AnalysisResult, new_figure
-from glacierinv.attributes.zonal import GlacierWindow
+from glacierinv.dem.windows import GlacierWindow
 
 __all__ = [
     "METRICS",
@@ -57,8 +57,8 @@ def terrain_metrics_per_glacier(
     glaciers: gpd.GeoDataFrame, dem_path: str | Path, window_m: float = 90.0
 ) -> pd.DataFrame:
     """:func:`terrain_metrics` of every glacier (columns ``glac_id``, metrics, ``res_m``)."""
-    from glacierinv.attributes.zonal import DemWindows
     from glacierinv.dem.terrain import window_px
+    from glacierinv.dem.windows import DemWindows
 
     rows = []
     with DemWindows(dem_path) as dw:

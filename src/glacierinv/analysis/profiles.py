@@ -26,7 +26,7 @@ from scipy import ndimage
 from shapely.geometry import LineString, MultiLineString
 
 from glacierinv.analysis._output import GROUP_COLOURS, AnalysisResult, new_figure
-from glacierinv.attributes.zonal import GlacierWindow
+from glacierinv.dem.windows import GlacierWindow
 
 __all__ = ["glacier_profile", "mainline_profiles", "orient_downhill"]
 
@@ -114,7 +114,7 @@ def mainline_profiles(
         Glaciers to profile (bool mask); default all glaciers in any group.
     """
     from glacierinv.attributes.compute import longest_flowline
-    from glacierinv.attributes.zonal import DemWindows
+    from glacierinv.dem.windows import DemWindows
 
     n = len(glaciers)
     groups = groups or {"all": np.ones(n, dtype=bool)}

@@ -1,6 +1,6 @@
 """One pass over the DEM, glacier by glacier: elevation and slope histograms of glacier and debris area.
 
-Each glacier's DEM window is cut on a metric grid (:class:`glacierinv.attributes.zonal.DemWindows`: the
+Each glacier's DEM window is cut on a metric grid (:class:`glacierinv.dem.windows.DemWindows`: the
 DEM's own grid when projected, the glacier's UTM zone when geographic), slope comes from
 :func:`glacierinv.dem.terrain.slope_deg` (Horn 1981), and every glacier cell carries an equal share of the
 glacier's ellipsoidal area (``area_km2 / number of cells inside the outline``), so that histogram totals are
@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import rasterio.features
 
-from glacierinv.attributes.zonal import DemWindows
 from glacierinv.dem.terrain import gradient_horn, slope_deg
+from glacierinv.dem.windows import DemWindows
 
 __all__ = ["SLOPE_BINS", "TerrainHistograms", "sample_terrain"]
 

@@ -18,6 +18,7 @@ from pyproj import CRS
 
 from glacierinv.analysis._output import DEBRIS_COLOUR, GLACIER_COLOUR, AnalysisResult, new_figure
 from glacierinv.analysis.inventory import Inventory
+from glacierinv.geometry import SIZE_CLASSES_KM2, equal_area_crs, size_class_index, size_class_labels
 
 __all__ = [
     "SIZE_CLASSES_KM2",
@@ -30,21 +31,6 @@ __all__ = [
     "spatial_distribution",
 ]
 
-SIZE_CLASSES_KM2: tuple[float, ...] = (0.0, 0.1, 0.5, 1.0, 5.0, 10.0, 50.0, 100.0, math.inf)  # seed Fig. 8
-
-
-def size_class_labels(edges_km2: tuple[float, ...] = SIZE_CLASSES_KM2) -> list[str]:
-    """Labels ``<0.1``, ``0.1-0.5``, … ``>100`` for class edges in km² (first edge 0, last inf)."""
-    out = []
-    for lo, hi in zip(edges_km2[:-1], edges_km2[1:], strict=True):
-        out.append(f"<{hi:g}" if lo == 0 else (f">{lo:g}" if math.isinf(hi) else f"{lo:g}-{hi:g}"))
-    return out
-
-
-def _class_index(area_km2: np.ndarray, edges_km2) -> np.ndarray:
-    # lower edge inclusive: a 0.1 km² glacier is in 0.1-0.5
-    return np.clip(np.searchsorted(np.asarray(edges_km2), area_km2, side="right") - 1, 0, len(edges_km2) - 2)
-
 
 def size_classes(area_km2: np.ndarray, edges_km2: tuple[float, ...] = SIZE_CLASSES_KM2) -> pd.DataFrame:
     """Number and area (count, %, km², %) per size class; classes are [lo, hi) in km².
@@ -54,7 +40,7 @@ def size_classes(area_km2: np.ndarray, edges_km2: tuple[float, ...] = SIZE_CLASS
     """
     area = np.asarray(area_km2, dtype="float64")
     area = area[np.isfinite(area)]
-    idx = _class_index(area, edges_km2)
+    idx = size_class_index(area, edges_km2)
     k = len(edges_km2) - 1
     n = np.bincount(idx, minlength=k)
     a = np.bincount(idx, weights=area, minlength=k)
@@ -80,7 +66,7 @@ def debris_by_glacier_size(
     """
     area = np.asarray(glacier_area_km2, dtype="float64")
     deb = np.nan_to_num(np.asarray(debris_km2, dtype="float64"))
-    idx = _class_index(area, edges_km2)
+    idx = size_class_index(area, edges_km2)
     k = len(edges_km2) - 1
     ga = np.bincount(idx, weights=area, minlength=k)
     da = np.bincount(idx, weights=deb, minlength=k)
@@ -126,13 +112,6 @@ def size_structure(inv: Inventory, edges_km2: tuple[float, ...] = SIZE_CLASSES_K
         ax.set_title(f"{'glaciers' if kind == 'glacier' else 'debris patches'} (n = {int(t['n'].sum())})")
         ax.legend(frameon=False)
     return AnalysisResult("size_classes", out, fig, notes)
-
-
-def equal_area_crs(gdf: gpd.GeoDataFrame) -> CRS:
-    """Lambert azimuthal equal-area CRS centred on the data (metres)."""
-    c = gdf.geometry.to_crs(4326).union_all().centroid if len(gdf) else None
-    lon, lat = (c.x, c.y) if c is not None else (0.0, 0.0)
-    return CRS.from_proj4(f"+proj=laea +lat_0={lat:.6f} +lon_0={lon:.6f} +datum=WGS84 +units=m +no_defs")
 
 
 def _nice_cell_km(extent_km: float, n_cells: int = 10) -> float:

@@ -89,7 +89,7 @@ def snowlines_from_raster(
     """
     from rasterio.enums import Resampling
 
-    from glacierinv.attributes.zonal import DemWindows
+    from glacierinv.dem.windows import DemWindows
     from glacierinv.io.raster import open_raster, read_on_grid
 
     open_raster(snow_path).close()

@@ -41,7 +41,13 @@ import shapely
 from pyproj import CRS
 
 from glacierinv.errors import InputError
-from glacierinv.geometry import area_km2
+from glacierinv.geometry import (
+    SIZE_CLASSES_KM2,
+    area_km2,
+    equal_area_crs,
+    size_class_index,
+    size_class_labels,
+)
 
 __all__ = [
     "ID_CANDIDATES",
@@ -53,40 +59,16 @@ __all__ = [
     "match_by_overlap",
     "plot_comparison",
     "size_class_labels",
+    "total_areas",
 ]
 
 log = logging.getLogger(__name__)
 
-SIZE_CLASSES_KM2 = (0.0, 0.1, 0.5, 1.0, 5.0, 10.0, 50.0, 100.0, np.inf)
 ID_CANDIDATES = ("glac_id", "rgi_id", "RGIId", "GLIMSId", "glims_id", "FCGI_ID", "id")
 
 
-def size_class_labels() -> list[str]:
-    """Labels of :data:`SIZE_CLASSES_KM2`: ``<0.1``, ``0.1-0.5``, … ``>100``."""
-    b = SIZE_CLASSES_KM2
-    labels = [f"<{b[1]:g}"]
-    labels += [f"{lo:g}-{hi:g}" for lo, hi in zip(b[1:-2], b[2:-1], strict=True)]
-    return labels + [f">{b[-2]:g}"]
-
-
 def _size_class(area: np.ndarray) -> np.ndarray:
-    labels = np.array(size_class_labels())
-    idx = np.clip(np.searchsorted(SIZE_CLASSES_KM2, np.asarray(area, dtype=float), side="right") - 1, 0, 7)
-    return labels[idx]
-
-
-def equal_area_crs(*frames: gpd.GeoDataFrame) -> CRS:
-    """A Lambert azimuthal equal-area CRS centred on the combined extent of ``frames`` (metres)."""
-    bounds = np.array([f.to_crs(4326).total_bounds for f in frames if len(f)])
-    if bounds.size == 0:
-        return CRS.from_proj4("+proj=laea +lat_0=0 +lon_0=0 +datum=WGS84 +units=m")
-    lon = (bounds[:, 0].min() + bounds[:, 2].max()) / 2
-    lat = (bounds[:, 1].min() + bounds[:, 3].max()) / 2
-    return CRS.from_proj4(_laea(lat, lon))
-
-
-def _laea(lat: float, lon: float) -> str:
-    return f"+proj=laea +lat_0={lat:.4f} +lon_0={lon:.4f} +datum=WGS84 +units=m +no_defs"
+    return np.array(size_class_labels())[size_class_index(area)]
 
 
 def _ids(gdf: gpd.GeoDataFrame, column: str | None, what: str, src: Any) -> tuple[pd.Series, str]:
@@ -178,7 +160,7 @@ def _uncertainty_km2(
     gdf: gpd.GeoDataFrame, areas: np.ndarray, rel: float | None, pixel_m: float | None, buffer_px: float
 ) -> tuple[np.ndarray, str]:
     if pixel_m is not None:
-        from glacierinv.assess.uncertainty import buffer_uncertainty
+        from glacierinv.attributes.uncertainty import buffer_uncertainty
 
         out, _ = buffer_uncertainty(gdf, pixel_size_m=pixel_m, buffer_px=buffer_px)
         return out["area_unc_km2"].to_numpy(float), f"buffer ±{buffer_px:g} px of {pixel_m:g} m"
@@ -609,3 +591,23 @@ def plot_comparison(
         fig.savefig(paths[-1], dpi=120)
         plt.close(fig)
     return paths
+
+
+def total_areas(
+    glaciers: gpd.GeoDataFrame,
+    ref_glaciers: gpd.GeoDataFrame,
+    debris: gpd.GeoDataFrame | None = None,
+    ref_debris: gpd.GeoDataFrame | None = None,
+) -> dict[str, float]:
+    """Total glacier (and debris) area of an inventory against a reference, km² on the ellipsoid.
+
+    The quick whole-inventory check of a run against its truth polygons (the full per-glacier matching is
+    :func:`compare_inventories`). Returns ``area_km2``, ``truth_area_km2``, ``area_rel_diff`` and, when the
+    reference has debris, ``debris_km2`` and ``truth_debris_km2``.
+    """
+    out = {"area_km2": float(area_km2(glaciers).sum()), "truth_area_km2": float(area_km2(ref_glaciers).sum())}
+    out["area_rel_diff"] = (out["area_km2"] - out["truth_area_km2"]) / out["truth_area_km2"]
+    if ref_debris is not None:
+        out["debris_km2"] = float(area_km2(debris).sum()) if debris is not None and len(debris) else 0.0
+        out["truth_debris_km2"] = float(area_km2(ref_debris).sum()) if len(ref_debris) else 0.0
+    return out

@@ -28,9 +28,9 @@ import pandas as pd
 import shapely
 from shapely.geometry import LineString
 
-from glacierinv.attributes.zonal import DemWindows, GlacierWindow
 from glacierinv.dem.terrain import gradient_horn, slope_deg
-from glacierinv.errors import InputError, NoOverlap
+from glacierinv.dem.windows import DemWindows, GlacierWindow, check_dem_covers
+from glacierinv.errors import InputError
 from glacierinv.geometry import area_km2
 
 __all__ = [
@@ -184,7 +184,7 @@ def compute_attributes(
     if id_column not in gdf.columns:
         gdf[id_column] = [f"G{i + 1:05d}" for i in range(len(gdf))]
     ids = gdf[id_column].astype(str)
-    _check_dem_covers(gdf, dem_path)
+    check_dem_covers(gdf, dem_path)
     gdf["area_km2"] = area_km2(gdf)
     reps = gdf.geometry.representative_point().to_crs(4326)
     gdf["cenlon"], gdf["cenlat"] = reps.x.to_numpy(), reps.y.to_numpy()
@@ -284,15 +284,3 @@ def _debris_per_glacier(gdf: gpd.GeoDataFrame, debris: gpd.GeoDataFrame | None) 
     union = shapely.union_all(deb.geometry.to_numpy())
     parts = [shapely.intersection(g, union) for g in gdf.geometry]
     return area_km2(gpd.GeoSeries(parts, crs=gdf.crs))
-
-
-def _check_dem_covers(gdf: gpd.GeoDataFrame, dem_path: str | Path) -> None:
-    from rasterio.warp import transform_bounds
-
-    from glacierinv.io.raster import open_raster
-
-    with open_raster(dem_path) as ds:
-        b = transform_bounds(ds.crs, gdf.crs, *ds.bounds, densify_pts=21)
-    g = gdf.total_bounds
-    if b[0] >= g[2] or b[2] <= g[0] or b[1] >= g[3] or b[3] <= g[1]:
-        raise NoOverlap("DEM does not cover the glacier outlines", dem_path, "Give a DEM over the same area")

@@ -96,7 +96,7 @@ def uncertainty(
     """
     import pandas as pd
 
-    from glacierinv.assess.uncertainty import buffer_uncertainty
+    from glacierinv.attributes.uncertainty import buffer_uncertainty
     from glacierinv.io.atomic import refuse_overwrite
     from glacierinv.io.vector import list_layers, read_vector, write_layers
 

@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
         $ glacierinv refine apply RUN --edited edit.gpkg --editor "A. Analyst"
         """
         from glacierinv.errors import InputError
-        from glacierinv.outlines.refine import apply_edits
+        from glacierinv.refinement import apply_edits
 
         if Path(out).name in ("outlines.gpkg", "inventory.gpkg", "units.gpkg") or Path(out).name != out:
             raise InputError(

@@ -174,20 +174,11 @@ def register(app: typer.Typer) -> None:
 
         $ glacierinv stage outlines run1
         """
-        from glacierinv.config import config_from_dict, load_config
-        from glacierinv.errors import InputError
+        from glacierinv.config import load_config
         from glacierinv.pipeline import run_stage
+        from glacierinv.runfolder import read_run_config
 
-        manifest = run_dir / "run.json"
-        if config is not None:
-            cfg = load_config(config)
-        elif manifest.exists():
-            data = json.loads(manifest.read_text())
-            cfg = config_from_dict(data["config"], Path(data.get("config_base_dir", run_dir)), str(manifest))
-        else:
-            raise InputError(
-                "not a run folder (no run.json)", run_dir, "Run `glacierinv run CONFIG --out RUN` first"
-            )
+        cfg = load_config(config) if config is not None else read_run_config(run_dir)
         with _progress_bars() as factory:
             result = run_stage(cfg, run_dir, name, progress_factory=factory)
         _print_summary(result)

@@ -105,8 +105,9 @@ def utm_crs_for(lon: float, lat: float):
     """The WGS84 / UTM CRS of the zone containing (lon, lat)."""
     from rasterio.crs import CRS
 
-    zone = int((lon + 180.0) // 6) % 60 + 1
-    return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+    from glacierinv.geometry import utm_epsg
+
+    return CRS.from_epsg(utm_epsg(lon, lat))
 
 
 # --------------------------------------------------------------------------------------------- images

@@ -79,7 +79,8 @@ def band_index(ds: rasterio.DatasetReader, name: str) -> int:
     return names.index(name.lower()) + 1
 
 
-def _as_float(arr: np.ndarray, nodata: float | None) -> np.ndarray:
+def nodata_to_nan(arr: np.ndarray, nodata: float | None) -> np.ndarray:
+    """``arr`` as float32 with cells equal to ``nodata`` set to NaN (no copy when already float32 and no nodata)."""
     out = arr.astype("float32", copy=False)
     if nodata is not None and not np.isnan(nodata):
         out = np.where(arr == nodata, np.float32(np.nan), out)
@@ -109,7 +110,7 @@ def read_window(
     )
     with ctx as ds:
         arr = _check_readable(ds, ds.read, bands, window=window, boundless=boundless, fill_value=ds.nodata)
-        return _as_float(arr, ds.nodata) if as_float else arr
+        return nodata_to_nan(arr, ds.nodata) if as_float else arr
 
 
 def read_raster(
@@ -164,7 +165,7 @@ def read_on_grid(
             dtype="float32",
         ) as vrt:
             arr = _check_readable(src, vrt.read, bands, window=window)
-            return _as_float(arr, nodata)
+            return nodata_to_nan(arr, nodata)
 
 
 def check_overlap(src: rasterio.DatasetReader, grid: Grid, path: str | Path) -> None:

@@ -5,13 +5,14 @@ clean-ice and debris area (Tables S2-S3). This module makes that step reproducib
 
 * :func:`export_for_editing` writes the layers to edit (glaciers, debris, review flags, divides) to a
   styled GeoPackage for QGIS;
-* :func:`apply_edits` reads the edited glaciers/debris layers back, matches them to the automated
+* :func:`refine_outlines` reads the edited glaciers/debris layers back, matches them to the automated
   outlines (by ``outline_id``, then by overlap), validates them (repairs invalid geometries, removes
   overlaps between units, clips debris to its glacier, enforces the minimum area) and reports each
-  repair, records provenance per polygon (auto / edited / added / deleted / split / merged, editor,
-  UTC time, reason) in an ``edits`` layer, recomputes attributes and uncertainties of the changed units
-  only, and writes ``RUN/outlines_refined.gpkg`` plus ``RUN/refine_summary.csv``. The automated
-  ``outlines.gpkg`` and ``inventory.gpkg`` are never modified;
+  repair, and records provenance per polygon (auto / edited / added / deleted / split / merged, editor,
+  UTC time, reason) in an ``edits`` layer. :func:`glacierinv.refinement.apply_edits` wraps it for a run
+  folder: it recomputes units, attributes and uncertainties of the changed outlines with the units and
+  attributes stage runners and writes ``RUN/outlines_refined.gpkg`` plus ``RUN/refine_summary.csv``. The
+  automated ``outlines.gpkg`` and ``inventory.gpkg`` are never modified;
 * :func:`merge_with_edits` carries the edits over to a re-run of the automated outlines and lists the
   conflicts (places where the automated geometry under an edit has changed).
 """
@@ -19,9 +20,8 @@ clean-ice and debris area (Tables S2-S3). This module makes that step reproducib
 from __future__ import annotations
 
 import getpass
-import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,12 +38,12 @@ from glacierinv.io.vector import list_layers, read_vector, write_layers
 
 __all__ = [
     "EDIT_COLUMNS",
-    "RefineResult",
-    "apply_edits",
+    "RefinedOutlines",
     "diff_outlines",
     "export_for_editing",
     "merge_with_edits",
     "rebase_edits",
+    "refine_outlines",
     "validate_edits",
 ]
 
@@ -75,38 +75,9 @@ SUMMARY_COLUMNS = [
 CHANGED_ACTIONS = ("edited", "added", "split", "merged")
 
 
-@dataclass
-class RefineResult:
-    """What :func:`apply_edits` produced (also written to ``out_path`` and ``summary_path``)."""
-
-    glaciers: gpd.GeoDataFrame
-    debris: gpd.GeoDataFrame
-    units: gpd.GeoDataFrame
-    edits: gpd.GeoDataFrame
-    repairs: pd.DataFrame
-    summary: pd.DataFrame
-    out_path: Path | None = None
-    summary_path: Path | None = None
-    recomputed: list[str] = field(default_factory=list)
-
-
 # ---------------------------------------------------------------------------------------------------------
 # run folder helpers
 # ---------------------------------------------------------------------------------------------------------
-def _run_config(run_dir: Path):
-    from glacierinv.config import config_from_dict
-
-    manifest = run_dir / "run.json"
-    if not manifest.exists():
-        raise InputError(
-            "not a run folder (no run.json)", run_dir, "Give the folder written by `glacierinv run`"
-        )
-    data = json.loads(manifest.read_text())
-    if "config" not in data:
-        raise InputError("run.json has no config", manifest, "Re-run the pipeline to record it")
-    return config_from_dict(data["config"], base_dir=Path(data.get("config_base_dir", run_dir)))
-
-
 def _need(path: Path, what: str) -> Path:
     if not path.exists():
         raise InputError(f"{what} not found", path, "Run the pipeline (`glacierinv run`) first")
@@ -493,45 +464,52 @@ def _differs(a, b, tol_m2: float) -> bool:
 # ---------------------------------------------------------------------------------------------------------
 # apply
 # ---------------------------------------------------------------------------------------------------------
-def apply_edits(
+@dataclass
+class RefinedOutlines:
+    """The analyst's outlines after validation, with provenance (see :func:`refine_outlines`)."""
+
+    glaciers: gpd.GeoDataFrame  # outline_id, area_km2, provenance, action, editor, edit_time, edit_reason
+    debris: gpd.GeoDataFrame  # debris_id, outline_id, area_km2
+    changes: list[dict]  # one record per change (action, sources, editor, timestamp, reason …)
+    edits: gpd.GeoDataFrame  # the provenance log (EDIT_COLUMNS)
+    repairs: pd.DataFrame  # what validation repaired (REPAIR_COLUMNS)
+    summary: pd.DataFrame  # change in clean-ice and debris area per reason (SUMMARY_COLUMNS)
+    review: gpd.GeoDataFrame | None  # the automated review flags, carried along
+    pixel_size_m: float  # of classes.tif
+    editor: str  # who applied these edits
+    timestamp: str  # when (UTC, ISO 8601)
+
+
+def refine_outlines(
     run_dir: str | Path,
     edited_path: str | Path,
     *,
+    min_area_km2: float,
     editor: str | None = None,
-    out_name: str = "outlines_refined.gpkg",
-    summary_name: str = "refine_summary.csv",
-    force: bool = False,
+    previous: Path | None = None,
     now: datetime | None = None,
-) -> RefineResult:
-    """Apply an analyst's edited outlines to a run folder (see the module docstring).
+) -> RefinedOutlines:
+    """Read an analyst's edited outlines against a run's automated ones: validate, diff, record provenance.
 
     Parameters
     ----------
     run_dir
-        A run folder with ``run.json``, ``outlines.gpkg``, ``classes.tif`` and ``inventory.gpkg``.
+        A run folder with ``outlines.gpkg`` and ``classes.tif`` (its grid bounds the edits).
     edited_path
         GeoPackage with layers ``glaciers`` and ``debris`` (as written by :func:`export_for_editing`), any
         CRS (reprojected to the run's); optional ``reason`` column per feature.
+    min_area_km2
+        Minimum glacier area (the run's ``[outlines] min_area_km2``).
     editor
         Name recorded in the provenance (default: the login name).
-    out_name, summary_name
-        Output file names inside ``run_dir``; refused if they exist unless ``force``.
+    previous
+        An earlier refined file whose provenance of unchanged edits is carried over.
     now
         Timestamp to record (default: the current UTC time).
-
-    Returns
-    -------
-    RefineResult
     """
     from glacierinv.io.raster import raster_grid
 
     run = Path(run_dir)
-    if not run.is_dir():
-        raise InputError("run folder not found", run, "Give the folder written by `glacierinv run`")
-    cfg = _run_config(run)
-    out_path, summary_path = run / out_name, run / summary_name
-    for p in (out_path, summary_path):
-        refuse_overwrite(p, force)
     auto_path = _need(run / "outlines.gpkg", "outlines.gpkg")
     auto = read_vector(auto_path, layer="glaciers", allow_empty=True)
     auto_debris = read_vector(auto_path, layer="debris", allow_empty=True)
@@ -544,7 +522,7 @@ def apply_edits(
     pixel_m = float(grid.res[0])
     edited, edited_debris, repairs0 = read_edited(edited_path, auto.crs)
     gl, deb, repairs = validate_edits(
-        edited, edited_debris, min_area_km2=cfg.outlines.min_area_km2, pixel_m=pixel_m, extent=grid.bounds
+        edited, edited_debris, min_area_km2=min_area_km2, pixel_m=pixel_m, extent=grid.bounds
     )
     repairs = pd.concat([pd.DataFrame(repairs0, columns=REPAIR_COLUMNS), repairs], ignore_index=True)
     tol_m2 = 0.5 * pixel_m * pixel_m
@@ -553,8 +531,8 @@ def apply_edits(
     stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     for c in changes:
         c["editor"], c["timestamp"] = editor, stamp
-    previous = out_path if out_path.exists() else run / "outlines_refined.gpkg"
-    _carry_previous(changes, previous, tol_m2)
+    if previous is not None:
+        _carry_previous(changes, previous, tol_m2)
     _assign_reasons(changes, auto, review, deb)
     edits = _edits_layer(changes, auto, editor, stamp, gl.crs)
     # provenance on the refined outlines
@@ -570,19 +548,7 @@ def apply_edits(
     deb["area_km2"] = area_km2(deb) if len(deb) else []
     deb = deb[["debris_id", "outline_id", "area_km2", "geometry"]]
     summary = change_summary(changes, auto, auto_debris, gl, deb)
-    units_layers, recomputed = _recompute_units(cfg, run, gl, deb, changes, pixel_m, editor, stamp)
-    layers = {"glaciers": gl, "debris": deb, **units_layers, "edits": edits, "repairs": repairs}
-    if review is not None:
-        layers["review"] = review
-    from glacierinv.outlines.styles import embed_styles
-
-    with atomic_path(summary_path) as tmp_csv, atomic_path(out_path) as tmp:
-        write_layers(tmp, layers)
-        embed_styles(tmp)
-        summary.to_csv(tmp_csv, index=False, float_format="%.6f")
-    return RefineResult(
-        gl, deb, units_layers.get("units"), edits, repairs, summary, out_path, summary_path, recomputed
-    )
+    return RefinedOutlines(gl, deb, changes, edits, repairs, summary, review, pixel_m, editor, stamp)
 
 
 def _carry_previous(changes: list[dict], previous: Path, tol_m2: float) -> None:
@@ -731,102 +697,6 @@ def change_summary(changes, auto, auto_debris, glaciers, debris) -> pd.DataFrame
     return out[SUMMARY_COLUMNS]
 
 
-def _recompute_units(cfg, run: Path, gl, deb, changes, pixel_m: float, editor: str, stamp: str):
-    """Inventory units: unchanged outlines keep their units from ``inventory.gpkg``; changed outlines are
-    subdivided again (when units are enabled) and their attributes and uncertainties recomputed."""
-    from glacierinv.assess.uncertainty import buffer_uncertainty
-    from glacierinv.attributes import compute_attributes
-
-    changed = set(gl["outline_id"][gl["action"] != "auto"].astype(str))
-    affected = set(changed)
-    for c in changes:
-        if c["action"] != "auto":
-            affected.update(c["sources"])
-    inv_path = run / "inventory.gpkg"
-    inv = {}
-    if inv_path.exists():
-        names = list_layers(inv_path)
-        for n in ("glaciers", "debris", "divides", "hypsometry", "centerlines"):
-            if n in names:
-                if n == "hypsometry":
-                    import pyogrio
-
-                    inv[n] = pyogrio.read_dataframe(inv_path, layer=n, read_geometry=False)
-                else:
-                    inv[n] = read_vector(inv_path, layer=n, allow_empty=True, need_crs=False)
-    units = inv.get("glaciers")
-    if units is not None and "outline_id" in units.columns:
-        keep = ~units["outline_id"].astype(str).isin(affected)
-    elif units is not None:
-        keep = pd.Series(False, index=units.index)
-    kept_units = units[keep].copy() if units is not None else None
-    kept_ids = (
-        set(kept_units["glac_id"].astype(str))
-        if kept_units is not None and "glac_id" in kept_units
-        else set()
-    )
-    if kept_units is not None and "provenance" in kept_units.columns:
-        kept_units["provenance"] = "auto"
-
-    def _keep(name, cols):
-        frame = inv.get(name)
-        if frame is None:
-            return None
-        mask = np.ones(len(frame), bool)
-        for c in cols:
-            if c in frame.columns:
-                mask &= frame[c].astype(str).isin(kept_ids).to_numpy()
-        return frame[mask]
-
-    parts = {"units": [kept_units], "units_debris": [_keep("debris", ["glac_id"])],
-             "divides": [_keep("divides", ["glac_id_a", "glac_id_b"])],
-             "hypsometry": [_keep("hypsometry", ["glac_id"])], "centerlines": [_keep("centerlines", ["glac_id"])]}  # fmt: skip
-    recomputed: list[str] = []
-    todo = gl[gl["outline_id"].astype(str).isin(changed)]
-    if len(todo):
-        dem = cfg.input_path("dem")
-        todo_deb = deb[deb["outline_id"].astype(str).isin(changed)]
-        if cfg.units.enabled:
-            from glacierinv.units import subdivide
-
-            u, udeb, div = subdivide(todo[["outline_id", "geometry"]], dem, debris=todo_deb,
-                                     min_unit_area_km2=cfg.units.min_unit_area_km2)  # fmt: skip
-        else:
-            u = todo[["outline_id", "geometry"]].assign(glac_id=todo["outline_id"].astype(str))
-            udeb = todo_deb.rename(columns={"outline_id": "glac_id"})
-            div = None
-        attrs, hyps, lines = compute_attributes(
-            u, dem, debris=udeb, id_column="glac_id", dem_source=cfg.inputs.dem_source,
-            img_source=cfg.inputs.img_source, src_date=cfg.inputs.src_date,
-            band_m=cfg.attributes.hypsometry_band_m, min_dem_coverage=cfg.attributes.min_dem_coverage,
-            return_centerlines=True,
-        )  # fmt: skip
-        attrs, _ = buffer_uncertainty(attrs, udeb, pixel_size_m=pixel_m, buffer_px=cfg.assess.buffer_px)
-        prov = dict(zip(gl["outline_id"].astype(str), gl["provenance"], strict=True))
-        attrs["provenance"] = [prov.get(str(o), "edited") for o in attrs["outline_id"]]
-        attrs["editor"] = editor
-        attrs["edit_time"] = stamp
-        recomputed = list(attrs["glac_id"].astype(str))
-        parts["units"].append(attrs)
-        parts["units_debris"].append(udeb)
-        parts["divides"].append(div)
-        parts["hypsometry"].append(hyps)
-        parts["centerlines"].append(lines)
-    layers = {}
-    for name, frames in parts.items():
-        frames = [f for f in frames if f is not None]
-        if not frames:
-            continue
-        frames = [f.to_crs(gl.crs) if isinstance(f, gpd.GeoDataFrame) and f.crs is not None and f.crs != gl.crs else f
-                  for f in frames]  # fmt: skip
-        nonempty = [f for f in frames if len(f)] or frames[:1]
-        merged = pd.concat(nonempty, ignore_index=True)
-        if isinstance(frames[0], gpd.GeoDataFrame):
-            merged = gpd.GeoDataFrame(merged, geometry=frames[0].geometry.name, crs=gl.crs)
-        layers[name] = merged
-    return layers, recomputed
-
-
 # ---------------------------------------------------------------------------------------------------------
 # re-runs
 # ---------------------------------------------------------------------------------------------------------
@@ -895,7 +765,7 @@ def merge_with_edits(
 def rebase_edits(run_dir: str | Path, out: str | Path, *, force: bool = False) -> tuple[Path, pd.DataFrame]:
     """After a re-run of the pipeline: carry the edits of ``RUN/outlines_refined.gpkg`` over to the new
     automated ``RUN/outlines.gpkg`` and write a new file to edit (as :func:`export_for_editing`, plus a
-    ``conflicts`` layer). Apply it with :func:`apply_edits` after checking the conflicts.
+    ``conflicts`` layer). Apply it with :func:`glacierinv.refinement.apply_edits` after checking the conflicts.
 
     Returns
     -------

@@ -28,6 +28,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window, from_bounds
 from scipy import ndimage
 
+from glacierinv.classes import CLEAN_ICE, NODATA
 from glacierinv.errors import InputError
 from glacierinv.geometry import area_km2
 from glacierinv.io.grid import Grid
@@ -207,10 +208,10 @@ def _scan_glacier(i, geom, gl, tree, grid, p, src: _Sources):
         ring = ndimage.binary_dilation(inside, iterations=p.ring_px) & ~inside & ~others
         touch = ndimage.binary_dilation(inside, iterations=1)
         classes = read_window(src.classes, rwin, 1, as_float=False)
-        valid = classes != 255
+        valid = classes != NODATA
         ins_c = inside[cs]
         stats["n"] += int(ins_c.sum())
-        stats["clean"] += int((ins_c & (classes[cs] == 1)).sum())
+        stats["clean"] += int((ins_c & (classes[cs] == CLEAN_ICE)).sum())
         if src.proba is not None:
             proba = (
                 read_window(src.proba, rwin, [1, 2, 3], as_float=False).astype("float32") / src.proba_scale

@@ -17,14 +17,13 @@ import rasterio.features
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, shape
 
+from glacierinv.classes import CLEAN_ICE, DEBRIS
 from glacierinv.geometry import area_km2
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import iter_windows, open_raster, read_window
 from glacierinv.io.vector import write_layers
 
 __all__ = ["vectorize_classes", "vectorize_mask", "write_outlines"]
-
-CLEAN_ICE, DEBRIS, NODATA = 1, 2, 255
 
 
 def _polygons_of(geom) -> list[Polygon]:

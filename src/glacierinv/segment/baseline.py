@@ -26,6 +26,7 @@ import numpy as np
 import rasterio
 from scipy import ndimage
 
+from glacierinv.classes import CLEAN_ICE, DEBRIS, NODATA
 from glacierinv.errors import InputError
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import class_writers, core_slice, iter_windows, open_raster, read_window
@@ -122,9 +123,9 @@ def classify_arrays(
         debris = _drop_small(debris, max(1, int(params.min_debris_m2 / pixel_m**2)))
         p_debris = np.where(candidate & ~debris, np.minimum(p_debris, 0.49), p_debris)
     classes = np.zeros(blue.shape, "uint8")
-    classes[ice] = 1
-    classes[debris] = 2
-    classes[~valid] = 255
+    classes[ice] = CLEAN_ICE
+    classes[debris] = DEBRIS
+    classes[~valid] = NODATA
     p_bg = np.clip(1.0 - p_ice - p_debris, 0.0, 1.0)
     proba = np.stack([p_bg, p_ice, p_debris]).astype("float32")
     proba /= np.maximum(proba.sum(axis=0, keepdims=True), 1e-6)
@@ -225,7 +226,7 @@ def classify_stack(
         "pixels_background": int(counts[0]),
         "pixels_clean_ice": int(counts[1]),
         "pixels_debris": int(counts[2]),
-        "pixels_nodata": int(counts[255]),
+        "pixels_nodata": int(counts[NODATA]),
         "debris_mapped": debris_mapped,
         "params": asdict(params),
     }

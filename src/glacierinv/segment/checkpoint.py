@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from glacierinv import __version__
+from glacierinv.classes import CLASS_NAMES
 from glacierinv.errors import CheckpointError
 from glacierinv.io.atomic import atomic_path
 from glacierinv.segment.model import UNetCBAM, UNetSpec
@@ -33,7 +34,6 @@ log = logging.getLogger(__name__)
 
 FORMAT = "glacierinv-unet/1"
 SHIPPED_MODEL = Path(__file__).parent / "models" / "unet_cbam_synthetic.pt"
-CLASS_NAMES = ("background", "clean_ice", "debris")
 
 
 @dataclass

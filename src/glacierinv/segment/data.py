@@ -19,6 +19,7 @@ import rasterio
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
+from glacierinv.classes import CLEAN_ICE, DEBRIS, NODATA
 from glacierinv.errors import InputError
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import RasterWriter, iter_windows, open_raster, read_on_grid, read_window
@@ -36,7 +37,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 OPTICAL_CHANNELS = frozenset({"blue", "green", "red", "nir", "pan", "swir", "swir1", "swir2"})
-NODATA = 255
 
 
 @dataclass(frozen=True)
@@ -242,7 +242,7 @@ class TileDataset:
 
     def has_glacier(self, i: int) -> bool:
         _, y = self.read(i)
-        return bool(((y == 1) | (y == 2)).any())
+        return bool(((y == CLEAN_ICE) | (y == DEBRIS)).any())
 
     def close(self) -> None:
         for ds in self._handles.values():

@@ -26,6 +26,7 @@ import rasterio
 import torch
 from rasterio.windows import Window
 
+from glacierinv.classes import NODATA
 from glacierinv.errors import InputError
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import RasterWriter, class_writers, open_raster, read_window
@@ -224,7 +225,7 @@ def predict_with_model(
         "pixels_background": int(counts[0]),
         "pixels_clean_ice": int(counts[1]),
         "pixels_debris": int(counts[2]),
-        "pixels_nodata": int(counts[255]),
+        "pixels_nodata": int(counts[NODATA]),
         "tiles": n_tiles,
         "tile_px": tile_px,
         "overlap_px": overlap_px,
@@ -270,7 +271,7 @@ def _flush(
     proba = acc[:, :, c0 - xa : c1 - xa] / wsum[None, :, c0 - xa : c1 - xa]
     ok = valid[:, c0 - xa : c1 - xa]
     classes = np.argmax(proba, axis=0).astype("uint8")
-    classes[~ok] = 255
+    classes[~ok] = NODATA
     window = Window(c0, row0, c1 - c0, acc.shape[1])
     writers[0].write(classes, window)
     if len(writers) > 1:

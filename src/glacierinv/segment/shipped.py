@@ -98,14 +98,14 @@ def _snowy(stack: Path) -> bool:
 
 
 def heldout_scores(checkpoint: Path, scenes: list[tuple[Path, Path]], work: Path, tile_px: int) -> dict:
-    """U-Net and baseline scores (assess.metrics, per class) pooled over held-out scenes.
+    """U-Net and baseline scores (glacierinv.confusion, per class) pooled over held-out scenes.
 
     Adds ``glacier_precision`` (ice + debris vs background) and, for hard scenes, the same over the scenes
     with seasonal snow on >= 20 % of their non-glacier area (``snowy``: scene count and precision).
     """
     import numpy as np
 
-    from glacierinv.assess.metrics import confusion_matrix, scores
+    from glacierinv.confusion import confusion_matrix, scores
     from glacierinv.io.raster import read_raster
     from glacierinv.segment.baseline import classify_stack
     from glacierinv.segment.infer import predict_stack

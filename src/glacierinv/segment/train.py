@@ -26,11 +26,12 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from glacierinv.assess.metrics import confusion_matrix, scores
+from glacierinv.classes import CLASS_NAMES
+from glacierinv.confusion import confusion_matrix, scores
 from glacierinv.errors import CheckpointError, ConfigError, InputError, OutputExists
 from glacierinv.io.atomic import atomic_path
 from glacierinv.io.raster import open_raster
-from glacierinv.segment.checkpoint import CLASS_NAMES, ModelMeta, save_checkpoint
+from glacierinv.segment.checkpoint import ModelMeta, save_checkpoint
 from glacierinv.segment.data import OPTICAL_CHANNELS, TileDataset, channel_stats, label_raster, make_tiles
 from glacierinv.segment.infer import resolve_device
 from glacierinv.segment.losses import make_loss

@@ -21,7 +21,7 @@ from rasterio.crs import CRS
 from rasterio.enums import Resampling
 
 from glacierinv.errors import InputError
-from glacierinv.geometry import area_km2
+from glacierinv.geometry import area_km2, utm_epsg
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import open_raster, read_on_grid
 from glacierinv.io.vector import read_vector
@@ -40,10 +40,7 @@ def _render_crs(dem_crs: CRS, bounds: tuple[float, float, float, float]) -> CRS:
     """The DEM's CRS if projected (metres), else the UTM zone of the DEM's centre."""
     if dem_crs.is_projected:
         return dem_crs
-    lon = 0.5 * (bounds[0] + bounds[2])
-    lat = 0.5 * (bounds[1] + bounds[3])
-    zone = int(math.floor((lon + 180.0) / 6.0)) % 60 + 1
-    return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+    return CRS.from_epsg(utm_epsg(0.5 * (bounds[0] + bounds[2]), 0.5 * (bounds[1] + bounds[3])))
 
 
 def _glacier_ids(outlines: gpd.GeoDataFrame) -> list[str]:

@@ -37,6 +37,7 @@ from scipy import ndimage
 from shapely.geometry import shape
 from shapely.ops import linemerge, unary_union
 
+from glacierinv.classes import CLEAN_ICE, DEBRIS, NODATA
 from glacierinv.errors import InputError
 from glacierinv.geometry import area_km2
 from glacierinv.io.atomic import atomic_path
@@ -423,10 +424,10 @@ def write_scene(
     # truth
     glacier = np.isin(kind, GLACIER_SURFACES)
     classes = np.zeros(kind.shape, "uint8")
-    classes[np.isin(kind, CLEAN_ICE_SURFACES)] = 1
-    classes[np.isin(kind, DEBRIS_SURFACES)] = 2
-    classes[~valid] = 255
-    write_raster(out / "truth" / "classes.tif", classes, fine, nodata=255)
+    classes[np.isin(kind, CLEAN_ICE_SURFACES)] = CLEAN_ICE
+    classes[np.isin(kind, DEBRIS_SURFACES)] = DEBRIS
+    classes[~valid] = NODATA
+    write_raster(out / "truth" / "classes.tif", classes, fine, nodata=NODATA)
     write_raster(out / "truth" / "surface_temperature_k.tif", np.where(valid, temp_k, np.nan).astype("float32"),
                  fine, descriptions=["surface_temperature_k"])  # fmt: skip
     write_raster(out / "truth" / "surface.tif", np.where(valid, kind, 255).astype("uint8"), fine, nodata=255,

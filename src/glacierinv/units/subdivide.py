@@ -31,8 +31,7 @@ from scipy import ndimage
 from shapely.geometry import shape
 from shapely.ops import split
 
-from glacierinv.attributes.compute import _check_dem_covers
-from glacierinv.attributes.zonal import DemWindows, GlacierWindow
+from glacierinv.dem.windows import DemWindows, GlacierWindow, check_dem_covers
 from glacierinv.errors import InputError
 from glacierinv.geometry import area_km2
 
@@ -198,7 +197,7 @@ def subdivide(
         raise InputError("divide lines have no CRS", None, "Assign one (same as the outlines)")
     if len(glaciers) == 0:
         raise InputError("no glacier polygon to subdivide")
-    _check_dem_covers(glaciers, dem_path)
+    check_dem_covers(glaciers, dem_path)
     crs = glaciers.crs
     gl = glaciers.reset_index(drop=True)
     cids = (

@@ -20,12 +20,14 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 from shapely.geometry.base import BaseGeometry
 
+from glacierinv.errors import NoOverlap
+from glacierinv.geometry import utm_epsg
 from glacierinv.io.grid import Grid
-from glacierinv.io.raster import _as_float, open_raster, read_on_grid
+from glacierinv.io.raster import nodata_to_nan, open_raster, read_on_grid
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DemWindows", "GlacierWindow", "dem_resolution_m", "glacier_window"]
+__all__ = ["DemWindows", "GlacierWindow", "check_dem_covers", "dem_resolution_m", "glacier_window"]
 
 
 @dataclass
@@ -80,11 +82,6 @@ def glacier_window(
     return GlacierWindow(dem, mask, grid, g)
 
 
-def _utm_epsg(lon: float, lat: float) -> int:
-    zone = min(int((lon + 180.0) // 6.0) + 1, 60)
-    return (32600 if lat >= 0 else 32700) + zone
-
-
 class DemWindows:
     """The DEM opened once, cutting per-glacier windows on a metric grid (the fast path of the stage).
 
@@ -111,7 +108,7 @@ class DemWindows:
         if self.dem_crs is not None:
             return [(g, self.dem_crs) for g in geoms.to_crs(self.dem_crs)]
         pts = geoms.representative_point().to_crs(4326)
-        epsg = np.array([_utm_epsg(p.x, p.y) for p in pts])
+        epsg = np.array([utm_epsg(p.x, p.y) for p in pts])
         out: list = [None] * len(geoms)
         for code in np.unique(epsg):
             idx = np.flatnonzero(epsg == code)
@@ -142,7 +139,7 @@ class DemWindows:
         cc0, cc1 = max(c0, 0), min(c1, ds.width)
         if rr1 > rr0 and cc1 > cc0:
             win = Window(cc0, rr0, cc1 - cc0, rr1 - rr0)
-            dem[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = _as_float(ds.read(1, window=win), ds.nodata)
+            dem[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = nodata_to_nan(ds.read(1, window=win), ds.nodata)
         grid = Grid(crs, ds.transform @ Affine.translation(c0, r0), dem.shape)
         return GlacierWindow(dem, _mask(g, grid), grid, g)
 
@@ -163,7 +160,7 @@ class DemWindows:
         with WarpedVRT(self.ds, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height,
                        resampling=Resampling.bilinear, src_nodata=self.ds.nodata, nodata=nodata,
                        dtype="float32") as vrt:  # fmt: skip
-            dem = _as_float(vrt.read(1), nodata)
+            dem = nodata_to_nan(vrt.read(1), nodata)
         return GlacierWindow(dem, _mask(g, grid), grid, g)
 
 
@@ -174,3 +171,14 @@ def _mask(g: BaseGeometry, grid: Grid) -> np.ndarray:
         col, row = ~grid.transform * (p.x, p.y)
         mask[min(max(int(row), 0), grid.height - 1), min(max(int(col), 0), grid.width - 1)] = True
     return mask
+
+
+def check_dem_covers(gdf: gpd.GeoDataFrame, dem_path: str | Path) -> None:
+    """Raise :class:`~glacierinv.errors.NoOverlap` when the DEM's footprint misses the outlines' extent."""
+    from rasterio.warp import transform_bounds
+
+    with open_raster(dem_path) as ds:
+        b = transform_bounds(ds.crs, gdf.crs, *ds.bounds, densify_pts=21)
+    g = gdf.total_bounds
+    if b[0] >= g[2] or b[2] <= g[0] or b[1] >= g[3] or b[3] <= g[1]:
+        raise NoOverlap("DEM does not cover the glacier outlines", dem_path, "Give a DEM over the same area")

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import box
 
-from glacierinv.assess.uncertainty import buffer_uncertainty
+from glacierinv.attributes.uncertainty import buffer_uncertainty
 from glacierinv.errors import InputError
 
 X0, Y0 = 500_000.0, 4_000_000.0  # UTM 43N, on the central meridian (scale factor k0 = 0.9996)

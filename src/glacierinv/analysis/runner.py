@@ -1,0 +1,83 @@
+"""The ``analyse`` stage: ``inventory.gpkg`` (+ DEM, snow evidence) → ``analysis/`` (one CSV + PNG per analysis).
+
+Snowlines for the AAR glacier types come from ``[analysis] snow`` (a snow raster), an ELA column, or — when
+neither is given and the stack has green and NIR bands — the broadband albedo of the stack (Knap et al.
+1999), written to ``albedo.tif`` and declared as an output of this stage.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from glacierinv.stage import Stage, config_inputs
+
+__all__ = ["STAGE"]
+
+_ALBEDO_BANDS = ("green", "nir")
+
+
+def _builds_albedo(cfg, stack: Path) -> bool:
+    a = cfg.analysis
+    return a.enabled and a.snow is None and a.ela_column is None and _has_bands(stack, _ALBEDO_BANDS)
+
+
+def _has_bands(path: Path, names: tuple[str, ...]) -> bool:
+    if not path.exists():
+        return False
+    from glacierinv.io.raster import open_raster
+
+    with open_raster(path) as ds:
+        have = {(d or "").lower() for d in ds.descriptions}
+    return all(n in have for n in names)
+
+
+def _run(cfg, run, progress) -> dict[str, Any]:
+    from glacierinv.analysis import AnalysisOptions, run_analyses
+
+    a = cfg.analysis
+    if not a.enabled:
+        return {"skipped": "analysis.enabled = false"}
+    snow, snow_threshold = cfg.resolve(a.snow), a.snow_threshold
+    if _builds_albedo(cfg, run / "stack.tif"):
+        from glacierinv.preprocess.albedo import write_albedo
+
+        snow = write_albedo(run / "stack.tif", run / "albedo.tif", block=cfg.runtime.block_px)
+        snow_threshold = a.albedo_snow_min
+    options = AnalysisOptions(
+        band_m=a.band_m, min_type_area_km2=a.min_type_area_km2, aar_thresholds=a.aar_thresholds,
+        snow_threshold=snow_threshold, window_m=a.window_m, n_boot=a.n_boot,
+        lapse_rate_k_per_km=a.lapse_rate_k_per_km, warming_k=a.warming_k, seed=cfg.runtime.seed,
+    )  # fmt: skip
+    summary = run_analyses(
+        run / "inventory.gpkg", run / "analysis", options=options, force=True,
+        dem=cfg.input_path("dem", required=False), dem_coarse=cfg.input_path("dem_coarse", required=False),
+        snow=snow, ela_column=a.ela_column, surge_list=cfg.resolve(a.surge_list),
+    )  # fmt: skip
+    return {name: rec["status"] for name, rec in summary["analyses"].items()}
+
+
+def _reads(cfg, run) -> dict[str, Path]:
+    out = {"inventory.gpkg": run / "inventory.gpkg"} | config_inputs(cfg, ("dem", "dem_coarse"))
+    if (run / "stack.tif").exists():
+        out["stack.tif"] = run / "stack.tif"  # albedo snowlines
+    for key in ("snow", "surge_list"):
+        if getattr(cfg.analysis, key) is not None:
+            out[f"analysis.{key}"] = cfg.resolve(getattr(cfg.analysis, key))
+    return out
+
+
+def _writes(cfg) -> list[str]:
+    return ["analysis/analysis.json"] if cfg.analysis.enabled else []
+
+
+STAGE = Stage(
+    name="analyse",
+    description="size classes, hypsometry, slope, aspect, AAR types, profiles, DEM resolution, freezing level",
+    reads=_reads,
+    config_sections=("analysis",),
+    extra_params=lambda cfg: {"seed": cfg.runtime.seed},
+    writes=_writes,
+    run=_run,
+    may_write=("albedo.tif",),
+)

@@ -1,0 +1,94 @@
+"""The ``outlines`` stage: ``classes.tif`` → ``outlines.gpkg`` (glaciers, debris, review flags).
+
+Reads the classes, and for the review flags the probabilities, masks, stack and DEM when present. When the
+run folder holds an analyst's ``outlines_refined.gpkg`` it is read (never written) to list where the new
+automated outlines conflict with the edits (``edit_conflicts.csv``); the analyst's file is deliberately not
+an input of the stage's hash, so recording edits never re-runs the automation over them.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from glacierinv.io.atomic import atomic_path
+from glacierinv.stage import Stage, existing
+
+__all__ = ["STAGE", "map_outlines"]
+
+log = logging.getLogger(__name__)
+
+_REVIEW_EVIDENCE = ("proba.tif", "masks.tif", "stack.tif")
+
+
+def map_outlines(cfg, run, progress=None) -> dict[str, Any]:
+    """Vectorise ``classes.tif``, flag outlines for review, write ``outlines.gpkg``; list edit conflicts."""
+    from glacierinv.outlines.review import ReviewParams, flag_for_review
+    from glacierinv.outlines.styles import embed_styles
+    from glacierinv.outlines.vectorize import vectorize_classes, write_outlines
+
+    glaciers, debris = vectorize_classes(
+        run / "classes.tif",
+        min_area_km2=cfg.outlines.min_area_km2,
+        fill_holes_below_km2=cfg.outlines.fill_holes_below_km2,
+        simplify_px=cfg.outlines.simplify_px,
+        block_px=cfg.runtime.block_px,
+    )
+    review = None
+    if len(glaciers):
+        review = flag_for_review(
+            glaciers,
+            debris,
+            classes_path=run / "classes.tif",
+            proba_path=existing(run / "proba.tif"),
+            masks_path=existing(run / "masks.tif"),
+            stack_path=existing(run / "stack.tif"),
+            dem_path=cfg.input_path("dem"),
+            params=ReviewParams(min_area_km2=cfg.outlines.min_area_km2),
+        )
+    write_outlines(run / "outlines.gpkg", glaciers, debris, review=review)
+    embed_styles(run / "outlines.gpkg")
+    return {
+        "n_outlines": int(len(glaciers)),
+        "n_debris": int(len(debris)),
+        "n_review_flags": int(0 if review is None else len(review)),
+    } | _check_manual_edits(run, glaciers)
+
+
+def _check_manual_edits(run, glaciers) -> dict[str, Any]:
+    """After new automated outlines: keep the analyst's edits (``outlines_refined.gpkg`` is never written by
+    the pipeline) and list where the new automation conflicts with them in ``edit_conflicts.csv``."""
+    refined = run / "outlines_refined.gpkg"
+    if not refined.exists():
+        return {}
+    from glacierinv.io.vector import read_vector
+    from glacierinv.outlines.refine import merge_with_edits
+
+    edits = read_vector(refined, layer="edits", allow_empty=True)
+    _, conflicts = merge_with_edits(glaciers, edits)
+    with atomic_path(run / "edit_conflicts.csv") as tmp:
+        conflicts.to_csv(tmp, index=False)
+    if len(conflicts):
+        log.warning(
+            "%d manual edit(s) conflict with the new automated outlines (edit_conflicts.csv); the edits are "
+            "kept in outlines_refined.gpkg — carry them over with `glacierinv refine rebase %s --out EDIT.gpkg`",
+            len(conflicts), run.path,
+        )  # fmt: skip
+    return {"manual_edits": int(len(edits)), "edit_conflicts": int(len(conflicts))}
+
+
+def _reads(cfg, run) -> dict[str, Path]:
+    out = {"classes.tif": run / "classes.tif", "inputs.dem": cfg.input_path("dem")}
+    return out | {name: run / name for name in _REVIEW_EVIDENCE if (run / name).exists()}
+
+
+STAGE = Stage(
+    name="outlines",
+    description="vectorise, drop small patches, fill holes, flag for review",
+    reads=_reads,
+    config_sections=("outlines",),
+    writes=lambda cfg: ["outlines.gpkg"],
+    run=map_outlines,
+    may_write=("edit_conflicts.csv",),
+)

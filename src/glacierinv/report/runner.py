@@ -1,0 +1,36 @@
+"""The ``report`` stage: the run's outputs → ``report/index.html`` (one offline page)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from glacierinv.stage import Stage
+
+__all__ = ["STAGE"]
+
+
+def _run(cfg, run, progress) -> dict[str, Any]:
+    from glacierinv.report import write_report
+
+    path = write_report(run.path, title=cfg.name)
+    return {"report": str(Path(path).relative_to(run.path))}
+
+
+def _reads(cfg, run) -> dict[str, Path]:
+    out = {"inventory.gpkg": run / "inventory.gpkg", "assessment.json": run / "assessment.json"}
+    if cfg.analysis.enabled:
+        out["analysis.json"] = run / "analysis" / "analysis.json"
+    # drawn on the map when present: the classification overlay and the review flags
+    return out | {name: run / name for name in ("classes.tif", "outlines.gpkg") if (run / name).exists()}
+
+
+STAGE = Stage(
+    name="report",
+    description="self-contained HTML report",
+    reads=_reads,
+    config_sections=(),
+    extra_params=lambda cfg: {"name": cfg.name},
+    writes=lambda cfg: ["report/index.html"],
+    run=_run,
+)

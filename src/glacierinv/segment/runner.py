@@ -1,0 +1,62 @@
+"""The ``segment`` stage: ``stack.tif`` → ``classes.tif`` (+ ``proba.tif``) with the configured method."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from glacierinv.stage import Stage
+
+__all__ = ["STAGE", "segment_stack"]
+
+
+def segment_stack(cfg, stack_path: Path, classes_path: Path, proba_path: Path | None) -> dict[str, Any]:
+    """Classify one feature stack with the configured method (the band-ratio baseline or the U-Net).
+
+    ``proba_path`` is written only when ``[segment] write_proba`` is on.
+    """
+    proba = proba_path if cfg.segment.write_proba else None
+    if cfg.segment.method == "baseline":
+        from glacierinv.segment.baseline import classify_stack
+
+        return classify_stack(stack_path, classes_path, proba, block_px=cfg.runtime.block_px)
+    from glacierinv.segment.infer import predict_stack
+
+    return predict_stack(
+        stack_path,
+        cfg.resolve(cfg.segment.checkpoint),
+        classes_path,
+        proba,
+        tile_px=cfg.segment.tile_px,
+        overlap_px=cfg.segment.overlap_px,
+        device=cfg.segment.device,
+        batch_size=cfg.segment.batch_size,
+        precision=cfg.segment.precision,
+        block_px=cfg.segment.strip_px,
+    )
+
+
+def _reads(cfg, run) -> dict[str, Path]:
+    out = {"stack.tif": run / "stack.tif"}
+    if cfg.segment.method == "unet":
+        from glacierinv.segment.checkpoint import SHIPPED_MODEL
+
+        # the shipped model is an input too: a new release's model re-runs the stage
+        out["segment.checkpoint"] = (
+            cfg.resolve(cfg.segment.checkpoint) if cfg.segment.checkpoint else SHIPPED_MODEL
+        )
+    return out
+
+
+STAGE = Stage(
+    name="segment",
+    description="classify background / clean ice / debris-covered ice",
+    reads=_reads,
+    config_sections=("segment",),
+    extra_params=lambda cfg: {"tile_px": cfg.runtime.tile_px},
+    writes=lambda cfg: ["classes.tif"] + (["proba.tif"] if cfg.segment.write_proba else []),
+    run=lambda cfg, run, progress: segment_stack(
+        cfg, run / "stack.tif", run / "classes.tif", run / "proba.tif"
+    ),
+    part_outputs=("classes.tif", "proba.tif"),
+)

@@ -1,0 +1,63 @@
+"""The ``units`` stage: ``outlines.gpkg`` + DEM → ``units.gpkg`` (glacier units, their debris, divides)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+
+from glacierinv.stage import Stage
+
+__all__ = ["STAGE", "split_into_units"]
+
+
+def split_into_units(
+    cfg, glaciers: gpd.GeoDataFrame, debris: gpd.GeoDataFrame
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Glacier units, their debris and the divide lines of ``glaciers`` with the run's ``[units]`` settings.
+
+    With units disabled (or nothing mapped) the outlines are the units and there are no divides. Used by
+    the stage and by the manual-edit workflow on changed outlines, so both split the same way.
+    """
+    if cfg.units.enabled and len(glaciers):
+        from glacierinv.io.vector import read_vector
+        from glacierinv.units import subdivide
+
+        user_divides = cfg.resolve(cfg.units.divides)
+        return subdivide(
+            glaciers,
+            cfg.input_path("dem"),
+            debris=debris,
+            min_unit_area_km2=cfg.units.min_unit_area_km2,
+            divides=read_vector(user_divides) if user_divides is not None else None,
+        )
+    divides = gpd.GeoDataFrame({"divide_id": []}, geometry=[], crs=glaciers.crs)
+    return glaciers, debris, divides
+
+
+def _run(cfg, run, progress) -> dict[str, Any]:
+    from glacierinv.io.vector import read_vector, write_layers
+
+    glaciers = read_vector(run / "outlines.gpkg", layer="glaciers", allow_empty=True)
+    debris = read_vector(run / "outlines.gpkg", layer="debris", allow_empty=True)
+    units, debris_units, divides = split_into_units(cfg, glaciers, debris)
+    write_layers(run / "units.gpkg", {"glaciers": units, "debris": debris_units, "divides": divides})
+    return {"n_units": int(len(units)), "n_complexes": int(len(glaciers)), "n_divides": int(len(divides))}
+
+
+def _reads(cfg, run) -> dict[str, Path]:
+    out = {"outlines.gpkg": run / "outlines.gpkg", "inputs.dem": cfg.input_path("dem")}
+    if cfg.units.divides is not None:
+        out["units.divides"] = cfg.resolve(cfg.units.divides)
+    return out
+
+
+STAGE = Stage(
+    name="units",
+    description="split glacier complexes into units along drainage divides",
+    reads=_reads,
+    config_sections=("units",),
+    writes=lambda cfg: ["units.gpkg"],
+    run=_run,
+)
