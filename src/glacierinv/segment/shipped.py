@@ -38,6 +38,8 @@ STACK_CHANNELS = ["blue", "green", "red", "nir", "swir", "lst", "slope"]  # as t
 SNOWY_FRAC = 0.2  # hard scenes with seasonal snow on >= 20 % of the non-glacier area
 
 MODELS_DIR = Path(__file__).parent / "models"
+# the previous default model (easy scenes 10-19 only, 10 epochs): the warm start of both models
+INIT_MODEL = MODELS_DIR / "unet_cbam_synthetic_easy.pt"
 MODELS = {
     "default": ("unet_cbam_synthetic", ["blue", "green", "red", "nir", "lst", "slope"]),
     "swir": ("unet_cbam_synthetic_swir", ["blue", "green", "red", "nir", "swir1", "lst", "slope"]),
@@ -51,7 +53,7 @@ TRAIN_SETTINGS = {
     "lr_patience": 2,
     "patience": 4,
     "loss": "dice",
-    "max_train_tiles": 240,  # per epoch: the CPU budget of the previous 10-scene model
+    "max_train_tiles": 160,  # per epoch (CPU budget)
     "seed": 0,
 }
 
@@ -146,6 +148,79 @@ def _glacier_precision(cm) -> float:
     return float(cm[1:, 1:].sum()) / pred if pred else float("nan")
 
 
+def _stack_stats(stacks: list[Path], channels: list[str]) -> tuple[list[float], list[float]]:
+    """Mean and std of each channel over all valid pixels of the stacks (float64 sums)."""
+    import numpy as np
+    import rasterio
+
+    s1, s2, n = np.zeros(len(channels)), np.zeros(len(channels)), np.zeros(len(channels))
+    for stack in stacks:
+        with rasterio.open(stack) as ds:
+            names = [(d or "").lower() for d in ds.descriptions]
+            x = ds.read([names.index(c) + 1 for c in channels]).reshape(len(channels), -1).astype("float64")
+        ok = np.isfinite(x)
+        s1 += np.where(ok, x, 0).sum(axis=1)
+        s2 += np.where(ok, x * x, 0).sum(axis=1)
+        n += ok.sum(axis=1)
+    mean = s1 / n
+    return mean.tolist(), np.sqrt(np.maximum(s2 / n - mean**2, 1e-12)).tolist()
+
+
+def warm_start(init: Path, channels: list[str], stacks: list[Path], settings: dict, out: Path) -> Path:
+    """Write ``out/last.pt``: the weights of ``init`` as the epoch-0 state that :func:`train` resumes from.
+
+    The first convolution is re-expressed for the new input normalisation (per-channel mean/std of the
+    training stacks; training recomputes them from its tiles, so this is close, not exact): a channel the
+    initial model had keeps its filters scaled by std_new / std_old and the batch-norm running mean absorbs
+    the shift of the mean; a channel it did not have (``swir1``) starts with zero weights, so the network
+    starts as the initial model and learns what the new band adds. Optimiser and scheduler start fresh.
+    """
+    import dataclasses
+
+    import torch
+
+    from glacierinv.segment.checkpoint import load_checkpoint
+    from glacierinv.segment.model import UNetCBAM
+
+    old, meta = load_checkpoint(init)
+    mean, std = _stack_stats(stacks, channels)
+    spec = dataclasses.replace(meta.spec, in_channels=len(channels))
+    state = {k: v.clone() for k, v in old.state_dict().items()}
+    w_old = state["encoders.0.block.0.weight"]
+    rm = state["encoders.0.block.1.running_mean"]
+    w_new = torch.zeros(w_old.shape[0], len(channels), *w_old.shape[2:], dtype=w_old.dtype)
+    old_names = [c.lower() for c in meta.channels]
+    for j, c in enumerate(channels):
+        if c in old_names:
+            i = old_names.index(c)
+            a = std[j] / meta.norm_std[i]
+            b = (mean[j] - meta.norm_mean[i]) / meta.norm_std[i]
+            w_new[:, j] = w_old[:, i] * a
+            rm -= (w_old[:, i] * b).sum(dim=(1, 2))
+    state["encoders.0.block.0.weight"] = w_new
+    state["encoders.0.block.1.running_mean"] = rm
+    model = UNetCBAM(spec)
+    model.load_state_dict(state)
+    opt = torch.optim.Adam(model.parameters(), lr=settings["lr"])
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, mode="max", factor=settings.get("lr_factor", 0.5), patience=settings["lr_patience"]
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+        "history": [],
+        "best": -1.0,
+        "best_epoch": 0,
+        "epoch": 0,
+        "channels": list(channels),
+        "tile_px": settings["tile_px"],
+    }
+    torch.save(payload, out / "last.pt")
+    return out / "last.pt"
+
+
 def train_model(work: Path, name: str, epochs: int, threads: int, device: str) -> dict:
     """Train one shipped model (``name`` in :data:`MODELS`) and score it on the held-out scenes."""
     from glacierinv.segment.train import load_train_config, train
@@ -163,7 +238,9 @@ def train_model(work: Path, name: str, epochs: int, threads: int, device: str) -
         "device": device,
     }
     cfg = load_train_config(write_train_toml(mdir / "train.toml", scenes, settings))
-    summary = train(cfg, mdir / "run", resume=(mdir / "run" / "last.pt").exists())
+    if not (mdir / "run" / "last.pt").exists():
+        warm_start(INIT_MODEL, channels, [st for st, _ in scenes], settings, mdir / "run")
+    summary = train(cfg, mdir / "run", resume=True)
     best = mdir / "run" / "best.pt"
     held = {
         "easy": heldout_scores(
@@ -177,6 +254,7 @@ def train_model(work: Path, name: str, epochs: int, threads: int, device: str) -
         "model": MODELS[name][0],
         "channels": channels,
         "train": summary,
+        "init": INIT_MODEL.name,
         "train_seeds": {"easy": list(EASY_TRAIN_SEEDS), "hard": list(HARD_TRAIN_SEEDS)},
         "heldout_seeds": {"easy": list(EASY_HELDOUT_SEEDS), "hard": list(HARD_HELDOUT_SEEDS)},
         "heldout": held,
