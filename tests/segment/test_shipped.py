@@ -14,7 +14,9 @@ from glacierinv.segment.shipped import MODELS, _glacier_precision, shipped_model
 def test_registry_names_both_channel_sets():
     models = shipped_models()
     assert models["default"][0] == SHIPPED_MODEL
-    assert models["default"][1] == ["blue", "green", "red", "nir", "lst", "slope"]
+    assert models["default"][1] == models["hard"][1] == ["blue", "green", "red", "nir", "lst", "slope"]
+    for path, channels in models.values():
+        assert load_checkpoint(path)[1].channels == channels
     assert "swir1" in models["swir"][1] and "swir" not in models["swir"][1]  # sensor-registry names
 
 
