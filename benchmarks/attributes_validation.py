@@ -1,6 +1,7 @@
 """Attributes and units against published RGI values (real OGGM sample data); prints the figures in docs.
 
-Usage: ``.venv/bin/python benchmarks/attributes_validation.py [DATA_DIR]`` (default /work/shared/data).
+Usage: ``.venv/bin/python benchmarks/attributes_validation.py [DATA_DIR] [--sweep]`` (default
+/work/shared/data); ``--sweep`` adds the units parameter sweep of docs/units.md.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ def oetztal(data: Path) -> None:
         f"  lmax {100 * np.median(np.abs(out.lmax_m / rgi.Lmax - 1)):.1f} %"
         f" (median signed {100 * np.median(out.lmax_m / rgi.Lmax - 1):+.1f} %)"
     )
+    own = ~rgi.RGIId.str.contains("_d0")  # the two divides of RGI50-11.00719 carry their parent's Lmax
+    r = np.abs(out.lmax_m[own] / rgi.Lmax[own] - 1)
+    print(f"  lmax of the {own.sum()} glaciers with their own RGI Lmax {100 * np.median(r):.1f} %")
 
 
 def rgi7(data: Path) -> None:
@@ -83,34 +87,56 @@ def _iou(a, b) -> float:
     return a.intersection(b).area / a.union(b).area
 
 
-def units(data: Path, min_km2: float) -> None:
+def _best(units, ref) -> np.ndarray:
+    return np.array([max(_iou(g, h) for h in units.geometry) for g in ref.geometry])
+
+
+def units(data: Path, **kw) -> None:
+    """Default (``kw`` empty) or one setting: RGI 7 HEF complex, and the independent checks."""
     d = data / "oggm-sample"
     cplx = gpd.read_file(d / "test-files" / "rgi7" / "rgi7c_hef.shp")
     ref = gpd.read_file(d / "test-files" / "rgi7" / "rgi7g_hef_complex.shp").to_crs(32632)
     t = time.perf_counter()
-    u, _, div = subdivide(cplx, d / "test-workflow" / "srtm_oetztal.tif", min_unit_area_km2=min_km2)
+    u, _, div = subdivide(cplx, d / "test-workflow" / "srtm_oetztal.tif", **kw)
     dt = time.perf_counter() - t
-    u = u.to_crs(32632)
-    ious = np.array([max(_iou(g, h) for h in u.geometry) for g in ref.geometry])
+    ious = _best(u.to_crs(32632), ref)
     print(
-        f"units min_unit_area_km2={min_km2}: {len(u)} units, {len(div)} divides, {dt:.1f} s; RGI7 matched "
-        f"IoU>=0.5: {(ious >= 0.5).mean():.1%} ({(ious >= 0.5).sum()}/23), median IoU {np.median(ious):.2f}"
+        f"units {kw or 'default'}: RGI7 HEF complex {len(u)} units (RGI 7: 23), matched IoU>=0.5 "
+        f"{(ious >= 0.5).mean():.1%} ({(ious >= 0.5).sum()}/23), median IoU {np.median(ious):.2f}, {dt:.1f} s"
     )
-    # OGGM's divides of Hintereisferner (3 flow divides of the RGI5 outline)
-    oggm = gpd.read_file(d / "test-files" / "divides_hef.shp").to_crs(32632)
-    hef = gpd.read_file(d / "test-files" / "Hintereisferner_RGI5.shp")
-    uh = subdivide(hef, d / "test-files" / "hef_srtm.tif", min_unit_area_km2=min_km2)[0].to_crs(32632)
-    best = [max(_iou(g, h) for h in uh.geometry) for g in oggm.geometry]
+    # independent: the 20 RGI5 Ötztal glaciers dissolved into complexes and re-split
+    rgi = gpd.read_file(d / "test-workflow" / "rgi" / "rgi_oetztal.shp").to_crs(32632)
+    whole = rgi.union_all().buffer(0.01).buffer(-0.01)
+    oc = gpd.GeoDataFrame(geometry=list(whole.geoms), crs=32632)
+    uo = subdivide(oc, d / "test-workflow" / "srtm_oetztal.tif", **kw)[0].to_crs(32632)
+    io = _best(uo, rgi)
     print(
-        f"  HEF RGI5 outline alone on hef_srtm: {len(uh)} units vs OGGM divides_hef 3 "
-        f"(areas {sorted((oggm.area / 1e6).round(2))} km²); best IoU per OGGM divide {np.round(best, 2).tolist()}"
+        f"  Ötztal RGI5 dissolved ({len(oc)} complexes): {len(uo)} units (RGI 5: 20), matched "
+        f"{(io >= 0.5).sum()}/20, median IoU {np.median(io):.2f}"
     )
+    # independent: OGGM's divides of Hintereisferner and Chhota Shigri
+    for shp, dem, dv in (
+        ("Hintereisferner_RGI5.shp", "hef_srtm.tif", "divides_hef.shp"),
+        ("RGI50-14.15990.shp", "dem_chhota_shigri.tif", "divides_RGI50-14.15990.shp"),
+    ):
+        g = gpd.read_file(d / "test-files" / shp)
+        crs = g.estimate_utm_crs()
+        ug = subdivide(g, d / "test-files" / dem, **kw)[0].to_crs(crs)
+        rv = gpd.read_file(d / "test-files" / dv).to_crs(crs)
+        print(
+            f"  {dv}: {len(ug)} units vs {len(rv)} (areas {sorted((rv.area / 1e6).round(2))} km²); "
+            f"best IoU per divide {np.round(_best(ug, rv), 2).tolist()}"
+        )
 
 
 if __name__ == "__main__":
-    data = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("/work/shared/data")
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    data = Path(args[0]) if args else Path("/work/shared/data")
     oetztal(data)
     rgi7(data)
     hef_hypsometry(data)
-    for m in (0.1, 0.3, 1.0):
-        units(data, m)
+    units(data)
+    if "--sweep" in sys.argv:
+        for kw in ({"smooth_m": 0}, {"smooth_m": 100}, {"smooth_m": 300}, {"reach_m": 0}, {"reach_m": 600},
+                   {"min_unit_area_km2": 0.05}, {"min_unit_area_km2": 0.2}):  # fmt: skip
+            units(data, **kw)

@@ -1,8 +1,8 @@
-"""Segment-stage benchmark (issue 4): tiled U-Net inference throughput vs the raw model forward on the
-same tiles (ratio, goal >= 0.85), fp32 vs bf16 autocast, and peak memory vs scene size. Every figure
-printed comes from this run:
+"""Segment-stage benchmark (issues 4, 19, 20): tiled U-Net inference throughput vs the raw model forward
+on the same tiles (ratio, goal >= 0.85), fp32 vs bf16 autocast (speed and agreement), the cost of the
+confidence modes, and peak memory vs scene size. Every figure printed comes from this run:
 
-    .venv/bin/python benchmarks/segment_infer.py --sizes 512 1024 2048 --tile 256 --overlap 64
+    .venv/bin/python benchmarks/segment_infer.py --sizes 1024 4096 --tile 512 --overlap 128
 
 A synthetic scene (seed 100, never used for training) is generated and stacked once; larger stacks are
 made by mirroring it (the model does not care, and only the size matters for speed and memory).
@@ -17,6 +17,11 @@ made by mirroring it (the model does not care, and only the size matters for spe
   is shared and single timings are noisy.
 - Peak RSS: each size runs in a fresh subprocess reporting its ``VmHWM``; an import-only child gives the
   interpreter baseline. Memory should stay flat-ish while time grows with pixels (windowed inference).
+- bf16 accuracy: classes of the bf16 and fp32 pipelines agree on >= 99.5 % of valid pixels, and their
+  mIoU against the truth of the held-out base scene (seed 100) differ by <= 0.002 (printed PASS/FAIL).
+- confidence cost (``--confidence-size``): pipeline seconds with ``confidence`` = none / softmax / tta / mc
+  (8 samples) ÷ the plain pipeline (none), interleaved, best of ``--repeats``; > 2x means it stays off
+  by default.
 Uses the shipped model (``models/unet_cbam_synthetic.pt``) on CPU unless --device cuda.
 """
 
@@ -74,7 +79,16 @@ def mirrored_stack(src: Path, dst: Path, size: int) -> Path:
     return dst
 
 
-def pipeline(stack: Path, out: Path, tile: int, overlap: int, device: str, precision: str) -> dict:
+def pipeline(
+    stack: Path,
+    out: Path,
+    tile: int,
+    overlap: int,
+    device: str,
+    precision: str,
+    confidence: str = "none",
+    keep: Path | None = None,
+) -> dict:
     """Time predict_stack end to end (model loading included, as the stage does it)."""
     from glacierinv.segment.infer import predict_stack
 
@@ -84,15 +98,41 @@ def pipeline(stack: Path, out: Path, tile: int, overlap: int, device: str, preci
         None,
         out / "classes.tif",
         out / "proba.tif",
+        uncertainty_path=out / "uncertainty.tif",
         tile_px=tile,
         overlap_px=overlap,
         device=device,
         precision=precision,
+        confidence=confidence,
     )
     secs, cpu = time.perf_counter() - t, time.process_time() - c
-    (out / "classes.tif").unlink()
-    (out / "proba.tif").unlink()
+    if keep is not None:
+        (out / "classes.tif").replace(keep)
+    for name in ("classes.tif", "proba.tif", "uncertainty.tif"):
+        (out / name).unlink(missing_ok=True)
     return {"seconds": secs, "cpu": cpu}
+
+
+def read_classes(path: Path):
+    from glacierinv.io.raster import open_raster, read_window
+
+    with open_raster(path) as ds:
+        return read_window(ds, None, 1, as_float=False)[0]
+
+
+def bf16_check(a, b, truth=None) -> str:
+    """Agreement of two class rasters (valid pixels) and, with truth, their mIoU difference."""
+    from glacierinv.assess.metrics import confusion_matrix, scores
+
+    valid = (a != 255) & (b != 255)
+    agree = float((a == b)[valid].mean())
+    text = f"agreement {100 * agree:.3f} %"
+    ok = agree >= 0.995
+    if truth is not None:
+        m = [scores(confusion_matrix(x, truth))["miou"] for x in (a, b)]
+        text += f", mIoU fp32 {m[0]:.4f} bf16 {m[1]:.4f} (diff {abs(m[0] - m[1]):.4f})"
+        ok = ok and abs(m[0] - m[1]) <= 0.002
+    return text + (" PASS" if ok else " FAIL")
 
 
 def forward_only(stack: Path, tile: int, overlap: int, device: str, precision: str) -> dict:
@@ -145,23 +185,26 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--confidence-size", type=int, default=1024, help="scene size of the cost test (0: skip)")
     args = ap.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
     from glacierinv.config import load_config
     from glacierinv.preprocess.stack import build_feature_stack
-    from glacierinv.segment.infer import tile_origins
+    from glacierinv.segment.infer import resolve_device, resolve_precision, tile_origins
     from glacierinv.synthetic import generate_scene
 
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, "
-        f"torch {torch.__version__}, {args.threads} threads, device {args.device}"
+        f"torch {torch.__version__}, {args.threads} threads, device {args.device}; "
+        f"precision auto -> {resolve_precision('auto', resolve_device(args.device))}; load {os.getloadavg()}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         generate_scene(tmp / "scene", seed=100, size_px=512)
         build_feature_stack(load_config(tmp / "scene" / "config.toml"), tmp / "scene" / "stack")
+        truth512 = read_classes(tmp / "scene" / "truth" / "classes.tif")
         base = child("-", "-", args.tile, args.overlap, args.threads, args.device)["peak_rss_mb"]
         print(f"interpreter + libraries baseline RSS: {base:.0f} MB")
         print(f"tile {args.tile} px, overlap {args.overlap} px")
@@ -175,9 +218,10 @@ def main() -> None:
             out = tmp / f"out{size}"
             out.mkdir()
             best: dict[str, float] = {}
-            for _ in range(args.repeats):
+            for rep in range(args.repeats):
                 for prec in ("fp32", "bf16"):
-                    r = pipeline(stack, out, args.tile, args.overlap, args.device, prec)
+                    keep = tmp / f"classes_{prec}.tif" if rep == 0 else None
+                    r = pipeline(stack, out, args.tile, args.overlap, args.device, prec, keep=keep)
                     best["pipe" + prec] = min(best.get("pipe" + prec, float("inf")), r["seconds"])
                     best["cpupipe" + prec] = min(best.get("cpupipe" + prec, float("inf")), r["cpu"])
                     r = forward_only(stack, args.tile, args.overlap, args.device, prec)
@@ -193,6 +237,35 @@ def main() -> None:
                 f"{mem['peak_rss_mb']:11.0f}  "
                 f"{mem['peak_rss_mb'] - base:8.0f}"
             )
+            a, b = read_classes(tmp / "classes_fp32.tif"), read_classes(tmp / "classes_bf16.tif")
+            truth = truth512 if size == 512 else None
+            print(f"         bf16 vs fp32 classes at {size}²: {bf16_check(a, b, truth)}")
+        if 512 not in args.sizes:  # the accuracy check against truth on the held-out scene itself
+            stack = tmp / "scene" / "stack" / "stack.tif"
+            out = tmp / "out_check"
+            out.mkdir()
+            for prec in ("fp32", "bf16"):
+                pipeline(stack, out, args.tile, args.overlap, args.device, prec, keep=tmp / f"chk_{prec}.tif")
+            a, b = read_classes(tmp / "chk_fp32.tif"), read_classes(tmp / "chk_bf16.tif")
+            print(
+                f"bf16 vs fp32 on the held-out 512² scene (seed 100) vs truth: {bf16_check(a, b, truth512)}"
+            )
+        if args.confidence_size:
+            size = args.confidence_size
+            stack = mirrored_stack(tmp / "scene" / "stack" / "stack.tif", tmp / f"conf{size}.tif", size)
+            out = tmp / "out_conf"
+            out.mkdir()
+            prec = resolve_precision("auto", resolve_device(args.device))
+            best = {}
+            for _ in range(args.repeats):
+                for mode in ("none", "softmax", "tta", "mc"):
+                    r = pipeline(stack, out, args.tile, args.overlap, args.device, prec, confidence=mode)
+                    best[mode] = min(best.get(mode, float("inf")), r["seconds"])
+            print(
+                f"confidence cost at {size}² ({prec}), seconds (x plain): "
+                + ", ".join(f"{m} {best[m]:.1f} ({best[m] / best['none']:.2f}x)" for m in best)
+            )
+        print(f"load average at the end: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

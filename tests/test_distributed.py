@@ -37,3 +37,22 @@ def test_local_cluster_gives_same_results_as_in_process():
         assert cluster.map(abs, items) == expected
         out = cluster.map(abs, [1, "x"], continue_on_error=True)
         assert out[0] == 1 and isinstance(out[1], TaskFailure)
+
+
+def _native_threads(_):
+    import torch
+
+    return torch.get_num_threads()
+
+
+def test_workers_do_not_oversubscribe_the_cpus():
+    from glacierinv.distributed import default_threads_per_worker
+
+    assert default_threads_per_worker(2, cpus=2) == 1
+    assert default_threads_per_worker(4, cpus=16) == 4
+    assert default_threads_per_worker(3, cpus=2) == 1
+    with TaskRunner(workers=2, threads_per_worker=1) as cluster:
+        assert cluster.map(_native_threads, [0, 1, 2]) == [1, 1, 1]
+        assert cluster.last_map_seconds is not None and cluster.last_map_seconds >= 0
+    with pytest.raises(ConfigError):
+        TaskRunner(workers=2, threads_per_worker=0)

@@ -42,6 +42,7 @@ RANKS: dict[str, float] = {
     "glacierinv.scenes": 14,
     "glacierinv.refinement": 14,
     "glacierinv.pipeline": 15,
+    "glacierinv.stage_table": 16,
     "glacierinv.cli": 16,
     "glacierinv.__main__": 17,
 }

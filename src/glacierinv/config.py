@@ -1,7 +1,8 @@
 """Run configuration: one pydantic model, loaded from TOML, with the seed's choices as defaults.
 
 Relative paths in ``[inputs]`` are resolved against the folder of the TOML file. ``glacierinv config
-template`` prints the commented default (see :data:`TEMPLATE`).
+template`` prints the commented default (:data:`TEMPLATE`, whose ``[inputs]`` section the sensor registry
+writes: :func:`glacierinv.preprocess.sensors.config_template`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from glacierinv.errors import ConfigError, InputError
 
@@ -34,22 +35,41 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class InputsConfig(_Section):
-    """Input files. Only ``dem`` and one optical source (``ms`` or ``s2``) are required."""
+def _paths_in_extra(model: BaseModel, where: str) -> BaseModel:
+    """Turn the extra (sensor) keys of a section into paths; the sensor registry checks their names."""
+    extra = model.__pydantic_extra__ or {}
+    for key, value in extra.items():
+        if value is None or isinstance(value, Path):
+            continue
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{where} {key} must be a path (a string), got {value!r}")
+        extra[key] = Path(value)
+    return model
 
-    pan: Path | None = None  # panchromatic band, defines the primary (finest) grid
-    ms: Path | None = None  # multispectral GeoTIFF, bands described blue/green/red/nir
-    s2: Path | None = None  # Sentinel-2-like GeoTIFF (bands B2,B3,B4,B8,B11 by description) or SAFE folder
-    s2_cloud_mask: Path | None = None  # 1 = cloud/cirrus, 0 = clear (or an SCL raster)
-    landsat_mtl: Path | None = None  # Landsat MTL.txt; band files found beside it
+
+class InputsConfig(_Section):
+    """Input files: ``dem`` plus the products, named by the sensor keys.
+
+    The product keys (``pan``, ``ms``, ``landsat``, ``sentinel2``/``s2``, ``gf``, ``zy3``, masks, reference
+    data …) are declared by the sensor registry (:mod:`glacierinv.preprocess.sensors`), which sits above the
+    configuration layer; this section accepts them as paths and the registry rejects unknown names in the
+    preflight of ``glacierinv config check`` / ``run`` (listing the known keys).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
     dem: Path  # the fine DEM (metres)
-    dem_coarse: Path | None = None  # e.g. a 30 m DEM for comparison analyses
-    primary_cloud_mask: Path | None = None
-    truth_classes: Path | None = None  # reference classes (0/1/2, 255 nodata) for assessment
-    truth_glaciers: Path | None = None  # reference glacier polygons
+    # classes rasters of other dates (0/1/2, 255 nodata): ice persists, snow does not (seasonal-snow evidence)
+    other_dates: list[Path] = Field(default_factory=list)
     img_source: str = "primary"  # img_source attribute written per glacier
     dem_source: str = "dem"  # dem_source attribute written per glacier
     src_date: str | None = None
+    # overrides of a sensor's calibration table, e.g. {gain = {pan = 0.17}, esun = {blue = 1940.0}}
+    calibration: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _paths(self) -> InputsConfig:
+        return _paths_in_extra(self, "[inputs]")
 
 
 class StackConfig(_Section):
@@ -73,7 +93,12 @@ class SegmentConfig(_Section):
     batch_size: int = Field(4, ge=1)  # U-Net tiles per forward pass
     # column strip of U-Net inference: memory ∝ strip, not scene width; extra work ≈ tile_px / strip_px
     strip_px: int = Field(4096, ge=16)
-    precision: Literal["fp32", "bf16"] = "fp32"  # bf16 autocast: faster on some CPUs/GPUs, not on all
+    # auto: bf16 autocast where the device has native bf16 (CUDA with bf16, CPU with AVX512-BF16/AMX)
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    # uncertainty.tif from calibrated probabilities: softmax (one pass, free) | tta (4 passes) |
+    # mc (mc_samples passes with dropout) | none (no uncertainty.tif)
+    confidence: Literal["softmax", "tta", "mc", "none"] = "softmax"
+    mc_samples: int = Field(8, ge=2)
 
 
 class OutlinesConfig(_Section):
@@ -93,6 +118,9 @@ class UnitsConfig(_Section):
 class AttributesConfig(_Section):
     hypsometry_band_m: float = 50.0
     min_dem_coverage: float = 0.2  # refuse z statistics when less of the glacier has valid DEM
+    rgi_regions: list[Path] = Field(default_factory=list)  # RGI 7 region/subregion polygons → o1/o2region
+    id_prefix: str = "glacierinv"  # rgi_id-style ids <prefix>-G-<o1region>-<nnnnn>
+    crs: str | None = None  # inventory.gpkg in this CRS (e.g. "EPSG:4326" like RGI); default: the scene's
 
 
 class AssessConfig(_Section):
@@ -130,6 +158,8 @@ class RuntimeConfig(_Section):
     # a 4096² U-Net segment stage: 1 MiB → 15 % lower peak RSS, 25 % slower. 0 = glibc's default
     heap_mmap_threshold_mb: float = Field(0.0, ge=0)
     workers: int = 0  # 0 = in-process; N = LocalCluster with N workers
+    # native (torch/OpenMP/GDAL) threads per LocalCluster worker; None = CPUs ÷ workers (no oversubscription)
+    threads_per_worker: int | None = Field(None, ge=1)
     scheduler: str | None = None  # address of an existing dask scheduler
     seed: int = 0
     tile_px: int = 0  # >0: split each scene into tiles of this many px (tasks for Dask); 0 = whole scenes
@@ -138,18 +168,63 @@ class RuntimeConfig(_Section):
 
 
 class SceneConfig(_Section):
-    """One scene of a multi-scene run: its own imagery (and optionally DEM); the rest comes from [inputs]."""
+    """One scene of a multi-scene run: its own imagery (sensor keys, as in ``[inputs]``) and optionally DEM;
+    imagery it does not name is not inherited from ``[inputs]`` (the DEM is)."""
+
+    model_config = ConfigDict(extra="allow")
 
     name: str
     priority: int | None = None  # lower wins in the mosaic; default: primary sensor first, then least cloud
-    pan: Path | None = None
-    ms: Path | None = None
-    s2: Path | None = None
-    s2_cloud_mask: Path | None = None
-    landsat_mtl: Path | None = None
-    dem: Path | None = None
-    primary_cloud_mask: Path | None = None
     img_source: str | None = None
+    dem: Path | None = None
+
+    @model_validator(mode="after")
+    def _paths(self) -> SceneConfig:
+        return _paths_in_extra(self, f"[[scenes]] '{self.name}'")
+
+
+#: Metres per unit for ``--z-unit`` / ``[dem] z_unit`` (and band units found in files).
+Z_UNITS = {
+    "m": 1.0, "metre": 1.0, "meter": 1.0, "metres": 1.0, "meters": 1.0,
+    "ft": 0.3048, "foot": 0.3048, "feet": 0.3048, "international foot": 0.3048,
+    "us-ft": 1200.0 / 3937.0, "us survey foot": 1200.0 / 3937.0, "ftus": 1200.0 / 3937.0,
+    "cm": 0.01, "dm": 0.1,
+}  # fmt: skip
+
+
+class DemPath(type(Path())):
+    """A DEM path that carries the DEM's vertical unit (``z_unit``, a key of :data:`Z_UNITS`).
+
+    It is a :class:`pathlib.Path`, so it travels through every function that takes a DEM path; the DEM
+    readers (:class:`~glacierinv.dem.windows.DemWindows`) convert its values to metres.
+    """
+
+    z_unit: str | None = None
+
+
+def dem_path(path: str | Path, z_unit: str | None = None) -> Path:
+    """``path`` as a :class:`DemPath` with ``z_unit`` (checked), or unchanged when ``z_unit`` is None."""
+    if z_unit is None:
+        return Path(path)
+    unit = z_unit.strip().lower()
+    if unit not in Z_UNITS:
+        raise InputError(f"unknown vertical unit '{z_unit}'; give one of m, ft, us-ft, cm, dm")
+    p = DemPath(path)
+    p.z_unit = unit
+    return p
+
+
+class DemConfig(_Section):
+    """How to read the DEMs (``inputs.dem``, ``inputs.dem_coarse``)."""
+
+    z_unit: str | None = None  # vertical unit: m, ft, us-ft (default: from the file, else metres)
+
+    @field_validator("z_unit")
+    @classmethod
+    def _z_unit_ok(cls, v: str | None) -> str | None:
+        if v is not None and v.strip().lower() not in Z_UNITS:
+            raise ValueError(f"unknown vertical unit '{v}'; give one of m, ft, us-ft, cm, dm")
+        return v
 
 
 class RunConfig(_Section):
@@ -165,6 +240,7 @@ class RunConfig(_Section):
     assess: AssessConfig = Field(default_factory=AssessConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    dem: DemConfig = Field(default_factory=DemConfig)
     scenes: list[SceneConfig] = Field(default_factory=list)  # several scenes → one seamless inventory
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -184,13 +260,15 @@ class RunConfig(_Section):
 
     def input_path(self, key: str, required: bool = True) -> Path | None:
         """Resolved path of ``inputs.<key>``; raises a clear error if required and missing."""
-        p = self.resolve(getattr(self.inputs, key))
+        p = self.resolve(getattr(self.inputs, key, None))
         if p is None and required:
             raise ConfigError(
                 f'config: [inputs] {key} is required for this stage. Add `{key} = "PATH"` under [inputs].'
             )
         if p is not None and not p.exists():
             raise InputError(f"input '{key}' not found", p, "Fix the path in [inputs] of the config")
+        if p is not None and key in ("dem", "dem_coarse") and self.dem.z_unit is not None:
+            return dem_path(p, self.dem.z_unit)  # a Path that carries the vertical unit to the DEM readers
         return p
 
 
@@ -219,20 +297,13 @@ def config_from_dict(data: dict, base_dir: Path, source: str = "config") -> RunC
     return cfg.model_copy(update={"base_dir": Path(base_dir)})
 
 
+# the commented default configuration; its [inputs] section is written by the sensor registry,
+# see glacierinv.preprocess.sensors.config_template()
 TEMPLATE = """\
 # glacierinv run configuration. Paths are relative to this file.
 name = "my-inventory"
 
-[inputs]
-pan = "pan.tif"              # panchromatic band: the primary (finest) grid
-ms = "ms.tif"                # multispectral, band descriptions blue, green, red, nir
-s2 = "s2.tif"                # Sentinel-2 bands (B2, B3, B4, B8, B11) for gap fill
-s2_cloud_mask = "s2_cloud.tif"
-landsat_mtl = "landsat/MTL.txt"  # Landsat Level-1 metadata; bands found beside it (LST)
-dem = "dem.tif"              # fine DEM in metres
-dem_coarse = "dem30.tif"     # optional 30 m DEM
-# truth_classes = "truth/classes.tif"   # optional reference for accuracy
-img_source = "zy3"
+{inputs}img_source = "zy3"
 dem_source = "zy3"
 
 [stack]
@@ -245,7 +316,8 @@ method = "unet"              # unet (U-Net+CBAM; shipped model unless checkpoint
 tile_px = 512
 overlap_px = 128
 batch_size = 4               # tiles per forward pass
-precision = "fp32"           # or "bf16" (autocast; measure before switching)
+precision = "auto"           # bf16 autocast where native (AVX512-BF16/AMX CPU, CUDA), else fp32
+confidence = "softmax"       # uncertainty.tif: softmax (free) | tta | mc (4-8x slower) | none
 
 [outlines]
 min_area_km2 = 0.005         # seed: patches below 0.005 km2 are dropped
@@ -257,6 +329,8 @@ min_unit_area_km2 = 0.1
 
 [attributes]
 hypsometry_band_m = 50
+# rgi_regions = ["RGI2000-v7.0-regions.shp", "RGI2000-v7.0-subregions.shp"]  # -> o1region, o2region
+# crs = "EPSG:4326"          # write inventory.gpkg in lon/lat like RGI's distribution
 
 [assess]
 buffer_px = 2                # +-2 px buffer uncertainty
@@ -265,6 +339,9 @@ buffer_px = 2                # +-2 px buffer uncertainty
 band_m = 200                 # hypsometry band (m)
 min_type_area_km2 = 5        # AAR glacier types for glaciers >= 5 km2
 # snow = "snow.tif"          # snow / albedo raster for snowlines and AAR (or ela_column = "ela_m")
+
+# [dem]
+# z_unit = "ft"              # vertical unit of the DEMs when the files do not say (default: metres)
 
 [runtime]
 block_px = 1024

@@ -14,6 +14,7 @@ dask-jobqueue (SLURM/PBS) or dask-kubernetes create such clusters.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -21,7 +22,10 @@ from typing import Any
 
 from glacierinv.errors import ConfigError, GlacierInvError
 
-__all__ = ["TaskFailure", "TaskRunner"]
+__all__ = ["TaskFailure", "TaskRunner", "default_threads_per_worker"]
+
+#: environment variables that size the native thread pools (OpenMP/BLAS/oneDNN, GDAL) of a worker
+_THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "GDAL_NUM_THREADS")
 
 log = logging.getLogger(__name__)
 
@@ -45,21 +49,62 @@ def _timed(func: Callable, key: str, item: Any) -> tuple[str, Any, float, str | 
     return key, value, time.perf_counter() - started, None, None
 
 
+def default_threads_per_worker(workers: int, cpus: int | None = None) -> int:
+    """Native threads per worker process so that ``workers × threads`` fills the CPUs, not more (>= 1)."""
+    if cpus is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, int(cpus or 1) // max(workers, 1))
+
+
+def _set_native_threads(threads: int) -> None:
+    """Size this process's torch/OpenMP thread pool (run on each Dask worker when it starts)."""
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:  # pragma: no cover - torch is a dependency; kept harmless for other tasks
+        pass
+
+
+def _native_threads_plugin(threads: int):
+    """Dask worker plugin: ``torch.set_num_threads`` on every worker (env vars cover OpenMP/BLAS/GDAL)."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class NativeThreads(WorkerPlugin):
+        name = "glacierinv-native-threads"
+
+        def setup(self, worker) -> None:
+            _set_native_threads(threads)
+
+    return NativeThreads()
+
+
 class TaskRunner:
     """Run tasks in-process (``workers=0``, no scheduler) or on Dask distributed.
 
     Parameters
     ----------
     workers
-        Number of worker processes of a LocalCluster (one thread each); 0 = in-process.
+        Number of worker processes of a LocalCluster; 0 = in-process.
     scheduler
         Address of an existing scheduler (``tcp://host:8786``); overrides ``workers``.
+    threads_per_worker
+        Native threads (torch/OpenMP/BLAS/GDAL) of each LocalCluster worker; None = CPUs ÷ workers, so the
+        workers do not oversubscribe the cores (one torch pool of all cores per worker would). Each worker
+        runs one task at a time (one Dask thread): a tile's work is parallel inside the task.
+
+    After :meth:`map`, ``last_map_seconds`` holds the wall time from the first submission to the last
+    result (the tile work, without cluster start-up).
     """
 
-    def __init__(self, workers: int = 0, scheduler: str | None = None):
+    def __init__(self, workers: int = 0, scheduler: str | None = None, threads_per_worker: int | None = None):
         if workers < 0:
             raise ConfigError(f"workers must be >= 0, not {workers}")
+        if threads_per_worker is not None and threads_per_worker < 1:
+            raise ConfigError(f"threads_per_worker must be >= 1, not {threads_per_worker}")
         self.workers, self.scheduler = workers, scheduler
+        self.threads_per_worker = threads_per_worker or default_threads_per_worker(workers)
+        self.last_map_seconds: float | None = None
         self._client = None
         self._cluster = None
 
@@ -76,14 +121,17 @@ class TaskRunner:
             if self.scheduler:
                 self._client = Client(self.scheduler, timeout="20s")
             else:
+                threads = str(self.threads_per_worker)
                 self._cluster = LocalCluster(
                     n_workers=self.workers,
                     threads_per_worker=1,
                     processes=True,
                     dashboard_address=None,
                     silence_logs=logging.ERROR,
+                    env={k: threads for k in _THREAD_ENV},
                 )
                 self._client = Client(self._cluster)
+                self._client.register_plugin(_native_threads_plugin(self.threads_per_worker))
         except OSError as exc:
             raise ConfigError(
                 f"cannot reach the Dask scheduler {self.scheduler or 'LocalCluster'} ({exc})"
@@ -114,6 +162,7 @@ class TaskRunner:
         items = list(items)
         keys = list(keys) if keys is not None else [f"task-{i}" for i in range(len(items))]
         outcomes: dict[str, tuple] = {}
+        started = time.perf_counter()
         if self._client is None:
             for i, (key, item) in enumerate(zip(keys, items, strict=True)):
                 outcomes[key] = _timed(func, key, item)
@@ -137,6 +186,7 @@ class TaskRunner:
                 self._log(outcome)
                 if on_done:
                     on_done(n, len(items))
+        self.last_map_seconds = time.perf_counter() - started
         results = []
         for key in keys:
             _, value, _, error, exc = outcomes[key]

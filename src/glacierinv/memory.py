@@ -10,14 +10,17 @@ glibc's ``mallopt`` / ``malloc_trim`` do not exist (macOS, Windows, musl).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
 import gc
+from collections.abc import Iterator
 
-__all__ = ["limit_heap_growth", "release_memory"]
+__all__ = ["heap_growth_limited", "limit_heap_growth", "release_memory"]
 
 _M_MMAP_THRESHOLD = -3  # glibc <malloc.h>
+_DEFAULT_MMAP_THRESHOLD = 128 * 1024  # glibc's initial M_MMAP_THRESHOLD (DEFAULT_MMAP_THRESHOLD_MIN)
 
 
 @functools.cache
@@ -35,6 +38,25 @@ def release_memory() -> None:
     libc = _libc()
     if libc is not None and hasattr(libc, "malloc_trim"):
         libc.malloc_trim(0)
+
+
+@contextlib.contextmanager
+def heap_growth_limited(threshold: int | None) -> Iterator[bool]:
+    """:func:`limit_heap_growth` for the duration of a ``with`` block, then glibc's default back.
+
+    glibc has no getter for the threshold, so the previous value cannot be read: on exit the threshold is
+    set back to glibc's initial 128 KiB (its automatic growth stays off, as after any ``mallopt``). With
+    ``threshold`` None or 0 nothing is changed. Yields whether the setting took effect.
+    """
+    if not threshold:
+        yield False
+        return
+    ok = limit_heap_growth(threshold)
+    try:
+        yield ok
+    finally:
+        if ok:
+            _libc().mallopt(_M_MMAP_THRESHOLD, _DEFAULT_MMAP_THRESHOLD)
 
 
 def limit_heap_growth(threshold: int = 1 << 20) -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 from glacierinv.config import RunConfig
 from glacierinv.errors import ConfigError, GlacierInvError
 from glacierinv.io.atomic import check_writable
-from glacierinv.memory import limit_heap_growth, release_memory
+from glacierinv.memory import heap_growth_limited, release_memory
 from glacierinv.runfolder import RunFolder, file_digest, software_versions
 from glacierinv.stage import Progress, Stage
 
@@ -130,9 +130,8 @@ def run_pipeline(
 def _run_stages(cfg, run_dir, selected, force, progress_factory) -> RunResult:
     run = RunFolder(run_dir)
     result = RunResult(run.path)
-    if cfg.runtime.heap_mmap_threshold_mb > 0:
-        limit_heap_growth(int(cfg.runtime.heap_mmap_threshold_mb * 2**20))
-    with run.locked(), run.logging_to_file():
+    heap = int(cfg.runtime.heap_mmap_threshold_mb * 2**20)
+    with heap_growth_limited(heap), run.locked(), run.logging_to_file():  # undone when the run ends
         run.manifest.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         run.manifest["config"] = cfg.model_dump(mode="json")
         run.manifest["config_base_dir"] = str(cfg.base_dir)
@@ -162,7 +161,7 @@ def _run_parts(cfg: RunConfig, run: RunFolder, stage: Stage, progress: Progress)
     from glacierinv.scenes import mosaic_parts, plan_parts, process_part
 
     parts = plan_parts(cfg)
-    with TaskRunner(cfg.runtime.workers, cfg.runtime.scheduler) as runner:
+    with TaskRunner(cfg.runtime.workers, cfg.runtime.scheduler, cfg.runtime.threads_per_worker) as runner:
         results = runner.map(
             partial(process_part, run_dir=str(run.path), stage=stage.name),
             parts,
@@ -178,6 +177,7 @@ def _run_parts(cfg: RunConfig, run: RunFolder, stage: Stage, progress: Progress)
         "n_ran": sum(1 for r in results if isinstance(r, dict) and r.get("status") == "ran"),
         "failed_parts": failed,
         "distributed": cfg.runtime.workers > 0 or bool(cfg.runtime.scheduler),
+        "tasks_seconds": runner.last_map_seconds,  # the parts' work, without cluster start-up and mosaic
     }
 
 

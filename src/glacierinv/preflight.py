@@ -7,6 +7,8 @@ decimated read (catches all-NaN / all-nodata rasters), never a whole-scene read.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import rasterio
 from rasterio.enums import Resampling
@@ -14,60 +16,118 @@ from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
 from glacierinv.config import RunConfig
-from glacierinv.errors import InputError
-from glacierinv.io.grid import Grid
+from glacierinv.errors import CheckpointError, ConfigError, InputError
 from glacierinv.io.raster import check_overlap, open_raster
+from glacierinv.preprocess.sensors import scene_keys
 
-__all__ = ["check_inputs"]
+__all__ = ["check_inputs", "checkpoint_channels", "shipped_models"]
 
-_RASTERS = ("pan", "ms", "s2_cloud_mask", "dem", "dem_coarse", "primary_cloud_mask", "truth_classes")
-_REFLECTANCE = ("pan", "ms")
-_OPTICAL_BANDS = {"ms": ("blue", "green", "red", "nir")}
 _SAMPLE = 128  # px of the decimated read
 
 
-def check_inputs(cfg: RunConfig) -> None:
-    """Validate all configured inputs (existence, format, CRS, integrity, content, overlap)."""
-    paths = {key: cfg.input_path(key, required=(key == "dem")) for key in _RASTERS}
-    s2 = cfg.input_path("s2", required=False)
-    if s2 is not None:  # a SAFE folder, band files or a described GeoTIFF; DN scaling handled by the reader
-        from glacierinv.preprocess.sentinel2 import open_sentinel2
+def check_inputs(cfg: RunConfig, *, checkpoint: bool = True) -> None:
+    """Validate all configured inputs: every scene's products (existence, format, metadata, integrity,
+    overlap, channels), the reference and analysis inputs, and that the U-Net checkpoint's channels are in
+    the stack. ``glacierinv config check`` and ``glacierinv run`` both call exactly this."""
+    from glacierinv.preprocess.sensors import check_keys, scene_configs
 
-        open_sentinel2(s2)
-    primary = next((paths[k] for k in ("pan", "ms") if paths[k] is not None), None)
-    primary_grid = None
-    for key, path in paths.items():
-        if path is None:
-            continue
-        with open_raster(path) as ds:
-            _check_integrity(ds, key)
-            if key in _REFLECTANCE:
-                _check_reflectance(ds, key)
-            if key in _OPTICAL_BANDS:
-                _check_bands(ds, key, _OPTICAL_BANDS[key])
-            if primary is not None and path == primary:
-                primary_grid = Grid(ds.crs, ds.transform, (ds.height, ds.width))
-    if primary_grid is not None:
-        for path in paths.values():
-            if path is not None and path != primary:
-                with open_raster(path) as ds:
-                    check_overlap(ds, primary_grid, path)
-    for scene in cfg.scenes:
-        for key in ("pan", "ms", "s2", "dem"):
-            p = cfg.resolve(getattr(scene, key))
-            if p is not None:
-                if not p.exists():
-                    raise InputError(
-                        f"scene '{scene.name}': input '{key}' not found", p, "Fix the path in [[scenes]]"
-                    )
-                with open_raster(p) as ds:
-                    _check_integrity(ds, key)
+    check_keys(cfg)
+
+    available: list[set[str]] = []
+    for name, scfg, _ in scene_configs(cfg):
+        try:
+            available.append(_check_scene(scfg))
+        except ConfigError as exc:
+            if not cfg.scenes:
+                raise
+            raise ConfigError(f"scene '{name}': {exc}") from None
+    for key in ("dem_coarse", "truth_classes"):
+        path = cfg.input_path(key, required=False)
+        if path is not None:
+            with open_raster(path) as ds:
+                _check_integrity(ds, key)
     truth = cfg.input_path("truth_glaciers", required=False)
     if truth is not None:
         from glacierinv.io.vector import read_vector
 
         read_vector(truth, layer="glaciers" if truth.suffix == ".gpkg" else None, polygons=True)
     _check_analysis_inputs(cfg)
+    if checkpoint:
+        _check_checkpoint(cfg, set.intersection(*available) if available else set())
+
+
+def _check_scene(cfg: RunConfig) -> set[str]:
+    """One scene: open its products, check every file it reads, the overlap and the channels.
+
+    Returns the channels its inputs can provide.
+    """
+    from glacierinv.preprocess.sensors import available_channels, open_scene
+    from glacierinv.preprocess.stack import check_channels
+
+    for key in scene_keys():
+        cfg.input_path(key, required=(key == "dem"))  # existence, with the key's name
+    scene = open_scene(cfg)
+    primary = scene.primary
+    refs = [*primary.bands.values(), *([primary.pan] if primary.pan is not None else [])]
+    rpc_files = {r.path for r in refs if r.rpc}
+    files = [*scene.files(), *(p for p in (scene.dem, scene.primary_cloud, scene.s2_cloud) if p is not None)]
+    for path in dict.fromkeys(files):
+        with open_raster(path, need_crs=path not in rpc_files) as ds:
+            _check_integrity(ds, path.name)
+    grid = primary.grid
+    for path in dict.fromkeys(files):
+        if path not in rpc_files:
+            with open_raster(path) as ds:
+                check_overlap(ds, grid, path)
+    check_channels(cfg, scene)
+    return set(available_channels(scene))
+
+
+def checkpoint_channels(path: Path) -> list[str]:
+    """The channel names a U-Net checkpoint declares (read safely, without building the model)."""
+    import torch
+
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+        return [str(c) for c in raw["channels"]]
+    except Exception as exc:  # noqa: BLE001 - any failure means an unusable checkpoint
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable glacierinv checkpoint ({first})") from None
+
+
+def shipped_models() -> dict[str, list[str]]:
+    """The models shipped in ``glacierinv/segment/models/`` → the channels each declares."""
+    folder = Path(__file__).parent / "segment" / "models"
+    return {p.name: checkpoint_channels(p) for p in sorted(folder.glob("*.pt"))}
+
+
+def _check_checkpoint(cfg: RunConfig, available: set[str]) -> None:
+    """Stop before anything is written when the U-Net needs a channel the stack will not hold."""
+    if cfg.segment.method != "unet":
+        return
+    from glacierinv.segment.checkpoint import SHIPPED_MODEL
+
+    path = cfg.resolve(cfg.segment.checkpoint) or SHIPPED_MODEL
+    if not Path(path).is_file():
+        raise CheckpointError(f"{path}: checkpoint not found. Fix [segment] checkpoint or omit it")
+    needed = checkpoint_channels(Path(path))
+    stack = {c.lower() for c in cfg.stack.channels}
+    missing = [c for c in needed if c.lower() not in stack]
+    if not missing:
+        return
+    fits = [f"{name} ({', '.join(ch)})" for name, ch in shipped_models().items() if set(ch) <= available]
+    providable = [c for c in missing if c in available]
+    fix = (
+        f"add {', '.join(providable)} to [stack] channels"
+        if len(providable) == len(missing)
+        else "name products that provide them (docs/sensors.md)"
+    )
+    raise ConfigError(
+        f"config: the U-Net checkpoint {Path(path).name} needs channel(s) {', '.join(missing)} that the stack "
+        f"lacks ([stack] channels = {list(cfg.stack.channels)}). Shipped models that fit the configured "
+        f"sensors: {'; '.join(fits) or 'none'}. Fix: {fix}, set [segment] checkpoint to a fitting model, or "
+        'use [segment] method = "baseline"'
+    )
 
 
 def _check_analysis_inputs(cfg: RunConfig) -> None:
@@ -106,25 +166,4 @@ def _check_integrity(ds: rasterio.DatasetReader, key: str) -> None:
             f"input '{key}' holds no valid data (all nodata/NaN in band 1)",
             ds.name,
             "Check the file and its nodata value",
-        )
-
-
-def _check_reflectance(ds: rasterio.DatasetReader, key: str) -> None:
-    if np.dtype(ds.dtypes[0]).kind in "iu":
-        raise InputError(
-            f"input '{key}' holds integer digital numbers ({ds.dtypes[0]}), expected surface/TOA reflectance 0-1 (float)",
-            ds.name,
-            "Convert with the product's scale factor (e.g. DN/10000 for Sentinel-2 L2A) to float32 reflectance",
-        )
-
-
-def _check_bands(ds: rasterio.DatasetReader, key: str, needed: tuple[str, ...]) -> None:
-    names = [(d or "").lower() for d in ds.descriptions]
-    missing = [b for b in needed if b not in names]
-    if missing:
-        have = ", ".join(d or "?" for d in ds.descriptions)
-        raise InputError(
-            f"input '{key}' lacks band(s) {', '.join(missing)} (bands are: {have}; {ds.count} band(s))",
-            ds.name,
-            f"Describe the bands as {', '.join(needed)} (e.g. `gdal_edit.py -colorinterp_X` or rasterio set_band_description)",
         )

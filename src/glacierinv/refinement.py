@@ -129,7 +129,7 @@ def recompute_changed_units(cfg, run: Path, refined: RefinedOutlines) -> tuple[d
             units_debris = todo_deb.rename(columns={"outline_id": "glac_id"})
             divides = None
         attrs, hyps, lines, _ = attributes_with_uncertainty(
-            cfg, units, units_debris, pixel_size_m=refined.pixel_size_m, id_column="glac_id"
+            cfg, units, units_debris, pixel_size_m=refined.pixel_size_m, id_column="glac_id", run_dir=run
         )
         prov = dict(zip(gl["outline_id"].astype(str), gl["provenance"], strict=True))
         attrs["provenance"] = [prov.get(str(o), "edited") for o in attrs["outline_id"]]

@@ -46,8 +46,6 @@ __all__ = ["Part", "mosaic_parts", "plan_parts", "process_part"]
 
 log = logging.getLogger(__name__)
 
-_IMAGERY_KEYS = ("pan", "ms", "s2", "s2_cloud_mask", "landsat_mtl", "dem", "primary_cloud_mask", "img_source")
-
 
 @dataclass(frozen=True)
 class Part:
@@ -68,26 +66,17 @@ class Part:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _primary_key(cfg: RunConfig) -> str:
-    for key in ("pan", "ms", "s2"):
-        if getattr(cfg.inputs, key) is not None:
-            return key
-    raise ConfigError("config: [inputs] needs an image (pan, ms or s2) to define the primary grid")
+def _primary(cfg: RunConfig):
+    """The opened primary product of a one-scene config (its grid defines the scene's tiles)."""
+    from glacierinv.preprocess.sensors import open_scene
+
+    return open_scene(cfg).primary
 
 
 def _scene_configs(cfg: RunConfig) -> list[tuple[str, RunConfig, int | None]]:
-    if not cfg.scenes:
-        return [(cfg.name, cfg, None)]
-    out = []
-    for scene in cfg.scenes:
-        update = {k: getattr(scene, k) for k in _IMAGERY_KEYS if getattr(scene, k) is not None}
-        inputs = cfg.inputs.model_copy(update=update)
-        # a scene brings its own imagery: inputs it does not name are not inherited from [inputs]
-        for key in ("pan", "ms", "s2", "s2_cloud_mask", "landsat_mtl", "primary_cloud_mask"):
-            if getattr(scene, key) is None:
-                inputs = inputs.model_copy(update={key: None})
-        out.append((scene.name, cfg.model_copy(update={"inputs": inputs, "scenes": []}), scene.priority))
-    return out
+    from glacierinv.preprocess.sensors import scene_configs
+
+    return scene_configs(cfg)
 
 
 def plan_parts(cfg: RunConfig) -> list[Part]:
@@ -97,10 +86,9 @@ def plan_parts(cfg: RunConfig) -> list[Part]:
     if len(set(names)) != len(names):
         raise ConfigError("config: [[scenes]] names must be unique")
     for rank, (name, scfg, priority) in enumerate(_scene_configs(cfg)):
-        key = _primary_key(scfg)
-        primary = scfg.input_path(key)
-        grid = raster_grid(primary)
-        sensor_rank = 0 if key in ("pan", "ms") else 1
+        product = _primary(scfg)
+        grid = product.grid
+        sensor_rank = 1 if product.sensor == "sentinel2" else 0
         prio = (priority if priority is not None else 10**6, sensor_rank, rank)
         cfg_json = scfg.model_dump(mode="json")
         tile = cfg.runtime.tile_px
@@ -147,7 +135,13 @@ def process_part(part: Part, run_dir: str | Path, stage: str) -> dict[str, Any]:
     else:
         from glacierinv.segment.runner import segment_stack
 
-        segment_stack(cfg, folder / "stack.tif", folder / "classes.tif", folder / "proba.tif")
+        segment_stack(
+            cfg,
+            folder / "stack.tif",
+            folder / "classes.tif",
+            folder / "proba.tif",
+            folder / "uncertainty.tif",
+        )
     record[stage] = part.spec_hash()
     with atomic_path(record_path) as tmp:
         tmp.write_text(json.dumps(record))

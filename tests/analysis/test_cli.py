@@ -20,7 +20,8 @@ def test_analyse_cli_on_a_run_inventory(baseline_run, tiny_scene, tmp_path):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "analysis.json").read_text())
-    assert summary["analyses"]["types"]["status"] == "skipped"  # no snow raster, ELA or aar column
+    # no snow raster or ELA, but the run's inventory now carries aar (issue 17.10): types from that column
+    assert summary["analyses"]["types"]["status"] == "done"
     assert summary["analyses"]["dem_resolution"]["status"] == "done"
     assert (out / "hypsometry.csv").exists() and (out / "dem_resolution.png").exists()
     # an existing folder is kept without --force, replaced with it
@@ -43,7 +44,12 @@ def test_analyse_cli_bad_input(baseline_run, tiny_scene, tmp_path):
     )
     one_error_line(runner.invoke(app, ["analyse", inv, "--warming", "1,x", "--out", out]), "--warming")
     one_error_line(runner.invoke(app, ["analyse", inv, "--only", "colour", "--out", out]), "colour")
-    one_error_line(runner.invoke(app, ["analyse", inv, "--only", "types", "--out", out]), "types")
+    # types need an AAR source: an inventory without aar (the run's now carries one, issue 17.10)
+    import geopandas as gpd
+
+    no_aar = tmp_path / "no_aar.gpkg"
+    gpd.read_file(inv, layer="glaciers").drop(columns=["aar", "glac_type"]).to_file(no_aar, layer="glaciers")
+    one_error_line(runner.invoke(app, ["analyse", str(no_aar), "--only", "types", "--out", out]), "types")
     not_a_dem = tmp_path / "dem.tif"
     not_a_dem.write_text("not a raster")
     one_error_line(runner.invoke(app, ["analyse", inv, "--dem", str(not_a_dem), "--out", out]), "dem.tif")

@@ -36,3 +36,22 @@ def test_profile_from_the_dem_flow_path(planar):
     for _, g in p.groupby("glac_id"):
         assert np.all(np.diff(g["z_m"].to_numpy()) < 0)  # descends from head to terminus
     assert "2 from DEM flow paths" in res.notes[0]
+
+
+def test_locate_on_line_equals_geos_line_locate_point():
+    """The STR-tree projection gives GEOS's answer, ties (first segment wins) included."""
+    import shapely
+    from shapely.geometry import LineString
+
+    from glacierinv.analysis.profiles import locate_on_line
+
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 10, 300)
+    wiggly = LineString(np.c_[t * 300 + rng.normal(0, 3, t.size), 200 * np.sin(t)])
+    folded = LineString([(0, 0), (1000, 0), (1000, 100), (0, 100), (0, 100), (0, 200), (2000, 200)])
+    for line in (wiggly, folded):
+        xs, ys = np.meshgrid(np.arange(-50, 3050, 10.0), np.arange(-250, 260, 10.0))
+        xs, ys = xs.ravel(), ys.ravel()
+        expected = shapely.line_locate_point(line, shapely.points(xs, ys), normalized=True)
+        np.testing.assert_allclose(locate_on_line(line, xs, ys), expected, rtol=0, atol=1e-12)
+    assert locate_on_line(folded, np.zeros(0), np.zeros(0)).size == 0

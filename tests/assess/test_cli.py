@@ -56,7 +56,9 @@ def test_accuracy_cli(rasters):
     conf = pd.read_csv(out / "confusion.csv")
     assert conf.groupby("region")["n_pixels"].sum()["overall"] == 200 * 100
     # no overwrite without --force; with --force it is replaced
-    _one_error_line(runner.invoke(app, [*args, "--out", str(out)]), "exists already")
+    _one_error_line(
+        runner.invoke(app, [*args, "--out", str(out)]), "not empty", "--force"
+    )  # a non-empty folder, as every command
     assert runner.invoke(app, [*args, "--out", str(out), "--force", "--n-boot", "0"]).exit_code == 0
 
 

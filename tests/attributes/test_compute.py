@@ -9,7 +9,7 @@ from rasterio.crs import CRS
 from shapely.geometry import box
 
 from glacierinv.attributes import compute_attributes
-from glacierinv.attributes.compute import aspect_sector, hypsometry_permille
+from glacierinv.attributes.compute import aspect_sector, circular_mean_aspect_deg, hypsometry_permille
 from glacierinv.errors import InputError, NoOverlap
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import write_raster
@@ -73,6 +73,41 @@ def test_aspect_is_downslope_clockwise_from_north(tmp_path, dz_east, dz_north, a
     assert (got - aspect + 180) % 360 - 180 == pytest.approx(0.0, abs=0.01)
 
 
+def test_aspect_is_the_circular_mean_of_cell_aspects():
+    """RGI aspect: every sloping cell weighs the same. 90 gentle north-facing cells and 10 steep east-facing
+    cells: the circular mean is atan2(0.1, 0.9) = 6.3°; the mean gradient vector would give 45°+."""
+    gx = np.r_[np.zeros(90), np.full(10, -2.0)]  # east-facing cells: z falls towards east, steeply
+    gy = np.r_[np.full(90, -0.1), np.zeros(10)]  # north-facing cells: z falls towards north, gently
+    assert circular_mean_aspect_deg(gx, gy) == pytest.approx(np.degrees(np.arctan2(0.1, 0.9)), abs=1e-9)
+    # wrap-around: 350° and 10° average to 0°, not 180°
+    az = np.radians([350.0, 10.0])
+    assert circular_mean_aspect_deg(-np.sin(az), -np.cos(az)) % 360 == pytest.approx(0.0, abs=1e-9)
+    assert circular_mean_aspect_deg(np.zeros(4), np.zeros(4)) is None  # flat: not assigned
+    assert circular_mean_aspect_deg(np.array([1.0, -1.0]), np.array([0.0, 0.0])) is None  # cancels out
+
+
+def test_centerline_of_a_valley_glacier(tmp_path):
+    """A 3 km valley glacier (U-shaped cross-section, falling east) with a 1.2 km side branch from the north:
+    the longest Kienholz centerline runs the main valley along its axis, head to terminus."""
+    grid = Grid.from_bounds(UTM, (499000, 3999000, 504000, 4003000), 20.0)
+    rows, cols = np.indices(grid.shape)
+    xs, ys = grid.xy(rows, cols)
+    z = 4000 - 0.15 * (xs - 500000) + 2e-4 * (ys - 4000300) ** 2  # axis y = 4000300, 0.15 m/m
+    dem = write_raster(tmp_path / "dem.tif", z.astype("float32"), grid)
+    main = box(500000, 4000000, 503000, 4000600)
+    branch = box(501200, 4000600, 501600, 4001800)
+    g = gpd.GeoDataFrame(geometry=[main.union(branch)], crs=UTM)
+    out, _, lines = compute_attributes(g, dem, return_centerlines=True)
+    line = lines.geometry.iloc[0]
+    assert out["lmax_m"].iloc[0] == pytest.approx(line.length, rel=1e-9)
+    assert 2900 <= line.length <= 3100  # the valley is 3000 m long; ends on the outline
+    head, term = np.asarray(line.coords)[0], np.asarray(line.coords)[-1]
+    assert head[0] < 500100 and term[0] > 502900  # from the top of the valley to the terminus
+    xy = np.asarray(line.coords)
+    middle = (xy[:, 0] > 500600) & (xy[:, 0] < 502400)
+    assert np.all(np.abs(xy[middle, 1] - 4000300) <= 60)  # along the axis, not hugging a side
+
+
 def test_sectors_and_hypsometry_rounding():
     assert [aspect_sector(a) for a in (0, 22.4, 22.5, 90, 180, 337.4, 337.5, 359.9)] == [
         1,
@@ -117,7 +152,9 @@ def test_bad_inputs(tmp_path):
 
 def test_hintereisferner_against_rgi(shared_data):
     """RGI60-11.00897 with its SRTM: published Zmin 2430, Zmax 3674, Zmed 3051 m, slope 16.2°, aspect 71°,
-    Lmax 7178 m (other DEM and date: tens of metres, a few degrees; our Lmax is not Kienholz's centerline)."""
+    Lmax 7178 m (other DEM and date: tens of metres, a few degrees). RGI 6's Lmax is from another method
+    (Machguth & Huss 2014); RGI 7's, from Kienholz et al. (2014) centerlines as ours, is 8548 m: measured
+    8604 m (+0.7 %)."""
     d = shared_data / "oggm-sample" / "test-files"
     hef = gpd.read_file(d / "Hintereisferner_RGI6.shp")
     out = compute_attributes(hef, d / "hef_srtm.tif", id_column="RGIId")[0].iloc[0]
@@ -128,7 +165,7 @@ def test_hintereisferner_against_rgi(shared_data):
     assert out["zmed_m"] == pytest.approx(3051, abs=30)
     assert out["slope_deg"] == pytest.approx(16.2, abs=1.5)
     assert out["aspect_deg"] == pytest.approx(71, abs=10)
-    assert out["lmax_m"] == pytest.approx(7178, rel=0.1)
+    assert out["lmax_m"] == pytest.approx(8548, rel=0.05)
 
 
 def test_oetztal_geographic_dem(shared_data):
@@ -140,8 +177,8 @@ def test_oetztal_geographic_dem(shared_data):
     assert np.median(np.abs(out["zmed_m"] - rgi["Zmed"])) < 30
     assert np.median(np.abs(out["slope_deg"] - rgi["Slope"])) < 2
     daspect = (out["aspect_deg"] - rgi["Aspect"] + 180) % 360 - 180
-    assert np.median(np.abs(daspect)) < 20
-    assert np.median(np.abs(out["lmax_m"] / rgi["Lmax"] - 1)) < 0.1  # measured 3 %
+    assert np.median(np.abs(daspect)) < 6  # measured 3.0° (circular mean of per-cell aspects, as RGI)
+    assert np.median(np.abs(out["lmax_m"] / rgi["Lmax"] - 1)) < 0.1  # measured 5.2 % (Kienholz, unfitted)
 
 
 def test_rgi7_complex_glaciers(shared_data):
@@ -156,7 +193,9 @@ def test_rgi7_complex_glaciers(shared_data):
     for col, tol in (("zmed_m", 30), ("zmin_m", 40), ("zmax_m", 40), ("zmean_m", 30), ("slope_deg", 2.5)):
         assert np.median(np.abs(out[col] - ref[col])) < tol, col
     daspect = (out["aspect_deg"] - ref["aspect_deg"] + 180) % 360 - 180
-    assert np.median(np.abs(daspect)) < 10
+    assert np.median(np.abs(daspect)) < 8  # measured 4.3° (RGI 7 on COPDEM30, we on SRTM)
+    # lmax: RGI 7 ships Kienholz et al. (2014) centerlines as we compute them; measured median 2.3 %
+    assert np.median(np.abs(out["lmax_m"] / ref["lmax_m"] - 1)) < 0.05
 
 
 def test_hef_hypsometry_against_rgi5(shared_data):

@@ -33,7 +33,11 @@ def _safe(tmp_path, offset: int | None):
     scl = np.array([[4, 8, 9], [10, 3, 11], [0, 5, 6]], "uint8")
     write_raster(img / "R20m" / "T43SDV_20210820T055641_SCL_20m.tif", scl, G20)
     if offset is not None:
-        (root / "MTD_MSIL2A.xml").write_text(f'<x><BOA_ADD_OFFSET band_id="0">{offset}</BOA_ADD_OFFSET></x>')
+        # baseline >= 04.00: one BOA_ADD_OFFSET per band (band_id 0-12 = B1..B12), as in real products
+        offsets = "".join(f'<BOA_ADD_OFFSET band_id="{i}">{offset}</BOA_ADD_OFFSET>' for i in range(13))
+        (root / "MTD_MSIL2A.xml").write_text(
+            f"<x><BOA_ADD_OFFSET_VALUES_LIST>{offsets}</BOA_ADD_OFFSET_VALUES_LIST></x>"
+        )
     return root
 
 

@@ -91,7 +91,7 @@ def test_unknown_channel_lists_known(tiny_scene, tmp_path):
 def test_missing_input_names_the_key(tiny_scene, tmp_path):
     cfg = _cfg(tiny_scene)
     cfg = cfg.model_copy(update={"inputs": cfg.inputs.model_copy(update={"landsat_mtl": None})})
-    with pytest.raises(ConfigError, match=r"\[inputs\] landsat_mtl"):
+    with pytest.raises(ConfigError, match=r"channel .lst.*\[inputs\] landsat .*landsat_mtl"):
         build_feature_stack(cfg, tmp_path)
     cfg = cfg.model_copy(update={"inputs": cfg.inputs.model_copy(update={"pan": None})})
     cfg = cfg.model_copy(update={"stack": cfg.stack.model_copy(update={"channels": ["red", "pan"]})})

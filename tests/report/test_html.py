@@ -188,3 +188,53 @@ def test_pipeline_report_in_headless_chromium(baseline_run, tmp_path):
     dom, console, requests = _chromium(page, tmp_path, "--dump-dom")
     assert dom.returncode == 0 and console == [] and requests == [], console
     assert dom.stdout.count("leaflet-interactive") >= n_glaciers
+
+
+def _no_debris_assessment() -> dict:
+    """assessment.json of a clean-ice scene: debris absent from reference and prediction (metrics None)."""
+    none_cls = {"precision": None, "recall": None, "f1": None, "iou": None, "n_ref": 0, "n_pred": 0}
+    ice = {"precision": 0.95, "recall": 0.9, "f1": 0.92, "iou": 0.86, "n_ref": 900, "n_pred": 850}
+    return {
+        "accuracy": {"overall": {
+            "oa": 0.97, "miou": 0.9,
+            "per_class": {"background": ice, "clean_ice": ice, "debris": none_cls},
+            "ci": {"oa": [0.95, 0.98], "miou": [0.85, 0.93], "f1_clean_ice": [0.9, 0.94],
+                   "iou_clean_ice": [0.8, 0.9], "f1_debris": [None, None], "iou_debris": [None, None]},
+        }},
+        "uncertainty": {"glacier_unc_km2": 0.01, "glacier_unc_pct": 2.0, "debris_unc_pct": None},
+    }  # fmt: skip
+
+
+def test_report_of_a_scene_without_debris(tmp_path):
+    """Issue 17.1: a class absent from truth and prediction is reported as absent, never a crash; no empty
+    debris panel, no size-class rows of zeros, human labels in the uncertainty table."""
+    crs = CRS.from_epsg(32643)
+    g = gpd.GeoDataFrame({"glac_id": ["A"], "debris_km2": [0.0]}, geometry=[box(0, 0, 1000, 1000)], crs=crs)
+    g["area_km2"] = area_km2(g)
+    empty = gpd.GeoDataFrame({"glac_id": []}, geometry=[], crs=crs)
+    write_layers(tmp_path / "inventory.gpkg", {"glaciers": g, "debris": empty})
+    (tmp_path / "assessment.json").write_text(json.dumps(_no_debris_assessment()))
+    page = write_report(tmp_path).read_text()
+    assert "absent from the reference and prediction (n_ref = 0, n_pred = 0)" in page
+    assert "No supraglacial debris was mapped (n = 0)" in page
+    assert "glacier area uncertainty (%)" in page and "glacier_unc_pct" not in page
+    sizes = page.split('id="sizes"', 1)[1].split('id="accuracy"', 1)[0]
+    assert "<td>0</td><td>0.000</td>" not in sizes  # no row of zeros
+    assert sizes.count("<tr>") == 2  # header + the one 0.5-1 km² class
+    from glacierinv.analysis.inventory import Inventory
+    from glacierinv.analysis.sizes import size_structure
+
+    res = size_structure(Inventory(g, empty))
+    assert len(res.figure.axes) == 1 and "n = 0" in " ".join(res.notes)  # no empty debris axes
+
+
+def test_report_cli_on_a_run_without_debris(tmp_path):
+    from typer.testing import CliRunner
+
+    from glacierinv.cli.main import app
+
+    _minimal_run(tmp_path)
+    (tmp_path / "assessment.json").write_text(json.dumps(_no_debris_assessment()))
+    res = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert "absent from the reference" in (tmp_path / "report" / "index.html").read_text()

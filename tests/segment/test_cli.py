@@ -19,12 +19,24 @@ def _one_line_error(result, needle: str) -> None:
 def test_segment_baseline_and_refuse_overwrite(tmp_path):
     bands, _ = toy_scene(size=64)
     stack = write_stack(tmp_path / "s.tif", bands)
-    r = runner.invoke(app, ["segment", str(stack), "--out", str(tmp_path / "o")])
+    r = runner.invoke(app, ["segment", str(stack), "--out", str(tmp_path / "o"), "--method", "baseline"])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "o" / "classes.tif").exists() and (tmp_path / "o" / "proba.tif").exists()
-    r = runner.invoke(app, ["segment", str(stack), "--out", str(tmp_path / "o")])
+    r = runner.invoke(app, ["segment", str(stack), "--out", str(tmp_path / "o"), "--method", "baseline"])
     _one_line_error(r, "--force")
-    r = runner.invoke(app, ["segment", str(stack), "--out", str(tmp_path / "o"), "--force", "--no-proba"])
+    r = runner.invoke(
+        app,
+        [
+            "segment",
+            str(stack),
+            "--out",
+            str(tmp_path / "o"),
+            "--force",
+            "--no-proba",
+            "--method",
+            "baseline",
+        ],
+    )
     assert r.exit_code == 0, r.output
 
 
@@ -47,7 +59,18 @@ def test_segment_unet_with_shipped_model(tmp_path):
         ],
     )
     assert r.exit_code == 0, r.output
-    assert (tmp_path / "u" / "classes.tif").exists()
+    assert (tmp_path / "u" / "classes.tif").exists() and (tmp_path / "u" / "uncertainty.tif").exists()
+    args = ["segment", str(stack), "--out", str(tmp_path / "t"), "--method", "unet", "--tile-px", "64"]
+    args += ["--overlap-px", "16"]
+    r = runner.invoke(app, [*args, "--confidence", "tta", "--precision", "fp32"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "t" / "uncertainty.tif").exists()
+    _one_line_error(
+        runner.invoke(app, [*args, "--out", str(tmp_path / "x"), "--confidence", "sure"]), "confidence"
+    )
+    _one_line_error(
+        runner.invoke(app, [*args, "--out", str(tmp_path / "y"), "--precision", "fp16"]), "precision"
+    )
 
 
 def test_segment_bad_inputs(tmp_path):

@@ -57,23 +57,20 @@ class AnalysisResult:
 
 
 def new_figure(ncols: int = 1, nrows: int = 1, width_in: float = 5.0, height_in: float = 3.8):
-    """A matplotlib figure on the Agg backend (no display needed) with readable font sizes."""
+    """A matplotlib figure with readable font sizes, without pyplot: no display and no global backend
+    change (``matplotlib.use`` is never called by the library)."""
     import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with plt.rc_context({"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10}):
-        fig, axes = plt.subplots(nrows, ncols, figsize=(width_in * ncols, height_in * nrows), squeeze=False)
+    with matplotlib.rc_context({"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10}):
+        fig = Figure(figsize=(width_in * ncols, height_in * nrows))
+        axes = fig.subplots(nrows, ncols, squeeze=False)
     return fig, axes
 
 
 def figure_png(fig, dpi: int = 120) -> bytes:
-    """PNG bytes of a figure; the figure is closed afterwards."""
-    import matplotlib.pyplot as plt
-
+    """PNG bytes of a figure (a pyplot-free :class:`matplotlib.figure.Figure`, freed when unreferenced)."""
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=dpi)
-    plt.close(fig)
     return buf.getvalue()

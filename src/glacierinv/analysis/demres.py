@@ -113,7 +113,9 @@ def dem_resolution_effects(
     for name, s in groups.items():
         rows = set(np.flatnonzero(s))
         for k, m in enumerate(METRICS):
-            d = per_glacier[(per_glacier["metric"] == m) & per_glacier["row"].isin(rows)]["diff"].to_numpy()
+            d = per_glacier[(per_glacier["metric"] == m) & per_glacier["row"].isin(rows)]["diff"].to_numpy(
+                "float64"
+            )
             mean, lo, hi = bootstrap_mean_ci(d, n_boot, seed + k)
             summary.append({"group": name, "metric": m, "n": int(np.isfinite(d).sum()), "mean_diff": mean,
                             "ci_low": lo, "ci_high": hi})  # fmt: skip

@@ -149,6 +149,16 @@ def run_analyses(
         if p is not None:
             open_raster(p).close()
     inv = load_inventory(inventory, layer=layer)
+    if (
+        dem is not None or dem_coarse is not None
+    ):  # no DEM under the outlines: refused, as attributes/units do
+        from glacierinv.dem.windows import check_dem_covers
+        from glacierinv.io.dem import check_dem
+
+        for p in (dem, dem_coarse):
+            if p is not None:
+                check_dem(p)
+                check_dem_covers(inv.glaciers, p)
     if debris is not None:
         inv.debris = read_vector(debris, polygons=True, allow_empty=True)
     surge_ids = types.read_surge_list(surge_list) if surge_list else None

@@ -38,6 +38,18 @@ def _run(cfg, run, progress) -> dict[str, Any]:
     a = cfg.analysis
     if not a.enabled:
         return {"skipped": "analysis.enabled = false"}
+    import pyogrio
+
+    if pyogrio.read_info(run / "inventory.gpkg", layer="glaciers")["features"] == 0:  # the no-glacier scene
+        import json
+
+        from glacierinv.io.atomic import atomic_path
+
+        why = "no glacier in the inventory: nothing to analyse"
+        (run / "analysis").mkdir(exist_ok=True)
+        with atomic_path(run / "analysis" / "analysis.json") as tmp:
+            tmp.write_text(json.dumps({"n_glaciers": 0, "skipped": why, "analyses": {}}, indent=2))
+        return {"skipped": why}
     snow, snow_threshold = cfg.resolve(a.snow), a.snow_threshold
     if _builds_albedo(cfg, run / "stack.tif"):
         from glacierinv.preprocess.albedo import write_albedo

@@ -36,8 +36,8 @@ SLOPE_BINS = 90  # 1° bins 0-90°
 class TerrainHistograms:
     """Per-glacier area histograms (km²) of elevation and slope, for glacier and debris cells.
 
-    ``table`` has one row per glacier (``glac_id, area_km2, n_cells, dem_cov, aspect_deg``: direction of
-    the mean downslope gradient vector, clockwise from north); ``z_lo[i]`` is the index
+    ``table`` has one row per glacier (``glac_id, area_km2, n_cells, dem_cov, aspect_deg``: RGI aspect,
+    the circular mean of the per-cell downslope azimuths, clockwise from north); ``z_lo[i]`` is the index
     of the first elevation bin (bin k covers ``[k·z_step_m, (k+1)·z_step_m)``) of ``z_glacier[i]`` and
     ``z_debris[i]``; ``slope_glacier`` / ``slope_debris`` are (n_glaciers, 90) arrays of 1° bins.
     """
@@ -225,8 +225,11 @@ def sample_terrain(
             sd[i] = np.bincount(sb, weights=dmask[valid].astype(float), minlength=SLOPE_BINS) * w
             gx, gy = gradient_horn(win.dem_m, win.res_m)
             ok = valid & np.isfinite(gx) & np.isfinite(gy)
-            if ok.any():  # mean downslope vector (−∇z): the RGI 7 aspect definition
-                down_e[i], down_n[i] = -float(gx[ok].mean()), -float(gy[ok].mean())
+            if ok.any():  # RGI aspect: circular mean of the per-cell downslope azimuths
+                sl = ok & (np.hypot(gx, gy) > 1e-12)
+                az = np.arctan2(-gx[sl], -gy[sl])
+                if az.size:
+                    down_e[i], down_n[i] = float(np.sin(az).mean()), float(np.cos(az).mean())
             if cov[i] < 0.2:
                 log.warning("glacier %s: only %.0f %% of its cells have DEM values", glaciers["glac_id"].iloc[i],
                             100 * cov[i])  # fmt: skip

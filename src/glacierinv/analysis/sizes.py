@@ -90,11 +90,13 @@ def size_structure(inv: Inventory, edges_km2: tuple[float, ...] = SIZE_CLASSES_K
     g = size_classes(inv.area_km2, edges_km2)
     tables.append(g.assign(object="glacier"))
     patches = inv.debris_patch_area_km2()
-    if inv.debris is not None:
+    notes = []
+    if inv.debris is not None and len(patches):
         tables.append(size_classes(patches, edges_km2).assign(object="debris_patch"))
+    elif inv.debris is not None:  # a clean-ice inventory: no empty debris panel
+        notes.append("no supraglacial debris patch (n = 0): no debris size classes")
     out = {"": pd.concat(tables, ignore_index=True)[["object", *g.columns]]}
     deb = inv.debris_km2_per_glacier()
-    notes = []
     if deb is not None:
         out["debris_by_glacier_size"] = debris_by_glacier_size(inv.area_km2, deb, edges_km2)
     else:

@@ -3,7 +3,7 @@
 - hypsometry: glacier and debris area per elevation band (default 200 m, aligned on multiples of the band);
 - slope: area per 5° bin and the shares below 10°, 15°, 20°, 25°, 30° (cell slopes, Horn 1981);
 - aspect: glacier *number* and *area* per 8 sectors (1 = N [−22.5°, 22.5°), … 8 = NW) from each glacier's
-  ``aspect_sec`` (or ``aspect_deg``: direction of the mean downslope gradient vector, RGI 7).
+  ``aspect_sec`` (or ``aspect_deg``: circular mean of the per-cell aspects, as RGI).
 """
 
 from __future__ import annotations
@@ -76,14 +76,14 @@ def aspect_distribution(inv: Inventory, h: TerrainHistograms | None = None) -> A
     """Seed Fig. 10c: glacier number and area per aspect sector (polar bars).
 
     Uses the inventory's ``aspect_sec``/``aspect_deg``; without them, the DEM aspect of the terrain
-    histograms ``h`` (mean downslope vector per glacier).
+    histograms ``h`` (circular mean of the per-cell aspects per glacier).
     """
     notes = []
     if {"aspect_sec", "aspect_deg"} & set(inv.glaciers.columns):
         sec = aspect_sectors(inv.glaciers)
     elif h is not None:
         sec = aspect_sectors(h.table[["aspect_deg"]])
-        notes.append("aspect from the DEM (mean downslope vector per glacier)")
+        notes.append("aspect from the DEM (circular mean of per-cell aspects per glacier)")
     else:
         require_columns(inv.glaciers, ["aspect_deg"], "aspect", inv.path)
     area = inv.area_km2
@@ -92,12 +92,9 @@ def aspect_distribution(inv: Inventory, h: TerrainHistograms | None = None) -> A
     t = pd.DataFrame({"aspect_sec": np.arange(1, 10), "sector": [*SECTORS, "not assigned"], "n": n,
                       "n_pct": 100 * n / max(n.sum(), 1), "area_km2": a,
                       "area_pct": 100 * a / a.sum() if a.sum() else 0.0})  # fmt: skip
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig = plt.figure(figsize=(9, 4.2))
+    fig = Figure(figsize=(9, 4.2))  # pyplot-free: no global backend change
     theta = np.radians(np.arange(8) * 45.0)
     for k, (col, label, colour) in enumerate(
         (("n_pct", "glacier number", GLACIER_COLOUR), ("area_pct", "glacier area", DEBRIS_COLOUR))

@@ -44,10 +44,12 @@ from glacierinv.errors import InputError
 from glacierinv.geometry import (
     SIZE_CLASSES_KM2,
     area_km2,
+    covered_area_km2,
     equal_area_crs,
     size_class_index,
     size_class_labels,
 )
+from glacierinv.io.vector import ID_CANDIDATES  # one id convention for every command
 
 __all__ = [
     "ID_CANDIDATES",
@@ -63,8 +65,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-ID_CANDIDATES = ("glac_id", "rgi_id", "RGIId", "GLIMSId", "glims_id", "FCGI_ID", "id")
 
 
 def _size_class(area: np.ndarray) -> np.ndarray:
@@ -171,19 +171,10 @@ def _uncertainty_km2(
     return areas * 0.05, "relative 5 % (default; no area_unc_km2 column)"
 
 
-def _debris_per_glacier(
-    gdf: gpd.GeoDataFrame, debris: gpd.GeoDataFrame | None, gdf_ea: gpd.GeoSeries, ea: CRS
-) -> np.ndarray | None:
+def _debris_per_glacier(gdf: gpd.GeoDataFrame, debris: gpd.GeoDataFrame | None) -> np.ndarray | None:
     """Debris area (km²) per glacier: from a debris layer (overlap) or a ``debris_km2`` column."""
-    if debris is not None and len(debris):
-        d_ea = debris.to_crs(ea).geometry.values
-        out = np.zeros(len(gdf))
-        i_d, i_g = shapely.STRtree(gdf_ea.values).query(d_ea, predicate="intersects")
-        for d, g in zip(i_d, i_g, strict=True):
-            out[g] += shapely.intersection(d_ea[d], gdf_ea.values[g]).area / 1e6
-        return out
     if debris is not None:
-        return np.zeros(len(gdf))
+        return covered_area_km2(gdf, debris)
     if "debris_km2" in gdf.columns:
         return gdf["debris_km2"].fillna(0).to_numpy(float)
     return None
@@ -232,6 +223,41 @@ def compare_inventories(
     -------
     Comparison
     """
+    _check_inputs(ours, ref, ours_name, ref_name, sources, min_overlap_frac, cell_km)
+    ours = ours.reset_index(drop=True)
+    ref = ref.reset_index(drop=True)
+    reprojected = None
+    if CRS.from_user_input(ref.crs) != CRS.from_user_input(ours.crs):
+        reprojected = f"{ref.crs.name} -> {ours.crs.name}"
+        log.info("%s inventory reprojected: %s", ref_name, reprojected)
+        ref = ref.to_crs(ours.crs)
+    ea = equal_area_crs(ours, ref)
+    o = _Side.prepare(
+        ours, ours_id, ours_debris, ours_unc_rel, ours_pixel_m, buffer_px, ea, ours_name, sources[0]
+    )
+    r = _Side.prepare(ref, ref_id, ref_debris, ref_unc_rel, ref_pixel_m, buffer_px, ea, ref_name, sources[1])
+    o.group, r.group, edges = match_by_overlap(o.geom_ea, r.geom_ea, min_overlap_frac)
+    groups = _group_table(o, r)
+    pairs = _pair_table(o, r, edges, groups)
+    omissions, commissions = r.frame(r.group < 0, ours.crs), o.frame(o.group < 0, ours.crs)
+    matches = gpd.GeoDataFrame(
+        pd.concat(
+            [o.frame(o.group >= 0, ours.crs, True), r.frame(r.group >= 0, ours.crs, True)], ignore_index=True
+        ),
+        crs=ours.crs,
+    )
+    size_classes = _size_class_table(o, r, groups, omissions, commissions)
+    cells = None
+    if cell_km is not None:
+        cells = _grid_cells(
+            o.geom_ea, r.geom_ea, o.area, r.area, o.unc, r.unc, cell_km, ea, ours_name, ref_name
+        )
+    setup = {"equal_area_crs": ea.srs, "ref_reprojected": reprojected, "min_overlap_frac": min_overlap_frac}
+    summary = _summary(o, r, groups, omissions, commissions, cells, cell_km, setup)
+    return Comparison(pairs, groups, omissions, commissions, size_classes, matches, cells, summary)
+
+
+def _check_inputs(ours, ref, ours_name, ref_name, sources, min_overlap_frac, cell_km) -> None:
     for gdf, what, src in ((ours, ours_name, sources[0]), (ref, ref_name, sources[1])):
         if gdf.crs is None:
             raise InputError(f"{what} inventory has no CRS", src, "Assign one and save again")
@@ -241,159 +267,159 @@ def compare_inventories(
         raise InputError(f"min overlap fraction must be in (0, 1], got {min_overlap_frac}")
     if cell_km is not None and not cell_km > 0:
         raise InputError(f"cell size must be positive, got {cell_km} km")
-    ours = ours.reset_index(drop=True)
-    ref = ref.reset_index(drop=True)
-    reprojected = None
-    if CRS.from_user_input(ref.crs) != CRS.from_user_input(ours.crs):
-        reprojected = f"{ref.crs.name} -> {ours.crs.name}"
-        log.info("%s inventory reprojected: %s", ref_name, reprojected)
-        ref = ref.to_crs(ours.crs)
-    id_o, col_o = _ids(ours, ours_id, ours_name, sources[0])
-    id_r, col_r = _ids(ref, ref_id, ref_name, sources[1])
-    ea = equal_area_crs(ours, ref)
-    o_ea = ours.geometry.to_crs(ea)
-    r_ea = ref.geometry.to_crs(ea)
-    a_o = area_km2(ours)
-    a_r = area_km2(ref)
-    u_o, usrc_o = _uncertainty_km2(ours, a_o, ours_unc_rel, ours_pixel_m, buffer_px)
-    u_r, usrc_r = _uncertainty_km2(ref, a_r, ref_unc_rel, ref_pixel_m, buffer_px)
-    g_o, g_r, edges = match_by_overlap(o_ea, r_ea, min_overlap_frac)
-    n_groups = int(max(g_o.max(initial=-1), g_r.max(initial=-1)) + 1)
 
-    deb_o = _debris_per_glacier(ours, ours_debris, o_ea, ea)
-    deb_r = _debris_per_glacier(ref, ref_debris, r_ea, ea)
-    with_debris = deb_o is not None and deb_r is not None
 
-    # groups
-    grp_area_o = np.bincount(g_o[g_o >= 0], weights=a_o[g_o >= 0], minlength=n_groups)
-    grp_area_r = np.bincount(g_r[g_r >= 0], weights=a_r[g_r >= 0], minlength=n_groups)
-    grp_n_o = np.bincount(g_o[g_o >= 0], minlength=n_groups)
-    grp_n_r = np.bincount(g_r[g_r >= 0], minlength=n_groups)
-    grp_u = np.sqrt(
-        np.bincount(g_o[g_o >= 0], weights=u_o[g_o >= 0], minlength=n_groups) ** 2
-        + np.bincount(g_r[g_r >= 0], weights=u_r[g_r >= 0], minlength=n_groups) ** 2
-    )
+@dataclass
+class _Side:
+    """One inventory of a comparison, prepared: ids, equal-area geometries, areas, uncertainty, debris."""
+
+    gdf: gpd.GeoDataFrame
+    name: str
+    source: Any
+    ids: pd.Series
+    id_column: str
+    geom_ea: gpd.GeoSeries
+    area: np.ndarray  # km², geodesic
+    unc: np.ndarray  # km²
+    unc_source: str
+    debris: np.ndarray | None  # km² per glacier
+    group: np.ndarray | None = None  # match group per glacier (-1: unmatched)
+
+    @classmethod
+    def prepare(cls, gdf, id_col, debris, unc_rel, pixel_m, buffer_px, ea, name, source) -> _Side:
+        ids, col = _ids(gdf, id_col, name, source)
+        geom_ea = gdf.geometry.to_crs(ea)
+        area = area_km2(gdf)
+        unc, unc_source = _uncertainty_km2(gdf, area, unc_rel, pixel_m, buffer_px)
+        deb = _debris_per_glacier(gdf, debris)
+        return cls(gdf, name, source, ids, col, geom_ea, area, unc, unc_source, deb)
+
+    def per_group(self, values: np.ndarray, n_groups: int) -> np.ndarray:
+        m = self.group >= 0
+        return np.bincount(self.group[m], weights=values[m], minlength=n_groups)
+
+    def frame(self, mask: np.ndarray, crs, with_group: bool = False) -> gpd.GeoDataFrame:
+        """The glaciers under ``mask`` as a GeoDataFrame (largest first)."""
+        cols = {
+            "source": self.name,
+            "id": self.ids.to_numpy()[mask],
+            "id_column": self.id_column,
+            "area_km2": self.area[mask],
+            "size_class": _size_class(self.area[mask]),
+        }
+        if with_group:
+            cols["match_id"] = self.group[mask]
+        f = gpd.GeoDataFrame(cols, geometry=self.gdf.geometry.values[mask], crs=crs)
+        return f.sort_values("area_km2", ascending=False).reset_index(drop=True)
+
+
+def _group_table(o: _Side, r: _Side) -> pd.DataFrame:
+    """One row per overlap group (1:1, 1:n, n:1, n:m): areas, difference, combined uncertainty, credibility."""
+    n_groups = int(max(o.group.max(initial=-1), r.group.max(initial=-1)) + 1)
+    area_o, area_r = o.per_group(o.area, n_groups), r.per_group(r.area, n_groups)
+    n_o = np.bincount(o.group[o.group >= 0], minlength=n_groups)
+    n_r = np.bincount(r.group[r.group >= 0], minlength=n_groups)
     kind = np.where(
-        (grp_n_o == 1) & (grp_n_r == 1),
-        "1:1",
-        np.where(grp_n_o == 1, "1:n", np.where(grp_n_r == 1, "n:1", "n:m")),
+        (n_o == 1) & (n_r == 1), "1:1", np.where(n_o == 1, "1:n", np.where(n_r == 1, "n:1", "n:m"))
     )
     groups = pd.DataFrame(
         {
             "match_id": np.arange(n_groups),
             "match_type": kind,
-            f"{ours_name}_ids": [";".join(id_o[g_o == k]) for k in range(n_groups)],
-            f"{ref_name}_ids": [";".join(id_r[g_r == k]) for k in range(n_groups)],
-            f"{ours_name}_area_km2": grp_area_o,
-            f"{ref_name}_area_km2": grp_area_r,
-            "area_diff_km2": grp_area_o - grp_area_r,
-            "area_diff_pct": 100 * (grp_area_o - grp_area_r) / np.where(grp_area_r > 0, grp_area_r, np.nan),
-            "combined_unc_km2": grp_u,
-            "size_class": _size_class(grp_area_r),
+            f"{o.name}_ids": [";".join(o.ids[o.group == k]) for k in range(n_groups)],
+            f"{r.name}_ids": [";".join(r.ids[r.group == k]) for k in range(n_groups)],
+            f"{o.name}_area_km2": area_o,
+            f"{r.name}_area_km2": area_r,
+            "area_diff_km2": area_o - area_r,
+            "area_diff_pct": 100 * (area_o - area_r) / np.where(area_r > 0, area_r, np.nan),
+            "combined_unc_km2": np.sqrt(
+                o.per_group(o.unc, n_groups) ** 2 + r.per_group(r.unc, n_groups) ** 2
+            ),
+            "size_class": _size_class(area_r),
         }
     )
     groups["credible"] = np.abs(groups["area_diff_km2"]) > groups["combined_unc_km2"]
-    if with_debris:
-        groups[f"{ours_name}_debris_km2"] = np.bincount(
-            g_o[g_o >= 0], weights=deb_o[g_o >= 0], minlength=n_groups
-        )
-        groups[f"{ref_name}_debris_km2"] = np.bincount(
-            g_r[g_r >= 0], weights=deb_r[g_r >= 0], minlength=n_groups
-        )
-        groups["debris_diff_km2"] = groups[f"{ours_name}_debris_km2"] - groups[f"{ref_name}_debris_km2"]
+    if o.debris is not None and r.debris is not None:
+        groups[f"{o.name}_debris_km2"] = o.per_group(o.debris, n_groups)
+        groups[f"{r.name}_debris_km2"] = r.per_group(r.debris, n_groups)
+        groups["debris_diff_km2"] = groups[f"{o.name}_debris_km2"] - groups[f"{r.name}_debris_km2"]
+    return groups
 
-    # pairs (matches.csv): one row per overlapping pair kept as an edge
+
+def _pair_table(o: _Side, r: _Side, edges: pd.DataFrame, groups: pd.DataFrame) -> pd.DataFrame:
+    """matches.csv: one row per overlapping pair kept as an edge, with its IoU."""
     io_, ir_ = edges["i_ours"].to_numpy(int), edges["i_ref"].to_numpy(int)
-    gid = g_o[io_] if len(io_) else np.zeros(0, dtype=int)
+    gid = o.group[io_] if len(io_) else np.zeros(0, dtype=int)
+    kind = groups["match_type"].to_numpy()
+    group_diff = groups["area_diff_km2"].to_numpy()
     pairs = pd.DataFrame(
         {
             "match_id": gid,
             "match_type": kind[gid] if len(gid) else np.array([], dtype=str),
-            f"{ours_name}_id": id_o.to_numpy()[io_],
-            f"{ref_name}_id": id_r.to_numpy()[ir_],
-            f"{ours_name}_area_km2": a_o[io_],
-            f"{ref_name}_area_km2": a_r[ir_],
-            "area_diff_km2": a_o[io_] - a_r[ir_],
+            f"{o.name}_id": o.ids.to_numpy()[io_],
+            f"{r.name}_id": r.ids.to_numpy()[ir_],
+            f"{o.name}_area_km2": o.area[io_],
+            f"{r.name}_area_km2": r.area[ir_],
+            "area_diff_km2": o.area[io_] - r.area[ir_],
             "overlap_km2": edges["overlap_km2"].to_numpy(float),
-            "group_area_diff_km2": grp_area_o[gid] - grp_area_r[gid] if len(gid) else np.zeros(0),
+            "group_area_diff_km2": group_diff[gid] if len(gid) else np.zeros(0),
         }
     )
     pairs["iou"] = pairs["overlap_km2"] / (
-        pairs[f"{ours_name}_area_km2"] + pairs[f"{ref_name}_area_km2"] - pairs["overlap_km2"]
+        pairs[f"{o.name}_area_km2"] + pairs[f"{r.name}_area_km2"] - pairs["overlap_km2"]
     )
-    pairs = pairs.sort_values(["match_id", f"{ours_name}_id", f"{ref_name}_id"]).reset_index(drop=True)
+    return pairs.sort_values(["match_id", f"{o.name}_id", f"{r.name}_id"]).reset_index(drop=True)
 
-    def _frame(gdf, ids, col, areas, mask, source, groups_of=None):
-        cols = {
-            "source": source,
-            "id": ids.to_numpy()[mask],
-            "id_column": col,
-            "area_km2": areas[mask],
-            "size_class": _size_class(areas[mask]),
-        }
-        if groups_of is not None:
-            cols["match_id"] = groups_of[mask]
-        f = gpd.GeoDataFrame(
-            cols,
-            geometry=gdf.geometry.values[mask],
-            crs=ours.crs,
-        )
-        return f.sort_values("area_km2", ascending=False).reset_index(drop=True)
 
-    omissions = _frame(ref, id_r, col_r, a_r, g_r < 0, ref_name)
-    commissions = _frame(ours, id_o, col_o, a_o, g_o < 0, ours_name)
-    m_o = _frame(ours, id_o, col_o, a_o, g_o >= 0, ours_name, g_o)
-    m_r = _frame(ref, id_r, col_r, a_r, g_r >= 0, ref_name, g_r)
-    matches = gpd.GeoDataFrame(pd.concat([m_o, m_r], ignore_index=True), crs=ours.crs)
-
-    # size classes
-    labels = size_class_labels()
-    sc_o, sc_r = _size_class(a_o), _size_class(a_r)
+def _size_class_table(o: _Side, r: _Side, groups, omissions, commissions) -> pd.DataFrame:
+    """Number and area per size class in both inventories, matched differences, omissions, commissions."""
+    sc_o, sc_r = _size_class(o.area), _size_class(r.area)
     rows = []
-    for lab in labels:
+    for lab in size_class_labels():
         g_in = groups["size_class"] == lab
+        om, cm = omissions["size_class"] == lab, commissions["size_class"] == lab
         rows.append(
             {
                 "size_class_km2": lab,
-                f"n_{ours_name}": int((sc_o == lab).sum()),
-                f"{ours_name}_area_km2": float(a_o[sc_o == lab].sum()),
-                f"n_{ref_name}": int((sc_r == lab).sum()),
-                f"{ref_name}_area_km2": float(a_r[sc_r == lab].sum()),
-                "area_diff_km2": float(a_o[sc_o == lab].sum() - a_r[sc_r == lab].sum()),
+                f"n_{o.name}": int((sc_o == lab).sum()),
+                f"{o.name}_area_km2": float(o.area[sc_o == lab].sum()),
+                f"n_{r.name}": int((sc_r == lab).sum()),
+                f"{r.name}_area_km2": float(r.area[sc_r == lab].sum()),
+                "area_diff_km2": float(o.area[sc_o == lab].sum() - r.area[sc_r == lab].sum()),
                 "n_match_groups": int(g_in.sum()),
                 "matched_area_diff_km2": float(groups.loc[g_in, "area_diff_km2"].sum()),
-                "n_omitted": int((omissions["size_class"] == lab).sum()),
-                "omitted_km2": float(omissions.loc[omissions["size_class"] == lab, "area_km2"].sum()),
-                "n_commission": int((commissions["size_class"] == lab).sum()),
-                "commission_km2": float(commissions.loc[commissions["size_class"] == lab, "area_km2"].sum()),
+                "n_omitted": int(om.sum()),
+                "omitted_km2": float(omissions.loc[om, "area_km2"].sum()),
+                "n_commission": int(cm.sum()),
+                "commission_km2": float(commissions.loc[cm, "area_km2"].sum()),
             }
         )
-    size_classes = pd.DataFrame(rows)
+    return pd.DataFrame(rows)
 
-    cells = None
-    if cell_km is not None:
-        cells = _grid_cells(o_ea, r_ea, a_o, a_r, u_o, u_r, cell_km, ea, ours_name, ref_name)
 
-    n_types = {t: int((kind == t).sum()) for t in ("1:1", "1:n", "n:1", "n:m")}
+def _summary(
+    o: _Side, r: _Side, groups, omissions, commissions, cells, cell_km, setup: dict
+) -> dict[str, Any]:
+    kind = groups["match_type"].to_numpy()
     summary: dict[str, Any] = {
-        "ours": str(sources[0]) if sources[0] is not None else ours_name,
-        "ref": str(sources[1]) if sources[1] is not None else ref_name,
-        "ours_id_column": col_o,
-        "ref_id_column": col_r,
-        "equal_area_crs": ea.srs,
-        "ref_reprojected": reprojected,
-        "min_overlap_frac": min_overlap_frac,
-        f"n_{ours_name}": len(ours),
-        f"n_{ref_name}": len(ref),
-        f"{ours_name}_area_km2": float(a_o.sum()),
-        f"{ref_name}_area_km2": float(a_r.sum()),
-        "area_diff_km2": float(a_o.sum() - a_r.sum()),
-        "area_diff_pct": float(100 * (a_o.sum() - a_r.sum()) / a_r.sum()) if a_r.sum() > 0 else None,
-        f"{ours_name}_unc_km2": float(u_o.sum()),
-        f"{ref_name}_unc_km2": float(u_r.sum()),
-        "uncertainty_source": {ours_name: usrc_o, ref_name: usrc_r},
-        "n_match_groups": n_groups,
-        "match_types": n_types,
+        "ours": str(o.source) if o.source is not None else o.name,
+        "ref": str(r.source) if r.source is not None else r.name,
+        "ours_id_column": o.id_column,
+        "ref_id_column": r.id_column,
+        **setup,
+        f"n_{o.name}": len(o.gdf),
+        f"n_{r.name}": len(r.gdf),
+        f"{o.name}_area_km2": float(o.area.sum()),
+        f"{r.name}_area_km2": float(r.area.sum()),
+        "area_diff_km2": float(o.area.sum() - r.area.sum()),
+        "area_diff_pct": float(100 * (o.area.sum() - r.area.sum()) / r.area.sum())
+        if r.area.sum() > 0
+        else None,
+        f"{o.name}_unc_km2": float(o.unc.sum()),
+        f"{r.name}_unc_km2": float(r.unc.sum()),
+        "uncertainty_source": {o.name: o.unc_source, r.name: r.unc_source},
+        "n_match_groups": len(groups),
+        "match_types": {t: int((kind == t).sum()) for t in ("1:1", "1:n", "n:1", "n:m")},
         "matched_area_diff_km2": float(groups["area_diff_km2"].sum()),
         "n_credible_groups": int(groups["credible"].sum()),
         "n_omissions": len(omissions),
@@ -401,17 +427,17 @@ def compare_inventories(
         "n_commissions": len(commissions),
         "commission_km2": float(commissions["area_km2"].sum()),
     }
-    if with_debris:
-        summary[f"{ours_name}_debris_km2"] = float(deb_o.sum())
-        summary[f"{ref_name}_debris_km2"] = float(deb_r.sum())
-        summary["debris_diff_km2"] = float(deb_o.sum() - deb_r.sum())
+    if o.debris is not None and r.debris is not None:
+        summary[f"{o.name}_debris_km2"] = float(o.debris.sum())
+        summary[f"{r.name}_debris_km2"] = float(r.debris.sum())
+        summary["debris_diff_km2"] = float(o.debris.sum() - r.debris.sum())
     if cells is not None:
         summary["cell_km"] = cell_km
         summary["n_cells"] = len(cells)
         summary["n_credible_cells"] = int(cells["credible"].sum())
         summary["cell_diff_min_km2"] = float(cells["area_diff_km2"].min()) if len(cells) else None
         summary["cell_diff_max_km2"] = float(cells["area_diff_km2"].max()) if len(cells) else None
-    return Comparison(pairs, groups, omissions, commissions, size_classes, matches, cells, summary)
+    return summary
 
 
 def _grid_cells(o_ea, r_ea, a_o, a_r, u_o, u_r, cell_km, ea, ours_name, ref_name) -> gpd.GeoDataFrame:
@@ -525,15 +551,16 @@ def plot_comparison(
     matched groups, ours vs reference, log-log, credible differences marked) and, with grid cells,
     ``cells.png`` (cell area difference on a diverging colour-blind-safe map, credible cells outlined).
     """
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    def _subplots(*grid, figsize):  # pyplot-free: no global backend change
+        fig = Figure(figsize=figsize)
+        return fig, fig.subplots(*grid)
 
     folder = Path(folder)
     paths = []
     sc = comp.size_classes
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = _subplots(1, 2, figsize=(10, 4))
     x = np.arange(len(sc))
     for k, (col, lab) in enumerate(
         ((f"{ours_name}_area_km2", ours_name), (f"{ref_name}_area_km2", ref_name))
@@ -549,10 +576,9 @@ def plot_comparison(
     fig.tight_layout()
     paths.append(folder / "size_classes.png")
     fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
 
     g = comp.groups
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = _subplots(figsize=(5, 5))
     if len(g):
         cred = g["credible"].to_numpy(bool)
         a_r, a_o = g[f"{ref_name}_area_km2"], g[f"{ours_name}_area_km2"]
@@ -568,11 +594,10 @@ def plot_comparison(
     fig.tight_layout()
     paths.append(folder / "group_areas.png")
     fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
 
     if comp.cells is not None and len(comp.cells):
         c = comp.cells
-        fig, ax = plt.subplots(figsize=(6, 5))
+        fig, ax = _subplots(figsize=(6, 5))
         lim = float(np.abs(c["area_diff_km2"]).max()) or 1.0
         c.plot(
             column="area_diff_km2",
@@ -589,7 +614,6 @@ def plot_comparison(
         fig.tight_layout()
         paths.append(folder / "cells.png")
         fig.savefig(paths[-1], dpi=120)
-        plt.close(fig)
     return paths
 
 

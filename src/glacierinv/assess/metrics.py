@@ -173,10 +173,7 @@ def accuracy_from_rasters(
         ``bootstrap`` (settings), ``overall`` and ``regions`` (name → scores as :func:`scores`, plus
         ``area_km2`` evaluated and ``ci`` = {metric: [low, high]}, with ``n_blocks``).
     """
-    import rasterio
-    from rasterio.enums import Resampling
-
-    from glacierinv.io.raster import iter_windows, open_raster, raster_grid, read_on_grid, read_window
+    from glacierinv.io.raster import raster_grid
 
     pred_path, ref_path = Path(pred_path), Path(ref_path)
     if boot_block_px <= 0 or block_px <= 0:
@@ -185,104 +182,16 @@ def accuracy_from_rasters(
         raise ValueError("ci must be in (0, 1)")
     grid = raster_grid(pred_path)
     names = list(class_names) if class_names is not None else default_class_names(n_classes)
-
-    # reference: raster (same grid or resampled) or polygons
-    if not ref_path.exists():
-        raise InputError("file not found", ref_path, "Check the path")
-    try:
-        with rasterio.open(ref_path) as ds:
-            is_raster = ds.count >= 1
-    except rasterio.errors.RasterioIOError:
-        is_raster = False
-    ref_polys = None
-    same = False
-    if is_raster:
-        ref_grid = raster_grid(ref_path)
-        same = _same_grid(grid, ref_grid)
-        ref_kind = "raster" if same else "raster (resampled, nearest)"
-        if not same:
-            log.info("reference %s is on another grid: resampled onto the prediction grid", ref_path)
-            with open_raster(ref_path) as ds:
-                from glacierinv.io.raster import check_overlap
-
-                check_overlap(ds, grid, ref_path)
-    else:
-        ref_polys = _read_reference_polygons(ref_path, ref_layers, grid.crs)
-        ref_kind = "polygons"
+    reference = _Reference(ref_path, grid, ref_layers, nodata)
     region_gdf = region_labels = None
     region_names: list[str] = []
     if regions is not None:
         region_gdf, region_labels, region_names = _read_regions(regions, region_column, grid.crs)
-    n_reg = len(region_names) + 1  # label 0 = outside every region
-
     bb = int(boot_block_px)
-    block = int(np.ceil(block_px / bb) * bb)
-    nb_cols = int(np.ceil(grid.width / bb))
-    nb_rows = int(np.ceil(grid.height / bb))
-    n_c2 = n_classes * n_classes
-    # one confusion matrix per bootstrap block and region: (blocks, n_reg, n, n), 36 bytes x n_reg per block
-    count_dtype = "int32" if bb * bb < 2**31 else "int64"
-    cms = np.zeros((nb_rows * nb_cols, n_reg, n_classes, n_classes), dtype=count_dtype)
-
-    with (
-        open_raster(pred_path) as pred_ds,
-        open_raster(ref_path) if is_raster and same else contextlib.nullcontext() as ref_ds,
-    ):
-        for _, win in iter_windows(grid, block, 0):
-            pred = read_window(pred_ds, win, 1, as_float=False)
-            if is_raster and same:
-                ref = read_window(ref_ds, win, 1, as_float=False)
-                ref_nodata = ref_ds.nodata
-                if ref_nodata is not None and ref_nodata != nodata:
-                    ref = np.where(ref == ref_nodata, nodata, ref)
-            elif is_raster:
-                ref_f = read_on_grid(
-                    ref_path, grid, win, 1, resampling=Resampling.nearest, require_overlap=False
-                )
-                ref = np.where(np.isnan(ref_f), nodata, ref_f).astype("int64")
-            else:
-                wgrid = grid.window_grid(win)
-                ref = _burn([g for g, _ in ref_polys], [v for _, v in ref_polys], wgrid)
-            pred_nodata = pred_ds.nodata
-            if pred_nodata is not None and pred_nodata != nodata:
-                pred = np.where(pred == pred_nodata, nodata, pred)
-            if region_gdf is not None:
-                reg = _burn([region_gdf], [region_labels], grid.window_grid(win), dtype="int32")
-            else:
-                reg = np.zeros(pred.shape, dtype="int32")
-            valid = (pred != nodata) & (ref != nodata)
-            if not valid.any():
-                continue
-            p = pred[valid].astype("int64")
-            r = ref[valid].astype("int64")
-            for name, arr, path in (("prediction", p, pred_path), ("reference", r, ref_path)):
-                if arr.min() < 0 or arr.max() >= n_classes:
-                    bad = np.unique(arr[(arr < 0) | (arr >= n_classes)])[:5].tolist()
-                    raise InputError(
-                        f"{name} holds class values {bad} outside 0..{n_classes - 1} (nodata {nodata})",
-                        path,
-                        "Give a class raster (0 background, 1 clean ice, 2 debris, 255 nodata)",
-                    )
-            rows, cols = np.nonzero(valid)
-            brow = (rows + int(win.row_off)) // bb
-            bcol = (cols + int(win.col_off)) // bb
-            bid = brow * nb_cols + bcol
-            ids, inv = np.unique(bid, return_inverse=True)
-            key = (inv * n_reg + reg[valid]) * n_c2 + r * n_classes + p
-            counts = np.bincount(key, minlength=len(ids) * n_reg * n_c2).reshape(
-                len(ids), n_reg, n_classes, n_classes
-            )
-            cms[ids] += counts.astype(count_dtype)  # ids are unique within a window
-
-    nonempty = cms.reshape(len(cms), -1).any(axis=1)
-    if not nonempty.any():
-        raise InputError(
-            "no pixel is valid in both the prediction and the reference",
-            pred_path,
-            f"Check that {ref_path.name} covers the prediction and that nodata is {nodata}",
-        )
-    stack = cms[nonempty].astype("int64")  # (B, n_reg, n, n), blocks in row-major order
-    del cms
+    cms = _block_confusion_matrices(
+        pred_path, reference, grid, (region_gdf, region_labels, len(region_names) + 1),
+        block_px=int(np.ceil(block_px / bb) * bb), boot_block_px=bb, n_classes=n_classes, nodata=nodata,
+    )  # fmt: skip
     rng = np.random.default_rng(seed)
     pix_m2 = grid.pixel_area_m2 if grid.is_metric else None
 
@@ -299,7 +208,7 @@ def accuracy_from_rasters(
     out: dict[str, Any] = {
         "pred": str(pred_path),
         "ref": str(ref_path),
-        "ref_kind": ref_kind,
+        "ref_kind": reference.kind,
         "class_names": names,
         "n_classes": n_classes,
         "nodata": nodata,
@@ -308,17 +217,142 @@ def accuracy_from_rasters(
         if not miou_exclude
         else f"all classes except {list(miou_exclude)}",
         "bootstrap": {"n_boot": n_boot, "block_px": bb, "seed": seed, "ci": ci, "method": "percentile"},
-        "overall": summarise(stack.sum(axis=1)),
+        "overall": summarise(cms.sum(axis=1)),
         "regions": {},
     }
     for k, name in enumerate(region_names, start=1):
-        sub = stack[:, k]
+        sub = cms[:, k]
         if sub.sum() == 0:
             log.warning("region '%s' holds no valid pixel of the prediction", name)
             out["regions"][name] = {"n_pixels": 0}
             continue
         out["regions"][name] = summarise(sub)
     return out
+
+
+class _Reference:
+    """The reference of an accuracy assessment, read per window of the prediction grid: a class raster on
+    the same grid, a class raster on another grid (nearest neighbour), or polygons (rasterised)."""
+
+    def __init__(self, path: Path, grid, layers: tuple[str, str] | None, nodata: int):
+        import rasterio
+
+        from glacierinv.io.raster import check_overlap, open_raster, raster_grid
+
+        if not path.exists():
+            raise InputError("file not found", path, "Check the path")
+        try:
+            with rasterio.open(path) as ds:
+                is_raster = ds.count >= 1
+        except rasterio.errors.RasterioIOError:
+            is_raster = False
+        self.path, self.grid, self.nodata = path, grid, nodata
+        self.polygons = None
+        self.same_grid = is_raster and _same_grid(grid, raster_grid(path))
+        if not is_raster:
+            self.polygons = _read_reference_polygons(path, layers, grid.crs)
+            self.kind = "polygons"
+        elif self.same_grid:
+            self.kind = "raster"
+        else:
+            self.kind = "raster (resampled, nearest)"
+            log.info("reference %s is on another grid: resampled onto the prediction grid", path)
+            with open_raster(path) as ds:
+                check_overlap(ds, grid, path)
+
+    @contextlib.contextmanager
+    def opened(self):
+        from glacierinv.io.raster import open_raster
+
+        if self.same_grid:
+            with open_raster(self.path) as ds:
+                yield ds
+        else:
+            yield None
+
+    def window(self, ds, win) -> np.ndarray:
+        """Reference classes of one window (``nodata`` where there is none)."""
+        from rasterio.enums import Resampling
+
+        from glacierinv.io.raster import read_on_grid, read_window
+
+        if self.same_grid:
+            ref = read_window(ds, win, 1, as_float=False)
+            if ds.nodata is not None and ds.nodata != self.nodata:
+                ref = np.where(ref == ds.nodata, self.nodata, ref)
+            return ref
+        if self.polygons is None:
+            ref_f = read_on_grid(
+                self.path, self.grid, win, 1, resampling=Resampling.nearest, require_overlap=False
+            )
+            return np.where(np.isnan(ref_f), self.nodata, ref_f).astype("int64")
+        wgrid = self.grid.window_grid(win)
+        return _burn([g for g, _ in self.polygons], [v for _, v in self.polygons], wgrid)
+
+
+def _check_class_values(values: np.ndarray, what: str, path: Path, n_classes: int, nodata: int) -> None:
+    if values.min() < 0 or values.max() >= n_classes:
+        bad = np.unique(values[(values < 0) | (values >= n_classes)])[:5].tolist()
+        raise InputError(
+            f"{what} holds class values {bad} outside 0..{n_classes - 1} (nodata {nodata})",
+            path,
+            "Give a class raster (0 background, 1 clean ice, 2 debris, 255 nodata)",
+        )
+
+
+def _block_confusion_matrices(
+    pred_path: Path, reference: _Reference, grid, regions: tuple, *, block_px: int, boot_block_px: int,
+    n_classes: int, nodata: int,
+) -> np.ndarray:  # fmt: skip
+    """One confusion matrix per non-empty bootstrap block and region label, accumulated window by window.
+
+    ``regions`` is ``(polygons, labels, n_labels)`` (label 0 = outside every region). Returns an int64
+    array ``(blocks, n_labels, n_classes, n_classes)`` in row-major block order; raises when no pixel is
+    valid in both maps.
+    """
+    from glacierinv.io.raster import iter_windows, open_raster, read_window
+
+    region_gdf, region_labels, n_reg = regions
+    bb = boot_block_px
+    nb_cols = int(np.ceil(grid.width / bb))
+    nb_rows = int(np.ceil(grid.height / bb))
+    n_c2 = n_classes * n_classes
+    # one confusion matrix per bootstrap block and region: (blocks, n_reg, n, n), 36 bytes x n_reg per block
+    count_dtype = "int32" if bb * bb < 2**31 else "int64"
+    cms = np.zeros((nb_rows * nb_cols, n_reg, n_classes, n_classes), dtype=count_dtype)
+    with open_raster(pred_path) as pred_ds, reference.opened() as ref_ds:
+        for _, win in iter_windows(grid, block_px, 0):
+            pred = read_window(pred_ds, win, 1, as_float=False)
+            ref = reference.window(ref_ds, win)
+            if pred_ds.nodata is not None and pred_ds.nodata != nodata:
+                pred = np.where(pred == pred_ds.nodata, nodata, pred)
+            if region_gdf is not None:
+                reg = _burn([region_gdf], [region_labels], grid.window_grid(win), dtype="int32")
+            else:
+                reg = np.zeros(pred.shape, dtype="int32")
+            valid = (pred != nodata) & (ref != nodata)
+            if not valid.any():
+                continue
+            p = pred[valid].astype("int64")
+            r = ref[valid].astype("int64")
+            _check_class_values(p, "prediction", pred_path, n_classes, nodata)
+            _check_class_values(r, "reference", reference.path, n_classes, nodata)
+            rows, cols = np.nonzero(valid)
+            bid = ((rows + int(win.row_off)) // bb) * nb_cols + (cols + int(win.col_off)) // bb
+            ids, inv = np.unique(bid, return_inverse=True)
+            key = (inv * n_reg + reg[valid]) * n_c2 + r * n_classes + p
+            counts = np.bincount(key, minlength=len(ids) * n_reg * n_c2).reshape(
+                len(ids), n_reg, n_classes, n_classes
+            )
+            cms[ids] += counts.astype(count_dtype)  # ids are unique within a window
+    nonempty = cms.reshape(len(cms), -1).any(axis=1)
+    if not nonempty.any():
+        raise InputError(
+            "no pixel is valid in both the prediction and the reference",
+            pred_path,
+            f"Check that {reference.path.name} covers the prediction and that nodata is {nodata}",
+        )
+    return cms[nonempty].astype("int64")
 
 
 def _bootstrap_ci(

@@ -47,7 +47,7 @@ def _truth_areas(inventory: Path, truth_glaciers: Path) -> dict[str, float]:
 
     has_debris = "debris" in list_layers(truth_glaciers)
     return total_areas(
-        read_vector(inventory, layer="glaciers"),
+        read_vector(inventory, layer="glaciers", allow_empty=True),  # empty: no glacier was found
         read_vector(truth_glaciers, layer="glaciers"),
         read_vector(inventory, layer="debris", allow_empty=True) if has_debris else None,
         read_vector(truth_glaciers, layer="debris", allow_empty=True) if has_debris else None,

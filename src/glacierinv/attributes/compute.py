@@ -5,15 +5,15 @@ Definitions follow RGI 7 (DESIGN.md), computed on each glacier's DEM window on a
 - ``area_km2``: geodesic area on the WGS84 ellipsoid; ``cenlon/cenlat``: ``representative_point()``;
 - ``zmin_m, zmax_m, zmed_m, zmean_m``: NaN-aware statistics of the DEM cells whose centre is inside the
   glacier; null (and ``dem_cov`` < ``min_dem_coverage``) when too little of the glacier has valid DEM;
-- ``slope_deg``: mean of per-cell Horn slopes; ``aspect_deg``: direction of the *mean downslope gradient
-  vector*, clockwise from north; ``aspect_sec``: 1 = N [−22.5°, 22.5°), 2 = NE, … 8 = NW, 9 = not assigned;
+- ``slope_deg``: mean of per-cell Horn slopes; ``aspect_deg``: *circular mean of the per-cell aspects*
+  (arctan2 of the mean sine and mean cosine of each cell's downslope azimuth), clockwise from north, as RGI
+  computes it; ``aspect_sec``: 1 = N [−22.5°, 22.5°), 2 = NE, … 8 = NW, 9 = not assigned;
 - hypsometry: area share per ``band_m`` band (RGI: 50 m) as integer thousandths summing to 1000
   (largest-remainder rounding);
-- ``lmax_m``: length of the least-cost path *inside the glacier* (scikit-image ``MCP_Geometric``,
-  8-connected, diagonal steps √2·res) from the highest to the lowest glacier cell, with a cost that rises
-  towards the margin so that the path runs along the middle of the glacier like a centerline. It is not
-  the Kienholz et al. (2014) centerline that RGI/OGGM use; on the Ötztal/RGI 7 test glaciers it is within
-  a median 3-4 % of RGI's Lmax (the margin weight was chosen on those same glaciers).
+- ``lmax_m``: length of the longest glacier centerline after Kienholz et al. (2014), the method OGGM
+  implements and RGI 7 ships (:mod:`glacierinv.attributes.centerlines`): heads at local maxima of the
+  outline, terminus at its lowest point, least-cost routes weighting distance to the margin and elevation,
+  with the published parameters (none fitted to the validation glaciers).
 - ``debris_km2``/``debris_frac``: area of the debris polygons inside the glacier and its share.
 """
 
@@ -31,12 +31,16 @@ from shapely.geometry import LineString
 from glacierinv.dem.terrain import gradient_horn, slope_deg
 from glacierinv.dem.windows import DemWindows, GlacierWindow, check_dem_covers
 from glacierinv.errors import InputError
-from glacierinv.geometry import area_km2
+from glacierinv.geometry import area_km2, covered_area_km2, find_overlaps, repair_polygons
+from glacierinv.io.vector import guess_id_column
 
 __all__ = [
     "ATTRIBUTE_COLUMNS",
     "aspect_sector",
+    "circular_mean_aspect_deg",
     "compute_attributes",
+    "empty_attributes",
+    "terminus_point",
     "hypsometry_permille",
     "longest_flowline",
 ]
@@ -44,7 +48,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ATTRIBUTE_COLUMNS = [
-    "glac_id", "cenlon", "cenlat", "area_km2", "debris_km2", "debris_frac", "zmin_m", "zmax_m", "zmed_m",
+    "glac_id", "cenlon", "cenlat", "utm_zone", "termlon", "termlat", "area_km2", "debris_km2", "debris_frac", "zmin_m", "zmax_m", "zmed_m",
     "zmean_m", "slope_deg", "aspect_deg", "aspect_sec", "lmax_m", "dem_cov", "dem_source", "img_source",
     "term_type", "surge_type", "glac_type", "aar", "provenance", "src_date",
 ]  # fmt: skip
@@ -55,6 +59,28 @@ def aspect_sector(aspect_deg: float | None) -> int:
     if aspect_deg is None or not np.isfinite(aspect_deg):
         return 9
     return int(((aspect_deg + 22.5) % 360) // 45) + 1
+
+
+def circular_mean_aspect_deg(gx: np.ndarray, gy: np.ndarray) -> float | None:
+    """RGI aspect: circular mean of the per-cell aspects, degrees clockwise from north in [0, 360).
+
+    Each cell's aspect is the azimuth of its downslope direction ``(−∂z/∂x, −∂z/∂y)`` (x east, y north);
+    the mean is ``arctan2(mean sin, mean cos)`` of those azimuths, every sloping cell weighing the same
+    (not the direction of the mean gradient vector, which steep walls dominate). None when no cell slopes
+    or the azimuths cancel out exactly.
+
+    >>> round(circular_mean_aspect_deg(np.array([1.0, -1.0]), np.array([-1.0, -1.0])))
+    0
+    """
+    gx, gy = np.asarray(gx, float).ravel(), np.asarray(gy, float).ravel()
+    ok = np.isfinite(gx) & np.isfinite(gy) & (np.hypot(gx, gy) > 1e-12)
+    if not ok.any():
+        return None
+    az = np.arctan2(-gx[ok], -gy[ok])  # azimuth of the downslope direction, clockwise from north
+    s, c = float(np.mean(np.sin(az))), float(np.mean(np.cos(az)))
+    if np.hypot(s, c) < 1e-12:
+        return None
+    return float(np.degrees(np.arctan2(s, c)) % 360.0)
 
 
 def hypsometry_permille(z_m: np.ndarray, band_m: float = 50.0) -> tuple[np.ndarray, np.ndarray]:
@@ -73,34 +99,14 @@ def hypsometry_permille(z_m: np.ndarray, band_m: float = 50.0) -> tuple[np.ndarr
     return lo + band_m * np.arange(len(counts)), share
 
 
-def longest_flowline(
-    win: GlacierWindow, margin_weight: float = 5.0, margin_power: float = 2.0
-) -> LineString | None:
-    """Least-cost in-glacier path from the highest to the lowest glacier cell (see module docstring).
+def longest_flowline(win: GlacierWindow) -> LineString | None:
+    """The glacier's longest centerline after Kienholz et al. (2014), head → terminus (its length: lmax).
 
-    The cost of crossing a cell is ``1 + margin_weight · (1 − d/d_max)^margin_power`` per metre, ``d`` being
-    the cell's distance to the glacier margin (``d_max`` its maximum): the path is pushed towards the middle
-    of the glacier, as a centerline (Kienholz et al. 2014 also weight distance to the margin), instead of
-    hugging the inside of bends. ``margin_weight = 0`` gives the plain shortest in-glacier path.
+    See :mod:`glacierinv.attributes.centerlines`; None when the glacier has too few valid DEM cells.
     """
-    from scipy import ndimage
-    from skimage.graph import MCP_Geometric
+    from glacierinv.attributes.centerlines import longest_centerline
 
-    z = np.where(win.mask, win.dem_m, np.nan)
-    if np.isfinite(z).sum() < 2:
-        return None
-    top = np.unravel_index(np.nanargmax(z), z.shape)
-    low = np.unravel_index(np.nanargmin(z), z.shape)
-    d = ndimage.distance_transform_edt(win.mask)
-    inner = 1.0 + margin_weight * (1.0 - d / d.max()) ** margin_power
-    costs = np.where(win.mask, inner, -1.0)  # negative = impassable
-    mcp = MCP_Geometric(costs, sampling=(win.res_m, win.res_m), fully_connected=True)
-    mcp.find_costs([top], [low])
-    path = np.array(mcp.traceback(low))
-    if len(path) < 2:
-        return None
-    xs, ys = win.grid.xy(path[:, 0], path[:, 1])
-    return LineString(np.column_stack([xs, ys]))
+    return longest_centerline(win)
 
 
 def _stats(win: GlacierWindow, min_cov: float) -> dict:
@@ -114,15 +120,7 @@ def _stats(win: GlacierWindow, min_cov: float) -> dict:
     zv = z[valid]
     gx, gy = gradient_horn(win.dem_m, win.res_m)
     slope = slope_deg(win.dem_m, win.res_m)[cells]
-    gxs, gys = gx[cells], gy[cells]
-    ok = np.isfinite(gxs) & np.isfinite(gys)
-    # mean downslope vector (−∇z), azimuth clockwise from north
-    mean_e, mean_n = -np.mean(gxs[ok]) if ok.any() else np.nan, -np.mean(gys[ok]) if ok.any() else np.nan
-    aspect = (
-        float(np.degrees(np.arctan2(mean_e, mean_n)) % 360.0)
-        if ok.any() and np.hypot(mean_e, mean_n) > 0
-        else None
-    )
+    aspect = circular_mean_aspect_deg(gx[cells], gy[cells])
     return out | {
         "zmin_m": float(zv.min()),
         "zmax_m": float(zv.max()),
@@ -138,20 +136,31 @@ def compute_attributes(
     dem_path: str | Path,
     *,
     debris: gpd.GeoDataFrame | None = None,
-    id_column: str = "glac_id",
+    id_column: str | None = None,
     dem_source: str | None = None,
     img_source: str | None = None,
     src_date: str | None = None,
     band_m: float = 50.0,
     min_dem_coverage: float = 0.2,
     return_centerlines: bool = False,
+    allow_overlaps: bool = False,
 ):
     """Attribute table, hypsometry (and optionally longest flowlines) for glacier polygons.
 
     Parameters
     ----------
     glaciers
-        Glacier polygons in any CRS; input columns are kept. Without ``id_column``, ids ``G00001``… are made.
+        Glacier polygons in any CRS. Input columns are never overwritten: an input column with the name of
+        an attribute computed here (``area_km2``, ``cenlon``, ``zmin_m`` …, see :data:`COMPUTED_COLUMNS`)
+        is kept as ``<name>_input``; attributes not computed here (``term_type``, ``surge_type``,
+        ``src_date``, ``img_source``, ``glac_type``, ``aar``, ``provenance``) keep the input's value where
+        it has one. Invalid polygons are repaired, each repair logged with its id and area change.
+    id_column
+        Id column (default: the first of :data:`glacierinv.io.vector.ID_CANDIDATES` present; when none
+        is, ids ``G00001``… are made in ``glac_id``).
+    allow_overlaps
+        Outlines overlapping by more than 1 % of the smaller one (the same glacier twice) are refused with
+        their ids (``InputError``); with ``allow_overlaps`` they are only logged as a warning.
     dem_path
         DEM in metres, any CRS (geographic DEMs are warped to a local UTM grid per glacier).
     debris
@@ -169,33 +178,31 @@ def compute_attributes(
     """
     if glaciers.crs is None:
         raise InputError("glacier outlines have no CRS", None, "Assign one before computing attributes")
-    if len(glaciers) == 0:
-        raise InputError("no glacier polygon to attribute")
-    gdf = _repair(glaciers.copy().reset_index(drop=True))
-    # input columns that differ from ours only by case (RGI 6 "CenLat" vs "cenlat") would clash in a
-    # GeoPackage, whose column names are case-insensitive: keep them as src_<name>
-    ours = {c.lower() for c in ATTRIBUTE_COLUMNS}
-    clash = {
-        c: f"src_{c}"
-        for c in gdf.columns
-        if c.lower() in ours and c not in ATTRIBUTE_COLUMNS and c != id_column
-    }
-    gdf = gdf.rename(columns=clash)
+    if len(glaciers) == 0:  # no glacier is a valid (empty) answer: every column, zero rows
+        gdf, hyps, lines = empty_attributes(glaciers)
+        return (gdf, hyps, lines) if return_centerlines else (gdf, hyps)
+    id_column = guess_id_column(glaciers.columns, id_column) or "glac_id"
+    gdf, _ = repair_polygons(glaciers.copy().reset_index(drop=True), id_column)
     if id_column not in gdf.columns:
         gdf[id_column] = [f"G{i + 1:05d}" for i in range(len(gdf))]
+    _check_overlaps(gdf, id_column, allow_overlaps)
+    gdf, inputs = _keep_input_columns(gdf, id_column)
     ids = gdf[id_column].astype(str)
     check_dem_covers(gdf, dem_path)
     gdf["area_km2"] = area_km2(gdf)
     reps = gdf.geometry.representative_point().to_crs(4326)
     gdf["cenlon"], gdf["cenlat"] = reps.x.to_numpy(), reps.y.to_numpy()
-    gdf["debris_km2"] = _debris_per_glacier(gdf, debris)
+    gdf["utm_zone"] = np.minimum(((gdf["cenlon"].to_numpy() + 180.0) // 6.0).astype(int) + 1, 60)
+    gdf["debris_km2"] = covered_area_km2(gdf, debris)
     gdf["debris_frac"] = np.where(gdf["area_km2"] > 0, gdf["debris_km2"] / gdf["area_km2"], 0.0)
     rows, hyps, lines = [], [], []
     with DemWindows(dem_path) as dems:
         metric = dems.metric_geometries(gdf.geometry)
         wins = (dems.window(g, c) for g, c in metric)
+        terms = []
         for i, win in enumerate(wins):
             stats = _stats(win, min_dem_coverage)
+            terms.append((terminus_point(win), win.grid.crs))
             if stats["zmin_m"] is None:
                 log.warning(
                     "glacier %s: only %.0f %% of it has valid DEM; elevation statistics left null",
@@ -221,19 +228,18 @@ def compute_attributes(
                     hyps.append({"glac_id": ids[i], "band_min_m": b, "band_max_m": b + band_m, "share_permille": int(s),
                                  "area_km2": float(gdf["area_km2"].iloc[i]) * s / 1000.0})  # fmt: skip
     _lines_to_crs(lines, gdf.crs)
+    gdf["termlon"], gdf["termlat"] = _points_lonlat(terms)
     stats_df = pd.DataFrame(rows)
     for col in stats_df.columns:
         gdf[col] = stats_df[col].to_numpy()
-    gdf["dem_source"] = dem_source
-    gdf["img_source"] = img_source
-    gdf["src_date"] = src_date
-    gdf["term_type"] = 9
-    gdf["surge_type"] = 9
-    for col, default in (("glac_type", None), ("aar", None), ("provenance", "auto")):
-        if col not in gdf.columns:
-            gdf[col] = default
+    gdf["dem_source"] = dem_source if dem_source is not None else Path(dem_path).name
+    # attributes we do not compute (or that describe the outline, not our DEM): the input's value wins
+    for col, ours in (("img_source", img_source), ("src_date", src_date), ("term_type", 9), ("surge_type", 9),
+                      ("glac_type", None), ("aar", None), ("provenance", "auto")):  # fmt: skip
+        gdf[col] = inputs[col].where(inputs[col].notna(), ours) if col in inputs else ours
     if id_column != "glac_id" and "glac_id" not in gdf.columns:
         gdf["glac_id"] = ids
+    gdf = _drop_identical_inputs(gdf, inputs.attrs.get("renamed", {}))
     ordered = [c for c in ATTRIBUTE_COLUMNS if c in gdf.columns]
     others = [c for c in gdf.columns if c not in ordered and c != gdf.geometry.name]
     gdf = gdf[ordered + others + [gdf.geometry.name]]
@@ -250,6 +256,63 @@ def compute_attributes(
     return gdf, hypsometry, centerlines
 
 
+HYPSOMETRY_COLUMNS = ["glac_id", "band_min_m", "band_max_m", "share_permille", "area_km2"]
+
+
+def empty_attributes(glaciers: gpd.GeoDataFrame):
+    """(glaciers, hypsometry, centerlines) with every column and zero rows: the inventory of a scene where
+    no glacier was found (a legitimate answer, not an error). Input columns of ``glaciers`` are kept."""
+    gdf = glaciers.copy().reset_index(drop=True)
+    for col in ATTRIBUTE_COLUMNS:
+        if col not in gdf.columns:
+            gdf[col] = pd.Series(dtype="float64" if col not in _TEXT_COLUMNS else "object")
+    others = [c for c in gdf.columns if c not in ATTRIBUTE_COLUMNS and c != gdf.geometry.name]
+    gdf = gdf[ATTRIBUTE_COLUMNS + others + [gdf.geometry.name]]
+    hyps = pd.DataFrame(
+        {c: pd.Series(dtype="object" if c == "glac_id" else "float64") for c in HYPSOMETRY_COLUMNS}
+    )
+    lines = gpd.GeoDataFrame({"glac_id": pd.Series(dtype="object"), "lmax_m": pd.Series(dtype="float64")},
+                             geometry=gpd.GeoSeries([], crs=glaciers.crs), crs=glaciers.crs)  # fmt: skip
+    return gdf, hyps, lines
+
+
+_TEXT_COLUMNS = {"glac_id", "dem_source", "img_source", "glac_type", "provenance", "src_date"}
+
+
+def terminus_point(win: GlacierWindow):
+    """The lowest point of the glacier's outline on the DEM (RGI 7 ``termlon/termlat``), in ``win.grid.crs``.
+
+    The outline is sampled every DEM cell (nearest cell value); None when no outline point has a valid DEM.
+    """
+    from shapely.geometry import Point
+
+    ring = shapely.segmentize(win.geometry.boundary, win.res_m)
+    xy = shapely.get_coordinates(ring)
+    if len(xy) == 0:
+        return None
+    cols, rows = ~win.grid.transform @ (xy[:, 0], xy[:, 1])
+    r = np.clip(np.floor(rows).astype(int), 0, win.grid.height - 1)
+    c = np.clip(np.floor(cols).astype(int), 0, win.grid.width - 1)
+    z = win.dem_m[r, c]
+    if not np.isfinite(z).any():
+        return None
+    k = int(np.nanargmin(z))
+    return Point(xy[k])
+
+
+def _points_lonlat(points: list) -> tuple[np.ndarray, np.ndarray]:
+    """(lon, lat) of (point or None, crs) pairs, transformed in batches per CRS; NaN for None."""
+    lon, lat = np.full(len(points), np.nan), np.full(len(points), np.nan)
+    by_crs: dict = {}
+    for k, (p, crs) in enumerate(points):
+        if p is not None:
+            by_crs.setdefault(crs, []).append(k)
+    for crs, idx in by_crs.items():
+        moved = gpd.GeoSeries([points[k][0] for k in idx], crs=crs).to_crs(4326)
+        lon[idx], lat[idx] = moved.x.to_numpy(), moved.y.to_numpy()
+    return lon, lat
+
+
 def _lines_to_crs(lines: list[dict], crs) -> None:
     """Transform the flowlines (each in its window's metric CRS, key ``crs``) to ``crs`` in batches."""
     by_crs: dict = {}
@@ -261,26 +324,71 @@ def _lines_to_crs(lines: list[dict], crs) -> None:
             lines[k]["geometry"] = g
 
 
-def _repair(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Repair invalid polygons (self-intersections) with ``make_valid``, keeping the polygonal part; warn."""
-    bad = ~gdf.geometry.is_valid.to_numpy()
-    if not bad.any():
-        return gdf
-    fixed = []
-    for geom in gdf.geometry[bad]:
-        valid = shapely.make_valid(geom)
-        polys = [g for g in getattr(valid, "geoms", [valid]) if g.geom_type in ("Polygon", "MultiPolygon")]
-        fixed.append(shapely.union_all(polys) if polys else valid)
-    gdf.loc[bad, gdf.geometry.name] = fixed
-    log.warning("repaired %d invalid glacier polygon(s) (self-intersections) with make_valid", int(bad.sum()))
-    return gdf
+#: Attributes computed here from the geometry and the DEM; an input column of the same name is kept as
+#: ``<name>_input`` (e.g. RGI's published ``zmin_m`` → ``zmin_m_input``), never replaced silently.
+COMPUTED_COLUMNS = ("cenlon", "cenlat", "utm_zone", "termlon", "termlat", "area_km2", "debris_km2", "debris_frac", "zmin_m", "zmax_m", "zmed_m",
+                    "zmean_m", "slope_deg", "aspect_deg", "aspect_sec", "lmax_m", "dem_cov", "dem_source")  # fmt: skip
+#: Attributes that describe the outline or need information we do not have: the input's value is kept.
+KEPT_COLUMNS = ("img_source", "src_date", "term_type", "surge_type", "glac_type", "aar", "provenance")
 
 
-def _debris_per_glacier(gdf: gpd.GeoDataFrame, debris: gpd.GeoDataFrame | None) -> np.ndarray:
-    out = np.zeros(len(gdf))
-    if debris is None or len(debris) == 0:
-        return out
-    deb = debris.to_crs(gdf.crs) if debris.crs != gdf.crs else debris
-    union = shapely.union_all(deb.geometry.to_numpy())
-    parts = [shapely.intersection(g, union) for g in gdf.geometry]
-    return area_km2(gpd.GeoSeries(parts, crs=gdf.crs))
+def _keep_input_columns(gdf: gpd.GeoDataFrame, id_column: str) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Rename input columns that our computed attributes would replace (``<name>_input``); also those that
+    differ from ours only by case (RGI 6 ``CenLat``), which clash in a GeoPackage (case-insensitive names).
+    Returns the renamed frame and the input's values of :data:`KEPT_COLUMNS` (case-insensitive match)."""
+    ours = {c.lower(): c for c in ATTRIBUTE_COLUMNS}
+    kept = {}
+    rename = {}
+    for c in gdf.columns:
+        if c == id_column or c == gdf.geometry.name or c.lower() not in ours:
+            continue
+        name = ours[c.lower()]
+        if name in KEPT_COLUMNS:
+            kept[name] = gdf[c]
+            if c != name:
+                rename[c] = f"{c}_input"
+        elif name in COMPUTED_COLUMNS or c != name:
+            rename[c] = f"{c}_input"
+    taken = set(gdf.columns)
+    for c, new in list(rename.items()):
+        while new in taken:
+            new += "_"
+        rename[c] = new
+        taken.add(new)
+    if rename:
+        log.info("input column(s) kept under new names beside ours: %s",
+                 ", ".join(f"{a} → {b}" for a, b in rename.items()))  # fmt: skip
+    kept_df = pd.DataFrame(kept, index=gdf.index)
+    kept_df.attrs["renamed"] = {ours[c.lower()]: new for c, new in rename.items()}
+    return gdf.rename(columns=rename), kept_df
+
+
+def _drop_identical_inputs(gdf: gpd.GeoDataFrame, renamed: dict[str, str]) -> gpd.GeoDataFrame:
+    """Drop an ``<name>_input`` copy whose values equal ours (nothing was replaced, e.g. the same utm_zone
+    or the area of the same polygon): only differing input values are kept beside ours."""
+    drop = []
+    for ours, kept in renamed.items():
+        if ours not in gdf.columns or kept not in gdf.columns:
+            continue
+        a, b = gdf[ours], gdf[kept]
+        try:
+            same = np.allclose(a.astype("float64"), b.astype("float64"), rtol=1e-6, atol=0, equal_nan=True)
+        except (TypeError, ValueError):
+            same = bool((a.astype(str) == b.astype(str)).all())
+        if same:
+            drop.append(kept)
+    return gdf.drop(columns=drop)
+
+
+def _check_overlaps(gdf: gpd.GeoDataFrame, id_column: str, allow: bool) -> None:
+    """Refuse (or, with ``allow``, warn about) outlines that overlap: they would be counted twice."""
+    pairs = find_overlaps(gdf, id_column)
+    if pairs.empty:
+        return
+    listed = "; ".join(f"{a} & {b} ({100 * s:.0f} %)" for a, b, s in
+                       pairs[["id_a", "id_b", "share"]].head(10).itertuples(index=False))  # fmt: skip
+    more = f" and {len(pairs) - 10} more" if len(pairs) > 10 else ""
+    msg = f"{len(pairs)} pair(s) of glacier outlines overlap (duplicates are counted twice): {listed}{more}"
+    if not allow:
+        raise InputError(msg, None, "Remove the duplicates, or pass --allow-overlaps to compute them anyway")
+    log.warning("%s; computed anyway (--allow-overlaps): totals count the overlaps twice", msg)

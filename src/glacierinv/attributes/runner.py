@@ -1,24 +1,27 @@
 """The ``attributes`` stage: ``units.gpkg`` + DEM → ``inventory.gpkg``, ``inventory.csv``, ``uncertainty.json``.
 
 RGI 7 attributes, hypsometry and centerlines per glacier unit (:func:`glacierinv.attributes.compute_attributes`),
-the image source per glacier from ``source.tif`` when present, and the buffer uncertainty at the pixel
-size of ``classes.tif`` (``uncertainty.json`` holds its totals for the assess stage).
+the image source per glacier from ``source.tif`` when present, ``term_type`` from the scene's water, cloud
+and the DEM (:mod:`glacierinv.attributes.terminus`), and the buffer uncertainty at the pixel size of
+``classes.tif`` (``uncertainty.json`` holds its totals for the assess stage).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 
-from glacierinv.errors import GlacierInvError
 from glacierinv.io.atomic import atomic_path
-from glacierinv.stage import Stage
+from glacierinv.stage import Stage, existing
 
 __all__ = ["STAGE", "attributes_with_uncertainty"]
+
+log = logging.getLogger(__name__)
 
 
 def attributes_with_uncertainty(
@@ -27,10 +30,16 @@ def attributes_with_uncertainty(
     debris: gpd.GeoDataFrame,
     *,
     pixel_size_m: float,
-    source_tif: Path | None = None,
     id_column: str | None = None,
+    run_dir: Path | None = None,
 ) -> tuple[gpd.GeoDataFrame, Any, Any, dict[str, Any]]:
     """Attributes, hypsometry, centerlines and buffer uncertainty of ``units`` with the run's settings.
+
+    With ``run_dir`` (a run folder with ``classes.tif`` and, when present, ``stack.tif``, ``masks.tif``,
+    ``source.tif``, ``proba.tif``): ``term_type`` from the imagery (else 9, not assigned), ``img_source`` per
+    glacier from ``source.tif``, the per-glacier area range ``area_p25_km2`` / ``area_p75_km2`` from the
+    class probabilities (:mod:`glacierinv.attributes.proba_range`) beside ``area_unc_km2``, and
+    ``glac_type`` / ``aar`` from the snow evidence of ``[analysis]``.
 
     Returns ``(glaciers, hypsometry, centerlines, uncertainty_totals)``. Used by the stage and by the
     manual-edit workflow on changed units, so both compute the same attributes.
@@ -51,6 +60,19 @@ def attributes_with_uncertainty(
         return_centerlines=True,
         **kwargs,
     )
+    run_dir = Path(run_dir) if run_dir is not None else None
+    source_tif = existing(run_dir / "source.tif") if run_dir is not None else None
+    proba_tif = existing(run_dir / "proba.tif") if run_dir is not None else None
+    if run_dir is not None and len(glaciers):
+        from glacierinv.attributes.terminus import terminus_types
+
+        glaciers["term_type"], _ = terminus_types(
+            glaciers,
+            cfg.input_path("dem"),
+            grid_path=run_dir / "classes.tif",
+            stack_path=_if_exists(run_dir / "stack.tif"),
+            masks_path=_if_exists(run_dir / "masks.tif"),
+        )
     if source_tif is not None:
         from glacierinv.attributes.sources import image_source_per_glacier
 
@@ -58,7 +80,20 @@ def attributes_with_uncertainty(
     glaciers, totals = buffer_uncertainty(
         glaciers, debris, pixel_size_m=pixel_size_m, buffer_px=cfg.assess.buffer_px
     )
+    if proba_tif is not None:
+        from glacierinv.attributes.proba_range import probability_area_range
+        from glacierinv.attributes.uncertainty import _insert_after
+
+        a25, a75 = probability_area_range(glaciers, proba_tif)
+        _insert_after(glaciers, "area_p75_km2", a75, "area_unc_km2")
+        _insert_after(glaciers, "area_p25_km2", a25, "area_unc_km2")
+    if run_dir is not None:
+        glaciers = _glacier_types(cfg, run_dir, glaciers)
     return glaciers, hypsometry, centerlines, totals
+
+
+def _if_exists(path: Path) -> Path | None:
+    return path if path.exists() else None
 
 
 def _run(cfg, run, progress) -> dict[str, Any]:
@@ -69,18 +104,21 @@ def _run(cfg, run, progress) -> dict[str, Any]:
     units = read_vector(run / "units.gpkg", layer="glaciers", allow_empty=True)
     debris = read_vector(run / "units.gpkg", layer="debris", allow_empty=True)
     divides = read_vector(run / "units.gpkg", layer="divides", allow_empty=True, need_crs=False)
-    if len(units) == 0:
-        raise GlacierInvError(
-            f"{run / 'classes.tif'}: no glacier larger than {cfg.outlines.min_area_km2} km² was mapped"
+    warnings = []
+    if len(units) == 0:  # a legitimate answer (lowland, snow-free scene): an empty but valid inventory
+        warnings.append(
+            f"no glacier larger than {cfg.outlines.min_area_km2} km² was mapped in {run / 'classes.tif'}: "
+            "the inventory is empty"
         )
-    source = run / "source.tif"
+        log.warning(warnings[-1])
     glaciers, hypsometry, centerlines, totals = attributes_with_uncertainty(
-        cfg,
-        units,
-        debris,
-        pixel_size_m=raster_grid(run / "classes.tif").res[0],
-        source_tif=source if source.exists() else None,
+        cfg, units, debris, pixel_size_m=raster_grid(run / "classes.tif").res[0], run_dir=run.path
     )
+    from glacierinv.attributes.export import add_rgi7_ids, round_inventory, to_export_crs
+
+    a = cfg.attributes
+    regions = [read_vector(cfg.resolve(p), polygons=True) for p in a.rgi_regions]
+    glaciers = add_rgi7_ids(glaciers, regions, prefix=a.id_prefix)
     layers = {
         "glaciers": glaciers,
         "debris": debris,
@@ -88,10 +126,12 @@ def _run(cfg, run, progress) -> dict[str, Any]:
         "hypsometry": hypsometry,
         "centerlines": centerlines,
     }
+    if a.crs:
+        layers = to_export_crs(layers, a.crs)
     write_layers(run / "inventory.gpkg", layers)
     embed_styles(run / "inventory.gpkg")
     with atomic_path(run / "inventory.csv") as tmp:
-        glaciers.drop(columns=glaciers.geometry.name).to_csv(tmp, index=False)
+        round_inventory(glaciers.drop(columns=glaciers.geometry.name)).to_csv(tmp, index=False)
     with atomic_path(run / "uncertainty.json") as tmp:
         tmp.write_text(json.dumps(totals, indent=2, default=float))
     return {
@@ -99,7 +139,46 @@ def _run(cfg, run, progress) -> dict[str, Any]:
         "area_km2": float(glaciers["area_km2"].sum()),
         "debris_km2": float(np.nansum(glaciers.get("debris_km2", np.zeros(len(glaciers))))),
         **{f"unc_{k}": v for k, v in totals.items() if isinstance(v, (int, float))},
-    }
+    } | ({"warnings": warnings} if warnings else {})
+
+
+def _snow_source(cfg, run) -> tuple[Path | None, float]:
+    """The snow raster of the glacier types ([analysis] snow, else the stack's albedo) and its threshold."""
+    a = cfg.analysis
+    snow = cfg.resolve(a.snow)
+    if not a.enabled:
+        return None, a.snow_threshold
+    if snow is not None or a.ela_column is not None:
+        return snow, a.snow_threshold
+    stack = run / "stack.tif"
+    if stack.exists():
+        from glacierinv.io.raster import open_raster
+
+        with open_raster(stack) as ds:
+            names = {(d or "").lower() for d in ds.descriptions}
+        if {"green", "nir"} <= names:
+            return stack, a.albedo_snow_min
+    return None, a.snow_threshold
+
+
+def _glacier_types(cfg, run, glaciers):
+    """``aar`` and ``glac_type`` in the inventory, from the snow source the analyse stage uses
+    (``[analysis] snow``, else the albedo of the stack's green/nir bands); left null without one."""
+    snow, threshold = _snow_source(cfg, run)
+    if not len(glaciers) or snow is None:
+        return glaciers
+    import tempfile
+
+    from glacierinv.attributes.export import fill_glacier_types
+
+    a = cfg.analysis
+    with tempfile.TemporaryDirectory(dir=Path(run)) as tmp:  # albedo.tif itself is the analyse stage's output
+        if snow == run / "stack.tif":
+            from glacierinv.preprocess.albedo import write_albedo
+
+            snow = write_albedo(run / "stack.tif", Path(tmp) / "albedo.tif", block=cfg.runtime.block_px)
+        return fill_glacier_types(glaciers, cfg.input_path("dem"), snow, snow_threshold=threshold,
+                                  min_area_km2=a.min_type_area_km2, thresholds=a.aar_thresholds)  # fmt: skip
 
 
 def _reads(cfg, run) -> dict[str, Path]:
@@ -108,8 +187,16 @@ def _reads(cfg, run) -> dict[str, Path]:
         "classes.tif": run / "classes.tif",  # its pixel size sets the buffer uncertainty
         "inputs.dem": cfg.input_path("dem"),
     }
-    if (run / "source.tif").exists():
-        out["source.tif"] = run / "source.tif"
+    for name in ("source.tif", "stack.tif", "masks.tif"):  # stack/masks: water and cloud for term_type
+        if (run / name).exists():
+            out[name] = run / name
+    snow, _ = _snow_source(cfg, run)  # glac_type/aar come from the snow raster or the stack's albedo
+    if snow is not None:
+        out["snow" if snow != run / "stack.tif" else "stack.tif"] = snow
+    for k, p in enumerate(cfg.attributes.rgi_regions):  # o1region/o2region
+        out[f"attributes.rgi_regions[{k}]"] = cfg.resolve(p)
+    if (run / "proba.tif").exists():  # per-glacier area range from the class probabilities
+        out["proba.tif"] = run / "proba.tif"
     return out
 
 
@@ -117,7 +204,7 @@ STAGE = Stage(
     name="attributes",
     description="RGI-style attributes, hypsometry, buffer uncertainty",
     reads=_reads,
-    config_sections=("attributes",),
+    config_sections=("attributes", "analysis"),  # [analysis] snow / types thresholds set glac_type, aar
     extra_params=lambda cfg: {
         "buffer_px": cfg.assess.buffer_px,
         "sources": [cfg.inputs.dem_source, cfg.inputs.img_source, cfg.inputs.src_date],

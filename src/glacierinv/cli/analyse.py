@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from glacierinv.cli._common import Z_UNIT_HELP
+
 
 def _floats(text: str | None, what: str) -> tuple[float, ...] | None:
     from glacierinv.errors import InputError
@@ -43,6 +45,7 @@ def register(app: typer.Typer) -> None:
         lapse_rate: float = typer.Option(6.5, "--lapse-rate", help="Lapse rate (K/km) for freezing-level shifts."),
         warming: str = typer.Option("0,0.5,1,1.5,2,3,4", "--warming", help="Warming scenarios ΔT (K)."),
         freezing_levels: str = typer.Option(None, "--freezing-levels", help="Baseline freezing levels (m); default: debris quartiles."),
+        z_unit: str = typer.Option(None, "--z-unit", help=Z_UNIT_HELP + " Applies to --dem and --dem-coarse."),
         force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
     ) -> None:  # fmt: skip
         """Size classes, spatial grid, hypsometry, slope, aspect, AAR types, profiles, DEM-resolution, freezing level.
@@ -61,6 +64,10 @@ def register(app: typer.Typer) -> None:
             lapse_rate_k_per_km=lapse_rate, warming_k=_floats(warming, "--warming") or (0.0,),
             freezing_levels_m=_floats(freezing_levels, "--freezing-levels"),
         )  # fmt: skip
+        from glacierinv.io.dem import dem_path
+
+        dem = dem_path(dem, z_unit) if dem is not None else None
+        dem_coarse = dem_path(dem_coarse, z_unit) if dem_coarse is not None else None
         summary = run_analyses(
             inventory, out, dem=dem, dem_coarse=dem_coarse, debris=debris, snow=snow, ela_column=ela_column,
             surge_list=surge_list, layer=layer, only=[s.strip() for s in only.split(",")] if only else None,

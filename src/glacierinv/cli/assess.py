@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from glacierinv.cli._common import ListOptionCommand, refuse_nonempty_folder
+
 __all__ = ["register"]
 
 assess_app = typer.Typer(
@@ -41,12 +43,10 @@ def accuracy(
     $ glacierinv assess accuracy --pred run/classes.tif --ref truth.gpkg --regions regions.gpkg --out acc
     """
     from glacierinv.assess.metrics import accuracy_from_rasters
-    from glacierinv.assess.outputs import ACCURACY_FILES, write_accuracy
+    from glacierinv.assess.outputs import write_accuracy
     from glacierinv.errors import InputError
-    from glacierinv.io.atomic import refuse_overwrite
 
-    for name in ACCURACY_FILES:
-        refuse_overwrite(out / name, force)
+    refuse_nonempty_folder(out, force)
     if n_boot < 0 or boot_block_px <= 0 or block_px <= 0:
         raise InputError("--n-boot must be >= 0 and --boot-block-px, --block-px > 0")
     if not 0 < ci < 1:
@@ -87,7 +87,9 @@ def uncertainty(
         None, "--debris", help="Debris polygons (default: the 'debris' layer of --outlines if any)."
     ),
     debris_layer: str | None = typer.Option(None, "--debris-layer", help="Layer of --debris."),
-    id_column: str = typer.Option("glac_id", "--id-column", help="Glacier id column."),
+    id_column: str = typer.Option(
+        None, "--id-column", help="Glacier id column (default: the first known id column present)."
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite OUT if it exists."),
 ) -> None:
     """Buffer-method area uncertainty per glacier (area_unc_km2, debris_unc_km2) and in total.
@@ -98,7 +100,7 @@ def uncertainty(
 
     from glacierinv.attributes.uncertainty import buffer_uncertainty
     from glacierinv.io.atomic import refuse_overwrite
-    from glacierinv.io.vector import list_layers, read_vector, write_layers
+    from glacierinv.io.vector import guess_id_column, list_layers, read_vector, write_layers
 
     refuse_overwrite(out, force)
     layers = list_layers(outlines) if outlines.exists() else []
@@ -111,7 +113,11 @@ def uncertainty(
     elif "debris" in layers and layer != "debris":
         deb = read_vector(outlines, "debris", polygons=True, allow_empty=True)
     result, totals = buffer_uncertainty(
-        glaciers, deb, pixel_size_m=pixel_m, buffer_px=buffer_px, id_column=id_column
+        glaciers,
+        deb,
+        pixel_size_m=pixel_m,
+        buffer_px=buffer_px,
+        id_column=guess_id_column(glaciers.columns, id_column) or "glac_id",
     )
     to_write = {"glaciers": result}
     if deb is not None and len(deb):
@@ -130,13 +136,12 @@ def uncertainty(
     typer.echo(f"{msg} at ±{buffer_px:g} px of {pixel_m:g} m; wrote {out}")
 
 
-@assess_app.command("mmd")
+@assess_app.command("mmd", cls=ListOptionCommand)
 def mmd(
     auto: Path = typer.Option(..., "--auto", help="Automated outlines."),
     digitisations: list[Path] = typer.Option(
         ..., "--digitisations", help="Manual digitisations: --digitisations D1 D2 D3 (two or more)."
     ),
-    more: list[Path] | None = typer.Argument(None, hidden=True),
     out: Path = typer.Option(
         ..., "--out", "-o", help="Output folder (mmd.json, mmd_glaciers.csv, mmd_distances.csv)."
     ),
@@ -152,16 +157,14 @@ def mmd(
     $ glacierinv assess mmd --auto inventory.gpkg --digitisations d1.gpkg d2.gpkg d3.gpkg --out mmd
     """
     from glacierinv.assess.mmd import round_robin
-    from glacierinv.assess.outputs import MMD_FILES, write_mmd
+    from glacierinv.assess.outputs import write_mmd
     from glacierinv.errors import InputError
-    from glacierinv.io.atomic import refuse_overwrite
     from glacierinv.io.vector import list_layers, read_vector
 
-    for name in MMD_FILES:
-        refuse_overwrite(out / name, force)
+    refuse_nonempty_folder(out, force)
     if step_m <= 0:
         raise InputError(f"--step-m must be positive, got {step_m}")
-    paths = list(digitisations) + list(more or [])
+    paths = list(digitisations)
 
     def _read(p: Path):
         layers = list_layers(p) if p.exists() else []
@@ -224,13 +227,11 @@ def compare(
     $ glacierinv compare --ours run/inventory.gpkg --ref rgi7.shp --cell 10 --out cmp
     """
     from glacierinv.assess.compare import clip_above_elevation, compare_inventories
-    from glacierinv.assess.outputs import COMPARISON_FILES, write_comparison
+    from glacierinv.assess.outputs import write_comparison
     from glacierinv.errors import InputError
-    from glacierinv.io.atomic import refuse_overwrite
     from glacierinv.io.vector import list_layers, read_vector
 
-    for name in COMPARISON_FILES:
-        refuse_overwrite(out / name, force)
+    refuse_nonempty_folder(out, force)
     if above_m is not None and dem is None:
         raise InputError("--above-elevation needs --dem", fix="Pass the DEM to clip both inventories with")
     for opt, v in (("--ours-unc", ours_unc), ("--ref-unc", ref_unc)):

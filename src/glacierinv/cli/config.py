@@ -17,21 +17,21 @@ def register(app: typer.Typer) -> None:
 
         $ glacierinv config template > run.toml
         """
-        from glacierinv.config import TEMPLATE
+        from glacierinv.preprocess.sensors import config_template
 
-        typer.echo(TEMPLATE, nl=False)
+        typer.echo(config_template(), nl=False)
 
     @group.command("check")
     def check(config: Path = typer.Argument(..., help="TOML run configuration.")) -> None:
-        """Validate a configuration and its input paths.
+        """Validate a configuration and its inputs: exactly the preflight that `glacierinv run` runs.
 
         $ glacierinv config check run.toml
         """
         from glacierinv.config import load_config
+        from glacierinv.preflight import check_inputs
 
         cfg = load_config(config)
-        for key in ("pan", "ms", "s2", "s2_cloud_mask", "landsat_mtl", "dem", "dem_coarse", "truth_classes"):
-            cfg.input_path(key, required=False)
+        check_inputs(cfg)
         typer.echo(f"{config}: OK")
 
     app.add_typer(group, name="config")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from glacierinv.cli._common import console
+from glacierinv.cli._common import ListOptionCommand, console
 
 __all__ = ["register"]
 
@@ -109,10 +109,15 @@ def coreg_cmd(
     )
 
 
-@dem_app.command("validate")
+@dem_app.command("validate", cls=ListOptionCommand)
 def validate_cmd(
     dem: Path = typer.Argument(..., help="DEM to validate (metric CRS)."),
-    altimetry: list[Path] = typer.Option(..., "--altimetry", "--atl06", help="ICESat-2 ATL06 file(s)."),
+    altimetry: list[Path] = typer.Option(
+        ...,
+        "--altimetry",
+        "--atl06",
+        help="ICESat-2 ATL06 file(s): --altimetry ATL06_*.h5 (several after one flag).",
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (CSV, JSON, PNG)."),
     dem_datum: str = typer.Option("ellipsoid", "--dem-datum", help="DEM heights: ellipsoid or egm2008."),
     geoid: Path = typer.Option(None, "--geoid", help="EGM2008 undulation raster when ATL06 lacks geoid_h."),

@@ -35,6 +35,7 @@ app = typer.Typer(
     help="Build high-resolution glacier inventories from satellite imagery and DEMs.\n\n"
     "$ glacierinv demo --out demo-run",
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help text is plain: "[inputs] dem" stays as written (no rich markup eaten)
 )
 
 
@@ -46,6 +47,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors; no progress bars."),
     version: bool = typer.Option(
@@ -53,6 +55,13 @@ def _root(
     ),
 ) -> None:
     setup_logging(verbose, quiet)
+    # process-wide settings, once, at the entry point (the library never changes them): a bounded GDAL block
+    # cache (a pipeline run sets its own [runtime] gdal_cache_mb per stage, inside this one)
+    import rasterio
+
+    from glacierinv.config import RuntimeConfig
+
+    ctx.with_resource(rasterio.Env(GDAL_CACHEMAX=RuntimeConfig().gdal_cache_mb))
 
 
 for _name in COMMAND_MODULES:

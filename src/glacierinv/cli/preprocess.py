@@ -96,14 +96,7 @@ def register(app: typer.Typer) -> None:
         check_channels(cfg)
         for name in ("stack.tif", "source.tif", "masks.tif"):
             refuse_overwrite(out / name, force)
-        s2 = cfg.input_path("s2", required=False)
-        if s2 is not None:
-            # Sentinel-2 may be a SAFE folder or integer L2A: its own reader validates and scales it
-            from glacierinv.preprocess.sentinel2 import open_sentinel2
-
-            open_sentinel2(s2)
-            cfg_check = cfg.model_copy(update={"inputs": cfg.inputs.model_copy(update={"s2": None})})
-        check_inputs(cfg_check if s2 is not None else cfg)
+        check_inputs(cfg, checkpoint=False)  # the products are read by their sensor modules
         result = build_feature_stack(cfg, out, block_px=block_px)
         s = result.summary()
         typer.echo(

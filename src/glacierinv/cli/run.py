@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -57,14 +58,14 @@ def _check_out(out: Path, force: bool) -> None:
 
 
 def _print_summary(result) -> None:
-    if _quiet():
-        return
-    stages = Table(title="stages", show_edge=False)
-    stages.add_column("stage")
-    stages.add_column("status")
-    for name, status in result.stages.items():
-        stages.add_row(name, status)
-    console.print(stages)
+    """The answer of a run: stage table (not with --quiet), inventory figures and warnings (always)."""
+    if not _quiet():
+        stages = Table(title="stages", show_edge=False)
+        stages.add_column("stage")
+        stages.add_column("status")
+        for name, status in result.stages.items():
+            stages.add_row(name, status)
+        console.print(stages)
     attrs = result.summaries.get("attributes", {})
     acc = result.summaries.get("assess", {})
     table = Table(title="inventory", show_edge=False)
@@ -82,6 +83,9 @@ def _print_summary(result) -> None:
     if "area_rel_diff" in acc:
         table.add_row("area vs truth", f"{100 * acc['area_rel_diff']:+.2f} %")
     console.print(table)
+    for name, summary in result.summaries.items():
+        for w in (summary or {}).get("warnings") or []:
+            console.print(f"[bold yellow]warning[/] ({name}): {escape(str(w))}")
     run = result.run_dir
     console.print(
         f"outputs in [bold]{run}[/]: inventory.gpkg, inventory.csv, assessment.json, analysis/, "

@@ -17,18 +17,28 @@ def register(app: typer.Typer) -> None:
     @app.command("segment")
     def segment_cmd(
         stack: Path = typer.Argument(..., help="Feature stack GeoTIFF (band descriptions = channel names)."),
-        out: Path = typer.Option(..., "--out", "-o", help="Output folder for classes.tif and proba.tif."),
-        method: str = typer.Option("baseline", "--method", help="baseline (rules) or unet."),
+        out: Path = typer.Option(
+            ..., "--out", "-o", help="Output folder for classes.tif, proba.tif (and U-Net uncertainty.tif)."
+        ),
+        method: str = typer.Option(
+            "unet", "--method", help="unet (U-Net+CBAM, the shipped model; as run/demo) or baseline (rules)."
+        ),
         checkpoint: Path = typer.Option(None, "--checkpoint", help="U-Net .pt; default: the shipped model."),
         tile_px: int = typer.Option(512, "--tile-px", help="U-Net tile size in pixels."),
         overlap_px: int = typer.Option(128, "--overlap-px", help="U-Net tile overlap in pixels."),
         device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
         no_proba: bool = typer.Option(False, "--no-proba", help="Do not write proba.tif."),
+        precision: str = typer.Option(
+            "auto", "--precision", help="U-Net: auto (bf16 where native), fp32, bf16."
+        ),
+        confidence: str = typer.Option(
+            "softmax", "--confidence", help="U-Net uncertainty.tif: softmax, tta, mc or none."
+        ),
         force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
     ) -> None:
         """Classify a feature stack into background / clean ice / debris-covered ice.
 
-        $ glacierinv segment run/stack.tif --out seg --method unet
+        $ glacierinv segment run/stack.tif --out seg
         """
         from glacierinv.errors import InputError
         from glacierinv.io.atomic import check_writable, refuse_overwrite
@@ -40,7 +50,8 @@ def register(app: typer.Typer) -> None:
         if not stack.exists():
             raise InputError("file not found", stack, "Check the path of the feature stack")
         classes, proba = out / "classes.tif", None if no_proba else out / "proba.tif"
-        for p in (classes, proba):
+        unc = out / "uncertainty.tif" if method == "unet" and confidence != "none" else None
+        for p in (classes, proba, unc):
             if p is not None:
                 refuse_overwrite(p, force)
         check_writable(out)
@@ -52,8 +63,9 @@ def register(app: typer.Typer) -> None:
             from glacierinv.segment.infer import predict_stack
 
             summary = predict_stack(
-                stack, checkpoint, classes, proba, tile_px=tile_px, overlap_px=overlap_px, device=device
-            )
+                stack, checkpoint, classes, proba, uncertainty_path=unc, tile_px=tile_px,
+                overlap_px=overlap_px, device=device, precision=precision, confidence=confidence,
+            )  # fmt: skip
         total = sum(summary[f"pixels_{k}"] for k in ("background", "clean_ice", "debris")) or 1
         console.print(
             f"{method}: clean ice {summary['pixels_clean_ice'] / total:.1%}, debris "
@@ -63,24 +75,71 @@ def register(app: typer.Typer) -> None:
     @app.command("train")
     def train_cmd(
         config: Path = typer.Argument(
-            ..., help="Training TOML ([[scenes]] stack + labels, [train] settings)."
+            None, help="Training TOML ([[scenes]] stack + labels, [train] settings); or use --run."
         ),
         out: Path = typer.Option(
-            ..., "--out", "-o", help="Training folder (best.pt, metrics.csv, curves.png)."
+            ..., "--out", "-o", help="Training folder (best.pt, metrics.csv, curves.png, report.md)."
         ),
+        run: Path = typer.Option(
+            None, "--run", help="Run folder whose stack.tif is the imagery (instead of CONFIG)."
+        ),
+        glaciers: Path = typer.Option(
+            None, "--glaciers", help="With --run: reference glacier outlines (e.g. RGI 7) → labels."
+        ),
+        debris: Path = typer.Option(None, "--debris", help="With --run: optional debris-cover polygons."),
+        init: Path = typer.Option(
+            None,
+            "--init",
+            help="Checkpoint to fine-tune, or 'shipped' (the shipped model); channels must match.",
+        ),
+        ignore_edge_px: float = typer.Option(
+            None, "--ignore-edge-px", help="Ignore pixels within N px of a reference outline in the loss."
+        ),
+        test_region: Path = typer.Option(
+            None, "--test-region", help="Polygons of the held-out area (test split by region)."
+        ),
+        tile_px: int = typer.Option(None, "--tile-px", help="Override [train] tile_px."),
+        loss: str = typer.Option(None, "--loss", help="Override [train] loss (dice, focal, dice_ce)."),
         resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last epoch."),
         force: bool = typer.Option(False, "--force", help="Restart in a non-empty --out."),
         max_epochs: int = typer.Option(None, "--max-epochs", help="Override [train] max_epochs."),
         device: str = typer.Option(None, "--device", help="Override [train] device (auto, cpu, cuda)."),
     ) -> None:
-        """Train the U-Net+CBAM on (stack, labels) scenes; the best checkpoint is OUT/best.pt.
+        """Train (or fine-tune) the U-Net+CBAM on (stack, labels) scenes; the best checkpoint is OUT/best.pt.
 
         $ glacierinv train train.toml --out model
-        """
-        from glacierinv.errors import ConfigError
-        from glacierinv.segment.train import load_train_config, train
 
-        cfg = load_train_config(config)
+        $ glacierinv train --run run --glaciers rgi7.gpkg --init shipped --ignore-edge-px 2 \\
+            --test-region heldout.gpkg --out model
+        """
+        from glacierinv.errors import ConfigError, InputError
+        from glacierinv.segment.train import TrainConfig, load_train_config, train, with_overrides
+
+        if (config is None) == (run is None):
+            raise ConfigError("give either a training CONFIG or --run RUN_FOLDER (with --glaciers)")
+        if run is not None:
+            stack = run / "stack.tif"
+            if not stack.is_file():
+                raise InputError(
+                    "run folder has no stack.tif", run, "Run `glacierinv run` (stack stage) first"
+                )
+            if glaciers is None:
+                raise ConfigError("--run needs --glaciers (reference outlines, e.g. RGI 7)")
+            for p in (glaciers, debris):
+                if p is not None and not p.exists():
+                    raise InputError("file not found", p, "Check the path of the reference outlines")
+            scene = {"stack": stack.resolve(), "glaciers": glaciers.resolve()}
+            if debris is not None:
+                scene["debris"] = debris.resolve()
+            cfg = with_overrides(
+                TrainConfig.model_construct(scenes=[], base_dir=Path.cwd()),
+                scenes=[scene],
+                tile_px=tile_px or 128,
+            )
+        else:
+            if glaciers is not None or debris is not None:
+                raise ConfigError("--glaciers/--debris go with --run; in a CONFIG use [[scenes]] glaciers")
+            cfg = load_train_config(config)
         update = {}
         if max_epochs is not None:
             update["max_epochs"] = max_epochs
@@ -88,13 +147,31 @@ def register(app: typer.Typer) -> None:
             if device not in ("auto", "cpu", "cuda"):
                 raise ConfigError(f"--device must be auto, cpu or cuda, not '{device}'")
             update["device"] = device
-        cfg = cfg.model_copy(update=update)
+        if init is not None:
+            if str(init) == "shipped":
+                from glacierinv.segment.checkpoint import SHIPPED_MODEL
+
+                init = SHIPPED_MODEL
+            update["init"] = init.resolve()
+        if ignore_edge_px is not None:
+            if ignore_edge_px < 0:
+                raise ConfigError(f"--ignore-edge-px must be >= 0, not {ignore_edge_px}")
+            update["ignore_edge_px"] = ignore_edge_px
+        if test_region is not None:
+            update["test_region"] = test_region.resolve()
+        if tile_px is not None:
+            update["tile_px"] = tile_px
+        if loss is not None:
+            update["loss"] = loss
+        cfg = with_overrides(cfg, **update)
         summary = train(cfg, out, resume=resume, force=force)
         test = summary["test"] or {}
+        glacier = (test.get("glacier") or {}).get("f1")
         console.print(
             f"best epoch {summary['best_epoch']}: val mIoU {summary['best_val_miou']:.3f}"
             + (f", test mIoU {test['miou']:.3f}" if test.get("miou") is not None else "")
-            + f" → {summary['checkpoint']}"
+            + (f", test glacier F1 {glacier:.3f}" if glacier is not None else "")
+            + f" → {summary['checkpoint']} (report: {out / 'report.md'})"
         )
 
     @app.command("ablate")

@@ -42,6 +42,7 @@ from glacierinv.dem.gridding import fill_gaps, fuse_dsms, grid_points_median, re
 from glacierinv.dem.rpc import RPCModel, read_rpc
 from glacierinv.errors import InputError, NoOverlap
 from glacierinv.io.grid import Grid
+from glacierinv.io.raster import iter_windows
 
 __all__ = [
     "StereoParams",
@@ -496,12 +497,10 @@ def _match_tile(
 
 
 def _tiles(roi, tile_px: int, overlap: int):
+    """(col, row, width, height) image windows covering the ROI in tiles of ``tile_px`` + ``overlap``."""
     x, y, w, h = roi
-    for r in range(y, y + h, tile_px):
-        for c in range(x, x + w, tile_px):
-            c0, r0 = max(x, c - overlap), max(y, r - overlap)
-            c1, r1 = min(x + w, c + tile_px + overlap), min(y + h, r + tile_px + overlap)
-            yield (c0, r0, c1 - c0, r1 - r0)
+    for read, _ in iter_windows((h, w), tile_px, overlap):
+        yield (x + int(read.col_off), y + int(read.row_off), int(read.width), int(read.height))
 
 
 class _TileCloud:
@@ -572,57 +571,81 @@ def _window_overlap_px(params: StereoParams, res_m: float) -> int:
     return int(math.ceil(reach_m / res_m)) + 4
 
 
+@dataclass
 class _Prepared:
-    """Everything before gridding: images checked, tile point clouds on disk, output grid."""
+    """Everything before gridding: tile point clouds on disk per pair, the output grid (see :func:`_prepare`)."""
 
-    def __init__(self, images, res_m, roi, crs, params: StereoParams, folder: Path):
-        from pyproj import Transformer
-        from rasterio.crs import CRS
+    pairs: list[list[_TileCloud]]
+    biases: list
+    ranges: list
+    n_points: int
+    grid: Grid
+    ref_path: Path
 
-        if not 2 <= len(images) <= 3:
-            raise InputError(f"stereo needs 2 or 3 images, got {len(images)}", None, "Pass 2 or 3 images")
-        if not res_m > 0:
-            raise InputError(f"--res must be positive metres, got {res_m}", None, "Pass e.g. --res 0.5")
-        ims = [_Image(p) for p in images]
-        ref = ims[0]
-        if roi is None:
-            roi = (0, 0, ref.shape[1], ref.shape[0])
-        x, y, w, h = (int(v) for v in roi)
-        if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > ref.shape[1] or y + h > ref.shape[0]:
-            raise InputError(
-                f"ROI {tuple(roi)} is not inside the image ({ref.shape[1]}×{ref.shape[0]} px)",
-                ref.path,
-                "Give --roi x,y,w,h in pixels of the first image",
-            )
-        if w * h > params.max_roi_px:
-            raise InputError(
-                f"ROI of {w * h} px exceeds the {params.max_roi_px} px limit of one call",
-                ref.path,
-                "Split the area into several ROIs and mosaic the DSMs with `glacierinv dem mosaic`",
-            )
-        roi = (x, y, w, h)
-        clon, clat = ref.rpc.localize(x + w / 2, y + h / 2, ref.rpc.height_off)
-        out_crs = CRS.from_user_input(crs) if crs is not None else utm_crs_for(float(clon), float(clat))
-        if not out_crs.is_projected:
-            raise InputError(f"output CRS {out_crs} is not metric", None, "Pass a UTM EPSG code with --crs")
-        to_map = Transformer.from_crs("EPSG:4326", out_crs, always_xy=True)
-        self.pairs, self.biases, self.ranges = [], [], []
-        for k, other in enumerate(ims[1:]):
-            clouds, bias, h_range = _pair_clouds(ref, other, roi, params, to_map, folder, f"pair{k}")
-            self.pairs.append(clouds)
-            self.biases.append(bias)
-            self.ranges.append(h_range)
-        all_c = [c for clouds in self.pairs for c in clouds]
-        self.n_points = int(sum(c.n for c in all_c))
-        lo_x = min(c.bounds[0] for c in all_c)
-        lo_y = min(c.bounds[1] for c in all_c)
-        hi_x = max(c.bounds[2] for c in all_c)
-        hi_y = max(c.bounds[3] for c in all_c)
-        # output grid: the ground footprint of the matches, snapped to multiples of the resolution
-        left, right = math.floor(lo_x / res_m) * res_m, math.ceil(hi_x / res_m) * res_m
-        bottom, top = math.floor(lo_y / res_m) * res_m, math.ceil(hi_y / res_m) * res_m
-        self.grid = Grid.from_bounds(out_crs, (left, bottom, right, top), res_m)
-        self.ref_path = ref.path
+
+def _prepare(images, res_m, roi, crs, params: StereoParams, folder: Path) -> _Prepared:
+    """Check the images and ROI, match and triangulate every pair, and fix the output grid."""
+    if not 2 <= len(images) <= 3:
+        raise InputError(f"stereo needs 2 or 3 images, got {len(images)}", None, "Pass 2 or 3 images")
+    if not res_m > 0:
+        raise InputError(f"--res must be positive metres, got {res_m}", None, "Pass e.g. --res 0.5")
+    ims = [_Image(p) for p in images]
+    ref = ims[0]
+    roi = _checked_roi(ref, roi, params)
+    to_map, out_crs = _output_projection(ref, roi, crs)
+    pairs, biases, ranges = [], [], []
+    for k, other in enumerate(ims[1:]):
+        clouds, bias, h_range = _pair_clouds(ref, other, roi, params, to_map, folder, f"pair{k}")
+        pairs.append(clouds)
+        biases.append(bias)
+        ranges.append(h_range)
+    all_clouds = [c for clouds in pairs for c in clouds]
+    grid = _footprint_grid(all_clouds, out_crs, res_m)
+    return _Prepared(pairs, biases, ranges, int(sum(c.n for c in all_clouds)), grid, ref.path)
+
+
+def _checked_roi(ref: _Image, roi, params: StereoParams) -> tuple[int, int, int, int]:
+    """The ROI (x, y, w, h) in pixels of the reference image: whole image by default, inside it, not too large."""
+    if roi is None:
+        roi = (0, 0, ref.shape[1], ref.shape[0])
+    x, y, w, h = (int(v) for v in roi)
+    if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > ref.shape[1] or y + h > ref.shape[0]:
+        raise InputError(
+            f"ROI {tuple(roi)} is not inside the image ({ref.shape[1]}×{ref.shape[0]} px)",
+            ref.path,
+            "Give --roi x,y,w,h in pixels of the first image",
+        )
+    if w * h > params.max_roi_px:
+        raise InputError(
+            f"ROI of {w * h} px exceeds the {params.max_roi_px} px limit of one call",
+            ref.path,
+            "Split the area into several ROIs and mosaic the DSMs with `glacierinv dem mosaic`",
+        )
+    return x, y, w, h
+
+
+def _output_projection(ref: _Image, roi, crs):
+    """(lon/lat → map transformer, map CRS): the given metric CRS or the UTM zone of the ROI centre."""
+    from pyproj import Transformer
+    from rasterio.crs import CRS
+
+    x, y, w, h = roi
+    clon, clat = ref.rpc.localize(x + w / 2, y + h / 2, ref.rpc.height_off)
+    out_crs = CRS.from_user_input(crs) if crs is not None else utm_crs_for(float(clon), float(clat))
+    if not out_crs.is_projected:
+        raise InputError(f"output CRS {out_crs} is not metric", None, "Pass a UTM EPSG code with --crs")
+    return Transformer.from_crs("EPSG:4326", out_crs, always_xy=True), out_crs
+
+
+def _footprint_grid(clouds: list[_TileCloud], crs, res_m: float) -> Grid:
+    """The ground footprint of the matched points, snapped to multiples of the resolution."""
+    lo_x = min(c.bounds[0] for c in clouds)
+    lo_y = min(c.bounds[1] for c in clouds)
+    hi_x = max(c.bounds[2] for c in clouds)
+    hi_y = max(c.bounds[3] for c in clouds)
+    left, right = math.floor(lo_x / res_m) * res_m, math.ceil(hi_x / res_m) * res_m
+    bottom, top = math.floor(lo_y / res_m) * res_m, math.ceil(hi_y / res_m) * res_m
+    return Grid.from_bounds(crs, (left, bottom, right, top), res_m)
 
 
 def dsm_from_stereo(
@@ -659,7 +682,7 @@ def dsm_from_stereo(
     t0 = time.perf_counter()
     params = params or StereoParams()
     with tempfile.TemporaryDirectory(prefix="glacierinv-stereo-") as tmp:
-        prep = _Prepared(images, res_m, roi, crs, params, Path(tmp))
+        prep = _prepare(images, res_m, roi, crs, params, Path(tmp))
         dsm, quality = _grid_window(prep.pairs, prep.grid, params, res_m)
     if not np.isfinite(dsm).any():
         raise InputError("the stereo DSM is empty", prep.ref_path, "Check the images and the ROI")
@@ -711,7 +734,7 @@ def stereo_to_file(
     out.parent.mkdir(parents=True, exist_ok=True)
     counts = np.zeros(3, "int64")
     with tempfile.TemporaryDirectory(prefix=".stereo-", dir=out.parent) as tmp:
-        prep = _Prepared(images, res_m, roi, crs, params, Path(tmp))
+        prep = _prepare(images, res_m, roi, crs, params, Path(tmp))
         overlap = _window_overlap_px(params, res_m)
         with RasterWriter(
             out,

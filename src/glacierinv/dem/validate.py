@@ -231,12 +231,10 @@ def validate_dem(
 
 
 def _figure(pts: pd.DataFrame, table: pd.DataFrame, path: Path, datum: str) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))  # pyplot-free: no global backend change
+    ax1, ax2 = fig.subplots(1, 2)
     sc = ax1.scatter(pts["lon"], pts["lat"], c=pts["dh_m"], s=3, cmap="RdBu_r", vmin=-20, vmax=20)
     fig.colorbar(sc, ax=ax1, label="DEM − ATL06 (m)")
     ax1.set_xlabel("longitude (°)")
@@ -252,4 +250,3 @@ def _figure(pts: pd.DataFrame, table: pd.DataFrame, path: Path, datum: str) -> N
     ax2.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)

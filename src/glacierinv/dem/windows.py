@@ -22,6 +22,7 @@ from shapely.geometry.base import BaseGeometry
 
 from glacierinv.errors import NoOverlap
 from glacierinv.geometry import utm_epsg
+from glacierinv.io.dem import check_elevations_m, metric_grid, z_factor
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import nodata_to_nan, open_raster, read_on_grid
 
@@ -45,12 +46,19 @@ class GlacierWindow:
 
 
 def dem_resolution_m(dem_path: str | Path) -> tuple[float, CRS | None]:
-    """(pixel size in metres, projected CRS or None if geographic)."""
+    """(ground pixel size in metres, the DEM's CRS when its grid is metric, else None).
+
+    None (the grid is warped per glacier to UTM) for geographic DEMs and for projected DEMs that are not
+    in metres or whose scale factor is not ≈ 1 (Web Mercator): see :func:`glacierinv.io.dem.metric_grid`.
+    """
     with open_raster(dem_path) as ds:
-        if ds.crs.is_projected:
+        ok, res_m = metric_grid(ds)
+        if ok:
             return float(abs(ds.transform.a)), CRS.from_user_input(ds.crs)
-        lat = np.radians((ds.bounds.top + ds.bounds.bottom) / 2)
-        return float(abs(ds.transform.a) * 111_320.0 * np.cos(lat)), None
+        if ds.crs.is_projected:
+            log.info("%s: %s is not a ground-metric grid (scale factor ≠ 1 or not metres): warped per "
+                     "glacier to UTM at %.1f m", dem_path, ds.crs.to_string(), res_m)  # fmt: skip
+        return res_m, None
 
 
 def glacier_window(
@@ -95,7 +103,18 @@ class DemWindows:
     def __init__(self, dem_path: str | Path, max_cells: int = 50_000_000):
         self.res_m, self.dem_crs = dem_resolution_m(dem_path)
         self.max_cells = max_cells
+        self.path = dem_path
         self.ds = open_raster(dem_path)
+        # metres per DEM unit (a DemPath's z_unit, the band unit, a compound CRS's vertical unit, else 1)
+        self.z_factor, self._z_how = z_factor(self.ds, getattr(dem_path, "z_unit", None))
+
+    def _metres(self, z: np.ndarray) -> np.ndarray:
+        """DEM values in metres; implausible glacier elevations are refused (feet, undeclared nodata)."""
+        if self.z_factor != 1.0:
+            z = z * np.float32(self.z_factor)
+        if np.isfinite(z).any():
+            check_elevations_m(float(np.nanmin(z)), float(np.nanmax(z)), self.path, self._z_how)
+        return z
 
     def __enter__(self) -> DemWindows:
         return self
@@ -141,7 +160,7 @@ class DemWindows:
             win = Window(cc0, rr0, cc1 - cc0, rr1 - rr0)
             dem[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = nodata_to_nan(ds.read(1, window=win), ds.nodata)
         grid = Grid(crs, ds.transform @ Affine.translation(c0, r0), dem.shape)
-        return GlacierWindow(dem, _mask(g, grid), grid, g)
+        return GlacierWindow(self._metres(dem), _mask(g, grid), grid, g)
 
     def _warped(self, g: BaseGeometry, crs: CRS, margin_px: int, res_m: float | None = None) -> GlacierWindow:
         from rasterio.vrt import WarpedVRT
@@ -161,7 +180,7 @@ class DemWindows:
                        resampling=Resampling.bilinear, src_nodata=self.ds.nodata, nodata=nodata,
                        dtype="float32") as vrt:  # fmt: skip
             dem = nodata_to_nan(vrt.read(1), nodata)
-        return GlacierWindow(dem, _mask(g, grid), grid, g)
+        return GlacierWindow(self._metres(dem), _mask(g, grid), grid, g)
 
 
 def _mask(g: BaseGeometry, grid: Grid) -> np.ndarray:

@@ -25,8 +25,10 @@ from glacierinv.io.grid import Grid
 __all__ = [
     "DEFAULT_BLOCK",
     "MAX_WHOLE_PIXELS",
+    "CLASS_COLOURS",
     "RasterWriter",
     "class_writers",
+    "write_category_names",
     "band_index",
     "iter_windows",
     "open_raster",
@@ -294,6 +296,7 @@ def class_writers(classes_path, proba_path, grid: Grid, class_names: Sequence[st
         opened = [
             stack.enter_context(RasterWriter(classes_path, grid, 1, "uint8", 255, descriptions=["class"]))
         ]
+        opened[0]._ds.write_colormap(1, CLASS_COLOURS)  # GIS shows the classes in their colours at once
         if proba_path is not None:
             opened.append(
                 stack.enter_context(
@@ -303,6 +306,28 @@ def class_writers(classes_path, proba_path, grid: Grid, class_names: Sequence[st
                 )
             )
         yield opened
+    write_category_names(classes_path, class_names)
+
+
+#: Colour table of ``classes.tif`` (RGBA): background light grey, clean ice blue, debris orange (Okabe-Ito,
+#: as in the report), nodata (255) transparent.
+CLASS_COLOURS = {0: (230, 230, 230, 255), 1: (86, 180, 233, 255), 2: (230, 159, 0, 255), 255: (0, 0, 0, 0)}
+
+
+def write_category_names(path: str | Path, names: Sequence[str], nodata_name: str = "nodata") -> Path:
+    """Write the category names of a class raster's band 1 (value k → ``names[k]``, 255 → ``nodata_name``)
+    into its GDAL PAM sidecar ``<path>.aux.xml``, which GDAL and QGIS read (``gdalinfo`` lists them as
+    Categories; QGIS uses them as class labels with the colour table). Returns the sidecar's path."""
+    from xml.sax.saxutils import escape
+
+    cats = [escape(str(n)) for n in names] + [""] * (255 - len(names)) + [escape(nodata_name)]
+    body = "".join(f"<Category>{c}</Category>" for c in cats)
+    xml = (f'<PAMDataset>\n  <PAMRasterBand band="1">\n    <CategoryNames>{body}</CategoryNames>\n'
+           "  </PAMRasterBand>\n</PAMDataset>\n")  # fmt: skip
+    target = Path(f"{path}.aux.xml")
+    with atomic_path(target) as tmp:
+        tmp.write_text(xml, encoding="utf-8")
+    return target
 
 
 def write_raster(

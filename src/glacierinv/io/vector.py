@@ -10,7 +10,21 @@ import pyogrio
 from glacierinv.errors import InputError
 from glacierinv.io.atomic import atomic_path
 
-__all__ = ["list_layers", "read_vector", "write_layers"]
+__all__ = ["ID_CANDIDATES", "guess_id_column", "list_layers", "read_vector", "write_layers"]
+
+#: Id columns recognised by every command (``--id-column`` default): ours, RGI 7, RGI 5/6, GLIMS, others.
+ID_CANDIDATES = ("glac_id", "rgi_id", "RGIId", "outline_id", "GLIMSId", "glims_id", "FCGI_ID", "id")
+
+
+def guess_id_column(columns, given: str | None = None) -> str | None:
+    """The id column: ``given`` when set, else the first of :data:`ID_CANDIDATES` in ``columns`` (None if none).
+
+    One convention for every command (attributes, units, compare, assess): ``--id-column`` names it, and
+    without it the first known id column present is used; when there is none, ids are created.
+    """
+    if given:
+        return given
+    return next((c for c in ID_CANDIDATES if c in columns), None)
 
 
 def list_layers(path: str | Path) -> list[str]:
@@ -73,11 +87,12 @@ def read_vector(
             )
     if repair and len(gdf):
         invalid = ~gdf.geometry.is_valid
-        if invalid.any():
-            fixed = gdf.geometry[invalid].make_valid()
-            if polygons:
-                fixed = fixed.apply(_polygonal_part)
-            gdf.loc[invalid, gdf.geometry.name] = fixed
+        if invalid.any() and polygons:  # each repair logged with its id and area change
+            from glacierinv.geometry import repair_polygons
+
+            gdf, _ = repair_polygons(gdf, guess_id_column(gdf.columns), what=p)
+        elif invalid.any():
+            gdf.loc[invalid, gdf.geometry.name] = gdf.geometry[invalid].make_valid()
     return gdf
 
 

@@ -349,11 +349,47 @@ def diff_outlines(
         action, sources, geometry, reason).
     """
     orig = {str(k): g for k, g in zip(auto["outline_id"], auto.geometry, strict=True)}
-    orig_deb: dict[str, list] = {}
-    for k, g in zip(auto_debris.get("outline_id", []), auto_debris.geometry, strict=False):
-        orig_deb.setdefault(str(k), []).append(g)
+    orig_deb = _group_by_outline(auto_debris)
     ed = edited.copy().reset_index(drop=True)
     ed["_id"] = [str(v) if _has_id(v) and str(v) in orig else None for v in ed["outline_id"]]
+    final_ids, actions, sources = _assign_ids(ed, orig)
+    changes = _vanished_originals(orig, ed, final_ids, actions, sources)
+    deb = _debris_to_final_ids(edited_debris, ed, final_ids)
+    new_deb = _group_by_outline(deb)
+    for i in range(len(ed)):  # a kept id whose geometry or debris changed is an edit
+        oid = final_ids[i]
+        if actions[i] == "auto" and (
+            _differs(ed.geometry[i], orig[oid], tol_m2)
+            or _differs(_union(new_deb.get(oid, [])), _union(orig_deb.get(oid, [])), tol_m2)
+        ):
+            actions[i] = "edited"
+    reasons = ed["reason"] if "reason" in ed.columns else pd.Series([None] * len(ed))
+    for i in range(len(ed)):
+        fid = final_ids[i]
+        before = _union([orig[s] for s in sources[i]])
+        changed = shapely.symmetric_difference(before, ed.geometry[i])
+        deb_before = _union([g for s in sources[i] for g in orig_deb.get(s, [])])
+        changed = changed.union(shapely.symmetric_difference(deb_before, _union(new_deb.get(fid, []))))
+        changes.append({"outline_id": fid, "action": actions[i], "sources": sources[i],
+                        "geometry": ed.geometry[i], "changed": changed, "reason": reasons[i]})  # fmt: skip
+    out = ed.drop(columns=["_id"]).copy()
+    out["outline_id"] = final_ids
+    out["action"] = actions
+    deb["debris_id"] = _debris_ids(deb, auto_debris, tol_m2)
+    return out, deb, changes
+
+
+def _group_by_outline(debris: gpd.GeoDataFrame) -> dict[str, list]:
+    """Debris geometries per ``outline_id``."""
+    out: dict[str, list] = {}
+    for k, g in zip(debris.get("outline_id", []), debris.geometry, strict=False):
+        out.setdefault(str(k), []).append(g)
+    return out
+
+
+def _assign_ids(ed: gpd.GeoDataFrame, orig: dict) -> tuple[list[str], list[str], list[list[str]]]:
+    """Final id, action and source ids per edited polygon: kept ids (the part overlapping the original most
+    keeps the id, other parts of a split get ``<id>_2``…) and new ids ``A00001``… for added polygons."""
     final_ids: list[str] = [""] * len(ed)
     actions: list[str] = [""] * len(ed)
     sources: list[list[str]] = [[] for _ in range(len(ed))]
@@ -374,6 +410,12 @@ def diff_outlines(
         final_ids[i] = f"A{n_added:05d}"
         actions[i] = "added"
         used.add(final_ids[i])
+    return final_ids, actions, sources
+
+
+def _vanished_originals(orig: dict, ed, final_ids, actions, sources) -> list[dict]:
+    """Change records of originals whose id is gone: ``merged`` into the edited polygon covering at least
+    half of it (whose action and sources are updated), else ``deleted``."""
     changes: list[dict] = []
     gone = [oid for oid in orig if oid not in set(ed["_id"].dropna())]
     tree = shapely.STRtree(ed.geometry.to_numpy()) if len(ed) else None
@@ -395,10 +437,13 @@ def diff_outlines(
             changes.append(
                 {"outline_id": oid, "action": "deleted", "sources": [oid], "geometry": og, "reason": None}
             )
-    # geometry/debris changes of kept ids
+    return changes
+
+
+def _debris_to_final_ids(edited_debris: gpd.GeoDataFrame, ed, final_ids) -> gpd.GeoDataFrame:
+    """Debris with the final id of the glacier it lies in (robust to splits, where several glaciers share
+    the outline_id that validation gave the debris)."""
     deb = edited_debris.copy().reset_index(drop=True)
-    # debris outline_id was set by validation to the (edited) glacier's outline_id; map it to the final id
-    # via the glacier it lies in (robust to splits, where several glaciers share an outline_id)
     if len(deb) and len(ed):
         gtree = shapely.STRtree(ed.geometry.to_numpy())
         fids = []
@@ -406,29 +451,11 @@ def diff_outlines(
             hits = gtree.query(g.representative_point(), predicate="intersects")
             fids.append(final_ids[int(hits[0])] if len(hits) else None)
         deb["outline_id"] = fids
-    new_deb: dict[str, list] = {}
-    for k, g in zip(deb.get("outline_id", []), deb.geometry, strict=False):
-        new_deb.setdefault(str(k), []).append(g)
-    for i in range(len(ed)):
-        if actions[i] == "auto":
-            oid = final_ids[i]
-            if _differs(ed.geometry[i], orig[oid], tol_m2) or _differs(
-                _union(new_deb.get(oid, [])), _union(orig_deb.get(oid, [])), tol_m2
-            ):
-                actions[i] = "edited"
-    reasons = ed["reason"] if "reason" in ed.columns else pd.Series([None] * len(ed))
-    for i in range(len(ed)):
-        fid = final_ids[i]
-        before = _union([orig[s] for s in sources[i]])
-        changed = shapely.symmetric_difference(before, ed.geometry[i])
-        deb_before = _union([g for s in sources[i] for g in orig_deb.get(s, [])])
-        changed = changed.union(shapely.symmetric_difference(deb_before, _union(new_deb.get(fid, []))))
-        changes.append({"outline_id": fid, "action": actions[i], "sources": sources[i],
-                        "geometry": ed.geometry[i], "changed": changed, "reason": reasons[i]})  # fmt: skip
-    out = ed.drop(columns=["_id"]).copy()
-    out["outline_id"] = final_ids
-    out["action"] = actions
-    # debris ids: keep an original id where the polygon is unchanged, else a new one
+    return deb
+
+
+def _debris_ids(deb: gpd.GeoDataFrame, auto_debris: gpd.GeoDataFrame, tol_m2: float) -> list[str]:
+    """Debris ids: an original id where the polygon is unchanged, else a new ``DE00001``…"""
     orig_deb_ids = {}
     if "debris_id" in auto_debris.columns:
         orig_deb_ids = {
@@ -436,19 +463,14 @@ def diff_outlines(
         }
     new_ids, seen, n_new = [], set(), 0
     for v, g in zip(deb.get("debris_id", [None] * len(deb)), deb.geometry, strict=False):
-        if (
-            _has_id(v)
-            and str(v) in orig_deb_ids
-            and str(v) not in seen
-            and not _differs(g, orig_deb_ids[str(v)], tol_m2)
-        ):
+        unchanged = _has_id(v) and str(v) in orig_deb_ids and str(v) not in seen
+        if unchanged and not _differs(g, orig_deb_ids[str(v)], tol_m2):
             new_ids.append(str(v))
         else:
             n_new += 1
             new_ids.append(f"DE{n_new:05d}")
         seen.add(new_ids[-1])
-    deb["debris_id"] = new_ids
-    return out, deb, changes
+    return new_ids
 
 
 def _union(geoms: list):

@@ -8,6 +8,19 @@ polygons close to the area threshold) and ranks them so the most consequential c
 Each flag is one (glacier, reason) pair: its geometry is the (multi)polygon of the affected area, its
 ``score`` the affected area (km², ellipsoidal) times a reason weight, ``priority`` 1 = review first.
 
+Seasonal snow is told from glacier ice as a glaciologist does (see :func:`_seasonal_snow`): a mapped
+clean-ice polygon *not connected to a glacier* — no larger glacier within ``snow_isolation_m`` and its
+steepest-descent path from its lowest point does not reach a glacier within ``snow_flow_reach_m`` (snow on
+ridges and slopes that drain off-glacier; ice that feeds a glacier belongs to it) — is flagged when
+
+- a prior inventory is given (RGI or an older inventory) and the polygon lies outside it, or
+- other dates are given and the polygon is not ice on at least one of them (ice persists, snow does not),
+
+both with the high weight ``snow_strong_weight``; or, without such evidence against it, when it is small,
+almost all clean ice and lies well below the lower ends of the large glaciers (weight 1). A polygon inside
+the prior inventory, or ice on every other date, is never flagged by the elevation rule alone. The prior
+inventory is evidence only: it is never copied into the outlines.
+
 Rasters are read per glacier window (the glacier's bounding box plus a margin), in blocks of at most
 ``block_px`` × ``block_px`` pixels, so memory is bounded whatever the scene size.
 """
@@ -34,7 +47,7 @@ from glacierinv.geometry import area_km2
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import band_index, iter_windows, open_raster, read_window
 
-__all__ = ["REASONS", "ReviewParams", "flag_for_review", "REVIEW_COLUMNS"]
+__all__ = ["REASONS", "ReviewParams", "drains_onto", "flag_for_review", "REVIEW_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +75,10 @@ class ReviewParams:
         0.5  # mean P(clean ice) + P(debris) in the ring above which ice was likely omitted
     )
     min_flag_m2: float = 100.0  # smaller flagged areas are ignored (25 px at 2 m)
-    low_conf_proba: float = 0.6  # max class probability below this is "low confidence"
+    low_conf_proba: float = 0.6  # max class probability below this is "low confidence" (no uncertainty.tif)
+    # normalised predictive entropy above this is "low confidence" (uncertainty.tif); 0.6 ≈ a 60/40 split
+    # between two classes (H = 0.61) or a 60/20/20 split (0.86)
+    low_conf_entropy: float = 0.6
     low_conf_min_m2: float = 400.0  # a low-confidence area must be at least this large
     ndwi_water: float = 0.3  # NDWI (green − nir)/(green + nir) above this is water
     frag_distance_m: float = 100.0  # debris patches closer than this on one glacier are "fragmented"
@@ -73,6 +89,9 @@ class ReviewParams:
     snow_below_m: float = 100.0  # …and whose median elevation is this far below the reference
     snow_min_clean_frac: float = 0.9  # …and which are (almost) all clean ice
     snow_isolation_m: float = 20.0  # …and farther than this from any larger glacier
+    snow_flow_reach_m: float = 500.0  # a patch whose downslope path reaches a glacier within this feeds it
+    snow_persist_frac: float = 0.5  # on another date, less ice than this share of the patch = not persistent
+    snow_strong_weight: float = 5.0  # weight of a seasonal-snow flag backed by a prior inventory / other date
     block_px: int = 2048  # largest block read at once
     weights: dict[str, float] = field(default_factory=lambda: dict(REASONS))
 
@@ -94,9 +113,12 @@ def flag_for_review(
     classes_path: str | Path,
     proba_path: str | Path | None = None,
     masks_path: str | Path | None = None,
+    uncertainty_path: str | Path | None = None,
     stack_path: str | Path | None = None,
     dem_path: str | Path | None = None,
     params: ReviewParams | None = None,
+    prior: gpd.GeoDataFrame | None = None,
+    other_dates: list[str | Path] | None = None,
 ) -> gpd.GeoDataFrame:
     """Review flags for automated outlines, ranked by affected area × reason weight.
 
@@ -111,14 +133,24 @@ def flag_for_review(
     proba_path
         Per-class probabilities (bands background, clean_ice, debris; uint8 ×255 or float 0–1). Without
         it, boundary-omission and low-confidence flags are skipped.
+    uncertainty_path
+        Calibrated normalised predictive entropy (0-1, ``uncertainty.tif`` of the segment stage). When
+        given, low-confidence flags come from it (entropy > ``low_conf_entropy``) instead of ``proba_path``.
     masks_path
         Bands ``cloud`` and ``shadow`` (1 = masked). Without it, cloud/shadow flags are skipped.
     stack_path
         Feature stack with bands ``green`` and ``nir`` (for NDWI). Without it, water flags are skipped.
     dem_path
-        DEM in metres (any CRS, warped per window). Without it, seasonal-snow flags are skipped.
+        DEM in metres (any CRS, warped per window). Without it, the elevation and flow evidence of the
+        seasonal-snow flag is skipped.
     params
         Thresholds, see :class:`ReviewParams`.
+    prior
+        A prior inventory's glacier outlines (RGI or older; any CRS): evidence for the seasonal-snow flag,
+        never copied into the result.
+    other_dates
+        Classes rasters (0 background, 1 clean ice, 2 debris, 255 nodata; any grid, warped nearest) of the
+        same area on other dates: mapped ice that is not ice there is not persistent.
 
     Returns
     -------
@@ -151,6 +183,8 @@ def flag_for_review(
     per_glacier: list[dict] = []
     with contextlib.ExitStack() as stack:
         src = _Sources.open(stack, grid, classes_path, proba_path, masks_path, stack_path, dem_path)
+        if uncertainty_path is not None:
+            src.unc = stack.enter_context(open_raster(uncertainty_path))
         for i, geom in enumerate(gl.geometry):
             oid = str(gl["outline_id"].iloc[i])
             accs, stats = _scan_glacier(i, geom, gl, tree, grid, p, src)
@@ -166,8 +200,15 @@ def flag_for_review(
                                    f"{p.min_area_km2:g} km² minimum"))  # fmt: skip
     if deb is not None:
         flags.extend(_fragmented_debris(gl, deb, p))
-    if dem_path is not None:
-        flags.extend(_seasonal_snow(gl, areas, per_glacier, p))
+    if dem_path is not None or prior is not None or other_dates:
+        with contextlib.ExitStack() as es:
+            dem = _warp(es, dem_path, grid, Resampling.bilinear) if dem_path is not None else None
+            dates = [_warp(es, d, grid, Resampling.nearest) for d in (other_dates or [])]
+            pri = None
+            if prior is not None and len(prior):
+                pri = prior.to_crs(grid.crs) if prior.crs != grid.crs else prior
+            snow = _SnowEvidence(grid, dem, dates, pri)
+            flags.extend(_seasonal_snow(gl, areas, per_glacier, p, snow))
     return _rank(flags, grid.crs, out_crs, p)
 
 
@@ -219,8 +260,15 @@ def _scan_glacier(i, geom, gl, tree, grid, p, src: _Sources):
             ice = proba[1] + proba[2]
             cand = ring & valid & (ice > p.omission_proba)
             _add(accs, "boundary_omission", cand[cs], cwgrid, ice[cs])
-            low = inside & valid & (proba.max(axis=0) < p.low_conf_proba)
-            _add(accs, "low_confidence", low[cs], cwgrid, proba.max(axis=0)[cs])
+            if src.unc is None:
+                low = inside & valid & (proba.max(axis=0) < p.low_conf_proba)
+                _add(accs, "low_confidence", low[cs], cwgrid, proba.max(axis=0)[cs])
+        if src.unc is not None:
+            entropy = read_window(src.unc, rwin, 1)
+            low = inside & valid & (np.nan_to_num(entropy, nan=0.0) > p.low_conf_entropy)
+            acc = _add(accs, "low_confidence", low[cs], cwgrid, entropy[cs])
+            if acc is not None:
+                acc.extra["entropy"] = True
         if src.masks is not None:
             cloud, shadow = _read_masks(src, rwin)
             near = ndimage.binary_dilation(inside, iterations=p.ring_px)
@@ -265,6 +313,7 @@ class _Sources:
     stack: object = None
     ndwi_bands: tuple | None = None
     dem: object = None
+    unc: object = None
 
     @classmethod
     def open(cls, es, grid: Grid, classes_path, proba_path, masks_path, stack_path, dem_path) -> _Sources:
@@ -282,21 +331,26 @@ class _Sources:
             if src.ndwi_bands is None:
                 log.warning("%s: no green/nir bands; water flags skipped", stack_path)
         if dem_path is not None:
-            dem = es.enter_context(open_raster(dem_path))
-            src.dem = es.enter_context(
-                WarpedVRT(
-                    dem,
-                    crs=grid.crs,
-                    transform=grid.transform,
-                    width=grid.width,
-                    height=grid.height,
-                    resampling=Resampling.bilinear,
-                    dtype="float32",
-                    src_nodata=dem.nodata,
-                    nodata=np.nan,
-                )
-            )
+            src.dem = _warp(es, dem_path, grid, Resampling.bilinear)
         return src
+
+
+def _warp(es, path, grid: Grid, resampling):
+    """A raster (any CRS) as a float32 view on ``grid`` (NaN outside it or at its nodata)."""
+    ds = es.enter_context(open_raster(path))
+    return es.enter_context(
+        WarpedVRT(
+            ds,
+            crs=grid.crs,
+            transform=grid.transform,
+            width=grid.width,
+            height=grid.height,
+            resampling=resampling,
+            dtype="float32",
+            src_nodata=ds.nodata,
+            nodata=np.nan,
+        )
+    )
 
 
 def _band_or_none(ds, name: str) -> int | None:
@@ -351,6 +405,9 @@ def _finish(reason: str, acc: _Acc, oid: str, grid: Grid, p: ReviewParams) -> di
     if reason == "boundary_omission":
         ev = (f"mean P(ice)+P(debris) {mean:.2f} over {px} px within {p.ring_px} px outside the outline "
               f"(> {p.omission_proba:g}); {len(parts)} patch(es)")  # fmt: skip
+    elif reason == "low_confidence" and acc.extra.get("entropy"):
+        ev = (f"calibrated predictive entropy {mean:.2f} on average over {px} px (> {p.low_conf_entropy:g}); "
+              f"{len(parts)} area(s)")  # fmt: skip
     elif reason == "low_confidence":
         ev = f"max class probability {mean:.2f} on average over {px} px (< {p.low_conf_proba:g}); {len(parts)} area(s)"
     elif reason == "cloud_shadow":
@@ -409,29 +466,130 @@ def _fragmented_debris(gl: gpd.GeoDataFrame, deb: gpd.GeoDataFrame, p: ReviewPar
     return out
 
 
-def _seasonal_snow(gl, areas, per_glacier, p: ReviewParams) -> list[dict]:
+@dataclass
+class _SnowEvidence:
+    """What tells seasonal snow from ice besides the patch itself: DEM, other dates, prior inventory."""
+
+    grid: Grid
+    dem: object = None
+    dates: list = field(default_factory=list)
+    prior: gpd.GeoDataFrame | None = None
+
+
+def drains_onto(z_m: np.ndarray, start: tuple[int, int], target: np.ndarray, pixel_m: float,
+                max_length_m: float) -> bool:  # fmt: skip
+    """Whether the D8 steepest-descent path from ``start`` reaches ``target`` within ``max_length_m``.
+
+    The path follows the neighbour with the largest drop per metre (diagonals √2 apart) and stops at a pit,
+    a flat, a NaN, the array edge or after ``max_length_m``: all of these mean "does not reach".
+    """
+    r, c = start
+    h, w = z_m.shape
+    length = 0.0
+    steps = [(dr, dc, pixel_m * (2**0.5 if dr and dc else 1.0))
+             for dr in (-1, 0, 1) for dc in (-1, 0, 1) if dr or dc]  # fmt: skip
+    while length <= max_length_m:
+        if target[r, c]:
+            return True
+        best, nxt = 0.0, None
+        for dr, dc, d in steps:
+            rr, cc = r + dr, c + dc
+            if 0 <= rr < h and 0 <= cc < w and np.isfinite(z_m[rr, cc]):
+                drop = (z_m[r, c] - z_m[rr, cc]) / d
+                if drop > best:
+                    best, nxt = drop, (rr, cc, d)
+        if nxt is None:
+            return False
+        r, c, d = nxt
+        length += d
+    return False
+
+
+def _flow_connected(geom, others: list, ev: _SnowEvidence, p: ReviewParams) -> bool | None:
+    """Does the patch drain onto a glacier (``others``) within the flow reach? None without DEM data."""
+    if ev.dem is None:
+        return None
+    reach_px = int(np.ceil(p.snow_flow_reach_m / ev.grid.res[0])) + 1
+    win = _glacier_window(geom, ev.grid, reach_px)
+    if win is None:
+        return None
+    wgrid = ev.grid.window_grid(win)
+    z = ev.dem.read(1, window=win)
+    inside = _rasterize([geom], wgrid) & np.isfinite(z)
+    if not inside.any():
+        return None
+    target = _rasterize(others, wgrid) if others else np.zeros_like(inside)
+    target &= ~inside
+    zi = np.where(inside, z, np.inf)
+    start = np.unravel_index(int(np.argmin(zi)), zi.shape)
+    return drains_onto(z, start, target, ev.grid.res[0], p.snow_flow_reach_m)
+
+
+def _persistence(geom, ev: _SnowEvidence) -> list[float | None]:
+    """Share of the patch mapped as ice (1 or 2) on each other date; None where less than half is seen."""
+    win = _glacier_window(geom, ev.grid, 0)
+    out: list[float | None] = []
+    if win is None:
+        return [None] * len(ev.dates)
+    inside = _rasterize([geom], ev.grid.window_grid(win))
+    for ds in ev.dates:
+        cls = ds.read(1, window=win)
+        seen = inside & np.isfinite(cls) & (cls != 255)
+        if seen.sum() < 0.5 * inside.sum() or not seen.any():
+            out.append(None)
+            continue
+        out.append(float(np.isin(cls[seen], (1, 2)).sum() / seen.sum()))
+    return out
+
+
+def _seasonal_snow(gl, areas, per_glacier, p: ReviewParams, ev: _SnowEvidence) -> list[dict]:
     low_ends = [float(np.percentile(s["z"], 2)) for s, a in zip(per_glacier, areas, strict=True)
                 if a >= p.large_glacier_km2 and s["z"].size]  # fmt: skip
-    if not low_ends:
-        return []
-    ref = float(np.median(low_ends))
+    ref = float(np.median(low_ends)) if low_ends else None
+    prior_union = shapely.union_all(ev.prior.geometry.to_numpy()) if ev.prior is not None else None
+    prior_geoms = list(ev.prior.geometry) if ev.prior is not None else []
     out = []
     for i, (s, a) in enumerate(zip(per_glacier, areas, strict=True)):
-        if a >= p.snow_max_km2 or not s["z"].size or s["n"] == 0:
+        if s["n"] == 0 or s["clean"] / s["n"] < p.snow_min_clean_frac:
             continue
-        zmed = float(np.median(s["z"]))
         clean = s["clean"] / s["n"]
-        if zmed > ref - p.snow_below_m or clean < p.snow_min_clean_frac:
-            continue
         geom = gl.geometry.iloc[i]
         bigger = [g for j, g in enumerate(gl.geometry) if j != i and areas[j] > a]
         dist = min((geom.distance(g) for g in bigger), default=float("inf"))
         if dist <= p.snow_isolation_m:
+            continue  # connected to the body of a larger glacier
+        outside_prior = None
+        if prior_union is not None:
+            outside_prior = geom.distance(prior_union) > p.snow_isolation_m
+        persist = [v for v in _persistence(geom, ev) if v is not None] if ev.dates else []
+        transient = any(v < p.snow_persist_frac for v in persist)
+        persistent = bool(persist) and not transient
+        low = None
+        zmed = None
+        if ref is not None and s["z"].size:
+            zmed = float(np.median(s["z"]))
+            low = a < p.snow_max_km2 and zmed <= ref - p.snow_below_m
+        strong = bool(outside_prior) or transient
+        weak = bool(low) and not persistent and outside_prior is not False
+        if not (strong or weak):
             continue
-        ev = (f"median elevation {zmed:.0f} m is {ref - zmed:.0f} m below the median lower end ({ref:.0f} m) of "
-              f"{len(low_ends)} glacier(s) ≥ {p.large_glacier_km2:g} km²; {100 * clean:.0f} % clean ice; "
-              f"nearest larger glacier {dist:.0f} m away")  # fmt: skip
-        out.append(_flag(str(gl["outline_id"].iloc[i]), "seasonal_snow", geom, ev))
+        feeds = _flow_connected(geom, bigger + prior_geoms, ev, p)
+        if feeds:
+            continue  # drains onto a glacier: part of its system (avalanche-fed), not seasonal snow
+        parts = [f"{100 * clean:.0f} % clean ice", f"nearest larger glacier {dist:.0f} m away"]
+        if feeds is False:
+            parts.append(f"drains off-glacier (no glacier within {p.snow_flow_reach_m:g} m downslope)")
+        if outside_prior:
+            parts.append(f"outside the prior inventory (> {p.snow_isolation_m:g} m from its outlines)")
+        if persist:
+            parts.append("ice on other date(s): " + ", ".join(f"{100 * v:.0f} %" for v in persist))
+        if low:
+            parts.append(f"median elevation {zmed:.0f} m is {ref - zmed:.0f} m below the median lower end "
+                         f"({ref:.0f} m) of {len(low_ends)} glacier(s) ≥ {p.large_glacier_km2:g} km²")  # fmt: skip
+        flag = _flag(str(gl["outline_id"].iloc[i]), "seasonal_snow", geom, "; ".join(parts))
+        if strong:
+            flag["weight"] = p.snow_strong_weight
+        out.append(flag)
     return out
 
 
@@ -440,7 +598,10 @@ def _rank(flags: list[dict], crs, out_crs, p: ReviewParams) -> gpd.GeoDataFrame:
         return _empty(out_crs)
     gdf = gpd.GeoDataFrame(flags, geometry="geometry", crs=crs)
     gdf["area_km2"] = area_km2(gdf)
-    gdf["score"] = gdf["area_km2"] * gdf["reason"].map(p.weights).fillna(0.5)
+    weight = gdf["reason"].map(p.weights).fillna(0.5)
+    if "weight" in gdf.columns:  # a flag may carry its own weight (strong seasonal-snow evidence)
+        weight = gdf["weight"].fillna(weight).astype(float)
+    gdf["score"] = gdf["area_km2"] * weight
     gdf = gdf.sort_values(["score", "outline_id", "reason"], ascending=[False, True, True]).reset_index(
         drop=True
     )

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from glacierinv.io.atomic import atomic_path
-from glacierinv.stage import Stage, existing
+from glacierinv.stage import Stage, config_inputs, existing
 
 __all__ = ["STAGE", "map_outlines"]
 
 log = logging.getLogger(__name__)
 
-_REVIEW_EVIDENCE = ("proba.tif", "masks.tif", "stack.tif")
+_REVIEW_EVIDENCE = ("proba.tif", "uncertainty.tif", "masks.tif", "stack.tif")
 
 
 def map_outlines(cfg, run, progress=None) -> dict[str, Any]:
@@ -43,9 +43,12 @@ def map_outlines(cfg, run, progress=None) -> dict[str, Any]:
             classes_path=run / "classes.tif",
             proba_path=existing(run / "proba.tif"),
             masks_path=existing(run / "masks.tif"),
+            uncertainty_path=existing(run / "uncertainty.tif"),
             stack_path=existing(run / "stack.tif"),
             dem_path=cfg.input_path("dem"),
             params=ReviewParams(min_area_km2=cfg.outlines.min_area_km2),
+            prior=_prior(cfg),
+            other_dates=_other_dates(cfg),
         )
     write_outlines(run / "outlines.gpkg", glaciers, debris, review=review)
     embed_styles(run / "outlines.gpkg")
@@ -78,8 +81,33 @@ def _check_manual_edits(run, glaciers) -> dict[str, Any]:
     return {"manual_edits": int(len(edits)), "edit_conflicts": int(len(conflicts))}
 
 
+def _prior(cfg):
+    """``[inputs] prior_outlines`` (RGI or an older inventory): seasonal-snow evidence, never copied."""
+    path = cfg.input_path("prior_outlines", required=False)
+    if path is None:
+        return None
+    from glacierinv.io.vector import read_vector
+
+    return read_vector(path, polygons=True)
+
+
+def _other_dates(cfg) -> list[Path]:
+    """``[inputs] other_dates``: classes rasters of the same area on other dates (seasonal-snow evidence)."""
+    from glacierinv.errors import InputError
+
+    out = []
+    for p in cfg.inputs.other_dates:
+        path = cfg.resolve(p)
+        if not path.exists():
+            raise InputError("input 'other_dates' not found", path, "Fix the path in [inputs] other_dates")
+        out.append(path)
+    return out
+
+
 def _reads(cfg, run) -> dict[str, Path]:
     out = {"classes.tif": run / "classes.tif", "inputs.dem": cfg.input_path("dem")}
+    out |= config_inputs(cfg, ("prior_outlines",))
+    out |= {f"inputs.other_dates.{i}": p for i, p in enumerate(_other_dates(cfg))}
     return out | {name: run / name for name in _REVIEW_EVIDENCE if (run / name).exists()}
 
 

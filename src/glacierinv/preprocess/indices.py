@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ndsi", "ndvi", "ndwi", "normalized_difference"]
+__all__ = ["NDSI_SNOW", "ndsi", "ndvi", "ndwi", "normalized_difference"]
+
+#: NDSI above which a pixel is snow or ice (Dozier 1989); used by the emissivity model, the cloud test and the
+#: band-ratio baseline.
+NDSI_SNOW = 0.4
 
 
 def normalized_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ DN 0 is the fill value of Landsat Level-1 products and becomes NaN.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +54,19 @@ class MTL:
 
     path: Path
     values: dict[str, str]
+    groups: dict[str, dict[str, str]] = field(default_factory=dict)  # innermost GROUP → its KEY → value
+
+    def group_number(self, group: str, key: str, default: float | None = None) -> float:
+        """A number from one GROUP (e.g. the Level-2 scale factors), ``default`` when the group lacks it."""
+        value = self.groups.get(group, {}).get(key)
+        if value is None:
+            if default is None:
+                return self.number(key)
+            return default
+        try:
+            return float(value)
+        except ValueError:
+            raise InputError(f"MTL key {group}.{key} is not a number ({value!r})", self.path) from None
 
     def get(self, key: str) -> str:
         if key not in self.values:
@@ -164,18 +177,27 @@ def read_mtl(path: str | Path) -> MTL:
             "not a text MTL file", p, "Give the *_MTL.txt of the Landsat Level-1 product"
         ) from None
     values: dict[str, str] = {}
+    groups: dict[str, dict[str, str]] = {}
+    stack: list[str] = []
     for line in text.splitlines():
         if "=" not in line:
             continue
         key, _, value = line.partition("=")
-        key = key.strip()
-        if key in ("GROUP", "END_GROUP"):
+        key, value = key.strip(), value.strip().strip('"')
+        if key == "GROUP":
+            stack.append(value)
             continue
-        values[key] = value.strip().strip('"')
+        if key == "END_GROUP":
+            if stack:
+                stack.pop()
+            continue
+        values[key] = value
+        if stack:
+            groups.setdefault(stack[-1], {})[key] = value
     if "SPACECRAFT_ID" not in values:
         raise InputError(
             "not a Landsat MTL file (no SPACECRAFT_ID)",
             p,
             "Give the *_MTL.txt of the Landsat Level-1 product",
         )
-    return MTL(p, values)
+    return MTL(p, values, groups)

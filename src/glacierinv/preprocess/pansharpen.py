@@ -88,8 +88,18 @@ class PanSharpener:
         """Pan pixels of context a window needs on each side (0 for pixel-wise methods)."""
         return int(math.ceil(4 * self.sigma_px)) + 1 if self.method == "hpf" else 0
 
-    def fit(self, ms_path: str | Path, pan_path: str | Path, sample_px: int = 512) -> PanSharpener:
-        """Fit on a decimated sample of the whole scene (≤ ``sample_px`` per side; bounded memory)."""
+    def fit(
+        self,
+        ms_path: str | Path,
+        pan_path: str | Path,
+        sample_px: int = 512,
+        *,
+        bands: list[int] | None = None,
+    ) -> PanSharpener:
+        """Fit on a decimated sample of the whole scene (≤ ``sample_px`` per side; bounded memory).
+
+        ``bands``: the 1-based MS bands to sharpen (default all), in the order :meth:`apply` receives them.
+        """
         with open_raster(pan_path) as pan_ds:
             pan_grid = Grid(pan_ds.crs, pan_ds.transform, (pan_ds.height, pan_ds.width))
         with open_raster(ms_path) as ms_ds:
@@ -97,7 +107,7 @@ class PanSharpener:
         n = max(pan_grid.width, pan_grid.height) / ratio
         res = pan_grid.res[0] * ratio * max(1.0, n / sample_px)  # the MS resolution, or coarser
         sample = Grid.from_bounds(pan_grid.crs, pan_grid.bounds, res)
-        ms = read_on_grid(ms_path, sample, resampling=Resampling.average)
+        ms = read_on_grid(ms_path, sample, bands=bands, resampling=Resampling.average)
         pan = read_on_grid(pan_path, sample, bands=1, resampling=Resampling.average)
         return self.fit_arrays(ms, pan, ratio, source=str(pan_path))
 

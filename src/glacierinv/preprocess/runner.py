@@ -9,24 +9,26 @@ from glacierinv.stage import Progress, Stage
 
 __all__ = ["STAGE", "build_stack", "stack_input_paths"]
 
-# inputs that other stages read (assessment truth, the coarse DEM of the analyses), not the stack
-_NOT_STACK_INPUTS = ("dem_coarse", "truth_classes", "truth_glaciers")
-
 
 def stack_input_paths(cfg) -> dict[str, Path]:
-    """Every file the stack reads: the path-valued ``[inputs]`` and every ``[[scenes]]`` entry's files.
+    """Every file the stack reads: the imagery keys of ``[inputs]`` and of every ``[[scenes]]`` entry (the
+    sensor registry lists them, :func:`glacierinv.preprocess.sensors.scene_keys`), plus the band files a
+    product's metadata file names (e.g. the Landsat bands beside an MTL).
 
-    Labelled ``inputs.KEY`` and ``scenes.NAME.KEY``. Whatever a config names is hashed, so adding a sensor
-    key to the configuration needs no change here.
+    Labelled ``inputs.KEY``, ``scenes.NAME.KEY`` and ``….files.FILENAME``; product folders (a SAFE, a GF
+    product) are hashed whole.
     """
+    from glacierinv.preprocess.sensors import input_paths, product_files, scene_keys
+
+    keys = set(scene_keys())
     out: dict[str, Path] = {}
-    for key, value in cfg.inputs:
-        if isinstance(value, Path) and key not in _NOT_STACK_INPUTS:
-            out[f"inputs.{key}"] = cfg.resolve(value)
-    for scene in cfg.scenes:
-        for key, value in scene:
-            if isinstance(value, Path):
-                out[f"scenes.{scene.name}.{key}"] = cfg.resolve(value)
+    for label, path in input_paths(cfg).items():
+        if label.startswith("scenes."):
+            out[label] = path
+        elif label in keys:
+            out[f"inputs.{label}"] = path
+    for label, path in product_files(cfg).items():
+        out.setdefault(label, path)
     return out
 
 

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import rasterio
+from rasterio.enums import Resampling
 from rasterio.windows import Window
 from scipy import ndimage
 
@@ -38,34 +38,36 @@ from glacierinv.errors import ConfigError, InputError
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import (
     RasterWriter,
-    band_index,
     check_overlap,
     core_slice,
     iter_windows,
     open_raster,
-    raster_grid,
     read_on_grid,
 )
-from glacierinv.preprocess.indices import ndsi, ndvi, ndwi
-from glacierinv.preprocess.landsat import read_mtl
+from glacierinv.preprocess.indices import NDSI_SNOW, ndsi, ndvi, ndwi
 from glacierinv.preprocess.pansharpen import PanSharpener
-from glacierinv.preprocess.sentinel2 import Sentinel2, cloud_mask_on_grid, mask_kind, open_sentinel2
-from glacierinv.preprocess.thermal import lst_from_dn
+from glacierinv.preprocess.sensors import (
+    KNOWN_CHANNELS,
+    Product,
+    Scene,
+    available_channels,
+    channel_hint,
+    open_scene,
+)
+from glacierinv.preprocess.sentinel2 import Sentinel2, cloud_mask_on_grid, mask_kind
 
-__all__ = ["CHANNEL_INPUTS", "KNOWN_CHANNELS", "StackResult", "build_feature_stack", "check_channels"]
+__all__ = ["KNOWN_CHANNELS", "StackResult", "build_feature_stack", "check_channels"]
 
 log = logging.getLogger(__name__)
 
 OPTICAL = ("blue", "green", "red", "nir")
-GDAL_CACHE_MB = 256
-KNOWN_CHANNELS = (*OPTICAL, "pan", "swir", "lst", "slope", "elevation", "dem", "ndsi", "ndwi", "ndvi")
 # cloud / shadow thresholds (reflectance, ratios, illumination)
 CLOUD_VIS_MIN = 0.55
 CLOUD_FLATNESS = 0.06  # |NIR/red − 1| below this is spectrally flat
 CLOUD_EDGE_VIS_MIN = 0.35  # thin cloud edges grown from the cores: moderately bright …
 CLOUD_EDGE_FLATNESS = 0.08  # … and still flat in VNIR
 CLOUD_GROW_M = 40.0  # how far cores grow into their edges, metres
-CLOUD_SNOW_NDSI = 0.4  # NDSI above this is snow/ice (Dozier 1989), never cloud
+CLOUD_SNOW_NDSI = NDSI_SNOW  # NDSI above this is snow/ice (Dozier 1989), never cloud
 SHADOW_VIS_MAX = 0.12
 SHADOW_HILLSHADE_MAX = 0.35
 SHADOW_MAX_DISTANCE_M = 1500.0  # how far cast shadows are traced towards the sun
@@ -86,31 +88,17 @@ class StackResult:
     shadow_fraction: float
     s2_fill_fraction: float
     shifts_m: dict = field(default_factory=dict)  # co-registration shifts applied (east, north metres)
+    sensors: dict = field(default_factory=dict)  # what was read from which product, and how calibrated
 
     def summary(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k not in ("stack", "source", "masks")}
 
 
-# channel → the [inputs] keys it needs (any one of them)
-CHANNEL_INPUTS: dict[str, tuple[str, ...]] = {
-    **{c: ("ms", "s2") for c in OPTICAL},
-    "pan": ("pan",),
-    "swir": ("s2",),
-    "ndsi": ("s2",),
-    "ndwi": ("ms", "s2"),
-    "ndvi": ("ms", "s2"),
-    "lst": ("landsat_mtl",),
-    "slope": ("dem",),
-    "elevation": ("dem",),
-    "dem": ("dem",),
-}
-
-
-def check_channels(cfg: RunConfig) -> list[str]:
-    """Validate ``[stack] channels`` against the known names and the configured inputs.
+def check_channels(cfg: RunConfig, scene: Scene | None = None) -> list[str]:
+    """Validate ``[stack] channels`` against the known names and what the configured products provide.
 
     Raises :class:`ConfigError` listing the known channels for an unknown name, or naming the ``[inputs]``
-    key to add when a channel's input is missing. Returns the channel list.
+    keys that could provide a channel the configured products lack. Returns the channel list.
     """
     channels = list(cfg.stack.channels)
     if not channels:
@@ -123,12 +111,14 @@ def check_channels(cfg: RunConfig) -> list[str]:
         )
     if len(set(channels)) != len(channels):
         raise ConfigError("config: [stack] channels lists a channel twice")
+    scene = scene or open_scene(cfg)
+    available = available_channels(scene)
     for c in channels:
-        keys = CHANNEL_INPUTS[c]
-        if all(getattr(cfg.inputs, k, None) is None for k in keys):
+        if c not in available:
+            have = ", ".join(c for c in KNOWN_CHANNELS if c in available) or "none"
             raise ConfigError(
-                f"config: channel '{c}' needs [inputs] {' or '.join(keys)}. "
-                f'Add `{keys[0]} = "PATH"` under [inputs] or drop the channel from [stack] channels.'
+                f"config: channel '{c}' is not provided by the configured inputs (they provide: {have}); it "
+                f"needs [inputs] {channel_hint(c)}. Add such a product or drop '{c}' from [stack] channels."
             )
     return channels
 
@@ -146,7 +136,8 @@ def build_feature_stack(
     Parameters
     ----------
     cfg : RunConfig
-        Inputs (``[inputs]``) and channels (``[stack] channels``, ``pansharpen``, ``resolution_m``).
+        Inputs (``[inputs]``: the products, see :mod:`glacierinv.preprocess.sensors`) and channels
+        (``[stack] channels``, ``pansharpen``, ``resolution_m``).
     out_dir : path
         Folder to write into; each file appears atomically (never half-written).
     block_px : int, optional
@@ -160,29 +151,53 @@ def build_feature_stack(
     Returns
     -------
     StackResult
-        Paths and figures (cloud, shadow and Sentinel-2 fill fractions of the valid pixels).
+        Paths and figures (cloud, shadow and Sentinel-2 fill fractions of the valid pixels) and what was
+        read from which product (``sensors``).
     """
-    channels = check_channels(cfg)
-    # bound GDAL's block cache so memory does not grow with the scene (default: 5 % of RAM)
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
-        return _build(cfg, channels, Path(out_dir), block_px, progress, window)
+    scene = open_scene(cfg)
+    channels = check_channels(cfg, scene)
+    # GDAL's block cache is configured once by the caller (pipeline stage / CLI: [runtime] gdal_cache_mb)
+    return _build(cfg, scene, channels, Path(out_dir), block_px, progress, window)
 
 
-def _build(cfg: RunConfig, channels: list[str], out: Path, block_px, progress, window=None) -> StackResult:
-    pan = cfg.input_path("pan", required=False)
-    ms = cfg.input_path("ms", required=False)
-    s2_path = cfg.input_path("s2", required=False)
-    s2_cloud = cfg.input_path("s2_cloud_mask", required=False)
-    primary_cloud = cfg.input_path("primary_cloud_mask", required=False)
+def _ms_pan_ratio(product: Product) -> float:
+    """MS pixel size / pan pixel size of a product (from the files' transforms, or their widths)."""
+    ms_ref = product.bands["red"]
+    with (
+        open_raster(product.pan.path, need_crs=False) as p_ds,
+        open_raster(ms_ref.path, need_crs=False) as m_ds,
+    ):
+        if not product.pan.rpc and not ms_ref.rpc:
+            return abs(m_ds.transform.a) / abs(p_ds.transform.a)
+        return p_ds.width / m_ds.width
+
+
+def _fit_sharpener(method: str, product: Product, sample_px: int = 512) -> PanSharpener:
+    """Fit pan-sharpening on calibrated MS and pan of a product, decimated (bounded memory)."""
+    sharpener = PanSharpener(method)
+    if product.sensor == "generic" and len({product.bands[c].path for c in OPTICAL}) == 1:
+        ms_path = product.bands["red"].path
+        return sharpener.fit(
+            ms_path, product.pan.path, sample_px, bands=[product.bands[c].band for c in OPTICAL]
+        )
+    ratio = _ms_pan_ratio(product)
+    grid = product.grid
+    n = max(grid.width, grid.height) / ratio
+    res = grid.res[0] * ratio * max(1.0, n / sample_px)
+    sample = Grid.from_bounds(grid.crs, grid.bounds, res)
+    ms = product.read(list(OPTICAL), sample, resampling=Resampling.average)
+    pan = product.read_pan(sample, resampling=Resampling.average)
+    return sharpener.fit_arrays(ms, pan, ratio, source=str(product.source))
+
+
+def _build(cfg, scene: Scene, channels: list[str], out: Path, block_px, progress, window=None) -> StackResult:
+    primary = scene.primary
     dem = cfg.input_path("dem")
-    primary = pan or ms or s2_path
-    if primary is None:
-        raise ConfigError("config: [inputs] needs pan, ms or s2 to define the primary grid")
-    s2 = open_sentinel2(s2_path) if s2_path else None
-    grid = raster_grid(primary) if primary != s2_path else _s2_grid(s2)
+    s2 = scene.fill
+    grid = primary.grid
     if not grid.is_metric:
         raise InputError(
-            "primary image is not in a projected (metric) CRS", primary, "Reproject it to UTM first"
+            "primary image is not in a projected (metric) CRS", primary.source, "Reproject it to UTM first"
         )
     if cfg.stack.resolution_m:
         grid = Grid.from_bounds(grid.crs, grid.bounds, cfg.stack.resolution_m)
@@ -191,50 +206,48 @@ def _build(cfg: RunConfig, channels: list[str], out: Path, block_px, progress, w
         win = win.intersection(Window(0, 0, grid.width, grid.height))
         grid = grid.window_grid(win)
     check_dem_units(dem)  # a decimated read: feet or decimetres are refused before any work
+    refs = [*primary.bands.values(), *([primary.pan] if primary.pan is not None else [])]
+    rpc_files = {r.path for r in refs if r.rpc}
     s2_files = [path for path, _ in s2.bands.values()] if s2 else []
-    for p in (ms, dem, s2_cloud, primary_cloud, *s2_files):
-        if p is not None and p != primary:
+    others = [dem, scene.s2_cloud, scene.primary_cloud, *s2_files]
+    if scene.thermal is not None and "lst" in channels:
+        others += list(scene.thermal[2])
+    for p in {*primary.files(), *(q for q in others if q is not None)}:
+        if p not in rpc_files:
             with open_raster(p) as ds:
                 check_overlap(ds, grid, p)
-    ms_idx = None
-    ms_swir_idx = None
-    if ms is not None:
-        with open_raster(ms) as ds:
-            ms_idx = [band_index(ds, b) for b in OPTICAL]
-            names = [(d or "").lower() for d in ds.descriptions]
-            ms_swir_idx = names.index("swir") + 1 if "swir" in names else None
+    vnir = all(primary.has(c) for c in OPTICAL)
+    extra = [c for c in ("swir1", "swir2") if primary.has(c)]
     ms_grid = s2_grid = grid
     shifts: dict[str, dict] = {}
-    if cfg.stack.coregister:
+    if cfg.stack.coregister and not rpc_files:
         from glacierinv.preprocess.align import estimate_shift, shifted_grid
 
-        if ms is not None and pan is not None and pan != ms:
-            sh = estimate_shift(pan, ms, grid, moving_bands=ms_idx)
+        red = primary.bands.get("red")
+        ms_one_file = vnir and len({primary.bands[c].path for c in OPTICAL}) == 1
+        if primary.pan is not None and ms_one_file:
+            sh = estimate_shift(
+                primary.pan.path, red.path, grid, moving_bands=[primary.bands[c].band for c in OPTICAL]
+            )
             shifts["ms"] = _shift_record(sh, "ms")
             if shifts["ms"]["applied"]:
                 ms_grid = shifted_grid(grid, sh.dx_m, sh.dy_m)
-        if s2 is not None and primary != s2_path:
-            ref_bands = 1 if pan is not None else ms_idx[2]
+        if s2 is not None:
+            ref = primary.pan or red
             s2_red, s2_red_idx = s2.require("red")
-            sh = estimate_shift(pan or ms, s2_red, grid, reference_bands=ref_bands, moving_bands=s2_red_idx)
+            sh = estimate_shift(ref.path, s2_red, grid, reference_bands=ref.band, moving_bands=s2_red_idx)
             shifts["s2"] = _shift_record(sh, "s2")
             if shifts["s2"]["applied"]:
                 s2_grid = shifted_grid(grid, sh.dx_m, sh.dy_m)
-    sharpener = PanSharpener(cfg.stack.pansharpen).fit(ms, pan) if (ms and pan and pan != ms) else None
-    mtl_path = cfg.input_path("landsat_mtl", required=False)
-    mtl = read_mtl(mtl_path) if mtl_path is not None else None  # also gives the sun position (shadows)
-    landsat = None
-    if mtl is not None and "lst" in channels:
-        landsat = mtl.lst_band_paths()
-        for p in landsat.values():
-            with open_raster(p) as ds:
-                check_overlap(ds, grid, p)
-    sun = (mtl.sun_azimuth_deg, mtl.sun_elevation_deg) if mtl is not None else SUN_DEFAULT
+    sharpener = _fit_sharpener(cfg.stack.pansharpen, primary) if (vnir and primary.pan is not None) else None
+    sun = scene.sun or SUN_DEFAULT
     ctx = _Context(
-        grid=grid, ms_grid=ms_grid, s2_grid=s2_grid, channels=channels, pan=pan, pan_is_primary=pan == primary and cfg.stack.resolution_m is None,
-        ms=ms, ms_idx=ms_idx, ms_swir_idx=ms_swir_idx, s2=s2, s2_cloud=s2_cloud,
-        s2_cloud_kind=mask_kind(s2_cloud) if s2_cloud else None, cloud_grow_px=int(np.ceil(CLOUD_GROW_M / min(grid.res))),
-        primary_cloud=primary_cloud, dem=dem, sharpener=sharpener, mtl=mtl, landsat=landsat, sun=sun,
+        grid=grid, ms_grid=ms_grid, s2_grid=s2_grid, channels=channels, primary=primary, vnir=vnir, extra=extra,
+        pan_is_primary=primary.pan is not None and cfg.stack.resolution_m is None,
+        s2=s2, s2_cloud=scene.s2_cloud, s2_cloud_kind=mask_kind(scene.s2_cloud) if scene.s2_cloud else None,
+        cloud_grow_px=int(np.ceil(CLOUD_GROW_M / min(grid.res))), primary_cloud=scene.primary_cloud, dem=dem,
+        sharpener=sharpener, lst=primary.lst or (scene.thermal[0] if scene.thermal is not None else None),
+        sun=sun,
     )  # fmt: skip
     block = block_px or cfg.runtime.block_px
     cloud_grow_px = int(np.ceil(CLOUD_GROW_M / min(grid.res)))
@@ -260,13 +273,21 @@ def _build(cfg: RunConfig, channels: list[str], out: Path, block_px, progress, w
                 progress((i + 1) / len(windows))
     n = max(counts[0], 1)
     log.info(
-        "stack: %s on %dx%d px, cloud %.1f %%, S2 fill %.1f %%",
-        ",".join(channels), grid.width, grid.height, 100 * counts[1] / n, 100 * counts[3] / n,
+        "stack: %s on %dx%d px from %s, cloud %.1f %%, S2 fill %.1f %%",
+        ",".join(channels), grid.width, grid.height, primary.sensor, 100 * counts[1] / n, 100 * counts[3] / n,
     )  # fmt: skip
+    sensors = {"primary": _json_info(primary), "sun_azimuth_elevation_deg": list(sun)}
+    if s2 is not None:
+        sensors["fill"] = {"sensor": "sentinel2", "source": str(s2.source), "level": s2.level}
     return StackResult(
         str(out / "stack.tif"), str(out / "source.tif"), str(out / "masks.tif"), channels, grid.shape,
-        float(grid.res[0]), float(counts[1] / n), float(counts[2] / n), float(counts[3] / n), shifts,
+        float(grid.res[0]), float(counts[1] / n), float(counts[2] / n), float(counts[3] / n), shifts, sensors,
     )  # fmt: skip
+
+
+def _json_info(product: Product) -> dict:
+    info = {k: v for k, v in product.info.items() if k != "extra_files"}
+    return {"sensor": product.sensor, "key": product.key, "source": str(product.source), **info}
 
 
 MAX_COREG_ERROR = 0.9  # phase-correlation error above which a shift estimate is unreliable (not applied)
@@ -282,22 +303,16 @@ def _shift_record(shift, name: str) -> dict:
     return {**shift.as_dict(), "applied": applied}
 
 
-def _s2_grid(s2: Sentinel2) -> Grid:
-    """The 10 m grid of a Sentinel-2 input (its blue band)."""
-    return raster_grid(s2.require("blue")[0])
-
-
 @dataclass
 class _Context:
     grid: Grid
     ms_grid: Grid  # the primary grid, shifted by the MS co-registration offset (if any)
     s2_grid: Grid  # the same for Sentinel-2
     channels: list[str]
-    pan: Path | None
+    primary: Product
+    vnir: bool  # the primary product has blue, green, red, nir
+    extra: list[str]  # SWIR channels of the primary product
     pan_is_primary: bool
-    ms: Path | None
-    ms_idx: list[int] | None
-    ms_swir_idx: int | None
     s2: Sentinel2 | None
     s2_cloud: Path | None
     s2_cloud_kind: str | None
@@ -305,28 +320,28 @@ class _Context:
     primary_cloud: Path | None
     dem: Path
     sharpener: PanSharpener | None
-    mtl: object
-    landsat: dict | None
+    lst: Callable | None
     sun: tuple[float, float]
 
 
 def _window(ctx: _Context, win):
-    grid, channels = ctx.grid, ctx.channels
+    grid, channels, primary = ctx.grid, ctx.channels, ctx.primary
     wgrid = grid.window_grid(win)
     shape = wgrid.shape
     layers: dict[str, np.ndarray] = {}
     optical = None
-    pan_arr = None
-    if ctx.pan is not None:
-        pan_arr = read_on_grid(ctx.pan, grid, window=win, bands=1)
-    if ctx.ms is not None:
-        ms_up = read_on_grid(ctx.ms, ctx.ms_grid, window=win, bands=ctx.ms_idx, require_overlap=False)
-        optical = ctx.sharpener.apply(ms_up, pan_arr) if ctx.sharpener is not None else ms_up
+    pan_arr = primary.read_pan(grid, win) if primary.pan is not None else None
+    swir: dict[str, np.ndarray] = {}  # swir1 / swir2 of the primary acquisition
+    if ctx.vnir:
+        ms_up = primary.read([*OPTICAL, *ctx.extra], ctx.ms_grid, win)
+        optical = ctx.sharpener.apply(ms_up[:4], pan_arr) if ctx.sharpener is not None else ms_up[:4]
+        swir = dict(zip(ctx.extra, ms_up[4:], strict=True))
     s2_arr = s2_clear = None
+    s2_roles: list[str] = []
     if ctx.s2 is not None:
-        roles = [*OPTICAL, "swir"] if ctx.s2.has("swir") else list(OPTICAL)
-        s2_arr = ctx.s2.reflectances(roles, ctx.s2_grid, win, require_overlap=False)
-        s2_clear = np.all(np.isfinite(s2_arr), axis=0)
+        s2_roles = [*OPTICAL] + [r for r in ("swir", "swir2") if ctx.s2.has(r)]
+        s2_arr = ctx.s2.reflectances(s2_roles, ctx.s2_grid, win, require_overlap=False)
+        s2_clear = np.all(np.isfinite(s2_arr[:4]), axis=0)
         if ctx.s2_cloud is not None:
             s2_clear &= ~cloud_mask_on_grid(
                 ctx.s2_cloud, ctx.s2_grid, win, kind=ctx.s2_cloud_kind, require_overlap=False
@@ -337,22 +352,28 @@ def _window(ctx: _Context, win):
         if optical is None:
             optical = s2_arr[:4].copy()
     if optical is None:
-        raise ConfigError("config: no optical input (ms or s2) for the optical channels")
-    source = np.where(np.all(np.isfinite(optical), axis=0), 1, 0).astype("uint8")
-    primary_swir = None
-    if ctx.ms is not None and ctx.ms_swir_idx is not None:
-        primary_swir = read_on_grid(
-            ctx.ms, ctx.ms_grid, window=win, bands=ctx.ms_swir_idx, require_overlap=False
+        raise ConfigError(
+            "config: no optical input (a product with blue, green, red, nir) for the optical channels"
         )
-    elif ctx.ms is None and s2_arr is not None and s2_arr.shape[0] > 4:
-        primary_swir = s2_arr[4]  # Sentinel-2 is the primary image: its SWIR is the same acquisition
-    cloud = _cloud_mask(optical, primary_swir, ctx.cloud_grow_px)
+    source = np.where(np.all(np.isfinite(optical), axis=0), 1, 0).astype("uint8")
+    # a SWIR band of the same acquisition tells snow from cloud
+    cloud = _cloud_mask(optical, swir.get("swir1"), ctx.cloud_grow_px)
+    if primary.quality is not None and ctx.vnir:
+        cloud |= primary.quality(grid, win) & (source == 1)
     if ctx.primary_cloud is not None:
         cloud |= cloud_mask_on_grid(ctx.primary_cloud, grid, win, kind="binary", require_overlap=False)
-    if s2_arr is not None and ctx.ms is not None:
+    s2_swir = {}
+    if s2_arr is not None:
+        s2_swir = {("swir1" if r == "swir" else r): s2_arr[i] for i, r in enumerate(s2_roles) if i >= 4}
+    if s2_arr is not None and ctx.vnir:
         fill = ((source == 0) | cloud) & s2_clear
         optical[:, fill] = s2_arr[:4, fill]
+        for c in list(swir):
+            if c in s2_swir:
+                swir[c] = np.where(fill, s2_swir[c], swir[c])
         source[fill] = 2
+    for c, arr in s2_swir.items():
+        swir.setdefault(c, arr)  # Sentinel-2 brings the SWIR the primary image lacks
     for b, name in enumerate(OPTICAL):
         layers[name] = optical[b]
     elevation = read_on_grid(ctx.dem, grid, window=win, bands=1, require_overlap=False)
@@ -365,22 +386,19 @@ def _window(ctx: _Context, win):
     layers["elevation"] = layers["dem"] = elevation
     if pan_arr is not None:
         layers["pan"] = pan_arr
-    if s2_arr is not None and s2_arr.shape[0] > 4:
-        layers["swir"] = s2_arr[4]
-        # NDSI from one sensor and date (Sentinel-2 green and SWIR), not a mix of acquisitions
-        layers["ndsi"] = ndsi(s2_arr[1], s2_arr[4])
-    elif any(c in channels for c in ("swir", "ndsi")):
-        raise ConfigError("config: channels 'swir'/'ndsi' need Sentinel-2 band B11 in [inputs] s2")
+    for c, arr in swir.items():
+        layers[c] = arr
+    if "swir1" in swir:
+        layers["swir"] = swir["swir1"]
+        # NDSI from one sensor and date (green and SWIR of the same image where filled), Dozier (1989)
+        layers["ndsi"] = ndsi(optical[1], swir["swir1"])
     layers["ndwi"] = ndwi(optical[1], optical[3])
     layers["ndvi"] = ndvi(optical[2], optical[3])
-    if ctx.landsat is not None:
-        dn = {
-            k: read_on_grid(p, grid, window=win, bands=1, src_nodata=0, require_overlap=False)
-            for k, p in ctx.landsat.items()
-        }
-        dn = {k: np.where(np.isfinite(v), v, 0) for k, v in dn.items()}
-        lst, _ = lst_from_dn(ctx.mtl, dn["thermal"], dn["red"], dn["nir"], dn.get("green"), dn.get("swir"))
-        layers["lst"] = lst.astype("float32")
+    if "lst" in channels:
+        layers["lst"] = ctx.lst(grid, win)
+    missing = [c for c in channels if c not in layers]
+    if missing:  # check_channels guards this; a product that lost a band between check and build
+        raise ConfigError(f"config: channel(s) {', '.join(missing)} not available from the inputs")
     invalid = np.zeros(shape, bool)
     for c in channels:
         invalid |= ~np.isfinite(layers[c])

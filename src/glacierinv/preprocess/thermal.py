@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from glacierinv.preprocess.indices import normalized_difference
+from glacierinv.preprocess.indices import NDSI_SNOW, normalized_difference
 from glacierinv.preprocess.landsat import MTL, THERMAL_BANDS, read_mtl
 
 __all__ = [
@@ -48,7 +48,7 @@ EMISSIVITY = {
     "vegetation": 0.99,
     "cavity": 0.005,
 }
-SNOW_NDSI = 0.4  # Dozier (1989)
+SNOW_NDSI = NDSI_SNOW  # Dozier (1989)
 WATER_NDWI = 0.0  # McFeeters (1996) green/NIR
 NDVI_SOIL = 0.2
 NDVI_VEG = 0.86

@@ -249,20 +249,50 @@ def _summary(glaciers, debris, unc: dict) -> str:
     return _table(rows)
 
 
+def _warnings(glaciers, manifest: dict) -> str:
+    """The run's warnings (stage summaries in run.json) and a plain statement when nothing was found."""
+    items = []
+    if len(glaciers) == 0:
+        items.append(
+            "No glacier was found in this scene: the inventory is empty (all layers present, zero rows)."
+        )
+    for name, rec in (manifest.get("stages") or {}).items():
+        for w in (rec.get("summary") or {}).get("warnings") or []:
+            items.append(f"{name}: {w}")
+    if not items:
+        return ""
+    lis = "".join(f"<li>{html.escape(str(w))}</li>" for w in items)
+    return f"<div class='warnings'><strong>Warnings</strong><ul>{lis}</ul></div>"
+
+
+def _size_rows(t) -> list[dict]:
+    """Size-class rows that hold something (no rows of zeros), with readable column names."""
+    rows = t[t["n"] > 0][["class_km2", "n", "n_pct", "area_km2", "area_pct"]]
+    return rows.rename(columns={"class_km2": "size class (km²)", "n_pct": "n (%)", "area_km2": "area (km²)",
+                                "area_pct": "area (%)"}).to_dict("records")  # fmt: skip
+
+
 def _size_tables(glaciers, debris) -> str:
     g = size_classes(glaciers["area_km2"].to_numpy(dtype="float64") if len(glaciers) else np.array([]))
-    out = "<h3>Glaciers</h3>" + _table(
-        g[["class_km2", "n", "n_pct", "area_km2", "area_pct"]].to_dict("records")
-    )
-    if debris is not None and len(debris):
+    rows = _size_rows(g)
+    out = "<h3>Glaciers</h3>" + (_table(rows) if rows else "<p class='note'>No glacier in the inventory.</p>")
+    parts = debris.geometry.explode(index_parts=False) if debris is not None and len(debris) else None
+    if parts is not None and (~parts.is_empty).any():
         from glacierinv.geometry import area_km2
 
-        parts = debris.geometry.explode(index_parts=False)
         d = size_classes(area_km2(parts[~parts.is_empty]))
-        out += "<h3>Debris patches</h3>" + _table(
-            d[["class_km2", "n", "n_pct", "area_km2", "area_pct"]].to_dict("records")
-        )
+        out += "<h3>Debris patches</h3>" + _table(_size_rows(d))
+    else:
+        out += "<h3>Debris patches</h3><p class='note'>No supraglacial debris was mapped (n = 0).</p>"
     return out
+
+
+def _finite_pair(c) -> bool:
+    return (
+        isinstance(c, (list, tuple))
+        and len(c) == 2
+        and all(isinstance(v, (int, float)) and np.isfinite(v) for v in c)
+    )
 
 
 def _accuracy(assessment: dict) -> str:
@@ -272,23 +302,64 @@ def _accuracy(assessment: dict) -> str:
     ci = acc.get("ci") or {}
 
     def with_ci(key: str, v):
+        if v is None or (isinstance(v, float) and not np.isfinite(v)):
+            return "not defined"
         c = ci.get(key)
-        return _fmt(v, 4) + (f" [{c[0]:.4f}, {c[1]:.4f}]" if c and len(c) == 2 else "")
+        return _fmt(v, 4) + (f" [{c[0]:.4f}, {c[1]:.4f}]" if _finite_pair(c) else "")
 
     rows = [{"metric": "overall accuracy", "value": with_ci("oa", acc.get("oa"))},
             {"metric": "mIoU", "value": with_ci("miou", acc.get("miou"))}]  # fmt: skip
+    absent = []
     for name, cls in (acc.get("per_class") or {}).items():
+        n_ref, n_pred = cls.get("n_ref"), cls.get("n_pred")
+        if n_ref == 0 or n_pred == 0:  # a class missing from the reference or the map: no score, no CI
+            where = " and ".join(w for w, n in (("reference", n_ref), ("prediction", n_pred)) if n == 0)
+            text = f"absent from the {where} (n_ref = {n_ref}, n_pred = {n_pred})"
+            rows.append({"metric": f"F1 {name}", "value": text})
+            rows.append({"metric": f"IoU {name}", "value": text})
+            absent.append(name)
+            continue
         rows.append({"metric": f"F1 {name}", "value": with_ci(f"f1_{name}", cls.get("f1"))})
         rows.append({"metric": f"IoU {name}", "value": with_ci(f"iou_{name}", cls.get("iou"))})
     note = "<p class='note'>95 % block-bootstrap confidence intervals in brackets.</p>" if ci else ""
+    if absent:
+        note += (f"<p class='note'>Class(es) {html.escape(', '.join(absent))} absent from the reference or the "
+                 "prediction: no F1/IoU or confidence interval is reported for them.</p>")  # fmt: skip
     return _table(rows) + note
+
+
+UNCERTAINTY_LABELS = {
+    "method": "method",
+    "buffer_px": "buffer (pixels)",
+    "pixel_size_m": "pixel size (m)",
+    "buffer_m": "buffer (m)",
+    "n_glaciers": "glaciers",
+    "n_complexes": "glacier complexes",
+    "glacier_area_km2": "glacier area (km²)",
+    "glacier_unc_km2": "glacier area uncertainty (km²)",
+    "glacier_unc_pct": "glacier area uncertainty (%)",
+    "n_debris": "debris polygons",
+    "debris_area_km2": "debris area (km²)",
+    "debris_unc_km2": "debris area uncertainty (km²)",
+    "debris_unc_pct": "debris area uncertainty (%)",
+    "area_km2": "inventory glacier area (km²)",
+    "truth_area_km2": "reference glacier area (km²)",
+    "area_rel_diff": "glacier area difference to reference (relative)",
+    "debris_km2": "inventory debris area (km²)",
+    "truth_debris_km2": "reference debris area (km²)",
+}
+
+
+def _label(key: str) -> str:
+    """Human label of an uncertainty/truth key (unknown keys: underscores → spaces)."""
+    return UNCERTAINTY_LABELS.get(key, key.replace("_", " "))
 
 
 def _uncertainty(assessment: dict) -> str:
     unc = assessment.get("uncertainty") or {}
-    rows = [{"quantity": k, "value": v} for k, v in unc.items() if isinstance(v, (int, float, str))]
+    rows = [{"quantity": _label(k), "value": v} for k, v in unc.items() if isinstance(v, (int, float, str))]
     truth = assessment.get("truth_areas") or {}
-    rows += [{"quantity": f"truth comparison: {k}", "value": v} for k, v in truth.items()]
+    rows += [{"quantity": f"truth comparison: {_label(k)}", "value": v} for k, v in truth.items()]
     return _table(rows, 4) if rows else "<p class='note'>No uncertainty figures in assessment.json.</p>"
 
 
@@ -338,6 +409,7 @@ table.sortable th{cursor:pointer} table.sortable th:hover{background:#e4e4e4}
 #map{height:560px;border:1px solid #bbb;background:#f4f4f0} .note{color:#666;font-size:.9em}
 figure{margin:1em 0} figure img{max-width:100%} figcaption{color:#444;font-size:.9em}
 .leaflet-popup-content table{font-size:.85em;margin:0}
+.warnings{background:#fff4e0;border:1px solid #e6a100;padding:.4em .8em;margin:.6em 0}
 """
 
 _JS = """
@@ -442,7 +514,7 @@ def write_report(
 <h1>{html.escape(name)}</h1>
 <p class="note">Glacier inventory report written by glacierinv {__version__} from <code>{html.escape(str(run))}</code>.
 Opens offline: everything is in this file.</p>
-<h2 id="summary">Summary</h2>{_summary(glaciers, debris, assessment.get("uncertainty") or {})}
+<h2 id="summary">Summary</h2>{_warnings(glaciers, manifest)}{_summary(glaciers, debris, assessment.get("uncertainty") or {})}
 <h2 id="sizes">Size classes</h2>{_size_tables(glaciers, debris)}
 <h2 id="accuracy">Accuracy</h2>{_accuracy(assessment)}
 <h2 id="uncertainty">Uncertainty</h2>{_uncertainty(assessment)}

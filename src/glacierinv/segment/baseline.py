@@ -2,10 +2,17 @@
 
 Kept forever as the method that needs no training and as the baseline the U-Net must beat.
 
-- **Clean ice and snow** (Paul et al. 2002 band-ratio method, adapted to VNIR): ice and snow reflect less in
-  NIR than in red, so ``red/NIR > ratio_min`` (ice ≈ 1.4, snow ≈ 1.1, rock and debris ≈ 0.8, clouds ≈ 1.0)
-  with a minimum brightness, excluding open water (NDWI > ``ndwi_water``); when an ``ndsi`` channel exists
-  (Sentinel-2 SWIR), ``NDSI > ndsi_min`` is required too.
+- **Clean ice and snow**, by one of two rules chosen from the stack's channels (recorded as ``rule``):
+
+  - ``red/swir1`` when a SWIR band exists (``swir1`` or ``swir``: Landsat TM/ETM+/OLI, Sentinel-2): the
+    band-ratio method of Paul et al. (2002), TM3/TM5-type ``red/SWIR > ratio_swir_min`` (2.0; ice and snow
+    absorb strongly at 1.6 µm: ice ≈ 10, snow ≈ 9, rock and debris ≈ 0.7, clouds ≈ 1.5) with
+    ``NDSI > ndsi_min`` (0.4, Dozier 1989);
+  - ``red/nir`` otherwise (the seed's VNIR-only sensors, GF/ZY-3): ice and snow reflect less in NIR than in
+    red, so ``red/NIR > ratio_min`` (ice ≈ 1.4, snow ≈ 1.1, rock and debris ≈ 0.8, clouds ≈ 1.0); an
+    ``ndsi`` channel, when present, is required too.
+
+  Both need a minimum brightness and exclude open water (NDWI > ``ndwi_water``).
 - **Debris-covered ice**: not clean ice, but *cold* (LST < ``lst_debris_max_k``: debris over ice stays a
   few kelvin above 273 K while sunlit rock, moraine and talus reach 285-300 K), on *gentle* slopes
   (< ``slope_debris_max_deg``), and connected to clean ice (a debris region must come within
@@ -23,20 +30,31 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import rasterio
 from scipy import ndimage
 
 from glacierinv.classes import CLEAN_ICE, DEBRIS, NODATA
 from glacierinv.errors import InputError
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import class_writers, core_slice, iter_windows, open_raster, read_window
+from glacierinv.preprocess.indices import NDSI_SNOW
 
 log = logging.getLogger(__name__)
 
 REQUIRED_CHANNELS = ("blue", "green", "red", "nir")
 DEBRIS_CHANNELS = ("lst", "slope")
 
-__all__ = ["BaselineParams", "classify_arrays", "classify_stack"]
+__all__ = ["RULES", "BaselineParams", "classify_arrays", "classify_stack", "select_rule"]
+
+RULES = {
+    "red/swir1": "red/SWIR ratio + NDSI (Paul et al. 2002; Dozier 1989), SWIR band present",
+    "red/nir": "red/NIR ratio (VNIR only, the seed's sensors)",
+}
+
+
+def select_rule(channels) -> str:
+    """``"red/swir1"`` when the channels hold a SWIR band (``swir1`` or ``swir``), else ``"red/nir"``."""
+    names = {c.lower() for c in channels}
+    return "red/swir1" if names & {"swir1", "swir"} else "red/nir"
 
 
 @dataclass(frozen=True)
@@ -50,9 +68,10 @@ class BaselineParams:
     """
 
     ratio_min: float = 1.06  # red/NIR for ice and snow
+    ratio_swir_min: float = 2.0  # red/SWIR for ice and snow (Paul et al. 2002: TM3/TM5 and TM4/TM5 ≈ 2)
     bright_min: float = 0.10  # mean VIS reflectance of ice (shadowed ice included)
     ndwi_water: float = 0.45  # NDWI above this is water, not ice
-    ndsi_min: float = 0.4  # when an NDSI channel exists
+    ndsi_min: float = NDSI_SNOW  # when an NDSI channel exists
     lst_debris_max_k: float = 284.0
     slope_debris_max_deg: float = 24.0
     debris_vis_max: float = 0.35  # debris is dark
@@ -96,14 +115,21 @@ def classify_arrays(
     blue, green, red, nir = (bands[k].astype("float64") for k in ("blue", "green", "red", "nir"))
     valid = np.isfinite(blue) & np.isfinite(green) & np.isfinite(red) & np.isfinite(nir)
     vis = (blue + green + red) / 3.0
+    swir = bands.get("swir1", bands.get("swir"))
+    swir = swir.astype("float64") if swir is not None else None
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = red / np.maximum(nir, 1e-4)
         ndwi = (green - nir) / np.maximum(green + nir, 1e-6)
-    p_ice = _sigmoid((ratio - params.ratio_min) / 0.02) * _sigmoid((vis - params.bright_min) / 0.01)
+        if swir is not None:  # Paul et al. (2002): red/SWIR
+            valid &= np.isfinite(swir)
+            ratio = red / np.maximum(swir, 1e-4)
+            p_ratio = _sigmoid((ratio - params.ratio_swir_min) / 0.1)
+        else:
+            ratio = red / np.maximum(nir, 1e-4)
+            p_ratio = _sigmoid((ratio - params.ratio_min) / 0.02)
+    p_ice = p_ratio * _sigmoid((vis - params.bright_min) / 0.01)
     p_ice *= _sigmoid((params.ndwi_water - ndwi) / 0.03)
     ndsi = bands.get("ndsi")
-    if ndsi is None and "swir" in bands:  # NDSI = (green − SWIR) / (green + SWIR), Dozier (1989)
-        swir = bands["swir"].astype("float64")
+    if ndsi is None and swir is not None:  # NDSI = (green − SWIR) / (green + SWIR), Dozier (1989)
         with np.errstate(invalid="ignore", divide="ignore"):
             ndsi = (green - swir) / np.maximum(green + swir, 1e-6)
     if ndsi is not None:
@@ -191,7 +217,7 @@ def classify_stack(
         The stack is missing, unreadable or lacks one of the required optical channels.
     """
     params = params or BaselineParams()
-    with rasterio.Env(GDAL_CACHEMAX=128), open_raster(stack_path) as ds:  # bounded GDAL block cache (MB)
+    with open_raster(stack_path) as ds:  # GDAL's block cache: configured once by the caller
         names = [(d or "").lower() for d in ds.descriptions]
         missing = [c for c in REQUIRED_CHANNELS if c not in names]
         if missing:
@@ -202,6 +228,8 @@ def classify_stack(
                 "Build the stack with [stack] channels including blue, green, red, nir",
             )
         debris_mapped = all(c in names for c in DEBRIS_CHANNELS)
+        rule = select_rule(names)
+        log.info("%s: baseline rule %s — %s", stack_path, rule, RULES[rule])
         if not debris_mapped:
             log.warning(
                 "%s: no %s band, so the baseline maps clean ice only (no debris-covered ice)",
@@ -223,6 +251,8 @@ def classify_stack(
                     opened[1].write(np.round(proba[:, rs, cs] * 255).astype("uint8"), core)
     return {
         "method": "baseline",
+        "rule": rule,
+        "rule_description": RULES[rule],
         "pixels_background": int(counts[0]),
         "pixels_clean_ice": int(counts[1]),
         "pixels_debris": int(counts[2]),

@@ -9,6 +9,8 @@ values, so it loads with ``torch.load(..., weights_only=True)`` (no arbitrary un
 - ``norm_mean`` / ``norm_std``: per-channel statistics of the training set (scene-wide normalisation);
 - ``class_names``: output classes in logit order; ``tile_px``: training tile size;
 - ``train``: training summary (loss, epochs, metrics; free-form JSON values);
+- ``temperature`` (optional, float > 0): temperature-scaling calibration of the softmax fitted on
+  validation data (``softmax(logits / T)``); checkpoints without it load with ``T = 1`` (uncalibrated);
 - ``state_dict``: the weights.
 """
 
@@ -48,8 +50,11 @@ class ModelMeta:
     tile_px: int = 512
     code_version: str = __version__
     train: dict[str, Any] = field(default_factory=dict)
+    temperature: float = 1.0  # softmax temperature (calibration); 1 = uncalibrated / old checkpoint
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise CheckpointError(f"checkpoint temperature must be finite and > 0, not {self.temperature}")
         n = len(self.channels)
         if len({c.lower() for c in self.channels}) != n:
             raise CheckpointError(f"checkpoint channel names repeat: {self.channels}")
@@ -80,6 +85,7 @@ def save_checkpoint(path: str | Path, model: UNetCBAM, meta: ModelMeta) -> Path:
         "class_names": list(meta.class_names),
         "tile_px": int(meta.tile_px),
         "train": meta.train,
+        "temperature": float(meta.temperature),
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
     }
     with atomic_path(path) as tmp:
@@ -130,6 +136,7 @@ def load_checkpoint(
             tile_px=int(raw["tile_px"]),
             code_version=str(raw.get("code_version", "?")),
             train=dict(raw.get("train", {})),
+            temperature=float(raw.get("temperature", 1.0)),
         )
         model = UNetCBAM(spec)
         model.load_state_dict(raw["state_dict"])

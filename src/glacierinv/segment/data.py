@@ -29,7 +29,9 @@ __all__ = [
     "Tile",
     "TileDataset",
     "augment",
+    "assign_test_region",
     "channel_stats",
+    "deal_validation",
     "label_raster",
     "make_tiles",
 ]
@@ -57,9 +59,15 @@ def label_raster(
     classes: str | Path | None = None,
     glaciers: str | Path | None = None,
     debris: str | Path | None = None,
+    ignore_edge_px: float = 0.0,
     block_px: int = 1024,
 ) -> Path:
-    """Write a uint8 label raster on the grid of ``stack_path`` from a class raster or polygons."""
+    """Write a uint8 label raster on the grid of ``stack_path`` from a class raster or polygons.
+
+    With polygons, ``ignore_edge_px`` > 0 sets to 255 (ignored in the loss and the scores) every pixel
+    whose centre lies within ``ignore_edge_px`` pixels of a glacier or debris outline: a reference
+    inventory and the image rarely share a date, so the margin itself is uncertain there.
+    """
     from rasterio.features import rasterize
 
     with open_raster(stack_path) as ds:
@@ -68,14 +76,25 @@ def label_raster(
         raise InputError(
             "a training scene needs labels", stack_path, "Give `labels` (class raster) or `glaciers`"
         )
+    if ignore_edge_px < 0:
+        raise InputError(f"ignore_edge_px must be >= 0, not {ignore_edge_px}")
     layers = []
+    edge_zone = None
     if classes is None:
+        import shapely
+
         from glacierinv.io.vector import read_vector
 
         for path, value in ((glaciers, 1), (debris, 2)):
             if path is not None:
                 gdf = read_vector(path, polygons=True).to_crs(grid.crs)
                 layers.append((gdf, value))
+        if ignore_edge_px > 0:
+            edges = [
+                g.boundary for gdf, _ in layers for g in gdf.geometry if g is not None and not g.is_empty
+            ]
+            if edges:
+                edge_zone = shapely.union_all(edges).buffer(ignore_edge_px * abs(grid.transform.a))
     with RasterWriter(out_path, grid, 1, "uint8", NODATA, descriptions=["class"]) as w:
         for _read, core in iter_windows(grid, block_px):
             if classes is not None:
@@ -98,6 +117,11 @@ def label_raster(
                             geoms, out_shape=sub.shape, transform=sub.transform, fill=0, default_value=1
                         )
                         out[burnt == 1] = value
+                if edge_zone is not None and not edge_zone.is_empty:
+                    near = rasterize(
+                        [edge_zone], out_shape=sub.shape, transform=sub.transform, fill=0, default_value=1
+                    )
+                    out[near == 1] = NODATA
             w.write(out, core)
     return Path(out_path)
 
@@ -126,8 +150,8 @@ def make_tiles(
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(blocks))
     n = len(blocks)
-    n_val = max(1, int(round(fractions[1] * n))) if n >= 3 else 0
-    n_test = max(1, int(round(fractions[2] * n))) if n >= 3 else 0
+    n_val = max(1, int(round(fractions[1] * n))) if n >= 3 and fractions[1] > 0 else 0
+    n_test = max(1, int(round(fractions[2] * n))) if n >= 3 and fractions[2] > 0 else 0
     split_of = {}
     for rank, b in enumerate(order):
         split_of[int(b)] = "val" if rank < n_val else ("test" if rank < n_val + n_test else "train")
@@ -137,6 +161,70 @@ def make_tiles(
             for c in range(c0, c1 - tile_px + 1, stride_px):
                 tiles.append(Tile(s, split_of[b], r, c, tile_px))
     return tiles
+
+
+def assign_test_region(
+    tiles: list[Tile], transforms: list, region, *, scenes: list[int] | None = None
+) -> list[Tile]:
+    """Put the tiles that lie wholly inside ``region`` into the test split (a split by region).
+
+    Parameters
+    ----------
+    tiles
+        Tiles from :func:`make_tiles` (dealt to train/val; a ``test`` tile outside the region is kept as is).
+    transforms
+        Affine transform of each scene's grid (map units of ``region``).
+    region
+        A shapely (multi)polygon in the scenes' CRS: the held-out area.
+    scenes
+        Indices of the scenes the region applies to (default: all).
+
+    Returns
+    -------
+    list of Tile
+        Tiles wholly inside the region → ``test``; tiles that straddle its border are dropped, so no
+        training pixel lies in the held-out area; the others keep their split.
+    """
+    import shapely
+
+    shapely.prepare(region)
+    out = []
+    for t in tiles:
+        if scenes is not None and t.scene not in scenes:
+            out.append(t)
+            continue
+        tr = transforms[t.scene]  # north-up grids: x = c + col·a, y = f + row·e
+        x0, x1 = tr.c + t.col * tr.a, tr.c + (t.col + t.size) * tr.a
+        y0, y1 = tr.f + t.row * tr.e, tr.f + (t.row + t.size) * tr.e
+        box = shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+        if region.contains(box):
+            out.append(Tile(t.scene, "test", t.row, t.col, t.size))
+        elif not region.intersects(box) or region.touches(box):
+            out.append(t)
+    return out
+
+
+def deal_validation(tiles: list[Tile], split_block_px: int, fraction: float, seed: int = 0) -> list[Tile]:
+    """Deal the tiles outside the test split to train / val by spatial blocks (seeded shuffle).
+
+    Used after :func:`assign_test_region`, so that the validation blocks come from outside the held-out
+    region. A tile belongs to the block of its origin (row // ``split_block_px``, col // ``split_block_px``);
+    at least one block goes to val when there are two or more.
+    """
+    keys = sorted(
+        {(t.scene, t.row // split_block_px, t.col // split_block_px) for t in tiles if t.split != "test"}
+    )
+    order = np.random.default_rng(seed).permutation(len(keys))
+    n_val = max(1, int(round(fraction * len(keys)))) if len(keys) >= 2 and fraction > 0 else 0
+    val = {keys[int(k)] for k in order[:n_val]}
+    out = []
+    for t in tiles:
+        if t.split == "test":
+            out.append(t)
+        else:
+            key = (t.scene, t.row // split_block_px, t.col // split_block_px)
+            out.append(Tile(t.scene, "val" if key in val else "train", t.row, t.col, t.size))
+    return out
 
 
 def channel_stats(

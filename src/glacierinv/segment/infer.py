@@ -8,21 +8,41 @@ that see it far from their borders: no seams. Channels are normalised with the c
 statistics (scene-wide, never per tile).
 
 Memory is bounded: tile rows are streamed top to bottom, keeping an accumulator of at most
-``tile_px + stride + 256`` rows over one column strip of ``block_px`` (+ the tiles overlapping it);
+``tile_px + 2·stride + 256`` rows over one column strip of ``block_px`` (+ the tiles overlapping it);
 finished rows are written out as soon as no later tile touches them. Tiles straddling a strip border
 are computed for both strips (extra work ≈ ``tile_px / block_px``), so results do not depend on
 ``block_px``.
+
+Throughput: the next tile row is read and normalised by a reader thread while the model runs, and
+finished rows are converted and written (compressed GeoTIFF) by a writer thread; tiles are batched
+across tile rows so every forward pass but the last of a strip has ``batch_size`` tiles (one shape, so
+oneDNN/cuDNN kernels are built once).
+
+Precision (``precision="auto"``, the default): bf16 autocast where the device computes bf16 natively
+(CUDA GPUs with bf16 support; x86 CPUs with AVX512-BF16 or AMX), float32 elsewhere. Probabilities are
+accumulated in float32 either way; see docs/segment.md for the agreement with float32.
+
+Confidence (``confidence``): the blended class probabilities are calibrated by the checkpoint's
+temperature (``softmax(logits / T)``, fitted on validation data; ``T = 1`` for old checkpoints) and
+``uncertainty.tif`` holds their normalised predictive entropy ``H = −Σ p log p / log K`` (0 = certain,
+1 = uniform). ``"softmax"`` uses one forward pass per tile (no extra cost); ``"tta"`` averages the
+probabilities of 4 test-time augmentations (identity, horizontal and vertical flip, 90° rotation);
+``"mc"`` averages ``mc_samples`` forward passes with dropout active (Monte-Carlo dropout); ``"none"``
+writes no uncertainty raster.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
+import platform
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
 import torch
 from rasterio.windows import Window
 
@@ -32,12 +52,24 @@ from glacierinv.io.grid import Grid
 from glacierinv.io.raster import RasterWriter, class_writers, open_raster, read_window
 from glacierinv.segment.checkpoint import ModelMeta, load_checkpoint, match_channels
 
-__all__ = ["blend_weights", "predict_stack", "predict_with_model", "resolve_device", "tile_origins"]
+__all__ = [
+    "CONFIDENCE_MODES",
+    "PRECISIONS",
+    "blend_weights",
+    "native_bf16",
+    "predict_stack",
+    "predict_with_model",
+    "resolve_device",
+    "resolve_precision",
+    "tile_origins",
+]
 
 log = logging.getLogger(__name__)
 
-FLUSH_ROWS = 256
-GDAL_CACHE_MB = 128  # bounded GDAL block cache (its default is 5 % of RAM)  # rows are written in multiples of the GeoTIFF block height where possible
+FLUSH_ROWS = 256  # rows are written in multiples of the GeoTIFF block height where possible
+PRECISIONS = ("auto", "fp32", "bf16")
+CONFIDENCE_MODES = ("softmax", "tta", "mc", "none")
+TTA_TRANSFORMS = ("identity", "flip_x", "flip_y", "rot90")
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -51,6 +83,45 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device not in ("cpu", "cuda"):
         raise InputError(f"unknown device '{device}'", fix="Use auto, cpu or cuda")
     return torch.device(device)
+
+
+@functools.cache
+def _cpu_flags() -> frozenset[str]:
+    """CPU feature flags from /proc/cpuinfo (Linux); empty where it does not exist."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def native_bf16(device: torch.device | str) -> bool:
+    """True when ``device`` computes bf16 natively (so bf16 autocast pays).
+
+    CUDA: ``torch.cuda.is_bf16_supported()`` (Ampere and newer). CPU: x86 with the ``avx512_bf16`` or
+    ``amx_bf16`` instructions (read from /proc/cpuinfo; torch's ``get_cpu_capability()`` only names the
+    vector width its kernels were dispatched to, e.g. "AVX2" on AMD EPYC CPUs that do have AVX512-BF16).
+    Other CPUs (older x86, Apple/ARM) → False: bf16 would be emulated and slower.
+    """
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if dev.type != "cpu" or platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    capability = torch.backends.cpu.get_cpu_capability().upper()
+    return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags()) or "AMX" in capability
+
+
+def resolve_precision(precision: str, device: torch.device | str) -> str:
+    """``auto`` → ``bf16`` where :func:`native_bf16`, else ``fp32``; ``fp32``/``bf16`` are kept."""
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not '{precision}'")
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return precision
 
 
 def tile_origins(n: int, tile_px: int, stride: int) -> list[int]:
@@ -79,15 +150,18 @@ def predict_stack(
     classes_path: str | Path,
     proba_path: str | Path | None = None,
     *,
+    uncertainty_path: str | Path | None = None,
     tile_px: int = 512,
     overlap_px: int = 128,
     device: str = "auto",
     block_px: int = 8192,
     batch_size: int = 4,
-    precision: str = "fp32",
+    precision: str = "auto",
+    confidence: str = "softmax",
+    mc_samples: int = 8,
     progress: Callable[[float], None] | None = None,
 ) -> dict[str, Any]:
-    """Segment a feature stack with a U-Net checkpoint → ``classes.tif`` (+ ``proba.tif``).
+    """Segment a feature stack with a U-Net checkpoint → ``classes.tif`` (+ ``proba.tif``, ``uncertainty.tif``).
 
     Parameters
     ----------
@@ -97,7 +171,9 @@ def predict_stack(
         ``.pt`` written by ``glacierinv train``; None = the shipped synthetic model.
     classes_path, proba_path : path
         Outputs: uint8 classes (0 background, 1 clean ice, 2 debris, 255 nodata) and optional 3-band
-        uint8 probabilities ×255 (blended softmax). Written atomically.
+        uint8 probabilities ×255 (blended, temperature-calibrated softmax). Written atomically.
+    uncertainty_path : path, optional
+        float32 normalised predictive entropy (0-1, NaN nodata); ignored when ``confidence="none"``.
     tile_px, overlap_px : int
         Tile size and overlap in pixels (seed: 512 px tiles, overlapping).
     device : {"auto", "cpu", "cuda"}
@@ -105,13 +181,17 @@ def predict_stack(
         Column-strip width bounding memory (see module docstring).
     batch_size : int
         Tiles per forward pass.
-    precision : {"fp32", "bf16"}
-        bf16 autocast (CUDA, or CPUs with fast bf16); probabilities are accumulated in float32.
+    precision : {"auto", "fp32", "bf16"}
+        bf16 autocast; ``auto`` = bf16 where the device has native bf16 (:func:`native_bf16`).
+    confidence : {"softmax", "tta", "mc", "none"}
+        How the probabilities behind ``uncertainty.tif`` are formed (module docstring).
+    mc_samples : int
+        Forward passes per tile for ``confidence="mc"``.
 
     Returns
     -------
     dict
-        Pixel counts per class, tiles run, device, checkpoint path and its training summary.
+        Pixel counts per class, tiles run, device, precision used, checkpoint path and its training summary.
     """
     dev = resolve_device(device)
     model, meta = load_checkpoint(checkpoint, dev)
@@ -121,11 +201,14 @@ def predict_stack(
         meta,
         classes_path,
         proba_path,
+        uncertainty_path=uncertainty_path,
         tile_px=tile_px,
         overlap_px=overlap_px,
         block_px=block_px,
         batch_size=batch_size,
         precision=precision,
+        confidence=confidence,
+        mc_samples=mc_samples,
         progress=progress,
     )
     summary["checkpoint"] = str(checkpoint) if checkpoint is not None else "shipped:unet_cbam_synthetic.pt"
@@ -143,6 +226,41 @@ def _check_tiling(tile_px: int, overlap_px: int, block_px: int) -> int:
     return tile_px - overlap_px
 
 
+class _Strip:
+    """Accumulators of one column strip: rows ``top .. top + filled`` of the scene, preallocated."""
+
+    def __init__(self, n_classes: int, rows: int, width: int):
+        self.acc = np.zeros((n_classes, rows, width), "float32")
+        self.wsum = np.zeros((rows, width), "float32")
+        self.valid = np.zeros((rows, width), bool)
+        self.top = 0
+
+    def ensure(self, end_row: int) -> None:
+        """Room for scene rows up to ``end_row`` (grows only if a caller exceeds the planned bound)."""
+        need = end_row - self.top
+        if need > self.wsum.shape[0]:
+            grow = need - self.wsum.shape[0]
+            self.acc = np.concatenate(
+                [self.acc, np.zeros((self.acc.shape[0], grow, self.acc.shape[2]), "float32")], 1
+            )
+            self.wsum = np.concatenate([self.wsum, np.zeros((grow, self.wsum.shape[1]), "float32")], 0)
+            self.valid = np.concatenate([self.valid, np.zeros((grow, self.valid.shape[1]), bool)], 0)
+
+    def take(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Copies of the first ``n`` rows; the rest move up and the freed rows are zeroed."""
+        out = self.acc[:, :n].copy(), self.wsum[:n].copy(), self.valid[:n].copy()
+        for a, axis in ((self.acc, 1), (self.wsum, 0), (self.valid, 0)):
+            rest = a.shape[axis] - n
+            if axis == 1:
+                a[:, :rest] = a[:, n:]
+                a[:, rest:] = 0
+            else:
+                a[:rest] = a[n:]
+                a[rest:] = 0
+        self.top += n
+        return out
+
+
 @torch.no_grad()
 def predict_with_model(
     stack_path: str | Path,
@@ -151,26 +269,41 @@ def predict_with_model(
     classes_path: str | Path,
     proba_path: str | Path | None = None,
     *,
+    uncertainty_path: str | Path | None = None,
     tile_px: int = 512,
     overlap_px: int = 128,
     block_px: int = 8192,
     batch_size: int = 4,
-    precision: str = "fp32",
+    precision: str = "auto",
+    confidence: str = "softmax",
+    mc_samples: int = 8,
     progress: Callable[[float], None] | None = None,
 ) -> dict[str, Any]:
     """:func:`predict_stack` with a model already in memory (any module mapping (B,C,H,W) → logits)."""
     stride = _check_tiling(tile_px, overlap_px, block_px)
-    if precision not in ("fp32", "bf16"):
-        raise InputError(f"precision must be fp32 or bf16, not '{precision}'")
+    if confidence not in CONFIDENCE_MODES:
+        raise InputError(f"confidence must be one of {', '.join(CONFIDENCE_MODES)}, not '{confidence}'")
+    if confidence == "mc" and mc_samples < 2:
+        raise InputError(f"mc_samples must be >= 2 for Monte-Carlo dropout, not {mc_samples}")
+    if batch_size < 1:
+        raise InputError(f"batch_size must be >= 1, not {batch_size}")
     model.eval()
     dev = next(iter(model.parameters()), torch.zeros(0)).device
+    prec = resolve_precision(precision, dev)
     n_classes = len(meta.class_names)
+    temperature = float(getattr(meta, "temperature", 1.0))
     mean = np.asarray(meta.norm_mean, "float32")[:, None, None]
-    std = np.asarray(meta.norm_std, "float32")[:, None, None]
-    weights = blend_weights(tile_px)
+    inv_std = (1.0 / np.asarray(meta.norm_std, "float32"))[:, None, None]
+    weights = torch.from_numpy(blend_weights(tile_px))
     counts = np.zeros(256, "int64")
     n_tiles = 0
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_raster(stack_path) as ds:
+    unc_path = uncertainty_path if confidence != "none" else None
+    forward = _Forward(model, dev, prec, temperature, confidence, mc_samples)
+    with (  # GDAL's block cache: configured once by the caller ([runtime] gdal_cache_mb)
+        open_raster(stack_path) as ds,
+        ThreadPoolExecutor(1, thread_name_prefix="glacierinv-read") as reader,
+        ThreadPoolExecutor(1, thread_name_prefix="glacierinv-write") as writer,
+    ):
         bands = [i + 1 for i in match_channels(meta, list(ds.descriptions), stack_path)]
         grid = Grid(ds.crs, ds.transform, (ds.height, ds.width))
         height, width = grid.shape
@@ -180,46 +313,85 @@ def predict_with_model(
         strips = [(c0, min(c0 + strip, width)) for c0 in range(0, width, strip)]
         total_steps = max(1, len(strips) * len(rows))
         step = 0
-        with class_writers(classes_path, proba_path, grid, meta.class_names) as opened:
-            for c0, c1 in strips:
-                tcols = [x for x in cols if x < c1 and x + tile_px > c0]
-                xa, xb = tcols[0], min(tcols[-1] + tile_px, width)
-                acc = np.zeros((n_classes, 0, xb - xa), "float32")
-                wsum = np.zeros((0, xb - xa), "float32")
-                valid_acc = np.zeros((0, xb - xa), bool)
-                top = 0  # first row of the scene held in the accumulators
-                for ti, y0 in enumerate(rows):
-                    y1 = min(y0 + tile_px, height)
-                    x = read_window(ds, Window(xa, y0, xb - xa, y1 - y0), bands)
-                    valid = np.isfinite(x).all(axis=0)
-                    x = np.nan_to_num((x - mean) / std, nan=0.0, posinf=0.0, neginf=0.0).astype("float32")
-                    need = y1 - top
-                    if acc.shape[1] < need:
-                        grow = need - acc.shape[1]
-                        acc = np.concatenate([acc, np.zeros((n_classes, grow, xb - xa), "float32")], axis=1)
-                        wsum = np.concatenate([wsum, np.zeros((grow, xb - xa), "float32")], axis=0)
-                        valid_acc = np.concatenate([valid_acc, np.zeros((grow, xb - xa), bool)], axis=0)
-                    valid_acc[y0 - top : y1 - top] = valid
-                    tiles = [x[:, :, t - xa : min(t + tile_px, width) - xa] for t in tcols]
-                    probs = _forward_tiles(model, tiles, tile_px, batch_size, dev, precision)
-                    n_tiles += len(tiles)
-                    for t, p in zip(tcols, probs, strict=True):
-                        h, w_ = p.shape[1:]
-                        wt = weights[:h, :w_]
-                        acc[:, y0 - top : y0 - top + h, t - xa : t - xa + w_] += p * wt
-                        wsum[y0 - top : y0 - top + h, t - xa : t - xa + w_] += wt
-                    # rows above the next tile row are final
-                    final_end = rows[ti + 1] if ti + 1 < len(rows) else height
-                    if ti + 1 < len(rows):
-                        final_end = top + ((final_end - top) // FLUSH_ROWS) * FLUSH_ROWS
-                    if final_end > top:
-                        n = final_end - top
-                        counts += _flush(opened, acc[:, :n], wsum[:n], valid_acc[:n], top, c0, c1, xa)
-                        acc, wsum, valid_acc = acc[:, n:], wsum[n:], valid_acc[n:]
-                        top = final_end
-                    step += 1
-                    if progress is not None:
-                        progress(step / total_steps)
+        batch = torch.zeros((batch_size, len(bands), tile_px, tile_px), dtype=torch.float32)
+        writes: list[Future] = []
+
+        def read_row(xa: int, xb: int, y0: int) -> tuple[np.ndarray, np.ndarray]:
+            y1 = min(y0 + tile_px, height)
+            x = read_window(ds, Window(xa, y0, xb - xa, y1 - y0), bands)
+            valid = np.isfinite(x).all(axis=0)
+            x -= mean
+            x *= inv_std
+            x[~np.isfinite(x)] = 0.0
+            return x, valid
+
+        with _writers(classes_path, proba_path, unc_path, grid, meta.class_names) as opened:
+            try:
+                for c0, c1 in strips:
+                    tcols = [x for x in cols if x < c1 and x + tile_px > c0]
+                    xa, xb = tcols[0], min(tcols[-1] + tile_px, width)
+                    st = _Strip(n_classes, min(tile_px + 2 * stride + FLUSH_ROWS, height), xb - xa)
+                    pending = reader.submit(read_row, xa, xb, rows[0])
+                    queue: list[tuple[int, int, np.ndarray]] = []  # (tile row index, tile column, tile)
+                    left = {}  # tiles still to accumulate per tile row
+                    done_rows = 0  # tile rows whose tiles are all accumulated
+                    next_row = 0  # next tile row to take from the reader
+                    while done_rows < len(rows):
+                        # fill the queue to one full batch (tile rows are read one ahead by the reader)
+                        while len(queue) < batch_size and next_row < len(rows):
+                            x, valid = pending.result()
+                            y0 = rows[next_row]
+                            if next_row + 1 < len(rows):
+                                pending = reader.submit(read_row, xa, xb, rows[next_row + 1])
+                            y1 = y0 + x.shape[1]
+                            st.ensure(y1)
+                            st.valid[y0 - st.top : y1 - st.top] = valid
+                            queue.extend(
+                                (next_row, t, x[:, :, t - xa : min(t + tile_px, width) - xa]) for t in tcols
+                            )
+                            left[next_row] = len(tcols)
+                            next_row += 1
+                        chunk, queue = queue[:batch_size], queue[batch_size:]
+                        for k, (_, _, tile) in enumerate(chunk):
+                            h, w_ = tile.shape[1:]
+                            batch[k, :, :h, :w_] = torch.from_numpy(tile)
+                            if h < tile_px or w_ < tile_px:
+                                batch[k, :, h:, :] = 0.0
+                                batch[k, :, :, w_:] = 0.0
+                        probs = forward(batch[: len(chunk)])
+                        n_tiles += len(chunk)
+                        for k, (ti, t, tile) in enumerate(chunk):
+                            h, w_ = tile.shape[1:]
+                            r0, x0 = rows[ti] - st.top, t - xa
+                            wt = weights[:h, :w_]
+                            torch.from_numpy(st.acc[:, r0 : r0 + h, x0 : x0 + w_]).add_(
+                                probs[k, :, :h, :w_] * wt
+                            )
+                            torch.from_numpy(st.wsum[r0 : r0 + h, x0 : x0 + w_]).add_(wt)
+                            left[ti] -= 1
+                        while done_rows < len(rows) and left.get(done_rows) == 0:
+                            ti = done_rows
+                            done_rows += 1
+                            # rows above the next tile row are final
+                            final_end = rows[ti + 1] if ti + 1 < len(rows) else height
+                            if ti + 1 < len(rows):
+                                final_end = st.top + ((final_end - st.top) // FLUSH_ROWS) * FLUSH_ROWS
+                            if final_end > st.top:
+                                row0 = st.top
+                                acc, wsum, valid = st.take(final_end - st.top)
+                                writes.append(
+                                    writer.submit(_flush, opened, acc, wsum, valid, row0, c0, c1, xa, counts)
+                                )
+                            step += 1
+                            if progress is not None:
+                                progress(step / total_steps)
+                        # surface write errors early and keep at most two finished blocks in flight
+                        while len(writes) > 2 or (writes and writes[0].done()):
+                            writes.pop(0).result()
+            finally:
+                wait(writes)  # never close (or abort) the outputs under a running write
+            for f in writes:
+                f.result()
     return {
         "method": "unet",
         "pixels_background": int(counts[0]),
@@ -230,35 +402,111 @@ def predict_with_model(
         "tile_px": tile_px,
         "overlap_px": overlap_px,
         "device": str(dev),
-        "precision": precision,
+        "precision": prec,
+        "precision_requested": precision,
+        "confidence": confidence,
+        "temperature": temperature,
+        "forward_passes_per_tile": forward.passes,
     }
 
 
-def _forward_tiles(
-    model: torch.nn.Module,
-    tiles: list[np.ndarray],
-    tile_px: int,
-    batch_size: int,
-    dev: torch.device,
-    precision: str,
-) -> list[np.ndarray]:
-    """Softmax probabilities of each (C, h, w) tile (zero-padded to tile_px, cropped back)."""
-    out: list[np.ndarray] = []
-    for b0 in range(0, len(tiles), batch_size):
-        chunk = tiles[b0 : b0 + batch_size]
-        batch = np.zeros((len(chunk), chunk[0].shape[0], tile_px, tile_px), "float32")
-        for k, t in enumerate(chunk):
-            batch[k, :, : t.shape[1], : t.shape[2]] = t
-        xb = torch.from_numpy(batch).to(dev)
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            logits = model(xb)
-        p = torch.softmax(logits.float(), dim=1).cpu().numpy()
-        out.extend(p[k, :, : t.shape[1], : t.shape[2]] for k, t in enumerate(chunk))
-    return out
+class _Forward:
+    """Calibrated softmax probabilities of a (B, C, T, T) batch: one pass, TTA or Monte-Carlo dropout."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        dev: torch.device,
+        precision: str,
+        temperature: float,
+        confidence: str,
+        mc_samples: int,
+    ):
+        self.model, self.dev, self.bf16, self.t = model, dev, precision == "bf16", temperature
+        self.mode = confidence
+        self.mc_samples = mc_samples
+        self.passes = {"tta": len(TTA_TRANSFORMS), "mc": mc_samples}.get(confidence, 1)
+        self.dropouts = [m for m in model.modules() if isinstance(m, torch.nn.modules.dropout._DropoutNd)]
+        if confidence == "mc" and not self.dropouts:
+            raise InputError(
+                "confidence 'mc' needs a model with dropout layers", fix="Use 'tta' or 'softmax'"
+            )
+
+    def _proba(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(self.dev.type, dtype=torch.bfloat16, enabled=self.bf16):
+            logits = self.model(x)
+        logits = logits.float()
+        if self.t != 1.0:
+            logits = logits / self.t
+        return torch.softmax(logits, dim=1)
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        x = batch.to(self.dev, non_blocking=True)
+        if self.mode == "tta":
+            p = self._proba(x)
+            p += torch.flip(self._proba(torch.flip(x, (3,))), (3,))
+            p += torch.flip(self._proba(torch.flip(x, (2,))), (2,))
+            p += torch.rot90(self._proba(torch.rot90(x, 1, (2, 3))), -1, (2, 3))
+            p /= len(TTA_TRANSFORMS)
+        elif self.mode == "mc":
+            for m in self.dropouts:
+                m.train()
+            try:
+                p = self._proba(x)
+                for _ in range(self.mc_samples - 1):
+                    p += self._proba(x)
+            finally:
+                for m in self.dropouts:
+                    m.eval()
+            p /= self.mc_samples
+        else:
+            p = self._proba(x)
+        return p.cpu()
+
+
+class _writers:
+    """``class_writers`` (+ the uncertainty raster when asked), committed together or not at all."""
+
+    def __init__(self, classes_path, proba_path, unc_path, grid: Grid, class_names):
+        self.args = (classes_path, proba_path, grid, class_names)
+        self.unc_path, self.grid = unc_path, grid
+
+    def __enter__(self) -> list:
+        import contextlib
+
+        self._stack = contextlib.ExitStack()
+        self._stack.__enter__()
+        try:
+            opened = list(self._stack.enter_context(class_writers(*self.args)))
+            opened = [opened[0], opened[1] if len(opened) > 1 else None]
+            if self.unc_path is not None:
+                opened.append(
+                    self._stack.enter_context(
+                        RasterWriter(
+                            self.unc_path, self.grid, 1, "float32", None, descriptions=["entropy_norm"]
+                        )
+                    )
+                )
+            else:
+                opened.append(None)
+        except BaseException:
+            self._stack.__exit__(None, None, None)
+            raise
+        return opened
+
+    def __exit__(self, *exc) -> bool | None:
+        return self._stack.__exit__(*exc)
+
+
+def normalised_entropy(proba: np.ndarray) -> np.ndarray:
+    """Predictive entropy ``−Σ p log p`` of class probabilities (axis 0) divided by ``log K`` (0-1)."""
+    k = proba.shape[0]
+    p = np.clip(proba, 1e-12, 1.0)
+    return (-(p * np.log(p)).sum(axis=0) / math.log(k)).astype("float32")
 
 
 def _flush(
-    writers: list[RasterWriter],
+    writers: list,
     acc: np.ndarray,
     wsum: np.ndarray,
     valid: np.ndarray,
@@ -266,16 +514,22 @@ def _flush(
     c0: int,
     c1: int,
     xa: int,
-) -> np.ndarray:
-    """Write finished rows (core columns c0..c1 of the strip) and return their class histogram."""
-    proba = acc[:, :, c0 - xa : c1 - xa] / wsum[None, :, c0 - xa : c1 - xa]
+    counts: np.ndarray,
+) -> None:
+    """Write finished rows (core columns c0..c1 of the strip) and add their class histogram to ``counts``."""
+    proba = acc[:, :, c0 - xa : c1 - xa]
+    proba /= wsum[None, :, c0 - xa : c1 - xa]
     ok = valid[:, c0 - xa : c1 - xa]
     classes = np.argmax(proba, axis=0).astype("uint8")
     classes[~ok] = NODATA
     window = Window(c0, row0, c1 - c0, acc.shape[1])
     writers[0].write(classes, window)
-    if len(writers) > 1:
+    if writers[1] is not None:
         scaled = np.round(np.clip(proba, 0.0, 1.0) * 255.0).astype("uint8")
         scaled[:, ~ok] = 0
         writers[1].write(scaled, window)
-    return np.bincount(classes.ravel(), minlength=256)
+    if writers[2] is not None:
+        unc = normalised_entropy(proba)
+        unc[~ok] = np.nan
+        writers[2].write(unc, window)
+    counts += np.bincount(classes.ravel(), minlength=256)

@@ -10,10 +10,17 @@ from glacierinv.stage import Stage
 __all__ = ["STAGE", "segment_stack"]
 
 
-def segment_stack(cfg, stack_path: Path, classes_path: Path, proba_path: Path | None) -> dict[str, Any]:
+def segment_stack(
+    cfg,
+    stack_path: Path,
+    classes_path: Path,
+    proba_path: Path | None,
+    uncertainty_path: Path | None = None,
+) -> dict[str, Any]:
     """Classify one feature stack with the configured method (the band-ratio baseline or the U-Net).
 
-    ``proba_path`` is written only when ``[segment] write_proba`` is on.
+    ``proba_path`` is written only when ``[segment] write_proba`` is on; ``uncertainty_path`` only by
+    the U-Net with ``[segment] confidence`` other than ``"none"``.
     """
     proba = proba_path if cfg.segment.write_proba else None
     if cfg.segment.method == "baseline":
@@ -32,8 +39,16 @@ def segment_stack(cfg, stack_path: Path, classes_path: Path, proba_path: Path | 
         device=cfg.segment.device,
         batch_size=cfg.segment.batch_size,
         precision=cfg.segment.precision,
+        confidence=cfg.segment.confidence,
+        mc_samples=cfg.segment.mc_samples,
+        uncertainty_path=uncertainty_path,
         block_px=cfg.segment.strip_px,
     )
+
+
+def writes_uncertainty(cfg) -> bool:
+    """True when the segment stage writes ``uncertainty.tif`` (U-Net with confidence on)."""
+    return cfg.segment.method == "unet" and cfg.segment.confidence != "none"
 
 
 def _reads(cfg, run) -> dict[str, Path]:
@@ -54,9 +69,13 @@ STAGE = Stage(
     reads=_reads,
     config_sections=("segment",),
     extra_params=lambda cfg: {"tile_px": cfg.runtime.tile_px},
-    writes=lambda cfg: ["classes.tif"] + (["proba.tif"] if cfg.segment.write_proba else []),
-    run=lambda cfg, run, progress: segment_stack(
-        cfg, run / "stack.tif", run / "classes.tif", run / "proba.tif"
+    writes=lambda cfg: (
+        ["classes.tif"]
+        + (["proba.tif"] if cfg.segment.write_proba else [])
+        + (["uncertainty.tif"] if writes_uncertainty(cfg) else [])
     ),
-    part_outputs=("classes.tif", "proba.tif"),
+    run=lambda cfg, run, progress: segment_stack(
+        cfg, run / "stack.tif", run / "classes.tif", run / "proba.tif", run / "uncertainty.tif"
+    ),
+    part_outputs=("classes.tif", "proba.tif", "uncertainty.tif"),
 )

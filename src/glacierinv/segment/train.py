@@ -6,7 +6,12 @@
 - ``last.pt``: weights + optimiser + scheduler + history after the last finished epoch (resume point);
 - ``metrics.csv``: one row per epoch (losses, validation OA / mIoU / per-class F1, learning rate, time);
 - ``curves.png``: training curves; ``test_metrics.json``: the best model on the test split;
+- ``report.md``: the held-out (test split) scores per class and glacier (ice + debris) vs not;
 - ``labels/scene_K.tif``: the rasterised labels on each stack's grid.
+
+Training from an existing inventory (RGI outlines on the user's own imagery): ``ignore_edge_px`` drops the
+pixels near the reference outlines from the loss, ``test_region`` holds out a whole area (a split by
+region), and ``init`` fine-tunes an existing checkpoint (its channels, architecture and normalisation).
 
 Every random choice (split, shuffling, augmentation, dropout, initialisation) derives from ``seed`` and
 the epoch number, so a run is reproducible and a resumed run continues the same sequence.
@@ -32,12 +37,28 @@ from glacierinv.errors import CheckpointError, ConfigError, InputError, OutputEx
 from glacierinv.io.atomic import atomic_path
 from glacierinv.io.raster import open_raster
 from glacierinv.segment.checkpoint import ModelMeta, save_checkpoint
-from glacierinv.segment.data import OPTICAL_CHANNELS, TileDataset, channel_stats, label_raster, make_tiles
+from glacierinv.segment.data import (
+    OPTICAL_CHANNELS,
+    TileDataset,
+    channel_stats,
+    deal_validation,
+    label_raster,
+    make_tiles,
+)
 from glacierinv.segment.infer import resolve_device
 from glacierinv.segment.losses import make_loss
 from glacierinv.segment.model import UNetCBAM, UNetSpec
 
-__all__ = ["TrainConfig", "TrainScene", "evaluate", "load_train_config", "train"]
+__all__ = [
+    "TrainConfig",
+    "TrainScene",
+    "evaluate",
+    "glacier_scores",
+    "load_train_config",
+    "train",
+    "training_report",
+    "with_overrides",
+]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +111,9 @@ class TrainConfig(_Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
     threads: int = 0  # >0: torch CPU threads
+    ignore_edge_px: float = Field(0.0, ge=0)  # polygon labels: pixels this close to an outline → ignored
+    test_region: Path | None = None  # polygons: tiles inside form the test split (a split by region)
+    init: Path | None = None  # checkpoint to fine-tune (its channels, architecture and normalisation)
     base_dir: Path = Field(default=Path("."), exclude=True)
 
     @model_validator(mode="after")
@@ -133,13 +157,41 @@ def load_train_config(path: str | Path) -> TrainConfig:
     return cfg.model_copy(update={"base_dir": p.parent.resolve()})
 
 
+def with_overrides(cfg: TrainConfig, **changes: Any) -> TrainConfig:
+    """A copy of ``cfg`` with ``changes`` applied and validated again (CLI overrides, API use).
+
+    Raises :class:`ConfigError` (one line) when a changed setting is invalid.
+    """
+    data = {k: getattr(cfg, k) for k in TrainConfig.model_fields if k != "base_dir" and hasattr(cfg, k)}
+    try:
+        new = TrainConfig.model_validate({**data, **changes})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"]) or "train"
+        raise ConfigError(f"invalid training setting '{where}': {err['msg']}") from None
+    return new.model_copy(update={"base_dir": cfg.base_dir})
+
+
 def _stack_bands(path: Path) -> list[str]:
     with open_raster(path) as ds:
         return [(d or "").lower() for d in ds.descriptions]
 
 
-def _resolve_channels(cfg: TrainConfig, stacks: list[Path]) -> tuple[list[str], list[list[int]]]:
-    channels = [c.lower() for c in (cfg.channels or _stack_bands(stacks[0]))]
+def _resolve_channels(
+    cfg: TrainConfig, stacks: list[Path], init_channels: list[str] | None = None
+) -> tuple[list[str], list[list[int]]]:
+    if init_channels is not None:  # fine-tuning: the checkpoint's channels, in its order
+        channels = [c.lower() for c in init_channels]
+        given = [c.lower() for c in cfg.channels] if cfg.channels else _stack_bands(stacks[0])
+        lacking = [c for c in channels if any(c not in _stack_bands(s) for s in stacks)]
+        if lacking or (cfg.channels and set(given) != set(channels)):
+            raise CheckpointError(
+                f"{cfg.path(cfg.init)}: the model to fine-tune takes channels {', '.join(channels)}; the "
+                f"training data gives {', '.join(given)}. Use stacks with the model's channels, or train "
+                "from scratch (no --init)"
+            )
+    else:
+        channels = [c.lower() for c in (cfg.channels or _stack_bands(stacks[0]))]
     if not channels or "" in channels:
         raise InputError(
             "stack bands need descriptions (channel names)", stacks[0], "Build it with glacierinv stack"
@@ -188,6 +240,7 @@ def evaluate(
         cm += confusion_matrix(pred, y.cpu().numpy().astype("uint8"), 3, 255)
     out = scores(cm, list(CLASS_NAMES))
     out["loss"] = total / max(n, 1)
+    out["glacier"] = {**(out.get("glacier") or {}), **glacier_scores(cm)}
     return out
 
 
@@ -210,13 +263,11 @@ def _write_metrics(out: Path, history: list[dict]) -> None:
         w = csv.DictWriter(fh, fieldnames=list(history[0]))
         w.writeheader()
         w.writerows(history)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     ep = [h["epoch"] for h in history]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig = Figure(figsize=(9, 3.5))  # pyplot-free: no global backend change
+    a1, a2 = fig.subplots(1, 2)
     a1.plot(ep, [h["train_loss"] for h in history], label="train")
     a1.plot(ep, [h["val_loss"] for h in history], label="validation")
     a1.set_xlabel("epoch"), a1.set_ylabel("loss"), a1.legend()
@@ -227,7 +278,6 @@ def _write_metrics(out: Path, history: list[dict]) -> None:
     fig.tight_layout()
     with atomic_path(out / "curves.png") as tmp:
         fig.savefig(tmp, format="png", dpi=90)
-    plt.close(fig)
 
 
 def train(
@@ -257,32 +307,48 @@ def train(
     for s in stacks:
         if not s.is_file():
             raise InputError("training stack not found", s, "Fix [[scenes]] stack in the config")
+    init_model, init_meta = None, None
+    if cfg.init is not None:
+        from glacierinv.segment.checkpoint import load_checkpoint
+
+        init_model, init_meta = load_checkpoint(cfg.path(cfg.init), "cpu")
+        if cfg.tile_px % 2**init_meta.spec.depth:
+            raise ConfigError(
+                f"tile_px {cfg.tile_px} must be a multiple of 2**depth = {2**init_meta.spec.depth} of the model "
+                f"to fine-tune ({cfg.path(cfg.init)})"
+            )
+    channels, band_idx = _resolve_channels(cfg, stacks, init_meta.channels if init_meta else None)
     labels = []
     for k, s in enumerate(cfg.scenes):
         lab = out / "labels" / f"scene_{k}.tif"
-        if not lab.exists():
+        if not (resume and lab.exists()):  # a restart may change the labels (ignore_edge_px, sources)
             label_raster(
                 stacks[k],
                 lab,
                 classes=cfg.path(s.labels),
                 glaciers=cfg.path(s.glaciers),
                 debris=cfg.path(s.debris),
+                ignore_edge_px=cfg.ignore_edge_px,
             )
         labels.append(lab)
-    channels, band_idx = _resolve_channels(cfg, stacks)
-    shapes = []
+    shapes, transforms = [], []
     for s in stacks:
         with open_raster(s) as ds:
             shapes.append((ds.height, ds.width))
+            transforms.append((ds.transform, ds.crs))
     stride = cfg.stride_px or cfg.tile_px // 2
+    block = cfg.split_block_px or 2 * cfg.tile_px
     tiles = make_tiles(
         shapes,
         tile_px=cfg.tile_px,
         stride_px=stride,
-        split_block_px=cfg.split_block_px or 2 * cfg.tile_px,
-        fractions=cfg.split,
+        split_block_px=block,
+        fractions=cfg.split if cfg.test_region is None else (1.0, 0.0, 0.0),
         seed=cfg.seed,
     )
+    if cfg.test_region is not None:  # the region is the test split; val blocks are dealt outside it
+        tiles = _region_split(cfg, tiles, transforms)
+        tiles = deal_validation(tiles, block, cfg.split[1] / (cfg.split[0] + cfg.split[1]), cfg.seed)
     optical = np.array([c in OPTICAL_CHANNELS for c in channels])
     probe = TileDataset(
         stacks, labels, band_idx, tiles, np.zeros(len(channels)), np.ones(len(channels)), optical
@@ -297,7 +363,10 @@ def train(
             stacks[0],
             "Add scenes, or lower tile_px / split_block_px",
         )
-    mean, std = channel_stats(stacks, band_idx, split["train"])
+    if init_meta is not None:  # fine-tuning keeps the model's normalisation (its first layer expects it)
+        mean, std = np.asarray(init_meta.norm_mean), np.asarray(init_meta.norm_std)
+    else:
+        mean, std = channel_stats(stacks, band_idx, split["train"])
     log.info("tiles: %s; channels %s", {k: len(v) for k, v in split.items()}, channels)
     train_ds = TileDataset(
         stacks, labels, band_idx, split["train"], mean, std, optical, cfg.seed if cfg.augment else None
@@ -313,8 +382,16 @@ def train(
         dropout=cfg.dropout,
         cbam=cfg.cbam,
     )
+    if init_meta is not None:
+        spec = init_meta.spec
+        if cfg.dropout != spec.dropout:
+            spec = UNetSpec(**{**spec.to_dict(), "dropout": cfg.dropout})
     torch.manual_seed(cfg.seed)
-    model = UNetCBAM(spec).to(dev)
+    model = UNetCBAM(spec)
+    if init_model is not None:
+        model.load_state_dict(init_model.state_dict())
+        log.info("fine-tuning %s (channels %s)", cfg.path(cfg.init), channels)
+    model = model.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
         opt, mode="max", factor=cfg.lr_factor, patience=cfg.lr_patience
@@ -328,6 +405,9 @@ def train(
         "n_scenes": len(stacks),
         "tiles": {k: len(v) for k, v in split.items()},
         "stride_px": stride,
+        "ignore_edge_px": cfg.ignore_edge_px,
+        "test_split": "region" if cfg.test_region is not None else "blocks",
+        "init": str(cfg.path(cfg.init)) if cfg.init is not None else None,
     }
     if resume and (out / "last.pt").exists():
         state = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
@@ -407,18 +487,31 @@ def train(
         )
         if progress is not None:
             progress(epoch, history[-1])
-    train_ds.close(), val_ds.close()
+    train_ds.close()
 
     from glacierinv.segment.checkpoint import load_checkpoint
 
     best_model, best_meta = load_checkpoint(out / "best.pt", dev)
+    # temperature scaling on the validation tiles (glacierinv.segment.calibration): calibrated proba.tif
+    # and uncertainty.tif; classes are unchanged
+    from glacierinv.segment.calibration import fit_temperature, logits_of_tiles
+
+    best_meta.temperature = fit_temperature(
+        *logits_of_tiles(best_model, (val_ds.item(i) for i in range(len(val_ds))), dev)
+    )
+    val_ds.close()
     test = (
         evaluate(best_model, test_ds, list(range(len(test_ds))), loss_fn, dev, cfg.batch_size, bf16)
         if len(test_ds)
         else None
     )
     test_ds.close()
-    best_meta.train = {**best_meta.train, "test": _brief(test) if test else None, "epochs_run": len(history)}
+    best_meta.train = {
+        **best_meta.train,
+        "test": _brief(test) if test else None,
+        "epochs_run": len(history),
+        "temperature": best_meta.temperature,
+    }
     save_checkpoint(out / "best.pt", best_model, best_meta)
     summary = {
         "best_epoch": best_epoch,
@@ -433,7 +526,85 @@ def train(
     }
     with atomic_path(out / "test_metrics.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2))
+    with atomic_path(out / "report.md") as tmp:
+        tmp.write_text(training_report(summary, meta_train))
     return summary
+
+
+def _region_split(cfg: TrainConfig, tiles: list, transforms: list) -> list:
+    from glacierinv.io.vector import read_vector
+    from glacierinv.segment.data import assign_test_region
+
+    path = cfg.path(cfg.test_region)
+    if not path.exists():
+        raise InputError(
+            "test region not found", path, "Give polygons of the held-out area ([train] test_region)"
+        )
+    import shapely
+
+    gdf = read_vector(path, polygons=True)
+    affine = [tr for tr, _ in transforms]
+    out = []
+    for k, (_, crs) in enumerate(transforms):
+        region = shapely.union_all(gdf.to_crs(crs).geometry.to_numpy())
+        out += assign_test_region([t for t in tiles if t.scene == k], affine, region)
+    if not any(t.split == "test" for t in out):
+        raise InputError(
+            "no training tile lies wholly inside the test region", path, "Enlarge the region or lower tile_px"
+        )
+    return out
+
+
+def glacier_scores(cm: np.ndarray) -> dict[str, float | None]:
+    """Glacier (clean ice + debris) vs not-glacier precision, recall and F1 from a 3×3 confusion matrix.
+
+    ``cm[i, j]`` counts pixels of reference class ``i`` predicted as ``j`` (0 background, 1 clean ice,
+    2 debris) — the convention of :func:`glacierinv.assess.metrics.confusion_matrix`.
+    """
+    tp = float(cm[1:, 1:].sum())
+    fp = float(cm[0, 1:].sum())
+    fn = float(cm[1:, 0].sum())
+    prec = tp / (tp + fp) if tp + fp else None
+    rec = tp / (tp + fn) if tp + fn else None
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
+    return {"precision": prec, "recall": rec, "f1": f1}
+
+
+def training_report(summary: dict, meta_train: dict) -> str:
+    """Markdown report of a training run: data, split, and the held-out (test) scores."""
+    test = summary.get("test")
+    lines = [
+        "# Training report",
+        "",
+        f"- channels: {', '.join(summary['channels'])}",
+        f"- tiles: {summary['tiles']} (test split by {meta_train.get('test_split', 'blocks')})",
+        f"- ignored edge: {meta_train.get('ignore_edge_px', 0):g} px around reference outlines",
+        f"- initial weights: {meta_train.get('init') or 'random (trained from scratch)'}",
+        f"- epochs run: {summary['epochs_run']}; best epoch {summary['best_epoch']} "
+        f"(validation mIoU {summary['best_val_miou']:.3f})",
+        "",
+        "## Held-out scores (test split)",
+        "",
+    ]
+    if not test:
+        return "\n".join([*lines, "No test tiles: no held-out scores.", ""])
+
+    def f(v):
+        return "–" if v is None else f"{v:.3f}"
+
+    g = test.get("glacier", {})
+    lines += [
+        f"Overall accuracy {f(test['oa'])}, mIoU {f(test['miou'])} over {test['n_pixels']} labelled pixels.",
+        "",
+        "| class | F1 | IoU |",
+        "|---|---|---|",
+        *[f"| {k} | {f(test['f1'][k])} | {f(test['iou'][k])} |" for k in test["f1"]],
+        "",
+        f"Glacier (clean ice + debris) vs not: precision {f(g.get('precision'))}, recall {f(g.get('recall'))}, "
+        f"F1 {f(g.get('f1'))}.",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def _brief(s: dict | None) -> dict | None:
@@ -445,4 +616,5 @@ def _brief(s: dict | None) -> dict | None:
         "f1": {k: v["f1"] for k, v in s["per_class"].items()},
         "iou": {k: v["iou"] for k, v in s["per_class"].items()},
         "n_pixels": s["n_pixels"],
+        "glacier": s.get("glacier"),
     }

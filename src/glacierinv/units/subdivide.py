@@ -1,20 +1,24 @@
-"""Split glacier complexes into glacier units along drainage divides (seed section 3.3.2).
+"""Split glacier complexes into glacier units that follow ice flow to their termini (seed 3.3.2).
 
-For each complex (one polygon of contiguous ice), on a DEM window in a metric CRS:
+A unit is what RGI/GLIMS analysts call a glacier: one dynamical entity with one terminus. After Kienholz et
+al. (2013) (as OGGM's ``partitioning`` implements it), per complex on its DEM window (the DEM's own grid):
 
-1. D8 flow directions on the depression-filled DEM (pyflwdir ``from_dem``);
-2. exit cells = ice cells whose downstream cell is not ice (or leaves the window); an *outlet* is a
-   contiguous (8-connected) run of exit cells, i.e. one place where ice leaves the complex;
-3. one basin per outlet (pyflwdir ``basins``) intersected with the ice;
-4. basins smaller than ``min_unit_area_km2`` are merged into the neighbour they share the longest boundary
-   with (smallest first), so lateral micro-outlets do not become units;
-5. the basin raster is vectorised and turned into an exact partition of the complex polygon (slivers
-   between the raster and the polygon go to the unit they touch most), so units never overlap and
-   together equal the complex.
+1. D8 flow directions (pyflwdir, depression-filled) on the DEM with the ice surface smoothed by a Gaussian
+   of ``smooth_m`` (ice flows down the surface slope averaged over a few ice thicknesses);
+2. exit cells = ice cells whose downstream cell is off the ice; an *outlet* is a contiguous (8-connected)
+   run of exit cells; one basin per outlet ∩ ice;
+3. *flows onto*: a basin whose outflow, followed off the ice for ``reach_m``, runs back onto a larger
+   basin's ice or along its margin above that basin's outlet joins it, whatever its area;
+4. *terminus proximity* (Kienholz et al. 2013, P_glac): basins meeting the ice within
+   ``min(0.3575·√area, 3500) m`` of a basin's main outlet join that basin's glacier;
+5. only slivers (below ``min_unit_area_km2``, or below twice that and compact) join the neighbour with
+   the longest shared boundary;
+6. the label raster becomes an exact partition of the complex polygon (units never overlap and together
+   equal the complex).
 
-User-corrected divide lines (``divides``) override the automatic ones for the complexes they cross: the
-complex is split along them. Divide lines between adjacent units are returned as a layer; debris polygons
-are split with their unit.
+User-corrected divide lines (``divides``) override the automatic ones for the complexes they cross. Unit
+ids are ``<complex id>-NN`` from the input's id column. Divide lines between adjacent units are returned
+as a layer; debris polygons are split with their unit.
 """
 
 from __future__ import annotations
@@ -34,54 +38,291 @@ from shapely.ops import split
 from glacierinv.dem.windows import DemWindows, GlacierWindow, check_dem_covers
 from glacierinv.errors import InputError
 from glacierinv.geometry import area_km2
+from glacierinv.io.vector import guess_id_column
 
 __all__ = ["basin_labels", "divide_lines", "subdivide"]
 
 log = logging.getLogger(__name__)
 
+DEFAULT_SMOOTH_M = 200.0
+DEFAULT_REACH_M = 300.0
+DEFAULT_MIN_UNIT_KM2 = 0.1
+# Kienholz et al. (2013): flowsheds meeting a circle of radius 14.3 m · √(flow accumulation in 40 m cells),
+# at most 3500 m, around a pour point belong to that pour point's glacier; as a radius per √m² of basin:
+KIENHOLZ_RADIUS_PER_SQRT_M2 = 14.3 / 40.0
+KIENHOLZ_RADIUS_MAX_M = 3500.0
+_SQRT2 = float(np.sqrt(2.0))
+# flow is routed on the DEM's own grid up to this many cells per complex window (45-65 bytes per cell at
+# the peak, < 2 GB with the interpreter); a larger window is routed on a grid coarsened by an integer
+# factor, with a warning (the divides then sit on that grid; the units' outer geometry stays exact)
+MAX_ROUTE_CELLS = 24_000_000
+UNCOVERED_WARN_SHARE = 0.005  # warn when more than 0.5 % of a complex has no DEM under it
 
-def basin_labels(win: GlacierWindow, min_unit_area_km2: float) -> np.ndarray:
-    """Drainage-basin labels (1..n) of the ice cells of a DEM window; 0 outside the ice."""
-    dem = np.where(np.isfinite(win.dem_m), win.dem_m, -9999.0).astype("float32")
+
+def _gaussian_box(a: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Gaussian blur of ``sigma_px`` cells (in place on ``a``): exact up to 8 cells, beyond as three box
+    filters (Wells 1986) of the same variance, so the cost per cell stays bounded whatever the sigma."""
+    if sigma_px <= 8.0:
+        ndimage.gaussian_filter(a, sigma_px, output=a, mode="nearest")
+        return a
+    width = max(1, int(round(np.sqrt(4.0 * sigma_px**2 + 1.0))))  # 3 boxes of variance (w²−1)/12 each
+    width += 1 - width % 2  # odd: centred
+    for _ in range(3):
+        ndimage.uniform_filter(a, size=width, output=a, mode="nearest")
+    return a
+
+
+def ice_surface_smoothed(dem_m: np.ndarray, ice: np.ndarray, sigma_px: float) -> np.ndarray:
+    """The DEM with its ice surface smoothed (Gaussian of ``sigma_px`` cells, normalised within the ice).
+
+    Ice flows down the surface slope averaged over a few ice thicknesses (Kamb & Echelmeyer 1986), not down
+    every DEM bump; only ice cells are smoothed (with ice neighbours only), the rock keeps its own relief.
+    The Gaussian is approximated by three box filters (cost independent of ``sigma_px``).
+    """
+    if sigma_px <= 0:
+        return dem_m
+    ok = ice & np.isfinite(dem_m)
+    w = _gaussian_box(ok.astype("float32"), sigma_px)
+    v = _gaussian_box(np.where(ok, dem_m, 0.0).astype("float32"), sigma_px)
+    np.divide(v, w, out=v, where=w > 0)
+    del w
+    np.copyto(v, dem_m, where=~ok)  # rock keeps its relief (in place: bounded memory)
+    return v
+
+
+def basin_labels(
+    win: GlacierWindow,
+    min_unit_area_km2: float = DEFAULT_MIN_UNIT_KM2,
+    *,
+    reach_m: float = DEFAULT_REACH_M,
+    smooth_m: float = DEFAULT_SMOOTH_M,
+) -> np.ndarray:
+    """Glacier-unit labels (1..n) of the ice cells of a DEM window; 0 outside the ice.
+
+    Parameters
+    ----------
+    win
+        The complex's DEM window (metric grid); routing runs on this grid.
+    min_unit_area_km2
+        Units still below this after grouping by flow are slivers and join the neighbour with the longest
+        shared edge.
+    reach_m
+        How far (m, along the flow path) the outflow of a basin is followed off the ice to see whether it
+        runs onto or along a larger glacier.
+    smooth_m
+        Gaussian sigma (m) of the ice-surface smoothing before routing (0: raw DEM).
+    """
+    shape = win.mask.shape
+    ice2d = win.mask & np.isfinite(win.dem_m)
+    dem = ice_surface_smoothed(win.dem_m, ice2d, smooth_m / win.res_m)
+    dem = np.array(dem, dtype="float32", copy=dem is win.dem_m)
+    dem[~np.isfinite(dem)] = -9999.0
     flw = pyflwdir.from_dem(dem, nodata=-9999.0, transform=win.grid.transform, latlon=False)
-    ice = win.mask.ravel() & np.isfinite(win.dem_m).ravel()
+    ice = ice2d.ravel()
     ds = flw.idxs_ds
-    own = np.arange(ice.size)
-    outlets = np.flatnonzero(ice & ((ds == own) | ~ice[ds] | (ds < 0)))
-    if outlets.size == 0:
+    leaves = ~ice[ds]  # downstream cell off the ice
+    leaves[flw.idxs_pit] = True  # pits and window edges
+    exit_cells = np.flatnonzero(ice & leaves)
+    del leaves
+    if exit_cells.size == 0:
         return np.where(win.mask, 1, 0).astype("int32")
     # an outlet is a contiguous exit zone: 8-connected runs of exit cells drain one basin together
-    exits = np.zeros(win.mask.shape, bool)
-    exits.ravel()[outlets] = True
-    runs, _ = ndimage.label(exits, structure=np.ones((3, 3), bool))
-    run_ids = runs.ravel()[outlets].astype("int32")
-    labels = (flw.basins(idxs=outlets, ids=run_ids).ravel() * ice).reshape(win.mask.shape).astype("int32")
-    labels[win.mask & (labels == 0)] = 0
-    return _merge_small(labels, win.mask, min_unit_area_km2 * 1e6 / win.res_m**2)
+    exits = np.zeros(shape, bool)
+    exits.ravel()[exit_cells] = True
+    runs, n_runs = ndimage.label(exits, structure=np.ones((3, 3), bool))
+    run_ids = runs.ravel()[exit_cells].astype("int32")
+    del runs, exits
+    labels = flw.basins(idxs=exit_cells, ids=run_ids).ravel().astype("int32", copy=False)
+    labels[~ice] = 0
+    if n_runs > 1:
+        acc = flw.accuflux(ice.astype("float32")).ravel()  # ice cells draining through each cell
+        roots = _group_by_flow(
+            labels.reshape(shape), run_ids, exit_cells, acc, ds, dem.ravel(), win.res_m, reach_m
+        )
+        del acc
+        labels = roots.astype("int32")[labels]
+    del flw, ds
+    return _merge_small(labels.reshape(shape), win.mask, min_unit_area_km2 * 1e6 / win.res_m**2)
+
+
+class _UnionFind:
+    def __init__(self, n: int):
+        self.parent = np.arange(n)
+
+    def find(self, a: int) -> int:
+        p = self.parent
+        while p[a] != a:
+            p[a] = p[p[a]]
+            a = p[a]
+        return int(a)
+
+    def union(self, a: int, into: int) -> None:
+        ra, rb = self.find(a), self.find(into)
+        if ra != rb:
+            self.parent[ra] = rb
+
+    def roots(self) -> np.ndarray:
+        return np.array([self.find(i) for i in range(len(self.parent))])
+
+
+def _group_by_flow(labels, run_ids, exit_cells, acc, ds, z, res_m, reach_m) -> np.ndarray:
+    """Root label of each basin after grouping the basins into glaciers (see the module docstring).
+
+    1. *flows onto*: a basin whose outflow path, within ``reach_m`` of its main outlet, re-enters the ice
+       of a larger basin, or passes next to it above that basin's outlet (drains onto its margin), joins it;
+    2. *terminus proximity* (Kienholz et al. 2013): every basin meeting the part of the complex within
+       ``0.3575 m·√(basin area in m²)`` (≤ 3500 m) of a basin's main outlet joins that basin's glacier,
+       largest basins first.
+    """
+    rows, cols = labels.shape
+    flat = labels.ravel()
+    n = int(run_ids.max())
+    size = np.bincount(flat, minlength=n + 1).astype(float)
+    size[0] = 0
+    # main outlet of each basin: its exit cell with the largest upstream ice
+    order = np.lexsort((-acc[exit_cells], run_ids))
+    ids_sorted = run_ids[order]
+    first = np.unique(ids_sorted, return_index=True)[1]
+    main = np.full(n + 1, -1, np.int64)
+    main[ids_sorted[first]] = exit_cells[order][first]
+    z_out = np.full(n + 1, np.inf)
+    z_out[ids_sorted[first]] = z[main[ids_sorted[first]]]
+    adjacent = {(int(i), int(j)) for (i, j), _ in _adjacent_pairs(labels, n)}
+    adjacent |= {(j, i) for i, j in adjacent}
+    neighbours: dict[int, set[int]] = {}
+    for i, j in adjacent:
+        neighbours.setdefault(i, set()).add(j)
+    deferred: list[tuple[int, int]] = []
+    uf = _UnionFind(n + 1)
+    for b in np.argsort(size, kind="stable"):
+        if size[b] == 0 or main[b] < 0:
+            continue
+        target = _receiving_basin(
+            int(b), int(main[b]), flat, labels, size, z, z_out, ds, cols, res_m, reach_m
+        )
+        if target and (int(b), target) not in adjacent:
+            deferred.append((int(b), target))  # it touches that glacier only through other basins
+            target = 0
+        if target:
+            uf.union(int(b), target)
+    for b in np.argsort(-size, kind="stable"):
+        if size[b] == 0 or main[b] < 0:
+            continue
+        r_m = min(KIENHOLZ_RADIUS_PER_SQRT_M2 * np.sqrt(size[b]) * res_m, KIENHOLZ_RADIUS_MAX_M)
+        rp = int(np.ceil(r_m / res_m))
+        r0, c0 = divmod(int(main[b]), cols)
+        y0, x0 = max(r0 - rp, 0), max(c0 - rp, 0)
+        sub = labels[y0 : r0 + rp + 1, x0 : c0 + rp + 1]
+        yy, xx = np.ogrid[y0 - r0 : y0 - r0 + sub.shape[0], x0 - c0 : x0 - c0 + sub.shape[1]]
+        near = (sub > 0) & ((yy**2 + xx**2) * res_m**2 <= r_m**2)
+        comp, _ = ndimage.label(near, structure=np.ones((3, 3), bool))
+        k = comp[r0 - y0, c0 - x0]
+        if k:
+            for v in np.unique(sub[comp == k]):
+                uf.union(int(v), int(b))
+    # ice whose outflow lands on a glacier it does not touch joins it when it touches that glacier's other
+    # basins (one contiguous glacier); else it stays a glacier of its own (a hanging glacier)
+    changed = True
+    while changed and deferred:
+        changed, left = False, []
+        for b, c in deferred:
+            if any(uf.find(v) == uf.find(c) for v in neighbours.get(b, ())):
+                uf.union(b, c)
+                changed = True
+            else:
+                left.append((b, c))
+        deferred = left
+    return uf.roots()
+
+
+def _adjacent_pairs(labels: np.ndarray, n: int) -> list[tuple[int, int]]:
+    """Pairs (i < j) of labels sharing a cell edge, with the number of shared edges: [((i, j), k), …]."""
+    out: dict[tuple[int, int], int] = {}
+    for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :])):
+        m = (a != b) & (a > 0) & (b > 0)
+        lo, hi = np.minimum(a[m], b[m]), np.maximum(a[m], b[m])
+        pairs, counts = np.unique(lo.astype(np.int64) * (n + 1) + hi, return_counts=True)
+        for p, k in zip(pairs.tolist(), counts.tolist(), strict=True):
+            key = divmod(p, n + 1)
+            out[key] = out.get(key, 0) + k
+    return list(out.items())
+
+
+def _receiving_basin(b, start, flat, labels, size, z, z_out, ds, cols, res_m, reach_m) -> int:
+    """The larger basin that basin ``b``'s outflow runs onto or along within ``reach_m`` (0: none)."""
+    c, travelled = start, 0.0
+    rows = labels.shape[0]
+    while travelled <= reach_m:
+        nxt = int(ds[c])
+        if nxt == c or nxt < 0:
+            return 0
+        travelled += res_m * (_SQRT2 if (c // cols != nxt // cols and c % cols != nxt % cols) else 1.0)
+        c = nxt
+        here = int(flat[c])
+        if here and here != b:
+            return here if size[here] > size[b] else 0  # back onto another glacier's ice
+        r, k = divmod(c, cols)
+        neigh = labels[max(r - 1, 0) : min(r + 2, rows), max(k - 1, 0) : k + 2].ravel()
+        cand = [int(v) for v in set(neigh.tolist()) if v and v != b and size[v] > size[b] and z[c] > z_out[v]]
+        if cand:
+            return max(cand, key=lambda v: size[v])  # along that glacier's margin, above its terminus
+    return 0
+
+
+def _is_compact(labels: np.ndarray, n: int) -> np.ndarray:
+    """Per label: Kienholz et al. (2013)'s compactness test (Allen 1998), largest extent · π / perimeter
+    > 0.5, on the raster (extent from the bounding box, perimeter from the cell edges)."""
+    perim = np.zeros(n + 1)
+    for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :])):
+        m = a != b
+        perim += np.bincount(a[m], minlength=n + 1) + np.bincount(b[m], minlength=n + 1)
+    extent = np.zeros(n + 1)
+    for i, sl in enumerate(ndimage.find_objects(labels), start=1):
+        if sl is not None:
+            extent[i] = max(sl[0].stop - sl[0].start, sl[1].stop - sl[1].start)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(perim > 0, extent * np.pi / perim, 0.0) > 0.5
 
 
 def _merge_small(labels: np.ndarray, ice: np.ndarray, min_cells: float) -> np.ndarray:
-    """Merge labels below ``min_cells`` into the neighbour with the longest shared boundary (smallest first)."""
-    labels = labels.copy()
-    cross = ndimage.generate_binary_structure(2, 1)
-    while True:
-        ids, counts = np.unique(labels[labels > 0], return_counts=True)
-        if len(ids) <= 1:
-            break
-        small = [(c, i) for i, c in zip(ids, counts, strict=True) if c < min_cells]
-        merged = False
-        for _, lab in sorted(small):
-            mask = labels == lab
-            ring = ndimage.binary_dilation(mask, cross) & ~mask & (labels > 0)
-            neigh = labels[ring]
-            if neigh.size == 0:
+    """Merge slivers into the neighbour with the longest shared boundary (smallest first).
+
+    A sliver (Kienholz et al. 2013) is a unit below ``min_cells``, or below twice that and compact. Works on
+    the label adjacency graph (shared edge counts computed once) with a heap: linear in the cells.
+    """
+    import heapq
+
+    labels = labels.astype("int32", copy=False)
+    n = int(labels.max())
+    if n > 1:
+        size = np.bincount(labels.ravel(), minlength=n + 1).astype(float)
+        compact = _is_compact(labels, n)
+        limit = np.where(compact, 2.0 * min_cells, min_cells)
+        edges: dict[int, dict[int, int]] = {}
+        for (i, j), k in _adjacent_pairs(labels, n):
+            edges.setdefault(i, {})[j] = k
+            edges.setdefault(j, {})[i] = k
+        uf = _UnionFind(n + 1)
+        alive = {i for i in range(1, n + 1) if size[i] > 0}
+        heap = [(size[i], i) for i in alive if size[i] < limit[i]]
+        heapq.heapify(heap)
+        while heap and len(alive) > 1:
+            sz, i = heapq.heappop(heap)
+            if i not in alive or sz != size[i] or size[i] >= limit[i] or not edges.get(i):
                 continue
-            target = np.bincount(neigh).argmax()
-            labels[mask] = target
-            merged = True
-            break
-        if not merged:
-            break
+            nb = edges.pop(i)
+            j = max(nb, key=lambda v: (nb[v], -v))
+            uf.union(i, j)
+            size[j] += size[i]
+            alive.discard(i)
+            for v, k in nb.items():
+                edges[v].pop(i, None)
+                if v != j:
+                    edges[v][j] = edges[v].get(j, 0) + k
+                    edges[j][v] = edges[j].get(v, 0) + k
+            if size[j] < limit[j]:
+                heapq.heappush(heap, (size[j], j))
+        labels = uf.roots().astype("int32")[labels]
     # cells of the ice with no label (NaN DEM) join the nearest unit
     missing = ice & (labels == 0)
     if missing.any() and (labels > 0).any():
@@ -90,20 +331,64 @@ def _merge_small(labels: np.ndarray, ice: np.ndarray, min_cells: float) -> np.nd
     return labels
 
 
-def _partition(complex_geom, pieces: list) -> list:
-    """Turn raster-derived pieces into an exact, non-overlapping partition of ``complex_geom``."""
-    parts = [shapely.make_valid(shapely.intersection(complex_geom, p)) for p in pieces]
-    parts = [shapely.union_all([g for g in getattr(p, "geoms", [p]) if g.area > 0]) for p in parts]
-    covered = shapely.union_all(parts)
-    rest = shapely.difference(complex_geom, covered)
-    for sliver in getattr(rest, "geoms", [rest]):
-        if sliver.is_empty or sliver.area == 0:
-            continue
-        shared = [
-            shapely.intersection(sliver.boundary, p.boundary).length if not p.is_empty else 0.0 for p in parts
-        ]
-        k = int(np.argmax(shared)) if max(shared) > 0 else int(np.argmin([sliver.distance(p) for p in parts]))
-        parts[k] = shapely.union_all([parts[k], sliver])
+def _grow_labels(labels: np.ndarray, cells: int = 2) -> np.ndarray:
+    """Labels grown ``cells`` cells into the unlabelled cells around them (so that the pieces cover every
+    part of the complex polygon whose cell centre lies just outside it)."""
+    out = labels.copy()
+    for _ in range(cells):
+        grown = ndimage.grey_dilation(out, size=(3, 3))
+        free = out == 0
+        out[free] = grown[free]
+    return out
+
+
+def _polygons(geom) -> list:
+    geom = shapely.make_valid(geom)
+    out = []
+    for g in getattr(geom, "geoms", [geom]):
+        if g.geom_type == "Polygon" and g.area > 0:
+            out.append(g)
+        elif g.geom_type in ("MultiPolygon", "GeometryCollection"):
+            out.extend(_polygons(g))
+    return out
+
+
+def _partition(complex_geom, pieces: list, cell_m2: float = 0.0) -> list:
+    """Turn raster-derived pieces into an exact, non-overlapping partition of ``complex_geom``.
+
+    Fragments of a piece below one cell (``cell_m2``) detached from its main body, and parts of the
+    polygon no piece reaches, go to the part they share the longest boundary with.
+    """
+    parts, slivers = [], []
+    for p in pieces:
+        polys = sorted(_polygons(shapely.intersection(complex_geom, p)), key=lambda g: -g.area)
+        keep = polys[:1] + [g for g in polys[1:] if g.area >= cell_m2]
+        slivers.extend(g for g in polys[1:] if g.area < cell_m2)
+        parts.append(shapely.union_all(keep) if keep else shapely.Polygon())
+    rest = shapely.difference(complex_geom, shapely.union_all([*parts, *slivers]))
+    slivers += _polygons(rest) if not rest.is_empty else []
+    if slivers:  # parts of the polygon not reached by the grown labels: each to the part it touches most
+        extra: list[list] = [[] for _ in parts]
+        tree = shapely.STRtree(parts)
+        for sliver in slivers:
+            cand = tree.query(sliver.buffer(1e-6))
+            shared = [shapely.intersection(sliver.boundary, parts[k].boundary).length for k in cand]
+            if len(cand) and max(shared) > 0:
+                k = int(cand[int(np.argmax(shared))])
+            else:
+                k = int(np.argmin([sliver.distance(p) for p in parts]))
+            extra[k].append(sliver)
+        parts = [shapely.union_all([p, *e]) if e else p for p, e in zip(parts, extra, strict=True)]
+    # parts of 8-connected cells touch themselves at corners, which reprojection can turn into crossings:
+    # close those point contacts by a millimetre (area change ~1e-6 m²), staying inside the complex
+    closed = [
+        shapely.intersection(
+            p.buffer(1e-3, join_style="mitre").buffer(-1e-3, join_style="mitre"), complex_geom
+        )
+        for p in parts
+    ]
+    # components below 1 cm² (intersection round-off) are dropped
+    parts = [shapely.union_all([g for g in _polygons(p) if g.area >= 1e-4]) for p in closed]
     return [p for p in parts if not p.is_empty and p.area > 0]
 
 
@@ -126,7 +411,14 @@ def _merge_small_parts(parts: list, min_area_m2: float) -> list:
     return parts
 
 
-def _split_complex(win: GlacierWindow, min_unit_area_km2, user_lines):
+def _split_complex(
+    win: GlacierWindow,
+    min_unit_area_km2,
+    user_lines,
+    reach_m=DEFAULT_REACH_M,
+    smooth_m=DEFAULT_SMOOTH_M,
+    name: str = "a complex",
+):
     """Units of one complex (its DEM window), in a local metric CRS; returns (parts, metric crs)."""
     metric = win.grid.crs
     complex_m = win.geometry
@@ -136,16 +428,20 @@ def _split_complex(win: GlacierWindow, min_unit_area_km2, user_lines):
         if cutting:
             pieces = list(split(complex_m, shapely.union_all(cutting)).geoms)
             return _merge_small_parts(pieces, min_unit_area_km2 * 1e6), metric
-    if not np.isfinite(win.dem_m[win.mask]).any():
-        log.warning("a complex has no valid DEM under it; kept as one unit")
+    covered = float(np.isfinite(win.dem_m[win.mask]).mean()) if win.mask.any() else 0.0
+    if covered == 0.0:
+        log.warning("complex %s has no valid DEM under it; kept as one unit", name)
         return [complex_m], metric
-    labels = basin_labels(win, min_unit_area_km2)
+    if covered < 1.0 - UNCOVERED_WARN_SHARE:
+        log.warning("complex %s: the DEM covers only %.1f %% of it (%.1f %% uncovered); the uncovered ice "
+                    "joins the nearest unit", name, 100 * covered, 100 * (1 - covered))  # fmt: skip
+    labels = _grow_labels(basin_labels(win, min_unit_area_km2, reach_m=reach_m, smooth_m=smooth_m))
     pieces: dict[int, list] = {}
     for g, v in rasterio.features.shapes(labels, mask=labels > 0, transform=win.grid.transform):
         pieces.setdefault(int(v), []).append(shape(g))
     if len(pieces) <= 1:
         return [complex_m], metric
-    parts = _partition(complex_m, [shapely.union_all(v) for v in pieces.values()])
+    parts = _partition(complex_m, [shapely.union_all(v) for v in pieces.values()], win.res_m**2)
     return _merge_small_parts(parts, min_unit_area_km2 * 1e6), metric
 
 
@@ -176,11 +472,36 @@ def subdivide(
     dem_path: str | Path,
     *,
     debris: gpd.GeoDataFrame | None = None,
-    min_unit_area_km2: float = 0.01,
+    min_unit_area_km2: float = DEFAULT_MIN_UNIT_KM2,
+    reach_m: float = DEFAULT_REACH_M,
+    smooth_m: float = DEFAULT_SMOOTH_M,
     divides: gpd.GeoDataFrame | None = None,
-    complex_id_column: str = "outline_id",
+    complex_id_column: str | None = None,
+    max_route_cells: int = MAX_ROUTE_CELLS,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Split each complex polygon of ``glaciers`` into glacier units.
+
+    Parameters
+    ----------
+    glaciers
+        Complex polygons, any CRS.
+    dem_path
+        DEM in metres, any CRS; flow is routed on the DEM's own grid (a local UTM grid at the DEM's
+        resolution for a geographic DEM), ids and geometry stay on the outlines'.
+    debris
+        Optional debris polygons, split with their units.
+    min_unit_area_km2
+        Sliver threshold (km²): units still below it after grouping by flow join a neighbour.
+    reach_m, smooth_m
+        Off-ice flow-path reach and ice-surface smoothing sigma, both in metres (see :func:`basin_labels`).
+    divides
+        User divide lines; they replace the automatic split of every complex they cross.
+    complex_id_column
+        Column holding the complex id; default: the first of ``glac_id, rgi_id, RGIId, outline_id, GLIMSId,
+        glims_id, FCGI_ID, id`` present, else ``C00001``… by row.
+    max_route_cells
+        Memory bound: a complex window above this many DEM cells is routed on a grid coarsened by an
+        integer factor (with a warning); peak memory is 45-65 bytes per routed cell.
 
     Returns
     -------
@@ -197,20 +518,26 @@ def subdivide(
         raise InputError("divide lines have no CRS", None, "Assign one (same as the outlines)")
     if len(glaciers) == 0:
         raise InputError("no glacier polygon to subdivide")
+    for name, v in (("min_unit_area_km2", min_unit_area_km2), ("reach_m", reach_m), ("smooth_m", smooth_m)):
+        if not np.isfinite(v) or v < 0:
+            raise InputError(f"{name} must be a number >= 0, got {v}", None, "Give a non-negative value")
     check_dem_covers(glaciers, dem_path)
     crs = glaciers.crs
     gl = glaciers.reset_index(drop=True)
-    cids = (
-        gl[complex_id_column].astype(str)
-        if complex_id_column in gl
-        else [f"C{i + 1:05d}" for i in range(len(gl))]
-    )
+    cids = complex_ids(gl, complex_id_column)
     rows = []
-    with DemWindows(dem_path) as dems:
+    with DemWindows(dem_path, max_cells=max_route_cells) as dems:
         for cid, (g, mcrs) in zip(cids, dems.metric_geometries(gl.geometry), strict=True):
-            parts, metric = _split_complex(dems.window(g, mcrs, margin_px=3), min_unit_area_km2, divides)
+            margin_px = 3 + int(np.ceil(reach_m / dems.res_m))
+            win = dems.window(g, mcrs, margin_px=margin_px)
+            parts, metric = _split_complex(win, min_unit_area_km2, divides, reach_m, smooth_m, cid)
             parts_crs = gpd.GeoSeries(parts, crs=metric).to_crs(crs)
-            order = np.argsort([-p.representative_point().y for p in parts], kind="stable")
+            bad = ~parts_crs.is_valid.to_numpy()
+            if bad.any():  # reprojection can make parts that touch at a point cross: repair
+                parts_crs[bad] = [shapely.union_all(_polygons(g)) for g in parts_crs[bad]]
+            # suffixes north to south (then west to east): the same input gives the same ids
+            pts = [p.representative_point() for p in parts]
+            order = np.lexsort(([round(p.x, 3) for p in pts], [-round(p.y, 3) for p in pts]))
             for k, idx in enumerate(order):
                 rows.append(
                     {"glac_id": f"{cid}-{k + 1:02d}", "outline_id": cid, "geometry": parts_crs.iloc[idx]}
@@ -222,6 +549,32 @@ def subdivide(
     debris_units = _split_debris(units, debris)
     log.info("subdivided %d complexes into %d units", len(gl), len(units))
     return units, debris_units, lines
+
+
+def complex_ids(glaciers: gpd.GeoDataFrame, column: str | None = None) -> list[str]:
+    """The id of each complex: ``column`` (must exist), else the first id column present (the project's
+    convention, :func:`glacierinv.io.vector.guess_id_column`), else ``C00001``…
+
+    Duplicated ids get ``_2``, ``_3``… (with a warning) so every unit id stays unique.
+    """
+    if column is not None and column not in glaciers.columns:
+        raise InputError(
+            f"id column {column!r} is not in the outlines (columns: {', '.join(map(str, glaciers.columns))})",
+            None,
+            "Give an existing column with --id-column, or leave it out to use outline_id/glac_id/rgi_id",
+        )
+    col = guess_id_column(glaciers.columns, column)
+    if col is None:
+        return [f"C{i + 1:05d}" for i in range(len(glaciers))]
+    raw = ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in glaciers[col]]
+    out, seen = [], {}
+    for i, v in enumerate(raw):
+        v = v or f"C{i + 1:05d}"
+        seen[v] = seen.get(v, 0) + 1
+        out.append(v if seen[v] == 1 else f"{v}_{seen[v]}")
+    if len(set(raw)) < len(raw):
+        log.warning("complex ids in column %s are not unique; repeated ones get _2, _3 … suffixes", col)
+    return out
 
 
 def _split_debris(units: gpd.GeoDataFrame, debris: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:

@@ -1,0 +1,149 @@
+"""Units stage at scale: one large ice complex over real terrain split at 30 m, 10 m and 4 m.
+
+The terrain is the Ötztal SRTM (``oggm-sample/test-workflow/srtm_oetztal.tif``) warped to UTM 32N at each
+resolution (bilinear); the complex is the terrain above ``--z-ice`` m (2600) on slopes below 35°, in its largest connected
+part, smoothed by a 150 m buffer, holes below 0.05 km² filled: one Karakoram-size complex (~600 km²). Each stage runs
+in its own process; the script prints, per resolution, the complex window in Mpx, the units stage's time and
+peak RSS, time and RSS per Mpx, the attributes stage's time on the same complex outline, and the ratio.
+
+Usage: ``nice -n 10 .venv/bin/python benchmarks/units_scale.py [--res 30 10 4] [--work /tmp/units_scale]``
+(record ``uptime`` beside the figures: the machine is shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DATA = Path(os.environ.get("GLACIERINV_SHARED_DATA", "/work/shared/data"))
+SRTM = DATA / "oggm-sample" / "test-workflow" / "srtm_oetztal.tif"
+UTM = "EPSG:32632"
+
+
+def make_inputs(work: Path, res_list: list[float], z_ice: float) -> Path:
+    """The DEMs (one per resolution) and the complex outline; returns the outline path."""
+    import geopandas as gpd
+    import numpy as np
+    import rasterio
+    import rasterio.features
+    import shapely
+    from rasterio.warp import Resampling, calculate_default_transform, reproject
+    from scipy import ndimage
+    from shapely.geometry import shape
+
+    from glacierinv.dem.terrain import slope_deg
+
+    work.mkdir(parents=True, exist_ok=True)
+    outline = work / "complex.gpkg"
+    with rasterio.open(SRTM) as src:
+        for res in res_list:
+            path = work / f"dem_{res:g}m.tif"
+            if path.exists():
+                continue
+            tr, w, h = calculate_default_transform(
+                src.crs, UTM, src.width, src.height, *src.bounds, resolution=res
+            )
+            dem = np.full((h, w), np.nan, "float32")
+            reproject(rasterio.band(src, 1), dem, dst_transform=tr, dst_crs=UTM, dst_nodata=np.nan,
+                      resampling=Resampling.bilinear)  # fmt: skip
+            prof = {"driver": "GTiff", "dtype": "float32", "width": w, "height": h, "count": 1, "crs": UTM,
+                    "transform": tr, "nodata": np.nan, "tiled": True, "blockxsize": 512, "blockysize": 512,
+                    "compress": "deflate", "predictor": 3, "BIGTIFF": "IF_SAFER"}  # fmt: skip
+            with rasterio.open(path, "w", **prof) as dst:
+                dst.write(dem, 1)
+            del dem
+        if not outline.exists():
+            coarse = work / f"dem_{max(res_list):g}m.tif"
+            with rasterio.open(coarse) as ds:
+                z = ds.read(1)
+                res = ds.res[0]
+                # ice: terrain above z_ice on slopes below 35° (steep walls and ridges stay rock, so the
+                # complex has rock above its heads as a real one), opened by ~90 m, largest 8-connected part
+                smooth = ndimage.gaussian_filter(np.nan_to_num(z, nan=0.0), 90.0 / res)
+                ice = np.isfinite(z) & (z > z_ice) & (slope_deg(smooth, res) < 35.0)
+                ice = ndimage.binary_opening(ice, iterations=max(1, round(90.0 / res)))
+                lab, _ = ndimage.label(ice, structure=np.ones((3, 3), bool))
+                ice = lab == np.argmax(np.bincount(lab.ravel())[1:]) + 1
+                polys = [shape(g) for g, v in rasterio.features.shapes(ice.astype("uint8"), mask=ice,
+                                                                       transform=ds.transform) if v]  # fmt: skip
+            big = max(polys, key=lambda p: p.area).buffer(150).buffer(-150)
+            big = max(getattr(big, "geoms", [big]), key=lambda p: p.area)
+            holes = [r for r in big.interiors if shapely.Polygon(r).area >= 5e4]
+            big = shapely.Polygon(big.exterior, holes).simplify(10)
+            gpd.GeoDataFrame({"outline_id": ["BIG"]}, geometry=[big], crs=UTM).to_file(outline)
+    return outline
+
+
+def _child(stage: str, outline: str, dem: str) -> None:
+    """Run one stage and print a JSON line with its time and peak RSS."""
+    import resource
+
+    import geopandas as gpd
+
+    gl = gpd.read_file(outline)
+    t = time.perf_counter()
+    if stage == "units":
+        from glacierinv.units import subdivide
+
+        units = subdivide(gl, dem)[0]
+        extra = {"n_units": len(units)}
+    else:
+        from glacierinv.attributes import compute_attributes
+
+        compute_attributes(gl, dem)
+        extra = {}
+    dt = time.perf_counter() - t
+    # VmHWM: this process image's peak RSS (ru_maxrss would carry over the parent's across exec)
+    with open("/proc/self/status") as f:
+        hwm = [line for line in f if line.startswith("VmHWM")]
+    rss_mb = (
+        int(hwm[0].split()[1]) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    )
+    print(json.dumps({"stage": stage, "s": dt, "rss_mb": rss_mb, **extra}))
+
+
+def _run(stage: str, outline: Path, dem: Path) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    out = subprocess.run([sys.executable, __file__, "--child", stage, str(outline), str(dem)],
+                         capture_output=True, text=True, env=env, check=True)  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--res", type=float, nargs="+", default=[30.0, 10.0, 4.0])
+    ap.add_argument("--work", type=Path, default=Path("/tmp/units_scale"))
+    ap.add_argument("--z-ice", type=float, default=2600.0)
+    ap.add_argument("--child", nargs=3)
+    a = ap.parse_args()
+    if a.child:
+        _child(*a.child)
+        return
+    import geopandas as gpd
+
+    outline = make_inputs(a.work, a.res, a.z_ice)
+    g = gpd.read_file(outline).geometry.iloc[0]
+    left, bottom, right, top = g.bounds
+    print(f"complex: {g.area / 1e6:.0f} km², bbox {(right - left) / 1e3:.1f} × {(top - bottom) / 1e3:.1f} km; "
+          f"load {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs")  # fmt: skip
+    print(
+        "res_m  window_Mpx  units_s  units_rss_MB  s_per_Mpx  MB_per_Mpx  n_units  attributes_s  units/attr"
+    )
+    for res in a.res:
+        dem = a.work / f"dem_{res:g}m.tif"
+        mpx = (right - left) * (top - bottom) / res**2 / 1e6
+        u = _run("units", outline, dem)
+        at = _run("attributes", outline, dem)
+        print(f"{res:5g}  {mpx:10.1f}  {u['s']:7.1f}  {u['rss_mb']:12.0f}  {u['s'] / mpx:9.2f}  "
+              f"{u['rss_mb'] / mpx:10.1f}  {u['n_units']:7d}  {at['s']:12.1f}  {u['s'] / at['s']:10.2f}",
+              flush=True)  # fmt: skip
+    print(f"load after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

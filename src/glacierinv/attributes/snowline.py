@@ -1,0 +1,92 @@
+"""Snowline altitude, accumulation-area ratio (AAR) and the seed's AAR glacier types, per glacier.
+
+Used by the attributes stage (the inventory's ``aar`` and ``glac_type``) and by the analyses
+(:mod:`glacierinv.analysis.types`), so both give the same numbers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+__all__ = ["classify_aar", "snowline_altitude", "snowlines_from_raster"]
+
+
+def snowline_altitude(z_m: np.ndarray, snow: np.ndarray) -> float:
+    """Altitude (m) best separating snow-free cells below from snow cells above (fewest misclassified).
+
+    Parameters
+    ----------
+    z_m : 1-D array
+        Elevations of the glacier cells with a snow observation (m).
+    snow : 1-D bool array
+        Snow (True) or not, per cell.
+
+    Returns
+    -------
+    The snowline altitude; ``min(z)`` when all cells are snow, ``max(z)`` when none; NaN without cells.
+    """
+    z = np.asarray(z_m, dtype="float64")
+    s = np.asarray(snow, dtype=bool)
+    if z.size == 0:
+        return float("nan")
+    order = np.argsort(z, kind="stable")
+    z, s = z[order], s[order]
+    snow_below = np.concatenate([[0], np.cumsum(s)])  # snow cells among the k lowest
+    bare_below = np.concatenate([[0], np.cumsum(~s)])
+    cost = snow_below + (bare_below[-1] - bare_below)  # line between cell k-1 and k
+    k = int(np.argmin(cost))
+    if k == 0:
+        return float(z[0])
+    if k == z.size:
+        return float(z[-1])
+    return float(0.5 * (z[k - 1] + z[k]))
+
+
+def snowlines_from_raster(
+    glaciers: gpd.GeoDataFrame, dem_path: str | Path, snow_path: str | Path, *, snow_threshold: float = 0.5
+) -> pd.DataFrame:
+    """Snowline altitude and AAR per glacier from a snow / snow-fraction / albedo raster.
+
+    Returns columns ``glac_id, snowline_m, aar, snow_cov`` (share of the glacier's DEM cells with a snow
+    observation). Glaciers without observations get NaN.
+    """
+    from rasterio.enums import Resampling
+
+    from glacierinv.dem.windows import DemWindows
+    from glacierinv.io.raster import open_raster, read_on_grid
+
+    open_raster(snow_path).close()
+    rows = []
+    with DemWindows(dem_path) as dw:
+        for gid, (g, crs) in zip(glaciers["glac_id"], dw.metric_geometries(glaciers.geometry), strict=True):
+            win = dw.window(g, crs)
+            valid = win.mask & np.isfinite(win.dem_m)
+            snow = read_on_grid(
+                snow_path, win.grid, bands=1, resampling=Resampling.nearest, require_overlap=False
+            )
+            snow = np.asarray(snow, dtype="float64").reshape(win.dem_m.shape)
+            obs = valid & np.isfinite(snow)
+            z = win.dem_m[obs]
+            line = snowline_altitude(z, snow[obs] >= snow_threshold)
+            zv = win.dem_m[valid]
+            aar = float(np.mean(zv >= line)) if zv.size and np.isfinite(line) else float("nan")
+            rows.append({"glac_id": gid, "snowline_m": line, "aar": aar,
+                         "snow_cov": obs.sum() / max(valid.sum(), 1)})  # fmt: skip
+    return pd.DataFrame(rows, columns=["glac_id", "snowline_m", "aar", "snow_cov"])
+
+
+def classify_aar(aar: np.ndarray, thresholds: tuple[float, float] = (0.3, 0.6)) -> np.ndarray:
+    """Turkestan (AAR ≤ t1), Mustagh (t1 < AAR ≤ t2), Alpine (AAR > t2); None where AAR is NaN."""
+    t1, t2 = thresholds
+    if not 0 <= t1 < t2 <= 1:
+        raise ValueError(f"AAR thresholds must satisfy 0 ≤ t1 < t2 ≤ 1, got {thresholds}")
+    a = np.asarray(aar, dtype="float64")
+    out = np.full(a.shape, None, dtype=object)
+    out[a <= t1] = "Turkestan"
+    out[(a > t1) & (a <= t2)] = "Mustagh"
+    out[a > t2] = "Alpine"
+    return out

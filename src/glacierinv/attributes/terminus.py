@@ -1,0 +1,297 @@
+"""Terminus type (RGI 7 ``term_type``) from the imagery: does the glacier end in a lake or on land?
+
+RGI 7 codes (RGI Consortium 2023, Technical Note, attribute ``term_type``): 0 land-terminating,
+1 marine-terminating, 2 lake-terminating, 3 shelf-terminating, 9 not assigned.
+
+The rule (one glacier, pixels of its grid):
+
+1. **Terminus** — the lowest part of the outline on the DEM: the glacier's margin pixels (inside the
+   outline, next to a pixel outside it) whose elevation lies within ``terminus_band_m`` of the lowest margin
+   elevation.
+2. **Front** — the pixels outside the glacier within ``touch_m`` of the terminus (where water, cloud
+   or the image edge are looked for).
+3. **Water** — open water mapped in the scene: NDWI = (green − NIR) / (green + NIR) > ``ndwi_water``
+   (McFeeters 1996, Int. J. Remote Sens. 17(7): water has NDWI > 0; the stricter 0.3 keeps wet ice, snow
+   and shadowed rock, whose NDWI is also positive but lower, out — the value used by the review flags), or
+   a given water mask (1 = water). Water bodies smaller than ``min_lake_m2`` are ignored. Cloud and cast
+   shadow (``masks.tif``) hide the surface: Huggel et al. (2002, Can. Geotech. J. 39) show that shadows are
+   the main false water in NDWI maps of glacial lakes, so masked pixels count as *not seen*, never as water.
+4. **Decision** — lake-terminating (2) when at least ``min_contact_frac`` of the terminus pixels lie
+   within ``touch_m`` of a water body (the lowest margin is a lake shore: a calving front is flat at lake
+   level, so it fills the lowest band while the rising lateral margins do not);
+   otherwise not assigned (9) when the scene cannot tell: the terminus reaches the image edge or nodata
+   (the glacier may continue outside the image), more than ``max_hidden_frac`` of the front is cloud or
+   shadow, the outline has no DEM, or there is no water information (no green/NIR bands and no mask);
+   else land-terminating (0).
+
+Marine (1) and shelf (3) termini are never assigned from the imagery: telling sea from a lake needs a
+coastline or sea level that the scene does not give. Rasters are read per glacier window (bounding box plus
+a margin), so memory is bounded by the largest glacier.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import rasterio.features
+from rasterio.enums import Resampling
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window, from_bounds
+from scipy import ndimage
+
+from glacierinv.errors import InputError
+from glacierinv.io.grid import Grid
+from glacierinv.io.raster import band_index, open_raster, read_window
+
+__all__ = ["TERM_LAKE", "TERM_LAND", "TERM_UNKNOWN", "TerminusParams", "terminus_type", "terminus_types"]
+
+log = logging.getLogger(__name__)
+
+TERM_LAND, TERM_MARINE, TERM_LAKE, TERM_SHELF, TERM_UNKNOWN = 0, 1, 2, 3, 9
+
+
+@dataclass(frozen=True)
+class TerminusParams:
+    """Thresholds of the terminus-type rule (metres, m², fractions 0–1, NDWI)."""
+
+    terminus_band_m: float = 10.0  # margin pixels this close above the lowest margin elevation = terminus
+    touch_m: float = 10.0  # front: pixels outside the glacier within this distance (≥ 1 px) of the terminus
+    ndwi_water: float = 0.3  # McFeeters NDWI above this is open water
+    min_lake_m2: float = 1000.0  # smaller water bodies (≥ 2 px) are ignored (noise, not a lake)
+    min_contact_frac: float = 0.25  # this share of the terminus pixels next to water → lake-terminating
+    max_hidden_frac: float = 0.5  # cloud/shadow over more than this share of the front → 9
+    pad_px: int = 32  # margin of the window read around each glacier
+
+
+def terminus_type(
+    inside: np.ndarray,
+    z_m: np.ndarray,
+    water: np.ndarray | None,
+    pixel_m: float,
+    *,
+    seen: np.ndarray | None = None,
+    in_image: np.ndarray | None = None,
+    params: TerminusParams | None = None,
+) -> tuple[int, str]:
+    """Terminus type of one glacier from arrays on one grid (pure function).
+
+    Parameters
+    ----------
+    inside
+        Boolean mask of the glacier.
+    z_m
+        Elevation in metres (NaN = no data), same shape.
+    water
+        Boolean open-water mask (already thresholded), or None when the scene has no water information.
+    pixel_m
+        Pixel size in metres.
+    seen
+        Boolean: the surface is visible (False under cloud or cast shadow). Default: everywhere.
+    in_image
+        Boolean: the pixel lies inside the image footprint with valid data. Pixels outside the array count
+        as outside the image only when they are marked so here; default: all inside.
+    params
+        Thresholds, see :class:`TerminusParams`.
+
+    Returns
+    -------
+    code, evidence
+        RGI 7 ``term_type`` (0 land, 2 lake, 9 not assigned) and a one-line reason.
+    """
+    p = params or TerminusParams()
+    inside = np.asarray(inside, bool)
+    if not inside.any():
+        return TERM_UNKNOWN, "empty outline"
+    seen = np.ones_like(inside) if seen is None else np.asarray(seen, bool)
+    in_image = np.ones_like(inside) if in_image is None else np.asarray(in_image, bool)
+    padded = np.pad(inside, 1)
+    margin = (padded & ~ndimage.binary_erosion(padded))[1:-1, 1:-1]
+    zm = np.where(margin & np.isfinite(z_m), z_m, np.nan)
+    if not np.isfinite(zm).any():
+        return TERM_UNKNOWN, "no DEM on the outline"
+    zmin = float(np.nanmin(zm))
+    terminus = np.isfinite(zm) & (zm <= zmin + p.terminus_band_m)
+    touch_px = max(1, int(round(p.touch_m / pixel_m)))
+    frame = np.pad(in_image, touch_px, constant_values=True)  # the array edge is not the image edge
+    near_edge = ndimage.binary_dilation(~frame, iterations=touch_px + 1)[
+        touch_px:-touch_px, touch_px:-touch_px
+    ]
+    if (terminus & near_edge).any():
+        return TERM_UNKNOWN, f"terminus (lowest {zmin:.0f} m) reaches the image edge or nodata"
+    front = ndimage.binary_dilation(terminus, iterations=touch_px) & ~inside
+    n_front = int(front.sum())
+    if n_front == 0:
+        return TERM_UNKNOWN, "terminus has no surroundings in the image"
+    if water is None:
+        return TERM_UNKNOWN, "no water information (no green/NIR bands, no water mask)"
+    lakes = _large_bodies(np.asarray(water, bool) & seen & ~inside, p.min_lake_m2, pixel_m)
+    n_term = int(terminus.sum())
+    wet = int((terminus & ndimage.binary_dilation(lakes, iterations=touch_px)).sum()) if lakes.any() else 0
+    hidden = int((front & ~seen).sum())
+    where = f"lowest margin {zmin:.0f} m, {n_term} px within {p.terminus_band_m:g} m of it"
+    if wet >= p.min_contact_frac * n_term:
+        return TERM_LAKE, f"{100 * wet / n_term:.0f} % of the terminus touches water ({where})"
+    if hidden > p.max_hidden_frac * n_front:
+        return (
+            TERM_UNKNOWN,
+            f"{100 * hidden / n_front:.0f} % of the terminus front under cloud or shadow ({where})",
+        )
+    return TERM_LAND, f"no lake at the terminus ({100 * wet / n_term:.0f} % touches water; {where})"
+
+
+def _large_bodies(water: np.ndarray, min_m2: float, pixel_m: float) -> np.ndarray:
+    lab, n = ndimage.label(water)
+    if n == 0:
+        return water
+    sizes = np.bincount(lab.ravel(), minlength=n + 1)
+    keep = sizes >= max(2, int(np.ceil(min_m2 / pixel_m**2)))
+    keep[0] = False
+    return keep[lab]
+
+
+def terminus_types(
+    glaciers: gpd.GeoDataFrame,
+    dem_path: str | Path,
+    *,
+    grid_path: str | Path,
+    stack_path: str | Path | None = None,
+    water_path: str | Path | None = None,
+    masks_path: str | Path | None = None,
+    params: TerminusParams | None = None,
+) -> tuple[np.ndarray, list[str]]:
+    """``term_type`` of every glacier from the scene's water, cloud and the DEM (file runner).
+
+    Parameters
+    ----------
+    glaciers
+        Outlines (any CRS; reprojected to the grid).
+    dem_path
+        DEM in metres (any CRS; warped per window onto the grid, bilinear).
+    grid_path
+        Raster defining the analysis grid (e.g. ``classes.tif``; must be in a metric CRS).
+    stack_path
+        Feature stack with bands ``green`` and ``nir`` (NDWI) on the grid; NaN there = outside the image.
+    water_path
+        Optional water mask on any grid (1 = water), used instead of NDWI when given.
+    masks_path
+        Optional ``masks.tif`` with bands ``cloud`` and/or ``shadow`` (1 = masked).
+    params
+        Thresholds, see :class:`TerminusParams`.
+
+    Returns
+    -------
+    codes, evidence
+        ``term_type`` per glacier (int array, RGI 7 codes 0/2/9) and one line of evidence each.
+    """
+    p = params or TerminusParams()
+    with open_raster(grid_path) as ds:
+        grid = Grid(ds.crs, ds.transform, (ds.height, ds.width))
+    if not grid.is_metric:
+        raise InputError("grid raster is not in a projected (metric) CRS", grid_path, "Reproject it")
+    codes = np.full(len(glaciers), TERM_UNKNOWN, "int64")
+    evidence = ["" for _ in range(len(glaciers))]
+    if len(glaciers) == 0:
+        return codes, evidence
+    gl = glaciers.to_crs(grid.crs) if glaciers.crs != grid.crs else glaciers
+    pixel_m = abs(grid.transform.a)
+    with contextlib.ExitStack() as es:
+        dem = _warped(es, dem_path, grid, Resampling.bilinear)
+        water_ds = _warped(es, water_path, grid, Resampling.nearest) if water_path is not None else None
+        stack, ndwi_bands = None, None
+        if stack_path is not None:
+            stack = es.enter_context(open_raster(stack_path))
+            ndwi_bands = _bands(stack, ("green", "nir"))
+            if ndwi_bands is None and water_ds is None:
+                log.warning("%s: no green/nir bands and no water mask: term_type stays 9", stack_path)
+        masks, mask_bands = None, None
+        if masks_path is not None:
+            masks = es.enter_context(open_raster(masks_path))
+            mask_bands = [b for b in (_band(masks, "cloud"), _band(masks, "shadow")) if b is not None]
+        for i, geom in enumerate(gl.geometry):
+            if geom is None or geom.is_empty:
+                evidence[i] = "empty outline"
+                continue
+            win = _window(geom, grid, p.pad_px)
+            if win is None:
+                evidence[i] = "outline outside the image"
+                continue
+            wgrid = grid.window_grid(win)
+            inside = rasterio.features.geometry_mask(
+                [geom], out_shape=wgrid.shape, transform=wgrid.transform, invert=True
+            )
+            z = dem.read(1, window=win).astype("float32")
+            in_image = _frame(win, grid)
+            water = None
+            if water_ds is not None:
+                w = water_ds.read(1, window=win)
+                water = w == 1
+            elif ndwi_bands is not None:
+                green = read_window(stack, win, ndwi_bands[0])
+                nir = read_window(stack, win, ndwi_bands[1])
+                ok = np.isfinite(green) & np.isfinite(nir)
+                in_image &= ok
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    ndwi = (green - nir) / (green + nir)
+                water = ok & (np.nan_to_num(ndwi, nan=-1.0) > p.ndwi_water)
+            seen = None
+            if mask_bands:
+                hidden = np.zeros(wgrid.shape, bool)
+                for b in mask_bands:
+                    hidden |= read_window(masks, win, b, as_float=False) == 1
+                seen = ~hidden
+            codes[i], evidence[i] = terminus_type(
+                inside, z, water, pixel_m, seen=seen, in_image=in_image, params=p
+            )
+    return codes, evidence
+
+
+def _warped(es, path, grid: Grid, resampling):
+    ds = es.enter_context(open_raster(path))
+    return es.enter_context(
+        WarpedVRT(ds, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height,
+                  resampling=resampling, dtype="float32", src_nodata=ds.nodata, nodata=np.nan)
+    )  # fmt: skip
+
+
+def _band(ds, name: str) -> int | None:
+    try:
+        return band_index(ds, name)
+    except InputError:
+        return None
+
+
+def _bands(ds, names: tuple[str, ...]) -> tuple[int, ...] | None:
+    idx = tuple(_band(ds, n) for n in names)
+    return None if any(b is None for b in idx) else idx
+
+
+def _window(geom, grid: Grid, pad_px: int) -> Window | None:
+    res = abs(grid.transform.a)
+    left, bottom, right, top = geom.bounds
+    win = from_bounds(left - pad_px * res, bottom - pad_px * res, right + pad_px * res, top + pad_px * res,
+                      transform=grid.transform).round_offsets().round_lengths()  # fmt: skip
+    c0, r0 = max(0, int(win.col_off)), max(0, int(win.row_off))
+    c1, r1 = min(grid.width, int(win.col_off + win.width)), min(grid.height, int(win.row_off + win.height))
+    if c1 <= c0 or r1 <= r0:
+        return None
+    return Window(c0, r0, c1 - c0, r1 - r0)
+
+
+def _frame(win: Window, grid: Grid) -> np.ndarray:
+    """In-image mask of a window: False on its rows/columns that are the grid's own edge."""
+    h, w = int(win.height), int(win.width)
+    m = np.ones((h, w), bool)
+    if win.row_off == 0:
+        m[0] = False
+    if win.col_off == 0:
+        m[:, 0] = False
+    if win.row_off + h >= grid.height:
+        m[-1] = False
+    if win.col_off + w >= grid.width:
+        m[:, -1] = False
+    return m

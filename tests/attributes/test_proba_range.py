@@ -1,0 +1,70 @@
+"""Per-glacier area range from the class probabilities: pixels with P(glacier) >= 0.75 inside, >= 0.25 near."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from affine import Affine
+from shapely.geometry import box
+
+from glacierinv.attributes.proba_range import probability_area_range
+from glacierinv.io.grid import Grid
+from glacierinv.io.raster import write_raster
+
+PX = 2.0  # m
+ORIGIN = (500000.0, 4000000.0)
+
+
+def _proba(tmp_path, p_glacier: np.ndarray):
+    """uint8 proba.tif (background, clean_ice, debris) with P(glacier) split over ice and debris."""
+    bg = 1 - p_glacier
+    arr = np.stack([bg, p_glacier * 0.6, p_glacier * 0.4])
+    grid = Grid("EPSG:32643", Affine(PX, 0, ORIGIN[0], 0, -PX, ORIGIN[1]), p_glacier.shape)
+    data = np.round(arr * 255).astype("uint8")
+    return write_raster(
+        tmp_path / "proba.tif", data, grid, descriptions=["background", "clean_ice", "debris"]
+    )
+
+
+def _box(c0, r0, c1, r1):
+    x0, y0 = ORIGIN
+    return box(x0 + c0 * PX, y0 - r1 * PX, x0 + c1 * PX, y0 - r0 * PX)
+
+
+def test_area_range_counts_core_inside_and_uncertain_margin_nearby(tmp_path):
+    p = np.zeros((60, 80))
+    p[10:30, 10:30] = 0.9  # glacier A: confident 20 × 20 core
+    p[10:30, 30:33] = 0.5  # an uncertain 3-px margin just outside A (east)
+    p[10:30, 8:10] = 0.3  # a weaker margin (west), also within 5 px
+    p[40:50, 50:70] = 0.5  # glacier B: all uncertain
+    p[10:30, 40:43] = 0.5  # uncertain pixels 10 px from A: beyond the 5-px ring, not A's
+    proba = _proba(tmp_path, p)
+    gl = gpd.GeoDataFrame(geometry=[_box(10, 10, 30, 30), _box(50, 40, 70, 50)], crs="EPSG:32643")
+    a25, a75 = probability_area_range(gl, proba)
+    km2 = PX * PX / 1e6
+    assert a75[0] == pytest.approx(400 * km2)
+    assert a25[0] == pytest.approx((400 + 60 + 40) * km2)
+    assert a75[1] == 0.0 and a25[1] == pytest.approx(200 * km2)
+    assert (a75 <= a25).all()
+
+
+def test_ring_pixels_go_to_the_nearest_glacier_only(tmp_path):
+    p = np.zeros((40, 60))
+    p[10:20, 10:20] = 0.9
+    p[10:20, 24:34] = 0.9
+    p[10:20, 20:24] = 0.5  # a 4-px gap between two glaciers: 2 px each
+    proba = _proba(tmp_path, p)
+    gl = gpd.GeoDataFrame(geometry=[_box(10, 10, 20, 20), _box(24, 10, 34, 20)], crs="EPSG:32643")
+    a25, _ = probability_area_range(gl, proba)
+    km2 = PX * PX / 1e6
+    assert a25.sum() == pytest.approx((100 + 100 + 40) * km2)  # the gap is counted once in total
+    assert a25[0] == pytest.approx(a25[1])
+
+
+def test_outside_the_raster_is_nan_and_empty_input(tmp_path):
+    proba = _proba(tmp_path, np.full((20, 20), 0.9))
+    far = gpd.GeoDataFrame(geometry=[_box(100, 100, 110, 110)], crs="EPSG:32643")
+    a25, a75 = probability_area_range(far, proba)
+    assert np.isnan(a25[0]) and np.isnan(a75[0])
+    assert probability_area_range(far.iloc[:0], proba)[0].size == 0
