@@ -22,8 +22,9 @@ pooled over the scenes of each set, plus glacier precision on the hard scenes wh
 least 20 % of the non-glacier area). Copy ``WORK_DIR/<model>/run/best.pt`` to
 ``src/glacierinv/segment/models/`` to ship it.
 
-The stack's SWIR band is Sentinel-2 B11 (1.61 µm, 10 m). The stack builder of this version names it
-``swir``; the sensor registry names it ``swir1``, so :func:`make_scene` relabels the band (values unchanged).
+The stack's SWIR band is Sentinel-2 B11 (1.61 µm, 10 m), channel ``swir1`` of the sensor registry. (The
+recorded run built its stacks before the registry, with the channel then called ``swir`` and relabelled
+``swir1``: the same values.)
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ HARD_TRAIN_SEEDS = tuple(range(1010, 1022))
 EASY_HELDOUT_SEEDS = (100, 101)
 HARD_HELDOUT_SEEDS = tuple(range(2000, 2006))
 SCENE_PX = 512
-STACK_CHANNELS = ["blue", "green", "red", "nir", "swir", "lst", "slope"]  # as the stack builder names them
+STACK_CHANNELS = ["blue", "green", "red", "nir", "swir1", "lst", "slope"]
 SNOWY_FRAC = 0.2  # hard scenes with seasonal snow on >= 20 % of the non-glacier area
 
 MODELS_DIR = Path(__file__).parent / "models"
@@ -72,8 +73,6 @@ def shipped_models() -> dict[str, tuple[Path, list[str]]]:
 
 def make_scene(work: Path, seed: int, difficulty: str = "easy", size_px: int = SCENE_PX) -> tuple[Path, Path]:
     """Generate scene ``seed`` and its stack under ``work`` (reused if present) → (stack, truth)."""
-    import rasterio
-
     from glacierinv.config import load_config
     from glacierinv.preprocess.stack import build_feature_stack
     from glacierinv.synthetic import generate_scene
@@ -85,8 +84,6 @@ def make_scene(work: Path, seed: int, difficulty: str = "easy", size_px: int = S
         cfg = load_config(d / "config.toml")
         cfg = cfg.model_copy(update={"stack": cfg.stack.model_copy(update={"channels": STACK_CHANNELS})})
         build_feature_stack(cfg, d / "stack")
-        with rasterio.open(stack, "r+") as ds:  # the sensor registry's name for S2 B11 (values unchanged)
-            ds.descriptions = tuple("swir1" if n == "swir" else n for n in ds.descriptions)
     return stack, truth
 
 
