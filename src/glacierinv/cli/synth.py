@@ -37,6 +37,7 @@ def _summary(info) -> None:
     table.add_row("glacier units", f"{info.n_glaciers} ({info.n_tiny_glaciers} below 0.005 km²)")
     table.add_row("glacier area (km²)", f"{info.glacier_area_km2:.4f}")
     table.add_row("debris area (km²)", f"{info.debris_area_km2:.4f}")
+    table.add_row("difficulty", info.difficulty)
     console.print(table)
     console.print(
         f"scene in [bold]{info.out_dir}[/]; run it with: glacierinv run {info.config_path} --out RUN"
@@ -56,15 +57,35 @@ def register(app: typer.Typer) -> None:
         outlines: Path = typer.Option(None, "--outlines", help="Glacier outlines (truth) for --dem."),
         debris: Path = typer.Option(None, "--debris", help="Debris-cover polygons for --dem."),
         res: float = typer.Option(None, "--res", help="Render resolution (m) for --dem; default: the DEM's."),
+        difficulty: str = typer.Option(
+            "easy",
+            "--difficulty",
+            help="easy: the embedded default scene; hard: randomised sun, seasonal snow, clouds, haze, "
+            "dirty/dead ice, vegetation, turbid/frozen lakes (training and stress tests).",
+        ),
+        channels: str = typer.Option(
+            None,
+            "--channels",
+            help="Bands of ms.tif, comma-separated: blue,green,red,nir (default) plus swir1 and (hard) swir2.",
+        ),
         force: bool = options.force("Write into a non-empty --out."),
     ) -> None:
         """Generate a synthetic glacier scene with sensors and truth (or render one over a real DEM).
 
         $ glacierinv synth --out scene --seed 1 --size 1024
 
+        $ glacierinv synth --out hard --seed 7 --size 512 --difficulty hard --channels blue,green,red,nir,swir1,swir2
+
         $ glacierinv synth --dem dem.tif --outlines glaciers.shp --res 20 --out scene
         """
         from glacierinv.errors import InputError
+        from glacierinv.synthetic.scene import check_channels
+
+        ms_channels = check_channels(channels.split(",") if channels else None, difficulty)
+        if dem is not None and (difficulty != "easy" or channels):
+            raise InputError(
+                "--difficulty and --channels are not available with --dem (render-over keeps the easy look)"
+            )
 
         if dem is None and (outlines is not None or debris is not None or res is not None):
             raise InputError("--outlines, --debris and --res need --dem", fix="Add --dem DEM.tif")
@@ -83,7 +104,9 @@ def register(app: typer.Typer) -> None:
                 return render_scene_over(folder, dem, outlines, debris, res_m=res, seed=seed)
             from glacierinv.synthetic import generate_scene
 
-            return generate_scene(folder, seed=seed, size_px=size, pixel_m=pixel_m)
+            return generate_scene(
+                folder, seed=seed, size_px=size, pixel_m=pixel_m, difficulty=difficulty, channels=ms_channels
+            )
 
         if out.is_dir() and any(
             out.iterdir()

@@ -38,7 +38,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-OPTICAL_CHANNELS = frozenset({"blue", "green", "red", "nir", "pan", "swir"})
+OPTICAL_CHANNELS = frozenset({"blue", "green", "red", "nir", "pan", "swir", "swir1", "swir2"})
 
 
 @dataclass(frozen=True)

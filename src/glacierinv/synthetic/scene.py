@@ -44,11 +44,19 @@ from glacierinv.io.atomic import atomic_path
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import write_raster
 from glacierinv.io.vector import write_layers
-from glacierinv.synthetic import sensors
-from glacierinv.synthetic.surface import SURFACE, make_surface
+from glacierinv.synthetic import sensors, spectra
+from glacierinv.synthetic.hard import DIFFICULTIES, Look, draw_look, harden_surface
+from glacierinv.synthetic.surface import (
+    BASE_SURFACES,
+    CLEAN_ICE_SURFACES,
+    DEBRIS_SURFACES,
+    GLACIER_SURFACES,
+    SURFACE,
+    make_surface,
+)
 from glacierinv.synthetic.terrain import fractal_noise, make_terrain
 
-__all__ = ["SceneInfo", "generate_scene", "write_scene"]
+__all__ = ["MS_CHANNELS", "OPTICAL_CHANNELS", "SceneInfo", "generate_scene", "write_scene"]
 
 CRS_UTM43N = CRS.from_epsg(32643)
 ORIGIN = (560000.0, 3965000.0)  # upper-left corner, UTM 43N (~35.8° N, 76.6° E)
@@ -56,6 +64,9 @@ SUN_AZIMUTH_DEG = 140.0
 SUN_ELEVATION_DEG = 55.0
 NOISE_STD = 0.01  # sensor noise, reflectance units
 MAX_SIZE_PX = 4096  # the generator holds the scene in memory: ~0.17 kB per primary pixel (~3 GB at 4096²)
+MS_CHANNELS = ("blue", "green", "red", "nir")  # the default multispectral image (ZY-3-like)
+OPTICAL_CHANNELS = spectra.BANDS  # what ``channels`` may ask for (sensor-registry names)
+EASY_BAND_INDEX = {"blue": 0, "green": 1, "red": 2, "nir": 3, "swir1": 4}  # sensors.BANDS of the easy scene
 MIN_GLACIER_KM2 = 0.005  # seed: the inventory's minimum glacier area; smaller truth units are flagged tiny
 
 
@@ -72,6 +83,7 @@ class SceneInfo:
     glacier_area_km2: float
     debris_area_km2: float
     n_tiny_glaciers: int = 0  # truth units below the 0.005 km² inventory minimum (flagged ``tiny``)
+    difficulty: str = "easy"  # "hard": a randomised hard scene (glacierinv.synthetic.hard)
 
     @property
     def config_path(self) -> Path:
@@ -277,8 +289,32 @@ min_type_area_km2 = 0.1      # the synthetic glaciers are small; the seed types 
 """
 
 
+def check_channels(channels, difficulty: str = "easy") -> tuple[str, ...]:
+    """Validate the multispectral channels of a scene → the tuple; blue, green, red and nir are required."""
+    if difficulty not in DIFFICULTIES:
+        raise InputError(f"--difficulty must be one of {', '.join(DIFFICULTIES)}, not {difficulty!r}")
+    ch = MS_CHANNELS if channels is None else tuple(c.strip().lower() for c in channels)
+    allowed = OPTICAL_CHANNELS if difficulty == "hard" else tuple(EASY_BAND_INDEX)
+    bad = [c for c in ch if c not in allowed]
+    if bad:
+        hint = " (swir2 needs --difficulty hard)" if bad == ["swir2"] else ""
+        raise InputError(
+            f"--channels: unknown channel(s) {', '.join(bad)}{hint}; known: {', '.join(allowed)}"
+        )
+    if len(set(ch)) != len(ch) or not set(MS_CHANNELS) <= set(ch):
+        raise InputError(f"--channels must list blue, green, red and nir once each (and may add swir1, swir2), "
+                         f"not {','.join(ch)}")  # fmt: skip
+    return ch
+
+
 def generate_scene(
-    out_dir: str | Path, seed: int = 0, size_px: int = 1024, pixel_m: float = 2.0
+    out_dir: str | Path,
+    seed: int = 0,
+    size_px: int = 1024,
+    pixel_m: float = 2.0,
+    *,
+    difficulty: str = "easy",
+    channels: tuple[str, ...] | list[str] | None = None,
 ) -> SceneInfo:
     """Generate a synthetic glacierised scene with its sensors and truth into ``out_dir``.
 
@@ -293,6 +329,14 @@ def generate_scene(
         memory, ~0.17 kB per pixel).
     pixel_m
         Pixel size of the primary grid in metres (2 m as ZY-3 pan-sharpened imagery).
+    difficulty
+        ``"easy"``: the embedded default scene (fixed sun, little seasonal snow; unchanged so that recorded
+        figures stay reproducible). ``"hard"``: randomised per seed — sun position, widespread seasonal
+        snow following elevation and aspect, thin and thick clouds with shadows, haze, sensor noise,
+        dirty ice, dead ice, vegetation, turbid and frozen lakes (:mod:`glacierinv.synthetic.hard`).
+    channels
+        Bands of ``ms.tif`` (named as the sensor registry names them): blue, green, red, nir (default) plus
+        ``swir1`` (1.61 µm) and, for hard scenes, ``swir2`` (2.20 µm).
 
     Returns
     -------
@@ -302,7 +346,8 @@ def generate_scene(
     Raises
     ------
     InputError
-        ``size_px`` outside 64…:data:`MAX_SIZE_PX` or ``pixel_m`` outside 0.5…30 m.
+        ``size_px`` outside 64…:data:`MAX_SIZE_PX`, ``pixel_m`` outside 0.5…30 m, an unknown difficulty
+        or channel.
 
     Examples
     --------
@@ -314,13 +359,21 @@ def generate_scene(
         raise InputError(f"--size must be between 64 and {MAX_SIZE_PX} px, not {size_px}")
     if not 0.5 <= pixel_m <= 30:
         raise InputError(f"--pixel-m must be between 0.5 and 30 m, not {pixel_m}")
+    ms_channels = check_channels(channels, difficulty)
     rng = np.random.default_rng(seed)
     z, valleys = make_terrain(size_px, pixel_m, rng)
     surface, z = make_surface(z, valleys, pixel_m, rng)
+    kind = surface.kind
+    look = None
+    if difficulty == "hard":
+        look = draw_look(rng)
+        kind, z = harden_surface(z, kind, surface.ela_m, pixel_m, look, rng)
     h, w = z.shape
     x0, y0 = ORIGIN
     grid = Grid.from_bounds(CRS_UTM43N, (x0, y0 - h * pixel_m, x0 + w * pixel_m, y0), pixel_m)
-    return write_scene(Path(out_dir), z, surface.kind, surface.ela_m, grid, rng, seed=seed)
+    return write_scene(
+        Path(out_dir), z, kind, surface.ela_m, grid, rng, seed=seed, look=look, ms_channels=ms_channels
+    )
 
 
 def write_scene(
@@ -337,11 +390,14 @@ def write_scene(
     truth: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame] | None = None,
     dem_source: str = "synthetic-4m",
     extra: dict | None = None,
+    look: Look | None = None,
+    ms_channels: tuple[str, ...] = MS_CHANNELS,
 ) -> SceneInfo:
     """Render sensors and truth for a DEM ``z`` (m) and surface types ``kind`` on the north-up metric ``grid``.
 
     ``truth`` (glaciers, debris, divides) replaces the drainage-basin units derived from the DEM (used when
-    rendering over real outlines). ``extra`` is merged into scene.json.
+    rendering over real outlines). ``extra`` is merged into scene.json. ``look`` (a hard scene's draw)
+    renders the hard sensors; None the easy ones. ``ms_channels``: the bands of ms.tif.
     """
     out.mkdir(parents=True, exist_ok=True)
     (out / "truth").mkdir(exist_ok=True)
@@ -351,6 +407,65 @@ def write_scene(
     pixel_m = float(grid.res[0])
     valid = np.ones(z.shape, bool) if valid is None else valid
 
+    if look is None:
+        temp_k = _render_easy(out, z, kind, fine, valid, rng, date, ms_channels)
+    else:
+        temp_k = _render_hard(out, z, kind, fine, valid, rng, date, ms_channels, look)
+
+    # DEMs: the fine 2 × pixel_m DEM (as the 4 m ZY-3 DEM) and a 30 m DEM
+    zf = np.where(valid, z, np.nan).astype("float32")
+    dem_grid = _grid_like(fine, 2 * pixel_m)
+    write_raster(
+        out / "dem.tif", _resample(zf[None], fine, dem_grid)[0], dem_grid, descriptions=["elevation_m"]
+    )
+    dem30 = _grid_like(fine, 30.0)
+    write_raster(out / "dem30.tif", _resample(zf[None], fine, dem30)[0], dem30, descriptions=["elevation_m"])
+
+    # truth
+    glacier = np.isin(kind, GLACIER_SURFACES)
+    classes = np.zeros(kind.shape, "uint8")
+    classes[np.isin(kind, CLEAN_ICE_SURFACES)] = CLEAN_ICE
+    classes[np.isin(kind, DEBRIS_SURFACES)] = DEBRIS
+    classes[~valid] = NODATA
+    write_raster(out / "truth" / "classes.tif", classes, fine, nodata=NODATA)
+    write_raster(out / "truth" / "surface_temperature_k.tif", np.where(valid, temp_k, np.nan).astype("float32"),
+                 fine, descriptions=["surface_temperature_k"])  # fmt: skip
+    write_raster(out / "truth" / "surface.tif", np.where(valid, kind, 255).astype("uint8"), fine, nodata=255,
+                 tags={f"SURFACE_{k.upper()}": str(v) for k, v in SURFACE.items()
+                       if v in BASE_SURFACES or look is not None})  # fmt: skip
+    if truth is None:
+        unit = _units(np.where(valid, z, np.nanmax(z[valid])), glacier & valid, fine)
+        units, debris, divides = _truth_layers(unit, classes, fine)
+    else:
+        units, debris, divides = truth
+    write_layers(out / "truth" / "glaciers.gpkg", {"glaciers": units, "debris": debris, "divides": divides})
+
+    info = SceneInfo(
+        str(out), seed, int(max(h, w)), pixel_m, round(ela_m, 1), int(len(units)),
+        float(units["area_km2"].sum()), float(debris["area_km2"].sum()) if len(debris) else 0.0,
+        int((units["area_km2"] < MIN_GLACIER_KM2).sum()), "easy" if look is None else "hard",
+    )  # fmt: skip
+    with atomic_path(out / "config.toml") as tmp:
+        tmp.write_text(CONFIG_TEMPLATE.format(seed=seed, date=date, dem_source=dem_source))
+    with atomic_path(out / "scene.json") as tmp:
+        tmp.write_text(
+            json.dumps(
+                {k: v for k, v in asdict(info).items() if k not in ("out_dir", "difficulty")}
+                | {"shape_px": [h, w], "crs": str(fine.crs), "surface_km2": _surface_km2(kind, pixel_m, look)}
+                | _hard_summary(look, ms_channels, kind, classes)
+                | (extra or {}),
+                indent=2,
+            )
+        )
+    return info
+
+
+def _render_easy(
+    out: Path, z: np.ndarray, kind: np.ndarray, fine: Grid, valid: np.ndarray, rng, date: str, ms_channels
+) -> np.ndarray:
+    """The embedded default scene's sensors (unchanged since the recorded demo figures) → surface temperature."""
+    h, w = z.shape
+    pixel_m = float(fine.res[0])
     cos_i = sensors.illumination(z, pixel_m, SUN_AZIMUTH_DEG, SUN_ELEVATION_DEG)
     coarse = max(1, int(round(8.0 / pixel_m)))
     z_c = z[::coarse, ::coarse]
@@ -389,12 +504,12 @@ def write_scene(
     write_raster(out / "truth" / "cloud_opacity_pct.tif", opacity_pct, fine, nodata=255,
                  descriptions=["cloud_opacity_pct"])  # fmt: skip
     ms_grid = _grid_like(fine, 2.5 * pixel_m)
-    ms = _resample(primary[:4], fine, ms_grid)
+    ms = _resample(primary[[EASY_BAND_INDEX[c] for c in ms_channels]], fine, ms_grid)
     pan = (0.10 * primary[0] + 0.30 * primary[1] + 0.35 * primary[2] + 0.25 * primary[3]).astype("float32")
     pan = np.clip(pan + rng.normal(0, NOISE_STD / 2, pan.shape).astype("float32"), 0, 1)
     pan[~valid] = np.nan
     write_raster(out / "pan.tif", pan, fine, descriptions=["pan"])
-    write_raster(out / "ms.tif", ms, ms_grid, descriptions=["blue", "green", "red", "nir"])
+    write_raster(out / "ms.tif", ms, ms_grid, descriptions=list(ms_channels))
 
     # Sentinel-2-like 10 m scene with other clouds and SWIR
     s2_grid = _grid_like(fine, 10.0)
@@ -427,50 +542,144 @@ def write_scene(
     with atomic_path(out / "landsat" / "SYN_MTL.txt") as tmp:
         tmp.write_text(_mtl_text(date, SUN_AZIMUTH_DEG, SUN_ELEVATION_DEG, l8))
 
-    # DEMs: the fine 2 × pixel_m DEM (as the 4 m ZY-3 DEM) and a 30 m DEM
-    zf = np.where(valid, z, np.nan).astype("float32")
-    dem_grid = _grid_like(fine, 2 * pixel_m)
+    return temp_k
+
+
+def _clouds_hard(
+    shape: tuple[int, int], rng, cover: float, look: Look, pixel_m: float, avoid: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Thin and thick cloud opacity (0-1) of one image and the opacity of the clouds casting shadow on each cell.
+
+    Thick clouds are the soft blobs of :func:`_clouds` (up to two); thin clouds a fractal layer over about
+    ``cover`` of the scene with opacity up to 0.2-0.5. Clouds float ``look.cloud_height_m`` above the ground:
+    a cell is shadowed by the cloud on its ray to the sun, so the field is drawn on a padded grid and the
+    shadow is the cloud field shifted towards the sun.
+    """
+    h, w = shape
+    if cover <= 0:
+        zero = np.zeros(shape, "float32")
+        return zero, zero
+    shift_px = look.cloud_height_m / math.tan(math.radians(look.sun_elevation_deg)) / pixel_m
+    shift_px = min(shift_px, 0.5 * max(h, w))
+    pad = int(math.ceil(shift_px)) + 1
+    big = (h + 2 * pad, w + 2 * pad)
+    n_thick = int(rng.integers(0, 3))
+    thick = _clouds(big, rng, n_thick, pixel_m) if n_thick else np.zeros(big, "float32")
+    n = max(big)
+    noise = fractal_noise(big, rng, (max(4, n // 6), max(2, n // 24)), (1.0, 0.4))
+    thr = float(np.quantile(noise, 1.0 - cover))
+    thin = np.clip((noise - thr) / 0.8, 0.0, 1.0) * rng.uniform(0.2, 0.5)
+    alpha = np.maximum(thick, thin).astype("float32")
+    if avoid is not None:  # another image's clouds: keep this one's thick clouds off them (gap filling)
+        a = np.zeros(big, bool)
+        a[pad : pad + h, pad : pad + w] = avoid
+        alpha = np.where(a, np.minimum(alpha, 0.15), alpha)
+    cloud = alpha[pad : pad + h, pad : pad + w]
+    az = math.radians(look.sun_azimuth_deg)
+    dr, dc = int(round(-math.cos(az) * shift_px)), int(round(math.sin(az) * shift_px))
+    shade = alpha[pad + dr : pad + dr + h, pad + dc : pad + dc + w]
+    return np.ascontiguousarray(cloud), np.ascontiguousarray(shade)
+
+
+def _render_hard(
+    out: Path,
+    z: np.ndarray,
+    kind: np.ndarray,
+    fine: Grid,
+    valid: np.ndarray,
+    rng,
+    date: str,
+    ms_channels,
+    look: Look,
+) -> np.ndarray:
+    """A hard scene's sensors: random sun, haze, noise, thin/thick clouds with shadows, six reflective bands."""
+    h, w = z.shape
+    pixel_m = float(fine.res[0])
+    az, el = look.sun_azimuth_deg, look.sun_elevation_deg
+    cos_i = sensors.illumination(z, pixel_m, az, el)
+    coarse = max(1, int(round(8.0 / pixel_m)))
+    shadow_c = sensors.cast_shadow(z[::coarse, ::coarse], pixel_m * coarse, az, el)
+    shadow = np.repeat(np.repeat(shadow_c, coarse, 0), coarse, 1)[:h, :w]
+    cos_z = math.cos(math.radians(90 - el))
+    d = look.diffuse
+    light = np.where(shadow, d, np.clip(d + (1 - d) * cos_i / cos_z, d, 1.6)).astype("float32")
+    table = spectra.draw_spectra(rng)
+    surf = spectra.hard_reflectance(kind, table, rng)  # (6, h, w) over spectra.BANDS
+    clouds_primary, shade_primary = _clouds_hard(z.shape, rng, look.cloud_cover, look, pixel_m)
+    sensors.match_off_glacier_debris(surf, kind, light, clear=clouds_primary < 0.01)
+    temp_k = spectra.hard_temperature_k(kind, z, cos_i, shadow, pixel_m, rng)
+    # haze: aerosol optical depth ~ λ^-1.3 (Ångström); two-way transmission and a path reflectance
+    tau = look.haze_aot * (np.asarray(spectra.WAVELENGTH_UM) / 0.55) ** -1.3
+    trans = np.exp(-tau * (1.0 + 1.0 / math.sin(math.radians(el)))).astype("float32")
+    path = (0.12 * (1.0 - np.exp(-tau))).astype("float32")
+    noise_std = np.float32(look.noise_std)
+
+    def observe(clouds: np.ndarray, cloud_shade: np.ndarray, bands: list[int]) -> np.ndarray:
+        img = np.empty((len(bands), h, w), "float32")
+        direct = light * (1.0 - 0.75 * cloud_shade)  # cloud shadows keep the diffuse sky light
+        for i, b in enumerate(bands):
+            band = surf[b] * direct * trans[b] + path[b]
+            band = band * (1 - clouds) + clouds * np.float32(spectra.CLOUD[b])
+            band += rng.standard_normal(band.shape, dtype="float32") * noise_std
+            np.clip(band, 0.0, 1.0, out=band)
+            band[~valid] = np.nan
+            img[i] = band
+        return img
+
+    # primary sensor: 2 m pan, 5 m MS with the requested channels
+    vnir = [0, 1, 2, 3]
+    extra = [spectra.BANDS.index(c) for c in ms_channels if c not in ("blue", "green", "red", "nir")]
+    primary = observe(clouds_primary, shade_primary, vnir + extra)
+    write_raster(out / "truth" / "cloud_primary.tif", np.where(valid, clouds_primary > 0.3, 255).astype("uint8"),
+                 fine, nodata=255)  # fmt: skip
+    write_raster(out / "truth" / "cloud_opacity_pct.tif", np.round(100 * clouds_primary).astype("uint8"), fine,
+                 nodata=255, descriptions=["cloud_opacity_pct"])  # fmt: skip
+    ms_grid = _grid_like(fine, 2.5 * pixel_m)
+    order = [(vnir + extra).index(spectra.BANDS.index(c)) for c in ms_channels]
     write_raster(
-        out / "dem.tif", _resample(zf[None], fine, dem_grid)[0], dem_grid, descriptions=["elevation_m"]
+        out / "ms.tif", _resample(primary[order], fine, ms_grid), ms_grid, descriptions=list(ms_channels)
     )
-    dem30 = _grid_like(fine, 30.0)
-    write_raster(out / "dem30.tif", _resample(zf[None], fine, dem30)[0], dem30, descriptions=["elevation_m"])
+    pan = (0.10 * primary[0] + 0.30 * primary[1] + 0.35 * primary[2] + 0.25 * primary[3]).astype("float32")
+    pan = np.clip(pan + rng.normal(0, look.noise_std / 2, pan.shape).astype("float32"), 0, 1)
+    pan[~valid] = np.nan
+    write_raster(out / "pan.tif", pan, fine, descriptions=["pan"])
+    del primary
 
-    # truth
-    glacier = np.isin(kind, (SURFACE["snow"], SURFACE["ice"], SURFACE["debris"], SURFACE["pond"]))
-    classes = np.zeros(kind.shape, "uint8")
-    classes[np.isin(kind, (SURFACE["snow"], SURFACE["ice"]))] = CLEAN_ICE
-    classes[np.isin(kind, (SURFACE["debris"], SURFACE["pond"]))] = DEBRIS
-    classes[~valid] = NODATA
-    write_raster(out / "truth" / "classes.tif", classes, fine, nodata=NODATA)
-    write_raster(out / "truth" / "surface_temperature_k.tif", np.where(valid, temp_k, np.nan).astype("float32"),
-                 fine, descriptions=["surface_temperature_k"])  # fmt: skip
-    write_raster(out / "truth" / "surface.tif", np.where(valid, kind, 255).astype("uint8"), fine, nodata=255,
-                 tags={f"SURFACE_{k.upper()}": str(v) for k, v in SURFACE.items()})  # fmt: skip
-    if truth is None:
-        unit = _units(np.where(valid, z, np.nanmax(z[valid])), glacier & valid, fine)
-        units, debris, divides = _truth_layers(unit, classes, fine)
-    else:
-        units, debris, divides = truth
-    write_layers(out / "truth" / "glaciers.gpkg", {"glaciers": units, "debris": debris, "divides": divides})
+    # Sentinel-2-like 10 m: B2, B3, B4, B8, B11, B12, other clouds (thick ones away from the primary's)
+    s2_grid = _grid_like(fine, 10.0)
+    avoid = ndimage.distance_transform_edt(clouds_primary <= 0.05) < max(1, min(h, w) // 16)
+    clouds_s2, shade_s2 = _clouds_hard(
+        z.shape, rng, look.cloud_cover * rng.uniform(0.3, 1.0), look, pixel_m, avoid
+    )
+    s2 = _resample(observe(clouds_s2, shade_s2, list(range(6))), fine, s2_grid)
+    write_raster(out / "s2.tif", s2, s2_grid, descriptions=["B2", "B3", "B4", "B8", "B11", "B12"])
+    cloud10 = _resample(clouds_s2[None].astype("float32"), fine, s2_grid)[0]
+    write_raster(out / "s2_cloud.tif", (np.nan_to_num(cloud10) > 0.3).astype("uint8"), s2_grid, nodata=255)
 
-    info = SceneInfo(
-        str(out), seed, int(max(h, w)), pixel_m, round(ela_m, 1), int(len(units)),
-        float(units["area_km2"].sum()), float(debris["area_km2"].sum()) if len(debris) else 0.0,
-        int((units["area_km2"] < MIN_GLACIER_KM2).sum()),
-    )  # fmt: skip
-    with atomic_path(out / "config.toml") as tmp:
-        tmp.write_text(CONFIG_TEMPLATE.format(seed=seed, date=date, dem_source=dem_source))
-    with atomic_path(out / "scene.json") as tmp:
-        tmp.write_text(
-            json.dumps(
-                {k: v for k, v in asdict(info).items() if k != "out_dir"}
-                | {"shape_px": [h, w], "crs": str(fine.crs), "surface_km2": _surface_km2(kind, pixel_m)}
-                | (extra or {}),
-                indent=2,
-            )
-        )
-    return info
+    # Landsat-8-like 30 m with its own clouds: red/NIR DN and thermal DN (cloud tops radiate at 240-265 K)
+    l8 = _grid_like(fine, 30.0)
+    c = sensors.LANDSAT_CONSTANTS
+    clouds_l8, shade_l8 = _clouds_hard(z.shape, rng, look.cloud_cover * rng.uniform(0.0, 1.0), look, pixel_m)
+    l8_refl = _resample(observe(clouds_l8, shade_l8, [2, 3]), fine, l8)
+    sin_e = math.sin(math.radians(el))
+    for b, band in ((0, 4), (1, 5)):
+        dn = (l8_refl[b] * sin_e - c[f"REFLECTANCE_ADD_BAND_{band}"]) / c[f"REFLECTANCE_MULT_BAND_{band}"]
+        _write_dn(out / "landsat" / f"SYN_B{band}.TIF", dn, l8)
+    emis = np.zeros(kind.shape, "float32")
+    for name, code in SURFACE.items():
+        emis[kind == code] = sensors.EMISSIVITY_B10[name]
+    t_cloud = np.full(kind.shape, rng.uniform(240.0, 265.0))
+    for band in (10, 11):
+        ground = sensors.planck_radiance(temp_k.astype("float64"), emis, band)
+        top = sensors.planck_radiance(t_cloud, np.ones_like(emis), band)
+        radiance = ((1 - clouds_l8) * ground + clouds_l8 * top).astype("float32")
+        radiance[~valid] = np.nan
+        lr = _resample(radiance[None], fine, l8)[0]
+        dn = (lr - c[f"RADIANCE_ADD_BAND_{band}"]) / c[f"RADIANCE_MULT_BAND_{band}"]
+        _write_dn(out / "landsat" / f"SYN_B{band}.TIF", dn, l8)
+    with atomic_path(out / "landsat" / "SYN_MTL.txt") as tmp:
+        tmp.write_text(_mtl_text(date, az, el, l8))
+    return temp_k
 
 
 def _grid_like(fine: Grid, res: float) -> Grid:
@@ -485,6 +694,26 @@ def _write_dn(path: Path, dn: np.ndarray, grid: Grid) -> None:
     write_raster(path, arr, grid, nodata=0)
 
 
-def _surface_km2(kind: np.ndarray, pixel_m: float) -> dict[str, float]:
+def _surface_km2(kind: np.ndarray, pixel_m: float, look: Look | None = None) -> dict[str, float]:
     counts = np.bincount(kind.ravel(), minlength=len(SURFACE))
-    return {name: round(float(counts[code]) * pixel_m**2 / 1e6, 6) for name, code in SURFACE.items()}
+    return {
+        name: round(float(counts[code]) * pixel_m**2 / 1e6, 6)
+        for name, code in SURFACE.items()
+        if code in BASE_SURFACES or look is not None
+    }
+
+
+def _hard_summary(look: Look | None, ms_channels, kind: np.ndarray, classes: np.ndarray) -> dict:
+    """scene.json entries of a hard scene (or of non-default channels); nothing for the default easy scene."""
+    out: dict = {}
+    if tuple(ms_channels) != MS_CHANNELS:
+        out["ms_channels"] = list(ms_channels)
+    if look is None:
+        return out
+    off = classes == 0  # non-glacier cells with data
+    snow_frac = float((kind[off] == SURFACE["seasonal_snow"]).mean()) if off.any() else 0.0
+    return out | {
+        "difficulty": "hard",
+        "look": look.as_dict(),
+        "seasonal_snow_offglacier_frac": round(snow_frac, 4),
+    }

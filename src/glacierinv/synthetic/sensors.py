@@ -44,6 +44,8 @@ TEXTURE_STD = 0.02  # spatial reflectance texture within a surface type
 EMISSIVITY_B10 = {
     "rock": 0.970, "snow": 0.990, "ice": 0.990, "debris": 0.970, "pond": 0.990, "lake": 0.990,
     "moraine": 0.970, "talus": 0.970, "seasonal_snow": 0.990,
+    # hard scenes (Salisbury & D'Aria 1992; ASTER/ECOSTRESS library: vegetation 0.97-0.99)
+    "dirty_ice": 0.985, "dead_ice": 0.970, "vegetation": 0.980, "turbid_lake": 0.990, "frozen_lake": 0.990,
 }  # fmt: skip
 # Landsat 8 Collection 2 rescaling and thermal constants (as published in real MTL files)
 LANDSAT_CONSTANTS = {

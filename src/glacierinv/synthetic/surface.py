@@ -14,6 +14,9 @@ from scipy import ndimage
 from glacierinv.synthetic.terrain import Valley, fractal_noise, illumination
 
 __all__ = [
+    "CLEAN_ICE_SURFACES",
+    "DEBRIS_SURFACES",
+    "GLACIER_SURFACES",
     "SURFACE",
     "Surface",
     "cirque_glaciers",
@@ -34,8 +37,17 @@ SURFACE = {
     "moraine": 6,  # lateral/terminal moraine (non-glacier debris)
     "talus": 7,  # talus cones (non-glacier debris)
     "seasonal_snow": 8,  # snow patches off-glacier
+    # hard scenes only (``difficulty="hard"``, :mod:`glacierinv.synthetic.hard`)
+    "dirty_ice": 9,  # wet / dirty bare ice in the lower ablation area (glacier, clean-ice class)
+    "dead_ice": 10,  # debris-covered dead ice cut off from the glacier (not glacier)
+    "vegetation": 11,  # alpine meadow / shrubs at low elevation
+    "turbid_lake": 12,  # lake coloured by glacial flour
+    "frozen_lake": 13,  # lake under ice and snow
 }
-GLACIER_SURFACES = (SURFACE["snow"], SURFACE["ice"], SURFACE["debris"], SURFACE["pond"])
+BASE_SURFACES = tuple(range(9))  # the easy scene's types (codes 0-8)
+GLACIER_SURFACES = (SURFACE["snow"], SURFACE["ice"], SURFACE["debris"], SURFACE["pond"], SURFACE["dirty_ice"])
+CLEAN_ICE_SURFACES = (SURFACE["snow"], SURFACE["ice"], SURFACE["dirty_ice"])  # truth class 1
+DEBRIS_SURFACES = (SURFACE["debris"], SURFACE["pond"])  # truth class 2
 
 
 @dataclass
@@ -53,8 +65,8 @@ class Surface:
     def truth_classes(self) -> np.ndarray:
         """0 background, 1 clean ice (snow + ice), 2 debris-covered ice (debris + ponds)."""
         out = np.zeros(self.kind.shape, "uint8")
-        out[np.isin(self.kind, (SURFACE["snow"], SURFACE["ice"]))] = 1
-        out[np.isin(self.kind, (SURFACE["debris"], SURFACE["pond"]))] = 2
+        out[np.isin(self.kind, CLEAN_ICE_SURFACES)] = 1
+        out[np.isin(self.kind, DEBRIS_SURFACES)] = 2
         return out
 
 
