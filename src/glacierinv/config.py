@@ -113,6 +113,8 @@ class UnitsConfig(_Section):
         0.1  # basins below this are merged into the neighbour with the longest shared divide
     )
     divides: Path | None = None  # user-corrected divide lines overriding the automatic ones
+    reach_m: float = Field(300.0, ge=0)  # how far a basin's outflow is followed off the ice (Kienholz 2013)
+    smooth_m: float = Field(200.0, ge=0)  # ice-surface smoothing sigma before flow routing
 
 
 class AttributesConfig(_Section):
@@ -326,6 +328,8 @@ fill_holes_below_km2 = 0.001
 [units]
 enabled = true
 min_unit_area_km2 = 0.1
+# reach_m = 300.0            # how far (m) a basin's outflow is followed off the ice before it counts as leaving
+# smooth_m = 200.0           # ice-surface smoothing sigma (m) before flow routing
 
 [attributes]
 hypsometry_band_m = 50

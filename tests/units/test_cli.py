@@ -68,3 +68,11 @@ def test_units_cli_without_id_column(files):
     r = runner.invoke(app, ["units", "--outlines", str(bare), "--dem", str(dem), "--out", str(out)])
     assert r.exit_code == 0, r.output
     assert set(read_vector(out, layer="glaciers").outline_id) == {"C00001"}
+
+
+def test_units_config_defaults_are_the_library_defaults():
+    """[units] reach_m / smooth_m reach the pipeline's units stage with the library's defaults."""
+    from glacierinv.config import UnitsConfig
+    from glacierinv.units.subdivide import DEFAULT_REACH_M, DEFAULT_SMOOTH_M
+
+    assert UnitsConfig().reach_m == DEFAULT_REACH_M and UnitsConfig().smooth_m == DEFAULT_SMOOTH_M

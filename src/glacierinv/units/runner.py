@@ -30,6 +30,8 @@ def split_into_units(
             cfg.input_path("dem"),
             debris=debris,
             min_unit_area_km2=cfg.units.min_unit_area_km2,
+            reach_m=cfg.units.reach_m,
+            smooth_m=cfg.units.smooth_m,
             divides=read_vector(user_divides) if user_divides is not None else None,
         )
     divides = gpd.GeoDataFrame({"divide_id": []}, geometry=[], crs=glaciers.crs)
