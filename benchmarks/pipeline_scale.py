@@ -46,8 +46,10 @@ print(json.dumps({"seconds": time.perf_counter() - t, "peak_rss_mb": max(rss.val
 def _run(scene: Path, out: Path, runtime: dict) -> dict:
     res = subprocess.run(
         [sys.executable, "-c", CHILD, str(scene / "config.toml"), str(out), json.dumps(runtime)],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True,
     )  # fmt: skip
+    if res.returncode != 0:
+        raise RuntimeError(f"pipeline run {runtime} failed:\n{res.stderr[-3000:]}")
     figures = json.loads(res.stdout.strip().splitlines()[-1])
     stages = json.loads((out / "run.json").read_text())["stages"]
     figures["stage_seconds"] = {k: v.get("seconds") for k, v in stages.items()}
