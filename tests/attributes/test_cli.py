@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import geopandas as gpd
-import numpy as np
 import pytest
 from rasterio.crs import CRS
 from shapely.geometry import Polygon, box
 from typer.testing import CliRunner
 
 from glacierinv.cli.main import app
-from glacierinv.io.grid import Grid
-from glacierinv.io.raster import write_raster
 from glacierinv.io.vector import list_layers, read_vector
+from tests.ridge import ridge_dem
 
 UTM = CRS.from_epsg(32643)
 runner = CliRunner()
@@ -20,11 +18,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def files(tmp_path):
-    grid = Grid.from_bounds(UTM, (500000, 4000000, 502000, 4002000), 20.0)
-    rows, cols = np.indices(grid.shape)
-    xs, ys = grid.xy(rows, cols)
-    z = 5000.0 - 0.3 * np.abs(xs - 501000) + 0.1 * (ys - 4000000)
-    dem = write_raster(tmp_path / "dem.tif", z.astype("float32"), grid)
+    dem = ridge_dem(tmp_path / "dem.tif", 20.0)
     outl = tmp_path / "g.gpkg"
     gpd.GeoDataFrame({"name": ["a", "b"]}, geometry=[box(500200, 4000200, 500800, 4001800),
                      box(501200, 4000200, 501800, 4001800)], crs=UTM).to_file(outl)  # fmt: skip

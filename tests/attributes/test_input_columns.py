@@ -17,21 +17,16 @@ from glacierinv.attributes import compute_attributes
 from glacierinv.cli.main import app
 from glacierinv.errors import InputError
 from glacierinv.geometry import find_overlaps, repair_polygons
-from glacierinv.io.grid import Grid
-from glacierinv.io.raster import write_raster
 from glacierinv.io.vector import read_vector
 from tests.cli_checks import one_error_line
+from tests.ridge import ridge_dem
 
 UTM = CRS.from_epsg(32643)
 runner = CliRunner()
 
 
 def _dem(tmp_path):
-    grid = Grid.from_bounds(UTM, (500000, 4000000, 502000, 4002000), 20.0)
-    rows, cols = np.indices(grid.shape)
-    xs, ys = grid.xy(rows, cols)
-    z = 5000.0 - 0.3 * np.abs(xs - 501000) + 0.1 * (ys - 4000000)
-    return write_raster(tmp_path / "dem.tif", z.astype("float32"), grid)
+    return ridge_dem(tmp_path / "dem.tif", 20.0)
 
 
 def test_rgi7_columns_survive(shared_data, tmp_path):

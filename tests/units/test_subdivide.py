@@ -15,6 +15,7 @@ from glacierinv.geometry import area_km2
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import write_raster
 from glacierinv.units import subdivide
+from tests.ridge import ridge_dem
 
 UTM = CRS.from_epsg(32643)
 
@@ -23,11 +24,7 @@ UTM = CRS.from_epsg(32643)
 def two_valleys(tmp_path):
     """A ridge along x = 501000 on a south-facing slope (10 m DEM); the ice covers the ridge top and has two
     tongues (a notch of rock along the ridge in the south), so it leaves the complex in two places."""
-    grid = Grid.from_bounds(UTM, (500000, 4000000, 502000, 4002000), 10.0)
-    rows, cols = np.indices(grid.shape)
-    xs, ys = grid.xy(rows, cols)
-    z = 5000.0 - 0.3 * np.abs(xs - 501000) + 0.1 * (ys - 4000000)
-    dem = write_raster(tmp_path / "dem.tif", z.astype("float32"), grid)
+    dem = ridge_dem(tmp_path / "dem.tif", 10.0)
     body = box(500300, 4000300, 501700, 4001700).difference(box(500900, 4000000, 501100, 4000900))
     ice = gpd.GeoDataFrame({"outline_id": ["G00001"]}, geometry=[body], crs=UTM)
     return dem, ice
