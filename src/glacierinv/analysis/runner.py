@@ -10,26 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from glacierinv.attributes.snowline import snow_source
 from glacierinv.stage import Stage, config_inputs
 
 __all__ = ["STAGE"]
-
-_ALBEDO_BANDS = ("green", "nir")
-
-
-def _builds_albedo(cfg, stack: Path) -> bool:
-    a = cfg.analysis
-    return a.enabled and a.snow is None and a.ela_column is None and _has_bands(stack, _ALBEDO_BANDS)
-
-
-def _has_bands(path: Path, names: tuple[str, ...]) -> bool:
-    if not path.exists():
-        return False
-    from glacierinv.io.raster import open_raster
-
-    with open_raster(path) as ds:
-        have = {(d or "").lower() for d in ds.descriptions}
-    return all(n in have for n in names)
 
 
 def _run(cfg, run, progress) -> dict[str, Any]:
@@ -50,12 +34,11 @@ def _run(cfg, run, progress) -> dict[str, Any]:
         with atomic_path(run / "analysis" / "analysis.json") as tmp:
             tmp.write_text(json.dumps({"n_glaciers": 0, "skipped": why, "analyses": {}}, indent=2))
         return {"skipped": why}
-    snow, snow_threshold = cfg.resolve(a.snow), a.snow_threshold
-    if _builds_albedo(cfg, run / "stack.tif"):
+    snow, snow_threshold = snow_source(cfg, run.path)  # the same evidence as the inventory's glac_type/aar
+    if snow == run / "stack.tif":
         from glacierinv.preprocess.albedo import write_albedo
 
         snow = write_albedo(run / "stack.tif", run / "albedo.tif", block=cfg.runtime.block_px)
-        snow_threshold = a.albedo_snow_min
     options = AnalysisOptions(
         band_m=a.band_m, min_type_area_km2=a.min_type_area_km2, aar_thresholds=a.aar_thresholds,
         snow_threshold=snow_threshold, window_m=a.window_m, n_boot=a.n_boot,

@@ -16,6 +16,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 
+from glacierinv.attributes.snowline import snow_source
 from glacierinv.io.atomic import atomic_path
 from glacierinv.stage import Stage, existing
 
@@ -142,29 +143,10 @@ def _run(cfg, run, progress) -> dict[str, Any]:
     } | ({"warnings": warnings} if warnings else {})
 
 
-def _snow_source(cfg, run) -> tuple[Path | None, float]:
-    """The snow raster of the glacier types ([analysis] snow, else the stack's albedo) and its threshold."""
-    a = cfg.analysis
-    snow = cfg.resolve(a.snow)
-    if not a.enabled:
-        return None, a.snow_threshold
-    if snow is not None or a.ela_column is not None:
-        return snow, a.snow_threshold
-    stack = run / "stack.tif"
-    if stack.exists():
-        from glacierinv.io.raster import open_raster
-
-        with open_raster(stack) as ds:
-            names = {(d or "").lower() for d in ds.descriptions}
-        if {"green", "nir"} <= names:
-            return stack, a.albedo_snow_min
-    return None, a.snow_threshold
-
-
 def _glacier_types(cfg, run, glaciers):
     """``aar`` and ``glac_type`` in the inventory, from the snow source the analyse stage uses
     (``[analysis] snow``, else the albedo of the stack's green/nir bands); left null without one."""
-    snow, threshold = _snow_source(cfg, run)
+    snow, threshold = snow_source(cfg, run)
     if not len(glaciers) or snow is None:
         return glaciers
     import tempfile
@@ -190,7 +172,7 @@ def _reads(cfg, run) -> dict[str, Path]:
     for name in ("source.tif", "stack.tif", "masks.tif"):  # stack/masks: water and cloud for term_type
         if (run / name).exists():
             out[name] = run / name
-    snow, _ = _snow_source(cfg, run)  # glac_type/aar come from the snow raster or the stack's albedo
+    snow, _ = snow_source(cfg, run)  # glac_type/aar come from the snow raster or the stack's albedo
     if snow is not None:
         out["snow" if snow != run / "stack.tif" else "stack.tif"] = snow
     for k, p in enumerate(cfg.attributes.rgi_regions):  # o1region/o2region

@@ -90,3 +90,27 @@ def classify_aar(aar: np.ndarray, thresholds: tuple[float, float] = (0.3, 0.6)) 
     out[(a > t1) & (a <= t2)] = "Mustagh"
     out[a > t2] = "Alpine"
     return out
+
+
+#: Stack bands the broadband albedo needs (Knap et al. 1999, :mod:`glacierinv.preprocess.albedo`).
+ALBEDO_BANDS = ("green", "nir")
+
+
+def snow_source(cfg, run_dir) -> tuple[Path | None, float]:
+    """The snow evidence of the AAR glacier types and its threshold, the same for the attributes and the
+    analyse stage: ``[analysis] snow`` (or None when an ELA column is used), else the run's ``stack.tif``
+    when it has green and NIR bands (its broadband albedo ≥ ``albedo_snow_min`` is snow), else None."""
+    a = cfg.analysis
+    if not a.enabled:
+        return None, a.snow_threshold
+    if a.snow is not None or a.ela_column is not None:
+        return cfg.resolve(a.snow), a.snow_threshold
+    stack = run_dir / "stack.tif"  # a path or a RunFolder
+    if stack.exists():
+        from glacierinv.io.raster import open_raster
+
+        with open_raster(stack) as ds:
+            names = {(d or "").lower() for d in ds.descriptions}
+        if set(ALBEDO_BANDS) <= names:
+            return stack, a.albedo_snow_min
+    return None, a.snow_threshold
