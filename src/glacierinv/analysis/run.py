@@ -26,10 +26,15 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from glacierinv.errors import ConfigError, GlacierInvError, InputError
+
+if TYPE_CHECKING:
+    from glacierinv.analysis.inventory import Inventory
+    from glacierinv.analysis.sampling import TerrainHistograms
 
 __all__ = ["ANALYSES", "AnalysisOptions", "analyse_run", "run_analyses", "run_inputs"]
 
@@ -109,6 +114,138 @@ def _needs(name: str, dem, dem_coarse, aar_ok: bool, inv) -> str | None:
     return None
 
 
+@dataclass
+class _Job:
+    """Everything the analyses of one call share: inputs, options, and what earlier analyses produced."""
+
+    inv: Inventory
+    opt: AnalysisOptions
+    dem: str | Path | None
+    dem_coarse: str | Path | None
+    snow: str | Path | None
+    ela_column: str | None
+    surge_ids: set[str] | None
+    hist: TerrainHistograms | None = None  # per-glacier terrain histograms (one DEM pass)
+    groups: dict[str, np.ndarray] | None = None  # type groups, once ``types`` ran
+
+
+def _wanted(only) -> list[str]:
+    """The analyses asked for (all by default); unknown names are an error."""
+    wanted = list(only) if only else list(ANALYSES)
+    unknown = [w for w in wanted if w not in ANALYSES]
+    if unknown:
+        raise InputError(f"unknown analysis {', '.join(unknown)}; choose from {', '.join(ANALYSES)}")
+    return wanted
+
+
+def _read_inputs(inventory, layer, dem, dem_coarse, debris, snow) -> Inventory:
+    """Open every raster, read the inventory, check that the DEMs cover it (refused otherwise, as in the
+    attributes and units stages), and replace its debris layer by ``debris`` when given."""
+    from glacierinv.analysis.inventory import load_inventory
+    from glacierinv.io.raster import open_raster
+    from glacierinv.io.vector import read_vector
+
+    for p in (dem, dem_coarse, snow):
+        if p is not None:
+            open_raster(p).close()
+    inv = load_inventory(inventory, layer=layer)
+    if dem is not None or dem_coarse is not None:
+        from glacierinv.dem.windows import check_dem_covers
+        from glacierinv.io.dem import check_dem
+
+        for p in (dem, dem_coarse):
+            if p is not None:
+                check_dem(p)
+                check_dem_covers(inv.glaciers, p)
+    if debris is not None:
+        inv.debris = read_vector(debris, polygons=True, allow_empty=True)
+    return inv
+
+
+def _skipped_for_inputs(job: _Job, wanted: list[str], only, inventory) -> dict[str, dict]:
+    """``{name: {"status": "skipped", "reason": ...}}`` for the analyses whose inputs are missing (an error
+    when they were asked for by name)."""
+    aar_ok = job.dem is not None and (job.snow is not None or job.ela_column is not None) or (
+        "aar" in job.inv.glaciers.columns)  # fmt: skip
+    out = {}
+    for name in wanted:
+        why = _needs(name, job.dem, job.dem_coarse, aar_ok, job.inv)
+        if why and only:
+            raise InputError(f"analysis '{name}' {why}", inventory)
+        if why:
+            out[name] = {"status": "skipped", "reason": why}
+    return out
+
+
+def _compute(name: str, job: _Job):
+    """The :class:`~glacierinv.analysis._output.AnalysisResult` of one analysis."""
+    from glacierinv.analysis import freezing, profiles, sizes, topography, types
+    from glacierinv.analysis.demres import dem_resolution_effects
+
+    inv, opt, hist = job.inv, job.opt, job.hist
+    if name == "sizes":
+        return sizes.size_structure(inv)
+    if name == "spatial":
+        return sizes.spatial_distribution(inv, opt.cell_km)
+    if name == "aspect":
+        return topography.aspect_distribution(inv, hist)
+    if name == "hypsometry":
+        return topography.hypsometry(hist, opt.band_m)
+    if name == "slope":
+        return topography.slope_distribution(hist, opt.slope_bin_deg, opt.slope_thresholds_deg)
+    if name == "types":
+        return types.glacier_types(
+            inv, hist, dem_path=job.dem, snow_path=job.snow, snow_threshold=opt.snow_threshold,
+            ela_column=job.ela_column, surge_ids=job.surge_ids, surge_min_code=opt.surge_min_code,
+            min_area_km2=opt.min_type_area_km2, thresholds=opt.aar_thresholds, band_m=opt.band_m,
+            slope_bin_deg=opt.slope_bin_deg)  # fmt: skip
+    if name == "profiles":
+        return profiles.mainline_profiles(
+            inv.glaciers, job.dem, centerlines=inv.centerlines, groups=_groups(job.groups, inv, opt),
+            n_bins=opt.profile_bins)  # fmt: skip
+    if name == "dem_resolution":
+        return dem_resolution_effects(
+            inv.glaciers, job.dem, job.dem_coarse, groups=_groups(job.groups, inv, opt), window_m=opt.window_m,
+            n_boot=opt.n_boot, seed=opt.seed)  # fmt: skip
+    return freezing.freezing_level_exposure(
+        hist, baseline_levels_m=opt.freezing_levels_m, warming_k=opt.warming_k,
+        lapse_rate_k_per_km=opt.lapse_rate_k_per_km)  # fmt: skip
+
+
+def _sample_terrain(job: _Job, todo: list[str], summary: dict) -> None:
+    """One DEM pass for the histogram-based analyses (when any of them runs)."""
+    from glacierinv.analysis.sampling import sample_terrain
+
+    if job.dem is None or not {"hypsometry", "slope", "types", "freezing", "aspect"} & set(todo):
+        return
+    t0 = time.perf_counter()
+    job.hist = sample_terrain(job.inv.glaciers, job.dem, debris=job.inv.debris, z_step_m=job.opt.z_step_m)
+    summary["terrain_sampling_seconds"] = round(time.perf_counter() - t0, 3)
+
+
+def _run_one(name: str, job: _Job, out: Path, only) -> dict:
+    """Compute one analysis and write its files into ``out``; its record for ``analysis.json``.
+
+    A :class:`GlacierInvError` skips the analysis (recorded with the reason), unless it was asked for by name.
+    """
+    from glacierinv.analysis import types
+
+    t0 = time.perf_counter()
+    try:
+        res = _compute(name, job)
+    except GlacierInvError as exc:
+        if only:
+            raise
+        log.warning("analysis %s skipped: %s", name, exc)
+        return {"status": "skipped", "reason": str(exc)}
+    files = res.write(out)
+    log.info("analysis %s: %s", name, ", ".join(f.name for f in files))
+    if name == "types":
+        job.groups = types.type_groups(res.tables[""], len(job.inv.glaciers))
+    return {"status": "done", "files": sorted(f.name for f in files), "notes": res.notes,
+            "seconds": round(time.perf_counter() - t0, 3)}  # fmt: skip
+
+
 def run_analyses(
     inventory: str | Path,
     out_dir: str | Path,
@@ -129,108 +266,29 @@ def run_analyses(
     Returns the summary written to ``out_dir/analysis.json``: per analysis ``status`` (done / skipped),
     ``reason``, ``files``, ``notes``, ``seconds``.
     """
-    from glacierinv.analysis import freezing, profiles, sizes, topography, types
-    from glacierinv.analysis.demres import dem_resolution_effects
-    from glacierinv.analysis.inventory import load_inventory
-    from glacierinv.analysis.sampling import sample_terrain
+    from glacierinv.analysis import types
     from glacierinv.io.atomic import atomic_path, refuse_overwrite
-    from glacierinv.io.raster import open_raster
-    from glacierinv.io.vector import read_vector
 
     opt = options or AnalysisOptions()
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         refuse_overwrite(out, force)
-    wanted = list(only) if only else list(ANALYSES)
-    unknown = [w for w in wanted if w not in ANALYSES]
-    if unknown:
-        raise InputError(f"unknown analysis {', '.join(unknown)}; choose from {', '.join(ANALYSES)}")
-    for p in (dem, dem_coarse, snow):
-        if p is not None:
-            open_raster(p).close()
-    inv = load_inventory(inventory, layer=layer)
-    if (
-        dem is not None or dem_coarse is not None
-    ):  # no DEM under the outlines: refused, as attributes/units do
-        from glacierinv.dem.windows import check_dem_covers
-        from glacierinv.io.dem import check_dem
-
-        for p in (dem, dem_coarse):
-            if p is not None:
-                check_dem(p)
-                check_dem_covers(inv.glaciers, p)
-    if debris is not None:
-        inv.debris = read_vector(debris, polygons=True, allow_empty=True)
+    wanted = _wanted(only)
+    inv = _read_inputs(inventory, layer, dem, dem_coarse, debris, snow)
     surge_ids = types.read_surge_list(surge_list) if surge_list else None
-    aar_ok = (snow is not None and dem is not None) or (ela_column is not None and dem is not None) or (
-        "aar" in inv.glaciers.columns)  # fmt: skip
+    job = _Job(inv, opt, dem, dem_coarse, snow, ela_column, surge_ids)
     summary: dict = {"inventory": str(inventory), "n_glaciers": len(inv.glaciers),
                      "inputs": {"dem": str(dem) if dem else None, "dem_coarse": str(dem_coarse) if dem_coarse else None,
                                 "debris": str(debris) if debris else None, "snow": str(snow) if snow else None,
                                 "ela_column": ela_column, "surge_list": str(surge_list) if surge_list else None},
-                     "options": {k: v for k, v in asdict(opt).items() if k != "extra"}, "analyses": {}}  # fmt: skip
-    for name in wanted:
-        why = _needs(name, dem, dem_coarse, aar_ok, inv)
-        if why and only:
-            raise InputError(f"analysis '{name}' {why}", inventory)
-        if why:
-            summary["analyses"][name] = {"status": "skipped", "reason": why}
+                     "options": {k: v for k, v in asdict(opt).items() if k != "extra"},
+                     "analyses": _skipped_for_inputs(job, wanted, only, inventory)}  # fmt: skip
     todo = [w for w in wanted if w not in summary["analyses"]]
-
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
-        hist = None
-        groups = None
-
-        def compute(name: str):
-            if name == "sizes":
-                return sizes.size_structure(inv)
-            if name == "spatial":
-                return sizes.spatial_distribution(inv, opt.cell_km)
-            if name == "aspect":
-                return topography.aspect_distribution(inv, hist)
-            if name == "hypsometry":
-                return topography.hypsometry(hist, opt.band_m)
-            if name == "slope":
-                return topography.slope_distribution(hist, opt.slope_bin_deg, opt.slope_thresholds_deg)
-            if name == "types":
-                return types.glacier_types(
-                    inv, hist, dem_path=dem, snow_path=snow, snow_threshold=opt.snow_threshold,
-                    ela_column=ela_column, surge_ids=surge_ids, surge_min_code=opt.surge_min_code,
-                    min_area_km2=opt.min_type_area_km2, thresholds=opt.aar_thresholds, band_m=opt.band_m,
-                    slope_bin_deg=opt.slope_bin_deg)  # fmt: skip
-            if name == "profiles":
-                return profiles.mainline_profiles(
-                    inv.glaciers, dem, centerlines=inv.centerlines, groups=_groups(groups, inv, opt),
-                    n_bins=opt.profile_bins)  # fmt: skip
-            if name == "dem_resolution":
-                return dem_resolution_effects(
-                    inv.glaciers, dem, dem_coarse, groups=_groups(groups, inv, opt), window_m=opt.window_m,
-                    n_boot=opt.n_boot, seed=opt.seed)  # fmt: skip
-            return freezing.freezing_level_exposure(
-                hist, baseline_levels_m=opt.freezing_levels_m, warming_k=opt.warming_k,
-                lapse_rate_k_per_km=opt.lapse_rate_k_per_km)  # fmt: skip
-
-        if dem is not None and {"hypsometry", "slope", "types", "freezing", "aspect"} & set(todo):
-            t0 = time.perf_counter()
-            hist = sample_terrain(inv.glaciers, dem, debris=inv.debris, z_step_m=opt.z_step_m)
-            summary["terrain_sampling_seconds"] = round(time.perf_counter() - t0, 3)
+        _sample_terrain(job, todo, summary)
         for name in todo:
-            t0 = time.perf_counter()
-            try:
-                res = compute(name)
-            except GlacierInvError as exc:
-                if only:
-                    raise
-                summary["analyses"][name] = {"status": "skipped", "reason": str(exc)}
-                log.warning("analysis %s skipped: %s", name, exc)
-                continue
-            files = res.write(tmp)
-            summary["analyses"][name] = {"status": "done", "files": sorted(f.name for f in files),
-                                         "notes": res.notes, "seconds": round(time.perf_counter() - t0, 3)}  # fmt: skip
-            log.info("analysis %s: %s", name, ", ".join(f.name for f in files))
-            if name == "types":
-                groups = types.type_groups(res.tables[""], len(inv.glaciers))
+            summary["analyses"][name] = _run_one(name, job, tmp, only)
         (tmp / "analysis.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     return summary
 
