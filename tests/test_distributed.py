@@ -56,3 +56,19 @@ def test_workers_do_not_oversubscribe_the_cpus():
         assert cluster.last_map_seconds is not None and cluster.last_map_seconds >= 0
     with pytest.raises(ConfigError):
         TaskRunner(workers=2, threads_per_worker=0)
+
+
+def _imported(names):
+    import sys
+
+    return [name in sys.modules for name in names]
+
+
+def test_workers_import_the_task_modules_at_start_up():
+    """The tasks' modules are imported when a worker starts, not inside the first task of each worker."""
+    from glacierinv.distributed import TASK_MODULES
+
+    with TaskRunner(workers=1, threads_per_worker=1) as cluster:
+        assert cluster.map(_imported, [TASK_MODULES]) == [[True] * len(TASK_MODULES)]
+    with TaskRunner(workers=1, threads_per_worker=1, preload=()) as cluster:
+        assert cluster.map(_imported, [("glacierinv.segment.infer",)]) == [[False]]

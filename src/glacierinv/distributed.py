@@ -22,10 +22,21 @@ from typing import Any
 
 from glacierinv.errors import ConfigError, GlacierInvError
 
-__all__ = ["TaskFailure", "TaskRunner", "default_threads_per_worker"]
+__all__ = ["TASK_MODULES", "TaskFailure", "TaskRunner", "default_threads_per_worker"]
 
 #: environment variables that size the native thread pools (OpenMP/BLAS/oneDNN, GDAL) of a worker
 _THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "GDAL_NUM_THREADS")
+
+#: what the pipeline's part tasks (stack and segment of a scene or tile) import; a LocalCluster worker imports
+#: them once when it starts (with the cluster, in parallel on all workers), so that no task pays ~2-4 s of
+#: imports (torch, rasterio, geopandas, the stages) inside its own time
+TASK_MODULES = (
+    "glacierinv.scenes",
+    "glacierinv.preprocess.runner",
+    "glacierinv.preprocess.stack",
+    "glacierinv.segment.runner",
+    "glacierinv.segment.infer",
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,17 +77,30 @@ def _set_native_threads(threads: int) -> None:
         pass
 
 
-def _native_threads_plugin(threads: int):
-    """Dask worker plugin: ``torch.set_num_threads`` on every worker (env vars cover OpenMP/BLAS/GDAL)."""
+def _preload(modules: tuple[str, ...]) -> None:
+    """Import ``modules`` in this process (a worker starting up); one that fails is left to the task."""
+    import importlib
+
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:  # pragma: no cover - the task will raise it with its own context
+            log.warning("worker preload: cannot import %s (%s)", name, exc)
+
+
+def _worker_setup_plugin(threads: int, preload: tuple[str, ...] = ()):
+    """Dask worker plugin: ``torch.set_num_threads`` on every worker (env vars cover OpenMP/BLAS/GDAL) and
+    the import of ``preload`` (the tasks' modules), once per worker at start-up."""
     from distributed.diagnostics.plugin import WorkerPlugin
 
-    class NativeThreads(WorkerPlugin):
-        name = "glacierinv-native-threads"
+    class WorkerSetup(WorkerPlugin):
+        name = "glacierinv-worker-setup"
 
         def setup(self, worker) -> None:
             _set_native_threads(threads)
+            _preload(preload)
 
-    return NativeThreads()
+    return WorkerSetup()
 
 
 class TaskRunner:
@@ -92,17 +116,28 @@ class TaskRunner:
         Native threads (torch/OpenMP/BLAS/GDAL) of each LocalCluster worker; None = CPUs ÷ workers, so the
         workers do not oversubscribe the cores (one torch pool of all cores per worker would). Each worker
         runs one task at a time (one Dask thread): a tile's work is parallel inside the task.
+    preload
+        Modules every LocalCluster worker imports when it starts (default: :data:`TASK_MODULES`, those of the
+        pipeline's part tasks), so the imports are paid once per worker during cluster start-up instead of
+        inside the first task of every worker.
 
     After :meth:`map`, ``last_map_seconds`` holds the wall time from the first submission to the last
     result (the tile work, without cluster start-up).
     """
 
-    def __init__(self, workers: int = 0, scheduler: str | None = None, threads_per_worker: int | None = None):
+    def __init__(
+        self,
+        workers: int = 0,
+        scheduler: str | None = None,
+        threads_per_worker: int | None = None,
+        preload: tuple[str, ...] = TASK_MODULES,
+    ):
         if workers < 0:
             raise ConfigError(f"workers must be >= 0, not {workers}")
         if threads_per_worker is not None and threads_per_worker < 1:
             raise ConfigError(f"threads_per_worker must be >= 1, not {threads_per_worker}")
         self.workers, self.scheduler = workers, scheduler
+        self.preload = tuple(preload)
         self.threads_per_worker = threads_per_worker or default_threads_per_worker(workers)
         self.last_map_seconds: float | None = None
         self._client = None
@@ -131,7 +166,8 @@ class TaskRunner:
                     env={k: threads for k in _THREAD_ENV},
                 )
                 self._client = Client(self._cluster)
-                self._client.register_plugin(_native_threads_plugin(self.threads_per_worker))
+                # waits until every worker ran it: the imports are part of the cluster's start-up
+                self._client.register_plugin(_worker_setup_plugin(self.threads_per_worker, self.preload))
         except OSError as exc:
             raise ConfigError(
                 f"cannot reach the Dask scheduler {self.scheduler or 'LocalCluster'} ({exc})"
