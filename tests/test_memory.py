@@ -30,3 +30,13 @@ def test_helpers_are_no_ops_without_glibc(monkeypatch):
     monkeypatch.setattr(memory, "_libc", lambda: None)
     memory.release_memory()
     assert memory.limit_heap_growth() is False
+
+
+def test_gdal_block_cache_is_set_in_mib_not_bytes():
+    """rasterio passes an integer GDAL_CACHEMAX to GDALSetCacheMax64 (bytes): 256 would be a 256-byte cache."""
+    from rasterio.env import get_gdal_config
+
+    from glacierinv.memory import gdal_block_cache
+
+    with gdal_block_cache(256):
+        assert int(get_gdal_config("GDAL_CACHEMAX")) == 256 * 2**20

@@ -17,7 +17,7 @@ import functools
 import gc
 from collections.abc import Iterator
 
-__all__ = ["heap_growth_limited", "limit_heap_growth", "release_memory"]
+__all__ = ["gdal_block_cache", "heap_growth_limited", "limit_heap_growth", "release_memory"]
 
 _M_MMAP_THRESHOLD = -3  # glibc <malloc.h>
 _DEFAULT_MMAP_THRESHOLD = 128 * 1024  # glibc's initial M_MMAP_THRESHOLD (DEFAULT_MMAP_THRESHOLD_MIN)
@@ -38,6 +38,19 @@ def release_memory() -> None:
     libc = _libc()
     if libc is not None and hasattr(libc, "malloc_trim"):
         libc.malloc_trim(0)
+
+
+def gdal_block_cache(mb: int):
+    """A ``rasterio.Env`` giving GDAL a block cache of ``mb`` MiB (``with gdal_block_cache(256): ...``).
+
+    rasterio hands an integer ``GDAL_CACHEMAX`` to ``GDALSetCacheMax64``, which counts **bytes** (GDAL's
+    "below 100 000 means MB" rule applies only to the configuration string), so ``rasterio.Env(
+    GDAL_CACHEMAX=256)`` is a 256-byte cache: every block is decompressed again at each read that touches it
+    (a decimated read of a 2048² deflate-tiled DEM took 16 s instead of 0.1 s). This converts MiB to bytes.
+    """
+    import rasterio
+
+    return rasterio.Env(GDAL_CACHEMAX=int(mb) * 2**20)
 
 
 @contextlib.contextmanager

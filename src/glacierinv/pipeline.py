@@ -20,7 +20,7 @@ from typing import Any
 from glacierinv.config import RunConfig
 from glacierinv.errors import ConfigError, GlacierInvError
 from glacierinv.io.atomic import check_writable
-from glacierinv.memory import heap_growth_limited, release_memory
+from glacierinv.memory import gdal_block_cache, heap_growth_limited, release_memory
 from glacierinv.runfolder import RunFolder, file_digest, software_versions
 from glacierinv.stage import Progress, Stage
 
@@ -200,9 +200,7 @@ def _run_one(stage: Stage, cfg: RunConfig, run: RunFolder, force: bool, progress
     run.record(stage.name, status="running", started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     log.info("stage %s: %s", stage.name, stage.description)
     try:
-        import rasterio
-
-        with rasterio.Env(GDAL_CACHEMAX=cfg.runtime.gdal_cache_mb):  # bounded block cache in every stage
+        with gdal_block_cache(cfg.runtime.gdal_cache_mb):  # bounded block cache in every stage
             if stage.part_outputs and uses_parts(cfg):
                 summary = _run_parts(cfg, run, stage, progress)
             else:

@@ -57,11 +57,10 @@ def _root(
     setup_logging(verbose, quiet)
     # process-wide settings, once, at the entry point (the library never changes them): a bounded GDAL block
     # cache (a pipeline run sets its own [runtime] gdal_cache_mb per stage, inside this one)
-    import rasterio
-
     from glacierinv.config import RuntimeConfig
+    from glacierinv.memory import gdal_block_cache
 
-    ctx.with_resource(rasterio.Env(GDAL_CACHEMAX=RuntimeConfig().gdal_cache_mb))
+    ctx.with_resource(gdal_block_cache(RuntimeConfig().gdal_cache_mb))
 
 
 for _name in COMMAND_MODULES:
