@@ -39,7 +39,7 @@ def test_profile_from_the_dem_flow_path(planar):
 
 
 def test_locate_on_line_equals_geos_line_locate_point():
-    """The STR-tree projection gives GEOS's answer, ties (first segment wins) included."""
+    """The branch-and-bound projection gives GEOS's answer, ties (first segment wins) included."""
     import shapely
     from shapely.geometry import LineString
 
@@ -49,7 +49,10 @@ def test_locate_on_line_equals_geos_line_locate_point():
     t = np.linspace(0, 10, 300)
     wiggly = LineString(np.c_[t * 300 + rng.normal(0, 3, t.size), 200 * np.sin(t)])
     folded = LineString([(0, 0), (1000, 0), (1000, 100), (0, 100), (0, 100), (0, 200), (2000, 200)])
-    for line in (wiggly, folded):
+    # vertices on the 10 m point grid, many short segments (several runs of the search) and far points:
+    # exact ties between non-adjacent segments
+    walk = LineString(np.round(np.cumsum(rng.normal(0, 20, (400, 2)), axis=0) / 10) * 10 + [1500, 0])
+    for line in (wiggly, folded, walk):
         xs, ys = np.meshgrid(np.arange(-50, 3050, 10.0), np.arange(-250, 260, 10.0))
         xs, ys = xs.ravel(), ys.ravel()
         expected = shapely.line_locate_point(line, shapely.points(xs, ys), normalized=True)

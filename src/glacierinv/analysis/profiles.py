@@ -33,6 +33,8 @@ __all__ = ["glacier_profile", "mainline_profiles", "orient_downhill"]
 log = logging.getLogger(__name__)
 
 _MAX_CELLS = 200_000  # cells projected onto the line per glacier (a regular subsample beyond)
+_RUN = 8  # consecutive segments per bounding box in the nearest-segment search
+_BLOCK_POINTS = 256  # points per block in the nearest-segment search
 
 
 def _sample(win: GlacierWindow, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
@@ -49,13 +51,87 @@ def orient_downhill(win: GlacierWindow, line: LineString) -> LineString:
     return LineString(line.coords[::-1]) if np.isfinite(z0) and np.isfinite(z1) and z1 > z0 else line
 
 
+def _point_segment_distance(px, py, ax, ay, bx, by) -> np.ndarray:
+    """Distance from points to segments A-B (broadcast), with GEOS's ``Distance::pointToSegment`` arithmetic
+    (the same operations in the same order, so distances that tie in GEOS tie here)."""
+    dx, dy = bx - ax, by - ay
+    len2 = dx * dx + dy * dy
+    r = ((px - ax) * dx + (py - ay) * dy) / len2
+    inner = np.abs(((ay - py) * dx - (ax - px) * dy) / len2) * np.sqrt(len2)
+    to_a = np.sqrt((px - ax) * (px - ax) + (py - ay) * (py - ay))
+    to_b = np.sqrt((px - bx) * (px - bx) + (py - by) * (py - by))
+    return np.where(r <= 0.0, to_a, np.where(r >= 1.0, to_b, inner))
+
+
+def _box_gap2(px, py, lo, hi) -> np.ndarray:
+    """Squared distance from points (column vectors) to axis-aligned boxes ``lo``-``hi`` (rows)."""
+    gx = np.maximum(np.maximum(lo[:, 0] - px, px - hi[:, 0]), 0.0)
+    gy = np.maximum(np.maximum(lo[:, 1] - py, py - hi[:, 1]), 0.0)
+    return gx * gx + gy * gy
+
+
+def _nearest_segments(a: np.ndarray, b: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Index of the segment ``a[i]``-``b[i]`` nearest to each point (x, y); the lowest index wins a tie.
+
+    Branch and bound, vectorised: the segments are grouped in runs of ``_RUN`` consecutive segments with
+    their bounding boxes, the points in square blocks of ~``_BLOCK_POINTS``. The distance to the nearest
+    vertex bounds a point's distance to the line from above, so a run whose box is farther (from the
+    block's box, then from the point) cannot hold its nearest segment; only the segments of the remaining
+    runs (a few for most points) are compared exactly.
+    """
+    from scipy.spatial import cKDTree
+
+    n_seg = len(a)
+    n_run = -(-n_seg // _RUN)
+    pad = n_run * _RUN - n_seg  # the last run is padded with copies of the last segment, then dropped
+    ra = np.concatenate([a, np.repeat(a[-1:], pad, 0)]).reshape(n_run, _RUN, 2)
+    rb = np.concatenate([b, np.repeat(b[-1:], pad, 0)]).reshape(n_run, _RUN, 2)
+    lo, hi = np.minimum(ra.min(1), rb.min(1)), np.maximum(ra.max(1), rb.max(1))
+    vertices = np.r_[a, b[-1:]]
+    _, vi = cKDTree(vertices).query(np.c_[xs, ys])
+    upper = np.hypot(xs - vertices[vi, 0], ys - vertices[vi, 1])  # ≥ the distance to the line
+    upper = upper * (1 + 1e-9) + 1e-9  # rounding slack: never drop the run of the nearest segment
+    # square blocks of points
+    x0, y0 = xs.min(), ys.min()
+    extent = max(xs.max() - x0, ys.max() - y0, 1e-9)
+    size = max(extent * np.sqrt(_BLOCK_POINTS / xs.size), 1e-9)
+    n_side = int(extent // size) + 1
+    key = (xs - x0) // size * n_side + (ys - y0) // size
+    order = np.argsort(key, kind="stable")
+    starts = np.flatnonzero(np.r_[True, key[order][1:] != key[order][:-1]])
+    ends = np.r_[starts[1:], xs.size]
+    blo = np.c_[np.minimum.reduceat(xs[order], starts), np.minimum.reduceat(ys[order], starts)]
+    bhi = np.c_[np.maximum.reduceat(xs[order], starts), np.maximum.reduceat(ys[order], starts)]
+    bup = np.maximum.reduceat(upper[order], starts)
+    # box-to-box gap of every block and run
+    gx = np.maximum(np.maximum(lo[None, :, 0] - bhi[:, None, 0], blo[:, None, 0] - hi[None, :, 0]), 0.0)
+    gy = np.maximum(np.maximum(lo[None, :, 1] - bhi[:, None, 1], blo[:, None, 1] - hi[None, :, 1]), 0.0)
+    block_runs = gx * gx + gy * gy <= (bup * bup)[:, None]
+    out = np.empty(xs.size, dtype=np.int64)
+    offsets = np.arange(_RUN)
+    for j, (i0, i1) in enumerate(zip(starts, ends, strict=True)):
+        pts = order[i0:i1]
+        runs = np.flatnonzero(block_runs[j])
+        near = _box_gap2(xs[pts, None], ys[pts, None], lo[runs], hi[runs]) <= (upper[pts] ** 2)[:, None]
+        pt, r = np.nonzero(near)  # per point, runs in ascending order
+        seg = (runs[r][:, None] * _RUN + offsets).ravel()
+        pt = np.repeat(pt, _RUN)
+        ok = seg < n_seg
+        seg, pt = seg[ok], pt[ok]
+        d = _point_segment_distance(xs[pts[pt]], ys[pts[pt]], a[seg, 0], a[seg, 1], b[seg, 0], b[seg, 1])
+        first = np.flatnonzero(np.r_[True, pt[1:] != pt[:-1]])
+        dmin = np.repeat(np.minimum.reduceat(d, first), np.diff(np.r_[first, pt.size]))
+        out[pts[pt[first]]] = np.minimum.reduceat(np.where(d == dmin, seg, n_seg), first)
+    return out
+
+
 def locate_on_line(line: LineString, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     """Normalised distance (0-1) along ``line`` of the point of ``line`` nearest to each (x, y).
 
     The same as ``shapely.line_locate_point(line, points, normalized=True)`` (the first segment wins a
-    tie, as in GEOS), but the nearest segment of each point is found through an STR-tree of the segments
-    instead of testing every segment: O(points · log segments) instead of O(points · segments), which
-    matters for long centerlines and large glaciers (tens of thousands of cells).
+    tie, as in GEOS), but each point is compared exactly only with the segments that can be its nearest
+    (a two-level branch and bound, :func:`_nearest_segments`) instead of every segment, which matters for
+    long centerlines and large glaciers (tens of thousands of cells).
     """
     xs, ys = np.asarray(xs, "float64"), np.asarray(ys, "float64")
     c = np.asarray(line.coords, "float64")[:, :2]
@@ -67,14 +143,7 @@ def locate_on_line(line: LineString, xs: np.ndarray, ys: np.ndarray) -> np.ndarr
     if total == 0.0:
         return np.zeros(xs.size)
     keep = np.flatnonzero(seg_len > 0)  # a zero-length segment is never nearer than its neighbours
-    tree = shapely.STRtree(shapely.linestrings(np.stack([c[keep], c[keep + 1]], axis=1)))
-    pts = shapely.points(xs, ys)
-    pi, ti = tree.query_nearest(pts, all_matches=True)
-    j = keep[ti]
-    order = np.lexsort((j, pi))  # per point, the lowest segment index first
-    first = order[np.unique(pi[order], return_index=True)[1]]
-    k = np.empty(xs.size, dtype=np.int64)
-    k[pi[first]] = j[first]
+    k = keep[_nearest_segments(c[keep], c[keep + 1], xs, ys)]
     ax, ay = c[k, 0], c[k, 1]
     dx, dy = seg[k, 0], seg[k, 1]
     r = np.clip(((xs - ax) * dx + (ys - ay) * dy) / (seg_len[k] ** 2), 0.0, 1.0)
