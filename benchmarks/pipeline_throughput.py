@@ -215,6 +215,11 @@ def projection(size: int, rows: dict[str, dict], cost: dict, args, speedup2: flo
         f"pass) of {rows['segment']['seconds']:.0f} s; {cost['gflop_per_tile'] * scale:.1f} GFLOP per "
         f"{tile_px}² tile"
     )
+    if model_s > rows["segment"]["seconds"]:
+        print(
+            "  (the model forward, timed apart, is slower than the whole segment stage: the load changed "
+            "between the two; the segment stage's host work is taken as 0 for the GPU estimate)"
+        )
     print(f"  2 CPU cores (this machine, as measured): {_hours(cpu2)}")
     print(
         f"  16 cores (8 workers × 2 threads; tile stages × {speed16:.1f} from the 2-worker speed-up "
