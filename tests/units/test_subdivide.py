@@ -15,6 +15,7 @@ from glacierinv.geometry import area_km2
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import write_raster
 from glacierinv.units import subdivide
+from glacierinv.units.subdivide import routing_resolution_m
 from tests.ridge import ridge_dem
 
 UTM = CRS.from_epsg(32643)
@@ -133,14 +134,31 @@ def test_partial_dem_warns_with_the_uncovered_share(tmp_path, caplog):
 
 
 def test_large_window_is_routed_on_a_coarser_grid(two_valleys, caplog):
-    """Memory bound: above max_route_cells the flow is routed on a coarser grid (warning); the units still
+    """Memory bound: above max_route_cells the flow is routed on a grid coarsened by an integer factor;
+    up to smooth_m/10 (20 m here) that is the rule (no warning), beyond it a warning. The units still
     partition the complex exactly and the ridge still divides it."""
-    dem, ice = two_valleys
-    with caplog.at_level("WARNING"):
-        units = subdivide(ice, dem, max_route_cells=5000)[0]
-    assert "coarser resolution" in " ".join(r.getMessage() for r in caplog.records)
+    dem, ice = two_valleys  # 10 m DEM; the window with its reach margin is ~206 × 206 cells
+    with caplog.at_level("INFO", logger="glacierinv.units.subdivide"):
+        units = subdivide(ice, dem, max_route_cells=20_000)[0]  # factor 2: 20 m = 200 m / 10
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "routed at 20 m" in " ".join(r.getMessage() for r in caplog.records)
     assert len(units) == 2
     assert units.geometry.area.sum() == pytest.approx(ice.geometry.area.sum(), rel=1e-9)
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        units = subdivide(ice, dem, max_route_cells=5000)[0]  # factor 3: 30 m > 20 m
+    msg = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert "complex G00001" in msg and "routed at 30 m" in msg and "coarser than smooth_m/10" in msg
+    assert len(units) == 2
+    assert units.geometry.area.sum() == pytest.approx(ice.geometry.area.sum(), rel=1e-9)
+
+
+def test_routing_resolution_rule():
+    assert routing_resolution_m(1e6, 4.0, 24_000_000, 200.0) == 4.0  # fits: the DEM's own grid
+    assert routing_resolution_m(60e6, 4.0, 24_000_000, 200.0) == 8.0  # 60 Mpx at 4 m: 2× (15 Mpx)
+    assert routing_resolution_m(24_000_001, 2.0, 24_000_000, 200.0) == 4.0
+    assert routing_resolution_m(96e6, 4.0, 24_000_000, 200.0) == 8.0  # exactly 24 M at 2×
+    assert routing_resolution_m(400e6, 2.0, 24_000_000, 200.0) == 10.0
 
 
 def test_bad_parameters(two_valleys):

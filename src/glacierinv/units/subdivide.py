@@ -40,7 +40,7 @@ from glacierinv.errors import InputError
 from glacierinv.geometry import area_km2
 from glacierinv.io.vector import guess_id_column
 
-__all__ = ["basin_labels", "divide_lines", "subdivide"]
+__all__ = ["basin_labels", "divide_lines", "routing_resolution_m", "subdivide"]
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,11 @@ KIENHOLZ_RADIUS_MAX_M = 3500.0
 _SQRT2 = float(np.sqrt(2.0))
 # flow is routed on the DEM's own grid up to this many cells per complex window (45-65 bytes per cell at
 # the peak, < 2 GB with the interpreter); a larger window is routed on a grid coarsened by an integer
-# factor, with a warning (the divides then sit on that grid; the units' outer geometry stays exact)
+# factor (the divides then sit on that grid; the units' outer geometry stays the input polygon's)
 MAX_ROUTE_CELLS = 24_000_000
+# a routing cell up to smooth_m / ROUTE_CELLS_PER_SIGMA carries the divides of the smoothed surface (see
+# routing_resolution_m); coarser than that only with a warning
+ROUTE_CELLS_PER_SIGMA = 10.0
 UNCOVERED_WARN_SHARE = 0.005  # warn when more than 0.5 % of a complex has no DEM under it
 
 
@@ -88,6 +91,38 @@ def ice_surface_smoothed(dem_m: np.ndarray, ice: np.ndarray, sigma_px: float) ->
     del w
     np.copyto(v, dem_m, where=~ok)  # rock keeps its relief (in place: bounded memory)
     return v
+
+
+def routing_resolution_m(
+    window_cells: float, dem_res_m: float, max_route_cells: int, smooth_m: float, name: str = "a complex"
+) -> float:
+    """Cell size (m) on which a complex window of ``window_cells`` DEM cells is routed.
+
+    The DEM's own cell while the window has at most ``max_route_cells`` cells; else the DEM cell times the
+    smallest integer factor that fits (memory bound). Divides are crests of the ice surface smoothed with
+    a Gaussian of σ = ``smooth_m``: that surface has < 1 % of its relief at wavelengths below ~2σ (the
+    Gaussian's transfer function exp(−2π²σ²/λ²)), so a grid of σ/10 samples it ≥ 20 times per shortest
+    wavelength it carries, and the only thing coarser routing changes is where, within one routing cell, a
+    divide is drawn. Up to σ/10 (20 m at the default 200 m) the coarser grid is therefore the rule (logged at
+    INFO); beyond it (a very large window, or ``smooth_m`` near 0) the divides are coarser than the surface
+    warrants and a warning says so. docs/units.md shows the units at 4 m vs 8 m and 20 m routing.
+    """
+    if window_cells <= max_route_cells:
+        return float(dem_res_m)
+    factor = int(np.ceil(np.sqrt(window_cells / max_route_cells)))
+    while window_cells / factor**2 > max_route_cells:  # float round-off in the square root
+        factor += 1
+    res = float(dem_res_m * factor)
+    limit = smooth_m / ROUTE_CELLS_PER_SIGMA
+    if res <= limit + 1e-9:
+        log.info("%s: window of %.1f Mpx routed at %g m (%d× the DEM cell; ≤ smooth_m/%g = %g m carries the "
+                 "same divides)", name, window_cells / 1e6, res, factor, ROUTE_CELLS_PER_SIGMA, limit)  # fmt: skip
+    else:
+        log.warning("%s: window of %.1f Mpx routed at %g m (%d× the DEM cell) to bound memory, coarser than "
+                    "smooth_m/%g = %g m: divides are placed to ±%g m; raise max_route_cells (memory ~60 B "
+                    "per cell) or split the complex", name, window_cells / 1e6, res, factor,
+                    ROUTE_CELLS_PER_SIGMA, limit, res)  # fmt: skip
+    return res
 
 
 def basin_labels(
@@ -500,8 +535,9 @@ def subdivide(
         Column holding the complex id; default: the first of ``glac_id, rgi_id, RGIId, outline_id, GLIMSId,
         glims_id, FCGI_ID, id`` present, else ``C00001``… by row.
     max_route_cells
-        Memory bound: a complex window above this many DEM cells is routed on a grid coarsened by an
-        integer factor (with a warning); peak memory is 45-65 bytes per routed cell.
+        Memory bound: a complex window above this many DEM cells is routed on a grid coarsened by the
+        smallest integer factor that fits (see :func:`routing_resolution_m`: silent up to ``smooth_m``/10,
+        a warning beyond); peak memory is 45-65 bytes per routed cell.
 
     Returns
     -------
@@ -528,8 +564,12 @@ def subdivide(
     rows = []
     with DemWindows(dem_path, max_cells=max_route_cells) as dems:
         for cid, (g, mcrs) in zip(cids, dems.metric_geometries(gl.geometry), strict=True):
-            margin_px = 3 + int(np.ceil(reach_m / dems.res_m))
-            win = dems.window(g, mcrs, margin_px=margin_px)
+            left, bottom, right, top = g.bounds
+            pad = 2 * (3 * dems.res_m + reach_m)
+            cells = (right - left + pad) * (top - bottom + pad) / dems.res_m**2
+            res = routing_resolution_m(cells, dems.res_m, max_route_cells, smooth_m, f"complex {cid}")
+            margin_px = 3 + int(np.ceil(reach_m / res))
+            win = dems.window(g, mcrs, margin_px=margin_px, res_m=res)
             parts, metric = _split_complex(win, min_unit_area_km2, divides, reach_m, smooth_m, cid)
             parts_crs = gpd.GeoSeries(parts, crs=metric).to_crs(crs)
             bad = ~parts_crs.is_valid.to_numpy()
