@@ -233,3 +233,58 @@ def test_oetztal_glaciers_dissolved_and_resplit(shared_data):
     units = subdivide(cplx, d / "srtm_oetztal.tif")[0].to_crs(32632)
     assert 20 * 0.7 <= len(units) <= 20 * 1.3
     assert np.mean(np.array(_best_ious(units, rgi)) >= 0.5) >= 0.85
+
+
+def _ridge_window(geom, res_m=10.0, margin_m=400.0):
+    """The ridge terrain of tests/ridge.py as an in-memory window around ``geom`` (no file)."""
+    import rasterio.features
+
+    from glacierinv.dem.windows import GlacierWindow
+
+    left, bottom, right, top = geom.bounds
+    grid = Grid.from_bounds(
+        UTM, (left - margin_m, bottom - margin_m, right + margin_m, top + margin_m), res_m
+    )
+    rows, cols = np.indices(grid.shape)
+    xs, ys = grid.xy(rows, cols)
+    z = (5000.0 - 0.3 * np.abs(xs - 501000) + 0.1 * (ys - 4000000)).astype("float32")
+    mask = rasterio.features.geometry_mask([geom], grid.shape, grid.transform, invert=True)
+    return GlacierWindow(z, mask, grid, geom)
+
+
+def test_pure_core_from_arrays_matches_the_file_wrapper(two_valleys):
+    """subdivide_windows (arrays and geometries in, no file) gives the units subdivide gives from the DEM file;
+    split_complex alone gives the partition in the window's CRS."""
+    from glacierinv.units import split_complex, subdivide_windows
+
+    dem, ice = two_valleys
+    geom = ice.geometry.iloc[0]
+    units, debris_units, divides = subdivide_windows(ice, [_ridge_window(geom)])
+    ref = subdivide(ice, dem)[0]
+    assert list(units.glac_id) == list(ref.glac_id) == ["G00001-01", "G00001-02"]
+    for a, b in zip(units.geometry, ref.geometry, strict=True):
+        assert a.symmetric_difference(b).area < 0.01 * a.area
+    assert len(divides) == 1 and len(debris_units) == 0
+    parts = split_complex(_ridge_window(geom))
+    assert len(parts) == 2
+    assert shapely.union_all(parts).symmetric_difference(geom).area < 1e-6
+    with pytest.raises(ValueError):  # one window per complex, in order
+        subdivide_windows(ice, [])
+
+
+def test_invalid_complex_polygon_is_repaired_and_logged(caplog):
+    """A self-touching ring (bow-tie at x = 501000) is repaired with repair_polygons (warning naming the
+    complex), and the units are valid and cover the repaired complex."""
+    from glacierinv.units import subdivide_windows
+
+    bowtie = shapely.Polygon(
+        [(500300, 4000300), (501000, 4001000), (501700, 4000300), (501700, 4001700), (501000, 4001000),
+         (500300, 4001700)]
+    )  # fmt: skip
+    assert not bowtie.is_valid
+    ice = gpd.GeoDataFrame({"glac_id": ["BT"]}, geometry=[bowtie], crs=UTM)
+    with caplog.at_level("WARNING"):
+        units = subdivide_windows(ice, [_ridge_window(bowtie)])[0]
+    assert "polygon BT was invalid" in " ".join(r.getMessage() for r in caplog.records)
+    assert units.is_valid.all() and units.glac_id.str.startswith("BT-").all()
+    assert units.area.sum() == pytest.approx(shapely.make_valid(bowtie).area, rel=1e-6)

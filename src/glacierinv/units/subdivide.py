@@ -24,6 +24,8 @@ as a layer; debris polygons are split with their unit.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -37,10 +39,17 @@ from shapely.ops import split
 
 from glacierinv.dem.windows import DemWindows, GlacierWindow, check_dem_covers
 from glacierinv.errors import InputError
-from glacierinv.geometry import area_km2
+from glacierinv.geometry import area_km2, repair_polygons
 from glacierinv.io.vector import guess_id_column
 
-__all__ = ["basin_labels", "divide_lines", "routing_resolution_m", "subdivide"]
+__all__ = [
+    "basin_labels",
+    "divide_lines",
+    "routing_resolution_m",
+    "split_complex",
+    "subdivide",
+    "subdivide_windows",
+]
 
 log = logging.getLogger(__name__)
 
@@ -378,7 +387,7 @@ def _grow_labels(labels: np.ndarray, cells: int = 2) -> np.ndarray:
 
 
 def _polygons(geom) -> list:
-    geom = shapely.make_valid(geom)
+    """The polygons (area > 0) of an overlay result (GEOS overlays of valid inputs are valid)."""
     out = []
     for g in getattr(geom, "geoms", [geom]):
         if g.geom_type == "Polygon" and g.area > 0:
@@ -386,6 +395,20 @@ def _polygons(geom) -> list:
         elif g.geom_type in ("MultiPolygon", "GeometryCollection"):
             out.extend(_polygons(g))
     return out
+
+
+def _repair_reprojected(parts: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Parts whose corner contacts became crossings in the reprojection, made valid (area change < 1 m²).
+
+    Not :func:`glacierinv.geometry.repair_polygons`: that logs each repair as a warning about the user's
+    data, while this is round-off of our own exact partition (it happens to a few units of most complexes).
+    """
+    bad = ~parts.is_valid.to_numpy()
+    if bad.any():
+        fixed = [shapely.union_all(_polygons(shapely.make_valid(g))) for g in parts.geometry[bad]]
+        parts = parts.copy()
+        parts.loc[bad, parts.geometry.name] = fixed
+    return parts
 
 
 def _partition(complex_geom, pieces: list, cell_m2: float = 0.0) -> list:
@@ -446,27 +469,44 @@ def _merge_small_parts(parts: list, min_area_m2: float) -> list:
     return parts
 
 
-def _split_complex(
+def split_complex(
     win: GlacierWindow,
-    min_unit_area_km2,
-    user_lines,
-    reach_m=DEFAULT_REACH_M,
-    smooth_m=DEFAULT_SMOOTH_M,
+    *,
+    min_unit_area_km2: float = DEFAULT_MIN_UNIT_KM2,
+    reach_m: float = DEFAULT_REACH_M,
+    smooth_m: float = DEFAULT_SMOOTH_M,
+    user_lines: list | None = None,
     name: str = "a complex",
-):
-    """Units of one complex (its DEM window), in a local metric CRS; returns (parts, metric crs)."""
-    metric = win.grid.crs
+) -> list:
+    """Units of one complex (pure: its DEM window in, polygons out, in the window's metric CRS).
+
+    Parameters
+    ----------
+    win
+        The complex's DEM window (``win.geometry``: the complex in ``win.grid.crs``); flow is routed on
+        ``win.grid``.
+    min_unit_area_km2, reach_m, smooth_m
+        See :func:`subdivide`.
+    user_lines
+        User divide lines in ``win.grid.crs``; those crossing the complex replace the automatic split.
+    name
+        The complex's name in log messages.
+
+    Returns
+    -------
+    list of Polygon / MultiPolygon
+        An exact partition of ``win.geometry`` (one element when the complex is one glacier).
+    """
     complex_m = win.geometry
-    if user_lines is not None:
-        lines_m = user_lines.to_crs(metric)
-        cutting = [ln for ln in lines_m.geometry if ln.intersects(complex_m)]
+    if user_lines:
+        cutting = [ln for ln in user_lines if ln.intersects(complex_m)]
         if cutting:
             pieces = list(split(complex_m, shapely.union_all(cutting)).geoms)
-            return _merge_small_parts(pieces, min_unit_area_km2 * 1e6), metric
+            return _merge_small_parts(pieces, min_unit_area_km2 * 1e6)
     covered = float(np.isfinite(win.dem_m[win.mask]).mean()) if win.mask.any() else 0.0
     if covered == 0.0:
         log.warning("complex %s has no valid DEM under it; kept as one unit", name)
-        return [complex_m], metric
+        return [complex_m]
     if covered < 1.0 - UNCOVERED_WARN_SHARE:
         log.warning("complex %s: the DEM covers only %.1f %% of it (%.1f %% uncovered); the uncovered ice "
                     "joins the nearest unit", name, 100 * covered, 100 * (1 - covered))  # fmt: skip
@@ -475,9 +515,9 @@ def _split_complex(
     for g, v in rasterio.features.shapes(labels, mask=labels > 0, transform=win.grid.transform):
         pieces.setdefault(int(v), []).append(shape(g))
     if len(pieces) <= 1:
-        return [complex_m], metric
+        return [complex_m]
     parts = _partition(complex_m, [shapely.union_all(v) for v in pieces.values()], win.res_m**2)
-    return _merge_small_parts(parts, min_unit_area_km2 * 1e6), metric
+    return _merge_small_parts(parts, min_unit_area_km2 * 1e6)
 
 
 def divide_lines(units: gpd.GeoDataFrame, id_column: str = "glac_id") -> gpd.GeoDataFrame:
@@ -502,6 +542,71 @@ def divide_lines(units: gpd.GeoDataFrame, id_column: str = "glac_id") -> gpd.Geo
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=units.crs)
 
 
+def _check_inputs(glaciers, divides, min_unit_area_km2, reach_m, smooth_m) -> None:
+    if glaciers.crs is None:
+        raise InputError("glacier outlines have no CRS", None, "Assign one before subdividing")
+    if divides is not None and divides.crs is None:
+        raise InputError("divide lines have no CRS", None, "Assign one (same as the outlines)")
+    if len(glaciers) == 0:
+        raise InputError("no glacier polygon to subdivide")
+    for name, v in (("min_unit_area_km2", min_unit_area_km2), ("reach_m", reach_m), ("smooth_m", smooth_m)):
+        if not np.isfinite(v) or v < 0:
+            raise InputError(f"{name} must be a number >= 0, got {v}", None, "Give a non-negative value")
+
+
+def subdivide_windows(
+    glaciers: gpd.GeoDataFrame,
+    windows: Iterable[GlacierWindow],
+    *,
+    debris: gpd.GeoDataFrame | None = None,
+    min_unit_area_km2: float = DEFAULT_MIN_UNIT_KM2,
+    reach_m: float = DEFAULT_REACH_M,
+    smooth_m: float = DEFAULT_SMOOTH_M,
+    divides: gpd.GeoDataFrame | None = None,
+    complex_id_column: str | None = None,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Glacier units of complexes from their DEM windows: the pure core of :func:`subdivide` (no file I/O).
+
+    ``windows`` holds one :class:`~glacierinv.dem.windows.GlacierWindow` per row of ``glaciers``, in order
+    (an iterator is consumed one window at a time, so memory stays that of one window): each window's
+    ``geometry`` is that complex in the window's metric CRS (e.g. ``DemWindows.window`` of
+    ``DemWindows.metric_geometries``), with a margin of ``reach_m`` around it for the off-ice flow paths.
+    The other parameters and the returned layers are those of :func:`subdivide`; invalid complex polygons
+    are repaired (:func:`glacierinv.geometry.repair_polygons`, each repair logged).
+    """
+    _check_inputs(glaciers, divides, min_unit_area_km2, reach_m, smooth_m)
+    crs = glaciers.crs
+    gl = glaciers.reset_index(drop=True)
+    cids = complex_ids(gl, complex_id_column)
+    rows = []
+    for cid, win in zip(cids, windows, strict=True):
+        metric = win.grid.crs
+        if not win.geometry.is_valid:  # an invalid complex polygon (bow-tie…): repaired, logged with its id
+            one = gpd.GeoDataFrame({"id": [cid]}, geometry=[win.geometry], crs=metric)
+            win = replace(
+                win, geometry=repair_polygons(one, "id", what="complex outlines")[0].geometry.iloc[0]
+            )
+        lines = list(divides.to_crs(metric).geometry) if divides is not None else None
+        parts = split_complex(win, min_unit_area_km2=min_unit_area_km2, reach_m=reach_m, smooth_m=smooth_m,
+                              user_lines=lines, name=cid)  # fmt: skip
+        parts_crs = gpd.GeoDataFrame({"part": range(len(parts))}, geometry=parts, crs=metric).to_crs(crs)
+        parts_crs = _repair_reprojected(parts_crs)
+        # suffixes north to south (then west to east): the same input gives the same ids
+        pts = [p.representative_point() for p in parts]
+        order = np.lexsort(([round(p.x, 3) for p in pts], [-round(p.y, 3) for p in pts]))
+        for k, idx in enumerate(order):
+            rows.append(
+                {"glac_id": f"{cid}-{k + 1:02d}", "outline_id": cid, "geometry": parts_crs.geometry.iloc[idx]}
+            )
+    units = gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
+    units["area_km2"] = area_km2(units)
+    units = units[["glac_id", "outline_id", "area_km2", "geometry"]]
+    lines = divide_lines(units)
+    debris_units = _split_debris(units, debris)
+    log.info("subdivided %d complexes into %d units", len(gl), len(units))
+    return units, debris_units, lines
+
+
 def subdivide(
     glaciers: gpd.GeoDataFrame,
     dem_path: str | Path,
@@ -514,7 +619,10 @@ def subdivide(
     complex_id_column: str | None = None,
     max_route_cells: int = MAX_ROUTE_CELLS,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """Split each complex polygon of ``glaciers`` into glacier units.
+    """Split each complex polygon of ``glaciers`` into glacier units (reads the DEM window by window).
+
+    The file-level wrapper of :func:`subdivide_windows`: it checks the DEM covers the outlines, cuts each
+    complex's DEM window (on the routing grid of :func:`routing_resolution_m`) and hands them over one by one.
 
     Parameters
     ----------
@@ -548,47 +656,30 @@ def subdivide(
     divides
         Lines between adjacent units (``glac_id_a``, ``glac_id_b``).
     """
-    if glaciers.crs is None:
-        raise InputError("glacier outlines have no CRS", None, "Assign one before subdividing")
-    if divides is not None and divides.crs is None:
-        raise InputError("divide lines have no CRS", None, "Assign one (same as the outlines)")
-    if len(glaciers) == 0:
-        raise InputError("no glacier polygon to subdivide")
-    for name, v in (("min_unit_area_km2", min_unit_area_km2), ("reach_m", reach_m), ("smooth_m", smooth_m)):
-        if not np.isfinite(v) or v < 0:
-            raise InputError(f"{name} must be a number >= 0, got {v}", None, "Give a non-negative value")
+    _check_inputs(glaciers, divides, min_unit_area_km2, reach_m, smooth_m)
     check_dem_covers(glaciers, dem_path)
-    crs = glaciers.crs
     gl = glaciers.reset_index(drop=True)
     cids = complex_ids(gl, complex_id_column)
-    rows = []
-    with DemWindows(dem_path, max_cells=max_route_cells) as dems:
+
+    def windows(dems: DemWindows) -> Iterator[GlacierWindow]:
         for cid, (g, mcrs) in zip(cids, dems.metric_geometries(gl.geometry), strict=True):
             left, bottom, right, top = g.bounds
             pad = 2 * (3 * dems.res_m + reach_m)
             cells = (right - left + pad) * (top - bottom + pad) / dems.res_m**2
             res = routing_resolution_m(cells, dems.res_m, max_route_cells, smooth_m, f"complex {cid}")
-            margin_px = 3 + int(np.ceil(reach_m / res))
-            win = dems.window(g, mcrs, margin_px=margin_px, res_m=res)
-            parts, metric = _split_complex(win, min_unit_area_km2, divides, reach_m, smooth_m, cid)
-            parts_crs = gpd.GeoSeries(parts, crs=metric).to_crs(crs)
-            bad = ~parts_crs.is_valid.to_numpy()
-            if bad.any():  # reprojection can make parts that touch at a point cross: repair
-                parts_crs[bad] = [shapely.union_all(_polygons(g)) for g in parts_crs[bad]]
-            # suffixes north to south (then west to east): the same input gives the same ids
-            pts = [p.representative_point() for p in parts]
-            order = np.lexsort(([round(p.x, 3) for p in pts], [-round(p.y, 3) for p in pts]))
-            for k, idx in enumerate(order):
-                rows.append(
-                    {"glac_id": f"{cid}-{k + 1:02d}", "outline_id": cid, "geometry": parts_crs.iloc[idx]}
-                )
-    units = gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
-    units["area_km2"] = area_km2(units)
-    units = units[["glac_id", "outline_id", "area_km2", "geometry"]]
-    lines = divide_lines(units)
-    debris_units = _split_debris(units, debris)
-    log.info("subdivided %d complexes into %d units", len(gl), len(units))
-    return units, debris_units, lines
+            yield dems.window(g, mcrs, margin_px=3 + int(np.ceil(reach_m / res)), res_m=res)
+
+    with DemWindows(dem_path, max_cells=max_route_cells) as dems:
+        return subdivide_windows(
+            gl,
+            windows(dems),
+            debris=debris,
+            min_unit_area_km2=min_unit_area_km2,
+            reach_m=reach_m,
+            smooth_m=smooth_m,
+            divides=divides,
+            complex_id_column=complex_id_column,
+        )
 
 
 def complex_ids(glaciers: gpd.GeoDataFrame, column: str | None = None) -> list[str]:
@@ -622,16 +713,12 @@ def _split_debris(units: gpd.GeoDataFrame, debris: gpd.GeoDataFrame | None) -> g
     if debris is None or len(debris) == 0:
         return empty
     deb = debris.to_crs(units.crs) if debris.crs != units.crs else debris
+    deb, _ = repair_polygons(deb, what="debris polygons")
     tree = shapely.STRtree(units.geometry.to_numpy())
     rows = []
     for dgeom in deb.geometry:
         for ui in tree.query(dgeom, predicate="intersects"):
-            part = shapely.make_valid(shapely.intersection(dgeom, units.geometry.iloc[ui]))
-            polys = [
-                g
-                for g in getattr(part, "geoms", [part])
-                if g.geom_type in ("Polygon", "MultiPolygon") and g.area > 0
-            ]
+            polys = _polygons(shapely.intersection(dgeom, units.geometry.iloc[ui]))
             if polys:
                 rows.append({"glac_id": units.glac_id.iloc[ui], "geometry": shapely.union_all(polys)})
     if not rows:
