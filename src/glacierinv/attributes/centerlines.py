@@ -16,7 +16,9 @@ On a glacier's DEM window (metric grid):
 The parameters are Kienholz et al. (2014)'s published ones as OGGM uses them (f1 = 1000, f2 = 3000,
 a = 4.25, b = 3.7, q1 = 2·10⁻⁶ m⁻¹, q2 = 500 m, r_max = 1000 m, local-maximum window 500 m, DEM smoothed
 with a Gaussian of 125 m inside the glacier); none was fitted to the validation glaciers. ``lmax_m`` is the
-length of the longest centerline.
+length of the longest centerline (RGI 7's definition). RGI 5/6's ``Lmax`` (Machguth & Huss 2014) measures the
+line from the glacier's highest point to its lowest: ``centerlines(win, heads="highest")`` gives that line on
+the same cost route, for comparisons with RGI 5/6 (docs/attributes.md).
 """
 
 from __future__ import annotations
@@ -142,7 +144,9 @@ def _chaikin(xy: np.ndarray, rounds: int = 3) -> np.ndarray:
     return xy
 
 
-def centerlines(win: GlacierWindow, params: dict | None = None, *, heads: str = "kienholz") -> list[LineString]:
+def centerlines(
+    win: GlacierWindow, params: dict | None = None, *, heads: str = "kienholz"
+) -> list[LineString]:
     """Kienholz et al. (2014) centerlines of a glacier, longest first, in the window's CRS (see module).
 
     ``heads="highest"``: one line only, from the outline's highest point (Machguth & Huss 2014's start
