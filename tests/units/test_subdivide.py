@@ -288,3 +288,20 @@ def test_invalid_complex_polygon_is_repaired_and_logged(caplog):
     assert "polygon BT was invalid" in " ".join(r.getMessage() for r in caplog.records)
     assert units.is_valid.all() and units.glac_id.str.startswith("BT-").all()
     assert units.area.sum() == pytest.approx(shapely.make_valid(bowtie).area, rel=1e-6)
+
+
+def test_dem_window_on_the_routing_grid(two_valleys):
+    """DemWindows.window(res_m=...) reads the window on a coarser metric grid (the routing grid): same
+    footprint, same terrain; res_m at or below the DEM's keeps the DEM's own grid."""
+    from glacierinv.dem.windows import DemWindows
+
+    dem, ice = two_valleys
+    with DemWindows(dem) as dems:
+        ((g, crs),) = dems.metric_geometries(ice.geometry)
+        w10 = dems.window(g, crs, margin_px=3)
+        w20 = dems.window(g, crs, margin_px=3, res_m=20.0)
+        same = dems.window(g, crs, margin_px=3, res_m=10.0)
+    assert w10.res_m == 10.0 and same.res_m == 10.0 and w20.res_m == 20.0
+    assert w20.mask.sum() * 400.0 == pytest.approx(w10.mask.sum() * 100.0, rel=0.03)
+    assert np.nanmean(w20.dem_m[w20.mask]) == pytest.approx(np.nanmean(w10.dem_m[w10.mask]), abs=2.0)
+    assert w20.grid.transform.c % 20.0 == 0.0  # the coarse grid is aligned on its own cell size
