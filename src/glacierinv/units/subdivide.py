@@ -19,6 +19,10 @@ al. (2013) (as OGGM's ``partitioning`` implements it), per complex on its DEM wi
 User-corrected divide lines (``divides``) override the automatic ones for the complexes they cross. Unit
 ids are ``<complex id>-NN`` from the input's id column. Divide lines between adjacent units are returned
 as a layer; debris polygons are split with their unit.
+
+Layout: :func:`split_complex` (one window → polygons) and :func:`subdivide_windows` (complexes + their
+windows → the three layers) are pure; :func:`subdivide` is the file-level wrapper that reads each window on
+the routing grid of :func:`routing_resolution_m` (the DEM's own grid, coarsened only for huge windows).
 """
 
 from __future__ import annotations
