@@ -318,9 +318,90 @@ def test_gf_config_overrides_the_table(tmp_path):
     assert scene.primary.info["gain_offset"]["red"] == [0.2, 0.0]
 
 
-def test_gf_without_esun_says_what_to_add(tmp_path):
-    cfg = _gf_config(tmp_path, _gf2(tmp_path), esun=False)
-    one_error_line(runner.invoke(app, ["config", "check", str(cfg)]), "ESUN", "[inputs.calibration] esun")
+def test_gf2_toa_reflectance_with_the_tabulated_esun(tmp_path):
+    """No [inputs.calibration]: gains (2016) and ESUN (GF2-PMS1) come from the tables; ρ by hand."""
+    product = _gf2(tmp_path)
+    cfg = _gf_config(tmp_path, product, esun=False)
+    res = build_feature_stack(load_config(cfg), tmp_path / "stack")
+    stack, _ = read_raster(res.stack)
+    d = earth_sun_distance_au(__import__("datetime").date(2016, 8, 12))
+    gains = {"pan": 0.1501, "blue": 0.1322, "green": 0.155, "red": 0.1477, "nir": 0.1613}  # CRESDA 2016
+    esun = {"pan": 1364.26, "blue": 1941.76, "green": 1853.73, "red": 1541.79, "nir": 1086.47}  # CRESDA
+    core = (slice(50, -50), slice(50, -50))
+    for i, c in enumerate(("blue", "green", "red", "nir", "pan")):
+        rho = math.pi * gains[c] * GF_DN[c] * d * d / (esun[c] * math.cos(math.radians(25.0)))
+        np.testing.assert_allclose(stack[i][core], rho, rtol=1e-5)
+    info = res.sensors["primary"]
+    assert info["calibration_table"] == "GF2-PMS1" and info["esun"]["nir"] == 1086.47
+    # one channel overridden in the config, the others still from the table
+    cfg.write_text(
+        cfg.read_text().replace("[stack]", "[inputs.calibration]\nesun = {nir = 1000.0}\n\n[stack]")
+    )
+    info = open_scene(load_config(cfg)).primary.info
+    assert info["esun"]["nir"] == 1000.0 and info["esun"]["red"] == 1541.79
+
+
+def _zy3(tmp_path, sat="ZY302"):
+    """The GF-2 test pair renamed to a ZY-3 product (NAD pan, MUX multispectral)."""
+    gf = _gf2(tmp_path)
+    d = tmp_path / "ZY3_NAD_E86.9_N28.0_20170812_L1A0004567890"
+    d.mkdir()
+    for f in gf.iterdir():
+        name = f.name.replace(gf.name, "ZY3_X_E86.9_N28.0_20170812_L1A0004567890")
+        name = name.replace("ZY3_X", "ZY3_NAD" if "-PAN" in name else "ZY3_MUX").replace("-PAN1", "")
+        name = name.replace("-MSS1", "")
+        text = f.read_bytes()
+        if f.suffix == ".xml":
+            text = _xml(
+                sensor="MUX" if "MUX" in name else "NAD", sat=sat, when="2017-08-12 05:12:33"
+            ).encode()
+        (d / name).write_bytes(text)
+    return d
+
+
+def test_zy3_asks_for_what_the_tables_lack(tmp_path):
+    cfg = _gf_config(tmp_path, _zy3(tmp_path), esun=False)
+    cfg.write_text(cfg.read_text().replace("gf = ", "zy3 = "))
+    # ZY-3-02: CRESDA 2017 MUX gains are tabulated, the NAD gain is not
+    one_error_line(runner.invoke(app, ["config", "check", str(cfg)]), "ZY3-02 (pan)", "gain = {pan")
+    cfg.write_text(cfg.read_text().replace("[stack]", "[inputs.calibration]\ngain = {pan = 0.2}\n\n[stack]"))
+    # … and no ESUN is tabulated for ZY-3-01/02
+    one_error_line(runner.invoke(app, ["config", "check", str(cfg)]), "ESUN", "esun = {pan = ..., blue = ...")
+    cfg.write_text(cfg.read_text().replace("gain = {pan = 0.2}", "gain = {pan = 0.2}\nesun = " + _toml(ESUN)))
+    info = open_scene(load_config(cfg)).primary.info
+    assert info["calibration_table"] == "ZY3-02" and info["gain_offset"]["red"] == [0.2189, 0.0]
+    assert info["gain_offset"]["pan"] == [0.2, 0.0] and info["esun"] == ESUN
+
+
+def _toml(d):
+    return "{" + ", ".join(f"{k} = {v}" for k, v in d.items()) + "}"
+
+
+@pytest.mark.parametrize(
+    ("sat", "camera", "key"),
+    [("GF2", "PMS1", "GF2-PMS1"), ("GF1", "PMS2", "GF1-PMS2"), ("GF6", "PMS", "GF6-PMS"), ("GF6", "WFV", "GF6-PMS"),
+     ("ZY3", "MUX", "ZY3-01"), ("ZY3-01", "NAD", "ZY3-01"), ("ZY302", "MUX", "ZY3-02"), ("ZY303", "NAD", "ZY3-03")],
+)  # fmt: skip
+def test_camera_key(sat, camera, key):
+    from glacierinv.preprocess.sensors.gfzy import camera_key
+
+    assert camera_key(sat, camera) == key
+
+
+def test_esun_table_is_physically_consistent():
+    """Transcription guard: ESUN falls with wavelength (blue > green > red > NIR, the pan band between NIR
+    and blue), and each MS band lies within 6 % of Landsat 7 ETM+'s ESUN for the band of the same nominal
+    edges (Chander et al. 2009, Table 11: 1997, 1812, 1533, 1039); the 6 % is the spread between sensors of
+    one nominal band (SRF shape, solar model: S2A B8 1041 vs CRESDA NIR 1081-1091), not a fitted value."""
+    from glacierinv.preprocess.sensors.gfzy import CALIBRATION, ESUN
+
+    etm = {"blue": 1997.0, "green": 1812.0, "red": 1533.0, "nir": 1039.0}
+    for key, e in ESUN.items():
+        assert key in CALIBRATION
+        assert e["blue"] > e["green"] > e["red"] > e["nir"], key
+        assert e["nir"] < e["pan"] < e["blue"], key
+        for c, ref in etm.items():
+            assert abs(e[c] / ref - 1) < 0.06, (key, c)
 
 
 def test_gf_without_rpc_or_xml(tmp_path):

@@ -8,21 +8,31 @@ What is computed:
 
 - radiance ``L = gain · DN + offset`` (W m⁻² sr⁻¹ µm⁻¹) with CRESDA's absolute calibration coefficients
   for the satellite, camera and year (:data:`CALIBRATION`; ``[inputs.calibration]`` overrides them);
-- TOA reflectance ``ρ = π · L · d² / (ESUN · cos θ_z)`` with the solar zenith angle of the XML and the
-  Earth-Sun distance ``d`` (AU) of the acquisition day; ESUN per band must be given in
-  ``[inputs.calibration] esun`` (see below);
+- TOA reflectance ``ρ = π · L · d² / (ESUN · cos θ_z)`` with the solar zenith angle of the XML, the
+  Earth-Sun distance ``d`` (AU) of the acquisition day and the band's mean exo-atmospheric solar irradiance
+  ESUN (W m⁻² µm⁻¹, :data:`ESUN`; ``[inputs.calibration] esun`` overrides it);
 - orthorectification through the RPC model with the DEM (GDAL's RPC transformer, ``RPC_DEM``, bilinear) when
   the images carry no map georeferencing, on the fly, window by window, onto a UTM grid at the nominal pan
   pixel size; already orthorectified GeoTIFFs are read on their own grid;
 - pan-sharpening of blue, green, red, NIR onto the pan grid (:mod:`glacierinv.preprocess.pansharpen`).
 
-Coefficient sources: the gains and offsets below are CRESDA's annual absolute radiometric calibration
-coefficients (China Centre for Resources Satellite Data and Application, published yearly at
-www.cresda.com, 2013-2018 editions; transcribed as listed in the open-source Project_JiaoTang GaoFen tool).
-Later years fall back to the latest edition listed (a warning says so) — give the current year's values in
-the config for quantitative work. ESUN values are *not* tabulated: no primary source was available to us,
-and a wrong ESUN biases reflectance by the same factor; give them (W m⁻² µm⁻¹, from CRESDA's spectral
-response functions and a solar spectrum, e.g. Thuillier 2003) as ``esun = {pan = …, blue = …}``.
+Coefficient sources (docs/sensors.md lists them per row):
+
+- gains and offsets: CRESDA's annual absolute radiometric calibration coefficients (China Centre for
+  Resources Satellite Data and Application, published yearly at www.cresda.com). GF-1/GF-2 2013-2018 and
+  GF-6 2018 as transcribed in the open-source Project_JiaoTang GaoFen tool (desertstsung/Project_JiaoTang,
+  ``gainOffsetExtForMSPN.pro``); GF-2 and GF-6 2019-2021 and ZY-3-03 2020 as tabulated in the open-source
+  Gaofen-Batch tool (GenghisYoung233/Gaofen-Batch, ``data/AtmosphericCorrectionParameter.yaml``; its 2021
+  GF-2/GF-6 rows agree with an independent GF preprocessing script); ZY-3-01 MUX from CRESDA's 2013
+  field-calibration notice and ZY-3-02 MUX from CRESDA's 2017 notice (国产陆地观测卫星绝对辐射定标系数).
+  Later years fall back to the latest edition listed (a warning says so) — give the current year's values
+  in the config for quantitative work.
+- ESUN: CRESDA's per-band values (computed by CRESDA from each camera's spectral response), as tabulated
+  in Gaofen-Batch's ``AtmosphericCorrectionParameter.yaml``; the GF-1 PMS1, GF-2 PMS1/2 and GF-6 PMS rows
+  agree to the last digit with the independent GF preprocessing script. Every value lies within 5 % of
+  Landsat 7 ETM+'s ESUN for the band of the same nominal edges (Chander et al. 2009), the test that guards
+  transcription. ZY-3-01/02 ESUN is not tabulated (no published value found; the ZY-3-03 MUX values listed
+  by Gaofen-Batch — NIR 1203, green above blue — fail that physical check), so ZY-3 runs ask for ``esun``.
 Limitation: RPC heights are ellipsoidal while most DEMs are orthometric; the geoid undulation N (tens of
 metres) shifts points horizontally by about N · tan(off-nadir angle).
 """
@@ -43,7 +53,7 @@ from glacierinv.io.grid import Grid
 from glacierinv.io.raster import open_raster
 from glacierinv.preprocess.sensors._base import BandRef, Key, Product, Sensor
 
-__all__ = ["CALIBRATION", "SENSOR", "earth_sun_distance_au", "find_pair", "open_gfzy", "read_xml"]
+__all__ = ["CALIBRATION", "ESUN", "SENSOR", "earth_sun_distance_au", "find_pair", "open_gfzy", "read_xml"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +67,9 @@ CALIBRATION: dict[str, dict[int, dict]] = {
         2016: {"pan": 0.1501, "ms": (0.1322, 0.155, 0.1477, 0.1613)},
         2017: {"pan": 0.1503, "ms": (0.1193, 0.153, 0.1424, 0.1569)},
         2018: {"pan": 0.1725, "ms": (0.1356, 0.1736, 0.1644, 0.1788)},
+        2019: {"pan": 0.1855, "ms": (0.1453, 0.1826, 0.1727, 0.1908)},
+        2020: {"pan": 0.1817, "ms": (0.1378, 0.1778, 0.17, 0.1858)},
+        2021: {"pan": 0.1884, "ms": (0.1374, 0.1784, 0.1723, 0.1894)},
     },
     "GF2-PMS2": {
         2014: {"pan": 0.1823, "ms": (0.1748, 0.1817, 0.1741, 0.1975), "pan_offset": 0.1654,
@@ -65,6 +78,9 @@ CALIBRATION: dict[str, dict[int, dict]] = {
         2016: {"pan": 0.1863, "ms": (0.1762, 0.1856, 0.1754, 0.1980)},
         2017: {"pan": 0.1679, "ms": (0.1434, 0.1595, 0.1511, 0.1685)},
         2018: {"pan": 0.2136, "ms": (0.1859, 0.2072, 0.1934, 0.2180)},
+        2019: {"pan": 0.198, "ms": (0.175, 0.1902, 0.177, 0.1968)},
+        2020: {"pan": 0.2025, "ms": (0.1752, 0.1919, 0.1804, 0.1968)},
+        2021: {"pan": 0.1959, "ms": (0.1641, 0.1830, 0.1705, 0.1878)},
     },
     "GF1-PMS1": {
         2013: {"pan": 0.1886, "ms": (0.2082, 0.1672, 0.1748, 0.1883), "pan_offset": -13.127,
@@ -86,7 +102,28 @@ CALIBRATION: dict[str, dict[int, dict]] = {
     },
     "GF6-PMS": {
         2018: {"pan": 0.0505, "ms": (0.0825, 0.0663, 0.0513, 0.0298)},
+        2019: {"pan": 0.0534, "ms": (0.0847, 0.0653, 0.0491, 0.0289)},
+        2020: {"pan": 0.0534, "ms": (0.082, 0.0645, 0.0489, 0.0286)},
+        2021: {"pan": 0.0577, "ms": (0.0821, 0.0671, 0.0518, 0.0310)},
     },
+    # ZY-3: the multispectral (MUX) camera; no NAD (pan) gain was published for 01/02 -> give it in the config
+    "ZY3-01": {2013: {"ms": (0.2551, 0.2353, 0.1944, 0.2107)}},
+    "ZY3-02": {2017: {"ms": (0.2136, 0.1993, 0.2189, 0.1965)}},
+    "ZY3-03": {
+        2020: {"pan": 0.20796, "ms": (0.20223, 0.19506, 0.21429, 0.21654), "pan_offset": -2.67428},
+    },
+}  # fmt: skip
+#: CRESDA's mean exo-atmospheric solar irradiance per band, W m⁻² µm⁻¹ (sources in the module docstring).
+ESUN: dict[str, dict[str, float]] = {
+    "GF1-PMS1": {"pan": 1371.79, "blue": 1945.29, "green": 1854.10, "red": 1542.90, "nir": 1080.77},
+    "GF1-PMS2": {"pan": 1376.37, "blue": 1945.63, "green": 1853.83, "red": 1543.90, "nir": 1081.89},
+    "GF2-PMS1": {"pan": 1364.26, "blue": 1941.76, "green": 1853.73, "red": 1541.79, "nir": 1086.47},
+    "GF2-PMS2": {"pan": 1362.16, "blue": 1941.22, "green": 1853.61, "red": 1541.70, "nir": 1086.53},
+    "GF6-PMS": {"pan": 1497.79, "blue": 1945.50, "green": 1832.38, "red": 1558.18, "nir": 1090.77},
+}  # fmt: skip
+#: nominal band edges (µm) of the cameras in :data:`ESUN` (CRESDA): pan 0.45-0.90 (GF-6: 0.45-0.70)
+BAND_EDGES_UM = {
+    "pan": (0.45, 0.90), "blue": (0.45, 0.52), "green": (0.52, 0.59), "red": (0.63, 0.69), "nir": (0.77, 0.89),
 }  # fmt: skip
 PAN_RES_M = {"GF1": 2.0, "GF2": 0.8, "GF6": 2.0, "ZY3": 2.1}  # nominal pan pixel size (nadir)
 
@@ -179,11 +216,24 @@ def _acquisition(meta: dict, xml: Path) -> tuple[str, str, date, float, float | 
     return sat, camera, day, zenith, float(azi) if azi is not None else None
 
 
+def camera_key(sat: str, camera: str) -> str:
+    """Table key of a satellite + camera: ``GF2-PMS1``, ``GF6-PMS``, ``ZY3-01`` … (SatelliteID as in the XML).
+
+    ZY-3: ``ZY3`` / ``ZY301`` is ZY-3-01, ``ZY302`` ZY-3-02, ``ZY303`` ZY-3-03 (one key for MUX and NAD).
+    """
+    sat = sat.upper().replace("-", "").replace("_", "")
+    if sat.startswith("ZY3"):
+        n = sat[3:].lstrip("0") or "1"
+        return f"ZY3-0{n[:1]}"
+    if sat == "GF6":
+        return "GF6-PMS"
+    return f"{sat}-{camera.upper()}"
+
+
 def _coefficients(
-    sat: str, camera: str, year: int, override: dict, xml: Path
+    key: str, year: int, override: dict, xml: Path, need: tuple[str, ...]
 ) -> dict[str, tuple[float, float]]:
     """{channel: (gain, offset)} from the table for the year (latest earlier edition), config overriding."""
-    key = f"{sat}-{camera}" if sat != "GF6" else "GF6-PMS"
     table = CALIBRATION.get(key, {})
     coeffs: dict[str, tuple[float, float]] = {}
     if table:
@@ -194,7 +244,8 @@ def _coefficients(
                 "%s: no CRESDA %d coefficients in the table; using the %d edition", key, year, edition
             )
         row = table[edition]
-        coeffs["pan"] = (row["pan"], row.get("pan_offset", 0.0))
+        if "pan" in row:
+            coeffs["pan"] = (row["pan"], row.get("pan_offset", 0.0))
         for i, ch in enumerate(MS_ORDER):
             coeffs[ch] = (row["ms"][i], row.get("ms_offset", (0.0,) * 4)[i])
     gains, offsets = override.get("gain", {}), override.get("offset", {})
@@ -203,14 +254,28 @@ def _coefficients(
             coeffs[ch] = (float(gains[ch]), float(offsets.get(ch, 0.0)))
         elif ch in offsets and ch in coeffs:
             coeffs[ch] = (coeffs[ch][0], float(offsets[ch]))
-    missing = [ch for ch in ("pan", *MS_ORDER) if ch not in coeffs]
+    missing = [ch for ch in need if ch not in coeffs]
     if missing:
         raise ConfigError(
             f"config: no absolute calibration gains for {key} ({', '.join(missing)}) in the table; give them "
-            f"under [inputs.calibration] gain = {{pan = …, blue = …, green = …, red = …, nir = …}} "
+            f"under [inputs.calibration] gain = {{{', '.join(f'{c} = …' for c in missing)}}} "
             f"(CRESDA's coefficients for {year}) — {xml.name}"
         )
-    return coeffs
+    return {ch: coeffs[ch] for ch in need}
+
+
+def solar_irradiance(key: str, override: dict, need: tuple[str, ...]) -> dict[str, float]:
+    """{channel: ESUN (W m⁻² µm⁻¹)} from :data:`ESUN`, ``[inputs.calibration] esun`` overriding per channel."""
+    esun = {**ESUN.get(key, {}), **{c: float(v) for c, v in override.get("esun", {}).items()}}
+    missing = [c for c in need if c not in esun]
+    if missing:
+        raise ConfigError(
+            f"config: TOA reflectance of {key} needs ESUN (W m-2 um-1) for {', '.join(missing)}, which the "
+            "table lacks: add [inputs.calibration] esun = {"
+            + ", ".join(f"{c} = ..." for c in missing)
+            + "} (see docs/sensors.md)"
+        )
+    return {c: esun[c] for c in need}
 
 
 def _grid(image: Path, res_m: float, dem: Path | None) -> tuple[Grid, bool]:
@@ -256,17 +321,11 @@ def open_gfzy(paths: dict[str, Path], *, dem: Path | None = None, calibration: d
             f"SatelliteID {sat} is not a {'ZY-3' if key == 'zy3' else 'GF-1/2/6'} product", ms.with_suffix(".xml"),
             f"Give it under the key for {sat}",
         )  # fmt: skip
+    table_key = camera_key(sat, camera)
     sat = "ZY3" if sat.startswith("ZY3") else sat
-    coeffs = _coefficients(sat, camera, day.year, calibration, ms.with_suffix(".xml"))
-    esun = calibration.get("esun", {})
     need = ("pan", *MS_ORDER) if pan is not None else MS_ORDER
-    missing = [c for c in need if c not in esun]
-    if missing:
-        raise ConfigError(
-            f"config: TOA reflectance of {sat} {camera} needs ESUN (W m-2 um-1) for {', '.join(missing)}: add "
-            "[inputs.calibration] esun = {pan = ..., blue = ..., green = ..., red = ..., nir = ...} "
-            "(see docs/sensors.md)"
-        )
+    coeffs = _coefficients(table_key, day.year, calibration, ms.with_suffix(".xml"), need)
+    esun = solar_irradiance(table_key, calibration, need)
     d = earth_sun_distance_au(day)
     k = math.pi * d * d / math.cos(math.radians(zenith))
     res = float(calibration.get("pan_res_m", PAN_RES_M.get(sat, 2.0)))
@@ -293,7 +352,7 @@ def open_gfzy(paths: dict[str, Path], *, dem: Path | None = None, calibration: d
     info = {
         "satellite": sat, "camera": camera, "date": day.isoformat(), "solar_zenith_deg": zenith,
         "earth_sun_au": round(d, 6), "gain_offset": {c: list(v) for c, v in coeffs.items()},
-        "esun": {c: float(esun[c]) for c in need}, "orthorectified_by": "RPC + DEM" if rpc else "provider",
+        "calibration_table": table_key, "esun": esun, "orthorectified_by": "RPC + DEM" if rpc else "provider",
     }  # fmt: skip
     sun = (azimuth, 90.0 - zenith) if azimuth is not None else None
     return Product(sat.lower(), key, Path(path), bands, grid, pan=pan_ref, sun=sun, dem=dem, info=info)
