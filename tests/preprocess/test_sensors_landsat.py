@@ -89,6 +89,48 @@ def test_landsat8_reference_bt_pixel_through_the_stack(lc08_mtl, landsat_dir, tm
     assert res.sensors["sun_azimuth_elevation_deg"][1] == pytest.approx(58.99675, abs=1e-4)
 
 
+def test_tir_channel_is_the_reference_brightness_temperature(lc08_mtl, landsat_dir, tmp_path):
+    """`tir` = at-sensor BT of B10: pixel 49 is 304.2516 K (data README, USGS formula); LST > BT (ε < 1)."""
+    from glacierinv.preprocess.stack import build_feature_stack
+
+    channels = ["blue", "green", "red", "nir", "lst", "tir", "slope"]
+    cfg = load_config(
+        _config(tmp_path, lc08_mtl, landsat_dir / "DEM.TIF", extra=f"\n[stack]\nchannels = {channels}\n")
+    )
+    res = build_feature_stack(cfg, tmp_path / "s")
+    stack = read_raster(res.stack)[0]
+    assert stack[5].ravel()[49] == pytest.approx(304.2516, abs=1e-3)
+    assert np.all(stack[4] > stack[5])
+    assert res.sensors["primary"]["tir"].startswith("Level-1 band 10 brightness temperature")
+
+
+def test_tir_of_etm_is_the_low_gain_band_by_hand(le07_mtl, landsat_dir, tmp_path):
+    """ETM+: B6 low gain (6_VCID_1), T = K2 / ln(K1 / (ML·DN + AL) + 1) with the MTL's values read by regex."""
+    product = open_landsat(le07_mtl)
+    bt = product.tir(product.grid)
+    dn = read_raster(next(landsat_dir.glob("LE07*_B6_VCID_1.TIF")), as_float=False)[0][0].astype("float64")
+    k = {
+        n: _mtl_number(le07_mtl, f"{n}_BAND_6_VCID_1")
+        for n in ("K1_CONSTANT", "K2_CONSTANT", "RADIANCE_MULT", "RADIANCE_ADD")
+    }
+    for r, c in PIXELS:
+        radiance = k["RADIANCE_MULT"] * dn[r, c] + k["RADIANCE_ADD"]
+        assert bt[r, c] == pytest.approx(k["K2_CONSTANT"] / np.log(k["K1_CONSTANT"] / radiance + 1), abs=1e-3)
+    assert "tir" in product.channels
+
+
+def test_tir_from_a_level2_product_is_refused_with_the_alternative(landsat_dir, tmp_path):
+    mtl, _ = _level2(tmp_path, landsat_dir)
+    assert open_landsat(mtl).tir is None  # Level-2 ships surface temperature (channel lst), not BT
+    cfg = _config(
+        tmp_path,
+        mtl,
+        landsat_dir / "DEM.TIF",
+        extra='\n[stack]\nchannels = ["blue", "green", "red", "nir", "tir"]\n',
+    )
+    one_error_line(runner.invoke(app, ["config", "check", str(cfg)]), "tir", "Level-1")
+
+
 @pytest.mark.parametrize("scenes", [False, True])
 def test_run_records_the_sensor_and_the_baseline_rule(lc08_mtl, landsat_dir, tmp_path, scenes):
     """[inputs] landsat = MTL, or the same key in a [[scenes]] entry: stack + segment of `run_pipeline`

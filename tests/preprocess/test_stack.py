@@ -198,3 +198,15 @@ def test_cloud_mask_against_synthetic_truth(built, tiny_scene):
     f1 = 2 * tp / (2 * tp + (flagged & ~truth).sum() + (~flagged & truth & ok).sum())
     # truth counts cloud opacity > 0.3; the thinnest edges are ambiguous by construction
     assert f1 > 0.6
+
+
+def test_tir_beside_another_primary_image_from_landsat_mtl(tiny_scene, tmp_path):
+    """`tir` (brightness temperature of the landsat_mtl thermal band) next to `lst`: same pixels valid,
+    LST above BT (emissivity < 1, no atmosphere), both in kelvin."""
+    result = build_feature_stack(_cfg(tiny_scene, channels=["red", "lst", "tir"]), tmp_path, block_px=150)
+    with rasterio.open(result.stack) as ds:
+        assert ds.descriptions == ("red", "lst", "tir")
+        red, lst, tir = ds.read()
+    valid = np.isfinite(red)
+    assert valid.mean() > 0.95 and np.all(np.isfinite(tir[valid]))
+    assert np.all(lst[valid] >= tir[valid]) and 200 < np.median(tir[valid]) < 320

@@ -5,7 +5,7 @@
 - ``blue, green, red, nir``: pan-sharpened multispectral reflectance (:mod:`.pansharpen`), gap-filled from
   Sentinel-2 (B2, B3, B4, B8) where the primary image is missing or cloudy and Sentinel-2 is clear;
 - ``lst``: Landsat land-surface temperature in K (:mod:`.thermal`), from DNs resampled bilinearly onto the
-  window (DN fill 0 excluded);
+  window (DN fill 0 excluded); ``tir``: the same thermal band's at-sensor brightness temperature (K);
 - ``slope``: degrees, from the DEM on its own metric grid (:func:`glacierinv.dem.terrain.slope_on_grid`);
 - optional: ``pan``, ``swir`` (S2 B11), ``ndsi`` (S2 green/SWIR, Dozier 1989), ``ndwi`` (green/NIR,
   McFeeters 1996), ``ndvi``, ``elevation``/``dem`` (m).
@@ -210,7 +210,7 @@ def _build(cfg, scene: Scene, channels: list[str], out: Path, block_px, progress
     rpc_files = {r.path for r in refs if r.rpc}
     s2_files = [path for path, _ in s2.bands.values()] if s2 else []
     others = [dem, scene.s2_cloud, scene.primary_cloud, *s2_files]
-    if scene.thermal is not None and "lst" in channels:
+    if scene.thermal is not None and {"lst", "tir"} & set(channels):
         others += list(scene.thermal[2])
     for p in {*primary.files(), *(q for q in others if q is not None)}:
         if p not in rpc_files:
@@ -247,7 +247,7 @@ def _build(cfg, scene: Scene, channels: list[str], out: Path, block_px, progress
         s2=s2, s2_cloud=scene.s2_cloud, s2_cloud_kind=mask_kind(scene.s2_cloud) if scene.s2_cloud else None,
         cloud_grow_px=int(np.ceil(CLOUD_GROW_M / min(grid.res))), primary_cloud=scene.primary_cloud, dem=dem,
         sharpener=sharpener, lst=primary.lst or (scene.thermal[0] if scene.thermal is not None else None),
-        sun=sun,
+        sun=sun, tir=primary.tir or (scene.thermal[3] if scene.thermal is not None else None),
     )  # fmt: skip
     block = block_px or cfg.runtime.block_px
     cloud_grow_px = int(np.ceil(CLOUD_GROW_M / min(grid.res)))
@@ -322,6 +322,7 @@ class _Context:
     sharpener: PanSharpener | None
     lst: Callable | None
     sun: tuple[float, float]
+    tir: Callable | None = None
 
 
 def _window(ctx: _Context, win):
@@ -396,6 +397,8 @@ def _window(ctx: _Context, win):
     layers["ndvi"] = ndvi(optical[2], optical[3])
     if "lst" in channels:
         layers["lst"] = ctx.lst(grid, win)
+    if "tir" in channels:
+        layers["tir"] = ctx.tir(grid, win)
     missing = [c for c in channels if c not in layers]
     if missing:  # check_channels guards this; a product that lost a band between check and build
         raise ConfigError(f"config: channel(s) {', '.join(missing)} not available from the inputs")

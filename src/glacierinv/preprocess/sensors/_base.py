@@ -43,6 +43,7 @@ CHANNEL_WAVELENGTH_UM = {
 #: described bands (USGS Landsat 8 Data Users Handbook, Table 1-1).
 OLI_CENTRAL_UM: dict[str, float] = {
     "blue": 0.48, "green": 0.56, "red": 0.655, "nir": 0.865, "swir1": 1.61, "swir2": 2.2, "lst": 10.9,
+    "tir": 10.9,
 }  # fmt: skip
 
 
@@ -87,7 +88,9 @@ class Product:
     ``bands``: channel name → :class:`BandRef` (reflectance 0-1; ``tir`` brightness temperature K);
     ``grid``: the grid of the finest optical band (the pan band when there is one) in a metric CRS;
     ``quality``: ``(grid, window) → bool array`` (True = cloud, cloud shadow or invalid) or None;
-    ``lst``: ``(grid, window) → LST (K)`` or None; ``info``: what was read and how it was calibrated
+    ``lst``: ``(grid, window) → LST (K)`` or None; ``tir``: ``(grid, window) → at-sensor brightness
+    temperature (K) of the thermal band`` or None (non-linear in DN, so a reader rather than a
+    :class:`BandRef`); ``info``: what was read and how it was calibrated
     (recorded in the stack summary / run.json).
     """
 
@@ -100,6 +103,7 @@ class Product:
     sun: tuple[float, float] | None = None  # (azimuth, elevation) in degrees
     quality: Callable[[Grid, Window | None], np.ndarray] | None = None
     lst: Callable[[Grid, Window | None], np.ndarray] | None = None
+    tir: Callable[[Grid, Window | None], np.ndarray] | None = None
     dem: Path | None = None  # needed by RPC reads
     info: dict = field(default_factory=dict)
 
@@ -107,7 +111,7 @@ class Product:
     def channels(self) -> tuple[str, ...]:
         """Channels this product provides (``pan`` and ``lst`` included when present)."""
         extra = (("pan",) if self.pan is not None else ()) + (("lst",) if self.lst is not None else ())
-        return tuple(self.bands) + extra
+        return tuple(self.bands) + extra + (("tir",) if self.tir is not None else ())
 
     def has(self, channel: str) -> bool:
         return channel in self.bands

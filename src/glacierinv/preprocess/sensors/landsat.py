@@ -7,7 +7,8 @@ Product Guides; Landsat 7 / 4-5 Data Users Handbooks):
 - Level-1 (``L1TP``, ``L1GT``, ``L1GS``): TOA reflectance ``ρ = (Mρ·DN + Aρ) / sin(θ_SE)`` with the MTL's
   ``REFLECTANCE_MULT/ADD_BAND_n`` and ``SUN_ELEVATION``; LST from the thermal band (TIRS B10, ETM+ B6 low
   gain ``6_VCID_1``, TM B6) by DN → radiance → brightness temperature → NDVI/NDSI emissivity → inverse
-  Planck (:mod:`glacierinv.preprocess.thermal`).
+  Planck (:mod:`glacierinv.preprocess.thermal`); the channel ``tir`` is that band's at-sensor brightness
+  temperature (K), before any emissivity correction.
 - Collection 2 Level-2 (``L2SP``/``L2SR``): surface reflectance ``ρ = 2.75e-5·DN − 0.2`` and surface
   temperature ``T = 0.00341802·DN + 149.0`` K (``ST_B10`` / ``ST_B6``; USGS emissivity from ASTER GED, no
   further correction here); the scale factors are read from the MTL's Level-2 groups when present.
@@ -138,6 +139,8 @@ def open_landsat(mtl_path: Path, *, dem: Path | None = None, calibration: dict |
     else:
         product.lst = lst_reader(mtl)
         info["lst"] = "Level-1 thermal: BT, NDVI/NDSI emissivity, inverse Planck"
+        product.tir = bt_reader(mtl)
+        info["tir"] = f"Level-1 band {mtl.thermal_band} brightness temperature (K1/K2 of the MTL)"
         info["extra_files"] = list(mtl.lst_band_paths().values())
     qa_key = (
         "FILE_NAME_QUALITY_L1_PIXEL"
@@ -167,6 +170,23 @@ def lst_reader(mtl: MTL):
         dn = {k: np.where(np.isfinite(v), v, 0) for k, v in dn.items()}
         lst, _ = lst_from_dn(mtl, dn["thermal"], dn["red"], dn["nir"], dn.get("green"), dn.get("swir"))
         return lst.astype("float32")
+
+    return read
+
+
+def bt_reader(mtl: MTL):
+    """``(grid, window) → at-sensor brightness temperature (K)`` of a Level-1 MTL's thermal band.
+
+    TIRS B10, ETM+ B6 low gain (``6_VCID_1``: its range reaches below 200 K, where the high-gain
+    ``6_VCID_2`` saturates near 240 K on cold ice), TM B6: ``T = K2 / ln(K1 / L + 1)`` with
+    ``L = ML · DN + AL`` (USGS Landsat 8-9 Data Users Handbook, eq. 5.2-5.3). The DN are resampled bilinearly
+    onto the grid first (fill DN 0 excluded), as for the LST.
+    """
+    path, band = mtl.band_path(mtl.thermal_band), mtl.thermal_band
+
+    def read(grid: Grid, window=None) -> np.ndarray:
+        dn = read_on_grid(path, grid, window=window, bands=1, src_nodata=0, require_overlap=False)
+        return mtl.brightness_temperature(np.where(np.isfinite(dn), dn, 0), band).astype("float32")
 
     return read
 
@@ -207,9 +227,10 @@ def _qa_reader(path: Path, *, collection1: bool):
 
 
 def thermal_reader(mtl_path: Path):
-    """LST reader of the thermal-only key ``landsat_mtl`` (and the scene's sun position)."""
+    """(LST reader, sun position, files, brightness-temperature reader) of the thermal-only key ``landsat_mtl``."""
     mtl = read_mtl(mtl_path)
-    return lst_reader(mtl), (mtl.sun_azimuth_deg, mtl.sun_elevation_deg), list(mtl.lst_band_paths().values())
+    sun = (mtl.sun_azimuth_deg, mtl.sun_elevation_deg)
+    return lst_reader(mtl), sun, list(mtl.lst_band_paths().values()), bt_reader(mtl)
 
 
 SENSOR = Sensor(
@@ -225,6 +246,7 @@ SENSOR = Sensor(
         "swir1": 30.0,
         "swir2": 30.0,
         "lst": 100.0,
+        "tir": 60.0,  # ETM+ B6 (TIRS 100 m, TM 120 m)
     },
     open=lambda paths, **kw: open_landsat(paths["landsat"], **kw),
     thermal=thermal_reader,
