@@ -220,7 +220,7 @@ def _rpc(n_px):
     )  # fmt: skip
 
 
-def _rpb_text(p):
+def _rpb_text(p, samp=_NUM_SAMP):
     coef = lambda c: ",\n".join(f"\t\t\t{v:+.12e}" for v in c)  # noqa: E731
     return (
         'satId = "GF2";\nbandId = "MS";\nSpecId = "RPC00B";\nBEGIN_GROUP = IMAGE\n\terrBias = 1.0;\n'
@@ -229,7 +229,7 @@ def _rpb_text(p):
         f"\tlineScale = {p['line_scale']};\n\tsampScale = {p['samp_scale']};\n\tlatScale = {p['lat_scale']};\n"
         f"\tlongScale = {p['long_scale']};\n\theightScale = {p['height_scale']};\n"
         f"\tlineNumCoef = (\n{coef(_NUM_LINE)});\n\tlineDenCoef = (\n{coef(_DEN)});\n"
-        f"\tsampNumCoef = (\n{coef(_NUM_SAMP)});\n\tsampDenCoef = (\n{coef(_DEN)});\nEND_GROUP = IMAGE\nEND;\n"
+        f"\tsampNumCoef = (\n{coef(samp)});\n\tsampDenCoef = (\n{coef(_DEN)});\nEND_GROUP = IMAGE\nEND;\n"
     )
 
 
@@ -246,13 +246,13 @@ GF_DN = {"pan": 800, "blue": 450, "green": 500, "red": 520, "nir": 600}
 ESUN = {"pan": 1364.0, "blue": 1941.0, "green": 1854.0, "red": 1541.0, "nir": 1086.0}  # test values
 
 
-def _gf2(tmp_path):
+def _gf2(tmp_path, samp=_NUM_SAMP):
     d = tmp_path / "GF2_PMS1_E86.9_N28.0_20160812_L1A0001756880"
     d.mkdir()
     stem = d.name
     with rasterio.open(
         d / f"{stem}-PAN1.tiff", "w", driver="GTiff", width=400, height=400, count=1, dtype="uint16",
-        rpcs=RPC(line_num_coeff=_NUM_LINE, line_den_coeff=_DEN, samp_num_coeff=_NUM_SAMP,
+        rpcs=RPC(line_num_coeff=_NUM_LINE, line_den_coeff=_DEN, samp_num_coeff=samp,
                  samp_den_coeff=_DEN, **_rpc(400)),
     ) as ds:  # fmt: skip
         ds.write(np.full((1, 400, 400), GF_DN["pan"], "uint16"))
@@ -260,18 +260,18 @@ def _gf2(tmp_path):
         d / f"{stem}-MSS1.tiff", "w", driver="GTiff", width=100, height=100, count=4, dtype="uint16"
     ) as ds:
         ds.write(np.stack([np.full((100, 100), GF_DN[c], "uint16") for c in ("blue", "green", "red", "nir")]))
-    (d / f"{stem}-MSS1.rpb").write_text(_rpb_text(_rpc(100)))
+    (d / f"{stem}-MSS1.rpb").write_text(_rpb_text(_rpc(100), samp))
     (d / f"{stem}-MSS1.xml").write_text(_xml())
     (d / f"{stem}-PAN1.xml").write_text(_xml())
     return d
 
 
-def _gf_config(tmp_path, product, esun=True):
+def _gf_config(tmp_path, product, esun=True, dem_m=5000.0, z_unit=None):
     from pyproj import Transformer
 
     x, y = Transformer.from_crs(4326, 32645, always_xy=True).transform(LON0, LAT0)
     dem_grid = Grid(CRS.from_epsg(32645), Affine(5, 0, x - 400, 0, -5, y + 400), (160, 160))
-    z = np.full(dem_grid.shape, 5000.0, "float32")
+    z = np.full(dem_grid.shape, dem_m, "float32")
     write_raster(tmp_path / "dem.tif", z, dem_grid)
     cal = ""
     if esun:
@@ -281,6 +281,8 @@ def _gf_config(tmp_path, product, esun=True):
         'channels = ["blue", "green", "red", "nir", "pan", "slope"]\npansharpen = "none"\n\n'
         '[segment]\nmethod = "baseline"\n'
     )
+    if z_unit is not None:
+        text += f'\n[dem]\nz_unit = "{z_unit}"\n'
     (tmp_path / "run.toml").write_text(text)
     return tmp_path / "run.toml"
 
@@ -411,3 +413,29 @@ def test_gf_without_rpc_or_xml(tmp_path):
     one_error_line(runner.invoke(app, ["config", "check", str(cfg)]), "RPC")
     next(product.glob("*-MSS1.xml")).unlink()
     one_error_line(runner.invoke(app, ["config", "check", str(cfg)]), "MSS1.xml")
+
+
+def test_rpc_heights_from_a_dem_in_feet(tmp_path):
+    """An RPC whose sample depends on height: a DEM in feet with [dem] z_unit = "ft" orthorectifies exactly
+    as the same DEM in metres (GDAL RPC_HEIGHT_SCALE); a different height moves the image (the test bites)."""
+    samp = list(_NUM_SAMP)
+    samp[3] = 0.02  # samp_n = L + 0.02·H: 1 height_scale (500 m) shifts the image by 0.02·half-width
+    stacks = {}
+    for name, dem, unit in [("m", 5500.0, None), ("ft", 5500.0 / 0.3048, "ft"), ("low", 5000.0, None)]:
+        d = tmp_path / name
+        d.mkdir()
+        product = _gf2(d, samp)
+        pan = np.full((400, 400), 300, "uint16")
+        pan[:, ::7] = 1000  # stripes across the sample direction make a shift visible
+        with rasterio.open(next(product.glob("*-PAN1.tiff")), "r+") as ds:
+            ds.write(pan, 1)
+        cfg = load_config(_gf_config(d, product, dem_m=dem, z_unit=unit))
+        stacks[name] = read_raster(build_feature_stack(cfg, d / "stack").stack)
+    (m, grid_m), (ft, grid_ft), (low, grid_low) = stacks["m"], stacks["ft"], stacks["low"]
+    assert grid_ft.transform.almost_equals(grid_m.transform, precision=1e-3) and grid_ft.shape == grid_m.shape
+    core = (slice(60, -60), slice(60, -60))
+    assert np.isfinite(m[4][core]).all()
+    np.testing.assert_allclose(ft[4][core], m[4][core], rtol=1e-4, atol=1e-4)
+    # 500 m lower: the footprint moves by 0.02 · 200 px · 0.8 m ≈ 3 m east (or the pixels change)
+    moved = abs(grid_low.transform.c - grid_m.transform.c) > 1.0
+    assert moved or np.nanmax(np.abs(low[4][core] - m[4][core])) > 0.01

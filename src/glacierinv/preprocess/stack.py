@@ -205,7 +205,7 @@ def _build(cfg, scene: Scene, channels: list[str], out: Path, block_px, progress
         win = window if isinstance(window, Window) else Window(*window)
         win = win.intersection(Window(0, 0, grid.width, grid.height))
         grid = grid.window_grid(win)
-    check_dem_units(dem)  # a decimated read: feet or decimetres are refused before any work
+    z_m = check_dem_units(dem)  # metres per DEM unit ([dem] z_unit, band unit); implausible ranges refused
     refs = [*primary.bands.values(), *([primary.pan] if primary.pan is not None else [])]
     rpc_files = {r.path for r in refs if r.rpc}
     s2_files = [path for path, _ in s2.bands.values()] if s2 else []
@@ -247,7 +247,7 @@ def _build(cfg, scene: Scene, channels: list[str], out: Path, block_px, progress
         s2=s2, s2_cloud=scene.s2_cloud, s2_cloud_kind=mask_kind(scene.s2_cloud) if scene.s2_cloud else None,
         cloud_grow_px=int(np.ceil(CLOUD_GROW_M / min(grid.res))), primary_cloud=scene.primary_cloud, dem=dem,
         sharpener=sharpener, lst=primary.lst or (scene.thermal[0] if scene.thermal is not None else None),
-        sun=sun, tir=primary.tir or (scene.thermal[3] if scene.thermal is not None else None),
+        sun=sun, z_m=z_m, tir=primary.tir or (scene.thermal[3] if scene.thermal is not None else None),
     )  # fmt: skip
     block = block_px or cfg.runtime.block_px
     cloud_grow_px = int(np.ceil(CLOUD_GROW_M / min(grid.res)))
@@ -322,6 +322,7 @@ class _Context:
     sharpener: PanSharpener | None
     lst: Callable | None
     sun: tuple[float, float]
+    z_m: float = 1.0  # metres per DEM unit
     tir: Callable | None = None
 
 
@@ -377,7 +378,7 @@ def _window(ctx: _Context, win):
         swir.setdefault(c, arr)  # Sentinel-2 brings the SWIR the primary image lacks
     for b, name in enumerate(OPTICAL):
         layers[name] = optical[b]
-    elevation = read_on_grid(ctx.dem, grid, window=win, bands=1, require_overlap=False)
+    elevation = read_on_grid(ctx.dem, grid, window=win, bands=1, require_overlap=False) * np.float32(ctx.z_m)
     shade = hillshade(elevation, wgrid.res, *ctx.sun)
     vis = optical[:3].mean(axis=0)
     cast = cast_shadow_to_grid(ctx.dem, grid, win, *ctx.sun, max_distance_m=SHADOW_MAX_DISTANCE_M)

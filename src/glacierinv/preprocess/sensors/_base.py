@@ -202,6 +202,15 @@ def read_bands(
     return out
 
 
+def rpc_dem_options(dem: Path) -> dict[str, str]:
+    """GDAL RPC transformer options for heights from ``dem``: ``RPC_DEM`` and, for a DEM not in metres,
+    ``RPC_HEIGHT_SCALE`` (GDAL: height = offset + DEM value × scale)."""
+    from glacierinv.dem.terrain import dem_z_factor
+
+    z_m = dem_z_factor(dem)
+    return {"RPC_DEM": str(dem), **({"RPC_HEIGHT_SCALE": repr(z_m)} if z_m != 1.0 else {})}
+
+
 def read_rpc_on_grid(
     path: Path,
     grid: Grid,
@@ -214,7 +223,8 @@ def read_rpc_on_grid(
 ) -> np.ndarray:
     """Orthorectify bands of a raw (RPC) image onto ``grid`` (window) with GDAL's RPC transformer.
 
-    Heights come from ``dem`` (``RPC_DEM``, bilinear); without a DEM the RPC height offset is used (a flat
+    Heights come from ``dem`` (``RPC_DEM``, bilinear, converted to metres with ``RPC_HEIGHT_SCALE`` when
+    the DEM is in another unit, :func:`glacierinv.dem.terrain.dem_z_factor`); without a DEM the RPC height offset is used (a flat
     Earth at the scene's mean height — only for flat scenes). Returns float32 with NaN outside the image.
     """
     import rasterio
@@ -224,7 +234,7 @@ def read_rpc_on_grid(
     out = np.full((len(bands), *wgrid.shape), np.nan, "float32")
     opts = {"RPC_DEMINTERPOLATION": "bilinear"}
     if dem is not None:
-        opts["RPC_DEM"] = str(dem)
+        opts.update(rpc_dem_options(dem))
     with warnings.catch_warnings():  # a raw Level-1A image has no geotransform, by design
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         src = open_raster(path, need_crs=False)

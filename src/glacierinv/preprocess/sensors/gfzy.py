@@ -51,7 +51,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from glacierinv.errors import ConfigError, InputError
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import open_raster
-from glacierinv.preprocess.sensors._base import BandRef, Key, Product, Sensor
+from glacierinv.preprocess.sensors._base import BandRef, Key, Product, Sensor, rpc_dem_options
 
 __all__ = ["CALIBRATION", "ESUN", "SENSOR", "earth_sun_distance_au", "find_pair", "open_gfzy", "read_xml"]
 
@@ -298,7 +298,7 @@ def _grid(image: Path, res_m: float, dem: Path | None) -> tuple[Grid, bool]:
         rpcs = ds.rpcs
         zone = int((rpcs.long_off + 180) // 6) + 1
         crs = CRS.from_epsg((32600 if rpcs.lat_off >= 0 else 32700) + zone)
-        opts = {"RPC_DEM": str(dem)} if dem is not None else {}
+        opts = rpc_dem_options(dem) if dem is not None else {}
         transform, width, height = calculate_default_transform(
             "EPSG:4326", crs, ds.width, ds.height, rpcs=rpcs, resolution=res_m, **opts
         )
