@@ -298,3 +298,52 @@ def test_unsupported_mss(landsat_dir, tmp_path):
     mtl.write_text(mtl.read_text().replace('SENSOR_ID = "OLI_TIRS"', 'SENSOR_ID = "MSS"'))
     with pytest.raises(InputError, match="MSS"):
         open_landsat(mtl)
+
+
+@pytest.mark.parametrize("which", ["LC08", "LE07"])
+def test_landsat_pan_sharpens_onto_the_15m_pan_band(landsat_dir, tmp_path, which):
+    """[stack] landsat_pan = true: the stack is on the real 15 m B8 grid, `pan` is B8's TOA reflectance by
+    hand, and with pansharpen = "none" red is the 30 m red upsampled bilinearly (by hand); gram_schmidt
+    adds pan detail (differs from it) on the same grid."""
+    mtl = next(landsat_dir.glob(f"{which}*_MTL.txt"))
+    stacks = {}
+    for method in ("none", "gram_schmidt"):
+        extra = (
+            '\n[stack]\nchannels = ["blue", "green", "red", "nir", "pan", "slope"]\nlandsat_pan = true\n'
+            f'pansharpen = "{method}"\n'
+        )
+        cfg = _config(tmp_path, mtl, landsat_dir / "DEM.TIF", extra=extra)
+        res = runner.invoke(app, ["stack", str(cfg), "--out", str(tmp_path / method)])
+        assert res.exit_code == 0, res.output
+        with rasterio.open(tmp_path / method / "stack.tif") as ds:
+            assert ds.res == (15.0, 15.0) and ds.shape == (82, 82)
+            stacks[method] = ds.read()
+    dn = read_raster(landsat_dir / f"{mtl.name[:-8]}_B8.TIF", as_float=False)[0][0].astype("float64")
+    m, a = _mtl_number(mtl, "REFLECTANCE_MULT_BAND_8"), _mtl_number(mtl, "REFLECTANCE_ADD_BAND_8")
+    sun = np.sin(np.radians(_mtl_number(mtl, "SUN_ELEVATION")))
+    for r, c in [
+        (1, 1),
+        (3, 17),
+        (40, 40),
+        (80, 5),
+        (66, 74),
+    ]:  # the outer ring: MS bilinear runs off the edge
+        assert stacks["none"][4, r, c] == pytest.approx((m * dn[r, c] + a) / sun, rel=1e-5, abs=1e-6)
+    red_band = "4" if which == "LC08" else "3"
+    red30 = read_raster(landsat_dir / f"{mtl.name[:-8]}_B{red_band}.TIF", as_float=False)[0][0]
+    red30 = (_mtl_number(mtl, f"REFLECTANCE_MULT_BAND_{red_band}") * red30.astype("float64")
+             + _mtl_number(mtl, f"REFLECTANCE_ADD_BAND_{red_band}")) / sun  # fmt: skip
+    up = stacks["none"][2]
+    # the USGS B8 grid starts 7.5 m west and 7.5 m south of B4's: B8's even rows and odd columns are B4's
+    # pixel centres (bilinear returns the 30 m value there), its even columns lie midway between two
+    np.testing.assert_allclose(up[2:80:2, 3:80:2], red30[1:40, 1:40], rtol=1e-5, atol=1e-6)
+    mid = (red30[1:40, 0:39] + red30[1:40, 1:40]) / 2
+    np.testing.assert_allclose(up[2:80:2, 2:80:2], mid, rtol=1e-5, atol=1e-6)
+    assert np.nanmax(np.abs(stacks["gram_schmidt"][2] - up)) > 1e-3
+
+
+def test_landsat_pan_refused_where_there_is_none(landsat_dir, tmp_path):
+    mtl, _ = _level2(tmp_path, landsat_dir)
+    extra = '\n[stack]\nchannels = ["blue", "green", "red", "nir"]\nlandsat_pan = true\n'
+    cfg = _config(tmp_path, mtl, landsat_dir / "DEM.TIF", extra=extra)
+    one_error_line(runner.invoke(app, ["config", "check", str(cfg)]), "landsat_pan", "no pan band")

@@ -243,7 +243,8 @@ def open_scene(cfg: RunConfig) -> Scene:
     if primaries:
         sensor = next(iter(primaries.values()))
         sub = {k: p for k, p in paths.items() if sensor_of_key(k) is sensor}
-        primary = sensor.open(sub, dem=dem, calibration=calibration)
+        options = sensor.options(cfg) if sensor.options is not None else {}
+        primary = sensor.open(sub, dem=dem, calibration=calibration, **options)
     fill = None
     s2 = sentinel2.s2_path(paths)
     if s2 is not None:
@@ -352,7 +353,7 @@ def channel_hint(channel: str) -> str:
     if channel == "lst":
         return "landsat (a Landsat product) or landsat_mtl"
     if channel == "pan":
-        return "pan, gf or zy3"
+        return "pan, gf or zy3 (or landsat with [stack] landsat_pan = true)"
     if channel in ("swir", "swir1", "swir2", "ndsi"):
         return "landsat, s2/sentinel2, or an ms band described swir1"
     keys = [

@@ -151,6 +151,8 @@ class Sensor:
 
     ``open(path, dem, calibration)`` → :class:`Product` (raises :class:`InputError` with one clear line on
     a malformed product). ``thermal(path)`` → an LST reader ``(grid, window) → K`` for thermal-only keys.
+    ``options(cfg)`` → extra keyword arguments of ``open`` taken from the run configuration (e.g. Landsat's
+    ``[stack] landsat_pan``).
     """
 
     name: str
@@ -161,6 +163,7 @@ class Sensor:
     open: Callable[..., Product] | None = None
     thermal: Callable[..., Callable] | None = None
     doc: str = ""
+    options: Callable[..., dict] | None = None
 
 
 def read_bands(
