@@ -401,7 +401,7 @@ def test_esun_table_is_physically_consistent():
     for key, e in ESUN.items():
         assert key in CALIBRATION
         assert e["blue"] > e["green"] > e["red"] > e["nir"], key
-        assert e["nir"] < e["pan"] < e["blue"], key
+        assert "pan" not in e or e["nir"] < e["pan"] < e["blue"], key  # GF-1 WFV has no pan band
         for c, ref in etm.items():
             assert abs(e[c] / ref - 1) < 0.06, (key, c)
 
@@ -439,3 +439,28 @@ def test_rpc_heights_from_a_dem_in_feet(tmp_path):
     # 500 m lower: the footprint moves by 0.02 · 200 px · 0.8 m ≈ 3 m east (or the pixels change)
     moved = abs(grid_low.transform.c - grid_m.transform.c) > 1.0
     assert moved or np.nanmax(np.abs(low[4][core] - m[4][core])) > 0.01
+
+
+def test_gf1_wfv_single_image_with_the_tabulated_coefficients(tmp_path):
+    """A GF-1 WFV2 image (16 m MS only, no pan): 16 m UTM grid, ρ by hand with CRESDA's 2017 WFV2 gains
+    (as in CRESDA's 2017 notice) and the WFV2 ESUN."""
+    gf = _gf2(tmp_path)
+    d = tmp_path / "GF1_WFV2_E86.9_N28.0_20170812_L1A0002500000"
+    d.mkdir()
+    for suffix in (".tiff", ".rpb"):
+        (d / f"{d.name}{suffix}").write_bytes(next(gf.glob(f"*-MSS1{suffix}")).read_bytes())
+    (d / f"{d.name}.xml").write_text(_xml(sensor="WFV2", sat="GF1", when="2017-08-12 05:12:33"))
+    cfg = _gf_config(tmp_path, d, esun=False)
+    cfg.write_text(cfg.read_text().replace('"nir", "pan", "slope"', '"nir", "slope"'))
+    res = build_feature_stack(load_config(cfg), tmp_path / "stack")
+    stack, grid = read_raster(res.stack)
+    assert grid.res == (16.0, 16.0)
+    d_au = earth_sun_distance_au(__import__("datetime").date(2017, 8, 12))
+    gains = {"blue": 0.2097, "green": 0.163, "red": 0.1339, "nir": 0.1521}
+    esun = {"blue": 1955.11, "green": 1847.22, "red": 1569.45, "nir": 1087.87}
+    for i, c in enumerate(("blue", "green", "red", "nir")):
+        rho = math.pi * gains[c] * GF_DN[c] * d_au**2 / (esun[c] * math.cos(math.radians(25.0)))
+        core = stack[i][5:-5, 5:-5]
+        assert np.isfinite(core).all()
+        np.testing.assert_allclose(core, rho, rtol=1e-5)
+    assert res.sensors["primary"]["calibration_table"] == "GF1-WFV2"

@@ -2,7 +2,8 @@
 
 Give the product folder as unpacked (or one of its images). Files are found by CRESDA's naming, e.g.
 ``GF2_PMS1_E113.6_N23.1_20150117_L1A0000567980-MSS1.tiff`` / ``-PAN1.tiff`` with their ``.xml`` metadata
-and ``.rpb`` (or ``_rpc.txt``) RPC model; GF-6 ``-MUX`` / ``-PAN``; ZY-3 ``ZY3_MUX_…`` / ``ZY3_NAD_…``.
+and ``.rpb`` (or ``_rpc.txt``) RPC model; GF-6 ``-MUX`` / ``-PAN``; ZY-3 ``ZY3_MUX_…`` / ``ZY3_NAD_…``;
+GF-1 WFV ``GF1_WFV1_…_L1A….tiff`` (one 16 m multispectral image, no pan band).
 
 What is computed:
 
@@ -100,6 +101,32 @@ CALIBRATION: dict[str, dict[int, dict]] = {
         2017: {"pan": 0.1365, "ms": (0.1460, 0.1248, 0.1274, 0.1255)},
         2018: {"pan": 0.149, "ms": (0.1523, 0.1382, 0.1403, 0.1334)},
     },
+    # GF-1 WFV (16 m multispectral, no pan); 2014-2021 per Gaofen-Batch, the 2017 rows equal CRESDA's 2017
+    # notice (2013 was published as the inverse, DN per radiance, and is left out)
+    "GF1-WFV1": {
+        2014: {"ms": (0.2004, 0.1648, 0.1243, 0.1563)}, 2015: {"ms": (0.1816, 0.156, 0.1412, 0.1368)},
+        2016: {"ms": (0.1843, 0.1477, 0.122, 0.1365)}, 2017: {"ms": (0.2165, 0.1685, 0.1354, 0.1507)},
+        2018: {"ms": (0.1824, 0.1546, 0.127, 0.1344)}, 2019: {"ms": (0.2144, 0.1657, 0.1228, 0.1213)},
+        2020: {"ms": (0.19319, 0.16041, 0.12796, 0.13405)}, 2021: {"ms": (0.1722, 0.1496, 0.1227, 0.1262)},
+    },
+    "GF1-WFV2": {
+        2014: {"ms": (0.1733, 0.1383, 0.1122, 0.1391)}, 2015: {"ms": (0.1684, 0.1527, 0.1373, 0.1263)},
+        2016: {"ms": (0.1929, 0.154, 0.1349, 0.1359)}, 2017: {"ms": (0.2097, 0.163, 0.1339, 0.1521)},
+        2018: {"ms": (0.1851, 0.1538, 0.1231, 0.1314)}, 2019: {"ms": (0.2368, 0.1745, 0.1254, 0.1163)},
+        2020: {"ms": (0.2057, 0.1648, 0.126, 0.1187)}, 2021: {"ms": (0.1792, 0.1534, 0.1232, 0.1291)},
+    },
+    "GF1-WFV3": {
+        2014: {"ms": (0.1745, 0.1514, 0.1257, 0.1462)}, 2015: {"ms": (0.177, 0.1589, 0.1385, 0.1344)},
+        2016: {"ms": (0.1753, 0.1565, 0.148, 0.1322)}, 2017: {"ms": (0.187, 0.1619, 0.1295, 0.1383)},
+        2018: {"ms": (0.1894, 0.1728, 0.1343, 0.1373)}, 2019: {"ms": (0.2139, 0.1797, 0.1344, 0.1337)},
+        2020: {"ms": (0.2106, 0.1825, 0.1346, 0.1187)}, 2021: {"ms": (0.2044, 0.1844, 0.1429, 0.1453)},
+    },
+    "GF1-WFV4": {
+        2014: {"ms": (0.1713, 0.16, 0.1497, 0.1435)}, 2015: {"ms": (0.1886, 0.1645, 0.1467, 0.1378)},
+        2016: {"ms": (0.1973, 0.1714, 0.15, 0.1572)}, 2017: {"ms": (0.177, 0.1521, 0.1322, 0.1349)},
+        2018: {"ms": (0.1866, 0.1599, 0.1307, 0.1251)}, 2019: {"ms": (0.2442, 0.1945, 0.1547, 0.1037)},
+        2020: {"ms": (0.2522, 0.2029, 0.1528, 0.1031)}, 2021: {"ms": (0.2102, 0.1808, 0.1442, 0.1362)},
+    },
     "GF6-PMS": {
         2018: {"pan": 0.0505, "ms": (0.0825, 0.0663, 0.0513, 0.0298)},
         2019: {"pan": 0.0534, "ms": (0.0847, 0.0653, 0.0491, 0.0289)},
@@ -120,17 +147,22 @@ ESUN: dict[str, dict[str, float]] = {
     "GF2-PMS1": {"pan": 1364.26, "blue": 1941.76, "green": 1853.73, "red": 1541.79, "nir": 1086.47},
     "GF2-PMS2": {"pan": 1362.16, "blue": 1941.22, "green": 1853.61, "red": 1541.70, "nir": 1086.53},
     "GF6-PMS": {"pan": 1497.79, "blue": 1945.50, "green": 1832.38, "red": 1558.18, "nir": 1090.77},
+    "GF1-WFV1": {"blue": 1968.63, "green": 1849.19, "red": 1571.46, "nir": 1079.00},
+    "GF1-WFV2": {"blue": 1955.11, "green": 1847.22, "red": 1569.45, "nir": 1087.87},
+    "GF1-WFV3": {"blue": 1956.62, "green": 1840.46, "red": 1541.45, "nir": 1084.06},
+    "GF1-WFV4": {"blue": 1968.08, "green": 1841.53, "red": 1540.80, "nir": 1069.60},
 }  # fmt: skip
 #: nominal band edges (µm) of the cameras in :data:`ESUN` (CRESDA): pan 0.45-0.90 (GF-6: 0.45-0.70)
 BAND_EDGES_UM = {
     "pan": (0.45, 0.90), "blue": (0.45, 0.52), "green": (0.52, 0.59), "red": (0.63, 0.69), "nir": (0.77, 0.89),
 }  # fmt: skip
 PAN_RES_M = {"GF1": 2.0, "GF2": 0.8, "GF6": 2.0, "ZY3": 2.1}  # nominal pan pixel size (nadir)
+WFV_RES_M = 16.0  # GF-1 WFV multispectral pixel size (nadir)
 
 KEYS = (
     Key(
         "gf",
-        "GaoFen-1/2/6 PMS Level-1A product folder (-PAN/-MSS .tiff with .xml and .rpb); DN are calibrated",
+        "GaoFen-1/2/6 PMS (-PAN/-MSS .tiff) or GF-1 WFV Level-1A product folder with .xml and .rpb",
         "primary",
         example="GF2_PMS1_E113.6_N23.1_20150117_L1A0000567980",
     ),
@@ -142,6 +174,7 @@ KEYS = (
     ),
 )
 _MS_TOKEN = re.compile(r"[-_](MSS\d?|MUX)(?=[._-]|$)", re.IGNORECASE)
+_WFV_TOKEN = re.compile(r"^GF1_WFV\d(?=[._-]|$)", re.IGNORECASE)  # GF1_WFV1_E…_L1A….tiff: one 16 m MS image
 _PAN_TOKEN = re.compile(r"[-_](PAN\d?|NAD)(?=[._-]|$)", re.IGNORECASE)
 
 
@@ -149,11 +182,11 @@ def find_pair(path: Path) -> tuple[Path | None, Path]:
     """(pan, ms) image files of a product folder (or the folder of one given image)."""
     folder = path if path.is_dir() else path.parent
     images = [p for p in sorted(folder.iterdir()) if p.suffix.lower() in (".tif", ".tiff") and p.is_file()]
-    ms = [p for p in images if _MS_TOKEN.search(p.stem)]
+    ms = [p for p in images if _MS_TOKEN.search(p.stem)] or [p for p in images if _WFV_TOKEN.search(p.stem)]
     pan = [p for p in images if _PAN_TOKEN.search(p.stem)]
     if not ms:
         raise InputError(
-            "no multispectral image (-MSS / -MUX .tiff) in the product folder",
+            "no multispectral image (-MSS / -MUX / GF1_WFV .tiff) in the product folder",
             folder,
             "Give the unpacked GF/ZY-3 product folder with its MSS/MUX and PAN images",
         )
@@ -329,13 +362,14 @@ def open_gfzy(paths: dict[str, Path], *, dem: Path | None = None, calibration: d
     d = earth_sun_distance_au(day)
     k = math.pi * d * d / math.cos(math.radians(zenith))
     res = float(calibration.get("pan_res_m", PAN_RES_M.get(sat, 2.0)))
+    ms_res = WFV_RES_M if camera.startswith("WFV") else 4 * res
     with open_raster(ms, need_crs=False) as ds:
         if ds.count < 4:
             raise InputError(
                 f"multispectral image has {ds.count} band(s), expected 4 (blue, green, red, nir)", ms
             )
-    grid, rpc = _grid(pan or ms, res if pan is not None else 4 * res, dem)
-    if pan is not None and _grid(ms, 4 * res, dem)[1] != rpc:
+    grid, rpc = _grid(pan or ms, res if pan is not None else ms_res, dem)
+    if pan is not None and _grid(ms, ms_res, dem)[1] != rpc:
         raise InputError(
             "pan and multispectral images differ in georeferencing (one map-projected, one raw with RPC)",
             ms,
@@ -360,7 +394,7 @@ def open_gfzy(paths: dict[str, Path], *, dem: Path | None = None, calibration: d
 
 SENSOR = Sensor(
     name="gfzy",
-    title="GaoFen-1/2/6 PMS and ZiYuan-3 (pan + multispectral, CRESDA Level-1A)",
+    title="GaoFen-1/2/6 PMS, GF-1 WFV and ZiYuan-3 (pan + multispectral, CRESDA Level-1A)",
     keys=KEYS,
     channels={"blue": 0.485, "green": 0.555, "red": 0.66, "nir": 0.83, "pan": 0.675},
     native_res_m={"pan": 0.8, "blue": 3.2, "green": 3.2, "red": 3.2, "nir": 3.2},
