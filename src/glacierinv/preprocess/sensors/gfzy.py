@@ -22,8 +22,8 @@ Coefficient sources (docs/sensors.md lists them per row):
 - gains and offsets: CRESDA's annual absolute radiometric calibration coefficients (China Centre for
   Resources Satellite Data and Application, published yearly at www.cresda.com). GF-1/GF-2 2013-2018 and
   GF-6 2018 as transcribed in the open-source Project_JiaoTang GaoFen tool (desertstsung/Project_JiaoTang,
-  ``gainOffsetExtForMSPN.pro``); GF-2 and GF-6 2019-2021 and ZY-3-03 2020 as tabulated in the open-source
-  Gaofen-Batch tool (GenghisYoung233/Gaofen-Batch, ``data/AtmosphericCorrectionParameter.yaml``; its 2021
+  ``gainOffsetExtForMSPN.pro``); GF-2 and GF-6 2019-2021, GF-1 WFV 2014-2021 and ZY-3-03 2020 as
+  tabulated in the open-source Gaofen-Batch tool (GenghisYoung233/Gaofen-Batch, ``data/AtmosphericCorrectionParameter.yaml``; its 2021
   GF-2/GF-6 rows agree with an independent GF preprocessing script); ZY-3-01 MUX from CRESDA's 2013
   field-calibration notice and ZY-3-02 MUX from CRESDA's 2017 notice (国产陆地观测卫星绝对辐射定标系数).
   Later years fall back to the latest edition listed (a warning says so) — give the current year's values
