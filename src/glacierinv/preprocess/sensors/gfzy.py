@@ -23,15 +23,15 @@ Coefficient sources (docs/sensors.md lists them per row):
   Resources Satellite Data and Application, published yearly at www.cresda.com). GF-1/GF-2 2013-2018 and
   GF-6 2018 as transcribed in the open-source Project_JiaoTang GaoFen tool (desertstsung/Project_JiaoTang,
   ``gainOffsetExtForMSPN.pro``); GF-2 and GF-6 2019-2021, GF-1 WFV 2014-2021 and ZY-3-03 2020 as
-  tabulated in the open-source Gaofen-Batch tool (GenghisYoung233/Gaofen-Batch, ``data/AtmosphericCorrectionParameter.yaml``; its 2021
-  GF-2/GF-6 rows agree with an independent GF preprocessing script); ZY-3-01 MUX from CRESDA's 2013
+  tabulated in the open-source Gaofen-Batch tool (GenghisYoung233/Gaofen-Batch,
+  ``data/AtmosphericCorrectionParameter.yaml``; its 2021 GF-2/GF-6 rows agree with an independent GF preprocessing script); ZY-3-01 MUX from CRESDA's 2013
   field-calibration notice and ZY-3-02 MUX from CRESDA's 2017 notice (国产陆地观测卫星绝对辐射定标系数).
   Later years fall back to the latest edition listed (a warning says so) — give the current year's values
   in the config for quantitative work.
 - ESUN: CRESDA's per-band values (computed by CRESDA from each camera's spectral response), as tabulated
   in Gaofen-Batch's ``AtmosphericCorrectionParameter.yaml``; the GF-1 PMS1, GF-2 PMS1/2 and GF-6 PMS rows
-  agree to the last digit with the independent GF preprocessing script. Every value lies within 5 % of
-  Landsat 7 ETM+'s ESUN for the band of the same nominal edges (Chander et al. 2009), the test that guards
+  agree to the last digit with the independent GF preprocessing script. Every value lies within 5 % (the
+  test allows 6 %) of Landsat 7 ETM+'s ESUN for the band of the same nominal edges (Chander et al. 2009), the test that guards
   transcription. ZY-3-01/02 ESUN is not tabulated (no published value found; the ZY-3-03 MUX values listed
   by Gaofen-Batch — NIR 1203, green above blue — fail that physical check), so ZY-3 runs ask for ``esun``.
 Limitation: RPC heights are ellipsoidal while most DEMs are orthometric; the geoid undulation N (tens of
