@@ -175,7 +175,12 @@ def _run_parts(cfg: RunConfig, run: RunFolder, stage: Stage, progress: Progress)
     per_part = [
         {"part": p.key, "scene": p.scene, "status": "failed", "error": r.error}
         if isinstance(r, TaskFailure)
-        else {"part": p.key, "scene": p.scene, "status": r.get("status"), **(r.get("summary") or {})}
+        else {
+            "part": p.key,
+            "scene": p.scene,
+            "status": r.get("status"),
+            **{k: v for k, v in (r.get("summary") or {}).items() if k not in ("part", "scene", "status")},
+        }
         for p, r in zip(parts, results, strict=True)
     ]
     return {

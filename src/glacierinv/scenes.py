@@ -148,7 +148,10 @@ def process_part(part: Part, run_dir: str | Path, stage: str) -> dict[str, Any]:
             folder / "proba.tif",
             folder / "uncertainty.tif",
         )
-    summary = json.loads(json.dumps(summary or {}, default=str))  # JSON-able (paths, numpy scalars)
+    # JSON-able: numpy scalars as numbers, paths as text
+    summary = json.loads(
+        json.dumps(summary or {}, default=lambda o: o.item() if hasattr(o, "item") else str(o))
+    )
     record[stage] = part.spec_hash()
     record[f"{stage}_summary"] = summary
     with atomic_path(record_path) as tmp:

@@ -227,8 +227,9 @@ def read_rpc_on_grid(
     """Orthorectify bands of a raw (RPC) image onto ``grid`` (window) with GDAL's RPC transformer.
 
     Heights come from ``dem`` (``RPC_DEM``, bilinear, converted to metres with ``RPC_HEIGHT_SCALE`` when
-    the DEM is in another unit, :func:`glacierinv.dem.terrain.dem_z_factor`); without a DEM the RPC height offset is used (a flat
-    Earth at the scene's mean height — only for flat scenes). Returns float32 with NaN outside the image.
+    the DEM is in another unit, :func:`glacierinv.dem.terrain.dem_z_factor`); without a DEM the RPC height
+    offset is used (a flat Earth at the scene's mean height — only for flat scenes). Returns float32 with
+    NaN outside the image.
     """
     import rasterio
     from rasterio.warp import reproject
