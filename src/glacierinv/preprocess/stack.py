@@ -206,6 +206,8 @@ def _build(cfg, scene: Scene, channels: list[str], out: Path, block_px, progress
         win = win.intersection(Window(0, 0, grid.width, grid.height))
         grid = grid.window_grid(win)
     z_m = check_dem_units(dem)  # metres per DEM unit ([dem] z_unit, band unit); implausible ranges refused
+    for note in primary.info.get("calibration_notes", []):  # substituted coefficients (GF/ZY tables)
+        log.warning("%s", note)
     refs = [*primary.bands.values(), *([primary.pan] if primary.pan is not None else [])]
     rpc_files = {r.path for r in refs if r.rpc}
     s2_files = [path for path, _ in s2.bands.values()] if s2 else []
