@@ -494,3 +494,20 @@ def test_gf1_wfv_single_image_with_the_tabulated_coefficients(tmp_path):
         assert np.isfinite(core).all()
         np.testing.assert_allclose(core, rho, rtol=1e-5)
     assert res.sensors["primary"]["calibration_table"] == "GF1-WFV2"
+
+
+def test_glacierinv_run_on_a_gf2_pair_named_by_its_folder(tmp_path):
+    """`glacierinv run` from a config naming only the GF-2 product folder and the DEM (baseline: no shipped
+    U-Net takes GF's channels without Landsat LST): every stage runs, calibration recorded in run.json."""
+    import json
+
+    cfg = _gf_config(tmp_path, _gf2(tmp_path), esun=False)
+    text = cfg.read_text()
+    cfg.write_text(text.replace('"pan", ', "").replace('pansharpen = "none"\n', ""))
+    res = runner.invoke(app, ["run", str(cfg), "--out", str(tmp_path / "run")])
+    assert res.exit_code == 0, res.output
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert all(s["status"] in ("done", "skipped") for s in run["stages"].values())
+    info = run["stages"]["stack"]["summary"]["sensors"]["primary"]
+    assert info["calibration_table"] == "GF2-PMS1" and info["esun_source"]["red"] == "CRESDA GF2-PMS1"
+    assert (tmp_path / "run" / "inventory.gpkg").exists()
