@@ -5,7 +5,7 @@
 - ``blue, green, red, nir``: pan-sharpened multispectral reflectance (:mod:`.pansharpen`), gap-filled from
   Sentinel-2 (B2, B3, B4, B8) where the primary image is missing or cloudy and Sentinel-2 is clear;
 - ``lst``: Landsat land-surface temperature in K (:mod:`.thermal`), from DNs resampled bilinearly onto the
-  window (DN fill 0 excluded);
+  window (DN fill 0 excluded); ``tir``: the same thermal band's at-sensor brightness temperature (K);
 - ``slope``: degrees, from the DEM on its own metric grid (:func:`glacierinv.dem.terrain.slope_on_grid`);
 - optional: ``pan``, ``swir`` (S2 B11), ``ndsi`` (S2 green/SWIR, Dozier 1989), ``ndwi`` (green/NIR,
   McFeeters 1996), ``ndvi``, ``elevation``/``dem`` (m).
@@ -205,12 +205,14 @@ def _build(cfg, scene: Scene, channels: list[str], out: Path, block_px, progress
         win = window if isinstance(window, Window) else Window(*window)
         win = win.intersection(Window(0, 0, grid.width, grid.height))
         grid = grid.window_grid(win)
-    check_dem_units(dem)  # a decimated read: feet or decimetres are refused before any work
+    z_m = check_dem_units(dem)  # metres per DEM unit ([dem] z_unit, band unit); implausible ranges refused
+    for note in primary.info.get("calibration_notes", []):  # substituted coefficients (GF/ZY tables)
+        log.warning("%s", note)
     refs = [*primary.bands.values(), *([primary.pan] if primary.pan is not None else [])]
     rpc_files = {r.path for r in refs if r.rpc}
     s2_files = [path for path, _ in s2.bands.values()] if s2 else []
     others = [dem, scene.s2_cloud, scene.primary_cloud, *s2_files]
-    if scene.thermal is not None and "lst" in channels:
+    if scene.thermal is not None and {"lst", "tir"} & set(channels):
         others += list(scene.thermal[2])
     for p in {*primary.files(), *(q for q in others if q is not None)}:
         if p not in rpc_files:
@@ -247,7 +249,7 @@ def _build(cfg, scene: Scene, channels: list[str], out: Path, block_px, progress
         s2=s2, s2_cloud=scene.s2_cloud, s2_cloud_kind=mask_kind(scene.s2_cloud) if scene.s2_cloud else None,
         cloud_grow_px=int(np.ceil(CLOUD_GROW_M / min(grid.res))), primary_cloud=scene.primary_cloud, dem=dem,
         sharpener=sharpener, lst=primary.lst or (scene.thermal[0] if scene.thermal is not None else None),
-        sun=sun,
+        sun=sun, z_m=z_m, tir=primary.tir or (scene.thermal[3] if scene.thermal is not None else None),
     )  # fmt: skip
     block = block_px or cfg.runtime.block_px
     cloud_grow_px = int(np.ceil(CLOUD_GROW_M / min(grid.res)))
@@ -322,6 +324,8 @@ class _Context:
     sharpener: PanSharpener | None
     lst: Callable | None
     sun: tuple[float, float]
+    z_m: float = 1.0  # metres per DEM unit
+    tir: Callable | None = None
 
 
 def _window(ctx: _Context, win):
@@ -376,7 +380,7 @@ def _window(ctx: _Context, win):
         swir.setdefault(c, arr)  # Sentinel-2 brings the SWIR the primary image lacks
     for b, name in enumerate(OPTICAL):
         layers[name] = optical[b]
-    elevation = read_on_grid(ctx.dem, grid, window=win, bands=1, require_overlap=False)
+    elevation = read_on_grid(ctx.dem, grid, window=win, bands=1, require_overlap=False) * np.float32(ctx.z_m)
     shade = hillshade(elevation, wgrid.res, *ctx.sun)
     vis = optical[:3].mean(axis=0)
     cast = cast_shadow_to_grid(ctx.dem, grid, win, *ctx.sun, max_distance_m=SHADOW_MAX_DISTANCE_M)
@@ -396,6 +400,8 @@ def _window(ctx: _Context, win):
     layers["ndvi"] = ndvi(optical[2], optical[3])
     if "lst" in channels:
         layers["lst"] = ctx.lst(grid, win)
+    if "tir" in channels:
+        layers["tir"] = ctx.tir(grid, win)
     missing = [c for c in channels if c not in layers]
     if missing:  # check_channels guards this; a product that lost a band between check and build
         raise ConfigError(f"config: channel(s) {', '.join(missing)} not available from the inputs")
