@@ -89,6 +89,6 @@ def test_missing_channel_and_no_optical_are_config_errors():
         stack_window(_inputs(ms=None), ["red"], res_m=2.0)
     slope = np.full(SHAPE, 12.0, "float32")
     layers, *_ = stack_window(
-        _inputs(slope_deg=slope, lst_k=np.full(SHAPE, 270.0)), ["slope", "lst"], res_m=2.0
+        _inputs(slope_deg=slope, thermal_k={"lst": np.full(SHAPE, 270.0)}), ["slope", "lst"], res_m=2.0
     )
     assert (layers["slope"] == 12.0).all() and (layers["lst"] == 270.0).all()

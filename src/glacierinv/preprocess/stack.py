@@ -396,8 +396,8 @@ class WindowInputs:
         Cloud flagged by a user-given mask of the primary image.
     slope_deg : (rows, cols) float, optional
         Slope in degrees (computed on the DEM's own metric grid); needed for the ``slope`` channel.
-    lst_k : (rows, cols) float, optional
-        Land-surface temperature in K; needed for the ``lst`` channel.
+    thermal_k : dict of str to (rows, cols) float
+        Temperature channels read from the thermal product, K (``lst``: land-surface temperature).
     """
 
     elevation_m: np.ndarray
@@ -411,7 +411,7 @@ class WindowInputs:
     quality_cloud: np.ndarray | None = None
     primary_cloud: np.ndarray | None = None
     slope_deg: np.ndarray | None = None
-    lst_k: np.ndarray | None = None
+    thermal_k: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _read_window(ctx: _Context, win) -> WindowInputs:
@@ -446,7 +446,7 @@ def _read_window(ctx: _Context, win) -> WindowInputs:
     if "slope" in channels:
         inputs.slope_deg = slope_on_grid(ctx.dem, grid, win)
     if "lst" in channels:
-        inputs.lst_k = ctx.lst(grid, win)
+        inputs.thermal_k["lst"] = ctx.lst(grid, win)
     return inputs
 
 
@@ -559,8 +559,7 @@ def _layers(inputs: WindowInputs, optical, swir: dict, channels: list[str]) -> d
         layers["ndsi"] = ndsi(optical[1], swir["swir1"])
     layers["ndwi"] = ndwi(optical[1], optical[3])
     layers["ndvi"] = ndvi(optical[2], optical[3])
-    if "lst" in channels and inputs.lst_k is not None:
-        layers["lst"] = inputs.lst_k
+    layers.update(inputs.thermal_k)
     missing = [c for c in channels if c not in layers]
     if missing:  # check_channels guards this; a product that lost a band between check and build
         raise ConfigError(f"config: channel(s) {', '.join(missing)} not available from the inputs")
