@@ -196,3 +196,5 @@ def test_predict_array_refuses_a_stack_of_the_wrong_shape():
         predict_array(np.zeros((4, 32, 32), "float32"), Pointwise(), _meta())
     with pytest.raises(InputError, match="6 channels"):
         predict_array(np.zeros((32, 32), "float32"), Pointwise(), _meta())
+    with pytest.raises(TypeError, match="tile"):
+        predict_array(np.zeros((6, 32, 32), "float32"), Pointwise(), _meta(), tile=32)  # TileOptions names

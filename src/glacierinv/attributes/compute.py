@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -138,15 +139,8 @@ def compute_attributes(
     glaciers: gpd.GeoDataFrame,
     dem_path: str | Path,
     *,
-    debris: gpd.GeoDataFrame | None = None,
-    id_column: str | None = None,
     dem_source: str | None = None,
-    img_source: str | None = None,
-    src_date: str | None = None,
-    band_m: float = 50.0,
-    min_dem_coverage: float = 0.2,
-    return_centerlines: bool = False,
-    allow_overlaps: bool = False,
+    **options: Any,
 ):
     """Attribute table, hypsometry (and optionally longest flowlines) for glacier polygons.
 
@@ -172,9 +166,15 @@ def compute_attributes(
         Hypsometry band height in metres (RGI: 50).
     min_dem_coverage
         Minimum share of a glacier's cells with valid DEM for elevation/slope/aspect statistics.
+    dem_source
+        Value of the ``dem_source`` column (default: the DEM's file name).
+    img_source, src_date
+        Values of those columns where the input has none.
+    return_centerlines
+        Also return the longest flowlines.
 
-    The DEM is read glacier by glacier (:class:`~glacierinv.dem.windows.DemWindows`); the attributes are
-    computed by :func:`attributes_from_windows`.
+    The keywords other than ``dem_source`` are those of :func:`attributes_from_windows`, which computes
+    the attributes; the DEM is read here glacier by glacier (:class:`~glacierinv.dem.windows.DemWindows`).
 
     Returns
     -------
@@ -189,12 +189,8 @@ def compute_attributes(
             for g, crs in dems.metric_geometries(geoms):
                 yield dems.window(g, crs)
 
-    return attributes_from_windows(
-        glaciers, dem_windows, debris=debris, id_column=id_column,
-        dem_source=dem_source if dem_source is not None else Path(dem_path).name, img_source=img_source,
-        src_date=src_date, band_m=band_m, min_dem_coverage=min_dem_coverage,
-        return_centerlines=return_centerlines, allow_overlaps=allow_overlaps,
-    )  # fmt: skip
+    source = dem_source if dem_source is not None else Path(dem_path).name
+    return attributes_from_windows(glaciers, dem_windows, dem_source=source, **options)
 
 
 def attributes_from_windows(

@@ -57,6 +57,7 @@ __all__ = [
     "CONFIDENCE_MODES",
     "PRECISIONS",
     "Prediction",
+    "TileOptions",
     "blend_weights",
     "finish_block",
     "native_bf16",
@@ -150,6 +151,35 @@ def blend_weights(tile_px: int, floor: float = 1e-3) -> np.ndarray:
     return np.maximum(np.outer(w1, w1), floor).astype("float32")
 
 
+@dataclass(frozen=True)
+class TileOptions:
+    """How :func:`predict_stack`, :func:`predict_with_model` and :func:`predict_array` tile and run a stack.
+
+    Attributes
+    ----------
+    tile_px, overlap_px : int
+        Tile size and overlap in pixels (seed: 512 px tiles, overlapping).
+    block_px : int
+        Column-strip width bounding memory (see module docstring).
+    batch_size : int
+        Tiles per forward pass.
+    precision : {"auto", "fp32", "bf16"}
+        bf16 autocast; ``auto`` = bf16 where the device has native bf16 (:func:`native_bf16`).
+    confidence : {"softmax", "tta", "mc", "none"}
+        How the probabilities behind ``uncertainty.tif`` are formed (module docstring).
+    mc_samples : int
+        Forward passes per tile for ``confidence="mc"``.
+    """
+
+    tile_px: int = 512
+    overlap_px: int = 128
+    block_px: int = 8192
+    batch_size: int = 4
+    precision: str = "auto"
+    confidence: str = "softmax"
+    mc_samples: int = 8
+
+
 def predict_stack(
     stack_path: str | Path,
     checkpoint: str | Path | None,
@@ -157,15 +187,9 @@ def predict_stack(
     proba_path: str | Path | None = None,
     *,
     uncertainty_path: str | Path | None = None,
-    tile_px: int = 512,
-    overlap_px: int = 128,
     device: str = "auto",
-    block_px: int = 8192,
-    batch_size: int = 4,
-    precision: str = "auto",
-    confidence: str = "softmax",
-    mc_samples: int = 8,
     progress: Callable[[float], None] | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
     """Segment a feature stack with a U-Net checkpoint → ``classes.tif`` (+ ``proba.tif``, ``uncertainty.tif``).
 
@@ -180,19 +204,12 @@ def predict_stack(
         uint8 probabilities ×255 (blended, temperature-calibrated softmax). Written atomically.
     uncertainty_path : path, optional
         float32 normalised predictive entropy (0-1, NaN nodata); ignored when ``confidence="none"``.
-    tile_px, overlap_px : int
-        Tile size and overlap in pixels (seed: 512 px tiles, overlapping).
     device : {"auto", "cpu", "cuda"}
-    block_px : int
-        Column-strip width bounding memory (see module docstring).
-    batch_size : int
-        Tiles per forward pass.
-    precision : {"auto", "fp32", "bf16"}
-        bf16 autocast; ``auto`` = bf16 where the device has native bf16 (:func:`native_bf16`).
-    confidence : {"softmax", "tta", "mc", "none"}
-        How the probabilities behind ``uncertainty.tif`` are formed (module docstring).
-    mc_samples : int
-        Forward passes per tile for ``confidence="mc"``.
+    progress : callable, optional
+        Called with the finished fraction (0-1).
+    **options
+        ``tile_px, overlap_px, block_px, batch_size, precision, confidence, mc_samples``: see
+        :class:`TileOptions`.
 
     Returns
     -------
@@ -202,21 +219,9 @@ def predict_stack(
     dev = resolve_device(device)
     model, meta = load_checkpoint(checkpoint, dev)
     summary = predict_with_model(
-        stack_path,
-        model,
-        meta,
-        classes_path,
-        proba_path,
-        uncertainty_path=uncertainty_path,
-        tile_px=tile_px,
-        overlap_px=overlap_px,
-        block_px=block_px,
-        batch_size=batch_size,
-        precision=precision,
-        confidence=confidence,
-        mc_samples=mc_samples,
-        progress=progress,
-    )
+        stack_path, model, meta, classes_path, proba_path, uncertainty_path=uncertainty_path, progress=progress,
+        **options,
+    )  # fmt: skip
     summary["checkpoint"] = str(checkpoint) if checkpoint is not None else "shipped:unet_cbam_synthetic.pt"
     summary["model_channels"] = list(meta.channels)
     return summary
@@ -438,14 +443,7 @@ def predict_array(
     stack: np.ndarray,
     model: torch.nn.Module,
     meta: ModelMeta,
-    *,
-    tile_px: int = 512,
-    overlap_px: int = 128,
-    block_px: int = 8192,
-    batch_size: int = 4,
-    precision: str = "auto",
-    confidence: str = "softmax",
-    mc_samples: int = 8,
+    **options: Any,
 ) -> Prediction:
     """Segment a feature stack held in memory (the pure core of :func:`predict_with_model`).
 
@@ -456,9 +454,9 @@ def predict_array(
         checkpoint's statistics); NaN = no data.
     model, meta
         Any module mapping (B, C, H, W) → logits, and its checkpoint metadata.
-    tile_px, overlap_px, block_px, batch_size, precision, confidence, mc_samples
-        As :func:`predict_stack`; the tiles and their blending are the same, so the result equals the
-        file-level prediction of the same stack.
+    **options
+        :class:`TileOptions` as :func:`predict_stack`; the tiles and their blending are the same, so the
+        result equals the file-level prediction of the same stack.
 
     Returns
     -------
@@ -470,12 +468,13 @@ def predict_array(
             f"stack must be (channels, rows, cols) with the model's {len(meta.channels)} channels "
             f"({', '.join(meta.channels)}), not shape {stack.shape}"
         )
-    run = _Run(model, meta, tile_px, overlap_px, block_px, batch_size, precision, confidence, mc_samples)
+    run = _Run(model, meta, TileOptions(**options))
+    tile_px, batch_size = run.opt.tile_px, run.opt.batch_size
     plan = run.plan(*stack.shape[1:])
     n_classes = len(meta.class_names)
     classes = np.full(stack.shape[1:], NODATA, "uint8")
     proba = np.zeros((n_classes, *stack.shape[1:]), "float32")
-    unc = np.full(stack.shape[1:], np.nan, "float32") if confidence != "none" else None
+    unc = np.full(stack.shape[1:], np.nan, "float32") if run.opt.confidence != "none" else None
 
     def submit_read(xa: int, xb: int, y0: int) -> Future:
         x = stack[:, y0 : min(y0 + tile_px, plan.height), xa:xb].astype("float32", copy=True)
@@ -499,23 +498,20 @@ def predict_array(
 class _Run:
     """Checked options, device, precision, normalisation and forward pass of one prediction."""
 
-    def __init__(
-        self, model, meta, tile_px, overlap_px, block_px, batch_size, precision, confidence, mc_samples
-    ):
-        self.stride = _check_tiling(tile_px, overlap_px, block_px)
-        _check_options(confidence, mc_samples, batch_size)
+    def __init__(self, model: torch.nn.Module, meta: ModelMeta, opt: TileOptions):
+        self.opt = opt
+        self.stride = _check_tiling(opt.tile_px, opt.overlap_px, opt.block_px)
+        _check_options(opt.confidence, opt.mc_samples, opt.batch_size)
         model.eval()
         self.dev = next(iter(model.parameters()), torch.zeros(0)).device
-        self.prec = resolve_precision(precision, self.dev)
-        self.tile_px, self.overlap_px, self.block_px = tile_px, overlap_px, block_px
-        self.precision, self.confidence = precision, confidence
+        self.prec = resolve_precision(opt.precision, self.dev)
         self.temperature = float(getattr(meta, "temperature", 1.0))
         self.mean = np.asarray(meta.norm_mean, "float32")[:, None, None]
         self.inv_std = (1.0 / np.asarray(meta.norm_std, "float32"))[:, None, None]
-        self.forward = _Forward(model, self.dev, self.prec, self.temperature, confidence, mc_samples)
+        self.forward = _Forward(model, self.dev, self.prec, self.temperature, opt.confidence, opt.mc_samples)
 
     def plan(self, height: int, width: int) -> _Plan:
-        return _Plan.of(height, width, self.tile_px, self.stride, self.block_px)
+        return _Plan.of(height, width, self.opt.tile_px, self.stride, self.opt.block_px)
 
     def summary(self, counts: np.ndarray, n_tiles: int) -> dict[str, Any]:
         return {
@@ -525,12 +521,12 @@ class _Run:
             "pixels_debris": int(counts[2]),
             "pixels_nodata": int(counts[NODATA]),
             "tiles": n_tiles,
-            "tile_px": self.tile_px,
-            "overlap_px": self.overlap_px,
+            "tile_px": self.opt.tile_px,
+            "overlap_px": self.opt.overlap_px,
             "device": str(self.dev),
             "precision": self.prec,
-            "precision_requested": self.precision,
-            "confidence": self.confidence,
+            "precision_requested": self.opt.precision,
+            "confidence": self.opt.confidence,
             "temperature": self.temperature,
             "forward_passes_per_tile": self.forward.passes,
         }
@@ -545,23 +541,18 @@ def predict_with_model(
     proba_path: str | Path | None = None,
     *,
     uncertainty_path: str | Path | None = None,
-    tile_px: int = 512,
-    overlap_px: int = 128,
-    block_px: int = 8192,
-    batch_size: int = 4,
-    precision: str = "auto",
-    confidence: str = "softmax",
-    mc_samples: int = 8,
     progress: Callable[[float], None] | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
     """:func:`predict_stack` with a model already in memory (any module mapping (B,C,H,W) → logits).
 
     The file-level driver of :func:`predict_array`'s tiling: tile rows are read (and normalised) by a
     reader thread and finished rows written by a writer thread, so memory is bounded by ``block_px``.
     """
-    run = _Run(model, meta, tile_px, overlap_px, block_px, batch_size, precision, confidence, mc_samples)
+    run = _Run(model, meta, TileOptions(**options))
+    tile_px, batch_size = run.opt.tile_px, run.opt.batch_size
     counts = np.zeros(256, "int64")
-    unc_path = uncertainty_path if confidence != "none" else None
+    unc_path = uncertainty_path if run.opt.confidence != "none" else None
     with (  # GDAL's block cache: configured once by the caller ([runtime] gdal_cache_mb)
         open_raster(stack_path) as ds,
         ThreadPoolExecutor(1, thread_name_prefix="glacierinv-read") as reader,
