@@ -25,7 +25,7 @@ from glacierinv.errors import InputError, NoOverlap
 from glacierinv.geometry import utm_epsg
 from glacierinv.io.dem import check_elevations_m, metric_grid, z_factor
 from glacierinv.io.grid import Grid
-from glacierinv.io.raster import nodata_to_nan, open_raster, read_on_grid
+from glacierinv.io.raster import nodata_to_nan, open_raster, read_on_grid, warped_to_grid
 
 log = logging.getLogger(__name__)
 
@@ -163,8 +163,6 @@ class DemWindows:
         return GlacierWindow(self._metres(dem), _mask(g, grid), grid, g)
 
     def _warped(self, g: BaseGeometry, crs: CRS, margin_px: int, res_m: float | None = None) -> GlacierWindow:
-        from rasterio.vrt import WarpedVRT
-
         res_m = res_m or self.res_m
         left, bottom, right, top = g.bounds
         pad = margin_px * res_m
@@ -176,9 +174,7 @@ class DemWindows:
         )
         grid = Grid.from_bounds(crs, bounds, res_m)
         nodata = self.ds.nodata if self.ds.nodata is not None else np.nan
-        with WarpedVRT(self.ds, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height,
-                       resampling=Resampling.bilinear, src_nodata=self.ds.nodata, nodata=nodata,
-                       dtype="float32") as vrt:  # fmt: skip
+        with warped_to_grid(self.ds, grid, Resampling.bilinear, nodata=nodata) as vrt:
             dem = nodata_to_nan(vrt.read(1), nodata)
         return GlacierWindow(self._metres(dem), _mask(g, grid), grid, g)
 
