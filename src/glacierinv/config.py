@@ -76,6 +76,8 @@ class StackConfig(_Section):
     channels: list[str] = Field(default_factory=lambda: ["blue", "green", "red", "nir", "lst", "slope"])
     pansharpen: Literal["brovey", "gram_schmidt", "hpf", "none"] = "gram_schmidt"
     resolution_m: float | None = None  # output grid; default = pan (or ms) grid
+    # Landsat 7/8/9 Level-1: read the 15 m pan band (B8); the stack grid becomes 15 m, blue..nir pan-sharpened
+    landsat_pan: bool = False
     coregister: bool = (
         False  # estimate + apply sub-pixel shifts of MS and S2 vs the primary (phase correlation)
     )
@@ -311,6 +313,7 @@ dem_source = "zy3"
 [stack]
 channels = ["blue", "green", "red", "nir", "lst", "slope"]
 pansharpen = "gram_schmidt"  # gram_schmidt | brovey | hpf | none
+# landsat_pan = true         # Landsat 7/8/9 Level-1: pan-sharpen onto the 15 m pan band (B8)
 # coregister = true          # phase-correlation shifts of MS/S2 onto the primary image (reported in run.json)
 
 [segment]

@@ -172,12 +172,24 @@ def _run_parts(cfg: RunConfig, run: RunFolder, stage: Stage, progress: Progress)
     failed = [r.key for r in results if isinstance(r, TaskFailure)]
     ok = [p for p, r in zip(parts, results, strict=True) if not isinstance(r, TaskFailure)]
     mosaic_parts(ok, run.path, stage.part_outputs, block_px=cfg.runtime.block_px)
+    per_part = [
+        {"part": p.key, "scene": p.scene, "status": "failed", "error": r.error}
+        if isinstance(r, TaskFailure)
+        else {
+            "part": p.key,
+            "scene": p.scene,
+            "status": r.get("status"),
+            **{k: v for k, v in (r.get("summary") or {}).items() if k not in ("part", "scene", "status")},
+        }
+        for p, r in zip(parts, results, strict=True)
+    ]
     return {
         "n_parts": len(parts),
         "n_ran": sum(1 for r in results if isinstance(r, dict) and r.get("status") == "ran"),
         "failed_parts": failed,
         "distributed": cfg.runtime.workers > 0 or bool(cfg.runtime.scheduler),
         "tasks_seconds": runner.last_map_seconds,  # the parts' work, without cluster start-up and mosaic
+        "parts": per_part,  # each part's own stage summary (sensor, calibration, rule or model …)
     }
 
 

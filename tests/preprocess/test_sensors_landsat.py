@@ -89,6 +89,48 @@ def test_landsat8_reference_bt_pixel_through_the_stack(lc08_mtl, landsat_dir, tm
     assert res.sensors["sun_azimuth_elevation_deg"][1] == pytest.approx(58.99675, abs=1e-4)
 
 
+def test_tir_channel_is_the_reference_brightness_temperature(lc08_mtl, landsat_dir, tmp_path):
+    """`tir` = at-sensor BT of B10: pixel 49 is 304.2516 K (data README, USGS formula); LST > BT (ε < 1)."""
+    from glacierinv.preprocess.stack import build_feature_stack
+
+    channels = ["blue", "green", "red", "nir", "lst", "tir", "slope"]
+    cfg = load_config(
+        _config(tmp_path, lc08_mtl, landsat_dir / "DEM.TIF", extra=f"\n[stack]\nchannels = {channels}\n")
+    )
+    res = build_feature_stack(cfg, tmp_path / "s")
+    stack = read_raster(res.stack)[0]
+    assert stack[5].ravel()[49] == pytest.approx(304.2516, abs=1e-3)
+    assert np.all(stack[4] > stack[5])
+    assert res.sensors["primary"]["tir"].startswith("Level-1 band 10 brightness temperature")
+
+
+def test_tir_of_etm_is_the_low_gain_band_by_hand(le07_mtl, landsat_dir, tmp_path):
+    """ETM+: B6 low gain (6_VCID_1), T = K2 / ln(K1 / (ML·DN + AL) + 1) with the MTL's values read by regex."""
+    product = open_landsat(le07_mtl)
+    bt = product.tir(product.grid)
+    dn = read_raster(next(landsat_dir.glob("LE07*_B6_VCID_1.TIF")), as_float=False)[0][0].astype("float64")
+    k = {
+        n: _mtl_number(le07_mtl, f"{n}_BAND_6_VCID_1")
+        for n in ("K1_CONSTANT", "K2_CONSTANT", "RADIANCE_MULT", "RADIANCE_ADD")
+    }
+    for r, c in PIXELS:
+        radiance = k["RADIANCE_MULT"] * dn[r, c] + k["RADIANCE_ADD"]
+        assert bt[r, c] == pytest.approx(k["K2_CONSTANT"] / np.log(k["K1_CONSTANT"] / radiance + 1), abs=1e-3)
+    assert "tir" in product.channels
+
+
+def test_tir_from_a_level2_product_is_refused_with_the_alternative(landsat_dir, tmp_path):
+    mtl, _ = _level2(tmp_path, landsat_dir)
+    assert open_landsat(mtl).tir is None  # Level-2 ships surface temperature (channel lst), not BT
+    cfg = _config(
+        tmp_path,
+        mtl,
+        landsat_dir / "DEM.TIF",
+        extra='\n[stack]\nchannels = ["blue", "green", "red", "nir", "tir"]\n',
+    )
+    one_error_line(runner.invoke(app, ["config", "check", str(cfg)]), "tir", "Level-1")
+
+
 @pytest.mark.parametrize("scenes", [False, True])
 def test_run_records_the_sensor_and_the_baseline_rule(lc08_mtl, landsat_dir, tmp_path, scenes):
     """[inputs] landsat = MTL, or the same key in a [[scenes]] entry: stack + segment of `run_pipeline`
@@ -104,8 +146,7 @@ def test_run_records_the_sensor_and_the_baseline_rule(lc08_mtl, landsat_dir, tmp
         assert "swir1" in ds.descriptions and ds.shape == (41, 41)
     text = json.dumps(json.loads((tmp_path / "run" / "run.json").read_text()))
     assert "B4.TIF" in text  # the band files beside the MTL are hashed as stack inputs
-    if not scenes:  # part-wise runs keep per-part summaries out of run.json
-        assert '"rule": "red/swir1"' in text and '"sensor": "landsat"' in text
+    assert '"rule": "red/swir1"' in text and '"sensor": "landsat"' in text  # part-wise runs too (parts)
 
 
 @pytest.mark.parametrize("which", ["LC08", "LE07"])
@@ -257,3 +298,52 @@ def test_unsupported_mss(landsat_dir, tmp_path):
     mtl.write_text(mtl.read_text().replace('SENSOR_ID = "OLI_TIRS"', 'SENSOR_ID = "MSS"'))
     with pytest.raises(InputError, match="MSS"):
         open_landsat(mtl)
+
+
+@pytest.mark.parametrize("which", ["LC08", "LE07"])
+def test_landsat_pan_sharpens_onto_the_15m_pan_band(landsat_dir, tmp_path, which):
+    """[stack] landsat_pan = true: the stack is on the real 15 m B8 grid, `pan` is B8's TOA reflectance by
+    hand, and with pansharpen = "none" red is the 30 m red upsampled bilinearly (by hand); gram_schmidt
+    adds pan detail (differs from it) on the same grid."""
+    mtl = next(landsat_dir.glob(f"{which}*_MTL.txt"))
+    stacks = {}
+    for method in ("none", "gram_schmidt"):
+        extra = (
+            '\n[stack]\nchannels = ["blue", "green", "red", "nir", "pan", "slope"]\nlandsat_pan = true\n'
+            f'pansharpen = "{method}"\n'
+        )
+        cfg = _config(tmp_path, mtl, landsat_dir / "DEM.TIF", extra=extra)
+        res = runner.invoke(app, ["stack", str(cfg), "--out", str(tmp_path / method)])
+        assert res.exit_code == 0, res.output
+        with rasterio.open(tmp_path / method / "stack.tif") as ds:
+            assert ds.res == (15.0, 15.0) and ds.shape == (82, 82)
+            stacks[method] = ds.read()
+    dn = read_raster(landsat_dir / f"{mtl.name[:-8]}_B8.TIF", as_float=False)[0][0].astype("float64")
+    m, a = _mtl_number(mtl, "REFLECTANCE_MULT_BAND_8"), _mtl_number(mtl, "REFLECTANCE_ADD_BAND_8")
+    sun = np.sin(np.radians(_mtl_number(mtl, "SUN_ELEVATION")))
+    for r, c in [
+        (1, 1),
+        (3, 17),
+        (40, 40),
+        (80, 5),
+        (66, 74),
+    ]:  # the outer ring: MS bilinear runs off the edge
+        assert stacks["none"][4, r, c] == pytest.approx((m * dn[r, c] + a) / sun, rel=1e-5, abs=1e-6)
+    red_band = "4" if which == "LC08" else "3"
+    red30 = read_raster(landsat_dir / f"{mtl.name[:-8]}_B{red_band}.TIF", as_float=False)[0][0]
+    red30 = (_mtl_number(mtl, f"REFLECTANCE_MULT_BAND_{red_band}") * red30.astype("float64")
+             + _mtl_number(mtl, f"REFLECTANCE_ADD_BAND_{red_band}")) / sun  # fmt: skip
+    up = stacks["none"][2]
+    # the USGS B8 grid starts 7.5 m west and 7.5 m south of B4's: B8's even rows and odd columns are B4's
+    # pixel centres (bilinear returns the 30 m value there), its even columns lie midway between two
+    np.testing.assert_allclose(up[2:80:2, 3:80:2], red30[1:40, 1:40], rtol=1e-5, atol=1e-6)
+    mid = (red30[1:40, 0:39] + red30[1:40, 1:40]) / 2
+    np.testing.assert_allclose(up[2:80:2, 2:80:2], mid, rtol=1e-5, atol=1e-6)
+    assert np.nanmax(np.abs(stacks["gram_schmidt"][2] - up)) > 1e-3
+
+
+def test_landsat_pan_refused_where_there_is_none(landsat_dir, tmp_path):
+    mtl, _ = _level2(tmp_path, landsat_dir)
+    extra = '\n[stack]\nchannels = ["blue", "green", "red", "nir"]\nlandsat_pan = true\n'
+    cfg = _config(tmp_path, mtl, landsat_dir / "DEM.TIF", extra=extra)
+    one_error_line(runner.invoke(app, ["config", "check", str(cfg)]), "landsat_pan", "no pan band")

@@ -220,7 +220,7 @@ def _rpc(n_px):
     )  # fmt: skip
 
 
-def _rpb_text(p):
+def _rpb_text(p, samp=_NUM_SAMP):
     coef = lambda c: ",\n".join(f"\t\t\t{v:+.12e}" for v in c)  # noqa: E731
     return (
         'satId = "GF2";\nbandId = "MS";\nSpecId = "RPC00B";\nBEGIN_GROUP = IMAGE\n\terrBias = 1.0;\n'
@@ -229,7 +229,7 @@ def _rpb_text(p):
         f"\tlineScale = {p['line_scale']};\n\tsampScale = {p['samp_scale']};\n\tlatScale = {p['lat_scale']};\n"
         f"\tlongScale = {p['long_scale']};\n\theightScale = {p['height_scale']};\n"
         f"\tlineNumCoef = (\n{coef(_NUM_LINE)});\n\tlineDenCoef = (\n{coef(_DEN)});\n"
-        f"\tsampNumCoef = (\n{coef(_NUM_SAMP)});\n\tsampDenCoef = (\n{coef(_DEN)});\nEND_GROUP = IMAGE\nEND;\n"
+        f"\tsampNumCoef = (\n{coef(samp)});\n\tsampDenCoef = (\n{coef(_DEN)});\nEND_GROUP = IMAGE\nEND;\n"
     )
 
 
@@ -246,13 +246,13 @@ GF_DN = {"pan": 800, "blue": 450, "green": 500, "red": 520, "nir": 600}
 ESUN = {"pan": 1364.0, "blue": 1941.0, "green": 1854.0, "red": 1541.0, "nir": 1086.0}  # test values
 
 
-def _gf2(tmp_path):
+def _gf2(tmp_path, samp=_NUM_SAMP):
     d = tmp_path / "GF2_PMS1_E86.9_N28.0_20160812_L1A0001756880"
     d.mkdir()
     stem = d.name
     with rasterio.open(
         d / f"{stem}-PAN1.tiff", "w", driver="GTiff", width=400, height=400, count=1, dtype="uint16",
-        rpcs=RPC(line_num_coeff=_NUM_LINE, line_den_coeff=_DEN, samp_num_coeff=_NUM_SAMP,
+        rpcs=RPC(line_num_coeff=_NUM_LINE, line_den_coeff=_DEN, samp_num_coeff=samp,
                  samp_den_coeff=_DEN, **_rpc(400)),
     ) as ds:  # fmt: skip
         ds.write(np.full((1, 400, 400), GF_DN["pan"], "uint16"))
@@ -260,18 +260,18 @@ def _gf2(tmp_path):
         d / f"{stem}-MSS1.tiff", "w", driver="GTiff", width=100, height=100, count=4, dtype="uint16"
     ) as ds:
         ds.write(np.stack([np.full((100, 100), GF_DN[c], "uint16") for c in ("blue", "green", "red", "nir")]))
-    (d / f"{stem}-MSS1.rpb").write_text(_rpb_text(_rpc(100)))
+    (d / f"{stem}-MSS1.rpb").write_text(_rpb_text(_rpc(100), samp))
     (d / f"{stem}-MSS1.xml").write_text(_xml())
     (d / f"{stem}-PAN1.xml").write_text(_xml())
     return d
 
 
-def _gf_config(tmp_path, product, esun=True):
+def _gf_config(tmp_path, product, esun=True, dem_m=5000.0, z_unit=None):
     from pyproj import Transformer
 
     x, y = Transformer.from_crs(4326, 32645, always_xy=True).transform(LON0, LAT0)
     dem_grid = Grid(CRS.from_epsg(32645), Affine(5, 0, x - 400, 0, -5, y + 400), (160, 160))
-    z = np.full(dem_grid.shape, 5000.0, "float32")
+    z = np.full(dem_grid.shape, dem_m, "float32")
     write_raster(tmp_path / "dem.tif", z, dem_grid)
     cal = ""
     if esun:
@@ -281,6 +281,8 @@ def _gf_config(tmp_path, product, esun=True):
         'channels = ["blue", "green", "red", "nir", "pan", "slope"]\npansharpen = "none"\n\n'
         '[segment]\nmethod = "baseline"\n'
     )
+    if z_unit is not None:
+        text += f'\n[dem]\nz_unit = "{z_unit}"\n'
     (tmp_path / "run.toml").write_text(text)
     return tmp_path / "run.toml"
 
@@ -318,9 +320,90 @@ def test_gf_config_overrides_the_table(tmp_path):
     assert scene.primary.info["gain_offset"]["red"] == [0.2, 0.0]
 
 
-def test_gf_without_esun_says_what_to_add(tmp_path):
-    cfg = _gf_config(tmp_path, _gf2(tmp_path), esun=False)
-    one_error_line(runner.invoke(app, ["config", "check", str(cfg)]), "ESUN", "[inputs.calibration] esun")
+def test_gf2_toa_reflectance_with_the_tabulated_esun(tmp_path):
+    """No [inputs.calibration]: gains (2016) and ESUN (GF2-PMS1) come from the tables; ρ by hand."""
+    product = _gf2(tmp_path)
+    cfg = _gf_config(tmp_path, product, esun=False)
+    res = build_feature_stack(load_config(cfg), tmp_path / "stack")
+    stack, _ = read_raster(res.stack)
+    d = earth_sun_distance_au(__import__("datetime").date(2016, 8, 12))
+    gains = {"pan": 0.1501, "blue": 0.1322, "green": 0.155, "red": 0.1477, "nir": 0.1613}  # CRESDA 2016
+    esun = {"pan": 1364.26, "blue": 1941.76, "green": 1853.73, "red": 1541.79, "nir": 1086.47}  # CRESDA
+    core = (slice(50, -50), slice(50, -50))
+    for i, c in enumerate(("blue", "green", "red", "nir", "pan")):
+        rho = math.pi * gains[c] * GF_DN[c] * d * d / (esun[c] * math.cos(math.radians(25.0)))
+        np.testing.assert_allclose(stack[i][core], rho, rtol=1e-5)
+    info = res.sensors["primary"]
+    assert info["calibration_table"] == "GF2-PMS1" and info["esun"]["nir"] == 1086.47
+    # one channel overridden in the config, the others still from the table
+    cfg.write_text(
+        cfg.read_text().replace("[stack]", "[inputs.calibration]\nesun = {nir = 1000.0}\n\n[stack]")
+    )
+    info = open_scene(load_config(cfg)).primary.info
+    assert info["esun"]["nir"] == 1000.0 and info["esun"]["red"] == 1541.79
+
+
+def _zy3(tmp_path, sat="ZY302"):
+    """The GF-2 test pair renamed to a ZY-3 product (NAD pan, MUX multispectral)."""
+    gf = _gf2(tmp_path)
+    d = tmp_path / "ZY3_NAD_E86.9_N28.0_20170812_L1A0004567890"
+    d.mkdir()
+    for f in gf.iterdir():
+        name = f.name.replace(gf.name, "ZY3_X_E86.9_N28.0_20170812_L1A0004567890")
+        name = name.replace("ZY3_X", "ZY3_NAD" if "-PAN" in name else "ZY3_MUX").replace("-PAN1", "")
+        name = name.replace("-MSS1", "")
+        text = f.read_bytes()
+        if f.suffix == ".xml":
+            text = _xml(
+                sensor="MUX" if "MUX" in name else "NAD", sat=sat, when="2017-08-12 05:12:33"
+            ).encode()
+        (d / name).write_bytes(text)
+    return d
+
+
+def test_zy3_asks_for_what_the_tables_lack(tmp_path):
+    cfg = _gf_config(tmp_path, _zy3(tmp_path), esun=False)
+    cfg.write_text(cfg.read_text().replace("gf = ", "zy3 = "))
+    # ZY-3-02: CRESDA 2017 MUX gains are tabulated, the NAD gain is not
+    one_error_line(runner.invoke(app, ["config", "check", str(cfg)]), "ZY3-02 (pan)", "gain = {pan")
+    cfg.write_text(cfg.read_text().replace("[stack]", "[inputs.calibration]\ngain = {pan = 0.2}\n\n[stack]"))
+    # … and no ESUN is tabulated for ZY-3-01/02
+    one_error_line(runner.invoke(app, ["config", "check", str(cfg)]), "ESUN", "esun = {pan = ..., blue = ...")
+    cfg.write_text(cfg.read_text().replace("gain = {pan = 0.2}", "gain = {pan = 0.2}\nesun = " + _toml(ESUN)))
+    info = open_scene(load_config(cfg)).primary.info
+    assert info["calibration_table"] == "ZY3-02" and info["gain_offset"]["red"] == [0.2189, 0.0]
+    assert info["gain_offset"]["pan"] == [0.2, 0.0] and info["esun"] == ESUN
+
+
+def _toml(d):
+    return "{" + ", ".join(f"{k} = {v}" for k, v in d.items()) + "}"
+
+
+@pytest.mark.parametrize(
+    ("sat", "camera", "key"),
+    [("GF2", "PMS1", "GF2-PMS1"), ("GF1", "PMS2", "GF1-PMS2"), ("GF6", "PMS", "GF6-PMS"), ("GF6", "WFV", "GF6-PMS"),
+     ("ZY3", "MUX", "ZY3-01"), ("ZY3-01", "NAD", "ZY3-01"), ("ZY302", "MUX", "ZY3-02"), ("ZY303", "NAD", "ZY3-03")],
+)  # fmt: skip
+def test_camera_key(sat, camera, key):
+    from glacierinv.preprocess.sensors.gfzy import camera_key
+
+    assert camera_key(sat, camera) == key
+
+
+def test_esun_table_is_physically_consistent():
+    """Transcription guard: ESUN falls with wavelength (blue > green > red > NIR, the pan band between NIR
+    and blue), and each MS band lies within 6 % of Landsat 7 ETM+'s ESUN for the band of the same nominal
+    edges (Chander et al. 2009, Table 11: 1997, 1812, 1533, 1039); the 6 % is the spread between sensors of
+    one nominal band (SRF shape, solar model: S2A B8 1041 vs CRESDA NIR 1081-1091), not a fitted value."""
+    from glacierinv.preprocess.sensors.gfzy import CALIBRATION, ESUN
+
+    etm = {"blue": 1997.0, "green": 1812.0, "red": 1533.0, "nir": 1039.0}
+    for key, e in ESUN.items():
+        assert key in CALIBRATION
+        assert e["blue"] > e["green"] > e["red"] > e["nir"], key
+        assert "pan" not in e or e["nir"] < e["pan"] < e["blue"], key  # GF-1 WFV has no pan band
+        for c, ref in etm.items():
+            assert abs(e[c] / ref - 1) < 0.06, (key, c)
 
 
 def test_gf_without_rpc_or_xml(tmp_path):
@@ -330,3 +413,54 @@ def test_gf_without_rpc_or_xml(tmp_path):
     one_error_line(runner.invoke(app, ["config", "check", str(cfg)]), "RPC")
     next(product.glob("*-MSS1.xml")).unlink()
     one_error_line(runner.invoke(app, ["config", "check", str(cfg)]), "MSS1.xml")
+
+
+def test_rpc_heights_from_a_dem_in_feet(tmp_path):
+    """An RPC whose sample depends on height: a DEM in feet with [dem] z_unit = "ft" orthorectifies exactly
+    as the same DEM in metres (GDAL RPC_HEIGHT_SCALE); a different height moves the image (the test bites)."""
+    samp = list(_NUM_SAMP)
+    samp[3] = 0.02  # samp_n = L + 0.02·H: 1 height_scale (500 m) shifts the image by 0.02·half-width
+    stacks = {}
+    for name, dem, unit in [("m", 5500.0, None), ("ft", 5500.0 / 0.3048, "ft"), ("low", 5000.0, None)]:
+        d = tmp_path / name
+        d.mkdir()
+        product = _gf2(d, samp)
+        pan = np.full((400, 400), 300, "uint16")
+        pan[:, ::7] = 1000  # stripes across the sample direction make a shift visible
+        with rasterio.open(next(product.glob("*-PAN1.tiff")), "r+") as ds:
+            ds.write(pan, 1)
+        cfg = load_config(_gf_config(d, product, dem_m=dem, z_unit=unit))
+        stacks[name] = read_raster(build_feature_stack(cfg, d / "stack").stack)
+    (m, grid_m), (ft, grid_ft), (low, grid_low) = stacks["m"], stacks["ft"], stacks["low"]
+    assert grid_ft.transform.almost_equals(grid_m.transform, precision=1e-3) and grid_ft.shape == grid_m.shape
+    core = (slice(60, -60), slice(60, -60))
+    assert np.isfinite(m[4][core]).all()
+    np.testing.assert_allclose(ft[4][core], m[4][core], rtol=1e-4, atol=1e-4)
+    # 500 m lower: the footprint moves by 0.02 · 200 px · 0.8 m ≈ 3 m east (or the pixels change)
+    moved = abs(grid_low.transform.c - grid_m.transform.c) > 1.0
+    assert moved or np.nanmax(np.abs(low[4][core] - m[4][core])) > 0.01
+
+
+def test_gf1_wfv_single_image_with_the_tabulated_coefficients(tmp_path):
+    """A GF-1 WFV2 image (16 m MS only, no pan): 16 m UTM grid, ρ by hand with CRESDA's 2017 WFV2 gains
+    (as in CRESDA's 2017 notice) and the WFV2 ESUN."""
+    gf = _gf2(tmp_path)
+    d = tmp_path / "GF1_WFV2_E86.9_N28.0_20170812_L1A0002500000"
+    d.mkdir()
+    for suffix in (".tiff", ".rpb"):
+        (d / f"{d.name}{suffix}").write_bytes(next(gf.glob(f"*-MSS1{suffix}")).read_bytes())
+    (d / f"{d.name}.xml").write_text(_xml(sensor="WFV2", sat="GF1", when="2017-08-12 05:12:33"))
+    cfg = _gf_config(tmp_path, d, esun=False)
+    cfg.write_text(cfg.read_text().replace('"nir", "pan", "slope"', '"nir", "slope"'))
+    res = build_feature_stack(load_config(cfg), tmp_path / "stack")
+    stack, grid = read_raster(res.stack)
+    assert grid.res == (16.0, 16.0)
+    d_au = earth_sun_distance_au(__import__("datetime").date(2017, 8, 12))
+    gains = {"blue": 0.2097, "green": 0.163, "red": 0.1339, "nir": 0.1521}
+    esun = {"blue": 1955.11, "green": 1847.22, "red": 1569.45, "nir": 1087.87}
+    for i, c in enumerate(("blue", "green", "red", "nir")):
+        rho = math.pi * gains[c] * GF_DN[c] * d_au**2 / (esun[c] * math.cos(math.radians(25.0)))
+        core = stack[i][5:-5, 5:-5]
+        assert np.isfinite(core).all()
+        np.testing.assert_allclose(core, rho, rtol=1e-5)
+    assert res.sensors["primary"]["calibration_table"] == "GF1-WFV2"

@@ -198,3 +198,45 @@ def test_cloud_mask_against_synthetic_truth(built, tiny_scene):
     f1 = 2 * tp / (2 * tp + (flagged & ~truth).sum() + (~flagged & truth & ok).sum())
     # truth counts cloud opacity > 0.3; the thinnest edges are ambiguous by construction
     assert f1 > 0.6
+
+
+def test_tir_beside_another_primary_image_from_landsat_mtl(tiny_scene, tmp_path):
+    """`tir` (brightness temperature of the landsat_mtl thermal band) next to `lst`: same pixels valid,
+    LST above BT (emissivity < 1, no atmosphere), both in kelvin."""
+    result = build_feature_stack(_cfg(tiny_scene, channels=["red", "lst", "tir"]), tmp_path, block_px=150)
+    with rasterio.open(result.stack) as ds:
+        assert ds.descriptions == ("red", "lst", "tir")
+        red, lst, tir = ds.read()
+    valid = np.isfinite(red)
+    assert valid.mean() > 0.95 and np.all(np.isfinite(tir[valid]))
+    assert np.all(lst[valid] >= tir[valid]) and 200 < np.median(tir[valid]) < 320
+
+
+@pytest.mark.parametrize("how", ["config", "band_unit"])
+def test_dem_in_feet_gives_the_slope_of_the_dem_in_metres(tiny_scene, tmp_path, how):
+    """[dem] z_unit = "ft" (or the file's band unit "ft"): slope, elevation and the shadow mask equal those
+    of the same DEM in metres; without the unit the feet DEM is refused, never used as metres."""
+    from glacierinv.errors import InputError
+    from glacierinv.io.raster import read_raster, write_raster
+
+    z, grid = read_raster(tiny_scene / "dem.tif")
+    write_raster(tmp_path / "dem_ft.tif", z / 0.3048, grid)
+    if how == "band_unit":
+        with rasterio.open(tmp_path / "dem_ft.tif", "r+") as ds:
+            ds.units = ["ft"]
+    channels = ["red", "slope", "elevation"]
+    ref = build_feature_stack(_cfg(tiny_scene, channels=channels), tmp_path / "m", block_px=150)
+    cfg = _cfg(tiny_scene, channels=channels)
+    cfg = cfg.model_copy(update={"inputs": cfg.inputs.model_copy(update={"dem": tmp_path / "dem_ft.tif"})})
+    if how == "config":
+        with pytest.raises(InputError, match="not elevations in metres.*z_unit"):
+            build_feature_stack(cfg, tmp_path / "refused")
+        cfg = cfg.model_copy(update={"dem": cfg.dem.model_copy(update={"z_unit": "ft"})})
+    ft = build_feature_stack(cfg, tmp_path / "ft", block_px=150)
+    a, b = read_raster(ref.stack)[0], read_raster(ft.stack)[0]
+    # float32 elevations round to ~1 mm (ulp at 16 000 ft ≈ 0.6 mm, plus the m↔ft products): Horn's
+    # gradient on the 4 m grid errs by ≤ 8·1 mm / (8·4 m) = 2.5e-4, doubled at edges → 0.03°
+    np.testing.assert_allclose(b[1], a[1], rtol=0, atol=0.03)  # slope, degrees
+    np.testing.assert_allclose(b[2], a[2], rtol=0, atol=5e-3)  # elevation, m (float32 rounding)
+    assert np.nanmax(a[1]) > 10  # the scene has real slopes: the test would catch a factor 3.28
+    np.testing.assert_array_equal(read_raster(ft.masks)[0], read_raster(ref.masks)[0])

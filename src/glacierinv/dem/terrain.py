@@ -15,6 +15,10 @@ stack: it computes slope on a grid that does not depend on the window (the DEM's
 projected; for a geographic DEM a metric grid in the target CRS anchored on the target grid, at the DEM's
 ground resolution — slope from a lat/lon DEM in degrees is a classic bug), with an overlap margin, and
 resamples it onto the window. Windowed and whole-raster results are therefore identical (no seams).
+The file functions (:func:`slope_to_grid`, :func:`cast_shadow_to_grid`, :func:`check_dem_units`) read
+elevations in metres: values are multiplied by the DEM's metres per unit (:func:`dem_z_factor`: ``[dem]
+z_unit`` carried by a :class:`glacierinv.config.DemPath`, else the band unit, else a compound CRS's
+vertical unit, else metres), and a projected DEM's pixel size by its CRS's metres per linear unit.
 
 References
 ----------
@@ -39,6 +43,7 @@ from glacierinv.io.raster import open_raster, read_on_grid
 
 __all__ = [
     "aspect_deg",
+    "dem_z_factor",
     "cast_shadow",
     "cast_shadow_to_grid",
     "check_dem_units",
@@ -258,6 +263,16 @@ def _cover(transform: Affine, bounds: tuple[float, float, float, float], margin:
     return Window(col0, row0, col1 - col0, row1 - row0)
 
 
+def dem_z_factor(dem_path: str | Path, ds=None) -> float:
+    """Metres per elevation unit of a DEM file (:func:`glacierinv.io.dem.z_factor`; 1 for metres)."""
+    from glacierinv.io.dem import z_factor
+
+    if ds is None:
+        with open_raster(dem_path) as opened:
+            return dem_z_factor(dem_path, opened)
+    return float(z_factor(ds, getattr(dem_path, "z_unit", None))[0])
+
+
 def slope_to_grid(
     dem_path: str | Path,
     grid: Grid,
@@ -302,6 +317,7 @@ def slope_to_grid(
     target = grid.window_grid(window) if window is not None else grid
     tb = target.bounds
     with open_raster(dem_path) as ds:
+        z_m = dem_z_factor(dem_path, ds)
         if ds.crs.is_projected:
             work_crs = ds.crs
             b = transform_bounds(target.crs, ds.crs, *tb, densify_pts=21) if ds.crs != target.crs else tb
@@ -309,7 +325,8 @@ def slope_to_grid(
             # masked boundless read: cells outside the DEM or at its nodata become NaN (never 0)
             dem = ds.read(1, window=rwin, boundless=True, masked=True).astype("float32").filled(np.nan)
             work_transform = ds.transform @ Affine.translation(rwin.col_off, rwin.row_off)
-            res: tuple[float, float] = (abs(ds.transform.a), abs(ds.transform.e))
+            xy_m = float(ds.crs.linear_units_factor[1])  # metres per CRS unit (e.g. 0.3048 for feet)
+            res: tuple[float, float] = (abs(ds.transform.a) * xy_m, abs(ds.transform.e) * xy_m)
         else:
             if not target.crs.is_projected:
                 raise CRSMismatch(
@@ -326,7 +343,7 @@ def slope_to_grid(
             work = Grid(target.crs, work_transform, (int(rwin.height), int(rwin.width)))
             dem = read_on_grid(dem_path, work, bands=1, require_overlap=False)
             res = (r, r)
-    slope = slope_deg(dem, res)
+    slope = slope_deg(dem * np.float32(z_m) if z_m != 1.0 else dem, res)
     out = np.full(target.shape, np.nan, dtype="float32")
     reproject(
         slope,
@@ -345,13 +362,15 @@ def slope_to_grid(
 slope_on_grid = slope_to_grid  # name used by the feature stack
 
 
-def check_dem_units(dem_path: str | Path, n_samples: int = 8, sample_px: int = 32) -> None:
-    """Raise :class:`InputError` if a DEM's values cannot be elevations in metres.
+def check_dem_units(dem_path: str | Path, n_samples: int = 8, sample_px: int = 32) -> float:
+    """Raise :class:`InputError` if a DEM's values cannot be elevations; return metres per DEM unit.
 
     Reads ``n_samples²`` small windows (``sample_px`` wide) spread over the raster — a few blocks, never
-    the whole DEM — and checks that the valid values lie within −500…9000 m.
+    the whole DEM — and checks that the valid values, converted to metres (:func:`dem_z_factor`), lie
+    within −500…9000 m.
     """
     with open_raster(dem_path) as ds:
+        z_m = dem_z_factor(dem_path, ds)
         rows = np.linspace(0, max(0, ds.height - sample_px), n_samples).astype(int)
         cols = np.linspace(0, max(0, ds.width - sample_px), n_samples).astype(int)
         parts = [
@@ -369,13 +388,14 @@ def check_dem_units(dem_path: str | Path, n_samples: int = 8, sample_px: int = 3
         sample = np.concatenate(parts)
     if np.all(np.isnan(sample)):
         raise InputError("DEM holds no valid elevations", dem_path, "Give a DEM covering the area")
-    lo, hi = float(np.nanmin(sample)), float(np.nanmax(sample))
+    lo, hi = float(np.nanmin(sample)) * z_m, float(np.nanmax(sample)) * z_m
     if lo < -500 or hi > 9000:
         raise InputError(
             f"DEM values {lo:.0f}..{hi:.0f} are not elevations in metres",
             dem_path,
-            "Convert the DEM to metres (e.g. from feet or decimetres)",
+            'Convert the DEM to metres, or give its vertical unit: [dem] z_unit = "ft" (or us-ft, dm, cm)',
         )
+    return z_m
 
 
 def cast_shadow(
@@ -454,6 +474,7 @@ def cast_shadow_to_grid(
         (int(rwin.height), int(rwin.width)),
     )
     dem = read_on_grid(dem_path, work, bands=1, resampling=Resampling.average, require_overlap=False)
+    dem *= np.float32(dem_z_factor(dem_path))
     shade = cast_shadow(dem, r, azimuth_deg, altitude_deg, max_distance_m).astype("uint8")
     out = np.zeros(target.shape, "uint8")
     reproject(

@@ -5,7 +5,7 @@
 - ``blue, green, red, nir``: pan-sharpened multispectral reflectance (:mod:`.pansharpen`), gap-filled from
   Sentinel-2 (B2, B3, B4, B8) where the primary image is missing or cloudy and Sentinel-2 is clear;
 - ``lst``: Landsat land-surface temperature in K (:mod:`.thermal`), from DNs resampled bilinearly onto the
-  window (DN fill 0 excluded);
+  window (DN fill 0 excluded); ``tir``: the same thermal band's at-sensor brightness temperature (K);
 - ``slope``: degrees, from the DEM on its own metric grid (:func:`glacierinv.dem.terrain.slope_on_grid`);
 - optional: ``pan``, ``swir`` (S2 B11), ``ndsi`` (S2 green/SWIR, Dozier 1989), ``ndwi`` (green/NIR,
   McFeeters 1996), ``ndvi``, ``elevation``/``dem`` (m).
@@ -202,7 +202,7 @@ def _build(cfg, scene: Scene, channels: list[str], out: Path, block_px, progress
     dem = cfg.input_path("dem")
     s2 = scene.fill
     grid = _stack_grid(cfg, primary, window)
-    check_dem_units(dem)  # a decimated read: feet or decimetres are refused before any work
+    z_m = check_dem_units(dem)  # metres per DEM unit ([dem] z_unit, band unit); implausible ranges refused
     rpc_files = _check_inputs_overlap(scene, dem, channels, grid)
     vnir = all(primary.has(c) for c in OPTICAL)
     extra = [c for c in ("swir1", "swir2") if primary.has(c)]
@@ -215,7 +215,7 @@ def _build(cfg, scene: Scene, channels: list[str], out: Path, block_px, progress
         s2=s2, s2_cloud=scene.s2_cloud, s2_cloud_kind=mask_kind(scene.s2_cloud) if scene.s2_cloud else None,
         cloud_grow_px=int(np.ceil(CLOUD_GROW_M / min(grid.res))), primary_cloud=scene.primary_cloud, dem=dem,
         sharpener=sharpener, lst=primary.lst or (scene.thermal[0] if scene.thermal is not None else None),
-        sun=sun,
+        sun=sun, z_m=z_m, tir=primary.tir or (scene.thermal[3] if scene.thermal is not None else None),
     )  # fmt: skip
     block = block_px or cfg.runtime.block_px
     margin = max(2, ctx.cloud_grow_px, sharpener.margin_px if sharpener is not None else 0)
@@ -258,7 +258,7 @@ def _check_inputs_overlap(scene: Scene, dem: Path, channels: list[str], grid: Gr
     rpc_files = {r.path for r in refs if r.rpc}
     s2_files = [path for path, _ in s2.bands.values()] if s2 else []
     others = [dem, scene.s2_cloud, scene.primary_cloud, *s2_files]
-    if scene.thermal is not None and "lst" in channels:
+    if scene.thermal is not None and {"lst", "tir"} & set(channels):
         others += list(scene.thermal[2])
     for p in {*primary.files(), *(q for q in others if q is not None)}:
         if p not in rpc_files:
@@ -354,6 +354,8 @@ class _Context:
     sharpener: PanSharpener | None
     lst: Callable | None
     sun: tuple[float, float]
+    z_m: float = 1.0  # metres per DEM unit
+    tir: Callable | None = None
 
 
 def _window(ctx: _Context, win):
@@ -397,7 +399,8 @@ class WindowInputs:
     slope_deg : (rows, cols) float, optional
         Slope in degrees (computed on the DEM's own metric grid); needed for the ``slope`` channel.
     thermal_k : dict of str to (rows, cols) float
-        Temperature channels read from the thermal product, K (``lst``: land-surface temperature).
+        Temperature channels read from the thermal product, K (``lst``: land-surface temperature, ``tir``:
+        at-sensor brightness temperature).
     """
 
     elevation_m: np.ndarray
@@ -418,7 +421,8 @@ def _read_window(ctx: _Context, win) -> WindowInputs:
     """Every input of window ``win`` of the stack grid, read (and resampled) onto the window's grid."""
     grid, channels, primary = ctx.grid, ctx.channels, ctx.primary
     inputs = WindowInputs(
-        elevation_m=read_on_grid(ctx.dem, grid, window=win, bands=1, require_overlap=False),
+        elevation_m=read_on_grid(ctx.dem, grid, window=win, bands=1, require_overlap=False)
+        * np.float32(ctx.z_m),
         cast_shadow=cast_shadow_to_grid(ctx.dem, grid, win, *ctx.sun, max_distance_m=SHADOW_MAX_DISTANCE_M),
         pan=primary.read_pan(grid, win) if primary.pan is not None else None,
         extra=tuple(ctx.extra),
@@ -447,6 +451,8 @@ def _read_window(ctx: _Context, win) -> WindowInputs:
         inputs.slope_deg = slope_on_grid(ctx.dem, grid, win)
     if "lst" in channels:
         inputs.thermal_k["lst"] = ctx.lst(grid, win)
+    if "tir" in channels:
+        inputs.thermal_k["tir"] = ctx.tir(grid, win)
     return inputs
 
 

@@ -89,7 +89,7 @@ ANCILLARY_KEYS: tuple[Key, ...] = (
 
 # every channel name [stack] channels accepts ("swir" = swir1, kept for old configs)
 KNOWN_CHANNELS = (
-    "blue", "green", "red", "nir", "pan", "swir1", "swir2", "swir", "lst", "slope", "elevation", "dem",
+    "blue", "green", "red", "nir", "pan", "swir1", "swir2", "swir", "lst", "tir", "slope", "elevation", "dem",
     "ndsi", "ndwi", "ndvi",
 )  # fmt: skip
 OPTICAL = ("blue", "green", "red", "nir")
@@ -186,7 +186,7 @@ class Scene:
 
     primary: Product | None
     fill: object | None = None  # a glacierinv.preprocess.sentinel2.Sentinel2 filling gaps and clouds
-    thermal: object | None = None  # (lst reader, sun, files) of the thermal-only key landsat_mtl
+    thermal: object | None = None  # (lst reader, sun, files, tir reader) of the thermal-only key landsat_mtl
     primary_cloud: Path | None = None
     s2_cloud: Path | None = None
     dem: Path | None = None
@@ -243,7 +243,8 @@ def open_scene(cfg: RunConfig) -> Scene:
     if primaries:
         sensor = next(iter(primaries.values()))
         sub = {k: p for k, p in paths.items() if sensor_of_key(k) is sensor}
-        primary = sensor.open(sub, dem=dem, calibration=calibration)
+        options = sensor.options(cfg) if sensor.options is not None else {}
+        primary = sensor.open(sub, dem=dem, calibration=calibration, **options)
     fill = None
     s2 = sentinel2.s2_path(paths)
     if s2 is not None:
@@ -291,6 +292,10 @@ def available_channels(scene: Scene) -> dict[str, str]:
         out["lst"] = f"{p.sensor} ({p.key})"
     elif scene.thermal is not None:
         out["lst"] = "landsat (landsat_mtl)"
+    if p.tir is not None:
+        out["tir"] = f"{p.sensor} ({p.key})"
+    elif scene.thermal is not None:
+        out["tir"] = "landsat (landsat_mtl)"
     if scene.dem is not None:
         out["slope"] = out["elevation"] = out["dem"] = "dem"
     return out
@@ -343,10 +348,12 @@ def channel_hint(channel: str) -> str:
     """Which ``[inputs]`` keys can provide ``channel`` (for error messages)."""
     if channel in ("slope", "elevation", "dem"):
         return "dem"
+    if channel == "tir":
+        return "landsat (a Level-1 product: Level-2 ships surface temperature, channel lst) or landsat_mtl"
     if channel == "lst":
         return "landsat (a Landsat product) or landsat_mtl"
     if channel == "pan":
-        return "pan, gf or zy3"
+        return "pan, gf or zy3 (or landsat with [stack] landsat_pan = true)"
     if channel in ("swir", "swir1", "swir2", "ndsi"):
         return "landsat, s2/sentinel2, or an ms band described swir1"
     keys = [

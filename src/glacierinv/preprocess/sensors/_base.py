@@ -43,6 +43,7 @@ CHANNEL_WAVELENGTH_UM = {
 #: described bands (USGS Landsat 8 Data Users Handbook, Table 1-1).
 OLI_CENTRAL_UM: dict[str, float] = {
     "blue": 0.48, "green": 0.56, "red": 0.655, "nir": 0.865, "swir1": 1.61, "swir2": 2.2, "lst": 10.9,
+    "tir": 10.9,
 }  # fmt: skip
 
 
@@ -87,7 +88,9 @@ class Product:
     ``bands``: channel name → :class:`BandRef` (reflectance 0-1; ``tir`` brightness temperature K);
     ``grid``: the grid of the finest optical band (the pan band when there is one) in a metric CRS;
     ``quality``: ``(grid, window) → bool array`` (True = cloud, cloud shadow or invalid) or None;
-    ``lst``: ``(grid, window) → LST (K)`` or None; ``info``: what was read and how it was calibrated
+    ``lst``: ``(grid, window) → LST (K)`` or None; ``tir``: ``(grid, window) → at-sensor brightness
+    temperature (K) of the thermal band`` or None (non-linear in DN, so a reader rather than a
+    :class:`BandRef`); ``info``: what was read and how it was calibrated
     (recorded in the stack summary / run.json).
     """
 
@@ -100,6 +103,7 @@ class Product:
     sun: tuple[float, float] | None = None  # (azimuth, elevation) in degrees
     quality: Callable[[Grid, Window | None], np.ndarray] | None = None
     lst: Callable[[Grid, Window | None], np.ndarray] | None = None
+    tir: Callable[[Grid, Window | None], np.ndarray] | None = None
     dem: Path | None = None  # needed by RPC reads
     info: dict = field(default_factory=dict)
 
@@ -107,7 +111,7 @@ class Product:
     def channels(self) -> tuple[str, ...]:
         """Channels this product provides (``pan`` and ``lst`` included when present)."""
         extra = (("pan",) if self.pan is not None else ()) + (("lst",) if self.lst is not None else ())
-        return tuple(self.bands) + extra
+        return tuple(self.bands) + extra + (("tir",) if self.tir is not None else ())
 
     def has(self, channel: str) -> bool:
         return channel in self.bands
@@ -147,6 +151,8 @@ class Sensor:
 
     ``open(path, dem, calibration)`` → :class:`Product` (raises :class:`InputError` with one clear line on
     a malformed product). ``thermal(path)`` → an LST reader ``(grid, window) → K`` for thermal-only keys.
+    ``options(cfg)`` → extra keyword arguments of ``open`` taken from the run configuration (e.g. Landsat's
+    ``[stack] landsat_pan``).
     """
 
     name: str
@@ -157,6 +163,7 @@ class Sensor:
     open: Callable[..., Product] | None = None
     thermal: Callable[..., Callable] | None = None
     doc: str = ""
+    options: Callable[..., dict] | None = None
 
 
 def read_bands(
@@ -198,6 +205,15 @@ def read_bands(
     return out
 
 
+def rpc_dem_options(dem: Path) -> dict[str, str]:
+    """GDAL RPC transformer options for heights from ``dem``: ``RPC_DEM`` and, for a DEM not in metres,
+    ``RPC_HEIGHT_SCALE`` (GDAL: height = offset + DEM value × scale)."""
+    from glacierinv.dem.terrain import dem_z_factor
+
+    z_m = dem_z_factor(dem)
+    return {"RPC_DEM": str(dem), **({"RPC_HEIGHT_SCALE": repr(z_m)} if z_m != 1.0 else {})}
+
+
 def read_rpc_on_grid(
     path: Path,
     grid: Grid,
@@ -210,8 +226,10 @@ def read_rpc_on_grid(
 ) -> np.ndarray:
     """Orthorectify bands of a raw (RPC) image onto ``grid`` (window) with GDAL's RPC transformer.
 
-    Heights come from ``dem`` (``RPC_DEM``, bilinear); without a DEM the RPC height offset is used (a flat
-    Earth at the scene's mean height — only for flat scenes). Returns float32 with NaN outside the image.
+    Heights come from ``dem`` (``RPC_DEM``, bilinear, converted to metres with ``RPC_HEIGHT_SCALE`` when
+    the DEM is in another unit, :func:`glacierinv.dem.terrain.dem_z_factor`); without a DEM the RPC height
+    offset is used (a flat Earth at the scene's mean height — only for flat scenes). Returns float32 with
+    NaN outside the image.
     """
     import rasterio
     from rasterio.warp import reproject
@@ -220,7 +238,7 @@ def read_rpc_on_grid(
     out = np.full((len(bands), *wgrid.shape), np.nan, "float32")
     opts = {"RPC_DEMINTERPOLATION": "bilinear"}
     if dem is not None:
-        opts["RPC_DEM"] = str(dem)
+        opts.update(rpc_dem_options(dem))
     with warnings.catch_warnings():  # a raw Level-1A image has no geotransform, by design
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         src = open_raster(path, need_crs=False)

@@ -93,7 +93,7 @@ SENSOR = Sensor(
     name="generic",
     title="Described GeoTIFF (any calibrated, orthorectified imagery)",
     keys=KEYS,
-    channels={**{c: w for c, w in OLI_CENTRAL_UM.items() if c != "lst"}, "pan": 0.64},
+    channels={**{c: w for c, w in OLI_CENTRAL_UM.items() if c not in ("lst", "tir")}, "pan": 0.64},
     native_res_m={},
     open=open_generic,
 )

@@ -2,27 +2,38 @@
 
 Give the product folder as unpacked (or one of its images). Files are found by CRESDA's naming, e.g.
 ``GF2_PMS1_E113.6_N23.1_20150117_L1A0000567980-MSS1.tiff`` / ``-PAN1.tiff`` with their ``.xml`` metadata
-and ``.rpb`` (or ``_rpc.txt``) RPC model; GF-6 ``-MUX`` / ``-PAN``; ZY-3 ``ZY3_MUX_…`` / ``ZY3_NAD_…``.
+and ``.rpb`` (or ``_rpc.txt``) RPC model; GF-6 ``-MUX`` / ``-PAN``; ZY-3 ``ZY3_MUX_…`` / ``ZY3_NAD_…``;
+GF-1 WFV ``GF1_WFV1_…_L1A….tiff`` (one 16 m multispectral image, no pan band).
 
 What is computed:
 
 - radiance ``L = gain · DN + offset`` (W m⁻² sr⁻¹ µm⁻¹) with CRESDA's absolute calibration coefficients
   for the satellite, camera and year (:data:`CALIBRATION`; ``[inputs.calibration]`` overrides them);
-- TOA reflectance ``ρ = π · L · d² / (ESUN · cos θ_z)`` with the solar zenith angle of the XML and the
-  Earth-Sun distance ``d`` (AU) of the acquisition day; ESUN per band must be given in
-  ``[inputs.calibration] esun`` (see below);
+- TOA reflectance ``ρ = π · L · d² / (ESUN · cos θ_z)`` with the solar zenith angle of the XML, the
+  Earth-Sun distance ``d`` (AU) of the acquisition day and the band's mean exo-atmospheric solar irradiance
+  ESUN (W m⁻² µm⁻¹, :data:`ESUN`; ``[inputs.calibration] esun`` overrides it);
 - orthorectification through the RPC model with the DEM (GDAL's RPC transformer, ``RPC_DEM``, bilinear) when
   the images carry no map georeferencing, on the fly, window by window, onto a UTM grid at the nominal pan
   pixel size; already orthorectified GeoTIFFs are read on their own grid;
 - pan-sharpening of blue, green, red, NIR onto the pan grid (:mod:`glacierinv.preprocess.pansharpen`).
 
-Coefficient sources: the gains and offsets below are CRESDA's annual absolute radiometric calibration
-coefficients (China Centre for Resources Satellite Data and Application, published yearly at
-www.cresda.com, 2013-2018 editions; transcribed as listed in the open-source Project_JiaoTang GaoFen tool).
-Later years fall back to the latest edition listed (a warning says so) — give the current year's values in
-the config for quantitative work. ESUN values are *not* tabulated: no primary source was available to us,
-and a wrong ESUN biases reflectance by the same factor; give them (W m⁻² µm⁻¹, from CRESDA's spectral
-response functions and a solar spectrum, e.g. Thuillier 2003) as ``esun = {pan = …, blue = …}``.
+Coefficient sources (docs/sensors.md lists them per row):
+
+- gains and offsets: CRESDA's annual absolute radiometric calibration coefficients (China Centre for
+  Resources Satellite Data and Application, published yearly at www.cresda.com). GF-1/GF-2 2013-2018 and
+  GF-6 2018 as transcribed in the open-source Project_JiaoTang GaoFen tool (desertstsung/Project_JiaoTang,
+  ``gainOffsetExtForMSPN.pro``); GF-2 and GF-6 2019-2021, GF-1 WFV 2014-2021 and ZY-3-03 2020 as
+  tabulated in the open-source Gaofen-Batch tool (GenghisYoung233/Gaofen-Batch,
+  ``data/AtmosphericCorrectionParameter.yaml``; its 2021 GF-2/GF-6 rows agree with an independent GF preprocessing script); ZY-3-01 MUX from CRESDA's 2013
+  field-calibration notice and ZY-3-02 MUX from CRESDA's 2017 notice (国产陆地观测卫星绝对辐射定标系数).
+  Later years fall back to the latest edition listed (a warning says so) — give the current year's values
+  in the config for quantitative work.
+- ESUN: CRESDA's per-band values (computed by CRESDA from each camera's spectral response), as tabulated
+  in Gaofen-Batch's ``AtmosphericCorrectionParameter.yaml``; the GF-1 PMS1, GF-2 PMS1/2 and GF-6 PMS rows
+  agree to the last digit with the independent GF preprocessing script. Every value lies within 5 % (the
+  test allows 6 %) of Landsat 7 ETM+'s ESUN for the band of the same nominal edges (Chander et al. 2009), the test that guards
+  transcription. ZY-3-01/02 ESUN is not tabulated (no published value found; the ZY-3-03 MUX values listed
+  by Gaofen-Batch — NIR 1203, green above blue — fail that physical check), so ZY-3 runs ask for ``esun``.
 Limitation: RPC heights are ellipsoidal while most DEMs are orthometric; the geoid undulation N (tens of
 metres) shifts points horizontally by about N · tan(off-nadir angle).
 """
@@ -41,9 +52,9 @@ from rasterio.errors import NotGeoreferencedWarning
 from glacierinv.errors import ConfigError, InputError
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import open_raster
-from glacierinv.preprocess.sensors._base import BandRef, Key, Product, Sensor
+from glacierinv.preprocess.sensors._base import BandRef, Key, Product, Sensor, rpc_dem_options
 
-__all__ = ["CALIBRATION", "SENSOR", "earth_sun_distance_au", "find_pair", "open_gfzy", "read_xml"]
+__all__ = ["CALIBRATION", "ESUN", "SENSOR", "earth_sun_distance_au", "find_pair", "open_gfzy", "read_xml"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +68,9 @@ CALIBRATION: dict[str, dict[int, dict]] = {
         2016: {"pan": 0.1501, "ms": (0.1322, 0.155, 0.1477, 0.1613)},
         2017: {"pan": 0.1503, "ms": (0.1193, 0.153, 0.1424, 0.1569)},
         2018: {"pan": 0.1725, "ms": (0.1356, 0.1736, 0.1644, 0.1788)},
+        2019: {"pan": 0.1855, "ms": (0.1453, 0.1826, 0.1727, 0.1908)},
+        2020: {"pan": 0.1817, "ms": (0.1378, 0.1778, 0.17, 0.1858)},
+        2021: {"pan": 0.1884, "ms": (0.1374, 0.1784, 0.1723, 0.1894)},
     },
     "GF2-PMS2": {
         2014: {"pan": 0.1823, "ms": (0.1748, 0.1817, 0.1741, 0.1975), "pan_offset": 0.1654,
@@ -65,6 +79,9 @@ CALIBRATION: dict[str, dict[int, dict]] = {
         2016: {"pan": 0.1863, "ms": (0.1762, 0.1856, 0.1754, 0.1980)},
         2017: {"pan": 0.1679, "ms": (0.1434, 0.1595, 0.1511, 0.1685)},
         2018: {"pan": 0.2136, "ms": (0.1859, 0.2072, 0.1934, 0.2180)},
+        2019: {"pan": 0.198, "ms": (0.175, 0.1902, 0.177, 0.1968)},
+        2020: {"pan": 0.2025, "ms": (0.1752, 0.1919, 0.1804, 0.1968)},
+        2021: {"pan": 0.1959, "ms": (0.1641, 0.1830, 0.1705, 0.1878)},
     },
     "GF1-PMS1": {
         2013: {"pan": 0.1886, "ms": (0.2082, 0.1672, 0.1748, 0.1883), "pan_offset": -13.127,
@@ -84,16 +101,68 @@ CALIBRATION: dict[str, dict[int, dict]] = {
         2017: {"pan": 0.1365, "ms": (0.1460, 0.1248, 0.1274, 0.1255)},
         2018: {"pan": 0.149, "ms": (0.1523, 0.1382, 0.1403, 0.1334)},
     },
+    # GF-1 WFV (16 m multispectral, no pan); 2014-2021 per Gaofen-Batch, the 2017 rows equal CRESDA's 2017
+    # notice (2013 was published as the inverse, DN per radiance, and is left out)
+    "GF1-WFV1": {
+        2014: {"ms": (0.2004, 0.1648, 0.1243, 0.1563)}, 2015: {"ms": (0.1816, 0.156, 0.1412, 0.1368)},
+        2016: {"ms": (0.1843, 0.1477, 0.122, 0.1365)}, 2017: {"ms": (0.2165, 0.1685, 0.1354, 0.1507)},
+        2018: {"ms": (0.1824, 0.1546, 0.127, 0.1344)}, 2019: {"ms": (0.2144, 0.1657, 0.1228, 0.1213)},
+        2020: {"ms": (0.19319, 0.16041, 0.12796, 0.13405)}, 2021: {"ms": (0.1722, 0.1496, 0.1227, 0.1262)},
+    },
+    "GF1-WFV2": {
+        2014: {"ms": (0.1733, 0.1383, 0.1122, 0.1391)}, 2015: {"ms": (0.1684, 0.1527, 0.1373, 0.1263)},
+        2016: {"ms": (0.1929, 0.154, 0.1349, 0.1359)}, 2017: {"ms": (0.2097, 0.163, 0.1339, 0.1521)},
+        2018: {"ms": (0.1851, 0.1538, 0.1231, 0.1314)}, 2019: {"ms": (0.2368, 0.1745, 0.1254, 0.1163)},
+        2020: {"ms": (0.2057, 0.1648, 0.126, 0.1187)}, 2021: {"ms": (0.1792, 0.1534, 0.1232, 0.1291)},
+    },
+    "GF1-WFV3": {
+        2014: {"ms": (0.1745, 0.1514, 0.1257, 0.1462)}, 2015: {"ms": (0.177, 0.1589, 0.1385, 0.1344)},
+        2016: {"ms": (0.1753, 0.1565, 0.148, 0.1322)}, 2017: {"ms": (0.187, 0.1619, 0.1295, 0.1383)},
+        2018: {"ms": (0.1894, 0.1728, 0.1343, 0.1373)}, 2019: {"ms": (0.2139, 0.1797, 0.1344, 0.1337)},
+        2020: {"ms": (0.2106, 0.1825, 0.1346, 0.1187)}, 2021: {"ms": (0.2044, 0.1844, 0.1429, 0.1453)},
+    },
+    "GF1-WFV4": {
+        2014: {"ms": (0.1713, 0.16, 0.1497, 0.1435)}, 2015: {"ms": (0.1886, 0.1645, 0.1467, 0.1378)},
+        2016: {"ms": (0.1973, 0.1714, 0.15, 0.1572)}, 2017: {"ms": (0.177, 0.1521, 0.1322, 0.1349)},
+        2018: {"ms": (0.1866, 0.1599, 0.1307, 0.1251)}, 2019: {"ms": (0.2442, 0.1945, 0.1547, 0.1037)},
+        2020: {"ms": (0.2522, 0.2029, 0.1528, 0.1031)}, 2021: {"ms": (0.2102, 0.1808, 0.1442, 0.1362)},
+    },
     "GF6-PMS": {
         2018: {"pan": 0.0505, "ms": (0.0825, 0.0663, 0.0513, 0.0298)},
+        2019: {"pan": 0.0534, "ms": (0.0847, 0.0653, 0.0491, 0.0289)},
+        2020: {"pan": 0.0534, "ms": (0.082, 0.0645, 0.0489, 0.0286)},
+        2021: {"pan": 0.0577, "ms": (0.0821, 0.0671, 0.0518, 0.0310)},
+    },
+    # ZY-3: the multispectral (MUX) camera; no NAD (pan) gain was published for 01/02 -> give it in the config
+    "ZY3-01": {2013: {"ms": (0.2551, 0.2353, 0.1944, 0.2107)}},
+    "ZY3-02": {2017: {"ms": (0.2136, 0.1993, 0.2189, 0.1965)}},
+    "ZY3-03": {
+        2020: {"pan": 0.20796, "ms": (0.20223, 0.19506, 0.21429, 0.21654), "pan_offset": -2.67428},
     },
 }  # fmt: skip
+#: CRESDA's mean exo-atmospheric solar irradiance per band, W m⁻² µm⁻¹ (sources in the module docstring).
+ESUN: dict[str, dict[str, float]] = {
+    "GF1-PMS1": {"pan": 1371.79, "blue": 1945.29, "green": 1854.10, "red": 1542.90, "nir": 1080.77},
+    "GF1-PMS2": {"pan": 1376.37, "blue": 1945.63, "green": 1853.83, "red": 1543.90, "nir": 1081.89},
+    "GF2-PMS1": {"pan": 1364.26, "blue": 1941.76, "green": 1853.73, "red": 1541.79, "nir": 1086.47},
+    "GF2-PMS2": {"pan": 1362.16, "blue": 1941.22, "green": 1853.61, "red": 1541.70, "nir": 1086.53},
+    "GF6-PMS": {"pan": 1497.79, "blue": 1945.50, "green": 1832.38, "red": 1558.18, "nir": 1090.77},
+    "GF1-WFV1": {"blue": 1968.63, "green": 1849.19, "red": 1571.46, "nir": 1079.00},
+    "GF1-WFV2": {"blue": 1955.11, "green": 1847.22, "red": 1569.45, "nir": 1087.87},
+    "GF1-WFV3": {"blue": 1956.62, "green": 1840.46, "red": 1541.45, "nir": 1084.06},
+    "GF1-WFV4": {"blue": 1968.08, "green": 1841.53, "red": 1540.80, "nir": 1069.60},
+}  # fmt: skip
+#: nominal band edges (µm) of the cameras in :data:`ESUN` (CRESDA): pan 0.45-0.90 (GF-6: 0.45-0.70)
+BAND_EDGES_UM = {
+    "pan": (0.45, 0.90), "blue": (0.45, 0.52), "green": (0.52, 0.59), "red": (0.63, 0.69), "nir": (0.77, 0.89),
+}  # fmt: skip
 PAN_RES_M = {"GF1": 2.0, "GF2": 0.8, "GF6": 2.0, "ZY3": 2.1}  # nominal pan pixel size (nadir)
+WFV_RES_M = 16.0  # GF-1 WFV multispectral pixel size (nadir)
 
 KEYS = (
     Key(
         "gf",
-        "GaoFen-1/2/6 PMS Level-1A product folder (-PAN/-MSS .tiff with .xml and .rpb); DN are calibrated",
+        "GaoFen-1/2/6 PMS (-PAN/-MSS .tiff) or GF-1 WFV Level-1A product folder with .xml and .rpb",
         "primary",
         example="GF2_PMS1_E113.6_N23.1_20150117_L1A0000567980",
     ),
@@ -105,6 +174,7 @@ KEYS = (
     ),
 )
 _MS_TOKEN = re.compile(r"[-_](MSS\d?|MUX)(?=[._-]|$)", re.IGNORECASE)
+_WFV_TOKEN = re.compile(r"^GF1_WFV\d(?=[._-]|$)", re.IGNORECASE)  # GF1_WFV1_E…_L1A….tiff: one 16 m MS image
 _PAN_TOKEN = re.compile(r"[-_](PAN\d?|NAD)(?=[._-]|$)", re.IGNORECASE)
 
 
@@ -112,11 +182,11 @@ def find_pair(path: Path) -> tuple[Path | None, Path]:
     """(pan, ms) image files of a product folder (or the folder of one given image)."""
     folder = path if path.is_dir() else path.parent
     images = [p for p in sorted(folder.iterdir()) if p.suffix.lower() in (".tif", ".tiff") and p.is_file()]
-    ms = [p for p in images if _MS_TOKEN.search(p.stem)]
+    ms = [p for p in images if _MS_TOKEN.search(p.stem)] or [p for p in images if _WFV_TOKEN.search(p.stem)]
     pan = [p for p in images if _PAN_TOKEN.search(p.stem)]
     if not ms:
         raise InputError(
-            "no multispectral image (-MSS / -MUX .tiff) in the product folder",
+            "no multispectral image (-MSS / -MUX / GF1_WFV .tiff) in the product folder",
             folder,
             "Give the unpacked GF/ZY-3 product folder with its MSS/MUX and PAN images",
         )
@@ -179,11 +249,24 @@ def _acquisition(meta: dict, xml: Path) -> tuple[str, str, date, float, float | 
     return sat, camera, day, zenith, float(azi) if azi is not None else None
 
 
+def camera_key(sat: str, camera: str) -> str:
+    """Table key of a satellite + camera: ``GF2-PMS1``, ``GF6-PMS``, ``ZY3-01`` … (SatelliteID as in the XML).
+
+    ZY-3: ``ZY3`` / ``ZY301`` is ZY-3-01, ``ZY302`` ZY-3-02, ``ZY303`` ZY-3-03 (one key for MUX and NAD).
+    """
+    sat = sat.upper().replace("-", "").replace("_", "")
+    if sat.startswith("ZY3"):
+        n = sat[3:].lstrip("0") or "1"
+        return f"ZY3-0{n[:1]}"
+    if sat == "GF6":
+        return "GF6-PMS"
+    return f"{sat}-{camera.upper()}"
+
+
 def _coefficients(
-    sat: str, camera: str, year: int, override: dict, xml: Path
+    key: str, year: int, override: dict, xml: Path, need: tuple[str, ...]
 ) -> dict[str, tuple[float, float]]:
     """{channel: (gain, offset)} from the table for the year (latest earlier edition), config overriding."""
-    key = f"{sat}-{camera}" if sat != "GF6" else "GF6-PMS"
     table = CALIBRATION.get(key, {})
     coeffs: dict[str, tuple[float, float]] = {}
     if table:
@@ -194,7 +277,8 @@ def _coefficients(
                 "%s: no CRESDA %d coefficients in the table; using the %d edition", key, year, edition
             )
         row = table[edition]
-        coeffs["pan"] = (row["pan"], row.get("pan_offset", 0.0))
+        if "pan" in row:
+            coeffs["pan"] = (row["pan"], row.get("pan_offset", 0.0))
         for i, ch in enumerate(MS_ORDER):
             coeffs[ch] = (row["ms"][i], row.get("ms_offset", (0.0,) * 4)[i])
     gains, offsets = override.get("gain", {}), override.get("offset", {})
@@ -203,14 +287,28 @@ def _coefficients(
             coeffs[ch] = (float(gains[ch]), float(offsets.get(ch, 0.0)))
         elif ch in offsets and ch in coeffs:
             coeffs[ch] = (coeffs[ch][0], float(offsets[ch]))
-    missing = [ch for ch in ("pan", *MS_ORDER) if ch not in coeffs]
+    missing = [ch for ch in need if ch not in coeffs]
     if missing:
         raise ConfigError(
             f"config: no absolute calibration gains for {key} ({', '.join(missing)}) in the table; give them "
-            f"under [inputs.calibration] gain = {{pan = …, blue = …, green = …, red = …, nir = …}} "
+            f"under [inputs.calibration] gain = {{{', '.join(f'{c} = …' for c in missing)}}} "
             f"(CRESDA's coefficients for {year}) — {xml.name}"
         )
-    return coeffs
+    return {ch: coeffs[ch] for ch in need}
+
+
+def solar_irradiance(key: str, override: dict, need: tuple[str, ...]) -> dict[str, float]:
+    """{channel: ESUN (W m⁻² µm⁻¹)} from :data:`ESUN`, ``[inputs.calibration] esun`` overriding per channel."""
+    esun = {**ESUN.get(key, {}), **{c: float(v) for c, v in override.get("esun", {}).items()}}
+    missing = [c for c in need if c not in esun]
+    if missing:
+        raise ConfigError(
+            f"config: TOA reflectance of {key} needs ESUN (W m-2 um-1) for {', '.join(missing)}, which the "
+            "table lacks: add [inputs.calibration] esun = {"
+            + ", ".join(f"{c} = ..." for c in missing)
+            + "} (see docs/sensors.md)"
+        )
+    return {c: esun[c] for c in need}
 
 
 def _grid(image: Path, res_m: float, dem: Path | None) -> tuple[Grid, bool]:
@@ -233,7 +331,7 @@ def _grid(image: Path, res_m: float, dem: Path | None) -> tuple[Grid, bool]:
         rpcs = ds.rpcs
         zone = int((rpcs.long_off + 180) // 6) + 1
         crs = CRS.from_epsg((32600 if rpcs.lat_off >= 0 else 32700) + zone)
-        opts = {"RPC_DEM": str(dem)} if dem is not None else {}
+        opts = rpc_dem_options(dem) if dem is not None else {}
         transform, width, height = calculate_default_transform(
             "EPSG:4326", crs, ds.width, ds.height, rpcs=rpcs, resolution=res_m, **opts
         )
@@ -256,27 +354,22 @@ def open_gfzy(paths: dict[str, Path], *, dem: Path | None = None, calibration: d
             f"SatelliteID {sat} is not a {'ZY-3' if key == 'zy3' else 'GF-1/2/6'} product", ms.with_suffix(".xml"),
             f"Give it under the key for {sat}",
         )  # fmt: skip
+    table_key = camera_key(sat, camera)
     sat = "ZY3" if sat.startswith("ZY3") else sat
-    coeffs = _coefficients(sat, camera, day.year, calibration, ms.with_suffix(".xml"))
-    esun = calibration.get("esun", {})
     need = ("pan", *MS_ORDER) if pan is not None else MS_ORDER
-    missing = [c for c in need if c not in esun]
-    if missing:
-        raise ConfigError(
-            f"config: TOA reflectance of {sat} {camera} needs ESUN (W m-2 um-1) for {', '.join(missing)}: add "
-            "[inputs.calibration] esun = {pan = ..., blue = ..., green = ..., red = ..., nir = ...} "
-            "(see docs/sensors.md)"
-        )
+    coeffs = _coefficients(table_key, day.year, calibration, ms.with_suffix(".xml"), need)
+    esun = solar_irradiance(table_key, calibration, need)
     d = earth_sun_distance_au(day)
     k = math.pi * d * d / math.cos(math.radians(zenith))
     res = float(calibration.get("pan_res_m", PAN_RES_M.get(sat, 2.0)))
+    ms_res = WFV_RES_M if camera.startswith("WFV") else 4 * res
     with open_raster(ms, need_crs=False) as ds:
         if ds.count < 4:
             raise InputError(
                 f"multispectral image has {ds.count} band(s), expected 4 (blue, green, red, nir)", ms
             )
-    grid, rpc = _grid(pan or ms, res if pan is not None else 4 * res, dem)
-    if pan is not None and _grid(ms, 4 * res, dem)[1] != rpc:
+    grid, rpc = _grid(pan or ms, res if pan is not None else ms_res, dem)
+    if pan is not None and _grid(ms, ms_res, dem)[1] != rpc:
         raise InputError(
             "pan and multispectral images differ in georeferencing (one map-projected, one raw with RPC)",
             ms,
@@ -293,7 +386,7 @@ def open_gfzy(paths: dict[str, Path], *, dem: Path | None = None, calibration: d
     info = {
         "satellite": sat, "camera": camera, "date": day.isoformat(), "solar_zenith_deg": zenith,
         "earth_sun_au": round(d, 6), "gain_offset": {c: list(v) for c, v in coeffs.items()},
-        "esun": {c: float(esun[c]) for c in need}, "orthorectified_by": "RPC + DEM" if rpc else "provider",
+        "calibration_table": table_key, "esun": esun, "orthorectified_by": "RPC + DEM" if rpc else "provider",
     }  # fmt: skip
     sun = (azimuth, 90.0 - zenith) if azimuth is not None else None
     return Product(sat.lower(), key, Path(path), bands, grid, pan=pan_ref, sun=sun, dem=dem, info=info)
@@ -301,7 +394,7 @@ def open_gfzy(paths: dict[str, Path], *, dem: Path | None = None, calibration: d
 
 SENSOR = Sensor(
     name="gfzy",
-    title="GaoFen-1/2/6 PMS and ZiYuan-3 (pan + multispectral, CRESDA Level-1A)",
+    title="GaoFen-1/2/6 PMS, GF-1 WFV and ZiYuan-3 (pan + multispectral, CRESDA Level-1A)",
     keys=KEYS,
     channels={"blue": 0.485, "green": 0.555, "red": 0.66, "nir": 0.83, "pan": 0.675},
     native_res_m={"pan": 0.8, "blue": 3.2, "green": 3.2, "red": 3.2, "nir": 3.2},

@@ -7,7 +7,8 @@ Product Guides; Landsat 7 / 4-5 Data Users Handbooks):
 - Level-1 (``L1TP``, ``L1GT``, ``L1GS``): TOA reflectance ``ρ = (Mρ·DN + Aρ) / sin(θ_SE)`` with the MTL's
   ``REFLECTANCE_MULT/ADD_BAND_n`` and ``SUN_ELEVATION``; LST from the thermal band (TIRS B10, ETM+ B6 low
   gain ``6_VCID_1``, TM B6) by DN → radiance → brightness temperature → NDVI/NDSI emissivity → inverse
-  Planck (:mod:`glacierinv.preprocess.thermal`).
+  Planck (:mod:`glacierinv.preprocess.thermal`); the channel ``tir`` is that band's at-sensor brightness
+  temperature (K), before any emissivity correction.
 - Collection 2 Level-2 (``L2SP``/``L2SR``): surface reflectance ``ρ = 2.75e-5·DN − 0.2`` and surface
   temperature ``T = 0.00341802·DN + 149.0`` K (``ST_B10`` / ``ST_B6``; USGS emissivity from ASTER GED, no
   further correction here); the scale factors are read from the MTL's Level-2 groups when present.
@@ -16,8 +17,10 @@ Product Guides; Landsat 7 / 4-5 Data Users Handbooks):
   confidence): cloud, dilated cloud, cirrus and cloud shadow are flagged, except where the snow bit is set
   (snow and ice are what we map; the cloud tests confuse them).
 
-DN 0 is the fill value of every band. The stack is built on the 30 m reflective grid (the 15 m pan band is
-not used for sharpening; ``[stack] resolution_m`` resamples).
+DN 0 is the fill value of every band. The stack is built on the 30 m reflective grid (``[stack] resolution_m``
+resamples); with ``[stack] landsat_pan = true`` a Level-1 ETM+/OLI product also gives its 15 m pan band B8
+(TOA reflectance like the other bands), the grid becomes the pan grid and blue..nir are pan-sharpened
+with ``[stack] pansharpen``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from rasterio.enums import Resampling
 
-from glacierinv.errors import InputError
+from glacierinv.errors import ConfigError, InputError
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import raster_grid, read_on_grid
 from glacierinv.preprocess.landsat import MTL, read_mtl
@@ -53,6 +56,8 @@ _ST_BAND = {
     "LANDSAT_5": "ST_B6",
     "LANDSAT_4": "ST_B6",
 }
+# the 15 m panchromatic band (ETM+ 0.52-0.90 µm, OLI 0.50-0.68 µm); TM has none
+PAN_BAND = {"LANDSAT_7": "8", "LANDSAT_8": "8", "LANDSAT_9": "8"}
 # Collection 2 Level-2 scale factors (USGS Landsat 8-9 C2 L2 Science Product Guide, LSDS-1619)
 L2_SR = (2.75e-5, -0.2)
 L2_ST = (0.00341802, 149.0)
@@ -91,8 +96,14 @@ def _file(mtl: MTL, key: str) -> Path:
     return p
 
 
-def open_landsat(mtl_path: Path, *, dem: Path | None = None, calibration: dict | None = None) -> Product:
-    """Open a Landsat product from its MTL: calibrated reflective bands, LST, QA cloud mask, sun position."""
+def open_landsat(
+    mtl_path: Path, *, dem: Path | None = None, calibration: dict | None = None, pan: bool = False
+) -> Product:
+    """Open a Landsat product from its MTL: calibrated reflective bands, LST, QA cloud mask, sun position.
+
+    ``pan``: also read the 15 m panchromatic band B8 (TOA reflectance, Level-1 ETM+/OLI only); the
+    product's grid is then the pan grid, so the stack pan-sharpens blue..nir onto 15 m.
+    """
     mtl = read_mtl(mtl_path)
     sc = mtl.spacecraft
     if sc not in BANDS:
@@ -120,7 +131,21 @@ def open_landsat(mtl_path: Path, *, dem: Path | None = None, calibration: dict |
         bands[ch] = BandRef(_file(mtl, f"FILE_NAME_BAND_{b}"), 1, float(scale), float(offset), nodata=0)
         info[f"{ch}_band"] = b
     grid = raster_grid(bands["red"].path)
-    product = Product("landsat", "landsat", Path(mtl_path), bands, grid, info=info)
+    pan_ref = None
+    if pan:
+        if level2 or sc not in PAN_BAND:
+            raise ConfigError(
+                f"config: [stack] landsat_pan = true, but {'a Level-2 product' if level2 else sc + ' (TM)'} "
+                f"has no pan band (B8) — {Path(mtl_path).name}; use an ETM+/OLI Level-1 product or drop it"
+            )
+        b = PAN_BAND[sc]
+        sin_el = np.sin(np.radians(sun_el))
+        scale = mtl.number(f"REFLECTANCE_MULT_BAND_{b}") / sin_el
+        offset = mtl.number(f"REFLECTANCE_ADD_BAND_{b}") / sin_el
+        pan_ref = BandRef(_file(mtl, f"FILE_NAME_BAND_{b}"), 1, float(scale), float(offset), nodata=0)
+        grid = raster_grid(pan_ref.path)
+        info["pan_band"] = b
+    product = Product("landsat", "landsat", Path(mtl_path), bands, grid, pan=pan_ref, info=info)
     product.sun = (mtl.sun_azimuth_deg, sun_el)
     if level2:
         st_key = f"FILE_NAME_BAND_{_ST_BAND[sc]}"
@@ -138,6 +163,8 @@ def open_landsat(mtl_path: Path, *, dem: Path | None = None, calibration: dict |
     else:
         product.lst = lst_reader(mtl)
         info["lst"] = "Level-1 thermal: BT, NDVI/NDSI emissivity, inverse Planck"
+        product.tir = bt_reader(mtl)
+        info["tir"] = f"Level-1 band {mtl.thermal_band} brightness temperature (K1/K2 of the MTL)"
         info["extra_files"] = list(mtl.lst_band_paths().values())
     qa_key = (
         "FILE_NAME_QUALITY_L1_PIXEL"
@@ -167,6 +194,23 @@ def lst_reader(mtl: MTL):
         dn = {k: np.where(np.isfinite(v), v, 0) for k, v in dn.items()}
         lst, _ = lst_from_dn(mtl, dn["thermal"], dn["red"], dn["nir"], dn.get("green"), dn.get("swir"))
         return lst.astype("float32")
+
+    return read
+
+
+def bt_reader(mtl: MTL):
+    """``(grid, window) → at-sensor brightness temperature (K)`` of a Level-1 MTL's thermal band.
+
+    TIRS B10, ETM+ B6 low gain (``6_VCID_1``: its range reaches below 200 K, where the high-gain
+    ``6_VCID_2`` saturates near 240 K on cold ice), TM B6: ``T = K2 / ln(K1 / L + 1)`` with
+    ``L = ML · DN + AL`` (USGS Landsat 8-9 Data Users Handbook, eq. 5.2-5.3). The DN are resampled bilinearly
+    onto the grid first (fill DN 0 excluded), as for the LST.
+    """
+    path, band = mtl.band_path(mtl.thermal_band), mtl.thermal_band
+
+    def read(grid: Grid, window=None) -> np.ndarray:
+        dn = read_on_grid(path, grid, window=window, bands=1, src_nodata=0, require_overlap=False)
+        return mtl.brightness_temperature(np.where(np.isfinite(dn), dn, 0), band).astype("float32")
 
     return read
 
@@ -207,16 +251,17 @@ def _qa_reader(path: Path, *, collection1: bool):
 
 
 def thermal_reader(mtl_path: Path):
-    """LST reader of the thermal-only key ``landsat_mtl`` (and the scene's sun position)."""
+    """(LST reader, sun position, files, brightness-temperature reader) of the thermal-only key ``landsat_mtl``."""
     mtl = read_mtl(mtl_path)
-    return lst_reader(mtl), (mtl.sun_azimuth_deg, mtl.sun_elevation_deg), list(mtl.lst_band_paths().values())
+    sun = (mtl.sun_azimuth_deg, mtl.sun_elevation_deg)
+    return lst_reader(mtl), sun, list(mtl.lst_band_paths().values()), bt_reader(mtl)
 
 
 SENSOR = Sensor(
     name="landsat",
     title="Landsat 4/5/7/8/9 (Collection 1 and 2, Level-1 and Level-2)",
     keys=KEYS,
-    channels=dict(OLI_CENTRAL_UM),
+    channels={**OLI_CENTRAL_UM, "pan": 0.59},  # OLI pan 0.50-0.68 µm (ETM+ 0.52-0.90)
     native_res_m={
         "blue": 30.0,
         "green": 30.0,
@@ -225,7 +270,10 @@ SENSOR = Sensor(
         "swir1": 30.0,
         "swir2": 30.0,
         "lst": 100.0,
+        "tir": 60.0,  # ETM+ B6 (TIRS 100 m, TM 120 m)
+        "pan": 15.0,  # ETM+ / OLI B8 with [stack] landsat_pan
     },
     open=lambda paths, **kw: open_landsat(paths["landsat"], **kw),
     thermal=thermal_reader,
+    options=lambda cfg: {"pan": bool(getattr(cfg.stack, "landsat_pan", False))},
 )
