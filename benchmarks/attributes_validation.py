@@ -65,6 +65,45 @@ def rgi7(data: Path) -> None:
     print(f"  lmax {100 * np.median(r):.1f} % / {100 * np.median(r[big]):.1f} %")
 
 
+def _lengths(gdf, dem, heads: str) -> np.ndarray:
+    from glacierinv.attributes.centerlines import centerlines
+    from glacierinv.dem.windows import DemWindows
+
+    out = []
+    with DemWindows(dem) as dems:
+        for g, crs in dems.metric_geometries(gdf.geometry):
+            lines = centerlines(dems.window(g, crs), heads=heads)
+            out.append(lines[0].length if lines else np.nan)
+    return np.array(out)
+
+
+def lmax_definitions(data: Path) -> None:
+    """Per glacier: our longest line (Kienholz et al. 2014, RGI 7's lmax_m) and our line from the highest
+    point (Machguth & Huss 2014's start point, RGI 5/6's Lmax) against RGI 5 and RGI 7."""
+    d = data / "oggm-sample"
+    dem = d / "test-workflow" / "srtm_oetztal.tif"
+    for name, path, idc, refc in (
+        ("RGI 5 Ötztal", d / "test-workflow" / "rgi" / "rgi_oetztal.shp", "RGIId", "Lmax"),
+        ("RGI 7 HEF complex", d / "test-files" / "rgi7" / "rgi7g_hef_complex.shp", "rgi_id", "lmax_m"),
+    ):
+        gdf = gpd.read_file(path)
+        ref = gdf[refc].to_numpy(float)
+        longest, highest = _lengths(gdf, dem, "kienholz"), _lengths(gdf, dem, "highest")
+        print(
+            f"lmax per glacier, {name} (reference {refc}): id, area km², reference, longest, highest (m, %)"
+        )
+        for gid, a, r, lo, hi in zip(
+            gdf[idc], gdf.to_crs(32632).area / 1e6, ref, longest, highest, strict=True
+        ):
+            print(f"  {gid:26s} {a:6.2f} {r:6.0f} {lo:6.0f} ({100 * (lo / r - 1):+5.1f} %) {hi:6.0f} "
+                  f"({100 * (hi / r - 1):+5.1f} %)")  # fmt: skip
+        own = ~gdf[idc].astype(str).str.contains("_d0").to_numpy()
+        for label, v in (("longest", longest), ("highest", highest)):
+            e = v / ref - 1
+            print(f"  {label}: median |diff| {100 * np.median(np.abs(e)):.1f} % (signed {100 * np.median(e):+.1f} %)"
+                  f"; the {own.sum()} with their own value {100 * np.median(np.abs(e[own])):.1f} %")  # fmt: skip
+
+
 def hef_hypsometry(data: Path) -> None:
     d = data / "oggm-sample" / "test-files"
     hef = gpd.read_file(d / "Hintereisferner_RGI5.shp")
@@ -135,6 +174,7 @@ if __name__ == "__main__":
     oetztal(data)
     rgi7(data)
     hef_hypsometry(data)
+    lmax_definitions(data)
     units(data)
     if "--sweep" in sys.argv:
         for kw in ({"smooth_m": 0}, {"smooth_m": 100}, {"smooth_m": 300}, {"reach_m": 0}, {"reach_m": 600},

@@ -6,7 +6,8 @@ part, smoothed by a 150 m buffer, holes below 0.05 km² filled: one Karakoram-si
 in its own process; the script prints, per resolution, the complex window in Mpx, the units stage's time and
 peak RSS, time and RSS per Mpx, the attributes stage's time on the same complex outline, and the ratio.
 
-Usage: ``nice -n 10 .venv/bin/python benchmarks/units_scale.py [--res 30 10 4] [--work /tmp/units_scale]``
+Usage: ``nice -n 10 .venv/bin/python benchmarks/units_scale.py [--res 30 10 4] [--work /tmp/units_scale]
+[--no-attributes]``
 (record ``uptime`` beside the figures: the machine is shared).
 """
 
@@ -120,6 +121,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/units_scale"))
     ap.add_argument("--z-ice", type=float, default=2600.0)
     ap.add_argument("--child", nargs=3)
+    ap.add_argument("--no-attributes", action="store_true", help="time the units stage only")
     a = ap.parse_args()
     if a.child:
         _child(*a.child)
@@ -131,17 +133,31 @@ def main() -> None:
     left, bottom, right, top = g.bounds
     print(f"complex: {g.area / 1e6:.0f} km², bbox {(right - left) / 1e3:.1f} × {(top - bottom) / 1e3:.1f} km; "
           f"load {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs")  # fmt: skip
+    from glacierinv.units.subdivide import (
+        DEFAULT_REACH_M,
+        DEFAULT_SMOOTH_M,
+        MAX_ROUTE_CELLS,
+        routing_resolution_m,
+    )
+
     print(
-        "res_m  window_Mpx  units_s  units_rss_MB  s_per_Mpx  MB_per_Mpx  n_units  attributes_s  units/attr"
+        "res_m  window_Mpx  route_m  routed_Mpx  units_s  units_rss_MB  s_per_routed_Mpx  MB_per_routed_Mpx"
+        "  n_units" + ("" if a.no_attributes else "  attributes_s  units/attr")
     )
     for res in a.res:
         dem = a.work / f"dem_{res:g}m.tif"
         mpx = (right - left) * (top - bottom) / res**2 / 1e6
+        pad = 2 * (3 * res + DEFAULT_REACH_M)  # the routing window's margin, as subdivide adds it
+        route = routing_resolution_m((right - left + pad) * (top - bottom + pad) / res**2, res, MAX_ROUTE_CELLS,
+                                     DEFAULT_SMOOTH_M)  # fmt: skip
+        rmpx = (right - left + pad) * (top - bottom + pad) / route**2 / 1e6
         u = _run("units", outline, dem)
-        at = _run("attributes", outline, dem)
-        print(f"{res:5g}  {mpx:10.1f}  {u['s']:7.1f}  {u['rss_mb']:12.0f}  {u['s'] / mpx:9.2f}  "
-              f"{u['rss_mb'] / mpx:10.1f}  {u['n_units']:7d}  {at['s']:12.1f}  {u['s'] / at['s']:10.2f}",
-              flush=True)  # fmt: skip
+        line = (f"{res:5g}  {mpx:10.1f}  {route:7g}  {rmpx:10.1f}  {u['s']:7.1f}  {u['rss_mb']:12.0f}  "
+                f"{u['s'] / rmpx:16.2f}  {u['rss_mb'] / rmpx:17.1f}  {u['n_units']:7d}")  # fmt: skip
+        if not a.no_attributes:
+            at = _run("attributes", outline, dem)
+            line += f"  {at['s']:12.1f}  {u['s'] / at['s']:10.2f}"
+        print(line + f"  (load {os.getloadavg()[0]:.2f})", flush=True)
     print(f"load after: {os.getloadavg()[0]:.2f}")
 
 

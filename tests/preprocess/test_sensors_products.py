@@ -361,18 +361,48 @@ def _zy3(tmp_path, sat="ZY302"):
     return d
 
 
-def test_zy3_asks_for_what_the_tables_lack(tmp_path):
+def test_zy3_runs_with_relative_pan_and_band_equivalent_esun(tmp_path, caplog):
+    """ZY-3-02: CRESDA 2017 MUX gains are tabulated, its NAD gain and every ZY-3 ESUN are not published.
+    The MUX bands take the band-equivalent ESUN (mean of the cameras with the same nominal edges), the pan
+    band sharpens in relative units and is no stack channel; config values replace both."""
+    from glacierinv.preprocess.sensors.gfzy import ESUN as TABLE
+    from glacierinv.preprocess.sensors.gfzy import band_equivalent_esun
+
     cfg = _gf_config(tmp_path, _zy3(tmp_path), esun=False)
     cfg.write_text(cfg.read_text().replace("gf = ", "zy3 = "))
-    # ZY-3-02: CRESDA 2017 MUX gains are tabulated, the NAD gain is not
-    one_error_line(runner.invoke(app, ["config", "check", str(cfg)]), "ZY3-02 (pan)", "gain = {pan")
-    cfg.write_text(cfg.read_text().replace("[stack]", "[inputs.calibration]\ngain = {pan = 0.2}\n\n[stack]"))
-    # … and no ESUN is tabulated for ZY-3-01/02
-    one_error_line(runner.invoke(app, ["config", "check", str(cfg)]), "ESUN", "esun = {pan = ..., blue = ...")
-    cfg.write_text(cfg.read_text().replace("gain = {pan = 0.2}", "gain = {pan = 0.2}\nesun = " + _toml(ESUN)))
-    info = open_scene(load_config(cfg)).primary.info
+    # the 'pan' channel asks for a calibrated pan band, in one line
+    one_error_line(runner.invoke(app, ["config", "check", str(cfg)]), "channel 'pan'", "gain/esun for pan")
+    cfg.write_text(cfg.read_text().replace('"nir", "pan"', '"nir"'))
+    assert runner.invoke(app, ["config", "check", str(cfg)]).exit_code == 0
+    with caplog.at_level("WARNING"):
+        res = build_feature_stack(load_config(cfg), tmp_path / "stack")
+    assert "no published ESUN for blue" in caplog.text and "relative units" in caplog.text
+    info = res.sensors["primary"]
     assert info["calibration_table"] == "ZY3-02" and info["gain_offset"]["red"] == [0.2189, 0.0]
+    assert "pan" not in info["gain_offset"] and info["pan"].startswith("relative DN")
+    # band-equivalent ESUN: the mean over the 9 tabulated cameras, each within 1.5 % of it
+    for c in ("blue", "green", "red", "nir"):
+        values = [row[c] for row in TABLE.values()]
+        assert info["esun"][c] == pytest.approx(sum(values) / len(values), abs=0.01)
+        assert band_equivalent_esun(c)[1] < 0.015
+        assert info["esun_source"][c].startswith("band-equivalent")
+    # TOA reflectance by hand with those values (MUX gains 2017, 2017-08-12, zenith 25°)
+    stack, _ = read_raster(res.stack)
+    d = earth_sun_distance_au(__import__("datetime").date(2017, 8, 12))
+    gains = {"blue": 0.2136, "green": 0.1993, "red": 0.2189, "nir": 0.1965}
+    core = (slice(50, -50), slice(50, -50))
+    for i, c in enumerate(("blue", "green", "red", "nir")):
+        rho = math.pi * gains[c] * GF_DN[c] * d * d / (info["esun"][c] * math.cos(math.radians(25.0)))
+        np.testing.assert_allclose(stack[i][core], rho, rtol=1e-5)
+    # config values calibrate the pan band and replace the band-equivalent ESUN
+    cfg.write_text(
+        cfg.read_text()
+        .replace('"nir"', '"nir", "pan"')
+        .replace("[stack]", "[inputs.calibration]\ngain = {pan = 0.2}\nesun = " + _toml(ESUN) + "\n\n[stack]")
+    )
+    info = open_scene(load_config(cfg)).primary.info
     assert info["gain_offset"]["pan"] == [0.2, 0.0] and info["esun"] == ESUN
+    assert set(info["esun_source"].values()) == {"config"} and "pan" not in info
 
 
 def _toml(d):
@@ -464,3 +494,20 @@ def test_gf1_wfv_single_image_with_the_tabulated_coefficients(tmp_path):
         assert np.isfinite(core).all()
         np.testing.assert_allclose(core, rho, rtol=1e-5)
     assert res.sensors["primary"]["calibration_table"] == "GF1-WFV2"
+
+
+def test_glacierinv_run_on_a_gf2_pair_named_by_its_folder(tmp_path):
+    """`glacierinv run` from a config naming only the GF-2 product folder and the DEM (baseline: no shipped
+    U-Net takes GF's channels without Landsat LST): every stage runs, calibration recorded in run.json."""
+    import json
+
+    cfg = _gf_config(tmp_path, _gf2(tmp_path), esun=False)
+    text = cfg.read_text()
+    cfg.write_text(text.replace('"pan", ', "").replace('pansharpen = "none"\n', ""))
+    res = runner.invoke(app, ["run", str(cfg), "--out", str(tmp_path / "run")])
+    assert res.exit_code == 0, res.output
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert all(s["status"] in ("done", "skipped") for s in run["stages"].values())
+    info = run["stages"]["stack"]["summary"]["sensors"]["primary"]
+    assert info["calibration_table"] == "GF2-PMS1" and info["esun_source"]["red"] == "CRESDA GF2-PMS1"
+    assert (tmp_path / "run" / "inventory.gpkg").exists()

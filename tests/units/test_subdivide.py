@@ -15,6 +15,7 @@ from glacierinv.geometry import area_km2
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import write_raster
 from glacierinv.units import subdivide
+from glacierinv.units.subdivide import routing_resolution_m
 from tests.ridge import ridge_dem
 
 UTM = CRS.from_epsg(32643)
@@ -133,14 +134,31 @@ def test_partial_dem_warns_with_the_uncovered_share(tmp_path, caplog):
 
 
 def test_large_window_is_routed_on_a_coarser_grid(two_valleys, caplog):
-    """Memory bound: above max_route_cells the flow is routed on a coarser grid (warning); the units still
+    """Memory bound: above max_route_cells the flow is routed on a grid coarsened by an integer factor;
+    up to smooth_m/10 (20 m here) that is the rule (no warning), beyond it a warning. The units still
     partition the complex exactly and the ridge still divides it."""
-    dem, ice = two_valleys
-    with caplog.at_level("WARNING"):
-        units = subdivide(ice, dem, max_route_cells=5000)[0]
-    assert "coarser resolution" in " ".join(r.getMessage() for r in caplog.records)
+    dem, ice = two_valleys  # 10 m DEM; the window with its reach margin is ~206 × 206 cells
+    with caplog.at_level("INFO", logger="glacierinv.units.subdivide"):
+        units = subdivide(ice, dem, max_route_cells=20_000)[0]  # factor 2: 20 m = 200 m / 10
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "routed at 20 m" in " ".join(r.getMessage() for r in caplog.records)
     assert len(units) == 2
     assert units.geometry.area.sum() == pytest.approx(ice.geometry.area.sum(), rel=1e-9)
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        units = subdivide(ice, dem, max_route_cells=5000)[0]  # factor 3: 30 m > 20 m
+    msg = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert "complex G00001" in msg and "routed at 30 m" in msg and "coarser than smooth_m/10" in msg
+    assert len(units) == 2
+    assert units.geometry.area.sum() == pytest.approx(ice.geometry.area.sum(), rel=1e-9)
+
+
+def test_routing_resolution_rule():
+    assert routing_resolution_m(1e6, 4.0, 24_000_000, 200.0) == 4.0  # fits: the DEM's own grid
+    assert routing_resolution_m(60e6, 4.0, 24_000_000, 200.0) == 8.0  # 60 Mpx at 4 m: 2× (15 Mpx)
+    assert routing_resolution_m(24_000_001, 2.0, 24_000_000, 200.0) == 4.0
+    assert routing_resolution_m(96e6, 4.0, 24_000_000, 200.0) == 8.0  # exactly 24 M at 2×
+    assert routing_resolution_m(400e6, 2.0, 24_000_000, 200.0) == 10.0
 
 
 def test_bad_parameters(two_valleys):
@@ -215,3 +233,75 @@ def test_oetztal_glaciers_dissolved_and_resplit(shared_data):
     units = subdivide(cplx, d / "srtm_oetztal.tif")[0].to_crs(32632)
     assert 20 * 0.7 <= len(units) <= 20 * 1.3
     assert np.mean(np.array(_best_ious(units, rgi)) >= 0.5) >= 0.85
+
+
+def _ridge_window(geom, res_m=10.0, margin_m=400.0):
+    """The ridge terrain of tests/ridge.py as an in-memory window around ``geom`` (no file)."""
+    import rasterio.features
+
+    from glacierinv.dem.windows import GlacierWindow
+
+    left, bottom, right, top = geom.bounds
+    grid = Grid.from_bounds(
+        UTM, (left - margin_m, bottom - margin_m, right + margin_m, top + margin_m), res_m
+    )
+    rows, cols = np.indices(grid.shape)
+    xs, ys = grid.xy(rows, cols)
+    z = (5000.0 - 0.3 * np.abs(xs - 501000) + 0.1 * (ys - 4000000)).astype("float32")
+    mask = rasterio.features.geometry_mask([geom], grid.shape, grid.transform, invert=True)
+    return GlacierWindow(z, mask, grid, geom)
+
+
+def test_pure_core_from_arrays_matches_the_file_wrapper(two_valleys):
+    """subdivide_windows (arrays and geometries in, no file) gives the units subdivide gives from the DEM file;
+    split_complex alone gives the partition in the window's CRS."""
+    from glacierinv.units import split_complex, subdivide_windows
+
+    dem, ice = two_valleys
+    geom = ice.geometry.iloc[0]
+    units, debris_units, divides = subdivide_windows(ice, [_ridge_window(geom)])
+    ref = subdivide(ice, dem)[0]
+    assert list(units.glac_id) == list(ref.glac_id) == ["G00001-01", "G00001-02"]
+    for a, b in zip(units.geometry, ref.geometry, strict=True):
+        assert a.symmetric_difference(b).area < 0.01 * a.area
+    assert len(divides) == 1 and len(debris_units) == 0
+    parts = split_complex(_ridge_window(geom))
+    assert len(parts) == 2
+    assert shapely.union_all(parts).symmetric_difference(geom).area < 1e-6
+    with pytest.raises(ValueError):  # one window per complex, in order
+        subdivide_windows(ice, [])
+
+
+def test_invalid_complex_polygon_is_repaired_and_logged(caplog):
+    """A self-touching ring (bow-tie at x = 501000) is repaired with repair_polygons (warning naming the
+    complex), and the units are valid and cover the repaired complex."""
+    from glacierinv.units import subdivide_windows
+
+    bowtie = shapely.Polygon(
+        [(500300, 4000300), (501000, 4001000), (501700, 4000300), (501700, 4001700), (501000, 4001000),
+         (500300, 4001700)]
+    )  # fmt: skip
+    assert not bowtie.is_valid
+    ice = gpd.GeoDataFrame({"glac_id": ["BT"]}, geometry=[bowtie], crs=UTM)
+    with caplog.at_level("WARNING"):
+        units = subdivide_windows(ice, [_ridge_window(bowtie)])[0]
+    assert "polygon BT was invalid" in " ".join(r.getMessage() for r in caplog.records)
+    assert units.is_valid.all() and units.glac_id.str.startswith("BT-").all()
+    assert units.area.sum() == pytest.approx(shapely.make_valid(bowtie).area, rel=1e-6)
+
+
+def test_dem_window_on_the_routing_grid(two_valleys):
+    """DemWindows.window(res_m=...) reads the window on a coarser metric grid (the routing grid): same
+    footprint, same terrain; res_m at or below the DEM's keeps the DEM's own grid."""
+    from glacierinv.dem.windows import DemWindows
+
+    dem, ice = two_valleys
+    with DemWindows(dem) as dems:
+        ((g, crs),) = dems.metric_geometries(ice.geometry)
+        w10 = dems.window(g, crs, margin_px=3)
+        w20 = dems.window(g, crs, margin_px=3, res_m=20.0)
+        same = dems.window(g, crs, margin_px=3, res_m=10.0)
+    assert w10.res_m == 10.0 and same.res_m == 10.0 and w20.res_m == 20.0
+    assert w20.mask.sum() * 400.0 == pytest.approx(w10.mask.sum() * 100.0, rel=0.03)
+    assert np.nanmean(w20.dem_m[w20.mask]) == pytest.approx(np.nanmean(w10.dem_m[w10.mask]), abs=2.0)
+    assert w20.grid.transform.c % 20.0 == 0.0  # the coarse grid is aligned on its own cell size

@@ -16,7 +16,9 @@ On a glacier's DEM window (metric grid):
 The parameters are Kienholz et al. (2014)'s published ones as OGGM uses them (f1 = 1000, f2 = 3000,
 a = 4.25, b = 3.7, q1 = 2·10⁻⁶ m⁻¹, q2 = 500 m, r_max = 1000 m, local-maximum window 500 m, DEM smoothed
 with a Gaussian of 125 m inside the glacier); none was fitted to the validation glaciers. ``lmax_m`` is the
-length of the longest centerline.
+length of the longest centerline (RGI 7's definition). RGI 5/6's ``Lmax`` (Machguth & Huss 2014) measures the
+line from the glacier's highest point to its lowest: ``centerlines(win, heads="highest")`` gives that line on
+the same cost route, for comparisons with RGI 5/6 (docs/attributes.md).
 """
 
 from __future__ import annotations
@@ -142,11 +144,17 @@ def _chaikin(xy: np.ndarray, rounds: int = 3) -> np.ndarray:
     return xy
 
 
-def centerlines(win: GlacierWindow, params: dict | None = None) -> list[LineString]:
+def centerlines(
+    win: GlacierWindow, params: dict | None = None, *, heads: str = "kienholz"
+) -> list[LineString]:
     """Kienholz et al. (2014) centerlines of a glacier, longest first, in the window's CRS (see module).
 
-    Empty when the glacier has fewer than two cells with a valid DEM.
+    ``heads="highest"``: one line only, from the outline's highest point (Machguth & Huss 2014's start
+    point, the RGI 5/6 ``Lmax`` definition) to the terminus, on the same least-cost route. Empty when the
+    glacier has fewer than two cells with a valid DEM.
     """
+    if heads not in ("kienholz", "highest"):
+        raise ValueError(f"heads must be 'kienholz' or 'highest', got {heads!r}")
     p = KIENHOLZ | (params or {})
     res = win.res_m
     ok = win.mask & np.isfinite(win.dem_m)
@@ -169,7 +177,10 @@ def centerlines(win: GlacierWindow, params: dict | None = None) -> list[LineStri
     heads_idx = high if len(high) else heads_idx[[np.argmax(z_out[heads_idx])]]
     area_m2 = ok.sum() * res**2
     radius_px = min(p["q1_per_m"] * area_m2 + p["q2_m"], p["rmax_m"]) / res + 6.0
-    heads = _filter_heads([tuple(rc[i]) for i in heads_idx], z, radius_px, ok)
+    if heads == "highest":
+        head_cells = [tuple(rc[_middle_of_extreme(z_out, highest=True)])]
+    else:
+        head_cells = _filter_heads([tuple(rc[i]) for i in heads_idx], z, radius_px, ok)
     term = tuple(rc[_middle_of_extreme(z_out, highest=False)])
     # cost grid (Kienholz et al. 2014 eq. 2), margin cells made costly
     dis = ndimage.distance_transform_edt(ok)
@@ -186,7 +197,7 @@ def centerlines(win: GlacierWindow, params: dict | None = None) -> list[LineStri
     mcp = MCP_Geometric(cost, fully_connected=True)
     mcp.find_costs([term])
     lines = []
-    for h in heads:
+    for h in head_cells:
         if h == term:
             continue
         path = np.array(mcp.traceback(h))[::-1]  # head → terminus

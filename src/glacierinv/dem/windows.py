@@ -144,8 +144,16 @@ class DemWindows:
                 out[i] = (g, crs)
         return out
 
-    def window(self, g: BaseGeometry, crs: CRS, margin_px: int = 2) -> GlacierWindow:
-        """The :class:`GlacierWindow` of ``g`` (given in the metric ``crs`` from :meth:`metric_geometries`)."""
+    def window(
+        self, g: BaseGeometry, crs: CRS, margin_px: int = 2, res_m: float | None = None
+    ) -> GlacierWindow:
+        """The :class:`GlacierWindow` of ``g`` (given in the metric ``crs`` from :meth:`metric_geometries`).
+
+        ``res_m``: read on a grid of this cell size (m, coarser than the DEM's; bilinear) instead of the
+        DEM's own grid; ``margin_px`` is then in cells of that grid.
+        """
+        if res_m is not None and res_m > self.res_m:
+            return self._warped(g, crs, margin_px, res_m=res_m)
         left, bottom, right, top = g.bounds
         cells = (right - left) * (top - bottom) / self.res_m**2
         if cells > self.max_cells:  # bounded memory: a coarser grid for a huge glacier

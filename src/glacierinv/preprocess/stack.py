@@ -203,6 +203,8 @@ def _build(cfg, scene: Scene, channels: list[str], out: Path, block_px, progress
     s2 = scene.fill
     grid = _stack_grid(cfg, primary, window)
     z_m = check_dem_units(dem)  # metres per DEM unit ([dem] z_unit, band unit); implausible ranges refused
+    for note in primary.info.get("calibration_notes", []):  # substituted coefficients (GF/ZY tables)
+        log.warning("%s", note)
     rpc_files = _check_inputs_overlap(scene, dem, channels, grid)
     vnir = all(primary.has(c) for c in OPTICAL)
     extra = [c for c in ("swir1", "swir2") if primary.has(c)]

@@ -286,7 +286,7 @@ def available_channels(scene: Scene) -> dict[str, str]:
         out["ndsi"] = out["swir1"]
     if all(c in out for c in OPTICAL):
         out["ndwi"] = out["ndvi"] = out["nir"]
-    if p.pan is not None:
+    if p.pan is not None and not p.pan_relative:
         out["pan"] = f"{p.sensor} ({p.key})"
     if p.lst is not None:
         out["lst"] = f"{p.sensor} ({p.key})"
@@ -353,7 +353,10 @@ def channel_hint(channel: str) -> str:
     if channel == "lst":
         return "landsat (a Landsat product) or landsat_mtl"
     if channel == "pan":
-        return "pan, gf or zy3 (or landsat with [stack] landsat_pan = true)"
+        return (
+            "pan, gf or zy3 (or landsat with [stack] landsat_pan = true) with a calibrated pan band "
+            "(a GF/ZY pan band without tabulated gain and ESUN needs [inputs.calibration] gain/esun for pan)"
+        )
     if channel in ("swir", "swir1", "swir2", "ndsi"):
         return "landsat, s2/sentinel2, or an ms band described swir1"
     keys = [

@@ -106,11 +106,14 @@ class Product:
     tir: Callable[[Grid, Window | None], np.ndarray] | None = None
     dem: Path | None = None  # needed by RPC reads
     info: dict = field(default_factory=dict)
+    pan_relative: bool = False  # pan in relative units (uncalibrated): for pan-sharpening, not a channel
 
     @property
     def channels(self) -> tuple[str, ...]:
-        """Channels this product provides (``pan`` and ``lst`` included when present)."""
-        extra = (("pan",) if self.pan is not None else ()) + (("lst",) if self.lst is not None else ())
+        """Channels this product provides (``pan`` when calibrated, ``lst`` and ``tir`` when present)."""
+        extra = (("pan",) if self.pan is not None and not self.pan_relative else ()) + (
+            ("lst",) if self.lst is not None else ()
+        )
         return tuple(self.bands) + extra + (("tir",) if self.tir is not None else ())
 
     def has(self, channel: str) -> bool:

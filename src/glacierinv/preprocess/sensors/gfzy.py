@@ -33,7 +33,9 @@ Coefficient sources (docs/sensors.md lists them per row):
   agree to the last digit with the independent GF preprocessing script. Every value lies within 5 % (the
   test allows 6 %) of Landsat 7 ETM+'s ESUN for the band of the same nominal edges (Chander et al. 2009), the test that guards
   transcription. ZY-3-01/02 ESUN is not tabulated (no published value found; the ZY-3-03 MUX values listed
-  by Gaofen-Batch — NIR 1203, green above blue — fail that physical check), so ZY-3 runs ask for ``esun``.
+  by Gaofen-Batch — NIR 1203, green above blue — fail that physical check). ZY-3 MUX has the nominal band
+  edges of every tabulated camera, so it takes their mean (:func:`band_equivalent_esun`, spread ≤ 1.4 %);
+  a pan band without gain and ESUN is read in relative units for pan-sharpening only (no ``pan`` channel).
 Limitation: RPC heights are ellipsoidal while most DEMs are orthometric; the geoid undulation N (tens of
 metres) shifts points horizontally by about N · tan(off-nadir angle).
 """
@@ -264,18 +266,26 @@ def camera_key(sat: str, camera: str) -> str:
 
 
 def _coefficients(
-    key: str, year: int, override: dict, xml: Path, need: tuple[str, ...]
+    key: str,
+    year: int,
+    override: dict,
+    xml: Path,
+    need: tuple[str, ...],
+    optional: tuple[str, ...] = (),
+    notes: list[str] | None = None,
 ) -> dict[str, tuple[float, float]]:
-    """{channel: (gain, offset)} from the table for the year (latest earlier edition), config overriding."""
+    """{channel: (gain, offset)} from the table for the year (latest earlier edition), config overriding.
+
+    A channel of ``need`` without a gain raises :class:`ConfigError`; one of ``optional`` is left out.
+    What was substituted is appended to ``notes`` (logged as a warning when ``notes`` is None).
+    """
     table = CALIBRATION.get(key, {})
     coeffs: dict[str, tuple[float, float]] = {}
     if table:
         years = sorted(y for y in table if y <= year) or sorted(table)
         edition = years[-1]
         if edition != year:
-            log.warning(
-                "%s: no CRESDA %d coefficients in the table; using the %d edition", key, year, edition
-            )
+            _note(notes, f"{key}: no CRESDA {year} coefficients in the table; using the {edition} edition")
         row = table[edition]
         if "pan" in row:
             coeffs["pan"] = (row["pan"], row.get("pan_offset", 0.0))
@@ -294,12 +304,61 @@ def _coefficients(
             f"under [inputs.calibration] gain = {{{', '.join(f'{c} = …' for c in missing)}}} "
             f"(CRESDA's coefficients for {year}) — {xml.name}"
         )
-    return {ch: coeffs[ch] for ch in need}
+    return {ch: coeffs[ch] for ch in (*need, *optional) if ch in coeffs}
 
 
-def solar_irradiance(key: str, override: dict, need: tuple[str, ...]) -> dict[str, float]:
-    """{channel: ESUN (W m⁻² µm⁻¹)} from :data:`ESUN`, ``[inputs.calibration] esun`` overriding per channel."""
-    esun = {**ESUN.get(key, {}), **{c: float(v) for c, v in override.get("esun", {}).items()}}
+def band_equivalent_esun(channel: str) -> tuple[float, float]:
+    """(mean ESUN, largest relative deviation of one camera from it) over the cameras of :data:`ESUN`.
+
+    Every camera tabulated (GF-1 PMS1/2, GF-2 PMS1/2, GF-6 PMS, GF-1 WFV1-4) has the nominal multispectral
+    band edges :data:`BAND_EDGES_UM` (0.45-0.52, 0.52-0.59, 0.63-0.69, 0.77-0.89 µm) — so has ZY-3's MUX
+    camera. Their CRESDA ESUN differ only through the shape of each camera's spectral response; the mean
+    stands in for a camera of the same edges whose ESUN is unpublished, with the spread (≤ 1.4 %) as its
+    uncertainty — below the ≈ 5 % uncertainty of the vicarious absolute calibration itself.
+    """
+    values = [row[channel] for row in ESUN.values() if channel in row]
+    mean = sum(values) / len(values)
+    return round(mean, 2), max(abs(v - mean) for v in values) / mean
+
+
+def _note(notes: list[str] | None, note: str) -> None:
+    """Record a substituted coefficient: into ``notes``, or as a warning when there is no list."""
+    if notes is None:
+        log.warning("%s", note)
+    else:
+        notes.append(note)
+
+
+def solar_irradiance(
+    key: str,
+    override: dict,
+    need: tuple[str, ...],
+    optional: tuple[str, ...] = (),
+    notes: list[str] | None = None,
+) -> tuple[dict[str, float], dict[str, str]]:
+    """({channel: ESUN (W m⁻² µm⁻¹)}, {channel: source}).
+
+    From :data:`ESUN`, ``[inputs.calibration] esun`` overriding per channel. ZY-3 MUX bands missing from
+    both take the band-equivalent value (:func:`band_equivalent_esun`, with a warning). A channel of
+    ``need`` still without ESUN raises :class:`ConfigError`; one of ``optional`` is left out. What was
+    substituted is appended to ``notes`` (logged as a warning when ``notes`` is None).
+    """
+    given = {c: float(v) for c, v in override.get("esun", {}).items()}
+    esun = {**ESUN.get(key, {}), **given}
+    source = {c: "config" if c in given else f"CRESDA {key}" for c in esun}
+    if key.startswith("ZY3"):
+        for c in MS_ORDER:
+            if c in need and c not in esun:
+                esun[c], spread = band_equivalent_esun(c)
+                source[c] = (
+                    f"band-equivalent mean of {len(ESUN)} CRESDA cameras (spread {100 * spread:.1f} %)"
+                )
+                _note(
+                    notes,
+                    f"{key}: no published ESUN for {c}; using {esun[c]:.2f} W m-2 um-1, the mean of the CRESDA "
+                    f"cameras with the same nominal band edges (spread {100 * spread:.1f} %); give "
+                    "[inputs.calibration] esun to replace it",
+                )
     missing = [c for c in need if c not in esun]
     if missing:
         raise ConfigError(
@@ -308,7 +367,8 @@ def solar_irradiance(key: str, override: dict, need: tuple[str, ...]) -> dict[st
             + ", ".join(f"{c} = ..." for c in missing)
             + "} (see docs/sensors.md)"
         )
-    return {c: esun[c] for c in need}
+    keep = [c for c in (*need, *optional) if c in esun]
+    return {c: esun[c] for c in keep}, {c: source[c] for c in keep}
 
 
 def _grid(image: Path, res_m: float, dem: Path | None) -> tuple[Grid, bool]:
@@ -356,9 +416,18 @@ def open_gfzy(paths: dict[str, Path], *, dem: Path | None = None, calibration: d
         )  # fmt: skip
     table_key = camera_key(sat, camera)
     sat = "ZY3" if sat.startswith("ZY3") else sat
-    need = ("pan", *MS_ORDER) if pan is not None else MS_ORDER
-    coeffs = _coefficients(table_key, day.year, calibration, ms.with_suffix(".xml"), need)
-    esun = solar_irradiance(table_key, calibration, need)
+    optional = ("pan",) if pan is not None else ()
+    notes: list[str] = []  # substitutions, logged by the stack stage (not by config check)
+    xml = ms.with_suffix(".xml")
+    coeffs = _coefficients(table_key, day.year, calibration, xml, MS_ORDER, optional, notes)
+    esun, esun_source = solar_irradiance(table_key, calibration, MS_ORDER, optional, notes)
+    pan_relative = pan is not None and not ("pan" in coeffs and "pan" in esun)
+    if pan_relative:
+        notes.append(
+            f"{table_key}: no absolute calibration (gain and ESUN) for the pan band; it is used in relative "
+            "units for pan-sharpening only (which does not depend on the pan's scale), and the stack has no "
+            "'pan' channel; give [inputs.calibration] gain/esun for pan to calibrate it"
+        )
     d = earth_sun_distance_au(day)
     k = math.pi * d * d / math.cos(math.radians(zenith))
     res = float(calibration.get("pan_res_m", PAN_RES_M.get(sat, 2.0)))
@@ -380,16 +449,26 @@ def open_gfzy(paths: dict[str, Path], *, dem: Path | None = None, calibration: d
         gain, off = coeffs[ch]
         bands[ch] = BandRef(ms, i + 1, k * gain / esun[ch], k * off / esun[ch], nodata=0, rpc=rpc)
     pan_ref = None
-    if pan is not None:
+    if pan_relative:  # DN: pan-sharpening is invariant to the pan's scale (pansharpen module)
+        pan_ref = BandRef(pan, 1, 1.0, 0.0, nodata=0, rpc=rpc)
+    elif pan is not None:
         gain, off = coeffs["pan"]
         pan_ref = BandRef(pan, 1, k * gain / esun["pan"], k * off / esun["pan"], nodata=0, rpc=rpc)
     info = {
         "satellite": sat, "camera": camera, "date": day.isoformat(), "solar_zenith_deg": zenith,
         "earth_sun_au": round(d, 6), "gain_offset": {c: list(v) for c, v in coeffs.items()},
-        "calibration_table": table_key, "esun": esun, "orthorectified_by": "RPC + DEM" if rpc else "provider",
+        "calibration_table": table_key, "esun": esun, "esun_source": esun_source,
+        "orthorectified_by": "RPC + DEM" if rpc else "provider",
     }  # fmt: skip
+    if pan_relative:
+        info["pan"] = "relative DN (no gain/ESUN): pan-sharpening only"
+    if notes:
+        info["calibration_notes"] = notes
     sun = (azimuth, 90.0 - zenith) if azimuth is not None else None
-    return Product(sat.lower(), key, Path(path), bands, grid, pan=pan_ref, sun=sun, dem=dem, info=info)
+    return Product(
+        sat.lower(), key, Path(path), bands, grid, pan=pan_ref, sun=sun, dem=dem, info=info,
+        pan_relative=pan_relative,
+    )  # fmt: skip
 
 
 SENSOR = Sensor(
