@@ -43,7 +43,7 @@ from shapely.ops import split
 
 from glacierinv.dem.windows import DemWindows, GlacierWindow, check_dem_covers
 from glacierinv.errors import InputError
-from glacierinv.geometry import area_km2, repair_polygons
+from glacierinv.geometry import area_km2, polygon_parts, repair_polygons
 from glacierinv.io.vector import guess_id_column
 
 __all__ = [
@@ -393,13 +393,7 @@ def _grow_labels(labels: np.ndarray, cells: int = 2) -> np.ndarray:
 
 def _polygons(geom) -> list:
     """The polygons (area > 0) of an overlay result (GEOS overlays of valid inputs are valid)."""
-    out = []
-    for g in getattr(geom, "geoms", [geom]):
-        if g.geom_type == "Polygon" and g.area > 0:
-            out.append(g)
-        elif g.geom_type in ("MultiPolygon", "GeometryCollection"):
-            out.extend(_polygons(g))
-    return out
+    return [g for g in polygon_parts(geom) if g.area > 0]
 
 
 def _repair_reprojected(parts: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
