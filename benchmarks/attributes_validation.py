@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from glacierinv.attributes import compute_attributes
+from glacierinv.attributes.centerlines import centerline_lengths_m
 from glacierinv.units import subdivide
 
 
@@ -65,18 +66,6 @@ def rgi7(data: Path) -> None:
     print(f"  lmax {100 * np.median(r):.1f} % / {100 * np.median(r[big]):.1f} %")
 
 
-def _lengths(gdf, dem, heads: str) -> np.ndarray:
-    from glacierinv.attributes.centerlines import centerlines
-    from glacierinv.dem.windows import DemWindows
-
-    out = []
-    with DemWindows(dem) as dems:
-        for g, crs in dems.metric_geometries(gdf.geometry):
-            lines = centerlines(dems.window(g, crs), heads=heads)
-            out.append(lines[0].length if lines else np.nan)
-    return np.array(out)
-
-
 def lmax_definitions(data: Path) -> None:
     """Per glacier: our longest line (Kienholz et al. 2014, RGI 7's lmax_m) and our line from the highest
     point (Machguth & Huss 2014's start point, RGI 5/6's Lmax) against RGI 5 and RGI 7."""
@@ -88,7 +77,7 @@ def lmax_definitions(data: Path) -> None:
     ):
         gdf = gpd.read_file(path)
         ref = gdf[refc].to_numpy(float)
-        longest, highest = _lengths(gdf, dem, "kienholz"), _lengths(gdf, dem, "highest")
+        longest, highest = centerline_lengths_m(gdf, dem), centerline_lengths_m(gdf, dem, heads="highest")
         print(
             f"lmax per glacier, {name} (reference {refc}): id, area km², reference, longest, highest (m, %)"
         )

@@ -7,6 +7,7 @@ the same km² in UTM and in EPSG:4326. Never measure in degrees.
 
 from __future__ import annotations
 
+import logging
 import math
 
 import geopandas as gpd
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS, Geod
+from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 __all__ = [
@@ -24,11 +26,13 @@ __all__ = [
     "find_overlaps",
     "geometry_area_km2",
     "local_metric_crs",
+    "polygon_parts",
     "repair_polygons",
     "size_class_index",
     "size_class_labels",
     "to_metric",
     "utm_epsg",
+    "valid_polygonal",
 ]
 
 _GEOD = Geod(ellps="WGS84")
@@ -64,13 +68,41 @@ def to_metric(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return gdf if gdf.crs == crs else gdf.to_crs(crs)
 
 
+def polygon_parts(geom: BaseGeometry | None) -> list[Polygon]:
+    """The non-empty polygons of any geometry (a Polygon, the parts of a MultiPolygon or of a collection,
+    recursively); lines and points are left out. ``[]`` for None or an empty geometry."""
+    if geom is None or geom.is_empty:
+        return []
+    if isinstance(geom, Polygon):
+        return [geom]
+    return [q for g in getattr(geom, "geoms", []) for q in polygon_parts(g)]
+
+
+def valid_polygonal(geom: BaseGeometry) -> BaseGeometry:
+    """``geom`` made valid (shapely ``make_valid``, only when invalid) and cut to its polygonal part.
+
+    A valid (Multi)Polygon is returned as it is; the lines and points ``make_valid`` leaves of a collapsed
+    ring (or that an intersection produces) are dropped; an empty Polygon when nothing polygonal is left.
+    The one place polygons are repaired (:func:`repair_polygons` applies it to a frame and reports).
+    """
+    if geom is None:
+        return Polygon()
+    if not geom.is_valid:
+        geom = shapely.make_valid(geom)
+    return _polygonal(geom)
+
+
 def repair_polygons(
-    gdf: gpd.GeoDataFrame, id_column: str | None = None, *, what: object = "outlines"
+    gdf: gpd.GeoDataFrame,
+    id_column: str | None = None,
+    *,
+    what: object = "outlines",
+    log_level: int = logging.WARNING,
 ) -> tuple[gpd.GeoDataFrame, list[dict]]:
     """Repair invalid polygons (self-intersections, bow-ties) with ``make_valid``, keeping the polygonal part.
 
-    Each repair is logged as a warning naming the polygon (``id_column`` value, else the row number) and
-    its geodesic area before and after, so that a repair that changes a glacier is never silent.
+    Each repair is logged (a warning by default) naming the polygon (``id_column`` value, else the row
+    number) and its geodesic area before and after, so that a repair that changes a glacier is never silent.
 
     Parameters
     ----------
@@ -80,18 +112,19 @@ def repair_polygons(
         Column naming the polygons in the log and in the returned records (default: row numbers).
     what
         Name of the data in the log messages (e.g. the file path).
+    log_level
+        Level of the log message per repair (``logging.DEBUG`` where the caller reports repairs itself).
 
     Returns
     -------
     repaired, repairs
-        A copy with valid geometries, and one record per repaired polygon: ``id``, ``area_before_km2``
-        (geodesic area of the invalid ring as given, shoelace, may be meaningless for a bow-tie),
-        ``area_after_km2``, ``area_change_km2``.
+        A copy with valid geometries (an empty Polygon where nothing polygonal was left), and one record per
+        repaired polygon: ``id``, ``row`` (0-based position in ``gdf``), ``reason`` (GEOS's
+        ``is_valid_reason``), ``made_valid_type`` (geometry type ``make_valid`` returned, before the
+        polygonal part was kept), ``area_before_km2`` (geodesic area of the invalid ring as given,
+        shoelace, may be meaningless for a bow-tie; NaN without a CRS), ``area_after_km2``,
+        ``area_change_km2``.
     """
-    import logging
-
-    import shapely
-
     out = gdf.copy()
     if len(out) == 0:
         return out, []
@@ -100,33 +133,35 @@ def repair_polygons(
     if not bad.any():
         return out, []
     before = area_km2(geoms[bad]) if geoms.crs is not None else np.full(int(bad.sum()), np.nan)
-    fixed = [_polygonal(shapely.make_valid(g)) for g in geoms[bad]]
-    out.loc[bad, out.geometry.name] = fixed
+    reasons = [shapely.is_valid_reason(g) for g in geoms[bad]]
+    made = [shapely.make_valid(g) for g in geoms[bad]]
+    out.loc[bad, out.geometry.name] = [valid_polygonal(g) for g in made]
     after = area_km2(out.geometry[bad]) if geoms.crs is not None else np.full(int(bad.sum()), np.nan)
     ids = (
         out[id_column].astype(str)[bad] if id_column and id_column in out else np.flatnonzero(bad).astype(str)
     )
     log = logging.getLogger(__name__)
     repairs = []
-    for gid, a0, a1 in zip(ids, before, after, strict=True):
-        repairs.append({"id": gid, "area_before_km2": float(a0), "area_after_km2": float(a1),
+    for gid, row, why, mv, a0, a1 in zip(ids, np.flatnonzero(bad), reasons, made, before, after, strict=True):
+        repairs.append({"id": gid, "row": int(row), "reason": why, "made_valid_type": mv.geom_type,
+                        "area_before_km2": float(a0), "area_after_km2": float(a1),
                         "area_change_km2": float(a1 - a0)})  # fmt: skip
-        log.warning(
-            "%s: polygon %s was invalid (self-intersection) and was repaired with make_valid: area %.6f → %.6f "
-            "km² (%+.1f m²)", what, gid, a0, a1, 1e6 * (a1 - a0),
+        log.log(
+            log_level,
+            "%s: polygon %s was invalid (%s) and was repaired with make_valid: area %.6f → %.6f km² (%+.1f m²)",
+            what, gid, why, a0, a1, 1e6 * (a1 - a0),
         )  # fmt: skip
     return out, repairs
 
 
 def _polygonal(geom: BaseGeometry) -> BaseGeometry:
     """The (multi)polygonal part of a ``make_valid`` result (lines and points of a collapsed ring dropped)."""
-    import shapely
-    from shapely.geometry import MultiPolygon, Polygon
-
     if isinstance(geom, (Polygon, MultiPolygon)):
         return geom
-    parts = [g for g in getattr(geom, "geoms", []) if isinstance(g, (Polygon, MultiPolygon))]
-    return shapely.union_all(parts) if parts else Polygon()
+    parts = polygon_parts(geom)
+    if not parts:
+        return Polygon()
+    return parts[0] if len(parts) == 1 else MultiPolygon(parts)
 
 
 def find_overlaps(

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from glacierinv.config import RunConfig
     from glacierinv.runfolder import RunFolder
 
-__all__ = ["Progress", "Stage", "config_inputs", "existing"]
+__all__ = ["Progress", "Stage", "config_files", "config_inputs", "existing", "present_files", "run_files"]
 
 #: Called with the finished fraction of a stage (0-1); the CLI draws progress bars with it.
 Progress = Callable[[float], None]
@@ -85,6 +85,22 @@ def config_inputs(cfg: RunConfig, keys: tuple[str, ...]) -> dict[str, Path]:
         if p is not None:
             out[f"inputs.{key}"] = p
     return out
+
+
+def config_files(cfg: RunConfig, section: str, keys: tuple[str, ...]) -> dict[str, Path]:
+    """``{"SECTION.KEY": path}`` for the file options of ``[SECTION]`` that are set (resolved paths)."""
+    options = getattr(cfg, section)
+    return {f"{section}.{key}": cfg.resolve(getattr(options, key)) for key in keys if getattr(options, key)}
+
+
+def run_files(run: RunFolder | Path, names: tuple[str, ...]) -> dict[str, Path]:
+    """``{name: run / name}``: run-folder files a stage reads (they must exist when it runs)."""
+    return {name: run / name for name in names}
+
+
+def present_files(run: RunFolder | Path, names: tuple[str, ...]) -> dict[str, Path]:
+    """:func:`run_files` of the optional files among ``names`` that exist (e.g. ``proba.tif``)."""
+    return {name: run / name for name in names if (run / name).exists()}
 
 
 def existing(path: Path) -> Path | None:

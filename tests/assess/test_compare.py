@@ -240,3 +240,36 @@ def test_rgi7_vs_rgi5_oetztal(rgi):
     assert (g["area_diff_pct"].abs() < 2).all()
     assert not g["credible"].any()
     assert comp.cells["ours_area_km2"].sum() == pytest.approx(s["ours_area_km2"], rel=1e-6)
+
+
+def test_options_object_equals_the_flat_keywords():
+    """CompareOptions / InventorySide group the options; the flat keywords still work and give the same."""
+    import pandas as pd
+
+    from glacierinv.assess.compare import CompareOptions, InventorySide
+
+    ref = _inv(["r"], [_b(0, 0, 2000, 1000)])
+    ours = _inv(["o"], [_b(0, 0, 2200, 1000)])
+    opts = CompareOptions(
+        cell_km=1.0,
+        ours=InventorySide(unc_rel=0.01, name="mine"),
+        ref=InventorySide(pixel_m=10.0, name="rgi"),
+    )
+    grouped = compare_inventories(ours, ref, opts)
+    flat = compare_inventories(
+        ours, ref, cell_km=1.0, ours_unc_rel=0.01, ref_pixel_m=10.0, ours_name="mine", ref_name="rgi"
+    )
+    pd.testing.assert_frame_equal(grouped.cells, flat.cells)
+    assert grouped.summary == flat.summary and "mine_area_km2" in grouped.cells.columns
+    # keywords refine an options object; the object itself is not changed (frozen)
+    finer = compare_inventories(ours, ref, opts, cell_km=0.5)
+    assert len(finer.cells) > len(grouped.cells) and opts.cell_km == 1.0
+    with pytest.raises(TypeError, match="ours_unc\\b"):
+        compare_inventories(ours, ref, ours_unc=0.01)
+    with pytest.raises(InputError, match="no id column 'nope'"):
+        compare_inventories(ours, ref, CompareOptions(ours=InventorySide(id_column="nope")))
+    # unnamed sides are "ours" and "ref" by position; two sides of one name are refused
+    unnamed = compare_inventories(ours, ref, CompareOptions(ref=InventorySide(unc_rel=0.05)))
+    assert "ref_area_km2" in unnamed.summary and "ours_area_km2" in unnamed.summary
+    with pytest.raises(InputError, match="same name"):
+        compare_inventories(ours, ref, ours_name="a", ref_name="a")

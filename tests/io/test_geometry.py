@@ -28,3 +28,47 @@ def test_degree_square_area_shrinks_with_latitude():
 def test_no_crs_is_an_error():
     with pytest.raises(ValueError):
         area_km2(gpd.GeoSeries([box(0, 0, 1, 1)]))
+
+
+# --- polygon repair in one place --------------------------------------------------------------------
+def test_polygon_parts_and_valid_polygonal():
+    import shapely
+    from shapely.geometry import GeometryCollection, LineString, MultiPolygon, Point, Polygon
+
+    from glacierinv.geometry import polygon_parts, valid_polygonal
+
+    a, b = box(0, 0, 1, 1), box(2, 0, 3, 1)
+    nested = GeometryCollection([MultiPolygon([a, b]), LineString([(0, 0), (5, 5)]), Point(9, 9)])
+    assert [p.bounds for p in polygon_parts(nested)] == [a.bounds, b.bounds]
+    assert polygon_parts(None) == [] and polygon_parts(Polygon()) == []
+    assert valid_polygonal(a) is a  # a valid polygon is returned as it is
+    bowtie = Polygon([(0, 0), (2, 2), (2, 0), (0, 2)])
+    fixed = valid_polygonal(bowtie)
+    assert fixed.is_valid and len(polygon_parts(fixed)) == 2 and fixed.area == pytest.approx(2.0)
+    collapsed = Polygon([(0, 0), (1, 1), (2, 2), (1, 1)])  # a ring with no area: nothing polygonal left
+    assert valid_polygonal(collapsed).is_empty and isinstance(valid_polygonal(collapsed), Polygon)
+    assert shapely.get_num_geometries(valid_polygonal(nested)) == 2
+
+
+def test_repair_polygons_reports_what_changed(caplog):
+    import logging
+
+    from shapely.geometry import Polygon
+
+    from glacierinv.geometry import repair_polygons
+
+    x0, y0 = 500000.0, 4000000.0
+    bowtie = Polygon([(x0, y0), (x0 + 100, y0 + 100), (x0 + 100, y0), (x0, y0 + 100)])
+    gdf = gpd.GeoDataFrame(
+        {"glac_id": ["A", "B"]}, geometry=[box(x0, y0, x0 + 50, y0 + 50), bowtie], crs=32643
+    )
+    with caplog.at_level(logging.DEBUG, logger="glacierinv.geometry"):
+        fixed, report = repair_polygons(gdf, "glac_id", log_level=logging.DEBUG)
+    assert gdf.geometry.iloc[1].equals(bowtie)  # the input is not modified
+    assert fixed.geometry.is_valid.all() and fixed.geometry.iloc[0].equals(gdf.geometry.iloc[0])
+    (rec,) = report
+    assert rec["id"] == "B" and rec["row"] == 1 and "Self-intersection" in rec["reason"]
+    assert rec["made_valid_type"] == "MultiPolygon"
+    # the two triangles: 2 × ½ · 100 m · 50 m = 5000 m²; the bow-tie's signed shoelace area cancels to 0
+    assert rec["area_after_km2"] == pytest.approx(0.005, rel=1e-3) and rec["area_before_km2"] < 1e-6
+    assert [r.levelno for r in caplog.records] == [logging.DEBUG] and "polygon B" in caplog.text

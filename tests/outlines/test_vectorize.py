@@ -52,3 +52,40 @@ def test_min_area_and_hole_filling(classes_path):
 def test_higher_min_area_drops_more(classes_path):
     glaciers, _ = vectorize_classes(classes_path, min_area_km2=0.01)
     assert len(glaciers) == 1
+
+
+# --- the pure core (array in, GeoDataFrames out) -----------------------------------------------------
+def test_vectorize_array_equals_the_raster_path(classes_path):
+    """The array core and the one-window file path give the same outlines (ids, areas, geometry)."""
+    import rasterio
+
+    from glacierinv.outlines.vectorize import vectorize_array
+
+    with rasterio.open(classes_path) as ds:
+        classes, transform, crs = ds.read(1), ds.transform, ds.crs
+    g_arr, d_arr = vectorize_array(classes, transform, crs)
+    g_file, d_file = vectorize_classes(classes_path, block_px=4096)
+    assert list(g_arr["outline_id"]) == list(g_file["outline_id"]) and len(g_arr) == 2
+    assert all(a.equals_exact(b, 0) for a, b in zip(g_arr.geometry, g_file.geometry, strict=True))
+    assert list(d_arr["outline_id"]) == list(d_file["outline_id"])
+    np.testing.assert_array_equal(d_arr["area_km2"], d_file["area_km2"])
+
+
+def test_vectorize_array_tiny_scene_by_hand():
+    """A 100×100 px (2 m) glacier with a debris half: areas from the pixel counts, debris inside it."""
+    from affine import Affine
+
+    from glacierinv.outlines.vectorize import vectorize_array
+
+    classes = np.zeros((120, 120), "uint8")
+    classes[10:110, 10:110] = 1
+    classes[60:110, 10:110] = 2
+    transform = Affine(2.0, 0, 500000.0, 0, -2.0, 4000000.0)  # UTM 43N, near the central meridian
+    glaciers, debris = vectorize_array(classes, transform, "EPSG:32643", simplify_px=0)
+    assert list(glaciers["outline_id"]) == ["G00001"] and list(debris["outline_id"]) == ["G00001"]
+    # 100×100 px of 4 m² = 0.04 km² on the map; the ellipsoidal area is (1/k0)² larger (k0 = 0.9996)
+    assert glaciers["area_km2"].iloc[0] == pytest.approx(0.04 / 0.9996**2, rel=1e-4)
+    assert debris["area_km2"].iloc[0] == pytest.approx(0.02 / 0.9996**2, rel=1e-4)
+    assert glaciers.geometry.iloc[0].contains(debris.geometry.iloc[0].buffer(-0.5))
+    empty_g, empty_d = vectorize_array(np.zeros((8, 8), "uint8"), transform, "EPSG:32643")
+    assert len(empty_g) == 0 and len(empty_d) == 0 and list(empty_g.columns) == list(glaciers.columns)

@@ -147,3 +147,54 @@ def test_checkpoint_file_round_trip_through_predict_stack(tmp_path):
     out = predict_stack(stack, tmp_path / "m.pt", tmp_path / "c.tif", tile_px=32, overlap_px=8, device="cpu")
     assert out["tiles"] == 9 and out["pixels_nodata"] == 64 * 3
     assert load_checkpoint(tmp_path / "m.pt")[1].channels == CH
+
+
+# --- the pure core (arrays in, arrays out) ----------------------------------------------------------------
+def test_predict_array_matches_a_single_tile_softmax():
+    """One tile covering the array, a pointwise model: the blended proba is that tile's softmax."""
+    from glacierinv.segment.infer import predict_array
+
+    bands, _ = toy_scene(size=32, seed=2)
+    stack = np.stack([bands[c] for c in CH]).astype("float32")
+    model, meta = Pointwise(), _meta()
+    pred = predict_array(stack, model, meta, tile_px=32, overlap_px=8, precision="fp32")
+    x = (stack - np.array(meta.norm_mean, "float32")[:, None, None]) / np.array(meta.norm_std, "float32")[
+        :, None, None
+    ]
+    valid = np.isfinite(x).all(axis=0)
+    x[~np.isfinite(x)] = 0.0
+    with torch.no_grad():
+        expect = torch.softmax(model(torch.from_numpy(x)[None]), 1)[0].numpy()
+    np.testing.assert_allclose(pred.proba[:, valid], expect[:, valid], atol=1e-6)
+    assert (pred.classes[~valid] == 255).all() and (~valid).any()
+    np.testing.assert_array_equal(pred.classes[valid], expect.argmax(0)[valid])
+    assert np.isnan(pred.uncertainty[~valid]).all() and (pred.uncertainty[valid] >= 0).all()
+    assert pred.summary["tiles"] == 1 and pred.summary["pixels_nodata"] == int((~valid).sum())
+
+
+def test_predict_array_equals_the_file_level_prediction(tmp_path):
+    """The pure core and the windowed file driver run the same tiles: identical classes and probabilities."""
+    from glacierinv.segment.infer import predict_array
+
+    bands, _ = toy_scene(size=150, seed=1)
+    stack_path = write_stack(tmp_path / "s.tif", bands)
+    model, meta = Pointwise(), _meta()
+    kw = {"tile_px": 48, "overlap_px": 16, "block_px": 64, "batch_size": 3, "precision": "fp32"}
+    summary = predict_with_model(stack_path, model, meta, tmp_path / "c.tif", tmp_path / "p.tif", **kw)
+    pred = predict_array(np.stack([bands[c] for c in CH]), model, meta, **kw)
+    np.testing.assert_array_equal(pred.classes, _read(tmp_path / "c.tif")[0])
+    scaled = np.round(np.clip(pred.proba, 0.0, 1.0) * 255.0).astype("uint8")
+    scaled[:, pred.classes == 255] = 0
+    np.testing.assert_array_equal(scaled, _read(tmp_path / "p.tif"))
+    assert pred.summary == summary
+
+
+def test_predict_array_refuses_a_stack_of_the_wrong_shape():
+    from glacierinv.segment.infer import predict_array
+
+    with pytest.raises(InputError, match="6 channels"):
+        predict_array(np.zeros((4, 32, 32), "float32"), Pointwise(), _meta())
+    with pytest.raises(InputError, match="6 channels"):
+        predict_array(np.zeros((32, 32), "float32"), Pointwise(), _meta())
+    with pytest.raises(TypeError, match="tile"):
+        predict_array(np.zeros((6, 32, 32), "float32"), Pointwise(), _meta(), tile=32)  # TileOptions names

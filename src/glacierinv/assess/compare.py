@@ -29,6 +29,7 @@ are measured in the equal-area CRS.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +55,9 @@ from glacierinv.io.vector import ID_CANDIDATES  # one id convention for every co
 __all__ = [
     "ID_CANDIDATES",
     "SIZE_CLASSES_KM2",
+    "CompareOptions",
     "Comparison",
+    "InventorySide",
     "clip_above_elevation",
     "compare_inventories",
     "equal_area_crs",
@@ -180,24 +183,91 @@ def _debris_per_glacier(gdf: gpd.GeoDataFrame, debris: gpd.GeoDataFrame | None) 
     return None
 
 
+@dataclass(frozen=True, eq=False)
+class InventorySide:
+    """How to read one inventory of a comparison.
+
+    Attributes
+    ----------
+    id_column
+        Id column (default: the first of :data:`ID_CANDIDATES` present, else row numbers).
+    debris
+        Optional debris polygons (else a ``debris_km2`` column is used when present).
+    unc_rel, pixel_m
+        Per-glacier area uncertainty: buffer method at ``pixel_m`` (± ``CompareOptions.buffer_px`` px), else
+        the relative fraction ``unc_rel``, else an ``area_unc_km2`` column, else 5 % of the area.
+    name
+        Name in the output columns and messages (default ``ours`` / ``ref`` by position).
+    source
+        The input path, used in error messages.
+    """
+
+    id_column: str | None = None
+    debris: gpd.GeoDataFrame | None = None
+    unc_rel: float | None = None
+    pixel_m: float | None = None
+    name: str | None = None
+    source: Any = None
+
+
+@dataclass(frozen=True, eq=False)
+class CompareOptions:
+    """Options of :func:`compare_inventories`.
+
+    Attributes
+    ----------
+    min_overlap_frac
+        An overlap counts as a match when it covers at least this fraction of either glacier.
+    cell_km
+        Side of the grid cells in km (None: no grid comparison).
+    buffer_px
+        Buffer of the uncertainty's buffer method, pixels (seed: ±2 px).
+    ours, ref
+        The two inventories' :class:`InventorySide`.
+    """
+
+    min_overlap_frac: float = 0.05
+    cell_km: float | None = None
+    buffer_px: float = 2.0
+    ours: InventorySide = field(default_factory=InventorySide)
+    ref: InventorySide = field(default_factory=InventorySide)
+
+    #: the flat keywords of :func:`compare_inventories` (earlier signature) → (side or None, field)
+    KEYWORDS = {
+        "ours_id": ("ours", "id_column"), "ref_id": ("ref", "id_column"),
+        "ours_debris": ("ours", "debris"), "ref_debris": ("ref", "debris"),
+        "ours_unc_rel": ("ours", "unc_rel"), "ref_unc_rel": ("ref", "unc_rel"),
+        "ours_pixel_m": ("ours", "pixel_m"), "ref_pixel_m": ("ref", "pixel_m"),
+        "ours_name": ("ours", "name"), "ref_name": ("ref", "name"),
+        "min_overlap_frac": (None, "min_overlap_frac"), "cell_km": (None, "cell_km"),
+        "buffer_px": (None, "buffer_px"),
+    }  # fmt: skip
+
+    def with_keywords(self, **keywords: Any) -> CompareOptions:
+        """A copy with the flat keywords of :data:`KEYWORDS` (and ``sources=(ours, ref)``) applied."""
+        top: dict[str, Any] = {}
+        sides: dict[str, dict[str, Any]] = {"ours": {}, "ref": {}}
+        sources = keywords.pop("sources", None)
+        if sources is not None:
+            sides["ours"]["source"], sides["ref"]["source"] = sources
+        for key, value in keywords.items():
+            if key not in self.KEYWORDS:
+                raise TypeError(f"compare_inventories() got an unexpected keyword argument '{key}'")
+            side, name = self.KEYWORDS[key]
+            (sides[side] if side else top)[name] = value
+        return dataclasses.replace(
+            self,
+            **top,
+            ours=dataclasses.replace(self.ours, **sides["ours"]),
+            ref=dataclasses.replace(self.ref, **sides["ref"]),
+        )
+
+
 def compare_inventories(
     ours: gpd.GeoDataFrame,
     ref: gpd.GeoDataFrame,
-    *,
-    ours_id: str | None = None,
-    ref_id: str | None = None,
-    min_overlap_frac: float = 0.05,
-    cell_km: float | None = None,
-    ours_debris: gpd.GeoDataFrame | None = None,
-    ref_debris: gpd.GeoDataFrame | None = None,
-    ours_unc_rel: float | None = None,
-    ref_unc_rel: float | None = None,
-    ours_pixel_m: float | None = None,
-    ref_pixel_m: float | None = None,
-    buffer_px: float = 2.0,
-    ours_name: str = "ours",
-    ref_name: str = "ref",
-    sources: tuple[Any, Any] = (None, None),
+    options: CompareOptions | None = None,
+    **keywords: Any,
 ) -> Comparison:
     """Compare inventory ``ours`` against reference inventory ``ref`` (see module docstring).
 
@@ -205,38 +275,40 @@ def compare_inventories(
     ----------
     ours, ref
         Glacier polygons (any CRSs; ``ref`` is reprojected to ``ours``' CRS for the outputs).
-    ours_id, ref_id
-        Id columns (default: the first of :data:`ID_CANDIDATES` present, else row numbers).
-    min_overlap_frac
-        An overlap counts as a match when it covers at least this fraction of either glacier.
-    cell_km
-        Side of the grid cells in km (None: no grid comparison).
-    ours_debris, ref_debris
-        Optional debris polygons (else a ``debris_km2`` column is used when present).
-    ours_unc_rel, ref_unc_rel, ours_pixel_m, ref_pixel_m, buffer_px
-        Per-glacier area uncertainty: buffer method at ``*_pixel_m`` (±``buffer_px`` px), else relative
-        fraction, else an ``area_unc_km2`` column, else 5 % of the area.
-    sources
-        The two input paths, used in error messages.
+    options
+        :class:`CompareOptions` (default: all defaults).
+    **keywords
+        The flat keywords of earlier versions, applied on top of ``options``: ``ours_id, ref_id,
+        min_overlap_frac, cell_km, ours_debris, ref_debris, ours_unc_rel, ref_unc_rel, ours_pixel_m,
+        ref_pixel_m, buffer_px, ours_name, ref_name, sources`` (see :class:`CompareOptions`,
+        :class:`InventorySide`).
 
     Returns
     -------
     Comparison
+
+    Examples
+    --------
+    >>> opts = CompareOptions(cell_km=10, ref=InventorySide(unc_rel=0.05, name="ref"))  # doctest: +SKIP
+    >>> comp = compare_inventories(ours, rgi, opts)  # doctest: +SKIP
     """
-    _check_inputs(ours, ref, ours_name, ref_name, sources, min_overlap_frac, cell_km)
+    opt = (options or CompareOptions()).with_keywords(**keywords)
+    os_ = opt.ours if opt.ours.name else dataclasses.replace(opt.ours, name="ours")
+    rs_ = opt.ref if opt.ref.name else dataclasses.replace(opt.ref, name="ref")
+    if os_.name == rs_.name:
+        raise InputError(f"the two inventories have the same name '{os_.name}'; give them different names")
+    _check_inputs(ours, ref, os_.name, rs_.name, (os_.source, rs_.source), opt.min_overlap_frac, opt.cell_km)
     ours = ours.reset_index(drop=True)
     ref = ref.reset_index(drop=True)
     reprojected = None
     if CRS.from_user_input(ref.crs) != CRS.from_user_input(ours.crs):
         reprojected = f"{ref.crs.name} -> {ours.crs.name}"
-        log.info("%s inventory reprojected: %s", ref_name, reprojected)
+        log.info("%s inventory reprojected: %s", rs_.name, reprojected)
         ref = ref.to_crs(ours.crs)
     ea = equal_area_crs(ours, ref)
-    o = _Side.prepare(
-        ours, ours_id, ours_debris, ours_unc_rel, ours_pixel_m, buffer_px, ea, ours_name, sources[0]
-    )
-    r = _Side.prepare(ref, ref_id, ref_debris, ref_unc_rel, ref_pixel_m, buffer_px, ea, ref_name, sources[1])
-    o.group, r.group, edges = match_by_overlap(o.geom_ea, r.geom_ea, min_overlap_frac)
+    o = _Side.prepare(ours, os_, opt.buffer_px, ea)
+    r = _Side.prepare(ref, rs_, opt.buffer_px, ea)
+    o.group, r.group, edges = match_by_overlap(o.geom_ea, r.geom_ea, opt.min_overlap_frac)
     groups = _group_table(o, r)
     pairs = _pair_table(o, r, edges, groups)
     omissions, commissions = r.frame(r.group < 0, ours.crs), o.frame(o.group < 0, ours.crs)
@@ -248,12 +320,16 @@ def compare_inventories(
     )
     size_classes = _size_class_table(o, r, groups, omissions, commissions)
     cells = None
-    if cell_km is not None:
+    if opt.cell_km is not None:
         cells = _grid_cells(
-            o.geom_ea, r.geom_ea, o.area, r.area, o.unc, r.unc, cell_km, ea, ours_name, ref_name
+            o.geom_ea, r.geom_ea, o.area, r.area, o.unc, r.unc, opt.cell_km, ea, os_.name, rs_.name
         )
-    setup = {"equal_area_crs": ea.srs, "ref_reprojected": reprojected, "min_overlap_frac": min_overlap_frac}
-    summary = _summary(o, r, groups, omissions, commissions, cells, cell_km, setup)
+    setup = {
+        "equal_area_crs": ea.srs,
+        "ref_reprojected": reprojected,
+        "min_overlap_frac": opt.min_overlap_frac,
+    }
+    summary = _summary(o, r, groups, omissions, commissions, cells, opt.cell_km, setup)
     return Comparison(pairs, groups, omissions, commissions, size_classes, matches, cells, summary)
 
 
@@ -286,13 +362,13 @@ class _Side:
     group: np.ndarray | None = None  # match group per glacier (-1: unmatched)
 
     @classmethod
-    def prepare(cls, gdf, id_col, debris, unc_rel, pixel_m, buffer_px, ea, name, source) -> _Side:
-        ids, col = _ids(gdf, id_col, name, source)
+    def prepare(cls, gdf, side: InventorySide, buffer_px: float, ea) -> _Side:
+        ids, col = _ids(gdf, side.id_column, side.name, side.source)
         geom_ea = gdf.geometry.to_crs(ea)
         area = area_km2(gdf)
-        unc, unc_source = _uncertainty_km2(gdf, area, unc_rel, pixel_m, buffer_px)
-        deb = _debris_per_glacier(gdf, debris)
-        return cls(gdf, name, source, ids, col, geom_ea, area, unc, unc_source, deb)
+        unc, unc_source = _uncertainty_km2(gdf, area, side.unc_rel, side.pixel_m, buffer_px)
+        deb = _debris_per_glacier(gdf, side.debris)
+        return cls(gdf, side.name, side.source, ids, col, geom_ea, area, unc, unc_source, deb)
 
     def per_group(self, values: np.ndarray, n_groups: int) -> np.ndarray:
         m = self.group >= 0

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from glacierinv.io.atomic import atomic_path
-from glacierinv.stage import Stage, config_inputs
+from glacierinv.stage import Stage, config_files, config_inputs, run_files
 
 __all__ = ["STAGE"]
 
@@ -55,14 +55,11 @@ def _truth_areas(inventory: Path, truth_glaciers: Path) -> dict[str, float]:
 
 
 def _reads(cfg, run) -> dict[str, Path]:
-    out = {
-        "classes.tif": run / "classes.tif",
-        "inventory.gpkg": run / "inventory.gpkg",
-        "uncertainty.json": run / "uncertainty.json",
-    } | config_inputs(cfg, ("truth_classes", "truth_glaciers"))
-    if cfg.assess.regions:
-        out["assess.regions"] = cfg.resolve(cfg.assess.regions)
-    return out
+    return (
+        run_files(run, ("classes.tif", "inventory.gpkg", "uncertainty.json"))
+        | config_inputs(cfg, ("truth_classes", "truth_glaciers"))
+        | config_files(cfg, "assess", ("regions",))
+    )
 
 
 STAGE = Stage(

@@ -30,7 +30,7 @@ from shapely.geometry import LineString
 
 from glacierinv.dem.windows import GlacierWindow
 
-__all__ = ["KIENHOLZ", "centerlines", "longest_centerline"]
+__all__ = ["KIENHOLZ", "centerline_lengths_m", "centerlines", "longest_centerline"]
 
 KIENHOLZ = {
     "f1": 1000.0,
@@ -213,3 +213,20 @@ def longest_centerline(win: GlacierWindow, params: dict | None = None) -> LineSt
     """The longest Kienholz centerline (head → terminus) of a glacier window, or None; its length is lmax."""
     lines = centerlines(win, params)
     return lines[0] if lines else None
+
+
+def centerline_lengths_m(glaciers, dem, *, heads: str = "kienholz") -> np.ndarray:
+    """Length (m, in each glacier's local metric CRS) of the first centerline of every glacier outline.
+
+    ``heads="kienholz"``: the longest Kienholz centerline (RGI 7 ``lmax_m``); ``"highest"``: the line from
+    the highest point (RGI 5/6 ``Lmax``). NaN where a glacier has no centerline. ``dem``: path of the DEM;
+    glaciers are read one DEM window at a time.
+    """
+    from glacierinv.dem.windows import DemWindows
+
+    out = []
+    with DemWindows(dem) as dems:
+        for g, crs in dems.metric_geometries(glaciers.geometry):
+            lines = centerlines(dems.window(g, crs), heads=heads)
+            out.append(lines[0].length if lines else np.nan)
+    return np.array(out, dtype=float)

@@ -20,7 +20,9 @@ Definitions follow RGI 7 (DESIGN.md), computed on each glacier's DEM window on a
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -37,9 +39,11 @@ from glacierinv.io.vector import guess_id_column
 __all__ = [
     "ATTRIBUTE_COLUMNS",
     "aspect_sector",
+    "attributes_from_windows",
     "circular_mean_aspect_deg",
     "compute_attributes",
     "empty_attributes",
+    "glacier_dem_attributes",
     "terminus_point",
     "hypsometry_permille",
     "longest_flowline",
@@ -135,15 +139,8 @@ def compute_attributes(
     glaciers: gpd.GeoDataFrame,
     dem_path: str | Path,
     *,
-    debris: gpd.GeoDataFrame | None = None,
-    id_column: str | None = None,
     dem_source: str | None = None,
-    img_source: str | None = None,
-    src_date: str | None = None,
-    band_m: float = 50.0,
-    min_dem_coverage: float = 0.2,
-    return_centerlines: bool = False,
-    allow_overlaps: bool = False,
+    **options: Any,
 ):
     """Attribute table, hypsometry (and optionally longest flowlines) for glacier polygons.
 
@@ -169,6 +166,15 @@ def compute_attributes(
         Hypsometry band height in metres (RGI: 50).
     min_dem_coverage
         Minimum share of a glacier's cells with valid DEM for elevation/slope/aspect statistics.
+    dem_source
+        Value of the ``dem_source`` column (default: the DEM's file name).
+    img_source, src_date
+        Values of those columns where the input has none.
+    return_centerlines
+        Also return the longest flowlines.
+
+    The keywords other than ``dem_source`` are those of :func:`attributes_from_windows`, which computes
+    the attributes; the DEM is read here glacier by glacier (:class:`~glacierinv.dem.windows.DemWindows`).
 
     Returns
     -------
@@ -176,63 +182,140 @@ def compute_attributes(
         ``glaciers`` with :data:`ATTRIBUTE_COLUMNS`; ``hypsometry`` tidy (glac_id, band_min_m, band_max_m,
         share_permille, area_km2); ``centerlines`` (glac_id, lmax_m, geometry) in the glaciers' CRS.
     """
+
+    def dem_windows(geoms: gpd.GeoSeries) -> Iterator[GlacierWindow]:
+        check_dem_covers(geoms, dem_path)
+        with DemWindows(dem_path) as dems:
+            for g, crs in dems.metric_geometries(geoms):
+                yield dems.window(g, crs)
+
+    source = dem_source if dem_source is not None else Path(dem_path).name
+    return attributes_from_windows(glaciers, dem_windows, dem_source=source, **options)
+
+
+def attributes_from_windows(
+    glaciers: gpd.GeoDataFrame,
+    dem_windows: Callable[[gpd.GeoSeries], Iterable[GlacierWindow]],
+    *,
+    debris: gpd.GeoDataFrame | None = None,
+    id_column: str | None = None,
+    dem_source: str | None = None,
+    img_source: str | None = None,
+    src_date: str | None = None,
+    band_m: float = 50.0,
+    min_dem_coverage: float = 0.2,
+    return_centerlines: bool = False,
+    allow_overlaps: bool = False,
+):
+    """:func:`compute_attributes` on DEM windows given in memory (pure: geometries and arrays in, tables out).
+
+    Parameters
+    ----------
+    glaciers
+        Glacier polygons in any CRS (see :func:`compute_attributes`).
+    dem_windows
+        Maps the (repaired) glacier geometries to their :class:`~glacierinv.dem.windows.GlacierWindow` s,
+        one per glacier in order, each on a metric grid with elevations in metres: e.g.
+        ``lambda geoms: array_windows(dem_m, grid, geoms)`` for a DEM array
+        (:func:`glacierinv.dem.windows.array_windows`). Consumed lazily, one window at a time.
+    dem_source
+        Value of the ``dem_source`` column.
+    debris, id_column, img_source, src_date, band_m, min_dem_coverage, return_centerlines, allow_overlaps
+        As :func:`compute_attributes`.
+
+    Returns
+    -------
+    glaciers, hypsometry[, centerlines]
+        As :func:`compute_attributes`.
+    """
     if glaciers.crs is None:
         raise InputError("glacier outlines have no CRS", None, "Assign one before computing attributes")
     if len(glaciers) == 0:  # no glacier is a valid (empty) answer: every column, zero rows
         gdf, hyps, lines = empty_attributes(glaciers)
         return (gdf, hyps, lines) if return_centerlines else (gdf, hyps)
+    gdf, id_column, inputs = _prepare(glaciers, id_column, allow_overlaps)
+    ids = gdf[id_column].astype(str)
+    _geometry_attributes(gdf, debris)
+    rows, hyps, lines, terms = [], [], [], []
+    for i, win in enumerate(dem_windows(gdf.geometry)):
+        stats, line, bands = glacier_dem_attributes(win, band_m=band_m, min_dem_coverage=min_dem_coverage)
+        terms.append((terminus_point(win), win.grid.crs))
+        if stats["zmin_m"] is None:
+            log.warning(
+                "glacier %s: only %.0f %% of it has valid DEM; elevation statistics left null",
+                ids[i],
+                100 * stats["dem_cov"],
+            )
+        if line is not None:
+            lines.append({"glac_id": ids[i], "lmax_m": line.length, "geometry": line, "crs": win.grid.crs})
+        rows.append(stats)
+        for b, share in bands:
+            hyps.append({"glac_id": ids[i], "band_min_m": b, "band_max_m": b + band_m, "share_permille": int(share),
+                         "area_km2": float(gdf["area_km2"].iloc[i]) * share / 1000.0})  # fmt: skip
+    _lines_to_crs(lines, gdf.crs)
+    gdf["termlon"], gdf["termlat"] = _points_lonlat(terms)
+    stats_df = pd.DataFrame(rows)
+    for col in stats_df.columns:
+        gdf[col] = stats_df[col].to_numpy()
+    gdf["dem_source"] = dem_source
+    gdf = _finish_columns(gdf, inputs, id_column, ids, img_source, src_date)
+    hypsometry = pd.DataFrame(hyps, columns=HYPSOMETRY_COLUMNS)
+    if not return_centerlines:
+        return gdf, hypsometry
+    centerlines = gpd.GeoDataFrame(
+        lines or {"glac_id": [], "lmax_m": []},
+        geometry=[r["geometry"] for r in lines] if lines else [],
+        crs=gdf.crs,
+    )
+    return gdf, hypsometry, centerlines
+
+
+def glacier_dem_attributes(
+    win: GlacierWindow, *, band_m: float = 50.0, min_dem_coverage: float = 0.2
+) -> tuple[dict, LineString | None, list[tuple[float, int]]]:
+    """The DEM attributes of one glacier from its window (pure).
+
+    Returns
+    -------
+    stats, flowline, hypsometry
+        ``stats``: ``dem_cov``, ``zmin_m, zmax_m, zmed_m, zmean_m, slope_deg, aspect_deg`` (None below
+        ``min_dem_coverage``), ``aspect_sec`` and ``lmax_m``; the longest flowline (None without elevation
+        statistics); hypsometry as (band lower bound in m, share in thousandths) pairs.
+    """
+    stats = _stats(win, min_dem_coverage)
+    stats["aspect_sec"] = aspect_sector(stats.get("aspect_deg"))
+    line = longest_flowline(win) if stats["zmin_m"] is not None else None
+    stats["lmax_m"] = float(line.length) if line is not None else None
+    bands: list[tuple[float, int]] = []
+    if stats["zmin_m"] is not None:
+        lo, share = hypsometry_permille(np.where(win.mask, win.dem_m, np.nan), band_m)
+        bands = list(zip(lo, share, strict=True))
+    return stats, line, bands
+
+
+def _prepare(glaciers: gpd.GeoDataFrame, id_column: str | None, allow_overlaps: bool):
+    """Repaired copy with an id column, overlaps checked, input columns that ours replace renamed."""
     id_column = guess_id_column(glaciers.columns, id_column) or "glac_id"
     gdf, _ = repair_polygons(glaciers.copy().reset_index(drop=True), id_column)
     if id_column not in gdf.columns:
         gdf[id_column] = [f"G{i + 1:05d}" for i in range(len(gdf))]
     _check_overlaps(gdf, id_column, allow_overlaps)
     gdf, inputs = _keep_input_columns(gdf, id_column)
-    ids = gdf[id_column].astype(str)
-    check_dem_covers(gdf, dem_path)
+    return gdf, id_column, inputs
+
+
+def _geometry_attributes(gdf: gpd.GeoDataFrame, debris: gpd.GeoDataFrame | None) -> None:
+    """Area, centre point, UTM zone and debris cover of each glacier (in place)."""
     gdf["area_km2"] = area_km2(gdf)
     reps = gdf.geometry.representative_point().to_crs(4326)
     gdf["cenlon"], gdf["cenlat"] = reps.x.to_numpy(), reps.y.to_numpy()
     gdf["utm_zone"] = np.minimum(((gdf["cenlon"].to_numpy() + 180.0) // 6.0).astype(int) + 1, 60)
     gdf["debris_km2"] = covered_area_km2(gdf, debris)
     gdf["debris_frac"] = np.where(gdf["area_km2"] > 0, gdf["debris_km2"] / gdf["area_km2"], 0.0)
-    rows, hyps, lines = [], [], []
-    with DemWindows(dem_path) as dems:
-        metric = dems.metric_geometries(gdf.geometry)
-        wins = (dems.window(g, c) for g, c in metric)
-        terms = []
-        for i, win in enumerate(wins):
-            stats = _stats(win, min_dem_coverage)
-            terms.append((terminus_point(win), win.grid.crs))
-            if stats["zmin_m"] is None:
-                log.warning(
-                    "glacier %s: only %.0f %% of it has valid DEM; elevation statistics left null",
-                    ids[i],
-                    100 * stats["dem_cov"],
-                )
-            stats["aspect_sec"] = aspect_sector(stats.get("aspect_deg"))
-            line = longest_flowline(win) if stats["zmin_m"] is not None else None
-            stats["lmax_m"] = float(line.length) if line is not None else None
-            if line is not None:
-                lines.append(
-                    {
-                        "glac_id": ids[i],
-                        "lmax_m": line.length,
-                        "geometry": line,
-                        "crs": win.grid.crs,
-                    }
-                )
-            rows.append(stats)
-            if stats["zmin_m"] is not None:
-                lo, share = hypsometry_permille(np.where(win.mask, win.dem_m, np.nan), band_m)
-                for b, s in zip(lo, share, strict=True):
-                    hyps.append({"glac_id": ids[i], "band_min_m": b, "band_max_m": b + band_m, "share_permille": int(s),
-                                 "area_km2": float(gdf["area_km2"].iloc[i]) * s / 1000.0})  # fmt: skip
-    _lines_to_crs(lines, gdf.crs)
-    gdf["termlon"], gdf["termlat"] = _points_lonlat(terms)
-    stats_df = pd.DataFrame(rows)
-    for col in stats_df.columns:
-        gdf[col] = stats_df[col].to_numpy()
-    gdf["dem_source"] = dem_source if dem_source is not None else Path(dem_path).name
+
+
+def _finish_columns(gdf, inputs, id_column: str, ids, img_source, src_date) -> gpd.GeoDataFrame:
+    """Attributes we do not compute (the input's value wins), the id, and the column order."""
     # attributes we do not compute (or that describe the outline, not our DEM): the input's value wins
     for col, ours in (("img_source", img_source), ("src_date", src_date), ("term_type", 9), ("surge_type", 9),
                       ("glac_type", None), ("aar", None), ("provenance", "auto")):  # fmt: skip
@@ -242,18 +325,7 @@ def compute_attributes(
     gdf = _drop_identical_inputs(gdf, inputs.attrs.get("renamed", {}))
     ordered = [c for c in ATTRIBUTE_COLUMNS if c in gdf.columns]
     others = [c for c in gdf.columns if c not in ordered and c != gdf.geometry.name]
-    gdf = gdf[ordered + others + [gdf.geometry.name]]
-    hypsometry = pd.DataFrame(
-        hyps, columns=["glac_id", "band_min_m", "band_max_m", "share_permille", "area_km2"]
-    )
-    if not return_centerlines:
-        return gdf, hypsometry
-    centerlines = gpd.GeoDataFrame(
-        lines or {"glac_id": [], "lmax_m": []},
-        geometry=[r["geometry"] for r in lines] if lines else [],
-        crs=gdf.crs,
-    )
-    return gdf, hypsometry, centerlines
+    return gdf[ordered + others + [gdf.geometry.name]]
 
 
 HYPSOMETRY_COLUMNS = ["glac_id", "band_min_m", "band_max_m", "share_permille", "area_km2"]

@@ -18,7 +18,7 @@ import numpy as np
 
 from glacierinv.attributes.snowline import snow_source
 from glacierinv.io.atomic import atomic_path
-from glacierinv.stage import Stage, existing
+from glacierinv.stage import Stage, existing, present_files, run_files
 
 __all__ = ["STAGE", "attributes_with_uncertainty"]
 
@@ -164,22 +164,17 @@ def _glacier_types(cfg, run, glaciers):
 
 
 def _reads(cfg, run) -> dict[str, Path]:
-    out = {
-        "units.gpkg": run / "units.gpkg",
-        "classes.tif": run / "classes.tif",  # its pixel size sets the buffer uncertainty
-        "inputs.dem": cfg.input_path("dem"),
-    }
-    for name in ("source.tif", "stack.tif", "masks.tif"):  # stack/masks: water and cloud for term_type
-        if (run / name).exists():
-            out[name] = run / name
+    # classes.tif: its pixel size sets the buffer uncertainty
+    out = run_files(run, ("units.gpkg", "classes.tif")) | {"inputs.dem": cfg.input_path("dem")}
+    out |= present_files(
+        run, ("source.tif", "stack.tif", "masks.tif")
+    )  # stack/masks: water, cloud (term_type)
     snow, _ = snow_source(cfg, run)  # glac_type/aar come from the snow raster or the stack's albedo
     if snow is not None:
         out["snow" if snow != run / "stack.tif" else "stack.tif"] = snow
     for k, p in enumerate(cfg.attributes.rgi_regions):  # o1region/o2region
         out[f"attributes.rgi_regions[{k}]"] = cfg.resolve(p)
-    if (run / "proba.tif").exists():  # per-glacier area range from the class probabilities
-        out["proba.tif"] = run / "proba.tif"
-    return out
+    return out | present_files(run, ("proba.tif",))  # per-glacier area range from the class probabilities
 
 
 STAGE = Stage(

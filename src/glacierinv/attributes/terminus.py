@@ -40,13 +40,12 @@ import geopandas as gpd
 import numpy as np
 import rasterio.features
 from rasterio.enums import Resampling
-from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window, from_bounds
 from scipy import ndimage
 
 from glacierinv.errors import InputError
 from glacierinv.io.grid import Grid
-from glacierinv.io.raster import band_index, open_raster, read_window
+from glacierinv.io.raster import band_index, open_on_grid, open_raster, read_window
 
 __all__ = ["TERM_LAKE", "TERM_LAND", "TERM_UNKNOWN", "TerminusParams", "terminus_type", "terminus_types"]
 
@@ -200,8 +199,8 @@ def terminus_types(
     gl = glaciers.to_crs(grid.crs) if glaciers.crs != grid.crs else glaciers
     pixel_m = abs(grid.transform.a)
     with contextlib.ExitStack() as es:
-        dem = _warped(es, dem_path, grid, Resampling.bilinear)
-        water_ds = _warped(es, water_path, grid, Resampling.nearest) if water_path is not None else None
+        dem = open_on_grid(es, dem_path, grid, Resampling.bilinear)
+        water_ds = open_on_grid(es, water_path, grid, Resampling.nearest) if water_path is not None else None
         stack, ndwi_bands = None, None
         if stack_path is not None:
             stack = es.enter_context(open_raster(stack_path))
@@ -248,14 +247,6 @@ def terminus_types(
                 inside, z, water, pixel_m, seen=seen, in_image=in_image, params=p
             )
     return codes, evidence
-
-
-def _warped(es, path, grid: Grid, resampling):
-    ds = es.enter_context(open_raster(path))
-    return es.enter_context(
-        WarpedVRT(ds, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height,
-                  resampling=resampling, dtype="float32", src_nodata=ds.nodata, nodata=np.nan)
-    )  # fmt: skip
 
 
 def _band(ds, name: str) -> int | None:

@@ -223,7 +223,12 @@ def compare(
 
     $ glacierinv compare --ours run/inventory.gpkg --ref rgi7.shp --cell 10 --out cmp
     """
-    from glacierinv.assess.compare import clip_above_elevation, compare_inventories
+    from glacierinv.assess.compare import (
+        CompareOptions,
+        InventorySide,
+        clip_above_elevation,
+        compare_inventories,
+    )
     from glacierinv.assess.outputs import write_comparison
     from glacierinv.errors import InputError
     from glacierinv.io.vector import list_layers, read_vector
@@ -250,22 +255,14 @@ def compare(
         g_ref = clip_above_elevation(g_ref, dem, above_m)
         d_ours = clip_above_elevation(d_ours, dem, above_m) if d_ours is not None else None
         d_ref = clip_above_elevation(d_ref, dem, above_m) if d_ref is not None else None
-    comp = compare_inventories(
-        g_ours,
-        g_ref,
-        ours_id=ours_id,
-        ref_id=ref_id,
+    compare_options = CompareOptions(
         min_overlap_frac=min_overlap,
         cell_km=cell_km,
-        ours_debris=d_ours,
-        ref_debris=d_ref,
-        ours_unc_rel=ours_unc,
-        ref_unc_rel=ref_unc,
-        ours_pixel_m=ours_pixel_m,
-        ref_pixel_m=ref_pixel_m,
         buffer_px=buffer_px,
-        sources=(ours, ref),
+        ours=InventorySide(ours_id, d_ours, ours_unc, ours_pixel_m, name="ours", source=ours),
+        ref=InventorySide(ref_id, d_ref, ref_unc, ref_pixel_m, name="ref", source=ref),
     )
+    comp = compare_inventories(g_ours, g_ref, compare_options)
     if above_m is not None:
         comp.summary["above_elevation_m"] = above_m
         comp.summary["dem"] = str(dem)

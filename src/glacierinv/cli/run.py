@@ -58,6 +58,13 @@ def _check_out(out: Path, force: bool) -> None:
         )
 
 
+def _run_with_progress(run, *args, **kwargs) -> None:
+    """``run(*args, **kwargs)`` (``run_pipeline`` or ``run_stage``) with progress bars; then its summary."""
+    with _progress_bars() as factory:
+        result = run(*args, progress_factory=factory, **kwargs)
+    _print_summary(result)
+
+
 def _print_summary(result) -> None:
     """The answer of a run: stage table (not with --quiet), inventory figures and warnings (always)."""
     if not _quiet():
@@ -117,9 +124,7 @@ def register(app: typer.Typer) -> None:
         cfg = load_config(config)
         cfg = _with_runtime(cfg, workers, scheduler)
         _check_out(out, force)
-        with _progress_bars() as factory:
-            result = run_pipeline(cfg, out, force=force, progress_factory=factory)
-        _print_summary(result)
+        _run_with_progress(run_pipeline, cfg, out, force=force)
 
     @app.command("demo")
     def demo_cmd(
@@ -157,9 +162,7 @@ def register(app: typer.Typer) -> None:
             generate_scene(scene, seed=seed, size_px=size)
         cfg = load_config(scene / "config.toml")
         cfg = cfg.model_copy(update={"segment": cfg.segment.model_copy(update={"method": method})})
-        with _progress_bars() as factory:
-            result = run_pipeline(cfg, out, force=force, progress_factory=factory)
-        _print_summary(result)
+        _run_with_progress(run_pipeline, cfg, out, force=force)
 
     @app.command("stage")
     def stage_cmd(
@@ -180,9 +183,7 @@ def register(app: typer.Typer) -> None:
         from glacierinv.runfolder import read_run_config
 
         cfg = load_config(config) if config is not None else read_run_config(run_dir)
-        with _progress_bars() as factory:
-            result = run_stage(cfg, run_dir, name, progress_factory=factory)
-        _print_summary(result)
+        _run_with_progress(run_stage, cfg, run_dir, name)
 
 
 def _with_runtime(cfg, workers: int | None, scheduler: str | None):

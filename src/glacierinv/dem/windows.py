@@ -8,6 +8,7 @@ window around each glacier is read.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,15 +21,22 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 from shapely.geometry.base import BaseGeometry
 
-from glacierinv.errors import NoOverlap
+from glacierinv.errors import InputError, NoOverlap
 from glacierinv.geometry import utm_epsg
 from glacierinv.io.dem import check_elevations_m, metric_grid, z_factor
 from glacierinv.io.grid import Grid
-from glacierinv.io.raster import nodata_to_nan, open_raster, read_on_grid
+from glacierinv.io.raster import nodata_to_nan, open_raster, read_on_grid, warped_to_grid
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DemWindows", "GlacierWindow", "check_dem_covers", "dem_resolution_m", "glacier_window"]
+__all__ = [
+    "DemWindows",
+    "GlacierWindow",
+    "array_windows",
+    "check_dem_covers",
+    "dem_resolution_m",
+    "glacier_window",
+]
 
 
 @dataclass
@@ -156,23 +164,13 @@ class DemWindows:
         if self.dem_crs is None:
             return self._warped(g, crs, margin_px)
         ds = self.ds
-        inv = ~ds.transform
-        left, bottom, right, top = g.bounds
-        cs, rs = zip(inv @ (left, top), inv @ (right, bottom), strict=True)
-        c0, c1 = int(np.floor(min(cs))) - margin_px, int(np.ceil(max(cs))) + margin_px
-        r0, r1 = int(np.floor(min(rs))) - margin_px, int(np.ceil(max(rs))) + margin_px
-        dem = np.full((r1 - r0, c1 - c0), np.nan, "float32")
-        rr0, rr1 = max(r0, 0), min(r1, ds.height)
-        cc0, cc1 = max(c0, 0), min(c1, ds.width)
-        if rr1 > rr0 and cc1 > cc0:
-            win = Window(cc0, rr0, cc1 - cc0, rr1 - rr0)
-            dem[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = nodata_to_nan(ds.read(1, window=win), ds.nodata)
-        grid = Grid(crs, ds.transform @ Affine.translation(c0, r0), dem.shape)
+        dem, transform = _cut(
+            lambda win: nodata_to_nan(ds.read(1, window=win), ds.nodata), ds.transform, ds.shape, g, margin_px
+        )
+        grid = Grid(crs, transform, dem.shape)
         return GlacierWindow(self._metres(dem), _mask(g, grid), grid, g)
 
     def _warped(self, g: BaseGeometry, crs: CRS, margin_px: int, res_m: float | None = None) -> GlacierWindow:
-        from rasterio.vrt import WarpedVRT
-
         res_m = res_m or self.res_m
         left, bottom, right, top = g.bounds
         pad = margin_px * res_m
@@ -184,11 +182,56 @@ class DemWindows:
         )
         grid = Grid.from_bounds(crs, bounds, res_m)
         nodata = self.ds.nodata if self.ds.nodata is not None else np.nan
-        with WarpedVRT(self.ds, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height,
-                       resampling=Resampling.bilinear, src_nodata=self.ds.nodata, nodata=nodata,
-                       dtype="float32") as vrt:  # fmt: skip
+        with warped_to_grid(self.ds, grid, Resampling.bilinear, nodata=nodata) as vrt:
             dem = nodata_to_nan(vrt.read(1), nodata)
         return GlacierWindow(self._metres(dem), _mask(g, grid), grid, g)
+
+
+def array_windows(
+    dem_m: np.ndarray, grid: Grid, geoms: gpd.GeoSeries, margin_px: int = 2
+) -> Iterator[GlacierWindow]:
+    """The :class:`GlacierWindow` of each geometry, cut from a DEM array in memory (pure counterpart of
+    :class:`DemWindows` for a projected DEM).
+
+    Parameters
+    ----------
+    dem_m : (rows, cols) float array
+        Elevations in metres (NaN = no data) on ``grid``, which must be metric (projected, metres).
+    grid : Grid
+        Georeferencing of ``dem_m``.
+    geoms : GeoSeries
+        Glacier geometries in any CRS (transformed to ``grid.crs``).
+    margin_px : int
+        Cells added around each glacier's bounds; cells outside ``dem_m`` are NaN.
+    """
+    if not grid.is_metric:
+        raise InputError("the DEM grid must be projected in metres to cut glacier windows from it")
+    dem_m = np.asarray(dem_m, "float32")
+    crs = CRS.from_user_input(grid.crs)
+    for g in geoms.to_crs(crs):
+        dem, transform = _cut(lambda win: dem_m[win.toslices()], grid.transform, dem_m.shape, g, margin_px)
+        wgrid = Grid(crs, transform, dem.shape)
+        yield GlacierWindow(dem, _mask(g, wgrid), wgrid, g)
+
+
+def _cut(read, transform: Affine, shape: tuple[int, int], g: BaseGeometry, margin_px: int):
+    """(DEM window around ``g`` with ``margin_px`` cells, NaN outside the raster; its transform).
+
+    ``read(window)`` returns the float32 values of a rasterio window that lies inside the raster.
+    """
+    height, width = shape
+    inv = ~transform
+    left, bottom, right, top = g.bounds
+    cs, rs = zip(inv @ (left, top), inv @ (right, bottom), strict=True)
+    c0, c1 = int(np.floor(min(cs))) - margin_px, int(np.ceil(max(cs))) + margin_px
+    r0, r1 = int(np.floor(min(rs))) - margin_px, int(np.ceil(max(rs))) + margin_px
+    dem = np.full((r1 - r0, c1 - c0), np.nan, "float32")
+    rr0, rr1 = max(r0, 0), min(r1, height)
+    cc0, cc1 = max(c0, 0), min(c1, width)
+    if rr1 > rr0 and cc1 > cc0:
+        win = Window(cc0, rr0, cc1 - cc0, rr1 - rr0)
+        dem[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = read(win)
+    return dem, transform @ Affine.translation(c0, r0)
 
 
 def _mask(g: BaseGeometry, grid: Grid) -> np.ndarray:

@@ -31,11 +31,13 @@ __all__ = [
     "write_category_names",
     "band_index",
     "iter_windows",
+    "open_on_grid",
     "open_raster",
     "read_on_grid",
     "read_raster",
     "read_window",
     "raster_grid",
+    "warped_to_grid",
     "write_raster",
 ]
 
@@ -155,19 +157,41 @@ def read_on_grid(
             check_overlap(src, grid, path)
         in_nodata = src_nodata if src_nodata is not None else src.nodata
         nodata = in_nodata if in_nodata is not None else np.nan
-        with WarpedVRT(
-            src,
-            crs=grid.crs,
-            transform=grid.transform,
-            width=grid.width,
-            height=grid.height,
-            resampling=resampling,
-            src_nodata=in_nodata,
-            nodata=nodata,
-            dtype="float32",
-        ) as vrt:
+        with warped_to_grid(src, grid, resampling, src_nodata=in_nodata, nodata=nodata) as vrt:
             arr = _check_readable(src, vrt.read, bands, window=window)
             return nodata_to_nan(arr, nodata)
+
+
+def warped_to_grid(
+    src: rasterio.DatasetReader,
+    grid: Grid,
+    resampling: Resampling = Resampling.bilinear,
+    *,
+    src_nodata: float | None = None,
+    nodata: float = np.nan,
+) -> WarpedVRT:
+    """A float32 WarpedVRT view of the open raster ``src`` on ``grid`` (reprojected on the fly, window by
+    window); use it as a context manager. ``src_nodata`` defaults to the file's nodata; cells outside the
+    source or at its nodata read as ``nodata``."""
+    return WarpedVRT(
+        src,
+        crs=grid.crs,
+        transform=grid.transform,
+        width=grid.width,
+        height=grid.height,
+        resampling=resampling,
+        src_nodata=src_nodata if src_nodata is not None else src.nodata,
+        nodata=nodata,
+        dtype="float32",
+    )
+
+
+def open_on_grid(
+    stack: contextlib.ExitStack, path: str | Path, grid: Grid, resampling: Resampling = Resampling.bilinear
+) -> WarpedVRT:
+    """Open ``path`` as a float32 view on ``grid`` (NaN outside it or at its nodata), kept open by ``stack``."""
+    ds = stack.enter_context(open_raster(path))
+    return stack.enter_context(warped_to_grid(ds, grid, resampling))
 
 
 def check_overlap(src: rasterio.DatasetReader, grid: Grid, path: str | Path) -> None:

@@ -96,16 +96,6 @@ def read_vector(
     return gdf
 
 
-def _polygonal_part(geom):
-    from shapely.geometry import MultiPolygon, Polygon
-
-    if isinstance(geom, (Polygon, MultiPolygon)):
-        return geom
-    parts = [g for g in getattr(geom, "geoms", []) if isinstance(g, (Polygon, MultiPolygon))]
-    polys = [q for g in parts for q in (g.geoms if isinstance(g, MultiPolygon) else [g])]
-    return MultiPolygon(polys) if polys else Polygon()
-
-
 def write_layers(
     path: str | Path, layers: dict[str, gpd.GeoDataFrame], *, keep_other_layers: bool = False
 ) -> Path:

@@ -32,7 +32,7 @@ import shapely
 from shapely import wkt as shapely_wkt
 
 from glacierinv.errors import InputError
-from glacierinv.geometry import area_km2
+from glacierinv.geometry import area_km2, polygon_parts, repair_polygons, valid_polygonal
 from glacierinv.io.atomic import atomic_path, refuse_overwrite
 from glacierinv.io.vector import list_layers, read_vector, write_layers
 
@@ -153,14 +153,6 @@ def _repair(layer: str, feature, repair: str, detail: str) -> dict:
     return {"layer": layer, "feature": str(feature), "repair": repair, "detail": detail}
 
 
-def _polys(geom) -> list:
-    if geom is None or geom.is_empty:
-        return []
-    if isinstance(geom, shapely.Polygon):
-        return [geom]
-    return [q for g in getattr(geom, "geoms", []) for q in _polys(g)]
-
-
 def _label(row, i: int, id_col: str) -> str:
     v = row.get(id_col)
     return str(v) if _has_id(v) else f"row {i + 1}"
@@ -175,28 +167,33 @@ def _has_id(v) -> bool:
 
 
 def _clean_polygons(gdf: gpd.GeoDataFrame, layer: str, id_col: str, repairs: list[dict]) -> gpd.GeoDataFrame:
-    """Drop empty / non-polygon features, make invalid ones valid, explode multi-part features."""
+    """Drop empty / non-polygon features, make invalid ones valid (:func:`repair_polygons`), explode
+    multi-part features."""
+    empty = (gdf.geometry.isna() | gdf.geometry.is_empty).to_numpy()
+    fixed, fixes = repair_polygons(gdf[~empty], what=f"edited {layer}", log_level=logging.DEBUG)
+    fix_at = {r["row"]: r for r in fixes}  # by position among the non-empty features
     rows = []
-    for i, row in gdf.iterrows():
-        geom = row.geometry
+    k = -1
+    for pos, (i, row) in enumerate(gdf.iterrows()):
         name = _label(row, i, id_col)
-        if geom is None or geom.is_empty:
+        if empty[pos]:
             repairs.append(_repair(layer, name, "dropped_empty", "feature without geometry"))
             continue
-        if not geom.is_valid:
-            why = shapely.is_valid_reason(geom)
-            geom = shapely.make_valid(geom)
-            repairs.append(_repair(layer, name, "made_valid", why))
-        parts = _polys(geom)
+        k += 1
+        geom, fix = fixed.geometry.iloc[k], fix_at.get(k)
+        if fix is not None:
+            repairs.append(_repair(layer, name, "made_valid", fix["reason"]))
+        parts = polygon_parts(geom)
         if not parts:
-            repairs.append(_repair(layer, name, "dropped_non_polygon", f"{geom.geom_type} is not a polygon"))
+            kind = fix["made_valid_type"] if fix is not None else geom.geom_type
+            repairs.append(_repair(layer, name, "dropped_non_polygon", f"{kind} is not a polygon"))
             continue
         if len(parts) > 1:
             repairs.append(
                 _repair(layer, name, "exploded_multipart", f"{len(parts)} parts kept as separate polygons")
             )
         for part in parts:
-            rows.append({**{k: row[k] for k in gdf.columns if k != gdf.geometry.name}, "geometry": part})
+            rows.append({**{k_: row[k_] for k_ in gdf.columns if k_ != gdf.geometry.name}, "geometry": part})
     cols = [c for c in gdf.columns if c != gdf.geometry.name]
     if not rows:
         return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=gdf.crs)
@@ -220,12 +217,12 @@ def _remove_overlaps(
             inter = geoms[i].intersection(geoms[j])
             if inter.area <= tol_m2:
                 continue
-            geoms[i] = shapely.make_valid(geoms[i].difference(geoms[j]))
+            geoms[i] = valid_polygonal(geoms[i].difference(geoms[j]))
             repairs.append(_repair(layer, _label(gdf.iloc[i], i, id_col), "removed_overlap",
                                    f"{inter.area:.0f} m² overlapping {_label(gdf.iloc[j], j, id_col)} removed"))  # fmt: skip
     rows = []
     for i, g in enumerate(geoms):
-        for part in _polys(g):
+        for part in polygon_parts(g):
             rows.append({**gdf.iloc[i].drop(labels=gdf.geometry.name).to_dict(), "geometry": part})
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=gdf.crs) if rows else gdf.iloc[:0]
 
@@ -266,7 +263,7 @@ def validate_edits(
             if box.contains(g):
                 clipped.append(g)
                 continue
-            inside = shapely.make_valid(g.intersection(box))
+            inside = g.intersection(box)  # repaired (if ever invalid) by _clean_polygons below
             repairs.append(_repair("glaciers", _label(gl.iloc[i], i, "outline_id"), "clipped_to_scene",
                                    f"{g.area - inside.area:.0f} m² outside the mapped scene removed"))  # fmt: skip
             clipped.append(inside)
@@ -289,7 +286,7 @@ def validate_edits(
             hits = tree.query(geom, predicate="intersects")
             kept = 0.0
             for gi in hits:
-                for part in _polys(shapely.make_valid(geom.intersection(gl.geometry.iloc[gi]))):
+                for part in polygon_parts(valid_polygonal(geom.intersection(gl.geometry.iloc[gi]))):
                     if part.area < px_m2:
                         continue
                     kept += part.area
@@ -766,8 +763,8 @@ def merge_with_edits(
             continue
         g = new.geometry[i]
         if not cover.is_empty and g.intersects(cover):
-            g = shapely.make_valid(g.difference(cover))
-        for part in _polys(g):
+            g = valid_polygonal(g.difference(cover))
+        for part in polygon_parts(g):
             if part.area > tol_m2:
                 rows.append({"outline_id": str(new["outline_id"][i]), "provenance": "auto", "geometry": part})
     for _, row in live.iterrows():
@@ -809,9 +806,10 @@ def rebase_edits(run_dir: str | Path, out: str | Path, *, force: bool = False) -
     cover = _union(list(merged.geometry[merged["provenance"] != "auto"]))
     rows = []
     for _, r in new_deb.iterrows():
-        g = shapely.make_valid(r.geometry.difference(cover)) if r.geometry.intersects(cover) else r.geometry
+        g = valid_polygonal(r.geometry.difference(cover)) if r.geometry.intersects(cover) else r.geometry
         rows += [
-            {"debris_id": r["debris_id"], "outline_id": r["outline_id"], "geometry": p} for p in _polys(g)
+            {"debris_id": r["debris_id"], "outline_id": r["outline_id"], "geometry": p}
+            for p in polygon_parts(g)
         ]
     for _, r in ref_deb[ref_deb["outline_id"].astype(str).isin(live)].iterrows():
         rows.append({"debris_id": None, "outline_id": r["outline_id"], "geometry": r.geometry})

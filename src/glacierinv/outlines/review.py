@@ -37,7 +37,6 @@ import numpy as np
 import rasterio.features
 import shapely
 from rasterio.enums import Resampling
-from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window, from_bounds
 from scipy import ndimage
 
@@ -45,7 +44,7 @@ from glacierinv.classes import CLEAN_ICE, NODATA
 from glacierinv.errors import InputError
 from glacierinv.geometry import area_km2
 from glacierinv.io.grid import Grid
-from glacierinv.io.raster import band_index, iter_windows, open_raster, read_window
+from glacierinv.io.raster import band_index, iter_windows, open_on_grid, open_raster, read_window
 
 __all__ = ["REASONS", "ReviewParams", "drains_onto", "flag_for_review", "REVIEW_COLUMNS"]
 
@@ -202,8 +201,8 @@ def flag_for_review(
         flags.extend(_fragmented_debris(gl, deb, p))
     if dem_path is not None or prior is not None or other_dates:
         with contextlib.ExitStack() as es:
-            dem = _warp(es, dem_path, grid, Resampling.bilinear) if dem_path is not None else None
-            dates = [_warp(es, d, grid, Resampling.nearest) for d in (other_dates or [])]
+            dem = open_on_grid(es, dem_path, grid, Resampling.bilinear) if dem_path is not None else None
+            dates = [open_on_grid(es, d, grid, Resampling.nearest) for d in (other_dates or [])]
             pri = None
             if prior is not None and len(prior):
                 pri = prior.to_crs(grid.crs) if prior.crs != grid.crs else prior
@@ -331,26 +330,8 @@ class _Sources:
             if src.ndwi_bands is None:
                 log.warning("%s: no green/nir bands; water flags skipped", stack_path)
         if dem_path is not None:
-            src.dem = _warp(es, dem_path, grid, Resampling.bilinear)
+            src.dem = open_on_grid(es, dem_path, grid, Resampling.bilinear)
         return src
-
-
-def _warp(es, path, grid: Grid, resampling):
-    """A raster (any CRS) as a float32 view on ``grid`` (NaN outside it or at its nodata)."""
-    ds = es.enter_context(open_raster(path))
-    return es.enter_context(
-        WarpedVRT(
-            ds,
-            crs=grid.crs,
-            transform=grid.transform,
-            width=grid.width,
-            height=grid.height,
-            resampling=resampling,
-            dtype="float32",
-            src_nodata=ds.nodata,
-            nodata=np.nan,
-        )
-    )
 
 
 def _band_or_none(ds, name: str) -> int | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from glacierinv.io.atomic import atomic_path
-from glacierinv.stage import Stage, config_inputs, existing
+from glacierinv.stage import Stage, config_inputs, existing, present_files, run_files
 
 __all__ = ["STAGE", "map_outlines"]
 
@@ -105,10 +105,10 @@ def _other_dates(cfg) -> list[Path]:
 
 
 def _reads(cfg, run) -> dict[str, Path]:
-    out = {"classes.tif": run / "classes.tif", "inputs.dem": cfg.input_path("dem")}
+    out = run_files(run, ("classes.tif",)) | {"inputs.dem": cfg.input_path("dem")}
     out |= config_inputs(cfg, ("prior_outlines",))
     out |= {f"inputs.other_dates.{i}": p for i, p in enumerate(_other_dates(cfg))}
-    return out | {name: run / name for name in _REVIEW_EVIDENCE if (run / name).exists()}
+    return out | present_files(run, _REVIEW_EVIDENCE)
 
 
 STAGE = Stage(

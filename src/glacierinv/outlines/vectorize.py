@@ -9,31 +9,30 @@ simplified by ``simplify_px`` pixels (topology-preserving), and debris is clippe
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import rasterio.features
 import shapely
-from shapely.geometry import MultiPolygon, Polygon, shape
+from affine import Affine
+from shapely.geometry import Polygon, shape
 
 from glacierinv.classes import CLEAN_ICE, DEBRIS
-from glacierinv.geometry import area_km2
+from glacierinv.geometry import area_km2, polygon_parts, repair_polygons, valid_polygonal
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import iter_windows, open_raster, read_window
 from glacierinv.io.vector import write_layers
 
-__all__ = ["vectorize_classes", "vectorize_mask", "write_outlines"]
-
-
-def _polygons_of(geom) -> list[Polygon]:
-    if geom is None or geom.is_empty:
-        return []
-    if isinstance(geom, Polygon):
-        return [geom]
-    if isinstance(geom, MultiPolygon):
-        return list(geom.geoms)
-    return [g for g in getattr(geom, "geoms", []) if isinstance(g, Polygon)]
+__all__ = [
+    "mask_polygons",
+    "outlines_from_polygons",
+    "vectorize_array",
+    "vectorize_classes",
+    "vectorize_mask",
+    "write_outlines",
+]
 
 
 def vectorize_mask(
@@ -47,19 +46,28 @@ def vectorize_mask(
         border: list[Polygon] = []
         for _, win in iter_windows(grid, block=block_px):
             arr = read_window(ds, win, 1, as_float=False)
-            mask = np.isin(arr, values)
-            if not mask.any():
-                continue
             wgrid = grid.window_grid(win)
+            polys = mask_polygons(arr, values, wgrid.transform)
+            if not polys:
+                continue
             inner = _inner_border(grid, win, wgrid)
-            for geom, _ in rasterio.features.shapes(
-                mask.astype("uint8"), mask=mask, transform=wgrid.transform
-            ):
-                poly = shape(geom)
+            for poly in polys:
                 (border if inner is not None and poly.intersects(inner) else final).append(poly)
         if border:
-            final.extend(_polygons_of(shapely.union_all(border)))
+            final.extend(polygon_parts(shapely.union_all(border)))
     return final, grid
+
+
+def mask_polygons(classes: np.ndarray, values: tuple[int, ...], transform: Affine) -> list[Polygon]:
+    """Polygons of the cells of a 2-D array whose value is in ``values``, one per 4-connected region
+    (rasterio's default), in the coordinates of ``transform``."""
+    mask = np.isin(classes, values)
+    if not mask.any():
+        return []
+    return [
+        shape(geom)
+        for geom, _ in rasterio.features.shapes(mask.astype("uint8"), mask=mask, transform=transform)
+    ]
 
 
 def _inner_border(grid: Grid, win, wgrid: Grid):
@@ -103,7 +111,10 @@ def vectorize_classes(
     simplify_px: float = 0.5,
     block_px: int = 1024,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """Glacier (clean ice ∪ debris) and debris polygons from a classes raster.
+    """Glacier (clean ice ∪ debris) and debris polygons from a classes raster, window by window.
+
+    Reads ``classes_path`` in ``block_px`` windows (:func:`vectorize_mask`) and builds the outlines with
+    :func:`outlines_from_polygons`.
 
     Returns
     -------
@@ -113,18 +124,81 @@ def vectorize_classes(
         Columns ``debris_id``, ``outline_id`` (its glacier), ``area_km2``, geometry; clipped to its glacier.
     """
     ice_polys, grid = vectorize_mask(classes_path, (CLEAN_ICE, DEBRIS), block_px=block_px)
-    crs = grid.crs
+    debris_polys, _ = vectorize_mask(classes_path, (DEBRIS,), block_px=block_px)
+    return outlines_from_polygons(
+        ice_polys, debris_polys, grid.crs, grid.res[0],
+        min_area_km2=min_area_km2, fill_holes_below_km2=fill_holes_below_km2, simplify_px=simplify_px,
+    )  # fmt: skip
+
+
+def vectorize_array(
+    classes: np.ndarray,
+    transform: Affine,
+    crs,
+    *,
+    min_area_km2: float = 0.005,
+    fill_holes_below_km2: float = 0.001,
+    simplify_px: float = 0.5,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """:func:`vectorize_classes` of a classes array held in memory (pure: array in, GeoDataFrames out).
+
+    Parameters
+    ----------
+    classes : (rows, cols) int array
+        0 background, 1 clean ice, 2 debris, 255 nodata.
+    transform : Affine
+        Pixel → map coordinates (square pixels, metres or degrees of ``crs``).
+    crs
+        CRS of ``transform``.
+    """
+    transform = Affine(*transform[:6])
+    ice = mask_polygons(classes, (CLEAN_ICE, DEBRIS), transform)
+    debris = mask_polygons(classes, (DEBRIS,), transform)
+    return outlines_from_polygons(
+        ice, debris, crs, abs(transform.a),
+        min_area_km2=min_area_km2, fill_holes_below_km2=fill_holes_below_km2, simplify_px=simplify_px,
+    )  # fmt: skip
+
+
+def outlines_from_polygons(
+    ice_polys: list[Polygon],
+    debris_polys: list[Polygon],
+    crs,
+    pixel_size: float,
+    *,
+    min_area_km2: float = 0.005,
+    fill_holes_below_km2: float = 0.001,
+    simplify_px: float = 0.5,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Glacier and debris outlines from the raw polygons of the ice (clean ice ∪ debris) and debris cells.
+
+    Small holes filled, outlines simplified by ``simplify_px`` pixels of ``pixel_size`` (CRS units),
+    repaired (:func:`glacierinv.geometry.repair_polygons`), glaciers below ``min_area_km2`` dropped, debris
+    clipped to its glacier; ids in reading order (north to south, west to east). Returns (glaciers, debris)
+    as :func:`vectorize_classes`.
+    """
+    tol = simplify_px * pixel_size
+    glaciers = _glaciers(ice_polys, crs, tol, min_area_km2, fill_holes_below_km2)
+    return glaciers, _debris(debris_polys, glaciers, crs, tol)
+
+
+def _simplified(polys: list[Polygon], tol: float) -> list[Polygon]:
+    if tol <= 0:
+        return polys
+    # drop collinear vertices (window seams add some) and fix the ring start, so that Douglas-Peucker
+    # gives the same outline whatever the block size
+    return [shapely.normalize(p.simplify(0)).simplify(tol, preserve_topology=True) for p in polys]
+
+
+def _glaciers(
+    ice_polys, crs, tol: float, min_area_km2: float, fill_holes_below_km2: float
+) -> gpd.GeoDataFrame:
     ice_polys = [_fill_small_holes(p, crs, fill_holes_below_km2) for p in ice_polys]
-    tol = simplify_px * grid.res[0]
-    if tol > 0:
-        # drop collinear vertices (window seams add some) and fix the ring start, so that Douglas-Peucker
-        # gives the same outline whatever the block size
-        ice_polys = [
-            shapely.normalize(p.simplify(0)).simplify(tol, preserve_topology=True) for p in ice_polys
-        ]
-    ice_polys = [p if p.is_valid else shapely.make_valid(p) for p in ice_polys]
-    ice_polys = [q for p in ice_polys for q in _polygons_of(p)]
-    glaciers = gpd.GeoDataFrame(geometry=ice_polys, crs=crs)
+    ice_polys = _simplified(ice_polys, tol)
+    repaired, _ = repair_polygons(
+        gpd.GeoDataFrame(geometry=ice_polys, crs=crs), what="vectorised outlines", log_level=logging.INFO
+    )
+    glaciers = gpd.GeoDataFrame(geometry=[q for p in repaired.geometry for q in polygon_parts(p)], crs=crs)
     if len(glaciers):
         glaciers["area_km2"] = area_km2(glaciers)
         glaciers = glaciers[glaciers["area_km2"] >= min_area_km2]
@@ -133,20 +207,18 @@ def vectorize_classes(
         if len(glaciers)
         else _empty(crs, ["outline_id", "area_km2"])
     )
-    glaciers = glaciers[["outline_id", "area_km2", "geometry"]]
+    return glaciers[["outline_id", "area_km2", "geometry"]]
 
-    debris_polys, _ = vectorize_mask(classes_path, (DEBRIS,), block_px=block_px)
-    if tol > 0:
-        debris_polys = [
-            shapely.normalize(p.simplify(0)).simplify(tol, preserve_topology=True) for p in debris_polys
-        ]
+
+def _debris(debris_polys, glaciers: gpd.GeoDataFrame, crs, tol: float) -> gpd.GeoDataFrame:
+    debris_polys = _simplified(debris_polys, tol)
     rows = []
     if len(glaciers) and debris_polys:
         tree = shapely.STRtree(glaciers.geometry.to_numpy())
         for poly in debris_polys:
             for gi in tree.query(poly, predicate="intersects"):
                 clipped = shapely.intersection(poly, glaciers.geometry.iloc[gi])
-                for part in _polygons_of(shapely.make_valid(clipped)):
+                for part in polygon_parts(valid_polygonal(clipped)):
                     if part.area > 0:
                         rows.append({"outline_id": glaciers.outline_id.iloc[gi], "geometry": part})
     debris = gpd.GeoDataFrame(rows, geometry="geometry", crs=crs) if rows else _empty(crs, ["outline_id"])
@@ -157,7 +229,7 @@ def vectorize_classes(
     else:
         debris["area_km2"] = []
         debris["debris_id"] = []
-    return glaciers, debris[["debris_id", "outline_id", "area_km2", "geometry"]]
+    return debris[["debris_id", "outline_id", "area_km2", "geometry"]]
 
 
 def _empty(crs, columns: list[str]) -> gpd.GeoDataFrame:

@@ -56,7 +56,14 @@ from glacierinv.preprocess.sensors import (
 )
 from glacierinv.preprocess.sentinel2 import Sentinel2, cloud_mask_on_grid, mask_kind
 
-__all__ = ["KNOWN_CHANNELS", "StackResult", "build_feature_stack", "check_channels"]
+__all__ = [
+    "KNOWN_CHANNELS",
+    "StackResult",
+    "WindowInputs",
+    "build_feature_stack",
+    "check_channels",
+    "stack_window",
+]
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +201,44 @@ def _build(cfg, scene: Scene, channels: list[str], out: Path, block_px, progress
     primary = scene.primary
     dem = cfg.input_path("dem")
     s2 = scene.fill
+    grid = _stack_grid(cfg, primary, window)
+    z_m = check_dem_units(dem)  # metres per DEM unit ([dem] z_unit, band unit); implausible ranges refused
+    for note in primary.info.get("calibration_notes", []):  # substituted coefficients (GF/ZY tables)
+        log.warning("%s", note)
+    rpc_files = _check_inputs_overlap(scene, dem, channels, grid)
+    vnir = all(primary.has(c) for c in OPTICAL)
+    extra = [c for c in ("swir1", "swir2") if primary.has(c)]
+    ms_grid, s2_grid, shifts = _coregistered_grids(cfg, primary, s2, grid, vnir, rpc_files)
+    sharpener = _fit_sharpener(cfg.stack.pansharpen, primary) if (vnir and primary.pan is not None) else None
+    sun = scene.sun or SUN_DEFAULT
+    ctx = _Context(
+        grid=grid, ms_grid=ms_grid, s2_grid=s2_grid, channels=channels, primary=primary, vnir=vnir, extra=extra,
+        pan_is_primary=primary.pan is not None and cfg.stack.resolution_m is None,
+        s2=s2, s2_cloud=scene.s2_cloud, s2_cloud_kind=mask_kind(scene.s2_cloud) if scene.s2_cloud else None,
+        cloud_grow_px=int(np.ceil(CLOUD_GROW_M / min(grid.res))), primary_cloud=scene.primary_cloud, dem=dem,
+        sharpener=sharpener, lst=primary.lst or (scene.thermal[0] if scene.thermal is not None else None),
+        sun=sun, z_m=z_m, tir=primary.tir or (scene.thermal[3] if scene.thermal is not None else None),
+    )  # fmt: skip
+    block = block_px or cfg.runtime.block_px
+    margin = max(2, ctx.cloud_grow_px, sharpener.margin_px if sharpener is not None else 0)
+    windows = list(iter_windows(grid, block=block, overlap=margin))
+    counts = _write_windows(ctx, out, windows, progress)
+    n = max(counts[0], 1)
+    log.info(
+        "stack: %s on %dx%d px from %s, cloud %.1f %%, S2 fill %.1f %%",
+        ",".join(channels), grid.width, grid.height, primary.sensor, 100 * counts[1] / n, 100 * counts[3] / n,
+    )  # fmt: skip
+    sensors = {"primary": _json_info(primary), "sun_azimuth_elevation_deg": list(sun)}
+    if s2 is not None:
+        sensors["fill"] = {"sensor": "sentinel2", "source": str(s2.source), "level": s2.level}
+    return StackResult(
+        str(out / "stack.tif"), str(out / "source.tif"), str(out / "masks.tif"), channels, grid.shape,
+        float(grid.res[0]), float(counts[1] / n), float(counts[2] / n), float(counts[3] / n), shifts, sensors,
+    )  # fmt: skip
+
+
+def _stack_grid(cfg, primary: Product, window) -> Grid:
+    """The stack's grid: the primary image's (metric) grid at ``[stack] resolution_m``, cut to ``window``."""
     grid = primary.grid
     if not grid.is_metric:
         raise InputError(
@@ -205,9 +250,12 @@ def _build(cfg, scene: Scene, channels: list[str], out: Path, block_px, progress
         win = window if isinstance(window, Window) else Window(*window)
         win = win.intersection(Window(0, 0, grid.width, grid.height))
         grid = grid.window_grid(win)
-    z_m = check_dem_units(dem)  # metres per DEM unit ([dem] z_unit, band unit); implausible ranges refused
-    for note in primary.info.get("calibration_notes", []):  # substituted coefficients (GF/ZY tables)
-        log.warning("%s", note)
+    return grid
+
+
+def _check_inputs_overlap(scene: Scene, dem: Path, channels: list[str], grid: Grid) -> set:
+    """Refuse an input file that misses the stack grid (RPC images excepted); returns the RPC files."""
+    primary, s2 = scene.primary, scene.fill
     refs = [*primary.bands.values(), *([primary.pan] if primary.pan is not None else [])]
     rpc_files = {r.path for r in refs if r.rpc}
     s2_files = [path for path, _ in s2.bands.values()] if s2 else []
@@ -218,8 +266,11 @@ def _build(cfg, scene: Scene, channels: list[str], out: Path, block_px, progress
         if p not in rpc_files:
             with open_raster(p) as ds:
                 check_overlap(ds, grid, p)
-    vnir = all(primary.has(c) for c in OPTICAL)
-    extra = [c for c in ("swir1", "swir2") if primary.has(c)]
+    return rpc_files
+
+
+def _coregistered_grids(cfg, primary: Product, s2, grid: Grid, vnir: bool, rpc_files: set):
+    """(MS grid, Sentinel-2 grid, shift records): ``grid`` shifted by the estimated co-registration offsets."""
     ms_grid = s2_grid = grid
     shifts: dict[str, dict] = {}
     if cfg.stack.coregister and not rpc_files:
@@ -241,21 +292,13 @@ def _build(cfg, scene: Scene, channels: list[str], out: Path, block_px, progress
             shifts["s2"] = _shift_record(sh, "s2")
             if shifts["s2"]["applied"]:
                 s2_grid = shifted_grid(grid, sh.dx_m, sh.dy_m)
-    sharpener = _fit_sharpener(cfg.stack.pansharpen, primary) if (vnir and primary.pan is not None) else None
-    sun = scene.sun or SUN_DEFAULT
-    ctx = _Context(
-        grid=grid, ms_grid=ms_grid, s2_grid=s2_grid, channels=channels, primary=primary, vnir=vnir, extra=extra,
-        pan_is_primary=primary.pan is not None and cfg.stack.resolution_m is None,
-        s2=s2, s2_cloud=scene.s2_cloud, s2_cloud_kind=mask_kind(scene.s2_cloud) if scene.s2_cloud else None,
-        cloud_grow_px=int(np.ceil(CLOUD_GROW_M / min(grid.res))), primary_cloud=scene.primary_cloud, dem=dem,
-        sharpener=sharpener, lst=primary.lst or (scene.thermal[0] if scene.thermal is not None else None),
-        sun=sun, z_m=z_m, tir=primary.tir or (scene.thermal[3] if scene.thermal is not None else None),
-    )  # fmt: skip
-    block = block_px or cfg.runtime.block_px
-    cloud_grow_px = int(np.ceil(CLOUD_GROW_M / min(grid.res)))
-    margin = max(2, cloud_grow_px, sharpener.margin_px if sharpener is not None else 0)
+    return ms_grid, s2_grid, shifts
+
+
+def _write_windows(ctx: _Context, out: Path, windows: list, progress) -> np.ndarray:
+    """Stack each (read, core) window and write its core; returns pixel counts (valid, cloud, shadow, S2 fill)."""
+    grid, channels = ctx.grid, ctx.channels
     counts = np.zeros(4)  # valid, cloud, shadow, s2 filled
-    windows = list(iter_windows(grid, block=block, overlap=margin))
     out.mkdir(parents=True, exist_ok=True)
     with (
         RasterWriter(out / "stack.tif", grid, len(channels), "float32", descriptions=channels) as w_stack,
@@ -273,18 +316,7 @@ def _build(cfg, scene: Scene, channels: list[str], out: Path, block_px, progress
             counts += [valid.sum(), (cloud == 1).sum(), (shadow == 1).sum(), (source == 2).sum()]
             if progress:
                 progress((i + 1) / len(windows))
-    n = max(counts[0], 1)
-    log.info(
-        "stack: %s on %dx%d px from %s, cloud %.1f %%, S2 fill %.1f %%",
-        ",".join(channels), grid.width, grid.height, primary.sensor, 100 * counts[1] / n, 100 * counts[3] / n,
-    )  # fmt: skip
-    sensors = {"primary": _json_info(primary), "sun_azimuth_elevation_deg": list(sun)}
-    if s2 is not None:
-        sensors["fill"] = {"sensor": "sentinel2", "source": str(s2.source), "level": s2.level}
-    return StackResult(
-        str(out / "stack.tif"), str(out / "source.tif"), str(out / "masks.tif"), channels, grid.shape,
-        float(grid.res[0]), float(counts[1] / n), float(counts[2] / n), float(counts[3] / n), shifts, sensors,
-    )  # fmt: skip
+    return counts
 
 
 def _json_info(product: Product) -> dict:
@@ -329,47 +361,186 @@ class _Context:
 
 
 def _window(ctx: _Context, win):
+    """Read the inputs of window ``win`` of the stack grid and stack them (:func:`stack_window`)."""
+    inputs = _read_window(ctx, win)
+    return stack_window(
+        inputs, ctx.channels, res_m=ctx.grid.window_grid(win).res, sun=ctx.sun,
+        cloud_grow_px=ctx.cloud_grow_px, sharpener=ctx.sharpener,
+    )  # fmt: skip
+
+
+@dataclass
+class WindowInputs:
+    """The inputs of one stack window, read onto the window's grid (one shape ``(rows, cols)``).
+
+    Reflectances are float arrays (0-1, NaN = no data); masks are bool (True = flagged).
+
+    Attributes
+    ----------
+    elevation_m : (rows, cols) float
+        DEM elevation, metres.
+    cast_shadow : (rows, cols) bool
+        Terrain cast shadow towards the sun (traced on the DEM beyond the window).
+    ms : (4 + len(extra), rows, cols) float, optional
+        The primary product's multispectral bands on the (co-registered) window grid: blue, green, red, nir,
+        then the ``extra`` channels (``swir1``/``swir2`` of the same acquisition); not yet pan-sharpened.
+    extra : tuple of str
+        Names of the bands of ``ms`` after the first four.
+    pan : (rows, cols) float, optional
+        Panchromatic reflectance of the primary product.
+    s2 : (len(s2_roles), rows, cols) float, optional
+        Sentinel-2 reflectance (the gap-fill product), roles ``s2_roles`` (blue, green, red, nir, then
+        ``swir``/``swir2`` where present).
+    s2_roles : tuple of str
+    s2_cloud : (rows, cols) bool, optional
+        Cloud in the Sentinel-2 scene (its cloud mask or SCL); None = no mask.
+    quality_cloud : (rows, cols) bool, optional
+        Cloud flagged by the primary product's quality band.
+    primary_cloud : (rows, cols) bool, optional
+        Cloud flagged by a user-given mask of the primary image.
+    slope_deg : (rows, cols) float, optional
+        Slope in degrees (computed on the DEM's own metric grid); needed for the ``slope`` channel.
+    thermal_k : dict of str to (rows, cols) float
+        Temperature channels read from the thermal product, K (``lst``: land-surface temperature, ``tir``:
+        at-sensor brightness temperature).
+    """
+
+    elevation_m: np.ndarray
+    cast_shadow: np.ndarray
+    ms: np.ndarray | None = None
+    extra: tuple[str, ...] = ()
+    pan: np.ndarray | None = None
+    s2: np.ndarray | None = None
+    s2_roles: tuple[str, ...] = ()
+    s2_cloud: np.ndarray | None = None
+    quality_cloud: np.ndarray | None = None
+    primary_cloud: np.ndarray | None = None
+    slope_deg: np.ndarray | None = None
+    thermal_k: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _read_window(ctx: _Context, win) -> WindowInputs:
+    """Every input of window ``win`` of the stack grid, read (and resampled) onto the window's grid."""
     grid, channels, primary = ctx.grid, ctx.channels, ctx.primary
-    wgrid = grid.window_grid(win)
-    shape = wgrid.shape
-    layers: dict[str, np.ndarray] = {}
-    optical = None
-    pan_arr = primary.read_pan(grid, win) if primary.pan is not None else None
-    swir: dict[str, np.ndarray] = {}  # swir1 / swir2 of the primary acquisition
+    inputs = WindowInputs(
+        elevation_m=read_on_grid(ctx.dem, grid, window=win, bands=1, require_overlap=False)
+        * np.float32(ctx.z_m),
+        cast_shadow=cast_shadow_to_grid(ctx.dem, grid, win, *ctx.sun, max_distance_m=SHADOW_MAX_DISTANCE_M),
+        pan=primary.read_pan(grid, win) if primary.pan is not None else None,
+        extra=tuple(ctx.extra),
+    )
     if ctx.vnir:
-        ms_up = primary.read([*OPTICAL, *ctx.extra], ctx.ms_grid, win)
-        optical = ctx.sharpener.apply(ms_up[:4], pan_arr) if ctx.sharpener is not None else ms_up[:4]
-        swir = dict(zip(ctx.extra, ms_up[4:], strict=True))
-    s2_arr = s2_clear = None
-    s2_roles: list[str] = []
+        inputs.ms = primary.read([*OPTICAL, *ctx.extra], ctx.ms_grid, win)
+        if primary.quality is not None:
+            inputs.quality_cloud = primary.quality(grid, win)
     if ctx.s2 is not None:
-        s2_roles = [*OPTICAL] + [r for r in ("swir", "swir2") if ctx.s2.has(r)]
-        s2_arr = ctx.s2.reflectances(s2_roles, ctx.s2_grid, win, require_overlap=False)
-        s2_clear = np.all(np.isfinite(s2_arr[:4]), axis=0)
+        inputs.s2_roles = (*OPTICAL, *(r for r in ("swir", "swir2") if ctx.s2.has(r)))
+        inputs.s2 = ctx.s2.reflectances(list(inputs.s2_roles), ctx.s2_grid, win, require_overlap=False)
         if ctx.s2_cloud is not None:
-            s2_clear &= ~cloud_mask_on_grid(
+            inputs.s2_cloud = cloud_mask_on_grid(
                 ctx.s2_cloud, ctx.s2_grid, win, kind=ctx.s2_cloud_kind, require_overlap=False
             )
         elif ctx.s2.has("scl"):
             scl_path, _ = ctx.s2.bands["scl"]
-            s2_clear &= ~cloud_mask_on_grid(scl_path, ctx.s2_grid, win, kind="scl", require_overlap=False)
-        if optical is None:
-            optical = s2_arr[:4].copy()
+            inputs.s2_cloud = cloud_mask_on_grid(
+                scl_path, ctx.s2_grid, win, kind="scl", require_overlap=False
+            )
+    if ctx.primary_cloud is not None:
+        inputs.primary_cloud = cloud_mask_on_grid(
+            ctx.primary_cloud, grid, win, kind="binary", require_overlap=False
+        )
+    if "slope" in channels:
+        inputs.slope_deg = slope_on_grid(ctx.dem, grid, win)
+    if "lst" in channels:
+        inputs.thermal_k["lst"] = ctx.lst(grid, win)
+    if "tir" in channels:
+        inputs.thermal_k["tir"] = ctx.tir(grid, win)
+    return inputs
+
+
+def stack_window(
+    inputs: WindowInputs,
+    channels: list[str],
+    *,
+    res_m: float | tuple[float, float],
+    sun: tuple[float, float] = SUN_DEFAULT,
+    cloud_grow_px: int = 0,
+    sharpener: PanSharpener | None = None,
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+    """The feature layers, source and masks of one window, from its inputs (pure: arrays in, arrays out).
+
+    Parameters
+    ----------
+    inputs : WindowInputs
+        The window's inputs on one grid.
+    channels : list of str
+        The stack's channels (every one must be computable from ``inputs``).
+    res_m : float or (x, y) float
+        Pixel size of the window's grid, metres (for the hillshade).
+    sun : (azimuth_deg, elevation_deg)
+        Sun position (azimuth clockwise from north).
+    cloud_grow_px : int
+        How far cloud cores grow into their thin edges, pixels (:func:`_cloud_mask`).
+    sharpener : PanSharpener, optional
+        A fitted pan-sharpener applied to ``inputs.ms`` with ``inputs.pan``; None = no sharpening.
+
+    Returns
+    -------
+    layers, source, cloud, shadow
+        ``layers``: channel name → float array (NaN where any channel is invalid; also holds the layers
+        not asked for, e.g. ``ndwi``); ``source`` uint8 (1 primary, 2 Sentinel-2 fill, 0 none);
+        ``cloud``/``shadow`` uint8 (1 flagged, 0 not, 255 nodata).
+    """
+    optical, swir = _primary_optical(inputs, sharpener)
+    if optical is None and inputs.s2 is not None:
+        optical = inputs.s2[:4].copy()
     if optical is None:
         raise ConfigError(
             "config: no optical input (a product with blue, green, red, nir) for the optical channels"
         )
     source = np.where(np.all(np.isfinite(optical), axis=0), 1, 0).astype("uint8")
+    cloud = _primary_cloud(inputs, optical, swir, source, cloud_grow_px)
+    _fill_from_s2(inputs, optical, swir, source, cloud)
+    shade = hillshade(inputs.elevation_m, res_m, *sun)
+    vis = optical[:3].mean(axis=0)
+    shadow = (vis < SHADOW_VIS_MAX) & ((shade < SHADOW_HILLSHADE_MAX) | inputs.cast_shadow)
+    layers = _layers(inputs, optical, swir, channels)
+    return _blank_invalid(layers, channels, source, cloud, shadow)
+
+
+def _primary_optical(inputs: WindowInputs, sharpener: PanSharpener | None):
+    """(blue, green, red, nir) of the primary product, pan-sharpened, and its SWIR bands (or None, {})."""
+    if inputs.ms is None:
+        return None, {}
+    ms_up = inputs.ms
+    optical = sharpener.apply(ms_up[:4], inputs.pan) if sharpener is not None else ms_up[:4]
+    return optical, dict(zip(inputs.extra, ms_up[4:], strict=True))
+
+
+def _primary_cloud(inputs: WindowInputs, optical, swir: dict, source: np.ndarray, grow_px: int) -> np.ndarray:
+    """Cloud in the primary image: the brightness test, the product's quality flags and a given mask."""
     # a SWIR band of the same acquisition tells snow from cloud
-    cloud = _cloud_mask(optical, swir.get("swir1"), ctx.cloud_grow_px)
-    if primary.quality is not None and ctx.vnir:
-        cloud |= primary.quality(grid, win) & (source == 1)
-    if ctx.primary_cloud is not None:
-        cloud |= cloud_mask_on_grid(ctx.primary_cloud, grid, win, kind="binary", require_overlap=False)
-    s2_swir = {}
-    if s2_arr is not None:
-        s2_swir = {("swir1" if r == "swir" else r): s2_arr[i] for i, r in enumerate(s2_roles) if i >= 4}
-    if s2_arr is not None and ctx.vnir:
+    cloud = _cloud_mask(optical, swir.get("swir1"), grow_px)
+    if inputs.quality_cloud is not None and inputs.ms is not None:
+        cloud |= inputs.quality_cloud & (source == 1)
+    if inputs.primary_cloud is not None:
+        cloud |= inputs.primary_cloud
+    return cloud
+
+
+def _fill_from_s2(inputs: WindowInputs, optical, swir: dict, source: np.ndarray, cloud: np.ndarray) -> None:
+    """Fill missing or cloudy primary pixels from clear Sentinel-2 pixels (in place; ``source`` = 2 there).
+
+    Sentinel-2 also brings the SWIR bands the primary image lacks.
+    """
+    s2_arr = inputs.s2
+    if s2_arr is None:
+        return
+    s2_clear = np.all(np.isfinite(s2_arr[:4]), axis=0)
+    if inputs.s2_cloud is not None:
+        s2_clear &= ~inputs.s2_cloud
+    s2_swir = {("swir1" if r == "swir" else r): s2_arr[i] for i, r in enumerate(inputs.s2_roles) if i >= 4}
+    if inputs.ms is not None:
         fill = ((source == 0) | cloud) & s2_clear
         optical[:, fill] = s2_arr[:4, fill]
         for c in list(swir):
@@ -378,18 +549,16 @@ def _window(ctx: _Context, win):
         source[fill] = 2
     for c, arr in s2_swir.items():
         swir.setdefault(c, arr)  # Sentinel-2 brings the SWIR the primary image lacks
-    for b, name in enumerate(OPTICAL):
-        layers[name] = optical[b]
-    elevation = read_on_grid(ctx.dem, grid, window=win, bands=1, require_overlap=False) * np.float32(ctx.z_m)
-    shade = hillshade(elevation, wgrid.res, *ctx.sun)
-    vis = optical[:3].mean(axis=0)
-    cast = cast_shadow_to_grid(ctx.dem, grid, win, *ctx.sun, max_distance_m=SHADOW_MAX_DISTANCE_M)
-    shadow = (vis < SHADOW_VIS_MAX) & ((shade < SHADOW_HILLSHADE_MAX) | cast)
-    if "slope" in channels:
-        layers["slope"] = slope_on_grid(ctx.dem, grid, win)
-    layers["elevation"] = layers["dem"] = elevation
-    if pan_arr is not None:
-        layers["pan"] = pan_arr
+
+
+def _layers(inputs: WindowInputs, optical, swir: dict, channels: list[str]) -> dict[str, np.ndarray]:
+    """Every layer the window can give: bands, terrain, indices (channel name → array)."""
+    layers: dict[str, np.ndarray] = dict(zip(OPTICAL, optical, strict=True))
+    if "slope" in channels and inputs.slope_deg is not None:
+        layers["slope"] = inputs.slope_deg
+    layers["elevation"] = layers["dem"] = inputs.elevation_m
+    if inputs.pan is not None:
+        layers["pan"] = inputs.pan
     for c, arr in swir.items():
         layers[c] = arr
     if "swir1" in swir:
@@ -398,14 +567,16 @@ def _window(ctx: _Context, win):
         layers["ndsi"] = ndsi(optical[1], swir["swir1"])
     layers["ndwi"] = ndwi(optical[1], optical[3])
     layers["ndvi"] = ndvi(optical[2], optical[3])
-    if "lst" in channels:
-        layers["lst"] = ctx.lst(grid, win)
-    if "tir" in channels:
-        layers["tir"] = ctx.tir(grid, win)
+    layers.update(inputs.thermal_k)
     missing = [c for c in channels if c not in layers]
     if missing:  # check_channels guards this; a product that lost a band between check and build
         raise ConfigError(f"config: channel(s) {', '.join(missing)} not available from the inputs")
-    invalid = np.zeros(shape, bool)
+    return layers
+
+
+def _blank_invalid(layers: dict, channels: list[str], source, cloud, shadow):
+    """NaN in every channel (and source 0, masks 255) where any channel is invalid."""
+    invalid = np.zeros(source.shape, bool)
     for c in channels:
         invalid |= ~np.isfinite(layers[c])
     source[invalid] = 0

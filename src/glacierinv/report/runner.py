@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from glacierinv.stage import Stage
+from glacierinv.stage import Stage, present_files, run_files
 
 __all__ = ["STAGE"]
 
@@ -18,11 +18,11 @@ def _run(cfg, run, progress) -> dict[str, Any]:
 
 
 def _reads(cfg, run) -> dict[str, Path]:
-    out = {"inventory.gpkg": run / "inventory.gpkg", "assessment.json": run / "assessment.json"}
+    out = run_files(run, ("inventory.gpkg", "assessment.json"))
     if cfg.analysis.enabled:
         out["analysis.json"] = run / "analysis" / "analysis.json"
     # drawn on the map when present: the classification overlay and the review flags
-    return out | {name: run / name for name in ("classes.tif", "outlines.gpkg") if (run / name).exists()}
+    return out | present_files(run, ("classes.tif", "outlines.gpkg"))
 
 
 STAGE = Stage(

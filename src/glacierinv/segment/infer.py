@@ -39,6 +39,7 @@ import math
 import platform
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +56,14 @@ from glacierinv.segment.checkpoint import ModelMeta, load_checkpoint, match_chan
 __all__ = [
     "CONFIDENCE_MODES",
     "PRECISIONS",
+    "Prediction",
+    "TileOptions",
     "blend_weights",
+    "finish_block",
     "native_bf16",
+    "normalise_channels",
+    "normalised_entropy",
+    "predict_array",
     "predict_stack",
     "predict_with_model",
     "resolve_device",
@@ -144,6 +151,35 @@ def blend_weights(tile_px: int, floor: float = 1e-3) -> np.ndarray:
     return np.maximum(np.outer(w1, w1), floor).astype("float32")
 
 
+@dataclass(frozen=True)
+class TileOptions:
+    """How :func:`predict_stack`, :func:`predict_with_model` and :func:`predict_array` tile and run a stack.
+
+    Attributes
+    ----------
+    tile_px, overlap_px : int
+        Tile size and overlap in pixels (seed: 512 px tiles, overlapping).
+    block_px : int
+        Column-strip width bounding memory (see module docstring).
+    batch_size : int
+        Tiles per forward pass.
+    precision : {"auto", "fp32", "bf16"}
+        bf16 autocast; ``auto`` = bf16 where the device has native bf16 (:func:`native_bf16`).
+    confidence : {"softmax", "tta", "mc", "none"}
+        How the probabilities behind ``uncertainty.tif`` are formed (module docstring).
+    mc_samples : int
+        Forward passes per tile for ``confidence="mc"``.
+    """
+
+    tile_px: int = 512
+    overlap_px: int = 128
+    block_px: int = 8192
+    batch_size: int = 4
+    precision: str = "auto"
+    confidence: str = "softmax"
+    mc_samples: int = 8
+
+
 def predict_stack(
     stack_path: str | Path,
     checkpoint: str | Path | None,
@@ -151,15 +187,9 @@ def predict_stack(
     proba_path: str | Path | None = None,
     *,
     uncertainty_path: str | Path | None = None,
-    tile_px: int = 512,
-    overlap_px: int = 128,
     device: str = "auto",
-    block_px: int = 8192,
-    batch_size: int = 4,
-    precision: str = "auto",
-    confidence: str = "softmax",
-    mc_samples: int = 8,
     progress: Callable[[float], None] | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
     """Segment a feature stack with a U-Net checkpoint → ``classes.tif`` (+ ``proba.tif``, ``uncertainty.tif``).
 
@@ -174,19 +204,12 @@ def predict_stack(
         uint8 probabilities ×255 (blended, temperature-calibrated softmax). Written atomically.
     uncertainty_path : path, optional
         float32 normalised predictive entropy (0-1, NaN nodata); ignored when ``confidence="none"``.
-    tile_px, overlap_px : int
-        Tile size and overlap in pixels (seed: 512 px tiles, overlapping).
     device : {"auto", "cpu", "cuda"}
-    block_px : int
-        Column-strip width bounding memory (see module docstring).
-    batch_size : int
-        Tiles per forward pass.
-    precision : {"auto", "fp32", "bf16"}
-        bf16 autocast; ``auto`` = bf16 where the device has native bf16 (:func:`native_bf16`).
-    confidence : {"softmax", "tta", "mc", "none"}
-        How the probabilities behind ``uncertainty.tif`` are formed (module docstring).
-    mc_samples : int
-        Forward passes per tile for ``confidence="mc"``.
+    progress : callable, optional
+        Called with the finished fraction (0-1).
+    **options
+        ``tile_px, overlap_px, block_px, batch_size, precision, confidence, mc_samples``: see
+        :class:`TileOptions`.
 
     Returns
     -------
@@ -196,21 +219,9 @@ def predict_stack(
     dev = resolve_device(device)
     model, meta = load_checkpoint(checkpoint, dev)
     summary = predict_with_model(
-        stack_path,
-        model,
-        meta,
-        classes_path,
-        proba_path,
-        uncertainty_path=uncertainty_path,
-        tile_px=tile_px,
-        overlap_px=overlap_px,
-        block_px=block_px,
-        batch_size=batch_size,
-        precision=precision,
-        confidence=confidence,
-        mc_samples=mc_samples,
-        progress=progress,
-    )
+        stack_path, model, meta, classes_path, proba_path, uncertainty_path=uncertainty_path, progress=progress,
+        **options,
+    )  # fmt: skip
     summary["checkpoint"] = str(checkpoint) if checkpoint is not None else "shipped:unet_cbam_synthetic.pt"
     summary["model_channels"] = list(meta.channels)
     return summary
@@ -261,6 +272,266 @@ class _Strip:
         return out
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """Tile origins and column strips of a ``height`` × ``width`` scene (see the module docstring)."""
+
+    tile_px: int
+    stride: int
+    height: int
+    width: int
+    rows: list[int]
+    cols: list[int]
+    strips: list[tuple[int, int]]
+
+    @classmethod
+    def of(cls, height: int, width: int, tile_px: int, stride: int, block_px: int) -> _Plan:
+        strip = max(block_px // FLUSH_ROWS, 1) * FLUSH_ROWS if block_px >= FLUSH_ROWS else block_px
+        strips = [(c0, min(c0 + strip, width)) for c0 in range(0, width, strip)]
+        rows, cols = tile_origins(height, tile_px, stride), tile_origins(width, tile_px, stride)
+        return cls(tile_px, stride, height, width, rows, cols, strips)
+
+
+def _check_options(confidence: str, mc_samples: int, batch_size: int) -> None:
+    if confidence not in CONFIDENCE_MODES:
+        raise InputError(f"confidence must be one of {', '.join(CONFIDENCE_MODES)}, not '{confidence}'")
+    if confidence == "mc" and mc_samples < 2:
+        raise InputError(f"mc_samples must be >= 2 for Monte-Carlo dropout, not {mc_samples}")
+    if batch_size < 1:
+        raise InputError(f"batch_size must be >= 1, not {batch_size}")
+
+
+def normalise_channels(x: np.ndarray, mean: np.ndarray, inv_std: np.ndarray) -> np.ndarray:
+    """Normalise a (C, H, W) float32 block in place with the checkpoint's statistics; returns the valid mask.
+
+    ``x ← (x − mean) · inv_std`` per channel (``mean``, ``inv_std`` shaped (C, 1, 1)); pixels with a
+    non-finite value in any channel are invalid (False) and set to 0 in every channel.
+    """
+    valid = np.isfinite(x).all(axis=0)
+    x -= mean
+    x *= inv_std
+    x[~np.isfinite(x)] = 0.0
+    return valid
+
+
+def finish_block(
+    acc: np.ndarray, wsum: np.ndarray, valid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Blended probabilities → (classes, proba, valid) of finished rows (``acc`` is divided in place).
+
+    ``proba = acc / wsum`` (summed weighted tile probabilities over summed weights); classes are its
+    argmax (uint8), :data:`~glacierinv.classes.NODATA` where ``valid`` is False.
+    """
+    proba = acc
+    proba /= wsum[None]
+    classes = np.argmax(proba, axis=0).astype("uint8")
+    classes[~valid] = NODATA
+    return classes, proba, valid
+
+
+def _stream_tiles(forward, plan: _Plan, n_channels: int, n_classes: int, batch_size: int, submit_read, emit,
+                  progress=None) -> int:  # fmt: skip
+    """Run the model over every tile of ``plan``, strip by strip, and hand finished rows to ``emit``.
+
+    ``submit_read(xa, xb, y0)`` returns a future of the normalised block (C, rows, xb − xa) of the tile row
+    at ``y0`` and its valid mask; ``emit(acc, wsum, valid, row0, c0, c1, xa)`` receives the accumulators of
+    finished rows. Returns the number of tiles run.
+    """
+    weights = torch.from_numpy(blend_weights(plan.tile_px))
+    batch = torch.zeros((batch_size, n_channels, plan.tile_px, plan.tile_px), dtype=torch.float32)
+    steps = _Steps(max(1, len(plan.strips) * len(plan.rows)), progress)
+    n_tiles = 0
+    for c0, c1 in plan.strips:
+        n_tiles += _stream_strip(forward, plan, c0, c1, n_classes, batch, weights, submit_read, emit, steps)
+    return n_tiles
+
+
+class _Steps:
+    """Progress over tile rows × strips."""
+
+    def __init__(self, total: int, progress):
+        self.total, self.done, self.progress = total, 0, progress
+
+    def step(self) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done / self.total)
+
+
+def _stream_strip(forward, plan: _Plan, c0: int, c1: int, n_classes: int, batch, weights, submit_read, emit,
+                  steps: _Steps) -> int:  # fmt: skip
+    """One column strip ``c0 .. c1``: tile rows top to bottom, batched, finished rows emitted."""
+    tile_px, rows, width = plan.tile_px, plan.rows, plan.width
+    batch_size = batch.shape[0]
+    tcols = [x for x in plan.cols if x < c1 and x + tile_px > c0]
+    xa, xb = tcols[0], min(tcols[-1] + tile_px, width)
+    st = _Strip(n_classes, min(tile_px + 2 * plan.stride + FLUSH_ROWS, plan.height), xb - xa)
+    pending = submit_read(xa, xb, rows[0])
+    queue: list[tuple[int, int, np.ndarray]] = []  # (tile row index, tile column, tile)
+    left: dict[int, int] = {}  # tiles still to accumulate per tile row
+    done_rows = 0  # tile rows whose tiles are all accumulated
+    next_row = 0  # next tile row to take from the reader
+    n_tiles = 0
+    while done_rows < len(rows):
+        # fill the queue to one full batch (tile rows are read one ahead by the reader)
+        while len(queue) < batch_size and next_row < len(rows):
+            x, valid = pending.result()
+            y0 = rows[next_row]
+            if next_row + 1 < len(rows):
+                pending = submit_read(xa, xb, rows[next_row + 1])
+            y1 = y0 + x.shape[1]
+            st.ensure(y1)
+            st.valid[y0 - st.top : y1 - st.top] = valid
+            queue.extend((next_row, t, x[:, :, t - xa : min(t + tile_px, width) - xa]) for t in tcols)
+            left[next_row] = len(tcols)
+            next_row += 1
+        chunk, queue = queue[:batch_size], queue[batch_size:]
+        _fill_batch(batch, chunk, tile_px)
+        probs = forward(batch[: len(chunk)])
+        n_tiles += len(chunk)
+        for k, (ti, t, tile) in enumerate(chunk):
+            _accumulate(st, probs[k], weights, rows[ti] - st.top, t - xa, *tile.shape[1:])
+            left[ti] -= 1
+        while done_rows < len(rows) and left.get(done_rows) == 0:
+            ti = done_rows
+            done_rows += 1
+            # rows above the next tile row are final
+            final_end = rows[ti + 1] if ti + 1 < len(rows) else plan.height
+            if ti + 1 < len(rows):
+                final_end = st.top + ((final_end - st.top) // FLUSH_ROWS) * FLUSH_ROWS
+            if final_end > st.top:
+                row0 = st.top
+                acc, wsum, valid = st.take(final_end - st.top)
+                emit(acc, wsum, valid, row0, c0, c1, xa)
+            steps.step()
+    return n_tiles
+
+
+def _fill_batch(batch: torch.Tensor, chunk: list, tile_px: int) -> None:
+    """Copy the tiles of ``chunk`` into ``batch`` (zero-padded to ``tile_px`` at the scene edges)."""
+    for k, (_, _, tile) in enumerate(chunk):
+        h, w_ = tile.shape[1:]
+        batch[k, :, :h, :w_] = torch.from_numpy(tile)
+        if h < tile_px or w_ < tile_px:
+            batch[k, :, h:, :] = 0.0
+            batch[k, :, :, w_:] = 0.0
+
+
+def _accumulate(
+    st: _Strip, proba: torch.Tensor, weights: torch.Tensor, r0: int, x0: int, h: int, w_: int
+) -> None:
+    """Add one tile's weighted probabilities (and its weights) to the strip at row ``r0``, column ``x0``."""
+    wt = weights[:h, :w_]
+    torch.from_numpy(st.acc[:, r0 : r0 + h, x0 : x0 + w_]).add_(proba[:, :h, :w_] * wt)
+    torch.from_numpy(st.wsum[r0 : r0 + h, x0 : x0 + w_]).add_(wt)
+
+
+@dataclass
+class Prediction:
+    """Segmentation of an array: ``classes`` (H, W) uint8 (``NODATA`` where an input is invalid),
+    ``proba`` (K, H, W) float32 blended calibrated probabilities, ``uncertainty`` (H, W) float32 normalised
+    predictive entropy (0-1, NaN where invalid; None with ``confidence="none"``) and run figures."""
+
+    classes: np.ndarray
+    proba: np.ndarray
+    uncertainty: np.ndarray | None
+    summary: dict[str, Any]
+
+
+@torch.no_grad()
+def predict_array(
+    stack: np.ndarray,
+    model: torch.nn.Module,
+    meta: ModelMeta,
+    **options: Any,
+) -> Prediction:
+    """Segment a feature stack held in memory (the pure core of :func:`predict_with_model`).
+
+    Parameters
+    ----------
+    stack : (C, H, W) float array
+        The model's channels (``meta.channels``, in that order), raw values (normalised here with the
+        checkpoint's statistics); NaN = no data.
+    model, meta
+        Any module mapping (B, C, H, W) → logits, and its checkpoint metadata.
+    **options
+        :class:`TileOptions` as :func:`predict_stack`; the tiles and their blending are the same, so the
+        result equals the file-level prediction of the same stack.
+
+    Returns
+    -------
+    Prediction
+    """
+    stack = np.asarray(stack)
+    if stack.ndim != 3 or stack.shape[0] != len(meta.channels):
+        raise InputError(
+            f"stack must be (channels, rows, cols) with the model's {len(meta.channels)} channels "
+            f"({', '.join(meta.channels)}), not shape {stack.shape}"
+        )
+    run = _Run(model, meta, TileOptions(**options))
+    tile_px, batch_size = run.opt.tile_px, run.opt.batch_size
+    plan = run.plan(*stack.shape[1:])
+    n_classes = len(meta.class_names)
+    classes = np.full(stack.shape[1:], NODATA, "uint8")
+    proba = np.zeros((n_classes, *stack.shape[1:]), "float32")
+    unc = np.full(stack.shape[1:], np.nan, "float32") if run.opt.confidence != "none" else None
+
+    def submit_read(xa: int, xb: int, y0: int) -> Future:
+        x = stack[:, y0 : min(y0 + tile_px, plan.height), xa:xb].astype("float32", copy=True)
+        done: Future = Future()
+        done.set_result((x, normalise_channels(x, run.mean, run.inv_std)))
+        return done
+
+    def emit(acc, wsum, valid, row0, c0, c1, xa) -> None:
+        core = slice(c0 - xa, c1 - xa)
+        cls, p, ok = finish_block(acc[:, :, core], wsum[:, core], valid[:, core])
+        rows = slice(row0, row0 + acc.shape[1])
+        classes[rows, c0:c1], proba[:, rows, c0:c1] = cls, p
+        if unc is not None:
+            unc[rows, c0:c1] = np.where(ok, normalised_entropy(p), np.nan)
+
+    n_tiles = _stream_tiles(run.forward, plan, stack.shape[0], n_classes, batch_size, submit_read, emit)
+    counts = np.bincount(classes.ravel(), minlength=256)
+    return Prediction(classes, proba, unc, run.summary(counts, n_tiles))
+
+
+class _Run:
+    """Checked options, device, precision, normalisation and forward pass of one prediction."""
+
+    def __init__(self, model: torch.nn.Module, meta: ModelMeta, opt: TileOptions):
+        self.opt = opt
+        self.stride = _check_tiling(opt.tile_px, opt.overlap_px, opt.block_px)
+        _check_options(opt.confidence, opt.mc_samples, opt.batch_size)
+        model.eval()
+        self.dev = next(iter(model.parameters()), torch.zeros(0)).device
+        self.prec = resolve_precision(opt.precision, self.dev)
+        self.temperature = float(getattr(meta, "temperature", 1.0))
+        self.mean = np.asarray(meta.norm_mean, "float32")[:, None, None]
+        self.inv_std = (1.0 / np.asarray(meta.norm_std, "float32"))[:, None, None]
+        self.forward = _Forward(model, self.dev, self.prec, self.temperature, opt.confidence, opt.mc_samples)
+
+    def plan(self, height: int, width: int) -> _Plan:
+        return _Plan.of(height, width, self.opt.tile_px, self.stride, self.opt.block_px)
+
+    def summary(self, counts: np.ndarray, n_tiles: int) -> dict[str, Any]:
+        return {
+            "method": "unet",
+            "pixels_background": int(counts[0]),
+            "pixels_clean_ice": int(counts[1]),
+            "pixels_debris": int(counts[2]),
+            "pixels_nodata": int(counts[NODATA]),
+            "tiles": n_tiles,
+            "tile_px": self.opt.tile_px,
+            "overlap_px": self.opt.overlap_px,
+            "device": str(self.dev),
+            "precision": self.prec,
+            "precision_requested": self.opt.precision,
+            "confidence": self.opt.confidence,
+            "temperature": self.temperature,
+            "forward_passes_per_tile": self.forward.passes,
+        }
+
+
 @torch.no_grad()
 def predict_with_model(
     stack_path: str | Path,
@@ -270,35 +541,18 @@ def predict_with_model(
     proba_path: str | Path | None = None,
     *,
     uncertainty_path: str | Path | None = None,
-    tile_px: int = 512,
-    overlap_px: int = 128,
-    block_px: int = 8192,
-    batch_size: int = 4,
-    precision: str = "auto",
-    confidence: str = "softmax",
-    mc_samples: int = 8,
     progress: Callable[[float], None] | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
-    """:func:`predict_stack` with a model already in memory (any module mapping (B,C,H,W) → logits)."""
-    stride = _check_tiling(tile_px, overlap_px, block_px)
-    if confidence not in CONFIDENCE_MODES:
-        raise InputError(f"confidence must be one of {', '.join(CONFIDENCE_MODES)}, not '{confidence}'")
-    if confidence == "mc" and mc_samples < 2:
-        raise InputError(f"mc_samples must be >= 2 for Monte-Carlo dropout, not {mc_samples}")
-    if batch_size < 1:
-        raise InputError(f"batch_size must be >= 1, not {batch_size}")
-    model.eval()
-    dev = next(iter(model.parameters()), torch.zeros(0)).device
-    prec = resolve_precision(precision, dev)
-    n_classes = len(meta.class_names)
-    temperature = float(getattr(meta, "temperature", 1.0))
-    mean = np.asarray(meta.norm_mean, "float32")[:, None, None]
-    inv_std = (1.0 / np.asarray(meta.norm_std, "float32"))[:, None, None]
-    weights = torch.from_numpy(blend_weights(tile_px))
+    """:func:`predict_stack` with a model already in memory (any module mapping (B,C,H,W) → logits).
+
+    The file-level driver of :func:`predict_array`'s tiling: tile rows are read (and normalised) by a
+    reader thread and finished rows written by a writer thread, so memory is bounded by ``block_px``.
+    """
+    run = _Run(model, meta, TileOptions(**options))
+    tile_px, batch_size = run.opt.tile_px, run.opt.batch_size
     counts = np.zeros(256, "int64")
-    n_tiles = 0
-    unc_path = uncertainty_path if confidence != "none" else None
-    forward = _Forward(model, dev, prec, temperature, confidence, mc_samples)
+    unc_path = uncertainty_path if run.opt.confidence != "none" else None
     with (  # GDAL's block cache: configured once by the caller ([runtime] gdal_cache_mb)
         open_raster(stack_path) as ds,
         ThreadPoolExecutor(1, thread_name_prefix="glacierinv-read") as reader,
@@ -306,108 +560,32 @@ def predict_with_model(
     ):
         bands = [i + 1 for i in match_channels(meta, list(ds.descriptions), stack_path)]
         grid = Grid(ds.crs, ds.transform, (ds.height, ds.width))
-        height, width = grid.shape
-        rows = tile_origins(height, tile_px, stride)
-        cols = tile_origins(width, tile_px, stride)
-        strip = max(block_px // FLUSH_ROWS, 1) * FLUSH_ROWS if block_px >= FLUSH_ROWS else block_px
-        strips = [(c0, min(c0 + strip, width)) for c0 in range(0, width, strip)]
-        total_steps = max(1, len(strips) * len(rows))
-        step = 0
-        batch = torch.zeros((batch_size, len(bands), tile_px, tile_px), dtype=torch.float32)
+        plan = run.plan(*grid.shape)
         writes: list[Future] = []
 
         def read_row(xa: int, xb: int, y0: int) -> tuple[np.ndarray, np.ndarray]:
-            y1 = min(y0 + tile_px, height)
+            y1 = min(y0 + tile_px, plan.height)
             x = read_window(ds, Window(xa, y0, xb - xa, y1 - y0), bands)
-            valid = np.isfinite(x).all(axis=0)
-            x -= mean
-            x *= inv_std
-            x[~np.isfinite(x)] = 0.0
-            return x, valid
+            return x, normalise_channels(x, run.mean, run.inv_std)
 
         with _writers(classes_path, proba_path, unc_path, grid, meta.class_names) as opened:
+
+            def emit(acc, wsum, valid, row0, c0, c1, xa) -> None:
+                writes.append(writer.submit(_flush, opened, acc, wsum, valid, row0, c0, c1, xa, counts))
+                # surface write errors early and keep at most two finished blocks in flight
+                while len(writes) > 2 or (writes and writes[0].done()):
+                    writes.pop(0).result()
+
             try:
-                for c0, c1 in strips:
-                    tcols = [x for x in cols if x < c1 and x + tile_px > c0]
-                    xa, xb = tcols[0], min(tcols[-1] + tile_px, width)
-                    st = _Strip(n_classes, min(tile_px + 2 * stride + FLUSH_ROWS, height), xb - xa)
-                    pending = reader.submit(read_row, xa, xb, rows[0])
-                    queue: list[tuple[int, int, np.ndarray]] = []  # (tile row index, tile column, tile)
-                    left = {}  # tiles still to accumulate per tile row
-                    done_rows = 0  # tile rows whose tiles are all accumulated
-                    next_row = 0  # next tile row to take from the reader
-                    while done_rows < len(rows):
-                        # fill the queue to one full batch (tile rows are read one ahead by the reader)
-                        while len(queue) < batch_size and next_row < len(rows):
-                            x, valid = pending.result()
-                            y0 = rows[next_row]
-                            if next_row + 1 < len(rows):
-                                pending = reader.submit(read_row, xa, xb, rows[next_row + 1])
-                            y1 = y0 + x.shape[1]
-                            st.ensure(y1)
-                            st.valid[y0 - st.top : y1 - st.top] = valid
-                            queue.extend(
-                                (next_row, t, x[:, :, t - xa : min(t + tile_px, width) - xa]) for t in tcols
-                            )
-                            left[next_row] = len(tcols)
-                            next_row += 1
-                        chunk, queue = queue[:batch_size], queue[batch_size:]
-                        for k, (_, _, tile) in enumerate(chunk):
-                            h, w_ = tile.shape[1:]
-                            batch[k, :, :h, :w_] = torch.from_numpy(tile)
-                            if h < tile_px or w_ < tile_px:
-                                batch[k, :, h:, :] = 0.0
-                                batch[k, :, :, w_:] = 0.0
-                        probs = forward(batch[: len(chunk)])
-                        n_tiles += len(chunk)
-                        for k, (ti, t, tile) in enumerate(chunk):
-                            h, w_ = tile.shape[1:]
-                            r0, x0 = rows[ti] - st.top, t - xa
-                            wt = weights[:h, :w_]
-                            torch.from_numpy(st.acc[:, r0 : r0 + h, x0 : x0 + w_]).add_(
-                                probs[k, :, :h, :w_] * wt
-                            )
-                            torch.from_numpy(st.wsum[r0 : r0 + h, x0 : x0 + w_]).add_(wt)
-                            left[ti] -= 1
-                        while done_rows < len(rows) and left.get(done_rows) == 0:
-                            ti = done_rows
-                            done_rows += 1
-                            # rows above the next tile row are final
-                            final_end = rows[ti + 1] if ti + 1 < len(rows) else height
-                            if ti + 1 < len(rows):
-                                final_end = st.top + ((final_end - st.top) // FLUSH_ROWS) * FLUSH_ROWS
-                            if final_end > st.top:
-                                row0 = st.top
-                                acc, wsum, valid = st.take(final_end - st.top)
-                                writes.append(
-                                    writer.submit(_flush, opened, acc, wsum, valid, row0, c0, c1, xa, counts)
-                                )
-                            step += 1
-                            if progress is not None:
-                                progress(step / total_steps)
-                        # surface write errors early and keep at most two finished blocks in flight
-                        while len(writes) > 2 or (writes and writes[0].done()):
-                            writes.pop(0).result()
+                n_tiles = _stream_tiles(
+                    run.forward, plan, len(bands), len(meta.class_names), batch_size,
+                    lambda xa, xb, y0: reader.submit(read_row, xa, xb, y0), emit, progress,
+                )  # fmt: skip
             finally:
                 wait(writes)  # never close (or abort) the outputs under a running write
             for f in writes:
                 f.result()
-    return {
-        "method": "unet",
-        "pixels_background": int(counts[0]),
-        "pixels_clean_ice": int(counts[1]),
-        "pixels_debris": int(counts[2]),
-        "pixels_nodata": int(counts[NODATA]),
-        "tiles": n_tiles,
-        "tile_px": tile_px,
-        "overlap_px": overlap_px,
-        "device": str(dev),
-        "precision": prec,
-        "precision_requested": precision,
-        "confidence": confidence,
-        "temperature": temperature,
-        "forward_passes_per_tile": forward.passes,
-    }
+    return run.summary(counts, n_tiles)
 
 
 class _Forward:
@@ -517,11 +695,8 @@ def _flush(
     counts: np.ndarray,
 ) -> None:
     """Write finished rows (core columns c0..c1 of the strip) and add their class histogram to ``counts``."""
-    proba = acc[:, :, c0 - xa : c1 - xa]
-    proba /= wsum[None, :, c0 - xa : c1 - xa]
-    ok = valid[:, c0 - xa : c1 - xa]
-    classes = np.argmax(proba, axis=0).astype("uint8")
-    classes[~ok] = NODATA
+    core = slice(c0 - xa, c1 - xa)
+    classes, proba, ok = finish_block(acc[:, :, core], wsum[:, core], valid[:, core])
     window = Window(c0, row0, c1 - c0, acc.shape[1])
     writers[0].write(classes, window)
     if writers[1] is not None:

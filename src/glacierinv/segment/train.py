@@ -24,6 +24,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -292,6 +293,11 @@ def train(
 
     Raises :class:`OutputExists` when ``out_dir`` already holds a training run and neither ``resume`` nor
     ``force`` is given.
+
+    Steps: labels rasterised per scene, tiles split into train/val/test, normalisation statistics, model
+    (new or fine-tuned), epochs with early stopping on the validation mIoU (``best.pt``, ``last.pt`` to
+    resume, ``metrics.csv``), temperature calibration and the held-out test scores (``test_metrics.json``,
+    ``report.md``).
     """
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not (resume or force):
@@ -303,21 +309,133 @@ def train(
         torch.set_num_threads(cfg.threads)
     dev = resolve_device(cfg.device)
     bf16 = _precision(cfg, dev)
+    stacks = _stacks(cfg)
+    init_model, init_meta = _initial_model(cfg)
+    channels, band_idx = _resolve_channels(cfg, stacks, init_meta.channels if init_meta else None)
+    labels = _labels(cfg, stacks, out, resume)
+    split, stride = _split_tiles(cfg, stacks, labels, band_idx, channels)
+    if init_meta is not None:  # fine-tuning keeps the model's normalisation (its first layer expects it)
+        mean, std = np.asarray(init_meta.norm_mean), np.asarray(init_meta.norm_std)
+    else:
+        mean, std = channel_stats(stacks, band_idx, split["train"])
+    log.info("tiles: %s; channels %s", {k: len(v) for k, v in split.items()}, channels)
+    optical = np.array([c in OPTICAL_CHANNELS for c in channels])
+    train_ds = TileDataset(
+        stacks, labels, band_idx, split["train"], mean, std, optical, cfg.seed if cfg.augment else None
+    )
+    val_ds = TileDataset(stacks, labels, band_idx, split["val"], mean, std, optical)
+    test_ds = TileDataset(stacks, labels, band_idx, split["test"], mean, std, optical)
+    spec = _model_spec(cfg, channels, init_meta)
+    torch.manual_seed(cfg.seed)
+    model = UNetCBAM(spec)
+    if init_model is not None:
+        model.load_state_dict(init_model.state_dict())
+        log.info("fine-tuning %s (channels %s)", cfg.path(cfg.init), channels)
+    model = model.to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, mode="max", factor=cfg.lr_factor, patience=cfg.lr_patience
+    )
+    loss_fn = make_loss(cfg.loss)
+    meta_train = {
+        "loss": cfg.loss,
+        "seed": cfg.seed,
+        "n_scenes": len(stacks),
+        "tiles": {k: len(v) for k, v in split.items()},
+        "stride_px": stride,
+        "ignore_edge_px": cfg.ignore_edge_px,
+        "test_split": "region" if cfg.test_region is not None else "blocks",
+        "init": str(cfg.path(cfg.init)) if cfg.init is not None else None,
+    }
+    state = _RunState()
+    if resume and (out / "last.pt").exists():
+        state = _resume(out / "last.pt", model, opt, sched, channels, cfg.tile_px)
+    meta = ModelMeta(
+        spec, channels, mean.tolist(), std.tolist(), list(CLASS_NAMES), cfg.tile_px, train=meta_train
+    )
+    for epoch in range(state.start, cfg.max_epochs + 1):
+        if epoch - state.best_epoch > cfg.patience and state.best_epoch > 0:
+            log.info("early stop: no val mIoU gain for %d epochs", cfg.patience)
+            break
+        t0 = time.perf_counter()
+        train_loss = _train_epoch(model, train_ds, cfg, epoch, opt, loss_fn, dev, bf16)
+        val = evaluate(model, val_ds, list(range(len(val_ds))), loss_fn, dev, cfg.batch_size, bf16)
+        miou = val["miou"] if val["miou"] is not None else 0.0
+        sched.step(miou)
+        state.history.append(
+            _row(epoch, train_loss, val, opt.param_groups[0]["lr"], time.perf_counter() - t0)
+        )
+        if miou > state.best:
+            state.best, state.best_epoch = miou, epoch
+            meta.train = {**meta_train, "best_epoch": epoch, "val": _brief(val)}
+            save_checkpoint(out / "best.pt", model, meta)
+        _save_last(out / "last.pt", model, opt, sched, state, epoch, channels, cfg.tile_px)
+        _write_metrics(out, state.history)
+        log.info(
+            "epoch %d: train loss %.4f, val mIoU %.3f (best %.3f @ %d)",
+            epoch,
+            state.history[-1]["train_loss"],
+            miou,
+            state.best,
+            state.best_epoch,
+        )
+        if progress is not None:
+            progress(epoch, state.history[-1])
+    train_ds.close()
+    test = _calibrate_and_test(out / "best.pt", val_ds, test_ds, loss_fn, dev, cfg.batch_size, bf16, state)
+    summary = {
+        "best_epoch": state.best_epoch,
+        "best_val_miou": state.best,
+        "epochs_run": len(state.history),
+        "tiles": meta_train["tiles"],
+        "channels": channels,
+        "test": _brief(test) if test else None,
+        "checkpoint": str(out / "best.pt"),
+        "device": str(dev),
+        "bf16": bf16,
+    }
+    with atomic_path(out / "test_metrics.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2))
+    with atomic_path(out / "report.md") as tmp:
+        tmp.write_text(training_report(summary, meta_train))
+    return summary
+
+
+@dataclass
+class _RunState:
+    """Epoch history and the best validation mIoU so far (what ``last.pt`` keeps to resume)."""
+
+    history: list[dict] = field(default_factory=list)
+    best: float = -1.0
+    best_epoch: int = 0
+    start: int = 1
+
+
+def _stacks(cfg: TrainConfig) -> list[Path]:
     stacks = [cfg.path(s.stack) for s in cfg.scenes]
     for s in stacks:
         if not s.is_file():
             raise InputError("training stack not found", s, "Fix [[scenes]] stack in the config")
-    init_model, init_meta = None, None
-    if cfg.init is not None:
-        from glacierinv.segment.checkpoint import load_checkpoint
+    return stacks
 
-        init_model, init_meta = load_checkpoint(cfg.path(cfg.init), "cpu")
-        if cfg.tile_px % 2**init_meta.spec.depth:
-            raise ConfigError(
-                f"tile_px {cfg.tile_px} must be a multiple of 2**depth = {2**init_meta.spec.depth} of the model "
-                f"to fine-tune ({cfg.path(cfg.init)})"
-            )
-    channels, band_idx = _resolve_channels(cfg, stacks, init_meta.channels if init_meta else None)
+
+def _initial_model(cfg: TrainConfig):
+    """(model, meta) of the checkpoint to fine-tune (``[train] init``), or (None, None)."""
+    if cfg.init is None:
+        return None, None
+    from glacierinv.segment.checkpoint import load_checkpoint
+
+    init_model, init_meta = load_checkpoint(cfg.path(cfg.init), "cpu")
+    if cfg.tile_px % 2**init_meta.spec.depth:
+        raise ConfigError(
+            f"tile_px {cfg.tile_px} must be a multiple of 2**depth = {2**init_meta.spec.depth} of the model "
+            f"to fine-tune ({cfg.path(cfg.init)})"
+        )
+    return init_model, init_meta
+
+
+def _labels(cfg: TrainConfig, stacks: list[Path], out: Path, resume: bool) -> list[Path]:
+    """The label raster of each scene on its stack's grid (``out/labels/scene_<k>.tif``)."""
     labels = []
     for k, s in enumerate(cfg.scenes):
         lab = out / "labels" / f"scene_{k}.tif"
@@ -331,6 +449,11 @@ def train(
                 ignore_edge_px=cfg.ignore_edge_px,
             )
         labels.append(lab)
+    return labels
+
+
+def _split_tiles(cfg: TrainConfig, stacks, labels, band_idx, channels) -> tuple[dict[str, list], int]:
+    """Tiles of every scene dealt into train / val / test (spatial blocks or a test region); the stride."""
     shapes, transforms = [], []
     for s in stacks:
         with open_raster(s) as ds:
@@ -363,17 +486,11 @@ def train(
             stacks[0],
             "Add scenes, or lower tile_px / split_block_px",
         )
-    if init_meta is not None:  # fine-tuning keeps the model's normalisation (its first layer expects it)
-        mean, std = np.asarray(init_meta.norm_mean), np.asarray(init_meta.norm_std)
-    else:
-        mean, std = channel_stats(stacks, band_idx, split["train"])
-    log.info("tiles: %s; channels %s", {k: len(v) for k, v in split.items()}, channels)
-    train_ds = TileDataset(
-        stacks, labels, band_idx, split["train"], mean, std, optical, cfg.seed if cfg.augment else None
-    )
-    val_ds = TileDataset(stacks, labels, band_idx, split["val"], mean, std, optical)
-    test_ds = TileDataset(stacks, labels, band_idx, split["test"], mean, std, optical)
+    return split, stride
 
+
+def _model_spec(cfg: TrainConfig, channels: list[str], init_meta) -> UNetSpec:
+    """The configured architecture, or the fine-tuned model's (with the configured dropout)."""
     spec = UNetSpec(
         in_channels=len(channels),
         n_classes=3,
@@ -386,112 +503,76 @@ def train(
         spec = init_meta.spec
         if cfg.dropout != spec.dropout:
             spec = UNetSpec(**{**spec.to_dict(), "dropout": cfg.dropout})
-    torch.manual_seed(cfg.seed)
-    model = UNetCBAM(spec)
-    if init_model is not None:
-        model.load_state_dict(init_model.state_dict())
-        log.info("fine-tuning %s (channels %s)", cfg.path(cfg.init), channels)
-    model = model.to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        opt, mode="max", factor=cfg.lr_factor, patience=cfg.lr_patience
-    )
-    loss_fn = make_loss(cfg.loss)
-    history: list[dict] = []
-    best, best_epoch, start = -1.0, 0, 1
-    meta_train = {
-        "loss": cfg.loss,
-        "seed": cfg.seed,
-        "n_scenes": len(stacks),
-        "tiles": {k: len(v) for k, v in split.items()},
-        "stride_px": stride,
-        "ignore_edge_px": cfg.ignore_edge_px,
-        "test_split": "region" if cfg.test_region is not None else "blocks",
-        "init": str(cfg.path(cfg.init)) if cfg.init is not None else None,
-    }
-    if resume and (out / "last.pt").exists():
-        state = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
-        if state.get("channels") != channels or state.get("tile_px") != cfg.tile_px:
-            raise CheckpointError(
-                f"{out / 'last.pt'}: was trained with other channels or tile size; use --force to restart"
-            )
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        history = [dict(h) for h in state["history"]]
-        best, best_epoch, start = state["best"], state["best_epoch"], state["epoch"] + 1
-        log.info("resuming after epoch %d (best val mIoU %.3f at epoch %d)", start - 1, best, best_epoch)
+    return spec
 
-    meta = ModelMeta(
-        spec, channels, mean.tolist(), std.tolist(), list(CLASS_NAMES), cfg.tile_px, train=meta_train
-    )
-    for epoch in range(start, cfg.max_epochs + 1):
-        if epoch - best_epoch > cfg.patience and best_epoch > 0:
-            log.info("early stop: no val mIoU gain for %d epochs", cfg.patience)
-            break
-        t0 = time.perf_counter()
-        torch.manual_seed(cfg.seed * 100_003 + epoch)
-        order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_ds))
-        if cfg.max_train_tiles > 0:
-            order = order[: cfg.max_train_tiles]
-        model.train()
-        total, n = 0.0, 0
-        for b0 in range(0, len(order), cfg.batch_size):
-            idx = order[b0 : b0 + cfg.batch_size]
-            if len(idx) < 2 and n > 0:  # BatchNorm needs > 1 sample
-                continue
-            items = [train_ds.item(int(i), epoch) for i in idx]
-            x = torch.from_numpy(np.stack([it[0] for it in items])).to(dev)
-            y = torch.from_numpy(np.stack([it[1] for it in items])).to(dev)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
-                logits = model(x)
-            loss = loss_fn(logits.float(), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-            n += len(idx)
-        val = evaluate(model, val_ds, list(range(len(val_ds))), loss_fn, dev, cfg.batch_size, bf16)
-        miou = val["miou"] if val["miou"] is not None else 0.0
-        sched.step(miou)
-        history.append(
-            _row(epoch, total / max(n, 1), val, opt.param_groups[0]["lr"], time.perf_counter() - t0)
-        )
-        if miou > best:
-            best, best_epoch = miou, epoch
-            meta.train = {**meta_train, "best_epoch": epoch, "val": _brief(val)}
-            save_checkpoint(out / "best.pt", model, meta)
-        with atomic_path(out / "last.pt") as tmp:
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "history": history,
-                    "best": best,
-                    "best_epoch": best_epoch,
-                    "epoch": epoch,
-                    "channels": channels,
-                    "tile_px": cfg.tile_px,
-                },
-                tmp,
-            )
-        _write_metrics(out, history)
-        log.info(
-            "epoch %d: train loss %.4f, val mIoU %.3f (best %.3f @ %d)",
-            epoch,
-            history[-1]["train_loss"],
-            miou,
-            best,
-            best_epoch,
-        )
-        if progress is not None:
-            progress(epoch, history[-1])
-    train_ds.close()
 
+def _resume(last: Path, model, opt, sched, channels: list[str], tile_px: int) -> _RunState:
+    """Load model, optimiser, scheduler and history from ``last.pt``; the state to continue from."""
+    state = torch.load(last, map_location="cpu", weights_only=True)
+    if state.get("channels") != channels or state.get("tile_px") != tile_px:
+        raise CheckpointError(f"{last}: was trained with other channels or tile size; use --force to restart")
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    run = _RunState(
+        [dict(h) for h in state["history"]], state["best"], state["best_epoch"], state["epoch"] + 1
+    )
+    log.info(
+        "resuming after epoch %d (best val mIoU %.3f at epoch %d)", run.start - 1, run.best, run.best_epoch
+    )
+    return run
+
+
+def _train_epoch(model, train_ds, cfg: TrainConfig, epoch: int, opt, loss_fn, dev, bf16: bool) -> float:
+    """One epoch over the (shuffled, seeded) training tiles; returns the mean training loss."""
+    torch.manual_seed(cfg.seed * 100_003 + epoch)
+    order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_ds))
+    if cfg.max_train_tiles > 0:
+        order = order[: cfg.max_train_tiles]
+    model.train()
+    total, n = 0.0, 0
+    for b0 in range(0, len(order), cfg.batch_size):
+        idx = order[b0 : b0 + cfg.batch_size]
+        if len(idx) < 2 and n > 0:  # BatchNorm needs > 1 sample
+            continue
+        items = [train_ds.item(int(i), epoch) for i in idx]
+        x = torch.from_numpy(np.stack([it[0] for it in items])).to(dev)
+        y = torch.from_numpy(np.stack([it[1] for it in items])).to(dev)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(x)
+        loss = loss_fn(logits.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += float(loss.detach()) * len(idx)
+        n += len(idx)
+    return total / max(n, 1)
+
+
+def _save_last(path: Path, model, opt, sched, state: _RunState, epoch: int, channels, tile_px: int) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "history": state.history,
+                "best": state.best,
+                "best_epoch": state.best_epoch,
+                "epoch": epoch,
+                "channels": channels,
+                "tile_px": tile_px,
+            },
+            tmp,
+        )
+
+
+def _calibrate_and_test(best_pt: Path, val_ds, test_ds, loss_fn, dev, batch_size: int, bf16: bool,
+                        state: _RunState) -> dict | None:  # fmt: skip
+    """Fit the temperature of ``best.pt`` on the validation tiles, score it on the test tiles, save it."""
     from glacierinv.segment.checkpoint import load_checkpoint
 
-    best_model, best_meta = load_checkpoint(out / "best.pt", dev)
+    best_model, best_meta = load_checkpoint(best_pt, dev)
     # temperature scaling on the validation tiles (glacierinv.segment.calibration): calibrated proba.tif
     # and uncertainty.tif; classes are unchanged
     from glacierinv.segment.calibration import fit_temperature, logits_of_tiles
@@ -501,7 +582,7 @@ def train(
     )
     val_ds.close()
     test = (
-        evaluate(best_model, test_ds, list(range(len(test_ds))), loss_fn, dev, cfg.batch_size, bf16)
+        evaluate(best_model, test_ds, list(range(len(test_ds))), loss_fn, dev, batch_size, bf16)
         if len(test_ds)
         else None
     )
@@ -509,26 +590,11 @@ def train(
     best_meta.train = {
         **best_meta.train,
         "test": _brief(test) if test else None,
-        "epochs_run": len(history),
+        "epochs_run": len(state.history),
         "temperature": best_meta.temperature,
     }
-    save_checkpoint(out / "best.pt", best_model, best_meta)
-    summary = {
-        "best_epoch": best_epoch,
-        "best_val_miou": best,
-        "epochs_run": len(history),
-        "tiles": meta_train["tiles"],
-        "channels": channels,
-        "test": _brief(test) if test else None,
-        "checkpoint": str(out / "best.pt"),
-        "device": str(dev),
-        "bf16": bf16,
-    }
-    with atomic_path(out / "test_metrics.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2))
-    with atomic_path(out / "report.md") as tmp:
-        tmp.write_text(training_report(summary, meta_train))
-    return summary
+    save_checkpoint(best_pt, best_model, best_meta)
+    return test
 
 
 def _region_split(cfg: TrainConfig, tiles: list, transforms: list) -> list:

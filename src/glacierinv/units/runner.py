@@ -7,7 +7,7 @@ from typing import Any
 
 import geopandas as gpd
 
-from glacierinv.stage import Stage
+from glacierinv.stage import Stage, config_files, run_files
 
 __all__ = ["STAGE", "split_into_units"]
 
@@ -49,10 +49,11 @@ def _run(cfg, run, progress) -> dict[str, Any]:
 
 
 def _reads(cfg, run) -> dict[str, Path]:
-    out = {"outlines.gpkg": run / "outlines.gpkg", "inputs.dem": cfg.input_path("dem")}
-    if cfg.units.divides is not None:
-        out["units.divides"] = cfg.resolve(cfg.units.divides)
-    return out
+    return {
+        **run_files(run, ("outlines.gpkg",)),
+        "inputs.dem": cfg.input_path("dem"),
+        **config_files(cfg, "units", ("divides",)),
+    }
 
 
 STAGE = Stage(

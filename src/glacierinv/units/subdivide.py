@@ -43,7 +43,7 @@ from shapely.ops import split
 
 from glacierinv.dem.windows import DemWindows, GlacierWindow, check_dem_covers
 from glacierinv.errors import InputError
-from glacierinv.geometry import area_km2, repair_polygons
+from glacierinv.geometry import area_km2, polygon_parts, repair_polygons, valid_polygonal
 from glacierinv.io.vector import guess_id_column
 
 __all__ = [
@@ -393,24 +393,19 @@ def _grow_labels(labels: np.ndarray, cells: int = 2) -> np.ndarray:
 
 def _polygons(geom) -> list:
     """The polygons (area > 0) of an overlay result (GEOS overlays of valid inputs are valid)."""
-    out = []
-    for g in getattr(geom, "geoms", [geom]):
-        if g.geom_type == "Polygon" and g.area > 0:
-            out.append(g)
-        elif g.geom_type in ("MultiPolygon", "GeometryCollection"):
-            out.extend(_polygons(g))
-    return out
+    return [g for g in polygon_parts(geom) if g.area > 0]
 
 
 def _repair_reprojected(parts: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Parts whose corner contacts became crossings in the reprojection, made valid (area change < 1 m²).
 
-    Not :func:`glacierinv.geometry.repair_polygons`: that logs each repair as a warning about the user's
-    data, while this is round-off of our own exact partition (it happens to a few units of most complexes).
+    :func:`glacierinv.geometry.valid_polygonal` without the report of :func:`~glacierinv.geometry.repair_polygons`
+    (a warning about the user's data): this is round-off of our own exact partition (it happens to a few
+    units of most complexes); touching parts are merged again.
     """
     bad = ~parts.is_valid.to_numpy()
     if bad.any():
-        fixed = [shapely.union_all(_polygons(shapely.make_valid(g))) for g in parts.geometry[bad]]
+        fixed = [shapely.union_all(_polygons(valid_polygonal(g))) for g in parts.geometry[bad]]
         parts = parts.copy()
         parts.loc[bad, parts.geometry.name] = fixed
     return parts
