@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from glacierinv.attributes.snowline import snow_source
-from glacierinv.stage import Stage, config_inputs
+from glacierinv.stage import Stage, config_files, config_inputs, present_files, run_files
 
 __all__ = ["STAGE"]
 
@@ -53,13 +53,12 @@ def _run(cfg, run, progress) -> dict[str, Any]:
 
 
 def _reads(cfg, run) -> dict[str, Path]:
-    out = {"inventory.gpkg": run / "inventory.gpkg"} | config_inputs(cfg, ("dem", "dem_coarse"))
-    if (run / "stack.tif").exists():
-        out["stack.tif"] = run / "stack.tif"  # albedo snowlines
-    for key in ("snow", "surge_list"):
-        if getattr(cfg.analysis, key) is not None:
-            out[f"analysis.{key}"] = cfg.resolve(getattr(cfg.analysis, key))
-    return out
+    return {
+        **run_files(run, ("inventory.gpkg",)),
+        **config_inputs(cfg, ("dem", "dem_coarse")),
+        **present_files(run, ("stack.tif",)),  # albedo snowlines
+        **config_files(cfg, "analysis", ("snow", "surge_list")),
+    }
 
 
 def _writes(cfg) -> list[str]:
