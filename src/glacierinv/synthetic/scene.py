@@ -534,15 +534,21 @@ def _render_easy(
         dn = (l8_refl[b] * sin_e - c[f"REFLECTANCE_ADD_BAND_{band}"]) / c[f"REFLECTANCE_MULT_BAND_{band}"]
         _write_dn(out / "landsat" / f"SYN_B{band}.TIF", dn, l8)
     for band in (10, 11):
-        radiance = sensors.planck_radiance(temp_k.astype("float64"), emis, band).astype("float32")
-        radiance[~valid] = np.nan
-        lr = _resample(radiance[None], fine, l8)[0]
-        dn = (lr - c[f"RADIANCE_ADD_BAND_{band}"]) / c[f"RADIANCE_MULT_BAND_{band}"]
-        _write_dn(out / "landsat" / f"SYN_B{band}.TIF", dn, l8)
+        radiance = sensors.planck_radiance(temp_k.astype("float64"), emis, band)
+        _write_thermal_dn(out, band, radiance, valid, fine, l8, c)
     with atomic_path(out / "landsat" / "SYN_MTL.txt") as tmp:
         tmp.write_text(_mtl_text(date, SUN_AZIMUTH_DEG, SUN_ELEVATION_DEG, l8))
 
     return temp_k
+
+
+def _write_thermal_dn(out: Path, band: int, radiance: np.ndarray, valid, fine, l8, c: dict) -> None:
+    """Landsat 8 thermal ``band`` (10/11): at-sensor radiance on the fine grid → DN on the 30 m grid (MTL)."""
+    radiance = radiance.astype("float32")
+    radiance[~valid] = np.nan
+    lr = _resample(radiance[None], fine, l8)[0]
+    dn = (lr - c[f"RADIANCE_ADD_BAND_{band}"]) / c[f"RADIANCE_MULT_BAND_{band}"]
+    _write_dn(out / "landsat" / f"SYN_B{band}.TIF", dn, l8)
 
 
 def _clouds_hard(
@@ -672,11 +678,7 @@ def _render_hard(
     for band in (10, 11):
         ground = sensors.planck_radiance(temp_k.astype("float64"), emis, band)
         top = sensors.planck_radiance(t_cloud, np.ones_like(emis), band)
-        radiance = ((1 - clouds_l8) * ground + clouds_l8 * top).astype("float32")
-        radiance[~valid] = np.nan
-        lr = _resample(radiance[None], fine, l8)[0]
-        dn = (lr - c[f"RADIANCE_ADD_BAND_{band}"]) / c[f"RADIANCE_MULT_BAND_{band}"]
-        _write_dn(out / "landsat" / f"SYN_B{band}.TIF", dn, l8)
+        _write_thermal_dn(out, band, (1 - clouds_l8) * ground + clouds_l8 * top, valid, fine, l8, c)
     with atomic_path(out / "landsat" / "SYN_MTL.txt") as tmp:
         tmp.write_text(_mtl_text(date, az, el, l8))
     return temp_k
