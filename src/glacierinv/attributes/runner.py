@@ -20,9 +20,19 @@ from glacierinv.attributes.snowline import snow_source
 from glacierinv.io.atomic import atomic_path
 from glacierinv.stage import Stage, existing, present_files, run_files
 
-__all__ = ["STAGE", "attributes_with_uncertainty"]
+__all__ = ["STAGE", "attributes_with_uncertainty", "own_units"]
 
 log = logging.getLogger(__name__)
+
+#: Columns of the units stage's ``units.gpkg`` that are our own earlier values, computed again here. They
+#: are dropped before the attributes, so they are not taken for an input inventory's columns (which are
+#: kept beside ours, see :func:`glacierinv.attributes.compute.computed_column`).
+OWN_UNIT_COLUMNS = ("area_km2",)
+
+
+def own_units(units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Glacier units written by the units stage without the values the attributes recompute."""
+    return units.drop(columns=[c for c in OWN_UNIT_COLUMNS if c in units.columns])
 
 
 def attributes_with_uncertainty(
@@ -113,7 +123,7 @@ def _run(cfg, run, progress) -> dict[str, Any]:
         )
         log.warning(warnings[-1])
     glaciers, hypsometry, centerlines, totals = attributes_with_uncertainty(
-        cfg, units, debris, pixel_size_m=raster_grid(run / "classes.tif").res[0], run_dir=run.path
+        cfg, own_units(units), debris, pixel_size_m=raster_grid(run / "classes.tif").res[0], run_dir=run.path
     )
     from glacierinv.attributes.export import add_rgi7_ids, round_inventory, to_export_crs
 

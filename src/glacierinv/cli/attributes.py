@@ -44,8 +44,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Compute area, location, elevation, slope, aspect, debris, hypsometry and flowline length.
 
-        Input columns are kept unchanged: an input column named like a computed attribute (RGI 7 zmin_m,
-        lmax_m …) is kept as zmin_m_input …; term_type, surge_type, src_date keep the input's values.
+        Input columns are kept unchanged: where an input column is named like a computed attribute (RGI 7
+        area_km2, zmin_m …) ours is written as calc_area_km2, calc_zmin_m …; an input area_km2 more than
+        1 % off the outline's area is warned about; term_type, surge_type, src_date keep the input's values.
 
         $ glacierinv attributes --outlines rgi.shp --dem srtm.tif --id-column RGIId --out attrs.gpkg
         """
