@@ -65,7 +65,9 @@ class InputsConfig(_Section):
         "(seasonal-snow evidence)",
     )
     img_source: str = Field("primary", description="img_source attribute written per glacier")
-    dem_source: str = Field("dem", description="dem_source attribute written per glacier")
+    dem_source: str | None = Field(
+        None, description="dem_source attribute written per glacier; default: the DEM's file name"
+    )
     src_date: str | None = Field(None, description="src_date attribute (date of the imagery) per glacier")
     calibration: dict[str, dict[str, float]] = Field(
         default_factory=dict,
