@@ -52,3 +52,16 @@ def test_attributes_command_settings_override_the_run(baseline_run, tmp_path):
     hyps = pyogrio.read_dataframe(out, layer="hypsometry", read_geometry=False)
     assert ((hyps["band_max_m"] - hyps["band_min_m"]) == 100).all()
     assert (read_vector(out, layer="glaciers")["dem_source"] == "mine").all()
+
+
+def test_units_command_gives_the_stage_units(baseline_run, tmp_path):
+    run = baseline_run.run_dir
+    read_vector(run / "outlines.gpkg", layer="glaciers").to_file(tmp_path / "o.gpkg", layer="glaciers")
+    read_vector(run / "outlines.gpkg", layer="debris", allow_empty=True).to_file(tmp_path / "d.gpkg")
+    out = tmp_path / "units.gpkg"
+    res = runner.invoke(app, ["units", "--outlines", str(tmp_path / "o.gpkg"), "--debris", str(tmp_path / "d.gpkg"),
+                              "--run", str(run), "--out", str(out)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    for layer in ("glaciers", "debris", "divides"):
+        ours = read_vector(out, layer=layer, allow_empty=True, need_crs=False)
+        _same_layer(ours, read_vector(run / "units.gpkg", layer=layer, allow_empty=True, need_crs=False))
