@@ -212,7 +212,7 @@ def _run_one(stage: Stage, cfg: RunConfig, run: RunFolder, force: bool, progress
     run.record(stage.name, status="running", started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     log.info("stage %s: %s", stage.name, stage.description)
     try:
-        with gdal_block_cache(cfg.runtime.gdal_cache_mb):  # bounded block cache in every stage
+        with gdal_block_cache(stage.cache_mb(cfg, run)):  # bounded block cache in every stage
             if stage.part_outputs and uses_parts(cfg):
                 summary = _run_parts(cfg, run, stage, progress)
             else:

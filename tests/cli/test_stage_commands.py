@@ -65,3 +65,25 @@ def test_units_command_gives_the_stage_units(baseline_run, tmp_path):
     for layer in ("glaciers", "debris", "divides"):
         ours = read_vector(out, layer=layer, allow_empty=True, need_crs=False)
         _same_layer(ours, read_vector(run / "units.gpkg", layer=layer, allow_empty=True, need_crs=False))
+
+
+def test_segment_command_gives_the_stage_classes(baseline_run, tmp_path):
+    import numpy as np
+    import rasterio
+
+    run = baseline_run.run_dir
+    res = runner.invoke(app, ["segment", str(run / "stack.tif"), "--run", str(run), "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    for name in ("classes.tif", "proba.tif"):
+        with rasterio.open(tmp_path / name) as a, rasterio.open(run / name) as b:
+            assert np.array_equal(a.read(), b.read()) and a.transform == b.transform
+
+
+def test_segment_command_tiles_as_the_stage():
+    """`glacierinv segment` used to tile in 8192-px strips, the stage in [segment] strip_px = 4096."""
+    from glacierinv.config import SegmentConfig
+    from glacierinv.segment.infer import TileOptions
+
+    seg, opt = SegmentConfig(), TileOptions()
+    assert (opt.tile_px, opt.overlap_px, opt.block_px, opt.batch_size, opt.precision, opt.confidence) == (
+        seg.tile_px, seg.overlap_px, seg.strip_px, seg.batch_size, seg.precision, seg.confidence)  # fmt: skip

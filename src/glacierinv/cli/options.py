@@ -17,7 +17,18 @@ from typing import Any
 import typer
 from pydantic import BaseModel
 
-__all__ = ["SECTION_OPTIONS", "force", "given", "out", "section_of", "section_option", "stage_config"]
+__all__ = [
+    "PARAM_OPTIONS",
+    "SECTION_OPTIONS",
+    "force",
+    "given",
+    "library_default",
+    "out",
+    "param_option",
+    "section_of",
+    "section_option",
+    "stage_config",
+]
 
 #: ``(section name, field)`` of every option declared with :func:`section_option`, by its first flag and
 #: the option's help (the test of defaults reads it).
@@ -61,18 +72,81 @@ def section_option(model: type[BaseModel], field: str, *flags: str, help: str | 
     return typer.Option(None, *flags, help=text, show_default=False)
 
 
+#: ``(function name, parameter, flag)`` of every option declared with :func:`param_option`.
+PARAM_OPTIONS: list[tuple[str, str, str]] = []
+
+
+def param_option(where: str, param: str, *flags: str, help: str) -> Any:  # noqa: A002
+    """An option for a library parameter that no config section holds: default None (the function's own
+    default applies, the only copy of it; pass the option with :func:`given`), shown in the help.
+
+    ``where`` is ``"module:function"`` (or ``"module:Class"`` for a dataclass field); the default is read
+    from the module's source, so the command-line interface does not import the library to draw its help.
+    """
+    default = library_default(where, param)
+    PARAM_OPTIONS.append((where, param, flags[0]))
+    return typer.Option(None, *flags, help=f"{help} [default: {_shown(default)}]", show_default=False)
+
+
+def library_default(where: str, param: str) -> Any:
+    """The literal default of ``param`` of ``"module:function"`` / ``"module:Class"`` (a dataclass field),
+    read from the source with :mod:`ast`."""
+    import ast
+
+    import glacierinv
+
+    module, name = where.split(":")
+    path = Path(glacierinv.__file__).parent.joinpath(*module.split(".")[1:])  # not imported: no package init
+    path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    node = next(n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == name)
+    if isinstance(node, ast.ClassDef):
+        for item in node.body:
+            if isinstance(item, ast.AnnAssign) and getattr(item.target, "id", None) == param and item.value:
+                return _literal(tree, item.value)
+    else:
+        args = node.args
+        pos = args.posonlyargs + args.args
+        pairs = list(zip(pos[len(pos) - len(args.defaults) :], args.defaults, strict=True))
+        pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is not None]
+        for arg, value in pairs:
+            if arg.arg == param:
+                return _literal(tree, value)
+    raise KeyError(f"{where} has no literal default for {param!r}")
+
+
+def _literal(tree, value) -> Any:
+    """A literal, or the literal a module-level constant of that name holds (``= DEFAULT_THRESHOLDS``)."""
+    import ast
+
+    if isinstance(value, ast.Name):
+        for n in tree.body:
+            targets = (
+                n.targets if isinstance(n, ast.Assign) else [n.target] if isinstance(n, ast.AnnAssign) else []
+            )
+            if any(getattr(t, "id", None) == value.id for t in targets) and n.value is not None:
+                return ast.literal_eval(n.value)
+    return ast.literal_eval(value)
+
+
 def given(**values: Any) -> dict[str, Any]:
     """The options given on the command line (not None; an empty list counts as not given)."""
     return {k: v for k, v in values.items() if v is not None and v != []}
 
 
 def stage_config(
-    *, run: Path | None = None, dem: Path | None = None, z_unit: str | None = None, **sections: dict
+    *,
+    run: Path | None = None,
+    dem: Path | None = None,
+    z_unit: str | None = None,
+    need_dem: bool = True,
+    **sections: dict,
 ) -> Any:
     """The :class:`~glacierinv.config.RunConfig` of a stage command: a run folder's configuration
     (``--run``) or the defaults, with ``dem`` and the given section values (``{"attributes": {...}}``)
-    on top, validated like a config file."""
-    from glacierinv.config import config_from_dict
+    on top, validated like a config file (a bad value names its option). ``need_dem=False`` (a stage that
+    reads no DEM, e.g. segment): without a DEM the configuration has no ``[inputs]``."""
+    from glacierinv.config import RunConfig
     from glacierinv.errors import ConfigError
 
     if run is not None:
@@ -84,13 +158,35 @@ def stage_config(
         data, base_dir = {"inputs": {}}, Path.cwd()
     if dem is not None:
         data["inputs"]["dem"] = str(Path(dem).resolve())
-    if not data["inputs"].get("dem"):
-        raise ConfigError("--dem is required (or --run RUN, whose configuration names the DEM)")
     if z_unit is not None:
         data.setdefault("dem", {})["z_unit"] = z_unit
     for name, values in sections.items():
         data.setdefault(name, {}).update({k: _absolute(v) for k, v in values.items()})
-    return config_from_dict(data, base_dir=base_dir, source="command-line options")
+    if data["inputs"].get("dem"):
+        return _validated(data).model_copy(update={"base_dir": Path(base_dir)})
+    if need_dem:
+        raise ConfigError("--dem is required (or --run RUN, whose configuration names the DEM)")
+    probe = _validated({**data, "inputs": {"dem": "-"}})  # the sections, validated; no [inputs] without a DEM
+    return RunConfig.model_construct(
+        inputs=None, base_dir=Path(base_dir), **{k: getattr(probe, k) for k in data if k != "inputs"}
+    )
+
+
+def _validated(data: dict) -> Any:
+    """``RunConfig`` of ``data``; an invalid value is one error line naming its option (or setting)."""
+    from pydantic import ValidationError
+
+    from glacierinv.config import RunConfig
+    from glacierinv.errors import ConfigError
+
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(str(x) for x in err["loc"])
+        flag = next((f for sec, field, f in SECTION_OPTIONS if (sec, field) == loc[:2]), None)
+        where = flag or f"[{loc[0]}] {'.'.join(loc[1:])}"
+        raise ConfigError(f"invalid {where}: {err['msg']}") from None
 
 
 def _absolute(value: Any) -> Any:
