@@ -1,8 +1,10 @@
 """Run configuration: one pydantic model, loaded from TOML, with the seed's choices as defaults.
 
-Relative paths in ``[inputs]`` are resolved against the folder of the TOML file. ``glacierinv config
-template`` prints the commented default (:data:`TEMPLATE`, whose ``[inputs]`` section the sensor registry
-writes: :func:`glacierinv.preprocess.sensors.config_template`).
+Relative paths in ``[inputs]`` are resolved against the folder of the TOML file. Each section's model holds
+the only copy of its defaults, with a description per setting; ``glacierinv config template`` is generated
+from them (:func:`config_template`; the ``[inputs]`` product keys come from the sensor registry,
+:func:`glacierinv.preprocess.sensors.config_template`), and the stage commands of the CLI take their
+defaults from them too (:mod:`glacierinv.cli.options`).
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ __all__ = [
     "SegmentConfig",
     "StackConfig",
     "UnitsConfig",
+    "config_template",
     "load_config",
-    "TEMPLATE",
 ]
 
 
@@ -66,9 +68,13 @@ class InputsConfig(_Section):
     )
     img_source: str = Field("primary", description="img_source attribute written per glacier")
     dem_source: str | None = Field(
-        None, description="dem_source attribute written per glacier; default: the DEM's file name"
+        None,
+        description="dem_source attribute written per glacier; default: the DEM's file name",
+        examples=["copdem30"],
     )
-    src_date: str | None = Field(None, description="src_date attribute (date of the imagery) per glacier")
+    src_date: str | None = Field(
+        None, description="src_date attribute (date of the imagery) per glacier", examples=["2021-08-20"]
+    )
     calibration: dict[str, dict[str, float]] = Field(
         default_factory=dict,
         description="overrides of a sensor's calibration table, e.g. {gain = {pan = 0.17}, esun = {blue = 1940.0}}",
@@ -89,7 +95,9 @@ class StackConfig(_Section):
     pansharpen: Literal["brovey", "gram_schmidt", "hpf", "none"] = Field(
         "gram_schmidt", description="pan-sharpening of the MS bands: gram_schmidt | brovey | hpf | none"
     )
-    resolution_m: float | None = Field(None, description="output grid (m); default: the pan (or MS) grid")
+    resolution_m: float | None = Field(
+        None, description="output grid (m); default: the pan (or MS) grid", examples=[2.0]
+    )
     landsat_pan: bool = Field(
         False,
         description="Landsat 7/8/9 Level-1: read the 15 m pan band (B8); the stack grid becomes 15 m, "
@@ -109,7 +117,9 @@ class SegmentConfig(_Section):
         "unet",
         description="unet (the paper's U-Net+CBAM; the shipped model unless checkpoint is set) | baseline (band-ratio rules)",
     )
-    checkpoint: Path | None = Field(None, description="U-Net checkpoint (.pt); default: the shipped model")
+    checkpoint: Path | None = Field(
+        None, description="U-Net checkpoint (.pt); default: the shipped model", examples=["model/best.pt"]
+    )
     tile_px: int = Field(512, description="U-Net tile size (px)")
     overlap_px: int = Field(128, description="U-Net tile overlap (px)")
     write_proba: bool = Field(True, description="write proba.tif (class probabilities)")
@@ -153,7 +163,9 @@ class UnitsConfig(_Section):
         description="sliver threshold (km²): smaller basins join the neighbour with the longest shared divide",
     )
     divides: Path | None = Field(
-        None, description="user-corrected divide lines overriding the automatic ones"
+        None,
+        description="user-corrected divide lines overriding the automatic ones",
+        examples=["divides.gpkg"],
     )
     reach_m: float = Field(
         300.0, ge=0, description="how far (m) a basin's outflow is followed off the ice (Kienholz 2013)"
@@ -174,7 +186,9 @@ class AttributesConfig(_Section):
     )
     id_prefix: str = Field("glacierinv", description="rgi_id-style ids <prefix>-G-<o1region>-<nnnnn>")
     crs: str | None = Field(
-        None, description='CRS of inventory.gpkg (e.g. "EPSG:4326" like RGI); default: the scene\'s'
+        None,
+        description='CRS of inventory.gpkg (e.g. "EPSG:4326" like RGI); default: the scene\'s',
+        examples=["EPSG:4326"],
     )
 
 
@@ -187,7 +201,9 @@ class AssessConfig(_Section):
     n_boot: int = Field(200, ge=0, description="block-bootstrap replicates of the accuracy CIs (0 = none)")
     boot_block_px: int = Field(128, gt=0, description="side of the spatial bootstrap blocks (px)")
     regions: Path | None = Field(
-        None, description="polygons naming accuracy regions (e.g. west/central/east)"
+        None,
+        description="polygons naming accuracy regions (e.g. west/central/east)",
+        examples=["regions.gpkg"],
     )
     region_column: str = Field("name", description="column of regions holding the region names")
     miou_exclude_background: bool = Field(
@@ -207,10 +223,14 @@ class AnalysisConfig(_Section):
         (0.3, 0.6), description="AAR type thresholds t1, t2: Turkestan <= t1 < Mustagh <= t2 < Alpine"
     )
     snow: Path | None = Field(
-        None, description="snow / snow-fraction / albedo raster for the snowline (AAR types)"
+        None,
+        description="snow / snow-fraction / albedo raster for the snowline (AAR types)",
+        examples=["snow.tif"],
     )
     snow_threshold: float = Field(0.5, description="value of snow counted as snow")
-    ela_column: str | None = Field(None, description="or: an inventory column with an ELA per glacier (m)")
+    ela_column: str | None = Field(
+        None, description="or: an inventory column with an ELA per glacier (m)", examples=["ela_m"]
+    )
     albedo_snow_min: float = Field(
         0.5,
         gt=0,
@@ -218,7 +238,9 @@ class AnalysisConfig(_Section):
         description="without snow or ela_column: broadband albedo from the stack's green + NIR (Knap et al. "
         "1999), snow where >= this",
     )
-    surge_list: Path | None = Field(None, description="surge-type glacier ids (text or CSV)")
+    surge_list: Path | None = Field(
+        None, description="surge-type glacier ids (text or CSV)", examples=["surge_ids.csv"]
+    )
     window_m: float = Field(90.0, gt=0, description="roughness / relief window (m)")
     n_boot: int = Field(2000, ge=0, description="bootstrap resamples of the DEM-resolution CIs")
     lapse_rate_k_per_km: float = Field(6.5, gt=0, description="temperature lapse rate (K/km)")
@@ -243,9 +265,14 @@ class RuntimeConfig(_Section):
     )
     workers: int = Field(0, description="0 = in-process; N = a local Dask cluster with N workers")
     threads_per_worker: int | None = Field(
-        None, ge=1, description="native (torch/OpenMP/GDAL) threads per Dask worker; default: CPUs ÷ workers"
+        None,
+        ge=1,
+        description="native (torch/OpenMP/GDAL) threads per Dask worker; default: CPUs ÷ workers",
+        examples=[2],
     )
-    scheduler: str | None = Field(None, description="address of an existing Dask scheduler")
+    scheduler: str | None = Field(
+        None, description="address of an existing Dask scheduler", examples=["tcp://127.0.0.1:8786"]
+    )
     seed: int = Field(0, description="random seed")
     tile_px: int = Field(
         0, description=">0: split each scene into tiles of this many px (tasks for Dask); 0 = whole scenes"
@@ -264,10 +291,16 @@ class SceneConfig(_Section):
 
     model_config = ConfigDict(extra="allow")
 
-    name: str
-    priority: int | None = None  # lower wins in the mosaic; default: primary sensor first, then least cloud
-    img_source: str | None = None
-    dem: Path | None = None
+    name: str = Field(description="the scene's name (part keys, run.json)", examples=["west"])
+    priority: int | None = Field(
+        None,
+        description="lower wins in the mosaic; default: primary sensor first, then least cloud",
+        examples=[1],
+    )
+    img_source: str | None = Field(None, description="img_source of its glaciers", examples=["landsat"])
+    dem: Path | None = Field(
+        None, description="its own DEM (default: [inputs] dem)", examples=["dem_west.tif"]
+    )
 
     @model_validator(mode="after")
     def _paths(self) -> SceneConfig:
@@ -309,7 +342,9 @@ class DemConfig(_Section):
     """How to read the DEMs (``inputs.dem``, ``inputs.dem_coarse``)."""
 
     z_unit: str | None = Field(
-        None, description="vertical unit of the DEMs: m, ft, us-ft (default: from the file, else metres)"
+        None,
+        description="vertical unit of the DEMs: m, ft, us-ft (default: from the file, else metres)",
+        examples=["ft"],
     )
 
     @field_validator("z_unit")
@@ -323,7 +358,7 @@ class DemConfig(_Section):
 class RunConfig(_Section):
     """The whole run configuration (one TOML file)."""
 
-    name: str = "glacierinv-run"
+    name: str = Field("glacierinv-run", description="name of the run (run.json, report)")
     inputs: InputsConfig
     stack: StackConfig = Field(default_factory=StackConfig)
     segment: SegmentConfig = Field(default_factory=SegmentConfig)
@@ -390,56 +425,69 @@ def config_from_dict(data: dict, base_dir: Path, source: str = "config") -> RunC
     return cfg.model_copy(update={"base_dir": Path(base_dir)})
 
 
-# the commented default configuration; its [inputs] section is written by the sensor registry,
-# see glacierinv.preprocess.sensors.config_template()
-TEMPLATE = """\
-# glacierinv run configuration. Paths are relative to this file.
-name = "my-inventory"
+def config_template(inputs_block: str) -> str:
+    """The commented default configuration (``glacierinv config template``), generated from the models.
 
-{inputs}img_source = "zy3"
-dem_source = "zy3"
+    Every setting of every section appears with its default value (a setting without a default as a
+    commented line with an example) and its :class:`~pydantic.Field` description as the comment above it,
+    so the template cannot drift from the models. ``inputs_block`` is the ``[inputs]`` section's product
+    keys, written by the sensor registry (:func:`glacierinv.preprocess.sensors.config_template`).
+    """
+    lines = [
+        "# glacierinv run configuration, generated from the configuration models (glacierinv.config): every",
+        "# setting with its default. Paths are relative to this file. Check it with `glacierinv config check`.",
+        *_field_lines(RunConfig, only=("name",)),
+        "",
+        inputs_block.rstrip("\n"),
+        *_field_lines(InputsConfig, skip=("dem", "other_dates")),
+    ]
+    for name, field in RunConfig.model_fields.items():
+        model = field.annotation
+        if name in ("inputs", "scenes") or not (isinstance(model, type) and issubclass(model, _Section)):
+            continue
+        lines += ["", f"[{name}]", *_comment(model.__doc__ or "", width=110), *_field_lines(model)]
+    lines += ["", *_comment(SceneConfig.__doc__ or "", width=110), "# [[scenes]]"]
+    lines += [f"# {ln}" if ln and not ln.startswith("#") else ln for ln in _field_lines(SceneConfig)]
+    return "\n".join(lines) + "\n"
 
-[stack]
-channels = ["blue", "green", "red", "nir", "lst", "slope"]
-pansharpen = "gram_schmidt"  # gram_schmidt | brovey | hpf | none
-# landsat_pan = true         # Landsat 7/8/9 Level-1: pan-sharpen onto the 15 m pan band (B8)
-# coregister = true          # phase-correlation shifts of MS/S2 onto the primary image (reported in run.json)
 
-[segment]
-method = "unet"              # unet (U-Net+CBAM; shipped model unless checkpoint = "PATH") | baseline
-tile_px = 512
-overlap_px = 128
-batch_size = 4               # tiles per forward pass
-precision = "auto"           # bf16 autocast where native (AVX512-BF16/AMX CPU, CUDA), else fp32
-confidence = "softmax"       # uncertainty.tif: softmax (free) | tta | mc (4-8x slower) | none
+def _comment(text: str, width: int = 100) -> list[str]:
+    import re
+    import textwrap
 
-[outlines]
-min_area_km2 = 0.005         # seed: patches below 0.005 km2 are dropped
-fill_holes_below_km2 = 0.001
+    text = re.sub(r":\w+:`([^`]+)`", r"\1", " ".join(text.split())).replace("``", "`")
+    return [f"# {ln}" for ln in textwrap.wrap(text, width - 2, break_on_hyphens=False)] if text else []
 
-[units]
-enabled = true
-min_unit_area_km2 = 0.1
-# reach_m = 300.0            # how far (m) a basin's outflow is followed off the ice before it counts as leaving
-# smooth_m = 200.0           # ice-surface smoothing sigma (m) before flow routing
 
-[attributes]
-hypsometry_band_m = 50
-# rgi_regions = ["RGI2000-v7.0-regions.shp", "RGI2000-v7.0-subregions.shp"]  # -> o1region, o2region
-# crs = "EPSG:4326"          # write inventory.gpkg in lon/lat like RGI's distribution
+def _field_lines(model: type[BaseModel], only: tuple[str, ...] = (), skip: tuple[str, ...] = ()) -> list[str]:
+    lines = []
+    for key, field in model.model_fields.items():
+        if (only and key not in only) or key in skip or field.exclude:
+            continue
+        lines += _comment(field.description or "")
+        default = field.get_default(call_default_factory=True)
+        if default is None or (field.is_required() and not only):
+            example = field.examples[0] if field.examples else "VALUE"
+            lines.append(f"# {key} = {_toml(example)}")
+        else:
+            lines.append(f"{key} = {_toml(default)}")
+    return lines
 
-[assess]
-buffer_px = 2                # +-2 px buffer uncertainty
 
-[analysis]
-band_m = 200                 # hypsometry band (m)
-min_type_area_km2 = 5        # AAR glacier types for glaciers >= 5 km2
-# snow = "snow.tif"          # snow / albedo raster for snowlines and AAR (or ela_column = "ela_m")
+def _toml(value) -> str:
+    """A TOML value (the types of the configuration models)."""
+    import json
 
-# [dem]
-# z_unit = "ft"              # vertical unit of the DEMs when the files do not say (default: metres)
-
-[runtime]
-block_px = 1024
-workers = 0                  # >0: local Dask cluster with N workers
-"""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, Path):
+        return json.dumps(str(value))
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"no TOML form for {value!r}")
