@@ -58,6 +58,10 @@ class Stage:
         For stages that can run on scene/tile parts (stack, segment): the files mosaicked from the parts.
     may_write
         Files written only in some runs, depending on the run folder's content (e.g. ``albedo.tif``).
+    check
+        ``cfg -> None``: the stage's part of the preflight (the inputs only it reads), raising one clear
+        :class:`~glacierinv.errors.GlacierInvError` before anything is written
+        (:func:`glacierinv.pipeline.check_run`: ``glacierinv run`` and ``config check``).
     block_cache_mb
         ``(cfg, run) -> MiB``: the GDAL block cache the stage can use (what it reads more than once),
         when that is less than ``[runtime] gdal_cache_mb``; the pipeline gives it the smaller of the two
@@ -73,6 +77,7 @@ class Stage:
     extra_params: Callable[[RunConfig], dict[str, Any]] | None = None
     part_outputs: tuple[str, ...] = ()
     may_write: tuple[str, ...] = ()
+    check: Callable[[RunConfig], None] | None = None
     block_cache_mb: Callable[[RunConfig, RunFolder], float] | None = None
 
     def cache_mb(self, cfg: RunConfig, run: RunFolder) -> int:

@@ -62,6 +62,22 @@ def _writes(cfg) -> list[str]:
     return ["analysis/analysis.json"] if cfg.analysis.enabled else []
 
 
+def _check(cfg) -> None:
+    """The analyses' own inputs (preflight): fail before the run starts, not after segmentation."""
+    from glacierinv.io.raster import check_integrity, open_raster
+
+    for key, path in (("dem_coarse", cfg.input_path("dem_coarse", required=False)),
+                      ("analysis.snow", cfg.resolve(cfg.analysis.snow))):  # fmt: skip
+        if path is not None:
+            with open_raster(path) as ds:
+                check_integrity(ds, key)
+    surge = cfg.resolve(cfg.analysis.surge_list)
+    if surge is not None:
+        from glacierinv.analysis.types import read_surge_list
+
+        read_surge_list(surge)
+
+
 STAGE = Stage(
     name="analyse",
     description="size classes, hypsometry, slope, aspect, AAR types, profiles, DEM resolution, freezing level",
@@ -71,4 +87,5 @@ STAGE = Stage(
     writes=_writes,
     run=_run,
     may_write=("albedo.tif",),
+    check=_check,
 )
