@@ -30,6 +30,7 @@ import pandas as pd
 import shapely
 from shapely.geometry import LineString
 
+from glacierinv.config import AttributesConfig
 from glacierinv.dem.terrain import gradient_horn, slope_deg
 from glacierinv.dem.windows import DemWindows, GlacierWindow, check_dem_covers
 from glacierinv.errors import InputError
@@ -52,6 +53,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: The attributes stage's defaults ([attributes] in glacierinv.config, their only copy).
+_ATTRIBUTES = {k: f.default for k, f in AttributesConfig.model_fields.items()}
 
 ATTRIBUTE_COLUMNS = [
     "glac_id", "cenlon", "cenlat", "utm_zone", "termlon", "termlat", "area_km2", "debris_km2", "debris_frac", "zmin_m", "zmax_m", "zmed_m",
@@ -89,7 +93,9 @@ def circular_mean_aspect_deg(gx: np.ndarray, gy: np.ndarray) -> float | None:
     return float(np.degrees(np.arctan2(s, c)) % 360.0)
 
 
-def hypsometry_permille(z_m: np.ndarray, band_m: float = 50.0) -> tuple[np.ndarray, np.ndarray]:
+def hypsometry_permille(
+    z_m: np.ndarray, band_m: float = _ATTRIBUTES["hypsometry_band_m"]
+) -> tuple[np.ndarray, np.ndarray]:
     """(band lower bounds in m, share per band in integer thousandths summing to 1000)."""
     z = z_m[np.isfinite(z_m)]
     if z.size == 0:
@@ -208,8 +214,8 @@ def attributes_from_windows(
     dem_source: str | None = None,
     img_source: str | None = None,
     src_date: str | None = None,
-    band_m: float = 50.0,
-    min_dem_coverage: float = 0.2,
+    band_m: float = _ATTRIBUTES["hypsometry_band_m"],
+    min_dem_coverage: float = _ATTRIBUTES["min_dem_coverage"],
     return_centerlines: bool = False,
     allow_overlaps: bool = False,
 ):
@@ -278,7 +284,10 @@ def attributes_from_windows(
 
 
 def glacier_dem_attributes(
-    win: GlacierWindow, *, band_m: float = 50.0, min_dem_coverage: float = 0.2
+    win: GlacierWindow,
+    *,
+    band_m: float = _ATTRIBUTES["hypsometry_band_m"],
+    min_dem_coverage: float = _ATTRIBUTES["min_dem_coverage"],
 ) -> tuple[dict, LineString | None, list[tuple[float, int]]]:
     """The DEM attributes of one glacier from its window (pure).
 
