@@ -107,3 +107,23 @@ def test_time_budget_stops_after_an_epoch_and_resume_finishes_the_same_run(tmp_p
     assert [r["epoch"] for r in resumed] == ["1", "2", "3"]
     assert [r["train_loss"] for r in resumed] == [r["train_loss"] for r in straight]
     assert [r["val_miou"] for r in resumed] == [r["val_miou"] for r in straight]
+
+
+def test_cli_time_budget_then_resume(tmp_path):
+    from typer.testing import CliRunner
+
+    from glacierinv.cli.main import app
+    from tests.segment.test_cli import _one_line_error
+
+    runner = CliRunner()
+    _toml(tmp_path, max_epochs=2)  # writes train.toml and the scenes
+    toml, out = str(tmp_path / "train.toml"), str(tmp_path / "m")
+    r = runner.invoke(app, ["train", toml, "--out", out, "--max-minutes", "0.000001", "--precision", "fp32"])
+    assert r.exit_code == 0, r.output
+    assert "continue with --resume" in r.output and len(_metrics(tmp_path / "m")) == 1
+    r = runner.invoke(app, ["train", toml, "--out", out, "--resume", "--precision", "fp32", "--threads", "1"])
+    assert r.exit_code == 0, r.output
+    assert [row["epoch"] for row in _metrics(tmp_path / "m")] == ["1", "2"] and "--resume" not in r.output
+    r = runner.invoke(app, ["train", toml, "--out", str(tmp_path / "x"), "--precision", "fp16"])
+    _one_line_error(r, "precision")
+    assert not (tmp_path / "x").exists()
