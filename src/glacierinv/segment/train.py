@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -228,6 +229,22 @@ def _memory_format(cfg: TrainConfig, dev: torch.device) -> torch.memory_format:
     return torch.channels_last if cfg.memory_format == "channels_last" else torch.contiguous_format
 
 
+def _warn_if_oversubscribed(dev: torch.device) -> None:
+    """Warn when the CPU is already busy: torch's threads then wait on each other and a step slows many-fold."""
+    if dev.type != "cpu" or not hasattr(os, "getloadavg"):
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    load = os.getloadavg()[0]
+    if load > cores:
+        log.warning(
+            "load average %.1f on %d cores: the training step will run far below the CPU's speed with %d torch "
+            "threads; set [train] threads (--threads) to the cores left free, e.g. 1",
+            load,
+            cores,
+            torch.get_num_threads(),
+        )
+
+
 def _to_device(x: np.ndarray, dev: torch.device, fmt: torch.memory_format) -> torch.Tensor:
     return torch.from_numpy(x).to(dev).contiguous(memory_format=fmt)
 
@@ -334,6 +351,7 @@ def train(
     bf16 = _precision(cfg, dev)
     fmt = _memory_format(cfg, dev)
     started = time.perf_counter()
+    _warn_if_oversubscribed(dev)
     stacks = _stacks(cfg)
     init_model, init_meta = _initial_model(cfg)
     channels, band_idx = _resolve_channels(cfg, stacks, init_meta.channels if init_meta else None)
