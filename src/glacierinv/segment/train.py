@@ -235,7 +235,7 @@ def _warn_if_oversubscribed(dev: torch.device) -> None:
         return
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     load = os.getloadavg()[0]
-    if load > cores:
+    if load > cores and torch.get_num_threads() > 1:  # one thread cannot wait on another
         log.warning(
             "load average %.1f on %d cores: the training step will run far below the CPU's speed with %d torch "
             "threads; set [train] threads (--threads) to the cores left free, e.g. 1",
