@@ -17,7 +17,6 @@ from glacierinv.preprocess.sensors import scene_keys
 __all__ = ["check_inputs", "checkpoint_channels", "shipped_models"]
 
 
-
 def check_inputs(cfg: RunConfig, *, checkpoint: bool = True) -> None:
     """Validate the scenes' inputs: every scene's products (existence, format, metadata, integrity,
     overlap, channels), and that the U-Net checkpoint's channels are in the stack. The inputs only one
