@@ -169,6 +169,16 @@ def test_unknown_table_and_missing_file(tmp_path):
         read_spectra(other)
     with pytest.raises(InputError, match="not found"):
         read_spectra(tmp_path / "absent.csv")
+    lines = SENTINEL2.read_text().splitlines()
+    header = lines[0].split(",")
+    row = lines[1].split(",")
+    row[header.index("class")] = "glacier"
+    bad = tmp_path / "bad_class.csv"
+    bad.write_text("\n".join([lines[0], ",".join(row)]) + "\n")
+    with pytest.raises(
+        InputError, match=r"class codes must be 1 snow.*1 row\(s\) hold others \(first: 'glacier'\)"
+    ):
+        read_spectra(bad)
 
 
 def test_excluded_image_and_empty_band_rows_are_dropped_and_counted(tmp_path):
@@ -185,7 +195,7 @@ def test_excluded_image_and_empty_band_rows_are_dropped_and_counted(tmp_path):
     path.write_text("\n".join([lines[0], lines[1], ",".join(moved), ",".join(empty)]) + "\n")
     sp = read_spectra(path)
     assert len(sp) == 1
-    assert sum(sp.dropped.values()) == 2 and sp.dropped["a mapped band is empty"] == 1
+    assert sum(sp.dropped.values()) == 2 and sp.dropped["a mapped band is empty or not a number"] == 1
 
 
 # --- the baseline on real spectra --------------------------------------------------------------------

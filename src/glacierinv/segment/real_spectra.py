@@ -268,13 +268,17 @@ def read_spectra(path: str | Path) -> Spectra:
             path,
             "Give the table with all its band columns as published in RaineyAbe/glacier-snow-cover-mapping",
         )
-    unknown = sorted(set(table["class"].dropna().astype(int)) - set(REAL_CLASSES))
-    if unknown or table["class"].isna().any():
+    codes = pd.to_numeric(table["class"], errors="coerce")
+    bad = codes.isna() | ~codes.isin(list(REAL_CLASSES))
+    if bad.any():
         raise InputError(
-            f"class codes must be {', '.join(f'{k} {v}' for k, v in REAL_CLASSES.items())}; found "
-            f"{unknown or 'empty'}",
+            f"class codes must be {', '.join(f'{k} {v}' for k, v in REAL_CLASSES.items())}; "
+            f"{int(bad.sum())} row(s) hold others (first: {table['class'][bad].iloc[0]!r})",
             path,
         )
+    table = table.assign(**{"class": codes.astype(int)})
+    band_cols = list(fmt.columns.values())
+    table[band_cols] = table[band_cols].apply(pd.to_numeric, errors="coerce")
     dropped: dict[str, int] = {}
     keep = np.ones(len(table), bool)
     for (sensor, site, date), why in EXCLUDED_IMAGES.items():
@@ -283,10 +287,9 @@ def read_spectra(path: str | Path) -> Spectra:
             if hit.any():
                 dropped[f"excluded image {site} {date}: {why}"] = int(hit.sum())
                 keep &= ~hit
-    band_cols = list(fmt.columns.values())
     incomplete = keep & table[band_cols].isna().any(axis=1).to_numpy()
     if incomplete.any():
-        dropped["a mapped band is empty"] = int(incomplete.sum())
+        dropped["a mapped band is empty or not a number"] = int(incomplete.sum())
         keep &= ~incomplete
     table = table[keep]
     if fmt.sensor == "landsat":
