@@ -104,7 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--baseline-only", action="store_true", help="no shipped models (fast on the full tables)"
     )
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: on a shared, busy machine 2 OpenMP threads mostly wait on each other)",
+    )
     ap.add_argument("--out", type=Path, default=None, help="also write the markdown tables to this file")
     args = ap.parse_args(argv)
     from glacierinv.errors import GlacierInvError

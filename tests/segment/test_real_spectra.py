@@ -248,6 +248,16 @@ def test_baseline_rule_name_checked(landsat):
 # --- model response ----------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread for these tiny forward passes (restored after): on a shared, oversubscribed
+    machine two OpenMP threads of a tiny model wait on each other ~50x longer than they compute."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _tiny_model(channels):
     torch.manual_seed(0)
     spec = UNetSpec(in_channels=len(channels), n_classes=3, base_width=4, depth=2)
@@ -262,7 +272,7 @@ def _tiny_model(channels):
     return UNetCBAM(spec).eval(), meta
 
 
-def test_model_response_equals_inference_on_a_uniform_stack(landsat):
+def test_model_response_equals_inference_on_a_uniform_stack(landsat, one_thread):
     channels = ["blue", "green", "red", "nir", "lst", "slope"]
     model, meta = _tiny_model(channels)
     few = landsat.take(np.array([int(np.flatnonzero(landsat.real_class == c)[0]) for c in REAL_CLASSES]))
@@ -278,7 +288,7 @@ def test_model_response_equals_inference_on_a_uniform_stack(landsat):
         assert ref.classes[8, 8] == classes[i]
 
 
-def test_model_response_sentinel2_uses_training_mean_lst(sentinel2):
+def test_model_response_sentinel2_uses_training_mean_lst(sentinel2, one_thread):
     model, meta = _tiny_model(["blue", "green", "red", "nir", "lst", "slope"])
     sentinel2 = sentinel2.take(np.arange(0, len(sentinel2), 25))
     _, p_default, source = model_response(sentinel2, model, meta, slope_deg=12.0, tile_px=16)
