@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,12 @@ import shapely
 from shapely.geometry import LineString
 
 from glacierinv.dem.terrain import gradient_horn, slope_deg
-from glacierinv.dem.windows import DemWindows, GlacierWindow, check_dem_covers
+from glacierinv.dem.windows import (
+    DemWindows,
+    GlacierWindow,
+    check_dem_covers,
+    map_glacier_windows,
+)
 from glacierinv.errors import InputError
 from glacierinv.geometry import area_km2, covered_area_km2, find_overlaps, repair_polygons
 from glacierinv.io.vector import guess_id_column
@@ -183,14 +189,26 @@ def compute_attributes(
         share_permille, area_km2); ``centerlines`` (glac_id, lmax_m, geometry) in the glaciers' CRS.
     """
 
-    def dem_windows(geoms: gpd.GeoSeries) -> Iterator[GlacierWindow]:
+    def dem_records(geoms: gpd.GeoSeries, groups) -> list[tuple]:
         check_dem_covers(geoms, dem_path)
-        with DemWindows(dem_path) as dems:
-            for g, crs in dems.metric_geometries(geoms):
-                yield dems.window(g, crs)
+        # as tasks over batches of complexes on the run's cluster (in this process without one)
+        func = partial(_record_of_window, band_m=options.get("band_m", 50.0),
+                       min_dem_coverage=options.get("min_dem_coverage", 0.2))  # fmt: skip
+        return map_glacier_windows(func, geoms, dem_path, groups=groups)
 
     source = dem_source if dem_source is not None else Path(dem_path).name
-    return attributes_from_windows(glaciers, dem_windows, dem_source=source, **options)
+    return _attributes(glaciers, dem_records, dem_source=source, **options)
+
+
+def _record_of_window(dems: DemWindows, g, crs, _extra, *, band_m: float, min_dem_coverage: float) -> tuple:
+    """One glacier's DEM record (a task of :func:`compute_attributes`): its window cut and computed."""
+    return _glacier_record(dems.window(g, crs), band_m, min_dem_coverage)
+
+
+def _glacier_record(win: GlacierWindow, band_m: float, min_dem_coverage: float) -> tuple:
+    """(stats, flowline, hypsometry bands, terminus point, window CRS) of one glacier's window."""
+    stats, line, bands = glacier_dem_attributes(win, band_m=band_m, min_dem_coverage=min_dem_coverage)
+    return stats, line, bands, terminus_point(win), win.grid.crs
 
 
 def attributes_from_windows(
@@ -228,6 +246,34 @@ def attributes_from_windows(
     glaciers, hypsometry[, centerlines]
         As :func:`compute_attributes`.
     """
+
+    def dem_records(geoms: gpd.GeoSeries, _groups) -> Iterator[tuple]:
+        return (_glacier_record(win, band_m, min_dem_coverage) for win in dem_windows(geoms))
+
+    return _attributes(glaciers, dem_records, debris=debris, id_column=id_column, dem_source=dem_source,
+                       img_source=img_source, src_date=src_date, band_m=band_m,
+                       return_centerlines=return_centerlines, allow_overlaps=allow_overlaps)  # fmt: skip
+
+
+def _attributes(
+    glaciers: gpd.GeoDataFrame,
+    dem_records: Callable[[gpd.GeoSeries, list | None], Iterable[tuple]],
+    *,
+    debris: gpd.GeoDataFrame | None = None,
+    id_column: str | None = None,
+    dem_source: str | None = None,
+    img_source: str | None = None,
+    src_date: str | None = None,
+    band_m: float = 50.0,
+    min_dem_coverage: float = 0.2,  # noqa: ARG001 - used by dem_records; accepted to keep one signature
+    return_centerlines: bool = False,
+    allow_overlaps: bool = False,
+):
+    """The attribute tables from per-glacier DEM records (:func:`_glacier_record`), in glacier order.
+
+    ``dem_records(geometries, complex ids or None)`` gives one record per glacier, from windows in memory
+    (:func:`attributes_from_windows`) or read inside tasks (:func:`compute_attributes`).
+    """
     if glaciers.crs is None:
         raise InputError("glacier outlines have no CRS", None, "Assign one before computing attributes")
     if len(glaciers) == 0:  # no glacier is a valid (empty) answer: every column, zero rows
@@ -237,9 +283,11 @@ def attributes_from_windows(
     ids = gdf[id_column].astype(str)
     _geometry_attributes(gdf, debris)
     rows, hyps, lines, terms = [], [], [], []
-    for i, win in enumerate(dem_windows(gdf.geometry)):
-        stats, line, bands = glacier_dem_attributes(win, band_m=band_m, min_dem_coverage=min_dem_coverage)
-        terms.append((terminus_point(win), win.grid.crs))
+    groups = (
+        list(gdf["outline_id"].astype(str)) if "outline_id" in gdf.columns else None
+    )  # units of a complex
+    for i, (stats, line, bands, term, crs) in enumerate(dem_records(gdf.geometry, groups)):
+        terms.append((term, crs))
         if stats["zmin_m"] is None:
             log.warning(
                 "glacier %s: only %.0f %% of it has valid DEM; elevation statistics left null",
@@ -247,7 +295,7 @@ def attributes_from_windows(
                 100 * stats["dem_cov"],
             )
         if line is not None:
-            lines.append({"glac_id": ids[i], "lmax_m": line.length, "geometry": line, "crs": win.grid.crs})
+            lines.append({"glac_id": ids[i], "lmax_m": line.length, "geometry": line, "crs": crs})
         rows.append(stats)
         for b, share in bands:
             hyps.append({"glac_id": ids[i], "band_min_m": b, "band_max_m": b + band_m, "share_permille": int(share),
