@@ -13,7 +13,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-__all__ = ["classify_aar", "snowline_altitude", "snowlines_from_raster"]
+__all__ = ["albedo_of_run", "classify_aar", "snowline_altitude", "snowlines_from_raster"]
 
 
 def snowline_altitude(z_m: np.ndarray, snow: np.ndarray) -> float:
@@ -118,3 +118,27 @@ def snow_source(cfg, run_dir) -> tuple[Path | None, float]:
         if set(ALBEDO_BANDS) <= names:
             return stack, a.albedo_snow_min
     return None, a.snow_threshold
+
+
+#: GeoTIFF tag of ``albedo.tif``: the digest of the stack it was computed from
+ALBEDO_STACK_TAG = "GLACIERINV_STACK_SHA256"
+
+
+def albedo_of_run(run_dir, block_px: int) -> Path:
+    """``RUN/albedo.tif``, the broadband albedo of ``RUN/stack.tif``, computed once per stack.
+
+    The attributes stage (``glac_type``, ``aar``) and the analyse stage (AAR types) use the same albedo:
+    the first that needs it writes it, tagged with the stack's digest, and the other reuses it while the
+    stack is unchanged (a stack rewritten since, or a file without the tag, is computed again).
+    """
+    from glacierinv.io.raster import open_raster
+    from glacierinv.preprocess.albedo import write_albedo
+    from glacierinv.runfolder import file_digest
+
+    stack, albedo = Path(run_dir) / "stack.tif", Path(run_dir) / "albedo.tif"
+    digest = file_digest(stack)
+    if albedo.exists():
+        with open_raster(albedo) as ds:
+            if ds.tags().get(ALBEDO_STACK_TAG) == digest:
+                return albedo
+    return write_albedo(stack, albedo, block=block_px, tags={ALBEDO_STACK_TAG: digest})
