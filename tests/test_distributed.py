@@ -146,7 +146,9 @@ def test_units_and_attributes_as_tasks_equal_in_process_and_survive_a_lost_worke
     attrs, hyps, lines = compute_attributes(units, dem, return_centerlines=True)
     with _KillingRunner(tmp_path, victim=2, workers=2, threads_per_worker=1) as cluster, using(cluster):
         d_units, d_debris, d_divides = subdivide(ice, dem, min_unit_area_km2=0.01)
-        attempts = [tuple(map(int, ln.split())) for ln in (tmp_path / "attempts.txt").read_text().splitlines()]
+        attempts = [
+            tuple(map(int, ln.split())) for ln in (tmp_path / "attempts.txt").read_text().splitlines()
+        ]
         (tmp_path / "attempts.txt").unlink()
         d_attrs, d_hyps, d_lines = compute_attributes(d_units, dem, return_centerlines=True)
     dead = int((tmp_path / "killed").read_text())
