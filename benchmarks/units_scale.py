@@ -6,8 +6,13 @@ part, smoothed by a 150 m buffer, holes below 0.05 km² filled: one Karakoram-si
 in its own process; the script prints, per resolution, the complex window in Mpx, the units stage's time and
 peak RSS, time and RSS per Mpx, the attributes stage's time on the same complex outline, and the ratio.
 
+With ``--workers N`` each stage runs its per-glacier tasks on a LocalCluster of N workers (one native
+thread each), as ``glacierinv run`` does with ``[runtime] workers``; the RSS column is then the largest
+peak RSS of a worker process (sampled every 0.2 s: what one complex's task needs), the main process's
+beside it.
+
 Usage: ``nice -n 10 .venv/bin/python benchmarks/units_scale.py [--res 30 10 4] [--work /tmp/units_scale]
-[--no-attributes]``
+[--no-attributes] [--workers 1]``
 (record ``uptime`` beside the figures: the machine is shared).
 """
 
@@ -80,37 +85,63 @@ def make_inputs(work: Path, res_list: list[float], z_ice: float) -> Path:
     return outline
 
 
-def _child(stage: str, outline: str, dem: str) -> None:
-    """Run one stage and print a JSON line with its time and peak RSS."""
+def _child(stage: str, outline: str, dem: str, workers: int = 0) -> None:
+    """Run one stage and print a JSON line with its time and peak RSS (of the largest worker with
+    ``workers`` > 0)."""
+    import contextlib
     import resource
+    import threading
 
     import geopandas as gpd
+    import psutil
+
+    from glacierinv.distributed import TaskRunner
+    from glacierinv.taskmap import using
+
+    peak: dict[int, float] = {}
+    done = threading.Event()
+
+    def sample() -> None:
+        me = psutil.Process()
+        while not done.is_set():
+            for c in me.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    peak[c.pid] = max(peak.get(c.pid, 0.0), c.memory_info().rss / 2**20)
+            time.sleep(0.2)
 
     gl = gpd.read_file(outline)
-    t = time.perf_counter()
-    if stage == "units":
-        from glacierinv.units import subdivide
+    threading.Thread(target=sample, daemon=True).start()
+    with TaskRunner(workers, threads_per_worker=1) as runner, using(runner if workers else None):
+        if workers:
+            runner.slots  # noqa: B018 - start the cluster outside the timing
+        t = time.perf_counter()
+        if stage == "units":
+            from glacierinv.units import subdivide
 
-        units = subdivide(gl, dem)[0]
-        extra = {"n_units": len(units)}
-    else:
-        from glacierinv.attributes import compute_attributes
+            units = subdivide(gl, dem)[0]
+            extra = {"n_units": len(units)}
+        else:
+            from glacierinv.attributes import compute_attributes
 
-        compute_attributes(gl, dem)
-        extra = {}
-    dt = time.perf_counter() - t
+            compute_attributes(gl, dem)
+            extra = {}
+        dt = time.perf_counter() - t
+    done.set()
     # VmHWM: this process image's peak RSS (ru_maxrss would carry over the parent's across exec)
     with open("/proc/self/status") as f:
         hwm = [line for line in f if line.startswith("VmHWM")]
     rss_mb = (
         int(hwm[0].split()[1]) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     )
+    if workers:
+        extra |= {"main_rss_mb": rss_mb, "cpu_s": runner.task_cpu_seconds}
+        rss_mb = max(peak.values())
     print(json.dumps({"stage": stage, "s": dt, "rss_mb": rss_mb, **extra}))
 
 
-def _run(stage: str, outline: Path, dem: Path) -> dict:
+def _run(stage: str, outline: Path, dem: Path, workers: int = 0) -> dict:
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
-    out = subprocess.run([sys.executable, __file__, "--child", stage, str(outline), str(dem)],
+    out = subprocess.run([sys.executable, __file__, "--child", stage, str(outline), str(dem), str(workers)],
                          capture_output=True, text=True, env=env, check=True)  # fmt: skip
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -120,11 +151,14 @@ def main() -> None:
     ap.add_argument("--res", type=float, nargs="+", default=[30.0, 10.0, 4.0])
     ap.add_argument("--work", type=Path, default=Path("/tmp/units_scale"))
     ap.add_argument("--z-ice", type=float, default=2600.0)
-    ap.add_argument("--child", nargs=3)
+    ap.add_argument("--child", nargs=4)
+    ap.add_argument(
+        "--workers", type=int, default=0, help="per-glacier tasks on N Dask workers (RSS per worker)"
+    )
     ap.add_argument("--no-attributes", action="store_true", help="time the units stage only")
     a = ap.parse_args()
     if a.child:
-        _child(*a.child)
+        _child(*a.child[:3], int(a.child[3]))
         return
     import geopandas as gpd
 
@@ -151,12 +185,16 @@ def main() -> None:
         route = routing_resolution_m((right - left + pad) * (top - bottom + pad) / res**2, res, MAX_ROUTE_CELLS,
                                      DEFAULT_SMOOTH_M)  # fmt: skip
         rmpx = (right - left + pad) * (top - bottom + pad) / route**2 / 1e6
-        u = _run("units", outline, dem)
+        u = _run("units", outline, dem, a.workers)
         line = (f"{res:5g}  {mpx:10.1f}  {route:7g}  {rmpx:10.1f}  {u['s']:7.1f}  {u['rss_mb']:12.0f}  "
                 f"{u['s'] / rmpx:16.2f}  {u['rss_mb'] / rmpx:17.1f}  {u['n_units']:7d}")  # fmt: skip
         if not a.no_attributes:
-            at = _run("attributes", outline, dem)
+            at = _run("attributes", outline, dem, a.workers)
             line += f"  {at['s']:12.1f}  {u['s'] / at['s']:10.2f}"
+        if a.workers:
+            line += (
+                f"  (worker peak RSS; main process {u['main_rss_mb']:.0f} MB; task CPU {u['cpu_s']:.1f} s)"
+            )
         print(line + f"  (load {os.getloadavg()[0]:.2f})", flush=True)
     print(f"load after: {os.getloadavg()[0]:.2f}")
 

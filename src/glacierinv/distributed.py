@@ -55,15 +55,17 @@ class TaskFailure:
     error: str
 
 
-def _timed(func: Callable, key: str, item: Any) -> tuple[str, Any, float, str | None, BaseException | None]:
-    started = time.perf_counter()
+def _timed(func: Callable, key: str, item: Any) -> tuple:
+    """``(key, value, wall s, error or None, exception or None, CPU s of this process)`` of one task."""
+    started, cpu = time.perf_counter(), time.process_time()
+    value = error = exc = None
     try:
         value = func(item)
-    except GlacierInvError as exc:  # user errors travel as themselves
-        return key, None, time.perf_counter() - started, f"{type(exc).__name__}: {exc}", exc
-    except Exception as exc:  # noqa: BLE001 - bugs: keep the message, re-raise in the caller
-        return key, None, time.perf_counter() - started, f"{type(exc).__name__}: {exc}", exc
-    return key, value, time.perf_counter() - started, None, None
+    except GlacierInvError as e:  # user errors travel as themselves
+        error, exc = f"{type(e).__name__}: {e}", e
+    except Exception as e:  # noqa: BLE001 - bugs: keep the message, re-raise in the caller
+        error, exc = f"{type(e).__name__}: {e}", e
+    return key, value, time.perf_counter() - started, error, exc, time.process_time() - cpu
 
 
 class _Records(logging.Handler):
@@ -156,7 +158,8 @@ class TaskRunner:
         inside the first task of every worker.
 
     After :meth:`map`, ``last_map_seconds`` holds the wall time from the first submission to the last
-    result (the tile work, without cluster start-up).
+    result (the tile work, without cluster start-up); ``map_seconds`` and ``task_cpu_seconds`` add up the
+    wall time of every map and the CPU time of every task so far.
     """
 
     def __init__(
@@ -174,6 +177,8 @@ class TaskRunner:
         self.preload = tuple(preload)
         self.threads_per_worker = threads_per_worker or default_threads_per_worker(workers)
         self.last_map_seconds: float | None = None
+        self.map_seconds = 0.0  # all maps so far: wall time from first submission to last result
+        self.task_cpu_seconds = 0.0  # all tasks so far: CPU time inside the tasks
         self._client = None
         self._cluster = None
 
@@ -198,6 +203,7 @@ class TaskRunner:
             return
         from distributed import Client, LocalCluster
 
+        started = time.perf_counter()
         try:
             if self.scheduler:
                 self._client = Client(self.scheduler, timeout="20s")
@@ -218,7 +224,8 @@ class TaskRunner:
             raise ConfigError(
                 f"cannot reach the Dask scheduler {self.scheduler or 'LocalCluster'} ({exc})"
             ) from None
-        log.info("dask: %s", self._client.dashboard_link if self._client else "")
+        log.info("dask: %s, %d workers, started in %.1f s", self.scheduler or "LocalCluster",
+                 len(self._client.scheduler_info().get("workers", {})), time.perf_counter() - started)  # fmt: skip
 
     def __exit__(self, *exc) -> None:
         if self._client is not None:
@@ -276,9 +283,11 @@ class TaskRunner:
                 if on_done:
                     on_done(n, len(items))
         self.last_map_seconds = time.perf_counter() - started
+        self.map_seconds += self.last_map_seconds
+        self.task_cpu_seconds += sum(o[5] for o in outcomes.values())
         results = []
         for key in keys:
-            _, value, _, error, exc = outcomes[key]
+            _, value, _, error, exc, _ = outcomes[key]
             if error is not None:
                 if not continue_on_error:
                     raise exc
@@ -289,8 +298,8 @@ class TaskRunner:
 
     @staticmethod
     def _log(outcome: tuple) -> None:
-        key, _, seconds, error, _ = outcome
+        key, _, seconds, error, _, cpu = outcome
         if error is None:
-            log.info("task %s: SUCCESS in %.2f s", key, seconds)
+            log.info("task %s: SUCCESS in %.2f s (%.2f s CPU)", key, seconds, cpu)
         else:
             log.error("task %s: %s", key, error)

@@ -231,7 +231,12 @@ def _run_one(
             elif stage.part_outputs and uses_parts(cfg):
                 summary = _run_parts(cfg, run, stage, progress, runner)
             else:
+                before = (runner.map_seconds, runner.task_cpu_seconds) if runner is not None else None
                 summary = stage.run(cfg, run, progress) or {}
+                if before is not None and runner.distributed and runner.map_seconds > before[0]:
+                    # the stage's per-glacier tasks on the cluster: wall time of their maps, CPU inside them
+                    summary |= {"tasks_seconds": round(runner.map_seconds - before[0], 3),
+                                "tasks_cpu_seconds": round(runner.task_cpu_seconds - before[1], 3)}  # fmt: skip
     except BaseException as exc:
         run.record(stage.name, status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
