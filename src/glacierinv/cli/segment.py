@@ -101,6 +101,13 @@ def register(app: typer.Typer) -> None:
         force: bool = options.force("Restart in a non-empty --out."),
         max_epochs: int = typer.Option(None, "--max-epochs", help="Override [train] max_epochs."),
         device: str = typer.Option(None, "--device", help="Override [train] device (auto, cpu, cuda)."),
+        precision: str = typer.Option(
+            None, "--precision", help="Override [train] precision (auto = bf16 where native, fp32, bf16)."
+        ),
+        threads: int = typer.Option(None, "--threads", help="Override [train] threads (torch CPU threads)."),
+        max_minutes: float = typer.Option(
+            None, "--max-minutes", help="Stop after the epoch that reaches N minutes; continue with --resume."
+        ),
     ) -> None:
         """Train (or fine-tune) the U-Net+CBAM on (stack, labels) scenes; the best checkpoint is OUT/best.pt.
 
@@ -160,6 +167,9 @@ def register(app: typer.Typer) -> None:
             update["tile_px"] = tile_px
         if loss is not None:
             update["loss"] = loss
+        for key, value in (("precision", precision), ("threads", threads), ("max_minutes", max_minutes)):
+            if value is not None:
+                update[key] = value
         cfg = with_overrides(cfg, **update)
         summary = train(cfg, out, resume=resume, force=force)
         test = summary["test"] or {}
@@ -170,6 +180,10 @@ def register(app: typer.Typer) -> None:
             + (f", test glacier F1 {glacier:.3f}" if glacier is not None else "")
             + f" → {summary['checkpoint']} (report: {out / 'report.md'})"
         )
+        if not summary["finished"]:
+            console.print(
+                f"stopped by --max-minutes after epoch {summary['epochs_run']}: continue with --resume"
+            )
 
     @app.command("ablate")
     def ablate_cmd(
