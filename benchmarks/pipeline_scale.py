@@ -12,6 +12,11 @@ once (stack, baseline segmentation, outlines in process), then the three stages 
 and CPU seconds, the serial rest, the cluster start-up, the workers' peak RSS (sampled), and whether the
 inventory and analysis CSVs are byte-identical to the in-process run's.
 
+``--terrain-complexes`` does the same on real terrain without the raster stages: every complex of the
+Ötztal SRTM ice mask of ``units_scale.make_complexes`` (``--terrain-res`` 30 m, ``--terrain-z-ice`` m),
+split into units, their attributes, terrain histograms and mainline profiles (the per-glacier work of
+units, attributes and analyse), in process and on 1 and 2 workers, interleaved ``--repeats`` times.
+
 ``--workers-size 0`` skips the workers comparison, which runs 1 and 2 Dask workers (one native thread each, so
 the comparison is worker scaling, not thread count) interleaved ``--repeats`` times and compares the
 tile tasks' wall time (``tasks_seconds`` of the stack and segment stages: submission of the first part to the
@@ -79,6 +84,80 @@ print(json.dumps({"seconds": time.perf_counter() - t, "worker_peak_rss_mb": sort
 """
 
 GLACIER_STAGES = ("units", "attributes", "analyse")
+
+TERRAIN_CHILD = r"""
+import hashlib, json, sys, time
+import geopandas as gpd
+from glacierinv.distributed import TaskRunner
+from glacierinv.taskmap import using
+from glacierinv.units import subdivide
+from glacierinv.attributes import compute_attributes
+from glacierinv.analysis.sampling import sample_terrain
+from glacierinv.analysis.profiles import mainline_profiles
+outlines, dem, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ice = gpd.read_file(outlines)
+out, h = {}, hashlib.sha256()
+with TaskRunner(workers, threads_per_worker=1) as runner, using(runner if workers else None):
+    start = time.perf_counter()
+    if workers:
+        runner.slots  # the cluster starts here, outside the steps' timing
+    out["startup_s"] = time.perf_counter() - start
+    def step(name, f):
+        w0, m0, c0, t0 = runner.map_seconds, runner.task_cpu_seconds, time.process_time(), time.perf_counter()
+        value = f()
+        out[name] = {"s": time.perf_counter() - t0, "tasks_s": runner.map_seconds - w0,
+                     "tasks_cpu_s": runner.task_cpu_seconds - m0, "main_cpu_s": time.process_time() - c0}
+        return value
+    units, debris, divides = step("units", lambda: subdivide(ice, dem))
+    attrs, hyps, lines = step("attributes", lambda: compute_attributes(units, dem, return_centerlines=True))
+    hist = step("terrain", lambda: sample_terrain(attrs, dem))
+    prof = step("profiles", lambda: mainline_profiles(attrs, dem, centerlines=lines))
+h.update(b"".join(g.wkb for g in units.geometry))
+h.update(attrs.drop(columns="geometry").to_csv().encode() + hyps.to_csv().encode())
+h.update(hist.table.to_csv().encode() + b"".join(a.tobytes() for a in hist.z_glacier))
+h.update(prof.tables[next(iter(prof.tables))].to_csv().encode())
+out |= {"n_complexes": len(ice), "n_units": len(units), "digest": h.hexdigest()[:16]}
+print(json.dumps(out))
+"""
+TERRAIN_STEPS = ("units", "attributes", "terrain", "profiles")
+
+
+def terrain_complexes(res: float, z_ice: float, repeats: int) -> None:
+    """1 vs 2 workers on the per-glacier work over real-terrain complexes (see the module docstring)."""
+    import os
+
+    from units_scale import make_complexes
+
+    outlines, dem = make_complexes(Path("/tmp/glacierinv_terrain"), res, z_ice)
+    best: dict = {}
+    reference = None
+    print(f"terrain complexes: {outlines} on {dem}; load {os.getloadavg()}")
+    for _rep in range(repeats):
+        for workers in (0, 1, 2):
+            cpu0 = os.times()
+            res_ = subprocess.run([sys.executable, "-c", TERRAIN_CHILD, str(outlines), str(dem), str(workers)],
+                                  capture_output=True, text=True)  # fmt: skip
+            if res_.returncode != 0:
+                raise RuntimeError(res_.stderr[-3000:])
+            cpu = os.times()
+            f = json.loads(res_.stdout.strip().splitlines()[-1])
+            reference = reference or f["digest"]
+            total = sum(f[k]["s"] for k in TERRAIN_STEPS)
+            tasks = sum(f[k]["tasks_s"] for k in TERRAIN_STEPS)
+            tcpu = sum(f[k]["tasks_cpu_s"] for k in TERRAIN_STEPS)
+            main = sum(f[k]["main_cpu_s"] for k in TERRAIN_STEPS)
+            b = best.setdefault(workers, {"total": float("inf"), "tasks": float("inf")})
+            b["total"], b["tasks"] = min(b["total"], total), min(b["tasks"], tasks)
+            children = (cpu.children_user + cpu.children_system) - (cpu0.children_user + cpu0.children_system)
+            print(f"  workers={workers}: {f['n_complexes']} complexes → {f['n_units']} units; "
+                  + ", ".join(f"{k} {f[k]['s']:.1f} s" for k in TERRAIN_STEPS)
+                  + f" = {total:.1f} s; tasks wall {tasks:.1f} s, tasks CPU {tcpu:.1f} s, main-process CPU "
+                  f"{main:.1f} s (in process: everything), cluster start-up {f['startup_s']:.1f} s, CPU of "
+                  f"all processes {children:.1f} s; results {'identical' if f['digest'] == reference else 'DIFFER'}"
+                  f"; load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
+    print(f"speed-up 2 vs 1 workers: tasks {best[1]['tasks'] / best[2]['tasks']:.2f}x, steps incl. the main "
+          f"process's part {best[1]['total'] / best[2]['total']:.2f}x; 2 workers vs in process "
+          f"{best[0]['total'] / best[2]['total']:.2f}x; load after {os.getloadavg()}")  # fmt: skip
 
 
 def _run_stages(scene: Path, out: Path, update: dict, stages) -> dict:
@@ -202,7 +281,12 @@ def main() -> None:
     ap.add_argument(
         "--glacier-base", type=int, default=1024, help="scene size tiled for the per-glacier test"
     )
+    ap.add_argument("--terrain-complexes", action="store_true", help="per-glacier work on real terrain")
+    ap.add_argument("--terrain-res", type=float, default=30.0)
+    ap.add_argument("--terrain-z-ice", type=float, default=2600.0)
     args = ap.parse_args()
+    if args.terrain_complexes:
+        terrain_complexes(args.terrain_res, args.terrain_z_ice, args.repeats)
     from _tiled_scene import tile_scene
 
     from glacierinv.synthetic.scene import MAX_SIZE_PX

@@ -85,6 +85,53 @@ def make_inputs(work: Path, res_list: list[float], z_ice: float) -> Path:
     return outline
 
 
+def make_complexes(
+    work: Path, res: float, z_ice: float, min_km2: float = 0.5, cell_km: float = 3.0
+) -> tuple[Path, Path]:
+    """Many complexes over the same real terrain: the ice mask of :func:`make_inputs` (terrain above
+    ``z_ice`` on slopes below 35°, opened by ~90 m, smoothed by a 75 m buffer) cut by a grid of ``cell_km``
+    cells (0: not cut), every part of at least ``min_km2``; returns (outlines path, DEM path at ``res``).
+    The cut gives a mountain range's count of complexes (straight edges where the grid cut the ice)."""
+    import geopandas as gpd
+    import numpy as np
+    import rasterio
+    import rasterio.features
+    from scipy import ndimage
+    from shapely.geometry import shape
+
+    from glacierinv.dem.terrain import slope_deg
+
+    make_inputs(work, [res], z_ice)
+    dem = work / f"dem_{res:g}m.tif"
+    outlines = work / f"complexes_{res:g}m_{z_ice:g}_{cell_km:g}km.gpkg"
+    if not outlines.exists():
+        with rasterio.open(dem) as ds:
+            z = ds.read(1)
+            smooth = ndimage.gaussian_filter(np.nan_to_num(z, nan=0.0), 90.0 / res)
+            ice = np.isfinite(z) & (z > z_ice) & (slope_deg(smooth, res) < 35.0)
+            ice = ndimage.binary_opening(ice, iterations=max(1, round(90.0 / res)))
+            polys = [shape(g) for g, v in rasterio.features.shapes(ice.astype("uint8"), mask=ice,
+                                                                   transform=ds.transform) if v]  # fmt: skip
+        import shapely
+
+        smooth_polys = [p.buffer(75).buffer(-75).simplify(10) for p in polys if p.area >= min_km2 * 1e6]
+        merged = shapely.union_all(smooth_polys)  # parts whose smoothed outlines touch are one complex
+        if cell_km > 0:
+            x0, y0, x1, y1 = merged.bounds
+            step = cell_km * 1e3
+            cells = [shapely.box(x, y, x + step, y + step) for x in np.arange(x0, x1, step)
+                     for y in np.arange(y0, y1, step)]  # fmt: skip
+            pieces = [merged.intersection(c).buffer(-15) for c in cells]  # 30 m apart: separate complexes
+            merged = shapely.MultiPolygon([q for p in pieces for q in getattr(p, "geoms", [p])
+                                           if q.geom_type == "Polygon" and not q.is_empty])  # fmt: skip
+        parts = sorted(getattr(merged, "geoms", [merged]), key=lambda q: (-q.bounds[3], q.bounds[0]))
+        parts = [q for q in parts if q.area >= min_km2 * 1e6]
+        gdf = gpd.GeoDataFrame({"outline_id": [f"T{k + 1:04d}" for k in range(len(parts))]}, geometry=parts,
+                               crs=UTM)  # fmt: skip
+        gdf.to_file(outlines)
+    return outlines, dem
+
+
 def _child(stage: str, outline: str, dem: str, workers: int = 0) -> None:
     """Run one stage and print a JSON line with its time and peak RSS (of the largest worker with
     ``workers`` > 0)."""
