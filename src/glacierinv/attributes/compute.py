@@ -20,7 +20,8 @@ Definitions follow RGI 7 (DESIGN.md), computed on each glacier's DEM window on a
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from glacierinv.dem.windows import (
     DemWindows,
     GlacierWindow,
     check_dem_covers,
+    complex_groups,
     map_glacier_windows,
 )
 from glacierinv.errors import InputError
@@ -189,15 +191,21 @@ def compute_attributes(
         share_permille, area_km2); ``centerlines`` (glac_id, lmax_m, geometry) in the glaciers' CRS.
     """
 
-    def dem_records(geoms: gpd.GeoSeries, groups) -> list[tuple]:
-        check_dem_covers(geoms, dem_path)
-        # as tasks over batches of complexes on the run's cluster (in this process without one)
-        func = partial(_record_of_window, band_m=options.get("band_m", 50.0),
-                       min_dem_coverage=options.get("min_dem_coverage", 0.2))  # fmt: skip
-        return map_glacier_windows(func, geoms, dem_path, groups=groups)
-
     source = dem_source if dem_source is not None else Path(dem_path).name
-    return _attributes(glaciers, dem_records, dem_source=source, **options)
+    return attributes_from_windows(glaciers, _WindowTasks(dem_path), dem_source=source, **options)
+
+
+@dataclass(frozen=True)
+class _WindowTasks:
+    """The DEM windows of :func:`compute_attributes`: read and computed inside tasks over batches of
+    complexes (on the run's cluster, else in this process) instead of handed over one by one."""
+
+    dem_path: str | Path
+
+    def records(self, geoms: gpd.GeoSeries, groups, band_m: float, min_dem_coverage: float) -> list[tuple]:
+        check_dem_covers(geoms, self.dem_path)
+        func = partial(_record_of_window, band_m=band_m, min_dem_coverage=min_dem_coverage)
+        return map_glacier_windows(func, geoms, self.dem_path, groups=groups)
 
 
 def _record_of_window(dems: DemWindows, g, crs, _extra, *, band_m: float, min_dem_coverage: float) -> tuple:
@@ -246,34 +254,6 @@ def attributes_from_windows(
     glaciers, hypsometry[, centerlines]
         As :func:`compute_attributes`.
     """
-
-    def dem_records(geoms: gpd.GeoSeries, _groups) -> Iterator[tuple]:
-        return (_glacier_record(win, band_m, min_dem_coverage) for win in dem_windows(geoms))
-
-    return _attributes(glaciers, dem_records, debris=debris, id_column=id_column, dem_source=dem_source,
-                       img_source=img_source, src_date=src_date, band_m=band_m,
-                       return_centerlines=return_centerlines, allow_overlaps=allow_overlaps)  # fmt: skip
-
-
-def _attributes(
-    glaciers: gpd.GeoDataFrame,
-    dem_records: Callable[[gpd.GeoSeries, list | None], Iterable[tuple]],
-    *,
-    debris: gpd.GeoDataFrame | None = None,
-    id_column: str | None = None,
-    dem_source: str | None = None,
-    img_source: str | None = None,
-    src_date: str | None = None,
-    band_m: float = 50.0,
-    min_dem_coverage: float = 0.2,  # noqa: ARG001 - used by dem_records; accepted to keep one signature
-    return_centerlines: bool = False,
-    allow_overlaps: bool = False,
-):
-    """The attribute tables from per-glacier DEM records (:func:`_glacier_record`), in glacier order.
-
-    ``dem_records(geometries, complex ids or None)`` gives one record per glacier, from windows in memory
-    (:func:`attributes_from_windows`) or read inside tasks (:func:`compute_attributes`).
-    """
     if glaciers.crs is None:
         raise InputError("glacier outlines have no CRS", None, "Assign one before computing attributes")
     if len(glaciers) == 0:  # no glacier is a valid (empty) answer: every column, zero rows
@@ -283,10 +263,11 @@ def _attributes(
     ids = gdf[id_column].astype(str)
     _geometry_attributes(gdf, debris)
     rows, hyps, lines, terms = [], [], [], []
-    groups = (
-        list(gdf["outline_id"].astype(str)) if "outline_id" in gdf.columns else None
-    )  # units of a complex
-    for i, (stats, line, bands, term, crs) in enumerate(dem_records(gdf.geometry, groups)):
+    if isinstance(dem_windows, _WindowTasks):  # compute_attributes: the windows are read in tasks
+        records = dem_windows.records(gdf.geometry, complex_groups(gdf), band_m, min_dem_coverage)
+    else:
+        records = (_glacier_record(win, band_m, min_dem_coverage) for win in dem_windows(gdf.geometry))
+    for i, (stats, line, bands, term, crs) in enumerate(records):
         terms.append((term, crs))
         if stats["zmin_m"] is None:
             log.warning(
