@@ -5,6 +5,18 @@ Every figure printed comes from this run, on this machine:
     .venv/bin/python benchmarks/pipeline_scale.py --sizes 1024 4096 8192 --workers-size 2048
 
 Sizes above the generator's cap (4096²) are an n × n tiling of a 4096² scene (``_tiled_scene.py``).
+``--glacier-tiles N`` (0: skip) measures the per-glacier stages (units, attributes, analyse) as Dask tasks:
+a ``--glacier-base``² scene (default 1024², 3 complexes) tiled N × N (5 → 5120², ~75 complexes), prepared
+once (stack, baseline segmentation, outlines in process), then the three stages re-run with ``workers`` =
+0 (in process), 1 and 2, interleaved ``--repeats`` times; printed: each stage's seconds, the tasks' wall
+and CPU seconds, the serial rest, the cluster start-up, the workers' peak RSS (sampled), and whether the
+inventory and analysis CSVs are byte-identical to the in-process run's.
+
+``--terrain-complexes`` does the same on real terrain without the raster stages: every complex of the
+Ötztal SRTM ice mask of ``units_scale.make_complexes`` (``--terrain-res`` 30 m, ``--terrain-z-ice`` m),
+split into units, their attributes, terrain histograms and mainline profiles (the per-glacier work of
+units, attributes and analyse), in process and on 1 and 2 workers, interleaved ``--repeats`` times.
+
 ``--workers-size 0`` skips the workers comparison, which runs 1 and 2 Dask workers (one native thread each, so
 the comparison is worker scaling, not thread count) interleaved ``--repeats`` times and compares the
 tile tasks' wall time (``tasks_seconds`` of the stack and segment stages: submission of the first part to the
@@ -43,6 +55,196 @@ print(json.dumps({"seconds": time.perf_counter() - t, "peak_rss_mb": max(rss.val
 """
 
 
+GLACIER_CHILD = r"""
+import json, sys, threading, time
+import psutil
+from glacierinv.config import load_config
+from glacierinv.pipeline import run_pipeline
+cfg = load_config(sys.argv[1])
+upd = json.loads(sys.argv[3])
+cfg = cfg.model_copy(update={k: getattr(cfg, k).model_copy(update=v) for k, v in upd.items()})
+peak = {}
+def sample():  # the peak RSS of every worker process (children of this one), every 0.2 s
+    me = psutil.Process()
+    while not done.is_set():
+        for c in me.children(recursive=True):
+            try:
+                peak[c.pid] = max(peak.get(c.pid, 0), c.memory_info().rss / 2**20)
+            except psutil.Error:
+                pass
+        time.sleep(0.2)
+done = threading.Event()
+threading.Thread(target=sample, daemon=True).start()
+t = time.perf_counter()
+run_pipeline(cfg, sys.argv[2], stages=tuple(json.loads(sys.argv[4])), force=True)
+done.set()
+line = next(ln for ln in open("/proc/self/status") if ln.startswith("VmHWM"))
+print(json.dumps({"seconds": time.perf_counter() - t, "worker_peak_rss_mb": sorted(peak.values())[-4:],
+                  "main_peak_rss_mb": int(line.split()[1]) / 1024}))
+"""
+
+GLACIER_STAGES = ("units", "attributes", "analyse")
+
+TERRAIN_CHILD = r"""
+import hashlib, json, sys, time
+import geopandas as gpd
+from glacierinv.distributed import TaskRunner
+from glacierinv.taskmap import using
+from glacierinv.units import subdivide
+from glacierinv.attributes import compute_attributes
+from glacierinv.analysis.sampling import sample_terrain
+from glacierinv.analysis.profiles import mainline_profiles
+outlines, dem, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ice = gpd.read_file(outlines)
+out, h = {}, hashlib.sha256()
+with TaskRunner(workers, threads_per_worker=1) as runner, using(runner if workers else None):
+    start = time.perf_counter()
+    if workers:
+        runner.slots  # the cluster starts here, outside the steps' timing
+    out["startup_s"] = time.perf_counter() - start
+    def step(name, f):
+        w0, m0, c0, t0 = runner.map_seconds, runner.task_cpu_seconds, time.process_time(), time.perf_counter()
+        value = f()
+        out[name] = {"s": time.perf_counter() - t0, "tasks_s": runner.map_seconds - w0,
+                     "tasks_cpu_s": runner.task_cpu_seconds - m0, "main_cpu_s": time.process_time() - c0}
+        return value
+    units, debris, divides = step("units", lambda: subdivide(ice, dem))
+    attrs, hyps, lines = step("attributes", lambda: compute_attributes(units, dem, return_centerlines=True))
+    hist = step("terrain", lambda: sample_terrain(attrs, dem))
+    prof = step("profiles", lambda: mainline_profiles(attrs, dem, centerlines=lines))
+h.update(b"".join(g.wkb for g in units.geometry))
+h.update(attrs.drop(columns="geometry").to_csv().encode() + hyps.to_csv().encode())
+h.update(hist.table.to_csv().encode() + b"".join(a.tobytes() for a in hist.z_glacier))
+h.update(prof.tables[next(iter(prof.tables))].to_csv().encode())
+out |= {"n_complexes": len(ice), "n_units": len(units), "digest": h.hexdigest()[:16]}
+print(json.dumps(out))
+"""
+TERRAIN_STEPS = ("units", "attributes", "terrain", "profiles")
+
+
+def terrain_complexes(res: float, z_ice: float, repeats: int) -> None:
+    """1 vs 2 workers on the per-glacier work over real-terrain complexes (see the module docstring)."""
+    import os
+
+    from units_scale import make_complexes
+
+    outlines, dem = make_complexes(Path("/tmp/glacierinv_terrain"), res, z_ice)
+    best: dict = {}
+    reference = None
+    print(f"terrain complexes: {outlines} on {dem}; load {os.getloadavg()}")
+    for _rep in range(repeats):
+        for workers in (0, 1, 2):
+            cpu0 = os.times()
+            res_ = subprocess.run([sys.executable, "-c", TERRAIN_CHILD, str(outlines), str(dem), str(workers)],
+                                  capture_output=True, text=True)  # fmt: skip
+            if res_.returncode != 0:
+                raise RuntimeError(res_.stderr[-3000:])
+            cpu = os.times()
+            f = json.loads(res_.stdout.strip().splitlines()[-1])
+            reference = reference or f["digest"]
+            total = sum(f[k]["s"] for k in TERRAIN_STEPS)
+            tasks = sum(f[k]["tasks_s"] for k in TERRAIN_STEPS)
+            tcpu = sum(f[k]["tasks_cpu_s"] for k in TERRAIN_STEPS)
+            main = sum(f[k]["main_cpu_s"] for k in TERRAIN_STEPS)
+            b = best.setdefault(workers, {"total": float("inf"), "tasks": float("inf")})
+            b["total"], b["tasks"] = min(b["total"], total), min(b["tasks"], tasks)
+            children = (cpu.children_user + cpu.children_system) - (cpu0.children_user + cpu0.children_system)
+            print(f"  workers={workers}: {f['n_complexes']} complexes → {f['n_units']} units; "
+                  + ", ".join(f"{k} {f[k]['s']:.1f} s" for k in TERRAIN_STEPS)
+                  + f" = {total:.1f} s; tasks wall {tasks:.1f} s, tasks CPU {tcpu:.1f} s, main-process CPU "
+                  f"{main:.1f} s (in process: everything), cluster start-up {f['startup_s']:.1f} s, CPU of "
+                  f"all processes {children:.1f} s; results {'identical' if f['digest'] == reference else 'DIFFER'}"
+                  f"; load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
+    print(f"speed-up 2 vs 1 workers: tasks {best[1]['tasks'] / best[2]['tasks']:.2f}x, steps incl. the main "
+          f"process's part {best[1]['total'] / best[2]['total']:.2f}x; 2 workers vs in process "
+          f"{best[0]['total'] / best[2]['total']:.2f}x; load after {os.getloadavg()}")  # fmt: skip
+
+
+def _run_stages(scene: Path, out: Path, update: dict, stages) -> dict:
+    res = subprocess.run(
+        [sys.executable, "-c", GLACIER_CHILD, str(scene / "config.toml"), str(out), json.dumps(update),
+         json.dumps(list(stages))], capture_output=True, text=True,
+    )  # fmt: skip
+    if res.returncode != 0:
+        raise RuntimeError(f"pipeline run {update} failed:\n{res.stderr[-3000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def _outputs_digest(run: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in [run / "inventory.csv", *sorted((run / "analysis").glob("*.csv"))]:
+        h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def glacier_stages(tmp: Path, base_px: int, tiles: int, repeats: int) -> None:
+    """1 vs 2 workers on the per-glacier stages (see the module docstring)."""
+    import os
+    import re
+
+    import pyogrio
+    from _tiled_scene import tile_scene
+
+    base, scene, run = tmp / "gbase", tmp / "gscene", tmp / "grun"
+    _generate(base, seed=1, size_px=base_px)
+    if tiles > 1:
+        tile_scene(base, scene, tiles)
+    else:
+        scene = base
+    t = time.perf_counter()
+    _run_stages(scene, run, {"segment": {"method": "baseline"}}, ("stack", "segment", "outlines"))
+    n = pyogrio.read_info(run / "outlines.gpkg", layer="glaciers")["features"]
+    mpx = (base_px * tiles) ** 2 / 1e6
+    print(f"per-glacier stages: {base_px * tiles}² scene ({mpx:.1f} Mpx), {n} complexes; prepared in "
+          f"{time.perf_counter() - t:.0f} s; load {os.getloadavg()}")  # fmt: skip
+    reference = None
+    best: dict = {}
+    for _rep in range(repeats):
+        for workers in (0, 1, 2):
+            upd = {
+                "segment": {"method": "baseline"},
+                "runtime": {"workers": workers, "threads_per_worker": 1},
+            }
+            (run / "run.log").write_text("")
+            cpu0 = os.times()
+            fig = _run_stages(scene, run, upd, GLACIER_STAGES)
+            cpu = os.times()
+            stages = json.loads((run / "run.json").read_text())["stages"]
+            sec = {k: stages[k]["seconds"] for k in GLACIER_STAGES}
+            tasks = sum(stages[k]["summary"].get("tasks_seconds", 0.0) for k in GLACIER_STAGES)
+            tcpu = sum(stages[k]["summary"].get("tasks_cpu_seconds", 0.0) for k in GLACIER_STAGES)
+            log = (run / "run.log").read_text()
+            startup = [float(x) for x in re.findall(r"started in ([0-9.]+) s", log)]
+            per_task = [
+                (float(a), float(b))
+                for a, b in re.findall(r"SUCCESS in ([0-9.]+) s \(([0-9.]+) s CPU\)", log)
+            ]
+            digest = _outputs_digest(run)
+            reference = reference or digest
+            total = sum(sec.values())
+            b = best.setdefault(workers, {"total": float("inf"), "tasks": float("inf"), "rest": float("inf")})
+            b["total"] = min(b["total"], total)
+            b["tasks"] = min(b["tasks"], tasks) if workers else b["tasks"]
+            b["rest"] = min(b["rest"], total - tasks - sum(startup))
+            b["cpu"] = tcpu
+            b["rss"] = max(fig["worker_peak_rss_mb"] or [0])
+            children_cpu = (cpu.children_user + cpu.children_system) - (
+                cpu0.children_user + cpu0.children_system
+            )
+            print(f"  workers={workers}: " + ", ".join(f"{k} {v:.1f} s" for k, v in sec.items())
+                  + f" = {total:.1f} s; tasks wall {tasks:.1f} s, tasks CPU {tcpu:.1f} s in {len(per_task)} tasks"
+                  + (f" (largest task {max(per_task)[0]:.1f} s wall / {max(per_task, key=lambda x: x[1])[1]:.1f} s CPU)" if per_task else "")
+                  + f", cluster start-up {sum(startup):.1f} s, serial rest {total - tasks - sum(startup):.1f} s; "
+                  f"worker peak RSS {b['rss']:.0f} MB, main {fig['main_peak_rss_mb']:.0f} MB; CPU of the run "
+                  f"{children_cpu:.1f} s; outputs {'identical' if digest == reference else 'DIFFER'}; "
+                  f"load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
+    print(f"speed-up 2 vs 1 workers: tasks {best[1]['tasks'] / best[2]['tasks']:.2f}x, the three stages incl. "
+          f"start-up and serial parts {best[1]['total'] / best[2]['total']:.2f}x; 2 workers vs in process "
+          f"{best[0]['total'] / best[2]['total']:.2f}x; load after {os.getloadavg()}")  # fmt: skip
+
+
 def _run(scene: Path, out: Path, runtime: dict) -> dict:
     res = subprocess.run(
         [sys.executable, "-c", CHILD, str(scene / "config.toml"), str(out), json.dumps(runtime)],
@@ -66,14 +268,25 @@ def _generate(out: Path, seed: int, size_px: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096])
+    ap.add_argument("--sizes", type=int, nargs="*", default=[1024, 2048, 4096], help="none: skip")
     ap.add_argument(
         "--workers-size", type=int, default=2048, help="scene size for the 1 vs 2 workers test (0: skip)"
     )
     ap.add_argument("--block", type=int, default=1024)
     ap.add_argument("--workers-tile", type=int, default=0, help="tile px of the workers test (0: size / 2)")
-    ap.add_argument("--repeats", type=int, default=2, help="interleaved repeats of the workers test")
+    ap.add_argument("--repeats", type=int, default=2, help="interleaved repeats of the workers tests")
+    ap.add_argument(
+        "--glacier-tiles", type=int, default=0, help="per-glacier stages test: N × N tiling (0: skip)"
+    )
+    ap.add_argument(
+        "--glacier-base", type=int, default=1024, help="scene size tiled for the per-glacier test"
+    )
+    ap.add_argument("--terrain-complexes", action="store_true", help="per-glacier work on real terrain")
+    ap.add_argument("--terrain-res", type=float, default=30.0)
+    ap.add_argument("--terrain-z-ice", type=float, default=2600.0)
     args = ap.parse_args()
+    if args.terrain_complexes:
+        terrain_complexes(args.terrain_res, args.terrain_z_ice, args.repeats)
     from _tiled_scene import tile_scene
 
     from glacierinv.synthetic.scene import MAX_SIZE_PX
@@ -81,6 +294,8 @@ def main() -> None:
     print(f"machine: {platform.machine()} {platform.processor()} python {platform.python_version()}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        if args.glacier_tiles:
+            glacier_stages(tmp, args.glacier_base, args.glacier_tiles, args.repeats)
         rows = []
         for size in args.sizes:
             scene = tmp / f"scene{size}"
@@ -106,7 +321,7 @@ def main() -> None:
             )
             print("        peak RSS after each stage (MB): "
                   + ", ".join(f"{k} {v:.0f}" for k, v in fig["rss_after_mb"].items()))  # fmt: skip
-        base = rows[0][2]["peak_rss_mb"]
+        base = rows[0][2]["peak_rss_mb"] if rows else None
         for size, _, fig in rows[1:]:
             print(f"peak RSS {size}² / {rows[0][0]}²: {fig['peak_rss_mb'] / base:.2f}x")
 

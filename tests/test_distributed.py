@@ -72,3 +72,91 @@ def test_workers_import_the_task_modules_at_start_up():
         assert cluster.map(_imported, [TASK_MODULES]) == [[True] * len(TASK_MODULES)]
     with TaskRunner(workers=1, threads_per_worker=1, preload=()) as cluster:
         assert cluster.map(_imported, [("glacierinv.segment.infer",)]) == [[False]]
+
+
+# ------------------------------------------------------------------------------------------------------
+# per-glacier tasks (units, attributes) on a cluster: the in-process result, and a lost worker
+# ------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def ridge_complexes(tmp_path_factory):
+    """Eight complexes on the ridge terrain of tests/ridge.py; the largest splits in two at the ridge."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from tests.ridge import UTM, ridge_dem
+
+    dem = ridge_dem(tmp_path_factory.mktemp("ridge") / "dem.tif", 10.0)
+    # the two-tongued complex of tests/units (split at the ridge) and seven small ones around it
+    body = box(500300, 4000300, 501700, 4001700).difference(box(500900, 4000000, 501100, 4000900))
+    boxes = [body] + [box(*b) for b in (
+        (500020, 4000050, 500250, 4000600), (500020, 4000700, 500250, 4001300), (500020, 4001400, 500250, 4001980),
+        (500400, 4001750, 500900, 4001980), (501000, 4001750, 501500, 4001980), (501750, 4000050, 501980, 4000900),
+        (501750, 4001000, 501980, 4001980))]  # fmt: skip
+    return dem, gpd.GeoDataFrame({"outline_id": [f"C{k:02d}" for k in range(8)]}, geometry=boxes, crs=UTM)
+
+
+def _same_frames(a, b):
+    import pandas as pd
+
+    assert list(a.columns) == list(b.columns) and len(a) == len(b)
+    if hasattr(a, "geometry"):
+        assert [g.wkb for g in a.geometry] == [g.wkb for g in b.geometry]  # exact coordinates
+        a, b = a.drop(columns=a.geometry.name), b.drop(columns=b.geometry.name)
+    pd.testing.assert_frame_equal(pd.DataFrame(a), pd.DataFrame(b), check_exact=True)
+
+
+class _Flaky:
+    """Runs ``func``; the first attempt of item ``victim`` kills its worker process (a lost node). Every
+    attempt is written to ``log_dir`` so the test sees which tasks ran again."""
+
+    def __init__(self, func, log_dir, victim):
+        self.func, self.log_dir, self.victim = func, log_dir, victim
+
+    def __call__(self, numbered):
+        import os
+        from pathlib import Path
+
+        i, item = numbered
+        with open(Path(self.log_dir) / "attempts.txt", "a") as f:
+            f.write(f"{i} {os.getpid()}\n")
+        killed = Path(self.log_dir) / "killed"
+        if i == self.victim and not killed.exists():
+            killed.write_text(str(os.getpid()))
+            os._exit(1)  # the worker process dies mid-task, its nanny starts a new one
+        return self.func(item)
+
+
+class _KillingRunner(TaskRunner):
+    def __init__(self, log_dir, victim, **kw):
+        super().__init__(**kw)
+        self.log_dir, self.victim = log_dir, victim
+
+    def map(self, func, items, **kw):
+        return super().map(_Flaky(func, self.log_dir, self.victim), list(enumerate(items)), **kw)
+
+
+def test_units_and_attributes_as_tasks_equal_in_process_and_survive_a_lost_worker(ridge_complexes, tmp_path):
+    from glacierinv.attributes import compute_attributes
+    from glacierinv.taskmap import using
+    from glacierinv.units import subdivide
+
+    dem, ice = ridge_complexes
+    units, debris, divides = subdivide(ice, dem, min_unit_area_km2=0.01)
+    assert len(units) > len(ice)  # the complexes across the ridge were split
+    attrs, hyps, lines = compute_attributes(units, dem, return_centerlines=True)
+    with _KillingRunner(tmp_path, victim=2, workers=2, threads_per_worker=1) as cluster, using(cluster):
+        d_units, d_debris, d_divides = subdivide(ice, dem, min_unit_area_km2=0.01)
+        attempts = [
+            tuple(map(int, ln.split())) for ln in (tmp_path / "attempts.txt").read_text().splitlines()
+        ]
+        (tmp_path / "attempts.txt").unlink()
+        d_attrs, d_hyps, d_lines = compute_attributes(d_units, dem, return_centerlines=True)
+    dead = int((tmp_path / "killed").read_text())
+    assert sorted({i for i, _ in attempts}) == list(range(8))  # one complex per batch (<= 6 per worker)
+    # only the lost worker's batches ran again (the one it was running, and any whose result it still held)
+    pids = {i: [pid for j, pid in attempts if j == i] for i in range(8)}
+    assert len(pids[2]) == 2 and pids[2][0] == dead
+    assert all(p[:-1] == [dead] * (len(p) - 1) for p in pids.values())  # every re-run was the dead worker's
+    for a, b in ((units, d_units), (debris, d_debris), (divides, d_divides), (attrs, d_attrs),
+                 (hyps, d_hyps), (lines, d_lines)):  # fmt: skip
+        _same_frames(a, b)

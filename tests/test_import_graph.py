@@ -24,6 +24,7 @@ RANKS: dict[str, float] = {
     "glacierinv.config": 1,
     "glacierinv.confusion": 1,
     "glacierinv.memory": 1,
+    "glacierinv.taskmap": 1,  # where per-glacier tasks run (the pipeline sets the run's cluster)
     "glacierinv.io": 2,
     "glacierinv.runfolder": 3,
     "glacierinv.stage": 3.5,

@@ -36,6 +36,12 @@ TASK_MODULES = (
     "glacierinv.preprocess.stack",
     "glacierinv.segment.runner",
     "glacierinv.segment.infer",
+    # the per-glacier tasks of the units, attributes and analyse stages
+    "glacierinv.units.subdivide",
+    "glacierinv.attributes.compute",
+    "glacierinv.analysis.sampling",
+    "glacierinv.analysis.profiles",
+    "glacierinv.analysis.demres",
 )
 
 log = logging.getLogger(__name__)
@@ -49,15 +55,45 @@ class TaskFailure:
     error: str
 
 
-def _timed(func: Callable, key: str, item: Any) -> tuple[str, Any, float, str | None, BaseException | None]:
-    started = time.perf_counter()
+def _timed(func: Callable, key: str, item: Any) -> tuple:
+    """``(key, value, wall s, error or None, exception or None, CPU s of this process)`` of one task."""
+    started, cpu = time.perf_counter(), time.process_time()
+    value = error = exc = None
     try:
         value = func(item)
-    except GlacierInvError as exc:  # user errors travel as themselves
-        return key, None, time.perf_counter() - started, f"{type(exc).__name__}: {exc}", exc
-    except Exception as exc:  # noqa: BLE001 - bugs: keep the message, re-raise in the caller
-        return key, None, time.perf_counter() - started, f"{type(exc).__name__}: {exc}", exc
-    return key, value, time.perf_counter() - started, None, None
+    except GlacierInvError as e:  # user errors travel as themselves
+        error, exc = f"{type(e).__name__}: {e}", e
+    except Exception as e:  # noqa: BLE001 - bugs: keep the message, re-raise in the caller
+        error, exc = f"{type(e).__name__}: {e}", e
+    return key, value, time.perf_counter() - started, error, exc, time.process_time() - cpu
+
+
+class _Records(logging.Handler):
+    """Collects this package's log records of one task on a worker (replayed in the run's log)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        record.msg, record.args = record.getMessage(), None  # plain text: picklable whatever the args were
+        record.exc_info = record.exc_text = None
+        self.records.append(record)
+
+
+def _timed_with_logs(func: Callable, key: str, item: Any) -> tuple:
+    """:func:`_timed` on a worker, with the task's ``glacierinv`` log records (INFO and above) attached, so
+    that a warning about a glacier reaches ``run.log`` from any worker."""
+    logger = logging.getLogger("glacierinv")
+    handler, level = _Records(), logger.level
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    try:
+        return (*_timed(func, key, item), handler.records)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def default_threads_per_worker(workers: int, cpus: int | None = None) -> int:
@@ -122,7 +158,8 @@ class TaskRunner:
         inside the first task of every worker.
 
     After :meth:`map`, ``last_map_seconds`` holds the wall time from the first submission to the last
-    result (the tile work, without cluster start-up).
+    result (the tile work, without cluster start-up); ``map_seconds`` and ``task_cpu_seconds`` add up the
+    wall time of every map and the CPU time of every task so far.
     """
 
     def __init__(
@@ -140,6 +177,8 @@ class TaskRunner:
         self.preload = tuple(preload)
         self.threads_per_worker = threads_per_worker or default_threads_per_worker(workers)
         self.last_map_seconds: float | None = None
+        self.map_seconds = 0.0  # all maps so far: wall time from first submission to last result
+        self.task_cpu_seconds = 0.0  # all tasks so far: CPU time inside the tasks
         self._client = None
         self._cluster = None
 
@@ -147,11 +186,24 @@ class TaskRunner:
     def distributed(self) -> bool:
         return bool(self.scheduler) or self.workers > 0
 
-    def __enter__(self) -> TaskRunner:
+    @property
+    def slots(self) -> int:
+        """Tasks running at once: the cluster's workers (started if not yet), 1 in process."""
         if not self.distributed:
-            return self
+            return 1
+        self._start()
+        return max(1, len(self._client.scheduler_info().get("workers", {})))
+
+    def __enter__(self) -> TaskRunner:
+        return self  # the cluster starts with the first distributed map: a run whose stages are current
+        # never pays its start-up
+
+    def _start(self) -> None:
+        if self._client is not None:
+            return
         from distributed import Client, LocalCluster
 
+        started = time.perf_counter()
         try:
             if self.scheduler:
                 self._client = Client(self.scheduler, timeout="20s")
@@ -172,8 +224,8 @@ class TaskRunner:
             raise ConfigError(
                 f"cannot reach the Dask scheduler {self.scheduler or 'LocalCluster'} ({exc})"
             ) from None
-        log.info("dask: %s", self._client.dashboard_link if self._client else "")
-        return self
+        log.info("dask: %s, %d workers, started in %.1f s", self.scheduler or "LocalCluster",
+                 len(self._client.scheduler_info().get("workers", {})), time.perf_counter() - started)  # fmt: skip
 
     def __exit__(self, *exc) -> None:
         if self._client is not None:
@@ -199,7 +251,7 @@ class TaskRunner:
         keys = list(keys) if keys is not None else [f"task-{i}" for i in range(len(items))]
         outcomes: dict[str, tuple] = {}
         started = time.perf_counter()
-        if self._client is None:
+        if not self.distributed:
             for i, (key, item) in enumerate(zip(keys, items, strict=True)):
                 outcomes[key] = _timed(func, key, item)
                 self._log(outcomes[key])
@@ -210,22 +262,32 @@ class TaskRunner:
         else:
             from distributed import as_completed
 
+            self._start()
             futures = [
                 self._client.submit(
-                    _timed, func, key, item, key=f"glacierinv-{key}-{time.time_ns()}", pure=False
+                    _timed_with_logs, func, key, item, key=f"glacierinv-{key}-{time.time_ns()}", pure=False
                 )
                 for key, item in zip(keys, items, strict=True)
             ]
-            for n, fut in enumerate(as_completed(futures), start=1):
-                outcome = fut.result()
-                outcomes[outcome[0]] = outcome
-                self._log(outcome)
+            done = as_completed(futures)
+            del futures  # from here on only `done` and the loop hold a task's future
+            for n, fut in enumerate(done, start=1):
+                *outcome, records = fut.result()
+                # a finished task's result is released at once: a worker lost later does not make the
+                # scheduler recompute it, only the tasks that were on that worker and not yet gathered
+                fut.release()
+                for record in records:
+                    logging.getLogger(record.name).handle(record)
+                outcomes[outcome[0]] = tuple(outcome)
+                self._log(tuple(outcome))
                 if on_done:
                     on_done(n, len(items))
         self.last_map_seconds = time.perf_counter() - started
+        self.map_seconds += self.last_map_seconds
+        self.task_cpu_seconds += sum(o[5] for o in outcomes.values())
         results = []
         for key in keys:
-            _, value, _, error, exc = outcomes[key]
+            _, value, _, error, exc, _ = outcomes[key]
             if error is not None:
                 if not continue_on_error:
                     raise exc
@@ -236,8 +298,8 @@ class TaskRunner:
 
     @staticmethod
     def _log(outcome: tuple) -> None:
-        key, _, seconds, error, _ = outcome
+        key, _, seconds, error, _, cpu = outcome
         if error is None:
-            log.info("task %s: SUCCESS in %.2f s", key, seconds)
+            log.info("task %s: SUCCESS in %.2f s (%.2f s CPU)", key, seconds, cpu)
         else:
             log.error("task %s: %s", key, error)

@@ -154,10 +154,17 @@ def run_pipeline(
 
 
 def _run_stages(cfg, run_dir, selected, force, progress_factory) -> RunResult:
+    from glacierinv.distributed import TaskRunner
+    from glacierinv.taskmap import using
+
     run = RunFolder(run_dir)
     result = RunResult(run.path)
-    heap = int(cfg.runtime.heap_mmap_threshold_mb * 2**20)
-    with heap_growth_limited(heap), run.locked(), run.logging_to_file():  # undone when the run ends
+    rt = cfg.runtime
+    heap = int(rt.heap_mmap_threshold_mb * 2**20)
+    # one cluster for the whole run (a LocalCluster, started with the first task, or the user's scheduler),
+    # used by the part stages and by the per-glacier tasks of units, attributes and analyse
+    runner = TaskRunner(rt.workers, rt.scheduler, rt.threads_per_worker)
+    with heap_growth_limited(heap), run.locked(), run.logging_to_file(), runner:  # undone when the run ends
         run.manifest.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         run.manifest["config"] = cfg.model_dump(mode="json")
         run.manifest["config_base_dir"] = str(cfg.base_dir)
@@ -167,9 +174,10 @@ def _run_stages(cfg, run_dir, selected, force, progress_factory) -> RunResult:
         for name in STAGE_NAMES:
             if name not in selected:
                 continue
-            result.summaries[name], result.stages[name] = _run_one(
-                get_stage(name), cfg, run, force, progress_factory
-            )
+            with using(runner if runner.distributed else None):
+                result.summaries[name], result.stages[name] = _run_one(
+                    get_stage(name), cfg, run, force, progress_factory, runner
+                )
     return result
 
 
@@ -179,22 +187,21 @@ def uses_parts(cfg: RunConfig) -> bool:
     return bool(cfg.scenes) or rt.tile_px > 0 or rt.workers > 0 or bool(rt.scheduler)
 
 
-def _run_parts(cfg: RunConfig, run: RunFolder, stage: Stage, progress: Progress) -> dict[str, Any]:
-    """Run ``stage`` on every scene/tile part (in-process or on Dask) and mosaic its part outputs."""
+def _run_parts(cfg: RunConfig, run: RunFolder, stage: Stage, progress: Progress, runner) -> dict[str, Any]:
+    """Run ``stage`` on every scene/tile part (in-process or on the run's cluster) and mosaic its part outputs."""
     from functools import partial
 
-    from glacierinv.distributed import TaskFailure, TaskRunner
+    from glacierinv.distributed import TaskFailure
     from glacierinv.scenes import mosaic_parts, plan_parts, process_part
 
     parts = plan_parts(cfg)
-    with TaskRunner(cfg.runtime.workers, cfg.runtime.scheduler, cfg.runtime.threads_per_worker) as runner:
-        results = runner.map(
-            partial(process_part, run_dir=str(run.path), stage=stage.name),
-            parts,
-            keys=[p.key for p in parts],
-            continue_on_error=cfg.runtime.continue_on_error,
-            on_done=lambda n, total: progress(0.9 * n / total),
-        )
+    results = runner.map(
+        partial(process_part, run_dir=str(run.path), stage=stage.name),
+        parts,
+        keys=[p.key for p in parts],
+        continue_on_error=cfg.runtime.continue_on_error,
+        on_done=lambda n, total: progress(0.9 * n / total),
+    )
     failed = [r.key for r in results if isinstance(r, TaskFailure)]
     ok = [p for p, r in zip(parts, results, strict=True) if not isinstance(r, TaskFailure)]
     mosaic_parts(ok, run.path, stage.part_outputs, block_px=cfg.runtime.block_px)
@@ -219,7 +226,9 @@ def _run_parts(cfg: RunConfig, run: RunFolder, stage: Stage, progress: Progress)
     }
 
 
-def _run_one(stage: Stage, cfg: RunConfig, run: RunFolder, force: bool, progress_factory) -> tuple[dict, str]:
+def _run_one(
+    stage: Stage, cfg: RunConfig, run: RunFolder, force: bool, progress_factory, runner=None
+) -> tuple[dict, str]:
     reads = stage.reads(cfg, run)
     missing = [label for label, p in reads.items() if p is not None and not Path(p).exists()]
     if missing:
@@ -239,10 +248,21 @@ def _run_one(stage: Stage, cfg: RunConfig, run: RunFolder, force: bool, progress
     log.info("stage %s: %s", stage.name, stage.description)
     try:
         with gdal_block_cache(stage.cache_mb(cfg, run)):  # bounded block cache in every stage
-            if stage.part_outputs and uses_parts(cfg):
-                summary = _run_parts(cfg, run, stage, progress)
+            if stage.part_outputs and uses_parts(cfg) and runner is None:  # a stage run on its own
+                from glacierinv.distributed import TaskRunner
+
+                rt = cfg.runtime
+                with TaskRunner(rt.workers, rt.scheduler, rt.threads_per_worker) as own:
+                    summary = _run_parts(cfg, run, stage, progress, own)
+            elif stage.part_outputs and uses_parts(cfg):
+                summary = _run_parts(cfg, run, stage, progress, runner)
             else:
+                before = (runner.map_seconds, runner.task_cpu_seconds) if runner is not None else None
                 summary = stage.run(cfg, run, progress) or {}
+                if before is not None and runner.distributed and runner.map_seconds > before[0]:
+                    # the stage's per-glacier tasks on the cluster: wall time of their maps, CPU inside them
+                    summary |= {"tasks_seconds": round(runner.map_seconds - before[0], 3),
+                                "tasks_cpu_seconds": round(runner.task_cpu_seconds - before[1], 3)}  # fmt: skip
     except BaseException as exc:
         run.record(stage.name, status="failed", error=f"{type(exc).__name__}: {exc}")
         raise

@@ -16,6 +16,7 @@ interval of the mean (``n_boot`` resamples of the glaciers, seeded).
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import geopandas as gpd
@@ -57,16 +58,21 @@ def terrain_metrics_per_glacier(
     glaciers: gpd.GeoDataFrame, dem_path: str | Path, window_m: float = 90.0
 ) -> pd.DataFrame:
     """:func:`terrain_metrics` of every glacier (columns ``glac_id``, metrics, ``res_m``)."""
-    from glacierinv.dem.terrain import window_px
-    from glacierinv.dem.windows import DemWindows
+    from glacierinv.dem.windows import complex_groups, map_glacier_windows
 
-    rows = []
-    with DemWindows(dem_path) as dw:
-        margin = window_px(window_m, dw.res_m) // 2 + 1
-        for gid, (g, crs) in zip(glaciers["glac_id"], dw.metric_geometries(glaciers.geometry), strict=True):
-            win = dw.window(g, crs, margin_px=margin)
-            rows.append({"glac_id": gid, **terrain_metrics(win, window_m), "res_m": win.res_m})
+    func = partial(_metrics_in_window, window_m=window_m)
+    rows = map_glacier_windows(func, glaciers.geometry, dem_path, groups=complex_groups(glaciers))
+    rows = [{"glac_id": gid, **r} for gid, r in zip(glaciers["glac_id"], rows, strict=True)]
     return pd.DataFrame(rows, columns=["glac_id", *METRICS, "res_m"])
+
+
+def _metrics_in_window(dw, g, crs, _extra, *, window_m: float) -> dict:
+    """:func:`terrain_metrics` and ``res_m`` of one glacier (a task of :func:`terrain_metrics_per_glacier`),
+    on a window with the margin the terrain window needs."""
+    from glacierinv.dem.terrain import window_px
+
+    win = dw.window(g, crs, margin_px=window_px(window_m, dw.res_m) // 2 + 1)
+    return {**terrain_metrics(win, window_m), "res_m": win.res_m}
 
 
 def bootstrap_mean_ci(values: np.ndarray, n_boot: int = 2000, seed: int = 0, level: float = 0.95):

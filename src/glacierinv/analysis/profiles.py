@@ -16,6 +16,7 @@ Profiles are aggregated per group (glacier type, surging, all) as median and int
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 
 import geopandas as gpd
@@ -189,6 +190,23 @@ def _longest(geom) -> LineString | None:
     return geom if isinstance(geom, LineString) else None
 
 
+def _profile_in_window(dw, g, crs, extra, *, n_bins: int) -> tuple:
+    """(profile table or None, line source, line length in m) of one glacier (a task of
+    :func:`mainline_profiles`); ``extra`` = (its centerline or None, that line's CRS)."""
+    from glacierinv.attributes.compute import longest_flowline
+
+    line, line_crs = extra
+    win = dw.window(g, crs)
+    if line is not None:
+        line = gpd.GeoSeries([line], crs=line_crs).to_crs(crs).iloc[0]
+        src = "centerlines"
+    else:
+        line, src = longest_flowline(win), "dem_flowpath"
+    if line is None or line.length <= 0:
+        return None, src, 0.0
+    return glacier_profile(win, line, n_bins), src, line.length
+
+
 def mainline_profiles(
     glaciers: gpd.GeoDataFrame,
     dem_path: str | Path,
@@ -215,8 +233,7 @@ def mainline_profiles(
     select
         Glaciers to profile (bool mask); default all glaciers in any group.
     """
-    from glacierinv.attributes.compute import longest_flowline
-    from glacierinv.dem.windows import DemWindows
+    from glacierinv.dem.windows import complex_groups, map_glacier_windows
 
     n = len(glaciers)
     groups = groups or {"all": np.ones(n, dtype=bool)}
@@ -231,24 +248,19 @@ def mainline_profiles(
             if line is not None and (gid not in lines_by_id or line.length > lines_by_id[gid].length):
                 lines_by_id[gid] = line
     idx = np.flatnonzero(select)
+    sub = glaciers.iloc[idx]
+    ids = list(sub["glac_id"].astype(str))
+    # per glacier: its centerline (in the centerlines' CRS) or None, computed in tasks over batches of complexes
+    extras = [(lines_by_id.get(gid), centerlines.crs if gid in lines_by_id else None) for gid in ids]
+    func = partial(_profile_in_window, n_bins=n_bins)
+    profiles = map_glacier_windows(func, sub.geometry, dem_path, extras=extras, groups=complex_groups(sub))
     per, source = [], []
-    with DemWindows(dem_path) as dw:
-        sub = glaciers.iloc[idx]
-        for i, gid, (g, crs) in zip(
-            idx, sub["glac_id"].astype(str), dw.metric_geometries(sub.geometry), strict=True
-        ):
-            win = dw.window(g, crs)
-            if gid in lines_by_id:
-                line = gpd.GeoSeries([lines_by_id[gid]], crs=centerlines.crs).to_crs(crs).iloc[0]
-                src = "centerlines"
-            else:
-                line, src = longest_flowline(win), "dem_flowpath"
-            if line is None or line.length <= 0:
-                log.warning("glacier %s: no mainline; skipped", gid)
-                continue
-            p = glacier_profile(win, line, n_bins).assign(glac_id=gid, row=i, length_m=line.length)
-            per.append(p)
-            source.append(src)
+    for i, gid, (p, src, length_m) in zip(idx, ids, profiles, strict=True):
+        if p is None:
+            log.warning("glacier %s: no mainline; skipped", gid)
+            continue
+        per.append(p.assign(glac_id=gid, row=i, length_m=length_m))
+        source.append(src)
     cols = ["glac_id", "row", "length_m", "s_mid", "z_m", "slope_deg", "area_pct"]
     per_glacier = pd.concat(per, ignore_index=True)[cols] if per else pd.DataFrame(columns=cols)
     agg = []

@@ -2,7 +2,8 @@
 
 Snowlines for the AAR glacier types come from ``[analysis] snow`` (a snow raster), an ELA column, or — when
 neither is given and the stack has green and NIR bands — the broadband albedo of the stack (Knap et al.
-1999), written to ``albedo.tif`` and declared as an output of this stage.
+1999), ``albedo.tif``, written once by the attributes stage (its ``glac_type``/``aar``) and reused here
+while the stack is unchanged (:func:`glacierinv.attributes.snowline.albedo_of_run`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from glacierinv.attributes.snowline import snow_source
+from glacierinv.attributes.snowline import albedo_of_run, snow_source
 from glacierinv.stage import Stage, config_files, config_inputs, present_files, run_files
 
 __all__ = ["STAGE"]
@@ -35,10 +36,8 @@ def _run(cfg, run, progress) -> dict[str, Any]:
             tmp.write_text(json.dumps({"n_glaciers": 0, "skipped": why, "analyses": {}}, indent=2))
         return {"skipped": why}
     snow, snow_threshold = snow_source(cfg, run.path)  # the same evidence as the inventory's glac_type/aar
-    if snow == run / "stack.tif":
-        from glacierinv.preprocess.albedo import write_albedo
-
-        snow = write_albedo(run / "stack.tif", run / "albedo.tif", block=cfg.runtime.block_px)
+    if snow == run / "stack.tif":  # the attributes stage's albedo.tif when the stack is unchanged
+        snow = albedo_of_run(run.path, cfg.runtime.block_px)
     options = AnalysisOptions.from_config(a.model_copy(update={"snow_threshold": snow_threshold}),
                                           seed=cfg.runtime.seed)  # fmt: skip
     summary = run_analyses(

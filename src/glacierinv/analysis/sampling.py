@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import geopandas as gpd
@@ -23,7 +24,7 @@ import pandas as pd
 import rasterio.features
 
 from glacierinv.dem.terrain import gradient_horn, slope_deg
-from glacierinv.dem.windows import DemWindows
+from glacierinv.dem.windows import DemWindows, complex_groups, map_glacier_windows
 
 __all__ = ["SLOPE_BINS", "TerrainHistograms", "sample_terrain"]
 
@@ -152,13 +153,12 @@ class _DebrisIndex:
         self.debris = None if debris is None or len(debris) == 0 else debris.to_crs(crs)
         self.sindex = None if self.debris is None else self.debris.sindex
 
-    def near(self, geom, crs) -> list:
+    def near_source(self, geom) -> tuple[list, object]:
+        """(the debris polygons meeting ``geom``, in the glaciers' CRS; that CRS)."""
         if self.debris is None:
-            return []
+            return [], None
         hits = self.sindex.query(geom, predicate="intersects")
-        if len(hits) == 0:
-            return []
-        return list(self.debris.geometry.iloc[hits].to_crs(crs))
+        return list(self.debris.geometry.iloc[hits]), self.debris.crs
 
 
 def _z_bins(z: np.ndarray, w: np.ndarray, step: float) -> tuple[int, np.ndarray]:
@@ -167,6 +167,38 @@ def _z_bins(z: np.ndarray, w: np.ndarray, step: float) -> tuple[int, np.ndarray]
     b = np.floor(z / step).astype(np.int64)
     lo = int(b.min())
     return lo, np.bincount(b - lo, weights=w)
+
+
+def _glacier_histograms(dw: DemWindows, g, crs, extra, *, z_step_m: float) -> tuple:
+    """One glacier's cell count, DEM coverage, elevation/slope histograms (glacier, debris) and mean
+    downslope direction (a task of :func:`sample_terrain`); ``extra`` = (area km², debris polygons + CRS)."""
+    area, (near, near_crs) = extra
+    win = dw.window(g, crs)
+    m = win.mask
+    valid = m & np.isfinite(win.dem_m)
+    n_cells = int(m.sum())
+    cov = valid.sum() / max(n_cells, 1)
+    w = area / max(n_cells, 1)
+    dmask = np.zeros_like(m)
+    if near:
+        near = list(gpd.GeoSeries(near, crs=near_crs).to_crs(crs))
+        dmask = rasterio.features.geometry_mask(near, m.shape, win.grid.transform, invert=True) & valid
+    z = win.dem_m[valid]
+    lo, hg = _z_bins(z, np.full(z.size, w), z_step_m)
+    _, hd = _z_bins(z, np.where(dmask[valid], w, 0.0), z_step_m)
+    s = slope_deg(win.dem_m, win.res_m)
+    sb = np.clip(np.floor(s[valid]).astype(np.int64), 0, SLOPE_BINS - 1)
+    sg = np.bincount(sb, minlength=SLOPE_BINS) * w
+    sd = np.bincount(sb, weights=dmask[valid].astype(float), minlength=SLOPE_BINS) * w
+    gx, gy = gradient_horn(win.dem_m, win.res_m)
+    ok = valid & np.isfinite(gx) & np.isfinite(gy)
+    down_e = down_n = np.nan
+    if ok.any():  # RGI aspect: circular mean of the per-cell downslope azimuths
+        sl = ok & (np.hypot(gx, gy) > 1e-12)
+        az = np.arctan2(-gx[sl], -gy[sl])
+        if az.size:
+            down_e, down_n = float(np.sin(az).mean()), float(np.cos(az).mean())
+    return n_cells, cov, lo, hg, hd, sg, sd, down_e, down_n
 
 
 def sample_terrain(
@@ -197,42 +229,19 @@ def sample_terrain(
     down_e, down_n = np.full(n, np.nan), np.full(n, np.nan)
     deb = _DebrisIndex(debris, glaciers.crs)
     area = glaciers["area_km2"].to_numpy(dtype="float64")
-    with DemWindows(dem_path) as dw:
-        for i, ((g, crs), src_geom) in enumerate(
-            zip(dw.metric_geometries(glaciers.geometry), glaciers.geometry, strict=True)
-        ):
-            win = dw.window(g, crs)
-            m = win.mask
-            valid = m & np.isfinite(win.dem_m)
-            n_cells[i] = int(m.sum())
-            cov[i] = valid.sum() / max(n_cells[i], 1)
-            w = area[i] / max(n_cells[i], 1)
-            dmask = np.zeros_like(m)
-            near = deb.near(src_geom, crs)
-            if near:
-                dmask = (
-                    rasterio.features.geometry_mask(near, m.shape, win.grid.transform, invert=True) & valid
-                )
-            z = win.dem_m[valid]
-            lo, hg = _z_bins(z, np.full(z.size, w), z_step_m)
-            _, hd = _z_bins(z, np.where(dmask[valid], w, 0.0), z_step_m)
-            z_lo[i] = lo
-            zg.append(hg)
-            zd.append(hd)
-            s = slope_deg(win.dem_m, win.res_m)
-            sb = np.clip(np.floor(s[valid]).astype(np.int64), 0, SLOPE_BINS - 1)
-            sg[i] = np.bincount(sb, minlength=SLOPE_BINS) * w
-            sd[i] = np.bincount(sb, weights=dmask[valid].astype(float), minlength=SLOPE_BINS) * w
-            gx, gy = gradient_horn(win.dem_m, win.res_m)
-            ok = valid & np.isfinite(gx) & np.isfinite(gy)
-            if ok.any():  # RGI aspect: circular mean of the per-cell downslope azimuths
-                sl = ok & (np.hypot(gx, gy) > 1e-12)
-                az = np.arctan2(-gx[sl], -gy[sl])
-                if az.size:
-                    down_e[i], down_n[i] = float(np.sin(az).mean()), float(np.cos(az).mean())
-            if cov[i] < 0.2:
-                log.warning("glacier %s: only %.0f %% of its cells have DEM values", glaciers["glac_id"].iloc[i],
-                            100 * cov[i])  # fmt: skip
+    # per glacier: its area and the debris polygons meeting it travel with it into the (batched) tasks
+    extras = [(float(a), deb.near_source(g)) for a, g in zip(area, glaciers.geometry, strict=True)]
+    func = partial(_glacier_histograms, z_step_m=z_step_m)
+    records = map_glacier_windows(
+        func, glaciers.geometry, dem_path, extras=extras, groups=complex_groups(glaciers)
+    )
+    for i, rec in enumerate(records):
+        n_cells[i], cov[i], z_lo[i], hg, hd, sg[i], sd[i], down_e[i], down_n[i] = rec
+        zg.append(hg)
+        zd.append(hd)
+        if cov[i] < 0.2:
+            log.warning("glacier %s: only %.0f %% of its cells have DEM values", glaciers["glac_id"].iloc[i],
+                        100 * cov[i])  # fmt: skip
     with np.errstate(invalid="ignore"):
         aspect = np.where(
             np.hypot(down_e, down_n) > 0, np.degrees(np.arctan2(down_e, down_n)) % 360.0, np.nan

@@ -20,7 +20,9 @@ Definitions follow RGI 7 (DESIGN.md), computed on each glacier's DEM window on a
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,13 @@ from shapely.geometry import LineString
 
 from glacierinv.config import AttributesConfig
 from glacierinv.dem.terrain import gradient_horn, slope_deg
-from glacierinv.dem.windows import DemWindows, GlacierWindow, check_dem_covers
+from glacierinv.dem.windows import (
+    DemWindows,
+    GlacierWindow,
+    check_dem_covers,
+    complex_groups,
+    map_glacier_windows,
+)
 from glacierinv.errors import InputError
 from glacierinv.geometry import area_km2, covered_area_km2, find_overlaps, repair_polygons
 from glacierinv.io.vector import guess_id_column
@@ -195,14 +203,32 @@ def compute_attributes(
         share_permille, area_km2); ``centerlines`` (glac_id, lmax_m, geometry) in the glaciers' CRS.
     """
 
-    def dem_windows(geoms: gpd.GeoSeries) -> Iterator[GlacierWindow]:
-        check_dem_covers(geoms, dem_path)
-        with DemWindows(dem_path) as dems:
-            for g, crs in dems.metric_geometries(geoms):
-                yield dems.window(g, crs)
-
     source = dem_source if dem_source is not None else Path(dem_path).name
-    return attributes_from_windows(glaciers, dem_windows, dem_source=source, **options)
+    return attributes_from_windows(glaciers, _WindowTasks(dem_path), dem_source=source, **options)
+
+
+@dataclass(frozen=True)
+class _WindowTasks:
+    """The DEM windows of :func:`compute_attributes`: read and computed inside tasks over batches of
+    complexes (on the run's cluster, else in this process) instead of handed over one by one."""
+
+    dem_path: str | Path
+
+    def records(self, geoms: gpd.GeoSeries, groups, band_m: float, min_dem_coverage: float) -> list[tuple]:
+        check_dem_covers(geoms, self.dem_path)
+        func = partial(_record_of_window, band_m=band_m, min_dem_coverage=min_dem_coverage)
+        return map_glacier_windows(func, geoms, self.dem_path, groups=groups)
+
+
+def _record_of_window(dems: DemWindows, g, crs, _extra, *, band_m: float, min_dem_coverage: float) -> tuple:
+    """One glacier's DEM record (a task of :func:`compute_attributes`): its window cut and computed."""
+    return _glacier_record(dems.window(g, crs), band_m, min_dem_coverage)
+
+
+def _glacier_record(win: GlacierWindow, band_m: float, min_dem_coverage: float) -> tuple:
+    """(stats, flowline, hypsometry bands, terminus point, window CRS) of one glacier's window."""
+    stats, line, bands = glacier_dem_attributes(win, band_m=band_m, min_dem_coverage=min_dem_coverage)
+    return stats, line, bands, terminus_point(win), win.grid.crs
 
 
 def attributes_from_windows(
@@ -250,9 +276,12 @@ def attributes_from_windows(
     _geometry_attributes(gdf, debris)
     _warn_area_mismatch(gdf, inputs.attrs["stashed"], ids)
     rows, hyps, lines, terms = [], [], [], []
-    for i, win in enumerate(dem_windows(gdf.geometry)):
-        stats, line, bands = glacier_dem_attributes(win, band_m=band_m, min_dem_coverage=min_dem_coverage)
-        terms.append((terminus_point(win), win.grid.crs))
+    if isinstance(dem_windows, _WindowTasks):  # compute_attributes: the windows are read in tasks
+        records = dem_windows.records(gdf.geometry, complex_groups(gdf), band_m, min_dem_coverage)
+    else:
+        records = (_glacier_record(win, band_m, min_dem_coverage) for win in dem_windows(gdf.geometry))
+    for i, (stats, line, bands, term, crs) in enumerate(records):
+        terms.append((term, crs))
         if stats["zmin_m"] is None:
             log.warning(
                 "glacier %s: only %.0f %% of it has valid DEM; elevation statistics left null",
@@ -260,7 +289,7 @@ def attributes_from_windows(
                 100 * stats["dem_cov"],
             )
         if line is not None:
-            lines.append({"glac_id": ids[i], "lmax_m": line.length, "geometry": line, "crs": win.grid.crs})
+            lines.append({"glac_id": ids[i], "lmax_m": line.length, "geometry": line, "crs": crs})
         rows.append(stats)
         for b, share in bands:
             hyps.append({"glac_id": ids[i], "band_min_m": b, "band_max_m": b + band_m, "share_permille": int(share),

@@ -16,7 +16,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 
-from glacierinv.attributes.snowline import snow_source
+from glacierinv.attributes.snowline import albedo_of_run, snow_source
 from glacierinv.io.atomic import atomic_path
 from glacierinv.stage import Stage, existing, present_files, run_files
 
@@ -172,18 +172,13 @@ def _glacier_types(cfg, run, glaciers):
     snow, threshold = snow_source(cfg, run)
     if not len(glaciers) or snow is None:
         return glaciers
-    import tempfile
-
     from glacierinv.attributes.export import fill_glacier_types
 
     a = cfg.analysis
-    with tempfile.TemporaryDirectory(dir=Path(run)) as tmp:  # albedo.tif itself is the analyse stage's output
-        if snow == run / "stack.tif":
-            from glacierinv.preprocess.albedo import write_albedo
-
-            snow = write_albedo(run / "stack.tif", Path(tmp) / "albedo.tif", block=cfg.runtime.block_px)
-        return fill_glacier_types(glaciers, cfg.input_path("dem"), snow, snow_threshold=threshold,
-                                  min_area_km2=a.min_type_area_km2, thresholds=a.aar_thresholds)  # fmt: skip
+    if snow == run / "stack.tif":  # written once, shared with the analyse stage
+        snow = albedo_of_run(run, cfg.runtime.block_px)
+    return fill_glacier_types(glaciers, cfg.input_path("dem"), snow, snow_threshold=threshold,
+                              min_area_km2=a.min_type_area_km2, thresholds=a.aar_thresholds)  # fmt: skip
 
 
 def _reads(cfg, run) -> dict[str, Path]:
@@ -211,4 +206,5 @@ STAGE = Stage(
     },
     writes=lambda cfg: ["inventory.gpkg", "inventory.csv", "uncertainty.json"],
     run=_run,
+    may_write=("albedo.tif",),  # the stack's albedo for glac_type/aar, reused by the analyse stage
 )

@@ -6,13 +6,14 @@ Used by the attributes stage (the inventory's ``aar`` and ``glac_type``) and by 
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-__all__ = ["classify_aar", "snowline_altitude", "snowlines_from_raster"]
+__all__ = ["albedo_of_run", "classify_aar", "snowline_altitude", "snowlines_from_raster"]
 
 
 def snowline_altitude(z_m: np.ndarray, snow: np.ndarray) -> float:
@@ -54,29 +55,32 @@ def snowlines_from_raster(
     Returns columns ``glac_id, snowline_m, aar, snow_cov`` (share of the glacier's DEM cells with a snow
     observation). Glaciers without observations get NaN.
     """
-    from rasterio.enums import Resampling
-
-    from glacierinv.dem.windows import DemWindows
-    from glacierinv.io.raster import open_raster, read_on_grid
+    from glacierinv.dem.windows import complex_groups, map_glacier_windows
+    from glacierinv.io.raster import open_raster
 
     open_raster(snow_path).close()
-    rows = []
-    with DemWindows(dem_path) as dw:
-        for gid, (g, crs) in zip(glaciers["glac_id"], dw.metric_geometries(glaciers.geometry), strict=True):
-            win = dw.window(g, crs)
-            valid = win.mask & np.isfinite(win.dem_m)
-            snow = read_on_grid(
-                snow_path, win.grid, bands=1, resampling=Resampling.nearest, require_overlap=False
-            )
-            snow = np.asarray(snow, dtype="float64").reshape(win.dem_m.shape)
-            obs = valid & np.isfinite(snow)
-            z = win.dem_m[obs]
-            line = snowline_altitude(z, snow[obs] >= snow_threshold)
-            zv = win.dem_m[valid]
-            aar = float(np.mean(zv >= line)) if zv.size and np.isfinite(line) else float("nan")
-            rows.append({"glac_id": gid, "snowline_m": line, "aar": aar,
-                         "snow_cov": obs.sum() / max(valid.sum(), 1)})  # fmt: skip
+    func = partial(_snowline_in_window, snow_path=str(snow_path), snow_threshold=snow_threshold)
+    rows = map_glacier_windows(func, glaciers.geometry, dem_path, groups=complex_groups(glaciers))
+    rows = [{"glac_id": gid, **r} for gid, r in zip(glaciers["glac_id"], rows, strict=True)]
     return pd.DataFrame(rows, columns=["glac_id", "snowline_m", "aar", "snow_cov"])
+
+
+def _snowline_in_window(dw, g, crs, _extra, *, snow_path: str, snow_threshold: float) -> dict:
+    """Snowline, AAR and snow coverage of one glacier (a task of :func:`snowlines_from_raster`)."""
+    from rasterio.enums import Resampling
+
+    from glacierinv.io.raster import read_on_grid
+
+    win = dw.window(g, crs)
+    valid = win.mask & np.isfinite(win.dem_m)
+    snow = read_on_grid(snow_path, win.grid, bands=1, resampling=Resampling.nearest, require_overlap=False)
+    snow = np.asarray(snow, dtype="float64").reshape(win.dem_m.shape)
+    obs = valid & np.isfinite(snow)
+    z = win.dem_m[obs]
+    line = snowline_altitude(z, snow[obs] >= snow_threshold)
+    zv = win.dem_m[valid]
+    aar = float(np.mean(zv >= line)) if zv.size and np.isfinite(line) else float("nan")
+    return {"snowline_m": line, "aar": aar, "snow_cov": obs.sum() / max(valid.sum(), 1)}
 
 
 def classify_aar(aar: np.ndarray, thresholds: tuple[float, float] = (0.3, 0.6)) -> np.ndarray:
@@ -114,3 +118,27 @@ def snow_source(cfg, run_dir) -> tuple[Path | None, float]:
         if set(ALBEDO_BANDS) <= names:
             return stack, a.albedo_snow_min
     return None, a.snow_threshold
+
+
+#: GeoTIFF tag of ``albedo.tif``: the digest of the stack it was computed from
+ALBEDO_STACK_TAG = "GLACIERINV_STACK_SHA256"
+
+
+def albedo_of_run(run_dir, block_px: int) -> Path:
+    """``RUN/albedo.tif``, the broadband albedo of ``RUN/stack.tif``, computed once per stack.
+
+    The attributes stage (``glac_type``, ``aar``) and the analyse stage (AAR types) use the same albedo:
+    the first that needs it writes it, tagged with the stack's digest, and the other reuses it while the
+    stack is unchanged (a stack rewritten since, or a file without the tag, is computed again).
+    """
+    from glacierinv.io.raster import open_raster
+    from glacierinv.preprocess.albedo import write_albedo
+    from glacierinv.runfolder import file_digest
+
+    stack, albedo = Path(run_dir) / "stack.tif", Path(run_dir) / "albedo.tif"
+    digest = file_digest(stack)
+    if albedo.exists():
+        with open_raster(albedo) as ds:
+            if ds.tags().get(ALBEDO_STACK_TAG) == digest:
+                return albedo
+    return write_albedo(stack, albedo, block=block_px, tags={ALBEDO_STACK_TAG: digest})

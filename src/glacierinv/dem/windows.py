@@ -8,13 +8,15 @@ window around each glacier is read.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import rasterio.features
+import shapely
 from affine import Affine
 from pyproj import CRS
 from rasterio.enums import Resampling
@@ -26,6 +28,7 @@ from glacierinv.geometry import utm_epsg
 from glacierinv.io.dem import check_elevations_m, metric_grid, z_factor
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import nodata_to_nan, open_raster, read_on_grid, warped_to_grid
+from glacierinv.taskmap import batch_count, map_tasks, plan_batches
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,8 @@ __all__ = [
     "check_dem_covers",
     "dem_resolution_m",
     "glacier_window",
+    "complex_groups",
+    "map_glacier_windows",
 ]
 
 
@@ -252,3 +257,98 @@ def check_dem_covers(gdf: gpd.GeoDataFrame, dem_path: str | Path) -> None:
     g = gdf.total_bounds
     if b[0] >= g[2] or b[2] <= g[0] or b[1] >= g[3] or b[3] <= g[1]:
         raise NoOverlap("DEM does not cover the glacier outlines", dem_path, "Give a DEM over the same area")
+
+
+#: ``func(dems, geometry, crs, extra)`` of :func:`map_glacier_windows`: one glacier's result, computed on
+#: the DEM opened in the task (``geometry`` in its metric ``crs``, as from :meth:`DemWindows.metric_geometries`)
+GlacierFunc = Callable[["DemWindows", BaseGeometry, CRS, Any], Any]
+
+
+@dataclass(frozen=True)
+class _WindowBatch:
+    """One task of :func:`map_glacier_windows`: a batch of glaciers and what to compute for each."""
+
+    func: GlacierFunc
+    dem: str
+    z_unit: str | None  # a DemPath's vertical unit (a Path subclass loses its attributes when pickled)
+    geoms: gpd.GeoSeries  # the batch's geometries, in the caller's CRS
+    extras: list
+    max_cells: int
+
+
+def _window_batch(batch: _WindowBatch) -> list:
+    """Run ``batch.func`` on each glacier of the batch, the DEM opened once and read window by window."""
+    from glacierinv.config import dem_path
+
+    with DemWindows(dem_path(batch.dem, batch.z_unit), max_cells=batch.max_cells) as dems:
+        return [
+            batch.func(dems, g, crs, extra)
+            for (g, crs), extra in zip(dems.metric_geometries(batch.geoms), batch.extras, strict=True)
+        ]
+
+
+def complex_groups(glaciers: gpd.GeoDataFrame) -> list[str] | None:
+    """The complex of each glacier unit (``outline_id``, written by the units stage), or None without it:
+    the units of one complex are computed in one task."""
+    return list(glaciers["outline_id"].astype(str)) if "outline_id" in glaciers.columns else None
+
+
+def map_glacier_windows(
+    func: GlacierFunc,
+    geoms: gpd.GeoSeries,
+    dem_path: str | Path,
+    *,
+    extras: Sequence[Any] | None = None,
+    groups: Sequence[Hashable] | None = None,
+    max_cells: int = 50_000_000,
+) -> list:
+    """``[func(dems, g, crs, extra) for each glacier]`` in order, as tasks over batches of glaciers.
+
+    Each task opens the DEM once (:class:`DemWindows`) and reads only its glaciers' windows, so a worker
+    holds one glacier's window at a time and nothing raster-sized travels between processes. The batches
+    run on the run's cluster when the pipeline set one (:mod:`glacierinv.taskmap`), else here in one batch;
+    results are identical either way (each glacier's result depends on its own window only).
+
+    Parameters
+    ----------
+    func
+        Module-level function (picklable; ``functools.partial`` of one for options) of the opened
+        :class:`DemWindows`, the glacier in its metric CRS, that CRS and the glacier's ``extra``; it cuts
+        its own window (``dems.window(g, crs, …)``) and returns a small, picklable result.
+    geoms
+        Glacier geometries in any CRS.
+    dem_path
+        The DEM (a :class:`~glacierinv.config.DemPath` keeps its vertical unit in the tasks).
+    extras
+        One value per glacier passed to ``func`` (ids, per-glacier inputs); default None for each.
+    groups
+        Group of each glacier (its complex id): a group's glaciers are computed in one task.
+    max_cells
+        See :class:`DemWindows`.
+    """
+    n = len(geoms)
+    extras = list(extras) if extras is not None else [None] * n
+    if n == 0:
+        return []
+    bounds = shapely.bounds(np.asarray(geoms.geometry.values))
+    weights = np.nan_to_num((bounds[:, 2] - bounds[:, 0]) * (bounds[:, 3] - bounds[:, 1]))
+    n_groups = len(set(groups)) if groups is not None else n
+    plan = plan_batches(weights, batch_count(n_groups), groups)
+    tasks = [
+        _WindowBatch(
+            func,
+            str(dem_path),
+            getattr(dem_path, "z_unit", None),
+            geoms.iloc[idx],
+            [extras[i] for i in idx],
+            max_cells,
+        )  # fmt: skip
+        for idx in plan
+    ]
+    name = getattr(func, "func", func).__name__.strip("_")
+    done = map_tasks(_window_batch, tasks, keys=[f"{name}-{k:05d}" for k in range(len(tasks))])
+    out: list = [None] * n
+    for idx, results in zip(plan, done, strict=True):
+        for i, r in zip(idx, results, strict=True):
+            out[i] = r
+    return out

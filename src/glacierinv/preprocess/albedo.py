@@ -41,12 +41,18 @@ def broadband_albedo(green: np.ndarray, nir: np.ndarray) -> np.ndarray:
     return np.clip(albedo, 0.0, 1.0).astype("float32")
 
 
-def write_albedo(stack_path: str | Path, out_path: str | Path, block: int = DEFAULT_BLOCK) -> Path:
-    """Write the broadband albedo of a feature stack (bands named ``green`` and ``nir``) window by window."""
+def write_albedo(
+    stack_path: str | Path,
+    out_path: str | Path,
+    block: int = DEFAULT_BLOCK,
+    tags: dict[str, str] | None = None,
+) -> Path:
+    """Write the broadband albedo of a feature stack (bands named ``green`` and ``nir``) window by window
+    (``tags``: GeoTIFF metadata written with it)."""
     with open_raster(stack_path) as ds:
         green, nir = band_index(ds, "green"), band_index(ds, "nir")
         grid = Grid(ds.crs, ds.transform, (ds.height, ds.width))
-        with RasterWriter(out_path, grid, descriptions=["albedo"]) as writer:
+        with RasterWriter(out_path, grid, descriptions=["albedo"], tags=tags) as writer:
             for _, core in iter_windows(grid, block):
                 g, n = read_window(ds, core, [green, nir])
                 writer.write(broadband_albedo(g, n), core)

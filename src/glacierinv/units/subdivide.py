@@ -28,8 +28,9 @@ the routing grid of :func:`routing_resolution_m` (the DEM's own grid, coarsened 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import geopandas as gpd
@@ -42,7 +43,7 @@ from shapely.geometry import shape
 from shapely.ops import split
 
 from glacierinv.config import UnitsConfig
-from glacierinv.dem.windows import DemWindows, GlacierWindow, check_dem_covers
+from glacierinv.dem.windows import DemWindows, GlacierWindow, check_dem_covers, map_glacier_windows
 from glacierinv.errors import InputError
 from glacierinv.geometry import area_km2, polygon_parts, repair_polygons, valid_polygonal
 from glacierinv.io.vector import guess_id_column
@@ -577,36 +578,65 @@ def subdivide_windows(
     are repaired (:func:`glacierinv.geometry.repair_polygons`, each repair logged).
     """
     _check_inputs(glaciers, divides, min_unit_area_km2, reach_m, smooth_m)
-    crs = glaciers.crs
     gl = glaciers.reset_index(drop=True)
     cids = complex_ids(gl, complex_id_column)
-    rows = []
-    for cid, win in zip(cids, windows, strict=True):
-        metric = win.grid.crs
-        if not win.geometry.is_valid:  # an invalid complex polygon (bow-tie…): repaired, logged with its id
-            one = gpd.GeoDataFrame({"id": [cid]}, geometry=[win.geometry], crs=metric)
-            win = replace(
-                win, geometry=repair_polygons(one, "id", what="complex outlines")[0].geometry.iloc[0]
-            )
-        lines = list(divides.to_crs(metric).geometry) if divides is not None else None
-        parts = split_complex(win, min_unit_area_km2=min_unit_area_km2, reach_m=reach_m, smooth_m=smooth_m,
-                              user_lines=lines, name=cid)  # fmt: skip
-        parts_crs = gpd.GeoDataFrame({"part": range(len(parts))}, geometry=parts, crs=metric).to_crs(crs)
-        parts_crs = _repair_reprojected(parts_crs)
-        # suffixes north to south (then west to east): the same input gives the same ids
-        pts = [p.representative_point() for p in parts]
-        order = np.lexsort(([round(p.x, 3) for p in pts], [-round(p.y, 3) for p in pts]))
-        for k, idx in enumerate(order):
-            rows.append(
-                {"glac_id": f"{cid}-{k + 1:02d}", "outline_id": cid, "geometry": parts_crs.geometry.iloc[idx]}
-            )
-    units = gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
+    options = _SplitOptions(min_unit_area_km2, reach_m, smooth_m, divides, glaciers.crs)
+    rows = [_complex_units(cid, win, options) for cid, win in zip(cids, windows, strict=True)]
+    return _unit_layers(gl, rows, debris)
+
+
+@dataclass(frozen=True)
+class _SplitOptions:
+    """What every complex of one call is split with (travels to the tasks with each batch)."""
+
+    min_unit_area_km2: float
+    reach_m: float
+    smooth_m: float
+    divides: gpd.GeoDataFrame | None
+    crs: object  # the outlines' CRS, in which the units are returned
+
+
+def _complex_units(cid: str, win: GlacierWindow, options: _SplitOptions) -> list[dict]:
+    """The unit rows (``glac_id``, ``outline_id``, geometry in the outlines' CRS) of one complex."""
+    metric = win.grid.crs
+    if not win.geometry.is_valid:  # an invalid complex polygon (bow-tie…): repaired, logged with its id
+        one = gpd.GeoDataFrame({"id": [cid]}, geometry=[win.geometry], crs=metric)
+        win = replace(win, geometry=repair_polygons(one, "id", what="complex outlines")[0].geometry.iloc[0])
+    lines = list(options.divides.to_crs(metric).geometry) if options.divides is not None else None
+    parts = split_complex(win, min_unit_area_km2=options.min_unit_area_km2, reach_m=options.reach_m,
+                          smooth_m=options.smooth_m, user_lines=lines, name=cid)  # fmt: skip
+    parts_crs = gpd.GeoDataFrame({"part": range(len(parts))}, geometry=parts, crs=metric).to_crs(options.crs)
+    parts_crs = _repair_reprojected(parts_crs)
+    # suffixes north to south (then west to east): the same input gives the same ids
+    pts = [p.representative_point() for p in parts]
+    order = np.lexsort(([round(p.x, 3) for p in pts], [-round(p.y, 3) for p in pts]))
+    return [
+        {"glac_id": f"{cid}-{k + 1:02d}", "outline_id": cid, "geometry": parts_crs.geometry.iloc[idx]}
+        for k, idx in enumerate(order)
+    ]
+
+
+def _unit_layers(gl: gpd.GeoDataFrame, rows: list[list[dict]], debris) -> tuple:
+    """The three layers from the complexes' unit rows (in complex order)."""
+    units = gpd.GeoDataFrame([r for one in rows for r in one], geometry="geometry", crs=gl.crs)
     units["area_km2"] = area_km2(units)
     units = units[["glac_id", "outline_id", "area_km2", "geometry"]]
     lines = divide_lines(units)
     debris_units = _split_debris(units, debris)
     log.info("subdivided %d complexes into %d units", len(gl), len(units))
     return units, debris_units, lines
+
+
+def _units_in_task(
+    dems: DemWindows, g, crs, cid: str, *, options: _SplitOptions, max_route_cells: int
+) -> list:
+    """One complex's units (a task of :func:`subdivide`): its window cut on the routing grid and split."""
+    left, bottom, right, top = g.bounds
+    pad = 2 * (3 * dems.res_m + options.reach_m)
+    cells = (right - left + pad) * (top - bottom + pad) / dems.res_m**2
+    res = routing_resolution_m(cells, dems.res_m, max_route_cells, options.smooth_m, f"complex {cid}")
+    win = dems.window(g, crs, margin_px=3 + int(np.ceil(options.reach_m / res)), res_m=res)
+    return _complex_units(cid, win, options)
 
 
 def subdivide(
@@ -662,26 +692,11 @@ def subdivide(
     check_dem_covers(glaciers, dem_path)
     gl = glaciers.reset_index(drop=True)
     cids = complex_ids(gl, complex_id_column)
-
-    def windows(dems: DemWindows) -> Iterator[GlacierWindow]:
-        for cid, (g, mcrs) in zip(cids, dems.metric_geometries(gl.geometry), strict=True):
-            left, bottom, right, top = g.bounds
-            pad = 2 * (3 * dems.res_m + reach_m)
-            cells = (right - left + pad) * (top - bottom + pad) / dems.res_m**2
-            res = routing_resolution_m(cells, dems.res_m, max_route_cells, smooth_m, f"complex {cid}")
-            yield dems.window(g, mcrs, margin_px=3 + int(np.ceil(reach_m / res)), res_m=res)
-
-    with DemWindows(dem_path, max_cells=max_route_cells) as dems:
-        return subdivide_windows(
-            gl,
-            windows(dems),
-            debris=debris,
-            min_unit_area_km2=min_unit_area_km2,
-            reach_m=reach_m,
-            smooth_m=smooth_m,
-            divides=divides,
-            complex_id_column=complex_id_column,
-        )
+    options = _SplitOptions(min_unit_area_km2, reach_m, smooth_m, divides, glaciers.crs)
+    # one task per batch of complexes (on the run's cluster, else here): each reads its own DEM windows
+    task = partial(_units_in_task, options=options, max_route_cells=max_route_cells)
+    rows = map_glacier_windows(task, gl.geometry, dem_path, extras=cids, max_cells=max_route_cells)
+    return _unit_layers(gl, rows, debris)
 
 
 def complex_ids(glaciers: gpd.GeoDataFrame, column: str | None = None) -> list[str]:

@@ -1,0 +1,43 @@
+"""Batches of glacier complexes for the per-glacier tasks (glacierinv.taskmap)."""
+
+from glacierinv.taskmap import batch_count, map_tasks, plan_batches, using
+
+
+def test_groups_stay_together_and_weights_balance():
+    weights = [10.0, 1.0, 1.0, 4.0, 4.0, 2.0]
+    groups = ["a", "b", "b", "c", "d", "e"]
+    plan = plan_batches(weights, 3, groups)
+    assert sorted(i for b in plan for i in b) == list(range(6))  # every item once
+    assert any({1, 2} <= set(b) for b in plan)  # the units of complex b share a batch
+    loads = sorted(sum(weights[i] for i in b) for b in plan)
+    assert loads == [6.0, 6.0, 10.0]  # LPT: the big complex alone, the rest split evenly
+    assert [b[0] for b in plan] == sorted(b[0] for b in plan) and all(b == sorted(b) for b in plan)
+
+
+def test_no_more_batches_than_groups_and_none_empty():
+    assert plan_batches([1.0, 1.0], 8) == [[0], [1]]
+    assert plan_batches([1.0, 1.0, 1.0], 8, ["x", "x", "x"]) == [[0, 1, 2]]
+    assert plan_batches([], 4) == []
+
+
+class _Cluster:
+    """A stand-in task map recording what it was asked to run."""
+
+    slots = 2
+
+    def __init__(self):
+        self.calls = []
+
+    def map(self, func, items, *, keys=None):
+        self.calls.append(list(keys))
+        return [func(i) for i in items]
+
+
+def test_in_process_by_default_and_the_run_cluster_when_set():
+    assert batch_count(40) == 1 and map_tasks(abs, [-1, -2]) == [1, 2]
+    cluster = _Cluster()
+    with using(cluster):
+        assert batch_count(40) == 12 and batch_count(5) == 5  # 6 batches per worker, at most one per group
+        assert map_tasks(abs, [-3, 4], keys=["a", "b"]) == [3, 4]
+    assert cluster.calls == [["a", "b"]]
+    assert batch_count(40) == 1  # reset when the block ends
