@@ -1,8 +1,10 @@
 """Run configuration: one pydantic model, loaded from TOML, with the seed's choices as defaults.
 
-Relative paths in ``[inputs]`` are resolved against the folder of the TOML file. ``glacierinv config
-template`` prints the commented default (:data:`TEMPLATE`, whose ``[inputs]`` section the sensor registry
-writes: :func:`glacierinv.preprocess.sensors.config_template`).
+Relative paths in ``[inputs]`` are resolved against the folder of the TOML file. Each section's model holds
+the only copy of its defaults, with a description per setting; ``glacierinv config template`` is generated
+from them (:func:`config_template`; the ``[inputs]`` product keys come from the sensor registry,
+:func:`glacierinv.preprocess.sensors.config_template`), and the stage commands of the CLI take their
+defaults from them too (:mod:`glacierinv.cli.options`).
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ __all__ = [
     "SegmentConfig",
     "StackConfig",
     "UnitsConfig",
+    "config_template",
     "load_config",
-    "TEMPLATE",
 ]
 
 
@@ -58,14 +60,25 @@ class InputsConfig(_Section):
 
     model_config = ConfigDict(extra="allow")
 
-    dem: Path  # the fine DEM (metres)
-    # classes rasters of other dates (0/1/2, 255 nodata): ice persists, snow does not (seasonal-snow evidence)
-    other_dates: list[Path] = Field(default_factory=list)
-    img_source: str = "primary"  # img_source attribute written per glacier
-    dem_source: str = "dem"  # dem_source attribute written per glacier
-    src_date: str | None = None
-    # overrides of a sensor's calibration table, e.g. {gain = {pan = 0.17}, esun = {blue = 1940.0}}
-    calibration: dict[str, dict[str, float]] = Field(default_factory=dict)
+    dem: Path = Field(description="the fine DEM (metres unless [dem] z_unit says otherwise)")
+    other_dates: list[Path] = Field(
+        default_factory=list,
+        description="classes rasters of other dates (0/1/2, 255 nodata): ice persists, snow does not "
+        "(seasonal-snow evidence)",
+    )
+    img_source: str = Field("primary", description="img_source attribute written per glacier")
+    dem_source: str | None = Field(
+        None,
+        description="dem_source attribute written per glacier; default: the DEM's file name",
+        examples=["copdem30"],
+    )
+    src_date: str | None = Field(
+        None, description="src_date attribute (date of the imagery) per glacier", examples=["2021-08-20"]
+    )
+    calibration: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="overrides of a sensor's calibration table, e.g. {gain = {pan = 0.17}, esun = {blue = 1940.0}}",
+    )
 
     @model_validator(mode="after")
     def _paths(self) -> InputsConfig:
@@ -73,102 +86,203 @@ class InputsConfig(_Section):
 
 
 class StackConfig(_Section):
-    channels: list[str] = Field(default_factory=lambda: ["blue", "green", "red", "nir", "lst", "slope"])
-    pansharpen: Literal["brovey", "gram_schmidt", "hpf", "none"] = "gram_schmidt"
-    resolution_m: float | None = None  # output grid; default = pan (or ms) grid
-    # Landsat 7/8/9 Level-1: read the 15 m pan band (B8); the stack grid becomes 15 m, blue..nir pan-sharpened
-    landsat_pan: bool = False
-    coregister: bool = (
-        False  # estimate + apply sub-pixel shifts of MS and S2 vs the primary (phase correlation)
+    """The ``stack`` stage: imagery and DEM → ``stack.tif`` (the U-Net's input channels)."""
+
+    channels: list[str] = Field(
+        default_factory=lambda: ["blue", "green", "red", "nir", "lst", "slope"],
+        description="feature channels of stack.tif, in order (the model's channels)",
+    )
+    pansharpen: Literal["brovey", "gram_schmidt", "hpf", "none"] = Field(
+        "gram_schmidt", description="pan-sharpening of the MS bands: gram_schmidt | brovey | hpf | none"
+    )
+    resolution_m: float | None = Field(
+        None, description="output grid (m); default: the pan (or MS) grid", examples=[2.0]
+    )
+    landsat_pan: bool = Field(
+        False,
+        description="Landsat 7/8/9 Level-1: read the 15 m pan band (B8); the stack grid becomes 15 m, "
+        "blue..nir pan-sharpened",
+    )
+    coregister: bool = Field(
+        False,
+        description="estimate and apply sub-pixel shifts of MS and S2 onto the primary image (phase "
+        "correlation, reported in run.json)",
     )
 
 
 class SegmentConfig(_Section):
-    method: Literal["baseline", "unet"] = (
-        "unet"  # the paper's U-Net+CBAM (shipped synthetic model unless checkpoint is set)
+    """The ``segment`` stage: ``stack.tif`` → ``classes.tif``, ``proba.tif``, ``uncertainty.tif``."""
+
+    method: Literal["baseline", "unet"] = Field(
+        "unet",
+        description="unet (the paper's U-Net+CBAM; the shipped model unless checkpoint is set) | baseline (band-ratio rules)",
     )
-    checkpoint: Path | None = None  # U-Net checkpoint (.pt); default = the shipped model
-    tile_px: int = 512
-    overlap_px: int = 128
-    write_proba: bool = True
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    batch_size: int = Field(4, ge=1)  # U-Net tiles per forward pass
-    # column strip of U-Net inference: memory ∝ strip, not scene width; extra work ≈ tile_px / strip_px
-    strip_px: int = Field(4096, ge=16)
-    # auto: bf16 autocast where the device has native bf16 (CUDA with bf16, CPU with AVX512-BF16/AMX)
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
-    # uncertainty.tif from calibrated probabilities: softmax (one pass, free) | tta (4 passes) |
-    # mc (mc_samples passes with dropout) | none (no uncertainty.tif)
-    confidence: Literal["softmax", "tta", "mc", "none"] = "softmax"
-    mc_samples: int = Field(8, ge=2)
+    checkpoint: Path | None = Field(
+        None, description="U-Net checkpoint (.pt); default: the shipped model", examples=["model/best.pt"]
+    )
+    tile_px: int = Field(512, description="U-Net tile size (px)")
+    overlap_px: int = Field(128, description="U-Net tile overlap (px)")
+    write_proba: bool = Field(True, description="write proba.tif (class probabilities)")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto | cpu | cuda")
+    batch_size: int = Field(4, ge=1, description="U-Net tiles per forward pass")
+    strip_px: int = Field(
+        4096,
+        ge=16,
+        description="column strip of U-Net inference (px): memory grows with the strip, not the scene "
+        "width; extra work ≈ tile_px / strip_px",
+    )
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="auto: bf16 autocast where the device has native bf16 (CUDA with bf16, CPU with "
+        "AVX512-BF16/AMX), else fp32 | fp32 | bf16",
+    )
+    confidence: Literal["softmax", "tta", "mc", "none"] = Field(
+        "softmax",
+        description="uncertainty.tif from calibrated probabilities: softmax (one pass, free) | tta (4 "
+        "passes) | mc (mc_samples passes with dropout) | none (no uncertainty.tif)",
+    )
+    mc_samples: int = Field(8, ge=2, description="passes of confidence = mc")
 
 
 class OutlinesConfig(_Section):
-    min_area_km2: float = 0.005  # seed: patches < 0.005 km² dropped
-    fill_holes_below_km2: float = 0.001  # interior holes smaller than this are filled
-    simplify_px: float = 0.5  # Douglas-Peucker tolerance in pixels (0 = none)
+    """The ``outlines`` stage: ``classes.tif`` → ``outlines.gpkg``."""
+
+    min_area_km2: float = Field(0.005, description="patches smaller than this are dropped (km²; seed: 0.005)")
+    fill_holes_below_km2: float = Field(
+        0.001, description="interior holes smaller than this are filled (km²)"
+    )
+    simplify_px: float = Field(0.5, description="Douglas-Peucker tolerance (px; 0 = none)")
 
 
 class UnitsConfig(_Section):
-    enabled: bool = True
-    min_unit_area_km2: float = (
-        0.1  # basins below this are merged into the neighbour with the longest shared divide
+    """The ``units`` stage: glacier complexes → glacier units along drainage divides."""
+
+    enabled: bool = Field(True, description="split complexes into units (false: the outlines are the units)")
+    min_unit_area_km2: float = Field(
+        0.1,
+        description="sliver threshold (km²): smaller basins join the neighbour with the longest shared divide",
     )
-    divides: Path | None = None  # user-corrected divide lines overriding the automatic ones
-    reach_m: float = Field(300.0, ge=0)  # how far a basin's outflow is followed off the ice (Kienholz 2013)
-    smooth_m: float = Field(200.0, ge=0)  # ice-surface smoothing sigma before flow routing
+    divides: Path | None = Field(
+        None,
+        description="user-corrected divide lines overriding the automatic ones",
+        examples=["divides.gpkg"],
+    )
+    reach_m: float = Field(
+        300.0, ge=0, description="how far (m) a basin's outflow is followed off the ice (Kienholz 2013)"
+    )
+    smooth_m: float = Field(200.0, ge=0, description="ice-surface smoothing sigma (m) before flow routing")
 
 
 class AttributesConfig(_Section):
-    hypsometry_band_m: float = 50.0
-    min_dem_coverage: float = 0.2  # refuse z statistics when less of the glacier has valid DEM
-    rgi_regions: list[Path] = Field(default_factory=list)  # RGI 7 region/subregion polygons → o1/o2region
-    id_prefix: str = "glacierinv"  # rgi_id-style ids <prefix>-G-<o1region>-<nnnnn>
-    crs: str | None = None  # inventory.gpkg in this CRS (e.g. "EPSG:4326" like RGI); default: the scene's
+    """The ``attributes`` stage: glacier units + DEM → the inventory (RGI 7 attributes)."""
+
+    hypsometry_band_m: float = Field(50.0, description="hypsometry band height (m; RGI: 50)")
+    min_dem_coverage: float = Field(
+        0.2, description="share of a glacier with valid DEM below which its elevation statistics stay null"
+    )
+    rgi_regions: list[Path] = Field(
+        default_factory=list,
+        description="RGI 7 region/subregion polygons → o1region, o2region, ids by region",
+    )
+    id_prefix: str = Field("glacierinv", description="rgi_id-style ids <prefix>-G-<o1region>-<nnnnn>")
+    crs: str | None = Field(
+        None,
+        description='CRS of inventory.gpkg (e.g. "EPSG:4326" like RGI); default: the scene\'s',
+        examples=["EPSG:4326"],
+    )
 
 
 class AssessConfig(_Section):
-    buffer_px: float = 2.0  # seed: ±2 px (±4 m at 2 m)
-    n_boot: int = Field(200, ge=0)  # block-bootstrap replicates of the accuracy CIs (0 = none)
-    boot_block_px: int = Field(128, gt=0)  # side of the spatial bootstrap blocks, px
-    regions: Path | None = None  # polygons naming accuracy regions (e.g. west/central/east)
-    region_column: str = "name"
-    miou_exclude_background: bool = False  # False: mIoU over all classes incl. background
+    """The ``assess`` stage: accuracy against truth, buffer uncertainty."""
+
+    buffer_px: float = Field(
+        2.0, description="buffer uncertainty: ± this many pixels of the classes grid (seed: 2)"
+    )
+    n_boot: int = Field(200, ge=0, description="block-bootstrap replicates of the accuracy CIs (0 = none)")
+    boot_block_px: int = Field(128, gt=0, description="side of the spatial bootstrap blocks (px)")
+    regions: Path | None = Field(
+        None,
+        description="polygons naming accuracy regions (e.g. west/central/east)",
+        examples=["regions.gpkg"],
+    )
+    region_column: str = Field("name", description="column of regions holding the region names")
+    miou_exclude_background: bool = Field(
+        False, description="mIoU over the glacier classes only (false: over all classes incl. background)"
+    )
 
 
 class AnalysisConfig(_Section):
     """The inventory analyses of the ``analyse`` stage (see :mod:`glacierinv.analysis`)."""
 
-    enabled: bool = True
-    band_m: float = Field(200.0, gt=0)  # hypsometry band (m), seed: 200 m
-    min_type_area_km2: float = Field(5.0, ge=0)  # AAR glacier types for glaciers at least this large
-    aar_thresholds: tuple[float, float] = (0.3, 0.6)  # Turkestan <= t1 < Mustagh <= t2 < Alpine
-    snow: Path | None = None  # snow / snow-fraction / albedo raster for the snowline (AAR types)
-    snow_threshold: float = 0.5  # value of `snow` counted as snow
-    ela_column: str | None = None  # or a column of the inventory with an ELA per glacier (m)
-    # neither given: broadband albedo from the stack's green + NIR (Knap et al. 1999), snow where >= this
-    albedo_snow_min: float = Field(0.5, gt=0, lt=1)
-    surge_list: Path | None = None  # surge-type glacier ids (text or CSV)
-    window_m: float = Field(90.0, gt=0)  # roughness / relief window (m)
-    n_boot: int = Field(2000, ge=0)  # bootstrap resamples of the DEM-resolution CIs
-    lapse_rate_k_per_km: float = Field(6.5, gt=0)
-    warming_k: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
+    enabled: bool = Field(True, description="run the analyses")
+    band_m: float = Field(200.0, gt=0, description="hypsometry band of the analyses (m; seed: 200)")
+    min_type_area_km2: float = Field(
+        5.0, ge=0, description="AAR glacier types for glaciers at least this large (km²)"
+    )
+    aar_thresholds: tuple[float, float] = Field(
+        (0.3, 0.6), description="AAR type thresholds t1, t2: Turkestan <= t1 < Mustagh <= t2 < Alpine"
+    )
+    snow: Path | None = Field(
+        None,
+        description="snow / snow-fraction / albedo raster for the snowline (AAR types)",
+        examples=["snow.tif"],
+    )
+    snow_threshold: float = Field(0.5, description="value of snow counted as snow")
+    ela_column: str | None = Field(
+        None, description="or: an inventory column with an ELA per glacier (m)", examples=["ela_m"]
+    )
+    albedo_snow_min: float = Field(
+        0.5,
+        gt=0,
+        lt=1,
+        description="without snow or ela_column: broadband albedo from the stack's green + NIR (Knap et al. "
+        "1999), snow where >= this",
+    )
+    surge_list: Path | None = Field(
+        None, description="surge-type glacier ids (text or CSV)", examples=["surge_ids.csv"]
+    )
+    window_m: float = Field(90.0, gt=0, description="roughness / relief window (m)")
+    n_boot: int = Field(2000, ge=0, description="bootstrap resamples of the DEM-resolution CIs")
+    lapse_rate_k_per_km: float = Field(6.5, gt=0, description="temperature lapse rate (K/km)")
+    warming_k: tuple[float, ...] = Field(
+        (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0), description="warming scenarios (K)"
+    )
 
 
 class RuntimeConfig(_Section):
-    block_px: int = 1024
-    gdal_cache_mb: int = Field(256, ge=16)  # GDAL block cache per process (GDAL's default: 5 % of RAM)
-    # >0: arrays above this many MiB get their own mmap (returned on free), no heap fragmentation; measured on
-    # a 4096² U-Net segment stage: 1 MiB → 15 % lower peak RSS, 25 % slower. 0 = glibc's default
-    heap_mmap_threshold_mb: float = Field(0.0, ge=0)
-    workers: int = 0  # 0 = in-process; N = LocalCluster with N workers
-    # native (torch/OpenMP/GDAL) threads per LocalCluster worker; None = CPUs ÷ workers (no oversubscription)
-    threads_per_worker: int | None = Field(None, ge=1)
-    scheduler: str | None = None  # address of an existing dask scheduler
-    seed: int = 0
-    tile_px: int = 0  # >0: split each scene into tiles of this many px (tasks for Dask); 0 = whole scenes
-    tile_overlap_px: int = 128  # margin processed around each tile and discarded when mosaicking
-    continue_on_error: bool = False  # keep going when one tile/scene fails (it is logged in run.json)
+    """How the run is executed (blocks, memory, Dask); not part of any stage's result."""
+
+    block_px: int = Field(1024, description="raster work window (px)")
+    gdal_cache_mb: int = Field(
+        256, ge=16, description="GDAL block cache per process (MiB; GDAL's own default: 5 % of RAM)"
+    )
+    heap_mmap_threshold_mb: float = Field(
+        0.0,
+        ge=0,
+        description=">0: arrays above this many MiB get their own mmap (returned on free), no heap "
+        "fragmentation; measured on a 4096² U-Net segment stage: 1 MiB → 15 % lower peak RSS, 25 % "
+        "slower. 0 = glibc's default",
+    )
+    workers: int = Field(0, description="0 = in-process; N = a local Dask cluster with N workers")
+    threads_per_worker: int | None = Field(
+        None,
+        ge=1,
+        description="native (torch/OpenMP/GDAL) threads per Dask worker; default: CPUs ÷ workers",
+        examples=[2],
+    )
+    scheduler: str | None = Field(
+        None, description="address of an existing Dask scheduler", examples=["tcp://127.0.0.1:8786"]
+    )
+    seed: int = Field(0, description="random seed")
+    tile_px: int = Field(
+        0, description=">0: split each scene into tiles of this many px (tasks for Dask); 0 = whole scenes"
+    )
+    tile_overlap_px: int = Field(
+        128, description="margin processed around each tile and discarded when mosaicking (px)"
+    )
+    continue_on_error: bool = Field(
+        False, description="keep going when one tile/scene fails (it is logged in run.json)"
+    )
 
 
 class SceneConfig(_Section):
@@ -177,10 +291,16 @@ class SceneConfig(_Section):
 
     model_config = ConfigDict(extra="allow")
 
-    name: str
-    priority: int | None = None  # lower wins in the mosaic; default: primary sensor first, then least cloud
-    img_source: str | None = None
-    dem: Path | None = None
+    name: str = Field(description="the scene's name (part keys, run.json)", examples=["west"])
+    priority: int | None = Field(
+        None,
+        description="lower wins in the mosaic; default: primary sensor first, then least cloud",
+        examples=[1],
+    )
+    img_source: str | None = Field(None, description="img_source of its glaciers", examples=["landsat"])
+    dem: Path | None = Field(
+        None, description="its own DEM (default: [inputs] dem)", examples=["dem_west.tif"]
+    )
 
     @model_validator(mode="after")
     def _paths(self) -> SceneConfig:
@@ -221,7 +341,11 @@ def dem_path(path: str | Path, z_unit: str | None = None) -> Path:
 class DemConfig(_Section):
     """How to read the DEMs (``inputs.dem``, ``inputs.dem_coarse``)."""
 
-    z_unit: str | None = None  # vertical unit: m, ft, us-ft (default: from the file, else metres)
+    z_unit: str | None = Field(
+        None,
+        description="vertical unit of the DEMs: m, ft, us-ft (default: from the file, else metres)",
+        examples=["ft"],
+    )
 
     @field_validator("z_unit")
     @classmethod
@@ -234,7 +358,7 @@ class DemConfig(_Section):
 class RunConfig(_Section):
     """The whole run configuration (one TOML file)."""
 
-    name: str = "glacierinv-run"
+    name: str = Field("glacierinv-run", description="name of the run (run.json, report)")
     inputs: InputsConfig
     stack: StackConfig = Field(default_factory=StackConfig)
     segment: SegmentConfig = Field(default_factory=SegmentConfig)
@@ -301,56 +425,69 @@ def config_from_dict(data: dict, base_dir: Path, source: str = "config") -> RunC
     return cfg.model_copy(update={"base_dir": Path(base_dir)})
 
 
-# the commented default configuration; its [inputs] section is written by the sensor registry,
-# see glacierinv.preprocess.sensors.config_template()
-TEMPLATE = """\
-# glacierinv run configuration. Paths are relative to this file.
-name = "my-inventory"
+def config_template(inputs_block: str) -> str:
+    """The commented default configuration (``glacierinv config template``), generated from the models.
 
-{inputs}img_source = "zy3"
-dem_source = "zy3"
+    Every setting of every section appears with its default value (a setting without a default as a
+    commented line with an example) and its :class:`~pydantic.Field` description as the comment above it,
+    so the template cannot drift from the models. ``inputs_block`` is the ``[inputs]`` section's product
+    keys, written by the sensor registry (:func:`glacierinv.preprocess.sensors.config_template`).
+    """
+    lines = [
+        "# glacierinv run configuration, generated from the configuration models (glacierinv.config): every",
+        "# setting with its default. Paths are relative to this file. Check it with `glacierinv config check`.",
+        *_field_lines(RunConfig, only=("name",)),
+        "",
+        inputs_block.rstrip("\n"),
+        *_field_lines(InputsConfig, skip=("dem", "other_dates")),
+    ]
+    for name, field in RunConfig.model_fields.items():
+        model = field.annotation
+        if name in ("inputs", "scenes") or not (isinstance(model, type) and issubclass(model, _Section)):
+            continue
+        lines += ["", f"[{name}]", *_comment(model.__doc__ or "", width=110), *_field_lines(model)]
+    lines += ["", *_comment(SceneConfig.__doc__ or "", width=110), "# [[scenes]]"]
+    lines += [f"# {ln}" if ln and not ln.startswith("#") else ln for ln in _field_lines(SceneConfig)]
+    return "\n".join(lines) + "\n"
 
-[stack]
-channels = ["blue", "green", "red", "nir", "lst", "slope"]
-pansharpen = "gram_schmidt"  # gram_schmidt | brovey | hpf | none
-# landsat_pan = true         # Landsat 7/8/9 Level-1: pan-sharpen onto the 15 m pan band (B8)
-# coregister = true          # phase-correlation shifts of MS/S2 onto the primary image (reported in run.json)
 
-[segment]
-method = "unet"              # unet (U-Net+CBAM; shipped model unless checkpoint = "PATH") | baseline
-tile_px = 512
-overlap_px = 128
-batch_size = 4               # tiles per forward pass
-precision = "auto"           # bf16 autocast where native (AVX512-BF16/AMX CPU, CUDA), else fp32
-confidence = "softmax"       # uncertainty.tif: softmax (free) | tta | mc (4-8x slower) | none
+def _comment(text: str, width: int = 100) -> list[str]:
+    import re
+    import textwrap
 
-[outlines]
-min_area_km2 = 0.005         # seed: patches below 0.005 km2 are dropped
-fill_holes_below_km2 = 0.001
+    text = re.sub(r":\w+:`([^`]+)`", r"\1", " ".join(text.split())).replace("``", "`")
+    return [f"# {ln}" for ln in textwrap.wrap(text, width - 2, break_on_hyphens=False)] if text else []
 
-[units]
-enabled = true
-min_unit_area_km2 = 0.1
-# reach_m = 300.0            # how far (m) a basin's outflow is followed off the ice before it counts as leaving
-# smooth_m = 200.0           # ice-surface smoothing sigma (m) before flow routing
 
-[attributes]
-hypsometry_band_m = 50
-# rgi_regions = ["RGI2000-v7.0-regions.shp", "RGI2000-v7.0-subregions.shp"]  # -> o1region, o2region
-# crs = "EPSG:4326"          # write inventory.gpkg in lon/lat like RGI's distribution
+def _field_lines(model: type[BaseModel], only: tuple[str, ...] = (), skip: tuple[str, ...] = ()) -> list[str]:
+    lines = []
+    for key, field in model.model_fields.items():
+        if (only and key not in only) or key in skip or field.exclude:
+            continue
+        lines += _comment(field.description or "")
+        default = field.get_default(call_default_factory=True)
+        if default is None or (field.is_required() and not only):
+            example = field.examples[0] if field.examples else "VALUE"
+            lines.append(f"# {key} = {_toml(example)}")
+        else:
+            lines.append(f"{key} = {_toml(default)}")
+    return lines
 
-[assess]
-buffer_px = 2                # +-2 px buffer uncertainty
 
-[analysis]
-band_m = 200                 # hypsometry band (m)
-min_type_area_km2 = 5        # AAR glacier types for glaciers >= 5 km2
-# snow = "snow.tif"          # snow / albedo raster for snowlines and AAR (or ela_column = "ela_m")
+def _toml(value) -> str:
+    """A TOML value (the types of the configuration models)."""
+    import json
 
-# [dem]
-# z_unit = "ft"              # vertical unit of the DEMs when the files do not say (default: metres)
-
-[runtime]
-block_px = 1024
-workers = 0                  # >0: local Dask cluster with N workers
-"""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, Path):
+        return json.dumps(str(value))
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"no TOML form for {value!r}")

@@ -29,7 +29,9 @@ __all__ = [
     "STAGE_RUNNERS",
     "RunResult",
     "all_stages",
+    "check_run",
     "get_stage",
+    "register_stage",
     "run_pipeline",
     "run_stage",
     "uses_parts",
@@ -64,6 +66,21 @@ STAGE_RUNNERS: dict[str, str] = {
 STAGE_NAMES: tuple[str, ...] = tuple(STAGE_RUNNERS)
 
 
+def register_stage(name: str, module: str, *, after: str | None = None) -> None:
+    """Add (or move) a stage: ``module`` declares its :class:`~glacierinv.stage.Stage` as ``STAGE``; it
+    runs after the stage ``after`` (default: last). For stages outside the package (a plugin, a test);
+    the package's own stages are the lines of :data:`STAGE_RUNNERS`."""
+    global STAGE_NAMES
+    if after is not None and after not in STAGE_RUNNERS:
+        raise ConfigError(f"unknown stage '{after}'; stages are: {', '.join(STAGE_RUNNERS)}")
+    items = [(k, v) for k, v in STAGE_RUNNERS.items() if k != name]
+    at = len(items) if after is None else [k for k, _ in items].index(after) + 1
+    items.insert(at, (name, module))
+    STAGE_RUNNERS.clear()
+    STAGE_RUNNERS.update(items)
+    STAGE_NAMES = tuple(STAGE_RUNNERS)
+
+
 def get_stage(name: str) -> Stage:
     """The declared :class:`~glacierinv.stage.Stage` of ``name`` (its runner is imported on first use, so
     importing the pipeline does not load every stage's dependencies)."""
@@ -78,6 +95,17 @@ def get_stage(name: str) -> Stage:
 def all_stages() -> tuple[Stage, ...]:
     """Every stage in pipeline order."""
     return tuple(get_stage(name) for name in STAGE_NAMES)
+
+
+def check_run(cfg: RunConfig) -> None:
+    """The whole preflight: the scenes' inputs (:func:`glacierinv.preflight.check_inputs`), then every
+    stage's own :attr:`~glacierinv.stage.Stage.check`. ``glacierinv run`` and ``config check`` call this."""
+    from glacierinv.preflight import check_inputs
+
+    check_inputs(cfg)
+    for stage in all_stages():
+        if stage.check is not None:
+            stage.check(cfg)
 
 
 def _hash_inputs(paths: dict[str, Path]) -> dict[str, str]:
@@ -112,9 +140,7 @@ def run_pipeline(
     unknown = [s for s in selected if s not in STAGE_NAMES]
     if unknown:
         raise ConfigError(f"unknown stage(s) {', '.join(unknown)}; stages are: {', '.join(STAGE_NAMES)}")
-    from glacierinv.preflight import check_inputs
-
-    check_inputs(cfg)  # bad input fails here, before the run folder is touched
+    check_run(cfg)  # bad input fails here, before the run folder is touched
     check_writable(Path(run_dir).parent)
     fresh = not Path(run_dir).exists() or not any(Path(run_dir).iterdir())
     try:
@@ -212,7 +238,7 @@ def _run_one(stage: Stage, cfg: RunConfig, run: RunFolder, force: bool, progress
     run.record(stage.name, status="running", started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     log.info("stage %s: %s", stage.name, stage.description)
     try:
-        with gdal_block_cache(cfg.runtime.gdal_cache_mb):  # bounded block cache in every stage
+        with gdal_block_cache(stage.cache_mb(cfg, run)):  # bounded block cache in every stage
             if stage.part_outputs and uses_parts(cfg):
                 summary = _run_parts(cfg, run, stage, progress)
             else:

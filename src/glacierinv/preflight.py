@@ -9,26 +9,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import rasterio
-from rasterio.enums import Resampling
-from rasterio.errors import RasterioIOError
-from rasterio.windows import Window
-
 from glacierinv.config import RunConfig
-from glacierinv.errors import CheckpointError, ConfigError, InputError
-from glacierinv.io.raster import check_overlap, open_raster
+from glacierinv.errors import CheckpointError, ConfigError
+from glacierinv.io.raster import check_integrity, check_overlap, open_raster
 from glacierinv.preprocess.sensors import scene_keys
 
 __all__ = ["check_inputs", "checkpoint_channels", "shipped_models"]
 
-_SAMPLE = 128  # px of the decimated read
-
 
 def check_inputs(cfg: RunConfig, *, checkpoint: bool = True) -> None:
-    """Validate all configured inputs: every scene's products (existence, format, metadata, integrity,
-    overlap, channels), the reference and analysis inputs, and that the U-Net checkpoint's channels are in
-    the stack. ``glacierinv config check`` and ``glacierinv run`` both call exactly this."""
+    """Validate the scenes' inputs: every scene's products (existence, format, metadata, integrity,
+    overlap, channels), and that the U-Net checkpoint's channels are in the stack. The inputs only one
+    later stage reads are that stage's own check (:attr:`glacierinv.stage.Stage.check`);
+    :func:`glacierinv.pipeline.check_run` runs both, for ``glacierinv config check`` and ``run`` alike."""
     from glacierinv.preprocess.sensors import check_keys, scene_configs
 
     check_keys(cfg)
@@ -41,17 +34,6 @@ def check_inputs(cfg: RunConfig, *, checkpoint: bool = True) -> None:
             if not cfg.scenes:
                 raise
             raise ConfigError(f"scene '{name}': {exc}") from None
-    for key in ("dem_coarse", "truth_classes"):
-        path = cfg.input_path(key, required=False)
-        if path is not None:
-            with open_raster(path) as ds:
-                _check_integrity(ds, key)
-    truth = cfg.input_path("truth_glaciers", required=False)
-    if truth is not None:
-        from glacierinv.io.vector import read_vector
-
-        read_vector(truth, layer="glaciers" if truth.suffix == ".gpkg" else None, polygons=True)
-    _check_analysis_inputs(cfg)
     if checkpoint:
         _check_checkpoint(cfg, set.intersection(*available) if available else set())
 
@@ -73,7 +55,7 @@ def _check_scene(cfg: RunConfig) -> set[str]:
     files = [*scene.files(), *(p for p in (scene.dem, scene.primary_cloud, scene.s2_cloud) if p is not None)]
     for path in dict.fromkeys(files):
         with open_raster(path, need_crs=path not in rpc_files) as ds:
-            _check_integrity(ds, path.name)
+            check_integrity(ds, path.name)
     grid = primary.grid
     for path in dict.fromkeys(files):
         if path not in rpc_files:
@@ -128,42 +110,3 @@ def _check_checkpoint(cfg: RunConfig, available: set[str]) -> None:
         f"sensors: {'; '.join(fits) or 'none'}. Fix: {fix}, set [segment] checkpoint to a fitting model, or "
         'use [segment] method = "baseline"'
     )
-
-
-def _check_analysis_inputs(cfg: RunConfig) -> None:
-    """The optional inputs of the ``analyse`` stage: fail before the run starts, not after segmentation."""
-    snow = cfg.resolve(cfg.analysis.snow)
-    if snow is not None:
-        with open_raster(snow) as ds:
-            _check_integrity(ds, "analysis.snow")
-    surge = cfg.resolve(cfg.analysis.surge_list)
-    if surge is not None:
-        from glacierinv.analysis.types import read_surge_list
-
-        read_surge_list(surge)
-
-
-def _check_integrity(ds: rasterio.DatasetReader, key: str) -> None:
-    """Read the last block (truncation) and a decimated overview (all-NaN / all-nodata)."""
-    h, w = ds.height, ds.width
-    try:
-        ds.read(1, window=Window(max(0, w - 1), max(0, h - 1), 1, 1))
-        sample = ds.read(
-            1,
-            out_shape=(min(h, _SAMPLE), min(w, _SAMPLE)),
-            resampling=Resampling.nearest,
-            masked=True,
-        )
-    except RasterioIOError as exc:
-        raise InputError(
-            f"raster is corrupt or truncated ({str(exc).splitlines()[0]})",
-            ds.name,
-            "Re-export or re-download it",
-        ) from None
-    values = np.ma.masked_invalid(sample.astype("float64"))
-    if values.count() == 0:
-        raise InputError(
-            f"input '{key}' holds no valid data (all nodata/NaN in band 1)",
-            ds.name,
-            "Check the file and its nodata value",
-        )

@@ -19,7 +19,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from glacierinv.attributes.runner import attributes_with_uncertainty
+from glacierinv.attributes.runner import attributes_with_uncertainty, own_units
 from glacierinv.errors import InputError
 from glacierinv.io.atomic import atomic_path, refuse_overwrite
 from glacierinv.io.vector import list_layers, read_vector, write_layers
@@ -129,7 +129,12 @@ def recompute_changed_units(cfg, run: Path, refined: RefinedOutlines) -> tuple[d
             units_debris = todo_deb.rename(columns={"outline_id": "glac_id"})
             divides = None
         attrs, hyps, lines, _ = attributes_with_uncertainty(
-            cfg, units, units_debris, pixel_size_m=refined.pixel_size_m, id_column="glac_id", run_dir=run
+            cfg,
+            own_units(units),
+            units_debris,
+            pixel_size_m=refined.pixel_size_m,
+            id_column="glac_id",
+            run_dir=run,
         )
         prov = dict(zip(gl["outline_id"].astype(str), gl["provenance"], strict=True))
         attrs["provenance"] = [prov.get(str(o), "edited") for o in attrs["outline_id"]]

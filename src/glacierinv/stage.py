@@ -16,6 +16,7 @@ the files it rewrites, every stage downstream.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,14 @@ class Stage:
         For stages that can run on scene/tile parts (stack, segment): the files mosaicked from the parts.
     may_write
         Files written only in some runs, depending on the run folder's content (e.g. ``albedo.tif``).
+    check
+        ``cfg -> None``: the stage's part of the preflight (the inputs only it reads), raising one clear
+        :class:`~glacierinv.errors.GlacierInvError` before anything is written
+        (:func:`glacierinv.pipeline.check_run`: ``glacierinv run`` and ``config check``).
+    block_cache_mb
+        ``(cfg, run) -> MiB``: the GDAL block cache the stage can use (what it reads more than once),
+        when that is less than ``[runtime] gdal_cache_mb``; the pipeline gives it the smaller of the two
+        (at least 16 MiB), so a stage streaming a large scene does not hold blocks it never reads again.
     """
 
     name: str
@@ -68,6 +77,16 @@ class Stage:
     extra_params: Callable[[RunConfig], dict[str, Any]] | None = None
     part_outputs: tuple[str, ...] = ()
     may_write: tuple[str, ...] = ()
+    check: Callable[[RunConfig], None] | None = None
+    block_cache_mb: Callable[[RunConfig, RunFolder], float] | None = None
+
+    def cache_mb(self, cfg: RunConfig, run: RunFolder) -> int:
+        """The GDAL block cache (MiB) the stage runs with: ``[runtime] gdal_cache_mb``, capped by the
+        stage's :attr:`block_cache_mb` (never below 16 MiB)."""
+        limit = cfg.runtime.gdal_cache_mb
+        if self.block_cache_mb is None:
+            return limit
+        return int(min(limit, max(16, math.ceil(self.block_cache_mb(cfg, run)))))
 
     def params(self, cfg: RunConfig) -> dict[str, Any]:
         """The stage's parameters as recorded in ``run.json`` (JSON-able)."""

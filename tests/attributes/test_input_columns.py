@@ -14,6 +14,7 @@ from shapely.geometry import Polygon, box
 from typer.testing import CliRunner
 
 from glacierinv.attributes import compute_attributes
+from glacierinv.attributes.compute import computed_column
 from glacierinv.cli.main import app
 from glacierinv.errors import InputError
 from glacierinv.geometry import find_overlaps, repair_polygons
@@ -30,8 +31,8 @@ def _dem(tmp_path):
 
 
 def test_rgi7_columns_survive(shared_data, tmp_path):
-    """RGI 7's own columns are kept unchanged: surge_type, src_date, term_type keep their values; the
-    published zmin_m/lmax_m/dem_source are kept as *_input beside ours (before: overwritten or null)."""
+    """RGI 7's own columns survive unchanged under their own names (issue 24: its area_km2, cenlon,
+    utm_zone … were dropped when ours were nearly equal); ours beside them as calc_<name>."""
     d = shared_data / "oggm-sample"
     src = d / "test-files" / "rgi7" / "rgi7g_hef_complex.shp"
     ref = gpd.read_file(src)
@@ -42,40 +43,44 @@ def test_rgi7_columns_survive(shared_data, tmp_path):
     assert res.exit_code == 0, res.output
     assert src.read_bytes() == before
     g = read_vector(out, layer="glaciers")
-    assert list(g["rgi_id"]) == list(ref["rgi_id"]) and list(g["glac_id"]) == list(
-        ref["rgi_id"]
-    )  # id guessed
-    for col in (
-        "surge_type",
-        "term_type",
-        "src_date",
-        "o1region",
-        "o2region",
-        "glac_name",
-        "glims_id",
-        "utm_zone",
-    ):
+    assert list(g["rgi_id"]) == list(ref["rgi_id"]) and list(g["glac_id"]) == list(ref["rgi_id"])
+    for col in ref.columns.drop("geometry"):  # every input column, its name and values
         pd.testing.assert_series_equal(g[col], ref[col], check_names=False, check_dtype=False)
-    for col in ("zmin_m", "zmax_m", "lmax_m", "dem_source", "slope_deg"):  # ours differ: input kept beside
-        pd.testing.assert_series_equal(g[f"{col}_input"], ref[col], check_names=False, check_dtype=False)
-    for col in ("area_km2", "cenlon", "utm_zone", "termlon"):  # kept as *_input unless ours are the same
-        src_col = g[f"{col}_input"] if f"{col}_input" in g else g[col]
-        np.testing.assert_allclose(src_col.astype(float), ref[col].astype(float), rtol=1e-6)
-    assert "utm_zone_input" not in g  # identical values are not duplicated
-    assert (g["dem_source"] == "srtm_oetztal.tif").all()  # ours: the DEM the statistics came from
-    assert not g["zmin_m"].equals(ref["zmin_m"])  # ours, from SRTM
+    assert not any(c.endswith("_input") for c in g.columns)
+    # ours beside theirs: the same outlines give nearly RGI's area and centre, our DEM other elevations
+    np.testing.assert_allclose(g["calc_area_km2"], ref["area_km2"], rtol=2e-3)
+    np.testing.assert_allclose(g["calc_cenlon"], ref["cenlon"], atol=1e-3)
+    assert (g["calc_dem_source"] == "srtm_oetztal.tif").all()  # ours: the DEM the statistics came from
+    assert not np.allclose(g["calc_zmin_m"], ref["zmin_m"])  # ours, from SRTM
 
 
 def test_kept_and_computed_columns_in_the_library(tmp_path):
     dem = _dem(tmp_path)
     g = gpd.GeoDataFrame({"glac_id": ["a", "b"], "surge_type": [3, None], "zmin_m": [1.0, 2.0],
-                          "src_date": ["2003-07-30", None]},
+                          "src_date": ["2003-07-30", None], "CenLat": [1.5, 2.5]},
                          geometry=[box(500200, 4000200, 500800, 4001800), box(501200, 4000200, 501800, 4001800)],
                          crs=UTM)  # fmt: skip
     out = compute_attributes(g, dem, src_date="2021-08-20")[0]
     assert list(out["surge_type"]) == [3, 9]  # input kept; ours (9, not assigned) only where it had none
     assert list(out["src_date"]) == ["2003-07-30", "2021-08-20"]
-    assert list(out["zmin_m_input"]) == [1.0, 2.0] and (out["zmin_m"] > 4000).all()
+    assert list(out["zmin_m"]) == [1.0, 2.0] and (out["calc_zmin_m"] > 4000).all()
+    assert list(out["CenLat"]) == [1.5, 2.5] and "cenlat" not in out and (out["calc_cenlat"] > 36).all()
+    assert computed_column(out, "zmin_m") == "calc_zmin_m" and computed_column(out, "zmax_m") == "zmax_m"
+    assert list(g.columns) == ["glac_id", "surge_type", "zmin_m", "src_date", "CenLat", "geometry"]
+
+
+def test_input_area_kept_and_a_wrong_one_warned_about(tmp_path, caplog):
+    """An input area_km2 keeps its values; one further than 1 % from the outline's geodesic area (another
+    outline's area) is named in a warning, one within the area methods' spread is not."""
+    dem = _dem(tmp_path)
+    a, b = box(500200, 4000200, 500800, 4001800), box(501200, 4000200, 501800, 4001800)  # 0.96 km² each
+    g = gpd.GeoDataFrame({"glac_id": ["near", "far"], "area_km2": [0.9605, 1.2]}, geometry=[a, b], crs=UTM)
+    with caplog.at_level(logging.WARNING, logger="glacierinv"):
+        out = compute_attributes(g, dem)[0]
+    assert list(out["area_km2"]) == [0.9605, 1.2]
+    np.testing.assert_allclose(out["calc_area_km2"], 0.96, rtol=2e-3)
+    warned = [r.message for r in caplog.records if "area_km2" in r.message]
+    assert len(warned) == 1 and "far: 1.2000 vs 0.96" in warned[0] and "near" not in warned[0]
 
 
 def test_duplicate_outline_refused_with_ids(tmp_path):

@@ -140,7 +140,11 @@ def test_one_convention_for_defaults():
     cli = typer.main.get_command(app)
     ctx = cli.make_context("glacierinv", ["segment", "--help"], resilient_parsing=True)
     params = {p.name: p for p in cli.get_command(ctx, "segment").params}
-    assert params["method"].default == "unet"
+    from glacierinv.config import SegmentConfig
+
+    # the default is the [segment] section's, the one `run`/`demo` use (issue 24: one copy, in the model)
+    assert params["method"].default is None and SegmentConfig().method == "unet"
+    assert "[default: unet, from [segment] method]" in params["method"].help
     for name, key in (("attributes", "id_column"), ("units", "id_column"), ("compare", "ours_id"),
                       ("compare", "ref_id")):  # fmt: skip
         ids = {p.name: p for p in cli.get_command(ctx, name).params}[key]

@@ -80,3 +80,50 @@ def test_channel_subset_and_bad_config(tmp_path):
     (tmp_path / "bad2.toml").write_text('[[scenes]]\nstack = "s0.tif"\n')
     with pytest.raises(ConfigError, match="labels"):
         load_train_config(tmp_path / "bad2.toml")
+
+
+def test_epoch_parts_are_timed(tmp_path):
+    from glacierinv.segment.train import EPOCH_PHASES, step_share
+
+    cfg = _toml(tmp_path, max_epochs=1)
+    train(cfg, tmp_path / "t")
+    (row,) = _metrics(tmp_path / "t")
+    parts = {k: float(row[k]) for k in EPOCH_PHASES}
+    assert all(v >= 0 for v in parts.values()) and parts["forward_s"] > 0 and parts["backward_s"] > 0
+    assert float(row["seconds"]) == pytest.approx(sum(parts.values()), abs=0.02)
+    assert int(row["tiles"]) > 0
+    assert 0 < step_share({k: float(row[k]) for k in EPOCH_PHASES}) < 1
+
+
+def test_time_budget_stops_after_an_epoch_and_resume_finishes_the_same_run(tmp_path):
+    cfg = _toml(tmp_path, max_epochs=3)
+    cut = train(cfg.model_copy(update={"max_minutes": 1e-6}), tmp_path / "cut")  # one epoch, then out of time
+    assert cut["epochs_run"] == 1 and cut["finished"] is False
+    assert (tmp_path / "cut" / "best.pt").exists()  # usable (calibrated, tested) after every session
+    done = train(cfg, tmp_path / "cut", resume=True)
+    assert done["epochs_run"] == 3 and done["finished"] is True
+    train(cfg, tmp_path / "straight")
+    resumed, straight = _metrics(tmp_path / "cut"), _metrics(tmp_path / "straight")
+    assert [r["epoch"] for r in resumed] == ["1", "2", "3"]
+    assert [r["train_loss"] for r in resumed] == [r["train_loss"] for r in straight]
+    assert [r["val_miou"] for r in resumed] == [r["val_miou"] for r in straight]
+
+
+def test_cli_time_budget_then_resume(tmp_path):
+    from typer.testing import CliRunner
+
+    from glacierinv.cli.main import app
+    from tests.segment.test_cli import _one_line_error
+
+    runner = CliRunner()
+    _toml(tmp_path, max_epochs=2)  # writes train.toml and the scenes
+    toml, out = str(tmp_path / "train.toml"), str(tmp_path / "m")
+    r = runner.invoke(app, ["train", toml, "--out", out, "--max-minutes", "0.000001", "--precision", "fp32"])
+    assert r.exit_code == 0, r.output
+    assert "continue with --resume" in r.output and len(_metrics(tmp_path / "m")) == 1
+    r = runner.invoke(app, ["train", toml, "--out", out, "--resume", "--precision", "fp32", "--threads", "1"])
+    assert r.exit_code == 0, r.output
+    assert [row["epoch"] for row in _metrics(tmp_path / "m")] == ["1", "2"] and "--resume" not in r.output
+    r = runner.invoke(app, ["train", toml, "--out", str(tmp_path / "x"), "--precision", "fp16"])
+    _one_line_error(r, "precision")
+    assert not (tmp_path / "x").exists()

@@ -26,10 +26,11 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from glacierinv.config import AnalysisConfig, RuntimeConfig
 from glacierinv.errors import ConfigError, GlacierInvError, InputError
 
 if TYPE_CHECKING:
@@ -53,27 +54,38 @@ ANALYSES = (
 )
 
 
+_SECTION = {name: f.default for name, f in AnalysisConfig.model_fields.items()}
+
+
 @dataclass
 class AnalysisOptions:
     """Parameters of the analyses (defaults = the seed's choices)."""
 
-    band_m: float = 200.0  # hypsometry band (m)
+    band_m: float = _SECTION["band_m"]  # hypsometry band (m); the defaults of [analysis] are its section's
     z_step_m: float = 10.0  # elevation histogram resolution (m); band_m must be a multiple
     slope_bin_deg: int = 5
     slope_thresholds_deg: tuple[int, ...] = (10, 15, 20, 25, 30)
     cell_km: float | None = None  # spatial grid cell; None = ~10 cells across the inventory
-    min_type_area_km2: float = 5.0  # seed: types for glaciers > 5 km²
-    aar_thresholds: tuple[float, float] = (0.3, 0.6)  # Turkestan ≤ 0.3 < Mustagh ≤ 0.6 < Alpine
-    snow_threshold: float = 0.5  # snow raster value counted as snow
+    min_type_area_km2: float = _SECTION["min_type_area_km2"]  # seed: types for glaciers > 5 km²
+    aar_thresholds: tuple[float, float] = _SECTION["aar_thresholds"]  # Turkestan ≤ t1 < Mustagh ≤ t2 < Alpine
+    snow_threshold: float = _SECTION["snow_threshold"]  # snow raster value counted as snow
     surge_min_code: int = 2  # surge_type ≥ this (2 probable, 3 observed) flags a surge-type glacier
     profile_bins: int = 20
-    window_m: float = 90.0  # roughness / relief window (seed: 90 m)
-    n_boot: int = 2000
-    seed: int = 0
-    lapse_rate_k_per_km: float = 6.5
-    warming_k: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
+    window_m: float = _SECTION["window_m"]  # roughness / relief window (seed: 90 m)
+    n_boot: int = _SECTION["n_boot"]
+    seed: int = RuntimeConfig.model_fields["seed"].default
+    lapse_rate_k_per_km: float = _SECTION["lapse_rate_k_per_km"]
+    warming_k: tuple[float, ...] = _SECTION["warming_k"]
     freezing_levels_m: tuple[float, ...] | None = None  # None = debris elevation quartiles
     extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, section: AnalysisConfig, **more: Any) -> AnalysisOptions:
+        """The options of an ``[analysis]`` section (the stage and ``glacierinv analyse`` alike)."""
+        a = section
+        return cls(band_m=a.band_m, min_type_area_km2=a.min_type_area_km2, aar_thresholds=a.aar_thresholds,
+                   snow_threshold=a.snow_threshold, window_m=a.window_m, n_boot=a.n_boot,
+                   lapse_rate_k_per_km=a.lapse_rate_k_per_km, warming_k=a.warming_k, **more)  # fmt: skip
 
     def __post_init__(self) -> None:
         problems = []

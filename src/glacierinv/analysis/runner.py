@@ -39,11 +39,8 @@ def _run(cfg, run, progress) -> dict[str, Any]:
         from glacierinv.preprocess.albedo import write_albedo
 
         snow = write_albedo(run / "stack.tif", run / "albedo.tif", block=cfg.runtime.block_px)
-    options = AnalysisOptions(
-        band_m=a.band_m, min_type_area_km2=a.min_type_area_km2, aar_thresholds=a.aar_thresholds,
-        snow_threshold=snow_threshold, window_m=a.window_m, n_boot=a.n_boot,
-        lapse_rate_k_per_km=a.lapse_rate_k_per_km, warming_k=a.warming_k, seed=cfg.runtime.seed,
-    )  # fmt: skip
+    options = AnalysisOptions.from_config(a.model_copy(update={"snow_threshold": snow_threshold}),
+                                          seed=cfg.runtime.seed)  # fmt: skip
     summary = run_analyses(
         run / "inventory.gpkg", run / "analysis", options=options, force=True,
         dem=cfg.input_path("dem", required=False), dem_coarse=cfg.input_path("dem_coarse", required=False),
@@ -65,6 +62,22 @@ def _writes(cfg) -> list[str]:
     return ["analysis/analysis.json"] if cfg.analysis.enabled else []
 
 
+def _check(cfg) -> None:
+    """The analyses' own inputs (preflight): fail before the run starts, not after segmentation."""
+    from glacierinv.io.raster import check_integrity, open_raster
+
+    for key, path in (("dem_coarse", cfg.input_path("dem_coarse", required=False)),
+                      ("analysis.snow", cfg.resolve(cfg.analysis.snow))):  # fmt: skip
+        if path is not None:
+            with open_raster(path) as ds:
+                check_integrity(ds, key)
+    surge = cfg.resolve(cfg.analysis.surge_list)
+    if surge is not None:
+        from glacierinv.analysis.types import read_surge_list
+
+        read_surge_list(surge)
+
+
 STAGE = Stage(
     name="analyse",
     description="size classes, hypsometry, slope, aspect, AAR types, profiles, DEM resolution, freezing level",
@@ -74,4 +87,5 @@ STAGE = Stage(
     writes=_writes,
     run=_run,
     may_write=("albedo.tif",),
+    check=_check,
 )

@@ -62,6 +62,21 @@ def _reads(cfg, run) -> dict[str, Path]:
     )
 
 
+def _check(cfg) -> None:
+    """The reference data (preflight): readable, not truncated, not empty."""
+    from glacierinv.io.raster import check_integrity, open_raster
+
+    path = cfg.input_path("truth_classes", required=False)
+    if path is not None:
+        with open_raster(path) as ds:
+            check_integrity(ds, "truth_classes")
+    truth = cfg.input_path("truth_glaciers", required=False)
+    if truth is not None:
+        from glacierinv.io.vector import read_vector
+
+        read_vector(truth, layer="glaciers" if truth.suffix == ".gpkg" else None, polygons=True)
+
+
 STAGE = Stage(
     name="assess",
     description="accuracy against reference labels, uncertainty totals",
@@ -69,4 +84,5 @@ STAGE = Stage(
     config_sections=("assess",),
     writes=lambda cfg: ["assessment.json"],
     run=_run,
+    check=_check,
 )

@@ -30,6 +30,7 @@ import pandas as pd
 import shapely
 from shapely.geometry import LineString
 
+from glacierinv.config import AttributesConfig
 from glacierinv.dem.terrain import gradient_horn, slope_deg
 from glacierinv.dem.windows import DemWindows, GlacierWindow, check_dem_covers
 from glacierinv.errors import InputError
@@ -38,10 +39,12 @@ from glacierinv.io.vector import guess_id_column
 
 __all__ = [
     "ATTRIBUTE_COLUMNS",
+    "CALC_PREFIX",
     "aspect_sector",
     "attributes_from_windows",
     "circular_mean_aspect_deg",
     "compute_attributes",
+    "computed_column",
     "empty_attributes",
     "glacier_dem_attributes",
     "terminus_point",
@@ -50,6 +53,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: The attributes stage's defaults ([attributes] in glacierinv.config, their only copy).
+_ATTRIBUTES = {k: f.default for k, f in AttributesConfig.model_fields.items()}
 
 ATTRIBUTE_COLUMNS = [
     "glac_id", "cenlon", "cenlat", "utm_zone", "termlon", "termlat", "area_km2", "debris_km2", "debris_frac", "zmin_m", "zmax_m", "zmed_m",
@@ -87,7 +93,9 @@ def circular_mean_aspect_deg(gx: np.ndarray, gy: np.ndarray) -> float | None:
     return float(np.degrees(np.arctan2(s, c)) % 360.0)
 
 
-def hypsometry_permille(z_m: np.ndarray, band_m: float = 50.0) -> tuple[np.ndarray, np.ndarray]:
+def hypsometry_permille(
+    z_m: np.ndarray, band_m: float = _ATTRIBUTES["hypsometry_band_m"]
+) -> tuple[np.ndarray, np.ndarray]:
     """(band lower bounds in m, share per band in integer thousandths summing to 1000)."""
     z = z_m[np.isfinite(z_m)]
     if z.size == 0:
@@ -147,11 +155,15 @@ def compute_attributes(
     Parameters
     ----------
     glaciers
-        Glacier polygons in any CRS. Input columns are never overwritten: an input column with the name of
-        an attribute computed here (``area_km2``, ``cenlon``, ``zmin_m`` …, see :data:`COMPUTED_COLUMNS`)
-        is kept as ``<name>_input``; attributes not computed here (``term_type``, ``surge_type``,
-        ``src_date``, ``img_source``, ``glac_type``, ``aar``, ``provenance``) keep the input's value where
-        it has one. Invalid polygons are repaired, each repair logged with its id and area change.
+        Glacier polygons in any CRS. Input columns are never overwritten, renamed or dropped: where an
+        input column holds the name of an attribute computed here (``area_km2``, ``cenlon``, ``zmin_m`` …,
+        see :data:`COMPUTED_COLUMNS`; names differing only by case, such as RGI 6 ``CenLat``, too) it keeps
+        its name and values and ours is written as ``calc_<name>`` (:data:`CALC_PREFIX`,
+        :func:`computed_column`); an input ``area_km2`` that differs from the outline's geodesic area by more
+        than :data:`AREA_MISMATCH_REL` is warned about, naming the glaciers. Attributes not computed here
+        (``term_type``, ``surge_type``, ``src_date``, ``img_source``, ``glac_type``, ``aar``,
+        ``provenance``) keep the input's value where it has one. Invalid polygons are repaired, each repair
+        logged with its id and area change.
     id_column
         Id column (default: the first of :data:`glacierinv.io.vector.ID_CANDIDATES` present; when none
         is, ids ``G00001``… are made in ``glac_id``).
@@ -202,8 +214,8 @@ def attributes_from_windows(
     dem_source: str | None = None,
     img_source: str | None = None,
     src_date: str | None = None,
-    band_m: float = 50.0,
-    min_dem_coverage: float = 0.2,
+    band_m: float = _ATTRIBUTES["hypsometry_band_m"],
+    min_dem_coverage: float = _ATTRIBUTES["min_dem_coverage"],
     return_centerlines: bool = False,
     allow_overlaps: bool = False,
 ):
@@ -236,6 +248,7 @@ def attributes_from_windows(
     gdf, id_column, inputs = _prepare(glaciers, id_column, allow_overlaps)
     ids = gdf[id_column].astype(str)
     _geometry_attributes(gdf, debris)
+    _warn_area_mismatch(gdf, inputs.attrs["stashed"], ids)
     rows, hyps, lines, terms = [], [], [], []
     for i, win in enumerate(dem_windows(gdf.geometry)):
         stats, line, bands = glacier_dem_attributes(win, band_m=band_m, min_dem_coverage=min_dem_coverage)
@@ -271,7 +284,10 @@ def attributes_from_windows(
 
 
 def glacier_dem_attributes(
-    win: GlacierWindow, *, band_m: float = 50.0, min_dem_coverage: float = 0.2
+    win: GlacierWindow,
+    *,
+    band_m: float = _ATTRIBUTES["hypsometry_band_m"],
+    min_dem_coverage: float = _ATTRIBUTES["min_dem_coverage"],
 ) -> tuple[dict, LineString | None, list[tuple[float, int]]]:
     """The DEM attributes of one glacier from its window (pure).
 
@@ -322,10 +338,9 @@ def _finish_columns(gdf, inputs, id_column: str, ids, img_source, src_date) -> g
         gdf[col] = inputs[col].where(inputs[col].notna(), ours) if col in inputs else ours
     if id_column != "glac_id" and "glac_id" not in gdf.columns:
         gdf["glac_id"] = ids
-    gdf = _drop_identical_inputs(gdf, inputs.attrs.get("renamed", {}))
     ordered = [c for c in ATTRIBUTE_COLUMNS if c in gdf.columns]
     others = [c for c in gdf.columns if c not in ordered and c != gdf.geometry.name]
-    return gdf[ordered + others + [gdf.geometry.name]]
+    return _restore_input_columns(gdf[ordered + others + [gdf.geometry.name]], inputs.attrs["stashed"])
 
 
 HYPSOMETRY_COLUMNS = ["glac_id", "band_min_m", "band_max_m", "share_permille", "area_km2"]
@@ -396,21 +411,39 @@ def _lines_to_crs(lines: list[dict], crs) -> None:
             lines[k]["geometry"] = g
 
 
-#: Attributes computed here from the geometry and the DEM; an input column of the same name is kept as
-#: ``<name>_input`` (e.g. RGI's published ``zmin_m`` → ``zmin_m_input``), never replaced silently.
+#: Attributes computed here from the geometry and the DEM. Where an input column already holds one of these
+#: names, the input's column keeps its name and values and ours is written as ``calc_<name>``
+#: (e.g. RGI 7's published ``zmin_m`` beside our ``calc_zmin_m``), never replaced silently.
 COMPUTED_COLUMNS = ("cenlon", "cenlat", "utm_zone", "termlon", "termlat", "area_km2", "debris_km2", "debris_frac", "zmin_m", "zmax_m", "zmed_m",
                     "zmean_m", "slope_deg", "aspect_deg", "aspect_sec", "lmax_m", "dem_cov", "dem_source")  # fmt: skip
 #: Attributes that describe the outline or need information we do not have: the input's value is kept.
 KEPT_COLUMNS = ("img_source", "src_date", "term_type", "surge_type", "glac_type", "aar", "provenance")
+#: Prefix of our value of an attribute whose name the input already uses (``calc_area_km2``).
+CALC_PREFIX = "calc_"
+#: An input ``area_km2`` further than this (relative) from the outline's geodesic area is warned about. Area
+#: methods differ by far less (ellipsoidal vs equal-area projection ≲ 0.2 %: RGI 5 Ötztal ``Area`` vs ours
+#: agree within 2e-3); 1 % means the column does not describe this polygon (another outline or version).
+AREA_MISMATCH_REL = 0.01
+#: … or further than this in absolute terms (km²): half the last digit of RGI's published areas (0.001 km²).
+AREA_MISMATCH_ABS_KM2 = 0.0005
+_STASH = "__glacierinv_input__"  # temporary prefix of a clashing input column while ours are computed
+
+
+def computed_column(gdf: pd.DataFrame, name: str) -> str:
+    """The column of ``gdf`` holding *our* value of attribute ``name``: ``calc_<name>`` when the input
+    inventory brought its own ``name`` (kept unchanged), else ``name``."""
+    calc = CALC_PREFIX + name
+    return calc if calc in gdf.columns else name
 
 
 def _keep_input_columns(gdf: gpd.GeoDataFrame, id_column: str) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
-    """Rename input columns that our computed attributes would replace (``<name>_input``); also those that
-    differ from ours only by case (RGI 6 ``CenLat``), which clash in a GeoPackage (case-insensitive names).
-    Returns the renamed frame and the input's values of :data:`KEPT_COLUMNS` (case-insensitive match)."""
+    """Put aside input columns whose names (case-insensitively: a GeoPackage's names are) our attributes
+    take, so ours can be computed under the standard names; :func:`_restore_input_columns` gives them their
+    names back at the end and moves ours to ``calc_<name>``. Returns the frame and the input's values of
+    :data:`KEPT_COLUMNS` (case-insensitive match); ``.attrs["stashed"]`` maps stash name → input name."""
     ours = {c.lower(): c for c in ATTRIBUTE_COLUMNS}
     kept = {}
-    rename = {}
+    stash = {}
     for c in gdf.columns:
         if c == id_column or c == gdf.geometry.name or c.lower() not in ours:
             continue
@@ -418,38 +451,52 @@ def _keep_input_columns(gdf: gpd.GeoDataFrame, id_column: str) -> tuple[gpd.GeoD
         if name in KEPT_COLUMNS:
             kept[name] = gdf[c]
             if c != name:
-                rename[c] = f"{c}_input"
+                stash[c] = _STASH + c
         elif name in COMPUTED_COLUMNS or c != name:
-            rename[c] = f"{c}_input"
-    taken = set(gdf.columns)
+            stash[c] = _STASH + c
+    if stash:
+        log.info("input column(s) kept unchanged; ours written beside them as %s",
+                 ", ".join(f"{CALC_PREFIX}{ours[c.lower()]}" for c in stash))  # fmt: skip
+    kept_df = pd.DataFrame(kept, index=gdf.index)
+    kept_df.attrs["stashed"] = {tmp: c for c, tmp in stash.items()}
+    return gdf.rename(columns=stash), kept_df
+
+
+def _restore_input_columns(gdf: gpd.GeoDataFrame, stashed: dict[str, str]) -> gpd.GeoDataFrame:
+    """The input's columns back under their own names; ours whose names they take as ``calc_<name>``."""
+    if not stashed:
+        return gdf
+    lower = {orig.lower() for orig in stashed.values()}
+    rename = {c: CALC_PREFIX + c for c in gdf.columns if c.lower() in lower and c not in stashed}
+    taken = set(gdf.columns) - set(rename) - set(stashed)
     for c, new in list(rename.items()):
-        while new in taken:
+        while new in taken or new.lower() in lower:
             new += "_"
         rename[c] = new
         taken.add(new)
-    if rename:
-        log.info("input column(s) kept under new names beside ours: %s",
-                 ", ".join(f"{a} → {b}" for a, b in rename.items()))  # fmt: skip
-    kept_df = pd.DataFrame(kept, index=gdf.index)
-    kept_df.attrs["renamed"] = {ours[c.lower()]: new for c, new in rename.items()}
-    return gdf.rename(columns=rename), kept_df
+    return gdf.rename(columns=rename | stashed)
 
 
-def _drop_identical_inputs(gdf: gpd.GeoDataFrame, renamed: dict[str, str]) -> gpd.GeoDataFrame:
-    """Drop an ``<name>_input`` copy whose values equal ours (nothing was replaced, e.g. the same utm_zone
-    or the area of the same polygon): only differing input values are kept beside ours."""
-    drop = []
-    for ours, kept in renamed.items():
-        if ours not in gdf.columns or kept not in gdf.columns:
-            continue
-        a, b = gdf[ours], gdf[kept]
-        try:
-            same = np.allclose(a.astype("float64"), b.astype("float64"), rtol=1e-6, atol=0, equal_nan=True)
-        except (TypeError, ValueError):
-            same = bool((a.astype(str) == b.astype(str)).all())
-        if same:
-            drop.append(kept)
-    return gdf.drop(columns=drop)
+def _warn_area_mismatch(gdf: gpd.GeoDataFrame, stashed: dict[str, str], ids: pd.Series) -> None:
+    """Warn (naming the glaciers) where an input ``area_km2`` is not the area of its outline."""
+    col = next((tmp for tmp, orig in stashed.items() if orig.lower() == "area_km2"), None)
+    if col is None:
+        return
+    theirs = pd.to_numeric(gdf[col], errors="coerce").to_numpy(dtype="float64")
+    ours = gdf["area_km2"].to_numpy(dtype="float64")
+    bad = np.isfinite(theirs) & (
+        np.abs(theirs - ours) > np.maximum(AREA_MISMATCH_REL * ours, AREA_MISMATCH_ABS_KM2)
+    )
+    if not bad.any():
+        return
+    idx = np.flatnonzero(bad)
+    listed = "; ".join(f"{ids.iloc[i]}: {theirs[i]:.4f} vs {ours[i]:.4f}" for i in idx[:10])
+    more = f" and {len(idx) - 10} more" if len(idx) > 10 else ""
+    log.warning(
+        "the input's %s differs from the geodesic area of the outline by more than %g %% for %d glacier(s) "
+        "(input vs outline, km²): %s%s. Kept unchanged; ours is %s%s",
+        stashed[col], 100 * AREA_MISMATCH_REL, len(idx), listed, more, CALC_PREFIX, "area_km2",
+    )  # fmt: skip
 
 
 def _check_overlaps(gdf: gpd.GeoDataFrame, id_column: str, allow: bool) -> None:

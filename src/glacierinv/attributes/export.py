@@ -17,6 +17,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from glacierinv.attributes.compute import CALC_PREFIX, computed_column
 from glacierinv.errors import InputError
 
 __all__ = [
@@ -35,7 +36,10 @@ _FRACTIONS = {"debris_frac", "dem_cov", "aar", "snow_cov"}
 
 
 def decimals_of(column: str) -> int | None:
-    """Decimals of a column by its name (units in the names), None for columns left as they are."""
+    """Decimals of a column by its name (units in the names), None for columns left as they are. Our value
+    of an attribute the input also had (``calc_cenlon``, see :func:`~glacierinv.attributes.compute.computed_column`)
+    is rounded as the attribute."""
+    column = column.removeprefix(CALC_PREFIX)
     if column in _LONLAT:
         return DECIMALS["lonlat"]
     if column in _FRACTIONS:
@@ -51,7 +55,7 @@ def decimals_of(column: str) -> int | None:
 
 def round_inventory(table: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``table`` with float columns rounded to :data:`DECIMALS` by their names (``*_km2``,
-    ``*_m``, ``*_deg``, lon/lat, fractions); other columns (ids, codes, text, ``*_input``) unchanged."""
+    ``*_m``, ``*_deg``, lon/lat, fractions); other columns (ids, codes, text) unchanged."""
     out = table.copy()
     for col in out.columns:
         d = decimals_of(col)
@@ -103,7 +107,8 @@ def add_rgi7_ids(
     """
     out = glaciers.copy()
     frames = [regions] if isinstance(regions, gpd.GeoDataFrame) else list(regions or [])
-    pts = gpd.GeoSeries(gpd.points_from_xy(out["cenlon"], out["cenlat"]), crs=4326, index=out.index)
+    lon, lat = out[computed_column(out, "cenlon")], out[computed_column(out, "cenlat")]
+    pts = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=4326, index=out.index)
     o1 = pd.Series([None] * len(out), index=out.index, dtype="object")
     o2 = o1.copy()
     for reg in frames:
@@ -168,7 +173,8 @@ def fill_glacier_types(
         if col not in out.columns:
             out[col] = None
     aar = pd.to_numeric(out["aar"], errors="coerce")
-    todo = (out["area_km2"].to_numpy(dtype="float64") >= min_area_km2) & aar.isna().to_numpy()
+    area = out[computed_column(out, "area_km2")].to_numpy(dtype="float64")
+    todo = (area >= min_area_km2) & aar.isna().to_numpy()
     if not todo.any():
         return out
     sub = out[todo]

@@ -20,9 +20,19 @@ from glacierinv.attributes.snowline import snow_source
 from glacierinv.io.atomic import atomic_path
 from glacierinv.stage import Stage, existing, present_files, run_files
 
-__all__ = ["STAGE", "attributes_with_uncertainty"]
+__all__ = ["STAGE", "attributes_with_uncertainty", "inventory_layers", "own_units"]
 
 log = logging.getLogger(__name__)
+
+#: Columns of the units stage's ``units.gpkg`` that are our own earlier values, computed again here. They
+#: are dropped before the attributes, so they are not taken for an input inventory's columns (which are
+#: kept beside ours, see :func:`glacierinv.attributes.compute.computed_column`).
+OWN_UNIT_COLUMNS = ("area_km2",)
+
+
+def own_units(units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Glacier units written by the units stage without the values the attributes recompute."""
+    return units.drop(columns=[c for c in OWN_UNIT_COLUMNS if c in units.columns])
 
 
 def attributes_with_uncertainty(
@@ -30,11 +40,16 @@ def attributes_with_uncertainty(
     units: gpd.GeoDataFrame,
     debris: gpd.GeoDataFrame,
     *,
-    pixel_size_m: float,
+    pixel_size_m: float | None,
     id_column: str | None = None,
     run_dir: Path | None = None,
+    allow_overlaps: bool = False,
 ) -> tuple[gpd.GeoDataFrame, Any, Any, dict[str, Any]]:
     """Attributes, hypsometry, centerlines and buffer uncertainty of ``units`` with the run's settings.
+
+    ``pixel_size_m``: pixel size of the classes the outlines come from (the buffer uncertainty is ±
+    ``[assess] buffer_px`` of them); None: no ``area_unc_km2`` / ``debris_unc_km2`` (outlines of unknown
+    origin). ``allow_overlaps``: see :func:`glacierinv.attributes.compute_attributes`.
 
     With ``run_dir`` (a run folder with ``classes.tif`` and, when present, ``stack.tif``, ``masks.tif``,
     ``source.tif``, ``proba.tif``): ``term_type`` from the imagery (else 9, not assigned), ``img_source`` per
@@ -49,6 +64,8 @@ def attributes_with_uncertainty(
     from glacierinv.attributes.uncertainty import buffer_uncertainty
 
     kwargs = {"id_column": id_column} if id_column is not None else {}
+    if allow_overlaps:
+        kwargs["allow_overlaps"] = True
     glaciers, hypsometry, centerlines = compute_attributes(
         units,
         cfg.input_path("dem"),
@@ -78,9 +95,11 @@ def attributes_with_uncertainty(
         from glacierinv.attributes.sources import image_source_per_glacier
 
         glaciers["img_source"] = image_source_per_glacier(glaciers, source_tif, cfg.inputs.img_source)
-    glaciers, totals = buffer_uncertainty(
-        glaciers, debris, pixel_size_m=pixel_size_m, buffer_px=cfg.assess.buffer_px
-    )
+    totals: dict[str, Any] = {}
+    if pixel_size_m is not None:
+        glaciers, totals = buffer_uncertainty(
+            glaciers, debris, pixel_size_m=pixel_size_m, buffer_px=cfg.assess.buffer_px
+        )
     if proba_tif is not None:
         from glacierinv.attributes.proba_range import probability_area_range
         from glacierinv.attributes.uncertainty import _insert_after
@@ -113,22 +132,12 @@ def _run(cfg, run, progress) -> dict[str, Any]:
         )
         log.warning(warnings[-1])
     glaciers, hypsometry, centerlines, totals = attributes_with_uncertainty(
-        cfg, units, debris, pixel_size_m=raster_grid(run / "classes.tif").res[0], run_dir=run.path
+        cfg, own_units(units), debris, pixel_size_m=raster_grid(run / "classes.tif").res[0], run_dir=run.path
     )
-    from glacierinv.attributes.export import add_rgi7_ids, round_inventory, to_export_crs
+    from glacierinv.attributes.export import round_inventory
 
-    a = cfg.attributes
-    regions = [read_vector(cfg.resolve(p), polygons=True) for p in a.rgi_regions]
-    glaciers = add_rgi7_ids(glaciers, regions, prefix=a.id_prefix)
-    layers = {
-        "glaciers": glaciers,
-        "debris": debris,
-        "divides": divides,
-        "hypsometry": hypsometry,
-        "centerlines": centerlines,
-    }
-    if a.crs:
-        layers = to_export_crs(layers, a.crs)
+    layers = inventory_layers(cfg, glaciers, hypsometry, centerlines, debris=debris, divides=divides)
+    glaciers = layers["glaciers"]
     write_layers(run / "inventory.gpkg", layers)
     embed_styles(run / "inventory.gpkg")
     with atomic_path(run / "inventory.csv") as tmp:
@@ -141,6 +150,20 @@ def _run(cfg, run, progress) -> dict[str, Any]:
         "debris_km2": float(np.nansum(glaciers.get("debris_km2", np.zeros(len(glaciers))))),
         **{f"unc_{k}": v for k, v in totals.items() if isinstance(v, (int, float))},
     } | ({"warnings": warnings} if warnings else {})
+
+
+def inventory_layers(cfg, glaciers, hypsometry, centerlines, *, debris=None, divides=None) -> dict[str, Any]:
+    """The inventory's layers as the stage writes them: ``rgi_id``-style ids and regions
+    (``[attributes] rgi_regions``, ``id_prefix``), in the ``[attributes] crs`` when set."""
+    from glacierinv.attributes.export import add_rgi7_ids, to_export_crs
+    from glacierinv.io.vector import read_vector
+
+    a = cfg.attributes
+    regions = [read_vector(cfg.resolve(p), polygons=True) for p in a.rgi_regions]
+    layers = {"glaciers": add_rgi7_ids(glaciers, regions, prefix=a.id_prefix), "debris": debris,
+              "divides": divides, "hypsometry": hypsometry, "centerlines": centerlines}  # fmt: skip
+    layers = {k: v for k, v in layers.items() if v is not None}
+    return to_export_crs(layers, a.crs) if a.crs else layers
 
 
 def _glacier_types(cfg, run, glaciers):

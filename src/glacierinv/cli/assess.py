@@ -8,6 +8,8 @@ import typer
 
 from glacierinv.cli import options
 from glacierinv.cli._common import ListOptionCommand, refuse_nonempty_folder
+from glacierinv.cli.options import param_option, section_option
+from glacierinv.config import AssessConfig, RuntimeConfig
 
 __all__ = ["register"]
 
@@ -26,12 +28,16 @@ def accuracy(
     ),
     out: Path = options.out("Output folder (accuracy.json, confusion.csv, regions.csv)."),
     regions: Path | None = typer.Option(None, "--regions", help="Region polygons, e.g. west/central/east."),
-    region_column: str = typer.Option("name", "--region-column", help="Column naming the regions."),
-    n_boot: int = typer.Option(200, "--n-boot", help="Bootstrap replicates (0: no confidence intervals)."),
-    boot_block_px: int = typer.Option(128, "--boot-block-px", help="Side of the bootstrap blocks, px."),
-    ci: float = typer.Option(0.95, "--ci", help="Confidence level."),
-    seed: int = typer.Option(0, "--seed", help="Random seed of the bootstrap."),
-    block_px: int = typer.Option(1024, "--block-px", help="Read window, px (bounds memory)."),
+    region_column: str = section_option(AssessConfig, "region_column", "--region-column"),
+    n_boot: int = section_option(AssessConfig, "n_boot", "--n-boot"),
+    boot_block_px: int = section_option(AssessConfig, "boot_block_px", "--boot-block-px"),
+    ci: float = param_option(
+        "glacierinv.assess.metrics:accuracy_from_rasters", "ci", "--ci", help="Confidence level."
+    ),
+    seed: int = section_option(RuntimeConfig, "seed", "--seed", help="random seed of the bootstrap"),
+    block_px: int = section_option(
+        RuntimeConfig, "block_px", "--block-px", help="read window (px; bounds memory)"
+    ),
     exclude_background: bool = typer.Option(
         False, "--miou-exclude-background", help="Average the mIoU over the glacier classes only."
     ),
@@ -43,25 +49,22 @@ def accuracy(
     """
     from glacierinv.assess.metrics import accuracy_from_rasters
     from glacierinv.assess.outputs import write_accuracy
+    from glacierinv.cli.options import given, stage_config
     from glacierinv.errors import InputError
 
     refuse_nonempty_folder(out, force)
-    if n_boot < 0 or boot_block_px <= 0 or block_px <= 0:
-        raise InputError("--n-boot must be >= 0 and --boot-block-px, --block-px > 0")
-    if not 0 < ci < 1:
+    cfg = stage_config(need_dem=False, assess=given(region_column=region_column, n_boot=n_boot,
+                       boot_block_px=boot_block_px), runtime=given(seed=seed, block_px=block_px))  # fmt: skip
+    if cfg.runtime.block_px <= 0:
+        raise InputError(f"--block-px must be > 0, got {block_px}")
+    if ci is not None and not 0 < ci < 1:
         raise InputError(f"--ci must be between 0 and 1, got {ci}")
+    a = cfg.assess
     result = accuracy_from_rasters(
-        pred,
-        ref,
-        regions=regions,
-        region_column=region_column,
-        block_px=block_px,
-        boot_block_px=boot_block_px,
-        n_boot=n_boot,
-        seed=seed,
-        ci=ci,
-        miou_exclude=["background"] if exclude_background else (),
-    )
+        pred, ref, regions=regions, region_column=a.region_column, block_px=cfg.runtime.block_px,
+        boot_block_px=a.boot_block_px, n_boot=a.n_boot, seed=cfg.runtime.seed,
+        miou_exclude=["background"] if exclude_background else (), **given(ci=ci),
+    )  # fmt: skip
     write_accuracy(result, out, force)
     o = result["overall"]
     ci_txt = f" [{o['ci']['oa'][0]:.3f}, {o['ci']['oa'][1]:.3f}]" if o.get("ci") else ""
@@ -80,7 +83,7 @@ def uncertainty(
     outlines: Path = typer.Option(..., "--outlines", help="Glacier polygons (e.g. inventory.gpkg)."),
     out: Path = options.out("Output GeoPackage (a copy with the new columns)."),
     pixel_m: float = typer.Option(..., "--pixel-m", help="Pixel size of the source imagery, metres."),
-    buffer_px: float = typer.Option(2.0, "--buffer-px", help="Buffer ± in pixels (seed: 2)."),
+    buffer_px: float = section_option(AssessConfig, "buffer_px", "--buffer-px"),
     layer: str | None = typer.Option(None, "--layer", help="Glacier layer (default: glaciers or the first)."),
     debris: Path | None = typer.Option(
         None, "--debris", help="Debris polygons (default: the 'debris' layer of --outlines if any)."
@@ -98,6 +101,9 @@ def uncertainty(
     import pandas as pd
 
     from glacierinv.attributes.uncertainty import buffer_uncertainty
+    from glacierinv.cli.options import given, stage_config
+
+    buffer_px = stage_config(need_dem=False, assess=given(buffer_px=buffer_px)).assess.buffer_px
     from glacierinv.io.atomic import refuse_overwrite
     from glacierinv.io.vector import guess_id_column, list_layers, read_vector, write_layers
 
@@ -145,8 +151,18 @@ def mmd(
     id_column: str | None = typer.Option(
         None, "--id-column", help="Match by this id column (default: overlap)."
     ),
-    step_m: float = typer.Option(1.0, "--step-m", help="Boundary sampling step for distances, metres."),
-    min_analysts: int = typer.Option(2, "--min-analysts", help="Glaciers digitised by fewer are skipped."),
+    step_m: float = param_option(
+        "glacierinv.assess.mmd:round_robin",
+        "step_m",
+        "--step-m",
+        help="Boundary sampling step for distances, metres.",
+    ),
+    min_analysts: int = param_option(
+        "glacierinv.assess.mmd:round_robin",
+        "min_analysts",
+        "--min-analysts",
+        help="Glaciers digitised by fewer are skipped.",
+    ),
     force: bool = options.force("Overwrite outputs that exist."),
 ) -> None:
     """Round-robin uncertainty (Paul et al. 2013): automated area vs the mean of several digitisations.
@@ -155,11 +171,12 @@ def mmd(
     """
     from glacierinv.assess.mmd import round_robin
     from glacierinv.assess.outputs import write_mmd
+    from glacierinv.cli.options import given
     from glacierinv.errors import InputError
     from glacierinv.io.vector import list_layers, read_vector
 
     refuse_nonempty_folder(out, force)
-    if step_m <= 0:
+    if step_m is not None and step_m <= 0:
         raise InputError(f"--step-m must be positive, got {step_m}")
     paths = list(digitisations)
 
@@ -175,8 +192,7 @@ def mmd(
         [_read(p) for p in paths],
         id_column=id_column,
         names=names,
-        step_m=step_m,
-        min_analysts=min_analysts,
+        **given(step_m=step_m, min_analysts=min_analysts),
     )
     write_mmd(per_glacier, pairs, summary, out, force)
     typer.echo(
@@ -212,9 +228,17 @@ def compare(
     ref_pixel_m: float | None = typer.Option(
         None, "--ref-pixel-m", help="Buffer-method uncertainty at this pixel size."
     ),
-    buffer_px: float = typer.Option(2.0, "--buffer-px", help="Buffer ± px for the *-pixel-m options."),
-    min_overlap: float = typer.Option(
-        0.05, "--min-overlap", help="Overlap fraction (of either glacier) that makes a match."
+    buffer_px: float = param_option(
+        "glacierinv.assess.compare:CompareOptions",
+        "buffer_px",
+        "--buffer-px",
+        help="Buffer ± px for the *-pixel-m options.",
+    ),
+    min_overlap: float = param_option(
+        "glacierinv.assess.compare:CompareOptions",
+        "min_overlap_frac",
+        "--min-overlap",
+        help="Overlap fraction (of either glacier) that makes a match.",
     ),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Write PNG figures."),
     force: bool = options.force("Overwrite outputs that exist."),
@@ -230,6 +254,7 @@ def compare(
         compare_inventories,
     )
     from glacierinv.assess.outputs import write_comparison
+    from glacierinv.cli.options import given
     from glacierinv.errors import InputError
     from glacierinv.io.vector import list_layers, read_vector
 
@@ -256,9 +281,8 @@ def compare(
         d_ours = clip_above_elevation(d_ours, dem, above_m) if d_ours is not None else None
         d_ref = clip_above_elevation(d_ref, dem, above_m) if d_ref is not None else None
     compare_options = CompareOptions(
-        min_overlap_frac=min_overlap,
+        **given(min_overlap_frac=min_overlap, buffer_px=buffer_px),
         cell_km=cell_km,
-        buffer_px=buffer_px,
         ours=InventorySide(ours_id, d_ours, ours_unc, ours_pixel_m, name="ours", source=ours),
         ref=InventorySide(ref_id, d_ref, ref_unc, ref_pixel_m, name="ref", source=ref),
     )

@@ -1,4 +1,6 @@
-"""``glacierinv attributes``: RGI 7-style attributes and hypsometry for any outline file."""
+"""``glacierinv attributes``: RGI 7-style attributes and hypsometry for any outline file — the attributes
+stage's own library function (:func:`glacierinv.attributes.runner.attributes_with_uncertainty`) with the
+stage's configuration sections, so the command and ``glacierinv run`` give the same inventory."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import typer
 
 from glacierinv.cli import options
 from glacierinv.cli._common import Z_UNIT_HELP, ListOptionCommand
+from glacierinv.cli.options import section_option
+from glacierinv.config import AssessConfig, AttributesConfig, InputsConfig
 
 
 def register(app: typer.Typer) -> None:
@@ -17,9 +21,24 @@ def register(app: typer.Typer) -> None:
     def attributes_cmd(
         outlines: Path = typer.Option(..., "--outlines", help="Glacier polygons, any vector format."),
         dem: Path = typer.Option(
-            ..., "--dem", help="DEM in metres, any CRS (geographic DEMs are warped per glacier)."
+            None,
+            "--dem",
+            help="DEM in metres, any CRS (geographic DEMs are warped per glacier); with --run: the run's.",
         ),
-        out: Path = options.out("Output GeoPackage (layers glaciers, hypsometry, centerlines)."),
+        out: Path = options.out("Output GeoPackage (layers glaciers, [debris], hypsometry, centerlines)."),
+        run: Path = typer.Option(
+            None,
+            "--run",
+            help="A run folder: its configuration gives every setting not given here, and its rasters what "
+            "the stage takes from them (pixel size for area_unc_km2, term_type, img_source per glacier, "
+            "area_p25/p75_km2, glac_type/aar).",
+        ),
+        pixel_m: float = typer.Option(
+            None,
+            "--pixel-m",
+            help="Pixel size (m) of the classes the outlines come from, for the buffer uncertainty "
+            "area_unc_km2 (with --run: classes.tif's; else none is computed).",
+        ),
         layer: str = typer.Option(None, "--layer", help="Layer of --outlines (default: the first)."),
         debris: Path = typer.Option(None, "--debris", help="Debris polygons for debris_km2 / debris_frac."),
         id_column: str = typer.Option(
@@ -31,45 +50,61 @@ def register(app: typer.Typer) -> None:
         allow_overlaps: bool = typer.Option(
             False, "--allow-overlaps", help="Compute overlapping (duplicate) outlines anyway, with a warning."
         ),
-        dem_source: str = typer.Option(None, "--dem-source", help="Value of the dem_source column."),
-        band_m: float = typer.Option(50.0, "--band-m", help="Hypsometry band height (m); RGI: 50."),
-        rgi_regions: list[Path] = typer.Option(
-            None,
-            "--rgi-regions",
-            help="RGI 7 region/subregion polygons: o1region, o2region and ids by region.",
-        ),
-        crs: str = typer.Option(None, "--crs", help="Write the layers in this CRS, e.g. EPSG:4326 like RGI."),
+        dem_source: str = section_option(InputsConfig, "dem_source", "--dem-source"),
+        img_source: str = section_option(InputsConfig, "img_source", "--img-source"),
+        src_date: str = section_option(InputsConfig, "src_date", "--src-date"),
+        band_m: float = section_option(AttributesConfig, "hypsometry_band_m", "--band-m"),
+        min_dem_coverage: float = section_option(AttributesConfig, "min_dem_coverage", "--min-dem-coverage"),
+        rgi_regions: list[Path] = section_option(AttributesConfig, "rgi_regions", "--rgi-regions"),
+        id_prefix: str = section_option(AttributesConfig, "id_prefix", "--id-prefix"),
+        crs: str = section_option(AttributesConfig, "crs", "--crs"),
+        buffer_px: float = section_option(AssessConfig, "buffer_px", "--buffer-px"),
         z_unit: str = typer.Option(None, "--z-unit", help=Z_UNIT_HELP),
         force: bool = options.force("Overwrite --out."),
     ) -> None:
         """Compute area, location, elevation, slope, aspect, debris, hypsometry and flowline length.
 
-        Input columns are kept unchanged: an input column named like a computed attribute (RGI 7 zmin_m,
-        lmax_m …) is kept as zmin_m_input …; term_type, surge_type, src_date keep the input's values.
+        The attributes stage's computation: with --run RUN the same inventory columns as `glacierinv run`
+        gives for these outlines (term_type, glac_type/aar, area range and uncertainty from the run's rasters).
+
+        Input columns are kept unchanged: where an input column is named like a computed attribute (RGI 7
+        area_km2, zmin_m …) ours is written as calc_area_km2, calc_zmin_m …; an input area_km2 more than
+        1 % off the outline's area is warned about; term_type, surge_type, src_date keep the input's values.
 
         $ glacierinv attributes --outlines rgi.shp --dem srtm.tif --id-column RGIId --out attrs.gpkg
         """
-        from glacierinv.attributes import compute_attributes
-        from glacierinv.attributes.export import add_rgi7_ids, to_export_crs
+        from glacierinv.attributes.runner import attributes_with_uncertainty, inventory_layers
         from glacierinv.cli._common import read_outlines_dem_debris
+        from glacierinv.cli.options import given, stage_config
         from glacierinv.io.atomic import refuse_overwrite
-        from glacierinv.io.vector import read_vector, write_layers
+        from glacierinv.io.vector import write_layers
 
         refuse_overwrite(out, force)
-        glaciers, dem, deb = read_outlines_dem_debris(outlines, layer, dem, debris, z_unit)
-        regions = [read_vector(p, polygons=True) for p in rgi_regions or []]
-        if crs:
-            to_export_crs({}, crs)  # an unknown CRS fails here, before any work
-        table, hyps, lines = compute_attributes(
-            glaciers,
-            dem,
-            debris=deb,
-            id_column=id_column,
-            dem_source=dem_source,
-            band_m=band_m,
-            return_centerlines=True,
-            allow_overlaps=allow_overlaps,
+        cfg = stage_config(
+            run=run, dem=dem, z_unit=z_unit,
+            inputs=given(dem_source=dem_source, img_source=img_source, src_date=src_date),
+            attributes=given(hypsometry_band_m=band_m, min_dem_coverage=min_dem_coverage,
+                             rgi_regions=rgi_regions, id_prefix=id_prefix, crs=crs),
+            assess=given(buffer_px=buffer_px),
+        )  # fmt: skip
+        glaciers, _, deb = read_outlines_dem_debris(
+            outlines, layer, cfg.input_path("dem"), debris, cfg.dem.z_unit
         )
-        layers = {"glaciers": add_rgi7_ids(table, regions), "hypsometry": hyps, "centerlines": lines}
-        write_layers(out, to_export_crs(layers, crs) if crs else layers)
-        typer.echo(f"{len(table)} glaciers, {table['area_km2'].sum():.3f} km² → {out}")
+        if cfg.attributes.crs:
+            from glacierinv.attributes.export import to_export_crs
+
+            to_export_crs({}, cfg.attributes.crs)  # an unknown CRS fails here, before any work
+        if pixel_m is None and run is not None:
+            from glacierinv.io.raster import raster_grid
+
+            pixel_m = raster_grid(run / "classes.tif").res[0]
+        table, hyps, lines, _ = attributes_with_uncertainty(
+            cfg, glaciers, deb, pixel_size_m=pixel_m, id_column=id_column, run_dir=run,
+            allow_overlaps=allow_overlaps,
+        )  # fmt: skip
+        layers = inventory_layers(cfg, table, hyps, lines, debris=deb)
+        write_layers(out, layers)
+        from glacierinv.attributes.compute import computed_column
+
+        area = layers["glaciers"][computed_column(layers["glaciers"], "area_km2")].sum()
+        typer.echo(f"{len(table)} glaciers, {area:.3f} km² → {out}")

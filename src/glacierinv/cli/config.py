@@ -28,10 +28,10 @@ def register(app: typer.Typer) -> None:
         $ glacierinv config check run.toml
         """
         from glacierinv.config import load_config
-        from glacierinv.preflight import check_inputs
+        from glacierinv.pipeline import check_run
 
         cfg = load_config(config)
-        check_inputs(cfg)
+        check_run(cfg)
         typer.echo(f"{config}: OK")
 
     app.add_typer(group, name="config")

@@ -8,6 +8,7 @@ import typer
 
 from glacierinv.cli import options
 from glacierinv.cli._common import ListOptionCommand, console
+from glacierinv.cli.options import param_option
 
 __all__ = ["register"]
 
@@ -64,7 +65,9 @@ def mosaic_cmd(
     dsms: list[Path] = typer.Argument(..., help="DSMs in one CRS."),
     out: Path = options.out("Output mosaic GeoTIFF."),
     res: float = typer.Option(None, "--res", help="Cell size (m); default the finest input's."),
-    feather: float = typer.Option(50.0, "--feather-m", help="Feathering width in metres."),
+    feather: float = param_option(
+        "glacierinv.dem.gridding:mosaic_dsms", "feather_m", "--feather-m", help="Feathering width in metres."
+    ),
     force: bool = options.force("Overwrite --out."),
 ) -> None:
     """Mosaic DSMs with feathered overlaps.
@@ -79,7 +82,9 @@ def mosaic_cmd(
     for p in dsms:
         if not p.exists():
             raise InputError("DSM not found", p, "Check the path")
-    mosaic_dsms(dsms, out, res_m=res, feather_m=feather)
+    from glacierinv.cli.options import given
+
+    mosaic_dsms(dsms, out, res_m=res, **given(feather_m=feather))
     console.print(f"mosaic {out} from {len(dsms)} DSMs")
 
 
@@ -120,9 +125,19 @@ def validate_cmd(
         help="ICESat-2 ATL06 file(s): --altimetry ATL06_*.h5 (several after one flag).",
     ),
     out: Path = options.out("Output folder (CSV, JSON, PNG)."),
-    dem_datum: str = typer.Option("ellipsoid", "--dem-datum", help="DEM heights: ellipsoid or egm2008."),
+    dem_datum: str = param_option(
+        "glacierinv.dem.validate:validate_dem",
+        "dem_datum",
+        "--dem-datum",
+        help="DEM heights: ellipsoid or egm2008.",
+    ),
     geoid: Path = typer.Option(None, "--geoid", help="EGM2008 undulation raster when ATL06 lacks geoid_h."),
-    slopes: str = typer.Option("5,15,30", "--slope-classes", help="Slope thresholds (°) of the 4 classes."),
+    slopes: str = param_option(
+        "glacierinv.dem.validate:validate_dem",
+        "slope_thresholds_deg",
+        "--slope-classes",
+        help="Slope thresholds (°) of the 4 classes, comma-separated.",
+    ),
     force: bool = options.force("Replace --out."),
 ) -> None:
     """Validate a DEM against ICESat-2 ATL06, stratified by terrain class (flat/hilly/mountainous/alpine).
@@ -138,13 +153,15 @@ def validate_cmd(
         if not p.exists():
             raise InputError("file not found", p, "Check the path")
     try:
-        thresholds = [float(v) for v in slopes.split(",")]
+        thresholds = [float(v) for v in slopes.split(",")] if slopes is not None else None
     except ValueError:
         raise InputError(
             f"--slope-classes {slopes!r} is not three numbers", None, "Use e.g. 5,15,30"
         ) from None
+    from glacierinv.cli.options import given
+
     table = validate_dem(
-        dem, altimetry, out, dem_datum=dem_datum, geoid_path=geoid, slope_thresholds_deg=thresholds
+        dem, altimetry, out, geoid_path=geoid, **given(dem_datum=dem_datum, slope_thresholds_deg=thresholds)
     )
     for row in table.itertuples():
         console.print(
@@ -159,8 +176,18 @@ def fallback_cmd(
     primary: Path = typer.Argument(..., help="Primary DEM (e.g. the stereo DSM), metric CRS."),
     fallback: Path = typer.Option(..., "--fallback", help="DEM that fills the primary's gaps."),
     out: Path = options.out("Output: band 1 dem_m, band 2 dem_source_code."),
-    primary_name: str = typer.Option("primary", "--primary-name", help="dem_source name of the primary."),
-    fallback_name: str = typer.Option("fallback", "--fallback-name", help="dem_source name of the fallback."),
+    primary_name: str = param_option(
+        "glacierinv.dem.sources:merge_with_fallback",
+        "primary_name",
+        "--primary-name",
+        help="dem_source name of the primary.",
+    ),
+    fallback_name: str = param_option(
+        "glacierinv.dem.sources:merge_with_fallback",
+        "fallback_name",
+        "--fallback-name",
+        help="dem_source name of the fallback.",
+    ),
     force: bool = options.force("Overwrite --out."),
 ) -> None:
     """Fill the primary DEM's gaps from a fallback DEM and record the source of each cell.
@@ -175,6 +202,11 @@ def fallback_cmd(
     for p in (primary, fallback):
         if not p.exists():
             raise InputError("file not found", p, "Check the path")
+    from glacierinv.cli.options import library_default
+
+    where = "glacierinv.dem.sources:merge_with_fallback"
+    primary_name = primary_name or library_default(where, "primary_name")
+    fallback_name = fallback_name or library_default(where, "fallback_name")
     shares = merge_with_fallback(
         primary, fallback, out, primary_name=primary_name, fallback_name=fallback_name
     )

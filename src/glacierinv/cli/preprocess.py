@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from glacierinv.cli import options
+from glacierinv.cli.options import param_option
 
 __all__ = ["register"]
 
@@ -19,11 +20,21 @@ def register(app: typer.Typer) -> None:
         ms: Path = typer.Argument(..., help="Multispectral GeoTIFF (any grid)."),
         pan: Path = typer.Argument(..., help="Panchromatic GeoTIFF: defines the output grid."),
         out: Path = options.out("Output GeoTIFF on the pan grid."),
-        method: str = typer.Option("brovey", help="brovey | gram_schmidt | hpf | none"),
+        method: str = param_option(
+            "glacierinv.preprocess.pansharpen:pansharpen_file",
+            "method",
+            "--method",
+            help="brovey | gram_schmidt | hpf | none",
+        ),
         quality: bool = typer.Option(
             False, "--quality", help="Also report ERGAS and SAM by Wald's protocol (scenes ≤ 16 Mpx)."
         ),
-        block_px: int = typer.Option(1024, help="Window size in pixels (bounds memory)."),
+        block_px: int = param_option(
+            "glacierinv.preprocess.pansharpen:pansharpen_file",
+            "block_px",
+            "--block-px",
+            help="Window size in pixels (bounds memory).",
+        ),
         force: bool = options.force("Overwrite OUT if it exists."),
     ) -> None:
         """Pan-sharpen MS bands onto the pan grid, window by window.
@@ -34,8 +45,11 @@ def register(app: typer.Typer) -> None:
         from glacierinv.preprocess.pansharpen import PanSharpener, pansharpen_file
 
         refuse_overwrite(out, force)
+        from glacierinv.cli.options import given, library_default
+
+        method = method or library_default("glacierinv.preprocess.pansharpen:pansharpen_file", "method")
         PanSharpener(method)  # validates the method name before any work
-        pansharpen_file(ms, pan, out, method, block_px=block_px)
+        pansharpen_file(ms, pan, out, method, **given(block_px=block_px))
         typer.echo(f"wrote {out} ({method})")
         if quality:
             from glacierinv.io.raster import read_raster
@@ -54,10 +68,30 @@ def register(app: typer.Typer) -> None:
         mtl: Path = typer.Option(..., "--mtl", help="Landsat Level-1 MTL.txt (band files beside it)."),
         out: Path = options.out("Output LST GeoTIFF (K)."),
         bt_out: Path | None = typer.Option(None, "--bt-out", help="Also write brightness temperatures (K)."),
-        tau: float = typer.Option(1.0, help="Atmospheric transmissivity (1 = no atmospheric correction)."),
-        l_up: float = typer.Option(0.0, help="Upwelling radiance, W m-2 sr-1 um-1."),
-        l_down: float = typer.Option(0.0, help="Downwelling radiance, W m-2 sr-1 um-1."),
-        block_px: int = typer.Option(1024, help="Window size in pixels."),
+        tau: float = param_option(
+            "glacierinv.preprocess.thermal:land_surface_temperature",
+            "tau",
+            "--tau",
+            help="Atmospheric transmissivity (1 = no atmospheric correction).",
+        ),
+        l_up: float = param_option(
+            "glacierinv.preprocess.thermal:land_surface_temperature",
+            "l_up",
+            "--l-up",
+            help="Upwelling radiance, W m-2 sr-1 um-1.",
+        ),
+        l_down: float = param_option(
+            "glacierinv.preprocess.thermal:land_surface_temperature",
+            "l_down",
+            "--l-down",
+            help="Downwelling radiance, W m-2 sr-1 um-1.",
+        ),
+        block_px: int = param_option(
+            "glacierinv.preprocess.thermal:land_surface_temperature",
+            "block_px",
+            "--block-px",
+            help="Window size in pixels.",
+        ),
         force: bool = options.force("Overwrite outputs that exist."),
     ) -> None:
         """Land-surface temperature from Landsat 4-9 Level-1 (NDVI emissivity, inverse Planck).
@@ -70,8 +104,10 @@ def register(app: typer.Typer) -> None:
         refuse_overwrite(out, force)
         if bt_out is not None:
             refuse_overwrite(bt_out, force)
+        from glacierinv.cli.options import given
+
         stats = land_surface_temperature(
-            mtl, out, bt_out=bt_out, block_px=block_px, tau=tau, l_up=l_up, l_down=l_down
+            mtl, out, bt_out=bt_out, **given(block_px=block_px, tau=tau, l_up=l_up, l_down=l_down)
         )
         typer.echo(
             f"wrote {out}: LST {stats['lst_min_k']:.2f}..{stats['lst_max_k']:.2f} K "

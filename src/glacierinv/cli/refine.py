@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from glacierinv.cli import options
+from glacierinv.cli.options import param_option
 
 
 def register(app: typer.Typer) -> None:
@@ -41,8 +42,11 @@ def register(app: typer.Typer) -> None:
         editor: str = typer.Option(
             None, "--editor", help="Name recorded in the provenance (default: login)."
         ),
-        out: str = typer.Option(
-            "outlines_refined.gpkg", "--out", help="Output file name inside RUN (never outlines.gpkg)."
+        out: str = param_option(
+            "glacierinv.refinement:apply_edits",
+            "out_name",
+            "--out",
+            help="Output file name inside RUN (never outlines.gpkg).",
         ),
         force: bool = options.force("Overwrite an earlier refined output."),
     ) -> None:
@@ -51,9 +55,11 @@ def register(app: typer.Typer) -> None:
 
         $ glacierinv refine apply RUN --edited edit.gpkg --editor "A. Analyst"
         """
+        from glacierinv.cli.options import library_default
         from glacierinv.errors import InputError
         from glacierinv.refinement import apply_edits
 
+        out = out or library_default("glacierinv.refinement:apply_edits", "out_name")
         if Path(out).name in ("outlines.gpkg", "inventory.gpkg", "units.gpkg") or Path(out).name != out:
             raise InputError(
                 f"--out {out!r} is not allowed",

@@ -15,6 +15,8 @@ from rich.table import Table
 
 from glacierinv.cli import options
 from glacierinv.cli._common import console
+from glacierinv.cli.options import param_option, section_option
+from glacierinv.config import SegmentConfig
 
 __all__ = ["register"]
 
@@ -131,27 +133,34 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(
             Path("demo-run"), "--out", "-o", help="Run folder; the scene goes to OUT/scene."
         ),
-        seed: int = typer.Option(0, "--seed", help="Seed of the synthetic scene."),
-        size: int = typer.Option(1024, "--size", help="Scene size in pixels of the fine (2 m) grid."),
-        method: str = typer.Option(
-            "unet", "--method", help="Segmentation method: unet (shipped model) or baseline."
+        seed: int = param_option(
+            "glacierinv.synthetic.scene:generate_scene", "seed", "--seed", help="Seed of the synthetic scene."
         ),
+        size: int = param_option(
+            "glacierinv.synthetic.scene:generate_scene",
+            "size_px",
+            "--size",
+            help="Scene size in pixels of the fine (2 m) grid.",
+        ),
+        method: str = section_option(SegmentConfig, "method", "--method"),
         force: bool = options.force("Regenerate the scene and re-run every stage."),
     ) -> None:
         """Generate the synthetic scene and run the whole pipeline on it, then print a summary.
 
         $ glacierinv demo --out demo-run --seed 0 --size 1024
         """
+        from glacierinv.cli.options import given, library_default, stage_config
         from glacierinv.config import load_config
-        from glacierinv.errors import ConfigError
         from glacierinv.pipeline import run_pipeline
         from glacierinv.synthetic import generate_scene
 
-        if method not in ("baseline", "unet"):
-            raise ConfigError(f"--method must be baseline or unet, not '{method}'")
+        segment = stage_config(need_dem=False, segment=given(method=method)).segment  # validated
         _check_out(out, force)
         scene = out / "scene"
         info = scene / "scene.json"
+        where = "glacierinv.synthetic.scene:generate_scene"
+        seed = library_default(where, "seed") if seed is None else seed
+        size = library_default(where, "size_px") if size is None else size
         wanted = {"seed": seed, "size_px": size}
         current = json.loads(info.read_text()) if info.exists() else {}
         if force or any(current.get(k) != v for k, v in wanted.items()):
@@ -161,7 +170,7 @@ def register(app: typer.Typer) -> None:
                 shutil.rmtree(scene)
             generate_scene(scene, seed=seed, size_px=size)
         cfg = load_config(scene / "config.toml")
-        cfg = cfg.model_copy(update={"segment": cfg.segment.model_copy(update={"method": method})})
+        cfg = cfg.model_copy(update={"segment": cfg.segment.model_copy(update={"method": segment.method})})
         _run_with_progress(run_pipeline, cfg, out, force=force)
 
     @app.command("stage")

@@ -8,6 +8,8 @@ import typer
 
 from glacierinv.cli import options
 from glacierinv.cli._common import console
+from glacierinv.cli.options import section_option
+from glacierinv.config import SegmentConfig
 
 __all__ = ["register"]
 
@@ -19,55 +21,56 @@ def register(app: typer.Typer) -> None:
     def segment_cmd(
         stack: Path = typer.Argument(..., help="Feature stack GeoTIFF (band descriptions = channel names)."),
         out: Path = options.out("Output folder for classes.tif, proba.tif (and U-Net uncertainty.tif)."),
-        method: str = typer.Option(
-            "unet", "--method", help="unet (U-Net+CBAM, the shipped model; as run/demo) or baseline (rules)."
+        run: Path = typer.Option(
+            None, "--run", help="A run folder whose [segment] settings are used where none is given here."
         ),
-        checkpoint: Path = typer.Option(None, "--checkpoint", help="U-Net .pt; default: the shipped model."),
-        tile_px: int = typer.Option(512, "--tile-px", help="U-Net tile size in pixels."),
-        overlap_px: int = typer.Option(128, "--overlap-px", help="U-Net tile overlap in pixels."),
-        device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-        no_proba: bool = typer.Option(False, "--no-proba", help="Do not write proba.tif."),
-        precision: str = typer.Option(
-            "auto", "--precision", help="U-Net: auto (bf16 where native), fp32, bf16."
+        method: str = section_option(SegmentConfig, "method", "--method"),
+        checkpoint: Path = section_option(SegmentConfig, "checkpoint", "--checkpoint"),
+        tile_px: int = section_option(SegmentConfig, "tile_px", "--tile-px"),
+        overlap_px: int = section_option(SegmentConfig, "overlap_px", "--overlap-px"),
+        strip_px: int = section_option(SegmentConfig, "strip_px", "--strip-px"),
+        batch_size: int = section_option(SegmentConfig, "batch_size", "--batch-size"),
+        device: str = section_option(SegmentConfig, "device", "--device"),
+        no_proba: bool = typer.Option(
+            False, "--no-proba", help="Do not write proba.tif ([segment] write_proba = false)."
         ),
-        confidence: str = typer.Option(
-            "softmax", "--confidence", help="U-Net uncertainty.tif: softmax, tta, mc or none."
-        ),
+        precision: str = section_option(SegmentConfig, "precision", "--precision"),
+        confidence: str = section_option(SegmentConfig, "confidence", "--confidence"),
+        mc_samples: int = section_option(SegmentConfig, "mc_samples", "--mc-samples"),
         force: bool = options.force("Overwrite existing outputs."),
     ) -> None:
         """Classify a feature stack into background / clean ice / debris-covered ice.
 
+        The segment stage's computation (same defaults, same tiling) on any stack.
+
         $ glacierinv segment run/stack.tif --out seg
         """
+        from glacierinv.cli.options import given, stage_config
         from glacierinv.errors import InputError
         from glacierinv.io.atomic import check_writable, refuse_overwrite
+        from glacierinv.segment.runner import segment_stack, writes_uncertainty
 
-        if method not in ("baseline", "unet"):
-            raise InputError(f"--method must be baseline or unet, not '{method}'")
-        if method == "baseline" and checkpoint is not None:
+        values = given(method=method, checkpoint=checkpoint, tile_px=tile_px, overlap_px=overlap_px,
+                       strip_px=strip_px, batch_size=batch_size, device=device, precision=precision,
+                       confidence=confidence, mc_samples=mc_samples)  # fmt: skip
+        if no_proba:
+            values["write_proba"] = False
+        cfg = stage_config(run=run, need_dem=False, segment=values)
+        if cfg.segment.method == "baseline" and checkpoint is not None:
             raise InputError("--checkpoint is only used with --method unet")
         if not stack.exists():
             raise InputError("file not found", stack, "Check the path of the feature stack")
-        classes, proba = out / "classes.tif", None if no_proba else out / "proba.tif"
-        unc = out / "uncertainty.tif" if method == "unet" and confidence != "none" else None
+        classes = out / "classes.tif"
+        proba = out / "proba.tif" if cfg.segment.write_proba else None
+        unc = out / "uncertainty.tif" if writes_uncertainty(cfg) else None
         for p in (classes, proba, unc):
             if p is not None:
                 refuse_overwrite(p, force)
         check_writable(out)
-        if method == "baseline":
-            from glacierinv.segment.baseline import classify_stack
-
-            summary = classify_stack(stack, classes, proba)
-        else:
-            from glacierinv.segment.infer import predict_stack
-
-            summary = predict_stack(
-                stack, checkpoint, classes, proba, uncertainty_path=unc, tile_px=tile_px,
-                overlap_px=overlap_px, device=device, precision=precision, confidence=confidence,
-            )  # fmt: skip
+        summary = segment_stack(cfg, stack, classes, proba, unc)
         total = sum(summary[f"pixels_{k}"] for k in ("background", "clean_ice", "debris")) or 1
         console.print(
-            f"{method}: clean ice {summary['pixels_clean_ice'] / total:.1%}, debris "
+            f"{cfg.segment.method}: clean ice {summary['pixels_clean_ice'] / total:.1%}, debris "
             f"{summary['pixels_debris'] / total:.1%} of valid pixels → {classes}"
         )
 
@@ -101,6 +104,13 @@ def register(app: typer.Typer) -> None:
         force: bool = options.force("Restart in a non-empty --out."),
         max_epochs: int = typer.Option(None, "--max-epochs", help="Override [train] max_epochs."),
         device: str = typer.Option(None, "--device", help="Override [train] device (auto, cpu, cuda)."),
+        precision: str = typer.Option(
+            None, "--precision", help="Override [train] precision (auto = bf16 where native, fp32, bf16)."
+        ),
+        threads: int = typer.Option(None, "--threads", help="Override [train] threads (torch CPU threads)."),
+        max_minutes: float = typer.Option(
+            None, "--max-minutes", help="Stop after the epoch that reaches N minutes; continue with --resume."
+        ),
     ) -> None:
         """Train (or fine-tune) the U-Net+CBAM on (stack, labels) scenes; the best checkpoint is OUT/best.pt.
 
@@ -160,6 +170,9 @@ def register(app: typer.Typer) -> None:
             update["tile_px"] = tile_px
         if loss is not None:
             update["loss"] = loss
+        for key, value in (("precision", precision), ("threads", threads), ("max_minutes", max_minutes)):
+            if value is not None:
+                update[key] = value
         cfg = with_overrides(cfg, **update)
         summary = train(cfg, out, resume=resume, force=force)
         test = summary["test"] or {}
@@ -170,6 +183,10 @@ def register(app: typer.Typer) -> None:
             + (f", test glacier F1 {glacier:.3f}" if glacier is not None else "")
             + f" → {summary['checkpoint']} (report: {out / 'report.md'})"
         )
+        if not summary["finished"]:
+            console.print(
+                f"stopped by --max-minutes after epoch {summary['epochs_run']}: continue with --resume"
+            )
 
     @app.command("ablate")
     def ablate_cmd(

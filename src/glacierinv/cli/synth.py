@@ -8,6 +8,7 @@ import typer
 
 from glacierinv.cli import options
 from glacierinv.cli._common import console
+from glacierinv.cli.options import param_option
 
 __all__ = ["register"]
 
@@ -50,15 +51,31 @@ def register(app: typer.Typer) -> None:
     @app.command("synth")
     def synth_cmd(
         out: Path = options.out("Output folder for the scene (must be empty)."),
-        seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same scene)."),
-        size: int = typer.Option(1024, "--size", help="Primary grid size in pixels (square)."),
-        pixel_m: float = typer.Option(2.0, "--pixel-m", help="Primary pixel size in metres."),
+        seed: int = param_option(
+            "glacierinv.synthetic.scene:generate_scene",
+            "seed",
+            "--seed",
+            help="Random seed (same seed, same scene).",
+        ),
+        size: int = param_option(
+            "glacierinv.synthetic.scene:generate_scene",
+            "size_px",
+            "--size",
+            help="Primary grid size in pixels (square).",
+        ),
+        pixel_m: float = param_option(
+            "glacierinv.synthetic.scene:generate_scene",
+            "pixel_m",
+            "--pixel-m",
+            help="Primary pixel size in metres.",
+        ),
         dem: Path = typer.Option(None, "--dem", help="Render over this real DEM (any CRS) instead."),
         outlines: Path = typer.Option(None, "--outlines", help="Glacier outlines (truth) for --dem."),
         debris: Path = typer.Option(None, "--debris", help="Debris-cover polygons for --dem."),
         res: float = typer.Option(None, "--res", help="Render resolution (m) for --dem; default: the DEM's."),
-        difficulty: str = typer.Option(
-            "easy",
+        difficulty: str = param_option(
+            "glacierinv.synthetic.scene:generate_scene",
+            "difficulty",
             "--difficulty",
             help="easy: the embedded default scene; hard: randomised sun, seasonal snow, clouds, haze, "
             "dirty/dead ice, vegetation, turbid/frozen lakes (training and stress tests).",
@@ -78,8 +95,11 @@ def register(app: typer.Typer) -> None:
 
         $ glacierinv synth --dem dem.tif --outlines glaciers.shp --res 20 --out scene
         """
+        from glacierinv.cli.options import given, library_default
         from glacierinv.errors import InputError
         from glacierinv.synthetic.scene import check_channels
+
+        difficulty = difficulty or library_default("glacierinv.synthetic.scene:generate_scene", "difficulty")
 
         ms_channels = check_channels(channels.split(",") if channels else None, difficulty)
         if dem is not None and (difficulty != "easy" or channels):
@@ -101,11 +121,14 @@ def register(app: typer.Typer) -> None:
             if dem is not None:
                 from glacierinv.synthetic import render_scene_over
 
-                return render_scene_over(folder, dem, outlines, debris, res_m=res, seed=seed)
+                return render_scene_over(folder, dem, outlines, debris, res_m=res, **given(seed=seed))
             from glacierinv.synthetic import generate_scene
 
             return generate_scene(
-                folder, seed=seed, size_px=size, pixel_m=pixel_m, difficulty=difficulty, channels=ms_channels
+                folder,
+                difficulty=difficulty,
+                channels=ms_channels,
+                **given(seed=seed, size_px=size, pixel_m=pixel_m),
             )
 
         if out.is_dir() and any(

@@ -30,6 +30,7 @@ __all__ = [
     "class_writers",
     "write_category_names",
     "band_index",
+    "check_integrity",
     "iter_windows",
     "open_on_grid",
     "open_raster",
@@ -388,3 +389,33 @@ def write_raster(
     with RasterWriter(path, grid, count, dtype or str(arr.dtype), nodata, descriptions, tags) as w:
         w.write(arr)
     return Path(path)
+
+
+_INTEGRITY_SAMPLE_PX = 128  # px of the decimated read of check_integrity
+
+
+def check_integrity(ds: rasterio.DatasetReader, key: str) -> None:
+    """Read the last block (truncation) and a decimated overview (all-NaN / all-nodata) of ``ds``;
+    one clear error naming ``key`` (the input's config key or file name) otherwise."""
+    h, w = ds.height, ds.width
+    try:
+        ds.read(1, window=Window(max(0, w - 1), max(0, h - 1), 1, 1))
+        sample = ds.read(
+            1,
+            out_shape=(min(h, _INTEGRITY_SAMPLE_PX), min(w, _INTEGRITY_SAMPLE_PX)),
+            resampling=Resampling.nearest,
+            masked=True,
+        )
+    except RasterioIOError as exc:
+        raise InputError(
+            f"raster is corrupt or truncated ({str(exc).splitlines()[0]})",
+            ds.name,
+            "Re-export or re-download it",
+        ) from None
+    values = np.ma.masked_invalid(sample.astype("float64"))
+    if values.count() == 0:
+        raise InputError(
+            f"input '{key}' holds no valid data (all nodata/NaN in band 1)",
+            ds.name,
+            "Check the file and its nodata value",
+        )

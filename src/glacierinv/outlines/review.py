@@ -41,6 +41,7 @@ from rasterio.windows import Window, from_bounds
 from scipy import ndimage
 
 from glacierinv.classes import CLEAN_ICE, NODATA
+from glacierinv.config import OutlinesConfig
 from glacierinv.errors import InputError
 from glacierinv.geometry import area_km2
 from glacierinv.io.grid import Grid
@@ -81,7 +82,9 @@ class ReviewParams:
     low_conf_min_m2: float = 400.0  # a low-confidence area must be at least this large
     ndwi_water: float = 0.3  # NDWI (green − nir)/(green + nir) above this is water
     frag_distance_m: float = 100.0  # debris patches closer than this on one glacier are "fragmented"
-    min_area_km2: float = 0.005  # the inventory's minimum glacier area (seed)
+    min_area_km2: float = OutlinesConfig.model_fields[
+        "min_area_km2"
+    ].default  # the inventory's minimum (seed)
     near_threshold_factor: float = 2.0  # polygons below factor × min_area_km2 are flagged
     large_glacier_km2: float = 0.5  # glaciers whose lower ends define the reference elevation
     snow_max_km2: float = 0.1  # only patches smaller than this can be seasonal snow

@@ -20,6 +20,7 @@ from affine import Affine
 from shapely.geometry import Polygon, shape
 
 from glacierinv.classes import CLEAN_ICE, DEBRIS
+from glacierinv.config import OutlinesConfig
 from glacierinv.geometry import area_km2, polygon_parts, repair_polygons, valid_polygonal
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import iter_windows, open_raster, read_window
@@ -33,6 +34,9 @@ __all__ = [
     "vectorize_mask",
     "write_outlines",
 ]
+
+#: The outlines stage's defaults ([outlines] in glacierinv.config, their only copy).
+_OUTLINES = {k: f.default for k, f in OutlinesConfig.model_fields.items()}
 
 
 def vectorize_mask(
@@ -106,9 +110,9 @@ def _ordered_ids(gdf: gpd.GeoDataFrame, prefix: str, column: str) -> gpd.GeoData
 def vectorize_classes(
     classes_path: str | Path,
     *,
-    min_area_km2: float = 0.005,
-    fill_holes_below_km2: float = 0.001,
-    simplify_px: float = 0.5,
+    min_area_km2: float = _OUTLINES["min_area_km2"],
+    fill_holes_below_km2: float = _OUTLINES["fill_holes_below_km2"],
+    simplify_px: float = _OUTLINES["simplify_px"],
     block_px: int = 1024,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Glacier (clean ice ∪ debris) and debris polygons from a classes raster, window by window.
@@ -136,9 +140,9 @@ def vectorize_array(
     transform: Affine,
     crs,
     *,
-    min_area_km2: float = 0.005,
-    fill_holes_below_km2: float = 0.001,
-    simplify_px: float = 0.5,
+    min_area_km2: float = _OUTLINES["min_area_km2"],
+    fill_holes_below_km2: float = _OUTLINES["fill_holes_below_km2"],
+    simplify_px: float = _OUTLINES["simplify_px"],
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """:func:`vectorize_classes` of a classes array held in memory (pure: array in, GeoDataFrames out).
 
@@ -166,9 +170,9 @@ def outlines_from_polygons(
     crs,
     pixel_size: float,
     *,
-    min_area_km2: float = 0.005,
-    fill_holes_below_km2: float = 0.001,
-    simplify_px: float = 0.5,
+    min_area_km2: float = _OUTLINES["min_area_km2"],
+    fill_holes_below_km2: float = _OUTLINES["fill_holes_below_km2"],
+    simplify_px: float = _OUTLINES["simplify_px"],
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Glacier and debris outlines from the raw polygons of the ice (clean ice ∪ debris) and debris cells.
 

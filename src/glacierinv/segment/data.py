@@ -5,7 +5,9 @@
 - Each scene is cut into square **spatial blocks** of ``split_block_px``; blocks (over all scenes) are
   shuffled with the seed and dealt 8:1:1 to train/val/test. Tiles of ``tile_px`` with stride
   ``stride_px`` are cut *inside* blocks only, so overlapping tiles never straddle two splits.
-- Tiles are read lazily from the files (memory does not grow with the number of scenes).
+- Tiles are read once into memory when they fit ``cache_mb`` (each group of overlapping tiles as one
+  window, so a pixel shared by four tiles is read and held once); beyond that budget they are read lazily
+  from the files at every use (memory then does not grow with the number of scenes).
 """
 
 from __future__ import annotations
@@ -277,9 +279,19 @@ def augment(
 
 
 class TileDataset:
-    """Normalised (x, y) tensors of tiles read lazily from the stacks and label rasters.
+    """Normalised (x, y) tensors of tiles from the stacks and label rasters.
 
     NaN inputs become 0 after normalisation (the training mean) and their labels 255 (ignored).
+
+    Parameters
+    ----------
+    cache_mb
+        Memory budget (MiB) for holding the tiles' pixels in memory. When the windows that hold every tile
+        (overlapping tiles grouped, each pixel once) fit in it, they are read once at construction and every
+        later :meth:`read` is an array slice; otherwise (or with 0) tiles are read from the files at each use.
+    group_px
+        Tiles whose origins fall in the same ``group_px`` square (of one scene) are read as one window: the
+        spatial split blocks of :func:`make_tiles`, inside which overlapping tiles are cut.
     """
 
     def __init__(
@@ -292,15 +304,61 @@ class TileDataset:
         std: np.ndarray,
         optical: np.ndarray,
         augment_seed: int | None = None,
+        *,
+        cache_mb: float = 0.0,
+        group_px: int | None = None,
     ):
         self.stacks, self.labels, self.band_idx, self.tiles = stacks, labels, band_idx, tiles
         self.mean = np.asarray(mean, "float32")[:, None, None]
         self.std = np.asarray(std, "float32")[:, None, None]
         self.optical, self.augment_seed = optical, augment_seed
         self._handles: dict[str, rasterio.DatasetReader] = {}
+        self._cache: dict[tuple[int, int, int], tuple[int, int, np.ndarray, np.ndarray]] = {}
+        self._group_px = group_px or 2 * max((t.size for t in tiles), default=1)
+        if cache_mb > 0 and tiles:
+            self._preload(cache_mb)
 
     def __len__(self) -> int:
         return len(self.tiles)
+
+    @property
+    def cached(self) -> bool:
+        """True when the tiles are held in memory (see ``cache_mb``)."""
+        return bool(self._cache)
+
+    def _group(self, t: Tile) -> tuple[int, int, int]:
+        return (t.scene, t.row // self._group_px, t.col // self._group_px)
+
+    def cache_bytes(self) -> int:
+        """Bytes the in-memory cache holds (or would hold): float32 channels + uint8 labels per pixel."""
+        boxes = self._group_boxes()
+        n_ch = len(self.band_idx[0])
+        return sum((r1 - r0) * (c1 - c0) * (4 * n_ch + 1) for r0, c0, r1, c1 in boxes.values())
+
+    def _group_boxes(self) -> dict[tuple[int, int, int], tuple[int, int, int, int]]:
+        boxes: dict[tuple[int, int, int], tuple[int, int, int, int]] = {}
+        for t in self.tiles:
+            k = self._group(t)
+            r0, c0, r1, c1 = boxes.get(k, (t.row, t.col, t.row + t.size, t.col + t.size))
+            boxes[k] = (min(r0, t.row), min(c0, t.col), max(r1, t.row + t.size), max(c1, t.col + t.size))
+        return boxes
+
+    def _preload(self, cache_mb: float) -> None:
+        need = self.cache_bytes()
+        if need > cache_mb * 2**20:
+            log.info(
+                "training tiles need %.0f MiB, more than cache_mb = %g: read from the files at each use",
+                need / 2**20,
+                cache_mb,
+            )
+            return
+        for k, (r0, c0, r1, c1) in sorted(self._group_boxes().items()):
+            win = Window(c0, r0, c1 - c0, r1 - r0)
+            scene = k[0]
+            x = read_window(self._ds(self.stacks[scene]), win, [j + 1 for j in self.band_idx[scene]])
+            y = read_window(self._ds(self.labels[scene]), win, 1, as_float=False)
+            self._cache[k] = (r0, c0, np.ascontiguousarray(x, "float32"), np.ascontiguousarray(y))
+        self.close()  # every pixel is in memory: no file handle is needed any more
 
     def _ds(self, path: Path) -> rasterio.DatasetReader:
         key = str(path)
@@ -309,8 +367,12 @@ class TileDataset:
         return self._handles[key]
 
     def read(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """Tile ``i`` in physical units (x float32 (C,H,W) with NaN, y uint8)."""
+        """Tile ``i`` in physical units (x float32 (C,H,W) with NaN, y uint8); a copy the caller may modify."""
         t = self.tiles[i]
+        if self._cache:
+            r0, c0, xb, yb = self._cache[self._group(t)]
+            r, c = t.row - r0, t.col - c0
+            return xb[:, r : r + t.size, c : c + t.size].copy(), yb[r : r + t.size, c : c + t.size].copy()
         win = Window(t.col, t.row, t.size, t.size)
         x = read_window(self._ds(self.stacks[t.scene]), win, [j + 1 for j in self.band_idx[t.scene]])
         y = read_window(self._ds(self.labels[t.scene]), win, 1, as_float=False)
@@ -328,11 +390,17 @@ class TileDataset:
         y[invalid] = NODATA
         return x, y
 
+    def batch(self, indices, epoch: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Tiles ``indices`` stacked: x (B, C, H, W) float32, y (B, H, W) int64 (see :meth:`item`)."""
+        items = [self.item(int(i), epoch) for i in indices]
+        return np.stack([it[0] for it in items]), np.stack([it[1] for it in items])
+
     def has_glacier(self, i: int) -> bool:
         _, y = self.read(i)
         return bool(((y == CLEAN_ICE) | (y == DEBRIS)).any())
 
     def close(self) -> None:
+        """Close the file handles (the in-memory cache, if any, stays usable)."""
         for ds in self._handles.values():
             ds.close()
         self._handles.clear()

@@ -53,6 +53,7 @@ import torch
 from rasterio.windows import Window
 
 from glacierinv.classes import NODATA
+from glacierinv.config import SegmentConfig
 from glacierinv.errors import InputError
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import RasterWriter, class_writers, open_raster, read_window
@@ -158,6 +159,9 @@ def blend_weights(tile_px: int, floor: float = 1e-3) -> np.ndarray:
     return np.maximum(np.outer(w1, w1), floor).astype("float32")
 
 
+_SEGMENT_DEFAULTS = {name: f.default for name, f in SegmentConfig.model_fields.items()}
+
+
 @dataclass(frozen=True)
 class TileOptions:
     """How :func:`predict_stack`, :func:`predict_with_model` and :func:`predict_array` tile and run a stack.
@@ -178,13 +182,14 @@ class TileOptions:
         Forward passes per tile for ``confidence="mc"``.
     """
 
-    tile_px: int = 512
-    overlap_px: int = 128
-    block_px: int = 8192
-    batch_size: int = 4
-    precision: str = "auto"
-    confidence: str = "softmax"
-    mc_samples: int = 8
+    # the defaults are the segment stage's ([segment] in glacierinv.config, their only copy)
+    tile_px: int = _SEGMENT_DEFAULTS["tile_px"]
+    overlap_px: int = _SEGMENT_DEFAULTS["overlap_px"]
+    block_px: int = _SEGMENT_DEFAULTS["strip_px"]
+    batch_size: int = _SEGMENT_DEFAULTS["batch_size"]
+    precision: str = _SEGMENT_DEFAULTS["precision"]
+    confidence: str = _SEGMENT_DEFAULTS["confidence"]
+    mc_samples: int = _SEGMENT_DEFAULTS["mc_samples"]
 
 
 def predict_stack(
@@ -194,7 +199,7 @@ def predict_stack(
     proba_path: str | Path | None = None,
     *,
     uncertainty_path: str | Path | None = None,
-    device: str = "auto",
+    device: str = _SEGMENT_DEFAULTS["device"],
     progress: Callable[[float], None] | None = None,
     **options: Any,
 ) -> dict[str, Any]:

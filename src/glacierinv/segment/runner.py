@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,27 @@ def segment_stack(
     )
 
 
+def block_cache_mb(cfg, run) -> float:
+    """The block cache the U-Net stage uses (MiB): tiles of a row overlap the previous row by
+    ``overlap_px``, so the stack's blocks holding those rows (one block row more, for the reader's
+    prefetch) are read again, across one column strip; the outputs are written in whole block rows.
+    Every other block is read once, so a larger cache only holds memory (measured in docs/pipeline.md).
+    The band-ratio baseline reads each block once: the minimum."""
+    if cfg.segment.method != "unet":
+        return 0.0
+    import numpy as np
+
+    from glacierinv.io.raster import open_raster
+
+    with open_raster(run / "stack.tif") as ds:
+        block_h = ds.block_shapes[0][0]
+        width = min(ds.width, cfg.segment.strip_px + 2 * cfg.segment.tile_px)
+        rows = (math.ceil(cfg.segment.overlap_px / block_h) + 1) * block_h
+        stack_bytes = rows * width * ds.count * np.dtype(ds.dtypes[0]).itemsize
+    outputs_bytes = block_h * width * (1 + 3 + 4)  # classes uint8, proba 3 × uint8, uncertainty float32
+    return (stack_bytes + outputs_bytes) / 2**20
+
+
 def writes_uncertainty(cfg) -> bool:
     """True when the segment stage writes ``uncertainty.tif`` (U-Net with confidence on)."""
     return cfg.segment.method == "unet" and cfg.segment.confidence != "none"
@@ -78,4 +100,5 @@ STAGE = Stage(
         cfg, run / "stack.tif", run / "classes.tif", run / "proba.tif", run / "uncertainty.tif"
     ),
     part_outputs=("classes.tif", "proba.tif", "uncertainty.tif"),
+    block_cache_mb=block_cache_mb,
 )

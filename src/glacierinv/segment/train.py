@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ from glacierinv.segment.data import (
     label_raster,
     make_tiles,
 )
-from glacierinv.segment.infer import resolve_device
+from glacierinv.segment.infer import resolve_device, resolve_precision
 from glacierinv.segment.losses import make_loss
 from glacierinv.segment.model import UNetCBAM, UNetSpec
 
@@ -110,8 +111,13 @@ class TrainConfig(_Section):
     augment: bool = True
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
-    threads: int = 0  # >0: torch CPU threads
+    # auto: bf16 autocast where the device computes bf16 natively (CUDA Ampere+, CPUs with AVX512-BF16/AMX)
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    # auto: channels_last on CPU (oneDNN's fast convolution layout), contiguous on CUDA
+    memory_format: Literal["auto", "channels_last", "contiguous"] = "auto"
+    threads: int = 0  # >0: torch CPU threads (0: torch's default, one per core)
+    cache_mb: float = Field(4096.0, ge=0)  # tiles held in memory up to this size; 0: read at each use
+    max_minutes: float = Field(0.0, ge=0)  # >0: stop after the epoch that reaches this wall time (resumable)
     ignore_edge_px: float = Field(0.0, ge=0)  # polygon labels: pixels this close to an outline → ignored
     test_region: Path | None = None  # polygons: tiles inside form the test split (a split by region)
     init: Path | None = None  # checkpoint to fine-tune (its channels, architecture and normalisation)
@@ -212,10 +218,38 @@ def _resolve_channels(
 
 
 def _precision(cfg: TrainConfig, dev: torch.device) -> bool:
-    return cfg.precision == "bf16" or (cfg.precision == "auto" and dev.type == "cuda")
+    """True for bf16 autocast: asked for, or ``auto`` on a device with native bf16 (else fp32)."""
+    return resolve_precision(cfg.precision, dev) == "bf16"
 
 
-@torch.no_grad()
+def _memory_format(cfg: TrainConfig, dev: torch.device) -> torch.memory_format:
+    """``channels_last`` on CPU by default: oneDNN's convolutions run faster in that layout."""
+    if cfg.memory_format == "auto":
+        return torch.channels_last if dev.type == "cpu" else torch.contiguous_format
+    return torch.channels_last if cfg.memory_format == "channels_last" else torch.contiguous_format
+
+
+def _warn_if_oversubscribed(dev: torch.device) -> None:
+    """Warn when the CPU is already busy: torch's threads then wait on each other and a step slows many-fold."""
+    if dev.type != "cpu" or not hasattr(os, "getloadavg"):
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    load = os.getloadavg()[0]
+    if load > cores and torch.get_num_threads() > 1:  # one thread cannot wait on another
+        log.warning(
+            "load average %.1f on %d cores: the training step will run far below the CPU's speed with %d torch "
+            "threads; set [train] threads (--threads) to the cores left free, e.g. 1",
+            load,
+            cores,
+            torch.get_num_threads(),
+        )
+
+
+def _to_device(x: np.ndarray, dev: torch.device, fmt: torch.memory_format) -> torch.Tensor:
+    return torch.from_numpy(x).to(dev).contiguous(memory_format=fmt)
+
+
+@torch.inference_mode()
 def evaluate(
     model: torch.nn.Module,
     data: TileDataset,
@@ -224,38 +258,44 @@ def evaluate(
     dev: torch.device,
     batch_size: int = 4,
     bf16: bool = False,
+    memory_format: torch.memory_format = torch.contiguous_format,
 ) -> dict[str, Any]:
     """Loss and accuracy (assess.metrics: OA, per-class F1/IoU, mIoU over the 3 classes) on tiles."""
     model.eval()
     cm = np.zeros((3, 3), "int64")
     total, n = 0.0, 0
     for b0 in range(0, len(indices), batch_size):
-        items = [data.item(i) for i in indices[b0 : b0 + batch_size]]
-        x = torch.from_numpy(np.stack([it[0] for it in items])).to(dev)
-        y = torch.from_numpy(np.stack([it[1] for it in items])).to(dev)
+        xb, yb = data.batch(indices[b0 : b0 + batch_size])
+        x, y = _to_device(xb, dev, memory_format), torch.from_numpy(yb).to(dev)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(x)
-        total += float(loss_fn(logits.float(), y)) * len(items)
-        n += len(items)
-        pred = logits.argmax(1).cpu().numpy().astype("uint8")
-        cm += confusion_matrix(pred, y.cpu().numpy().astype("uint8"), 3, 255)
+        total += float(loss_fn(logits.float(), y)) * len(yb)
+        n += len(yb)
+        cm += confusion_matrix(logits.argmax(1).cpu().numpy().astype("uint8"), yb.astype("uint8"), 3, 255)
     out = scores(cm, list(CLASS_NAMES))
     out["loss"] = total / max(n, 1)
     out["glacier"] = {**(out.get("glacier") or {}), **glacier_scores(cm)}
     return out
 
 
-def _row(epoch: int, train_loss: float, val: dict, lr: float, seconds: float) -> dict[str, Any]:
+EPOCH_PHASES = ("data_s", "forward_s", "backward_s", "optim_s", "val_s", "save_s")
+"""Wall-time columns of metrics.csv: the parts of an epoch (seconds); ``seconds`` is their sum."""
+
+
+def _row(epoch: int, epoch_out: _EpochResult, val: dict, lr: float, val_s: float) -> dict[str, Any]:
     f1 = {k: v["f1"] for k, v in val["per_class"].items()}
+    phases = {**epoch_out.seconds, "val_s": val_s, "save_s": 0.0}
     return {
         "epoch": epoch,
-        "train_loss": round(train_loss, 6),
+        "train_loss": round(epoch_out.loss, 6),
         "val_loss": round(val["loss"], 6),
         "val_oa": val["oa"],
         "val_miou": val["miou"],
         **{f"val_f1_{k}": f1[k] for k in CLASS_NAMES},
         "lr": lr,
-        "seconds": round(seconds, 2),
+        "tiles": epoch_out.tiles,
+        **{k: round(phases[k], 3) for k in EPOCH_PHASES},
+        "seconds": round(sum(phases.values()), 2),
     }
 
 
@@ -309,6 +349,9 @@ def train(
         torch.set_num_threads(cfg.threads)
     dev = resolve_device(cfg.device)
     bf16 = _precision(cfg, dev)
+    fmt = _memory_format(cfg, dev)
+    started = time.perf_counter()
+    _warn_if_oversubscribed(dev)
     stacks = _stacks(cfg)
     init_model, init_meta = _initial_model(cfg)
     channels, band_idx = _resolve_channels(cfg, stacks, init_meta.channels if init_meta else None)
@@ -320,18 +363,38 @@ def train(
         mean, std = channel_stats(stacks, band_idx, split["train"])
     log.info("tiles: %s; channels %s", {k: len(v) for k, v in split.items()}, channels)
     optical = np.array([c in OPTICAL_CHANNELS for c in channels])
+    block = cfg.split_block_px or 2 * cfg.tile_px
+    cache = {"cache_mb": cfg.cache_mb, "group_px": block}
     train_ds = TileDataset(
-        stacks, labels, band_idx, split["train"], mean, std, optical, cfg.seed if cfg.augment else None
+        stacks,
+        labels,
+        band_idx,
+        split["train"],
+        mean,
+        std,
+        optical,
+        cfg.seed if cfg.augment else None,
+        **cache,
     )
-    val_ds = TileDataset(stacks, labels, band_idx, split["val"], mean, std, optical)
-    test_ds = TileDataset(stacks, labels, band_idx, split["test"], mean, std, optical)
+    val_ds = TileDataset(stacks, labels, band_idx, split["val"], mean, std, optical, **cache)
+    test_ds = TileDataset(
+        stacks, labels, band_idx, split["test"], mean, std, optical
+    )  # read once, at the end
+    log.info(
+        "tiles %s in memory (%.0f MiB); %s, %s, %d torch threads",
+        "held" if train_ds.cached else "not held",
+        (train_ds.cache_bytes() + val_ds.cache_bytes()) / 2**20,
+        "bf16 autocast" if bf16 else "fp32",
+        "channels_last" if fmt == torch.channels_last else "contiguous",
+        torch.get_num_threads(),
+    )
     spec = _model_spec(cfg, channels, init_meta)
     torch.manual_seed(cfg.seed)
     model = UNetCBAM(spec)
     if init_model is not None:
         model.load_state_dict(init_model.state_dict())
         log.info("fine-tuning %s (channels %s)", cfg.path(cfg.init), channels)
-    model = model.to(dev)
+    model = model.to(dev, memory_format=fmt)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
         opt, mode="max", factor=cfg.lr_factor, patience=cfg.lr_patience
@@ -357,30 +420,42 @@ def train(
         if epoch - state.best_epoch > cfg.patience and state.best_epoch > 0:
             log.info("early stop: no val mIoU gain for %d epochs", cfg.patience)
             break
+        if _out_of_time(cfg, started, state.history):
+            log.info("time budget of %g min reached after epoch %d: resume with --resume", cfg.max_minutes,
+                     epoch - 1)  # fmt: skip
+            break
+        epoch_out = _train_epoch(model, train_ds, cfg, epoch, opt, loss_fn, dev, bf16, fmt)
         t0 = time.perf_counter()
-        train_loss = _train_epoch(model, train_ds, cfg, epoch, opt, loss_fn, dev, bf16)
-        val = evaluate(model, val_ds, list(range(len(val_ds))), loss_fn, dev, cfg.batch_size, bf16)
+        val = evaluate(model, val_ds, list(range(len(val_ds))), loss_fn, dev, cfg.batch_size, bf16, fmt)
+        val_s = time.perf_counter() - t0
         miou = val["miou"] if val["miou"] is not None else 0.0
         sched.step(miou)
-        state.history.append(
-            _row(epoch, train_loss, val, opt.param_groups[0]["lr"], time.perf_counter() - t0)
-        )
+        row = _row(epoch, epoch_out, val, opt.param_groups[0]["lr"], val_s)
+        state.history.append(row)
+        t0 = time.perf_counter()
         if miou > state.best:
             state.best, state.best_epoch = miou, epoch
             meta.train = {**meta_train, "best_epoch": epoch, "val": _brief(val)}
             save_checkpoint(out / "best.pt", model, meta)
         _save_last(out / "last.pt", model, opt, sched, state, epoch, channels, cfg.tile_px)
         _write_metrics(out, state.history)
+        row["save_s"] = round(time.perf_counter() - t0, 3)  # written with the next epoch's row
+        row["seconds"] = round(sum(row[k] for k in EPOCH_PHASES), 2)
         log.info(
-            "epoch %d: train loss %.4f, val mIoU %.3f (best %.3f @ %d)",
+            "epoch %d: train loss %.4f, val mIoU %.3f (best %.3f @ %d); %d tiles in %.1f s (%.0f %% in the "
+            "training step)",
             epoch,
-            state.history[-1]["train_loss"],
+            row["train_loss"],
             miou,
             state.best,
             state.best_epoch,
+            row["tiles"],
+            row["seconds"],
+            100 * step_share(row),
         )
         if progress is not None:
-            progress(epoch, state.history[-1])
+            progress(epoch, row)
+    _write_metrics(out, state.history)
     train_ds.close()
     test = _calibrate_and_test(out / "best.pt", val_ds, test_ds, loss_fn, dev, cfg.batch_size, bf16, state)
     summary = {
@@ -393,6 +468,9 @@ def train(
         "checkpoint": str(out / "best.pt"),
         "device": str(dev),
         "bf16": bf16,
+        "memory_format": "channels_last" if fmt == torch.channels_last else "contiguous",
+        "threads": torch.get_num_threads(),
+        "finished": _finished(cfg, state),
     }
     with atomic_path(out / "test_metrics.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2))
@@ -523,30 +601,72 @@ def _resume(last: Path, model, opt, sched, channels: list[str], tile_px: int) ->
     return run
 
 
-def _train_epoch(model, train_ds, cfg: TrainConfig, epoch: int, opt, loss_fn, dev, bf16: bool) -> float:
-    """One epoch over the (shuffled, seeded) training tiles; returns the mean training loss."""
+@dataclass
+class _EpochResult:
+    """Mean training loss, tiles seen and wall time per part of one epoch (:data:`EPOCH_PHASES`)."""
+
+    loss: float
+    tiles: int
+    seconds: dict[str, float]
+
+
+def _train_epoch(model, train_ds, cfg: TrainConfig, epoch: int, opt, loss_fn, dev, bf16: bool,
+                 fmt: torch.memory_format = torch.contiguous_format) -> _EpochResult:  # fmt: skip
+    """One epoch over the (shuffled, seeded) training tiles, timed part by part.
+
+    ``data_s``: tiles read (memory or file), augmented, normalised and batched; ``forward_s``: the network
+    and the loss; ``backward_s``: gradients; ``optim_s``: the Adam step. On CPU every part is synchronous,
+    so the wall clock between them is the part's cost (on CUDA the forward/backward split is approximate).
+    """
     torch.manual_seed(cfg.seed * 100_003 + epoch)
     order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_ds))
     if cfg.max_train_tiles > 0:
         order = order[: cfg.max_train_tiles]
     model.train()
     total, n = 0.0, 0
+    sec = dict.fromkeys(("data_s", "forward_s", "backward_s", "optim_s"), 0.0)
     for b0 in range(0, len(order), cfg.batch_size):
         idx = order[b0 : b0 + cfg.batch_size]
         if len(idx) < 2 and n > 0:  # BatchNorm needs > 1 sample
             continue
-        items = [train_ds.item(int(i), epoch) for i in idx]
-        x = torch.from_numpy(np.stack([it[0] for it in items])).to(dev)
-        y = torch.from_numpy(np.stack([it[1] for it in items])).to(dev)
+        t0 = time.perf_counter()
+        xb, yb = train_ds.batch(idx, epoch)
+        x, y = _to_device(xb, dev, fmt), torch.from_numpy(yb).to(dev)
+        t1 = time.perf_counter()
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(x)
         loss = loss_fn(logits.float(), y)
+        t2 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        t3 = time.perf_counter()
         opt.step()
         total += float(loss.detach()) * len(idx)
         n += len(idx)
-    return total / max(n, 1)
+        t4 = time.perf_counter()
+        for k, dt in zip(sec, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            sec[k] += dt
+    return _EpochResult(total / max(n, 1), n, sec)
+
+
+def step_share(row: dict) -> float:
+    """Share of an epoch's wall time spent in the training step (forward + backward + optimiser)."""
+    step = row["forward_s"] + row["backward_s"] + row["optim_s"]
+    total = sum(row[k] for k in EPOCH_PHASES)
+    return step / total if total > 0 else 0.0
+
+
+def _out_of_time(cfg: TrainConfig, started: float, history: list[dict]) -> bool:
+    """True when another epoch (as long as the last one) would pass ``max_minutes`` of this call."""
+    if cfg.max_minutes <= 0 or not history:
+        return False
+    return time.perf_counter() - started + float(history[-1]["seconds"]) > 60 * cfg.max_minutes
+
+
+def _finished(cfg: TrainConfig, state: _RunState) -> bool:
+    """True when training ended (max_epochs or early stop), False when a time budget cut it short."""
+    last = state.history[-1]["epoch"] if state.history else 0
+    return last >= cfg.max_epochs or (state.best_epoch > 0 and last - state.best_epoch >= cfg.patience)
 
 
 def _save_last(path: Path, model, opt, sched, state: _RunState, epoch: int, channels, tile_px: int) -> None:

@@ -38,6 +38,7 @@ from shapely.geometry import shape
 from shapely.ops import linemerge, unary_union
 
 from glacierinv.classes import CLEAN_ICE, DEBRIS, NODATA
+from glacierinv.config import OutlinesConfig
 from glacierinv.errors import InputError
 from glacierinv.geometry import area_km2
 from glacierinv.io.atomic import atomic_path
@@ -67,7 +68,8 @@ MAX_SIZE_PX = 4096  # the generator holds the scene in memory: ~0.17 kB per prim
 MS_CHANNELS = ("blue", "green", "red", "nir")  # the default multispectral image (ZY-3-like)
 OPTICAL_CHANNELS = spectra.BANDS  # what ``channels`` may ask for (sensor-registry names)
 EASY_BAND_INDEX = {"blue": 0, "green": 1, "red": 2, "nir": 3, "swir1": 4}  # sensors.BANDS of the easy scene
-MIN_GLACIER_KM2 = 0.005  # seed: the inventory's minimum glacier area; smaller truth units are flagged tiny
+# seed: the inventory's minimum glacier area ([outlines] min_area_km2); smaller truth units are flagged tiny
+MIN_GLACIER_KM2 = OutlinesConfig.model_fields["min_area_km2"].default
 
 
 @dataclass

@@ -13,12 +13,13 @@ __all__ = ["STAGE", "split_into_units"]
 
 
 def split_into_units(
-    cfg, glaciers: gpd.GeoDataFrame, debris: gpd.GeoDataFrame
+    cfg, glaciers: gpd.GeoDataFrame, debris: gpd.GeoDataFrame, *, complex_id_column: str | None = None
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Glacier units, their debris and the divide lines of ``glaciers`` with the run's ``[units]`` settings.
 
     With units disabled (or nothing mapped) the outlines are the units and there are no divides. Used by
-    the stage and by the manual-edit workflow on changed outlines, so both split the same way.
+    the stage, by ``glacierinv units`` and by the manual-edit workflow on changed outlines, so all split the
+    same way. ``complex_id_column``: see :func:`glacierinv.units.subdivide`.
     """
     if cfg.units.enabled and len(glaciers):
         from glacierinv.io.vector import read_vector
@@ -33,6 +34,7 @@ def split_into_units(
             reach_m=cfg.units.reach_m,
             smooth_m=cfg.units.smooth_m,
             divides=read_vector(user_divides) if user_divides is not None else None,
+            complex_id_column=complex_id_column,
         )
     divides = gpd.GeoDataFrame({"divide_id": []}, geometry=[], crs=glaciers.crs)
     return glaciers, debris, divides

@@ -41,6 +41,7 @@ from scipy import ndimage
 from shapely.geometry import shape
 from shapely.ops import split
 
+from glacierinv.config import UnitsConfig
 from glacierinv.dem.windows import DemWindows, GlacierWindow, check_dem_covers
 from glacierinv.errors import InputError
 from glacierinv.geometry import area_km2, polygon_parts, repair_polygons, valid_polygonal
@@ -57,9 +58,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SMOOTH_M = 200.0
-DEFAULT_REACH_M = 300.0
-DEFAULT_MIN_UNIT_KM2 = 0.1
+# the defaults are the units stage's ([units] in glacierinv.config, their only copy)
+DEFAULT_SMOOTH_M = UnitsConfig.model_fields["smooth_m"].default
+DEFAULT_REACH_M = UnitsConfig.model_fields["reach_m"].default
+DEFAULT_MIN_UNIT_KM2 = UnitsConfig.model_fields["min_unit_area_km2"].default
 # Kienholz et al. (2013): flowsheds meeting a circle of radius 14.3 m · √(flow accumulation in 40 m cells),
 # at most 3500 m, around a pour point belong to that pour point's glacier; as a radius per √m² of basin:
 KIENHOLZ_RADIUS_PER_SQRT_M2 = 14.3 / 40.0

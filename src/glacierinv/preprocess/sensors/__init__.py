@@ -303,9 +303,9 @@ def available_channels(scene: Scene) -> dict[str, str]:
 
 def config_template() -> str:
     """The commented default configuration (``glacierinv config template``) with the registry's inputs."""
-    from glacierinv.config import TEMPLATE
+    from glacierinv.config import config_template as from_models
 
-    return TEMPLATE.replace("{inputs}", template_inputs())
+    return from_models(template_inputs())
 
 
 def check_keys(cfg: RunConfig) -> None:
