@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import rasterio
@@ -198,3 +200,61 @@ def test_predict_array_refuses_a_stack_of_the_wrong_shape():
         predict_array(np.zeros((32, 32), "float32"), Pointwise(), _meta())
     with pytest.raises(TypeError, match="tile"):
         predict_array(np.zeros((6, 32, 32), "float32"), Pointwise(), _meta(), tile=32)  # TileOptions names
+
+
+def _reference_blend(stack: np.ndarray, model, meta, tile_px: int, overlap_px: int):
+    """The blending as first written (issue 4): every tile alone through the model in fp32, its softmax
+    times the Hann weights added (in tile row-major order) to float32 scene accumulators, divided, argmax.
+    No strips, batches, threads or in-place tricks: the plain definition the optimised path must equal."""
+    from glacierinv.segment.infer import blend_weights, normalise_channels
+
+    x = stack.astype("float32", copy=True)
+    valid = normalise_channels(
+        x,
+        np.asarray(meta.norm_mean, "float32")[:, None, None],
+        (1.0 / np.asarray(meta.norm_std, "float32"))[:, None, None],
+    )
+    _, h, w = x.shape
+    acc = np.zeros((len(meta.class_names), h, w), "float32")
+    wsum = np.zeros((h, w), "float32")
+    weights = blend_weights(tile_px)
+    stride = tile_px - overlap_px
+    for r in tile_origins(h, tile_px, stride):
+        for c in tile_origins(w, tile_px, stride):
+            tile = np.zeros((1, x.shape[0], tile_px, tile_px), "float32")
+            part = x[:, r : r + tile_px, c : c + tile_px]
+            th, tw = part.shape[1:]
+            tile[0, :, :th, :tw] = part
+            with torch.no_grad():
+                p = torch.softmax(model(torch.from_numpy(tile)).float(), 1)[0].numpy()
+            acc[:, r : r + th, c : c + tw] += p[:, :th, :tw] * weights[:th, :tw]
+            wsum[r : r + th, c : c + tw] += weights[:th, :tw]
+    proba = acc / wsum
+    classes = np.argmax(proba, axis=0).astype("uint8")
+    classes[~valid] = 255
+    scaled = np.round(np.clip(proba, 0.0, 1.0) * 255.0).astype("uint8")
+    scaled[:, ~valid] = 0
+    k = proba.shape[0]
+    p = np.clip(proba, 1e-12, 1.0)
+    entropy = (-(p * np.log(p)).sum(axis=0) / math.log(k)).astype("float32")
+    entropy[~valid] = np.nan
+    return classes, scaled, entropy
+
+
+def test_optimised_pipeline_equals_the_reference_blend_in_fp32(tmp_path):
+    """Issue 26: batching, strips, numpy blending, the fast argmax and in-place scaling change no byte in fp32:
+    classes, proba and uncertainty of the file driver equal the plain tile loop (the shipped U-Net: spatial
+    context; scene edges, nodata, tiles straddling strip borders)."""
+    model, meta = load_checkpoint(None)
+    bands, _ = toy_scene(size=150, seed=1)
+    stack = write_stack(tmp_path / "s.tif", bands)
+    kw = {"tile_px": 48, "overlap_px": 16, "precision": "fp32", "batch_size": 1}
+    predict_with_model(
+        stack, model, meta, tmp_path / "c.tif", tmp_path / "p.tif", uncertainty_path=tmp_path / "u.tif",
+        block_px=64, **kw,
+    )  # fmt: skip
+    classes, scaled, entropy = _reference_blend(np.stack([bands[c] for c in CH]), model, meta, 48, 16)
+    assert (classes == 255).any() and len(np.unique(classes)) > 2  # nodata and several classes exercised
+    np.testing.assert_array_equal(_read(tmp_path / "c.tif")[0], classes)
+    np.testing.assert_array_equal(_read(tmp_path / "p.tif"), scaled)
+    np.testing.assert_array_equal(_read(tmp_path / "u.tif")[0], entropy)  # NaN == NaN for assert_array_equal

@@ -239,7 +239,9 @@ def core_slice(read: Window, core: Window) -> tuple[slice, slice]:
     return slice(r, r + int(core.height)), slice(c, c + int(core.width))
 
 
-def _profile(grid: Grid, count: int, dtype: str, nodata: float | None, block: int) -> dict:
+def _profile(
+    grid: Grid, count: int, dtype: str, nodata: float | None, block: int, zlevel: int | None = None
+) -> dict:
     tiled = grid.width >= 256 and grid.height >= 256
     profile = {
         "driver": "GTiff",
@@ -256,6 +258,8 @@ def _profile(grid: Grid, count: int, dtype: str, nodata: float | None, block: in
     }
     if tiled:
         profile.update(blockxsize=256, blockysize=256)
+    if zlevel is not None:
+        profile["zlevel"] = zlevel
     if count > 1:
         profile["interleave"] = "band"
     return profile
@@ -264,7 +268,8 @@ def _profile(grid: Grid, count: int, dtype: str, nodata: float | None, block: in
 class RasterWriter:
     """Windowed, atomic GeoTIFF writer: ``with RasterWriter(path, grid, ...) as w: w.write(arr, window)``.
 
-    The file appears under its final name only when the block exits without error.
+    The file appears under its final name only when the block exits without error. ``zlevel``: DEFLATE
+    level (1 fastest … 12 smallest with libdeflate; None = GDAL's default, 6).
     """
 
     def __init__(
@@ -276,8 +281,9 @@ class RasterWriter:
         nodata: float | None = None,
         descriptions: Sequence[str] | None = None,
         tags: dict[str, str] | None = None,
+        zlevel: int | None = None,
     ):
-        self.path, self.grid, self.count = Path(path), grid, count
+        self.path, self.grid, self.count, self.zlevel = Path(path), grid, count, zlevel
         self.dtype, self.nodata, self.descriptions, self.tags = dtype, nodata, descriptions, tags
         self._atomic = None
         self._ds = None
@@ -288,7 +294,7 @@ class RasterWriter:
         if self.nodata is None and np.dtype(self.dtype).kind == "f":
             self.nodata = float("nan")
         self._ds = rasterio.open(
-            tmp, "w", **_profile(self.grid, self.count, self.dtype, self.nodata, DEFAULT_BLOCK)
+            tmp, "w", **_profile(self.grid, self.count, self.dtype, self.nodata, DEFAULT_BLOCK, self.zlevel)
         )
         if self.descriptions:
             if len(self.descriptions) != self.count:
@@ -313,21 +319,31 @@ class RasterWriter:
 
 
 @contextlib.contextmanager
-def class_writers(classes_path, proba_path, grid: Grid, class_names: Sequence[str]):
+def class_writers(
+    classes_path, proba_path, grid: Grid, class_names: Sequence[str], zlevel: int | None = None
+):
     """Open the writers of a segmentation: ``classes.tif`` (uint8, 255 nodata) and, when ``proba_path`` is
     given, ``proba.tif`` (one uint8 band per class, probability × 255). Yields the list of open writers;
-    all are committed together, or none on error."""
+    all are committed together, or none on error. ``zlevel``: DEFLATE level (see :class:`RasterWriter`)."""
     with contextlib.ExitStack() as stack:
         opened = [
-            stack.enter_context(RasterWriter(classes_path, grid, 1, "uint8", 255, descriptions=["class"]))
+            stack.enter_context(
+                RasterWriter(classes_path, grid, 1, "uint8", 255, descriptions=["class"], zlevel=zlevel)
+            )
         ]
         opened[0]._ds.write_colormap(1, CLASS_COLOURS)  # GIS shows the classes in their colours at once
         if proba_path is not None:
             opened.append(
                 stack.enter_context(
                     RasterWriter(
-                        proba_path, grid, len(class_names), "uint8", None, descriptions=list(class_names)
-                    )
+                        proba_path,
+                        grid,
+                        len(class_names),
+                        "uint8",
+                        None,
+                        descriptions=list(class_names),
+                        zlevel=zlevel,
+                    )  # fmt: skip
                 )
             )
         yield opened
