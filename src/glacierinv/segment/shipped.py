@@ -1,20 +1,21 @@
 """Reproduce the hard-scene models ``models/unet_cbam_synthetic_hard.pt`` and ``models/unet_cbam_synthetic_swir.pt``.
 
-    python -m glacierinv.segment.shipped WORK_DIR [--model hard|swir|both] [--epochs 2] [--threads 2]
+    python -m glacierinv.segment.shipped WORK_DIR [--model hard|swir|both] [--epochs 60] [--threads 1]
+        [--max-minutes 105] [--precision auto|fp32|bf16]
 
-Generates synthetic scenes (512 px at 2 m): the easy scenes with seeds 10-13 and hard, randomised scenes
+Generates synthetic scenes (512 px at 2 m): the easy scenes with seeds 10-21 and hard, randomised scenes
 (``difficulty="hard"``: random sun, widespread seasonal snow, thin/thick clouds with shadows, haze, dirty
-and dead ice, vegetation, turbid/frozen lakes) with seeds 1010-1021; builds one feature stack per scene
+and dead ice, vegetation, turbid/frozen lakes) with seeds 1010-1069; builds one feature stack per scene
 (blue, green, red, nir, swir1, lst, slope); writes ``WORK_DIR/<model>/train.toml`` and trains a small
-U-Net+CBAM (base width 16, depth 3, 128 px tiles, Dice loss, Adam lr 1e-3, seed 0, at most
-``max_train_tiles`` tiles per epoch) on CPU for each channel set:
+U-Net+CBAM (base width 16, depth 3, 128 px tiles, Dice + cross-entropy, Adam lr 1e-3, batch 8, seed 0) on
+CPU for each channel set:
 
 - ``hard``: blue, green, red, nir, lst, slope (``unet_cbam_synthetic_hard.pt``);
 - ``swir``: blue, green, red, nir, swir1, lst, slope (``unet_cbam_synthetic_swir.pt``, Landsat/Sentinel-2).
 
 Both start from the pipeline's default model ``unet_cbam_synthetic.pt`` (easy scenes 10-19, 10 epochs;
-:func:`warm_start`), which stays the default: after the epochs the CPU budget allowed, the hard-scene model
-scores below the baseline on held-out easy scenes (docs/segment.md).
+:func:`warm_start`), which stays the default (docs/segment.md, *The shipped models*, says why). A run is
+resumable: ``--max-minutes`` stops it after an epoch, and the same command continues it.
 
 Then evaluates each model and the baseline on held-out easy scenes (seeds 100, 101) and held-out hard
 scenes (seeds 2000-2005), never used in training, and writes ``WORK_DIR/<model>/heldout.json`` (per class,
