@@ -72,25 +72,14 @@ def _last_epoch(folder: Path) -> dict[str, float]:
     return {k: float(v) for k, v in row.items() if v not in ("", None)}
 
 
-def _step_alone(model, batches, bf16: bool, fmt, loss_fn) -> float:
+def _step_alone(model, batches, bf16: bool, loss_fn) -> float:
     """Seconds per tile of forward + loss + backward + Adam step over ready-made batches (after 2 warm-ups)."""
     import torch
+    from segment_train_precision import _steps  # the same step loop as the precision benchmark
 
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    model.train()
-    n_tiles, elapsed = 0, 0.0
-    for k, (x, y) in enumerate(batches):
-        t0 = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            logits = model(x)
-        loss = loss_fn(logits.float(), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if k >= 2:
-            elapsed += time.perf_counter() - t0
-            n_tiles += len(x)
-    return elapsed / max(n_tiles, 1)
+    _steps(model, opt, loss_fn, batches[:2], bf16)
+    return _steps(model, opt, loss_fn, batches[2:], bf16) / len(batches[2][0])
 
 
 def _forward_alone(model, batches, bf16: bool) -> float:
@@ -179,7 +168,7 @@ def run(args) -> None:
             batches.append((torch.from_numpy(xb).contiguous(memory_format=fmt), torch.from_numpy(yb)))
         torch.manual_seed(0)
         model = UNetCBAM(UNetSpec(6, 3, 16, 3, 0.5, True)).to(memory_format=fmt)
-        step_s = _step_alone(model, batches, bf16, fmt, loss_fn)
+        step_s = _step_alone(model, batches, bf16, loss_fn)
         fwd_s = _forward_alone(model, batches, bf16)
         f_fwd, f_train = _flops_per_tile(model, *batches[0], loss_fn)
         step_tiles = last["forward_s"] + last["backward_s"] + last["optim_s"]
