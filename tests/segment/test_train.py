@@ -127,3 +127,14 @@ def test_cli_time_budget_then_resume(tmp_path):
     r = runner.invoke(app, ["train", toml, "--out", str(tmp_path / "x"), "--precision", "fp16"])
     _one_line_error(r, "precision")
     assert not (tmp_path / "x").exists()
+
+
+def test_early_stop_and_finished_agree():
+    from glacierinv.segment.train import TrainConfig, _finished, _patience_spent, _RunState
+
+    cfg = TrainConfig.model_construct(max_epochs=50, patience=3)
+    state = _RunState(history=[{"epoch": e} for e in range(1, 8)], best=0.8, best_epoch=4)
+    assert not _patience_spent(cfg, state, 7) and _patience_spent(cfg, state, 8)
+    assert _finished(cfg, state)  # epoch 7 was the last one the loop runs: 8 - 4 > 3
+    state.history.pop()
+    assert not _finished(cfg, state)  # after epoch 6 a budget cut it short: epoch 7 would still run

@@ -377,9 +377,8 @@ def train(
         **cache,
     )
     val_ds = TileDataset(stacks, labels, band_idx, split["val"], mean, std, optical, **cache)
-    test_ds = TileDataset(
-        stacks, labels, band_idx, split["test"], mean, std, optical
-    )  # read once, at the end
+    # the test tiles are read once, at the end: no cache
+    test_ds = TileDataset(stacks, labels, band_idx, split["test"], mean, std, optical)
     log.info(
         "tiles %s in memory (%.0f MiB); %s, %s, %d torch threads",
         "held" if train_ds.cached else "not held",
@@ -417,7 +416,7 @@ def train(
         spec, channels, mean.tolist(), std.tolist(), list(CLASS_NAMES), cfg.tile_px, train=meta_train
     )
     for epoch in range(state.start, cfg.max_epochs + 1):
-        if epoch - state.best_epoch > cfg.patience and state.best_epoch > 0:
+        if _patience_spent(cfg, state, epoch):
             log.info("early stop: no val mIoU gain for %d epochs", cfg.patience)
             break
         if _out_of_time(cfg, started, state.history):
@@ -663,10 +662,15 @@ def _out_of_time(cfg: TrainConfig, started: float, history: list[dict]) -> bool:
     return time.perf_counter() - started + float(history[-1]["seconds"]) > 60 * cfg.max_minutes
 
 
+def _patience_spent(cfg: TrainConfig, state: _RunState, epoch: int) -> bool:
+    """True when ``epoch`` would come more than ``patience`` epochs after the best one (early stop)."""
+    return state.best_epoch > 0 and epoch - state.best_epoch > cfg.patience
+
+
 def _finished(cfg: TrainConfig, state: _RunState) -> bool:
     """True when training ended (max_epochs or early stop), False when a time budget cut it short."""
     last = state.history[-1]["epoch"] if state.history else 0
-    return last >= cfg.max_epochs or (state.best_epoch > 0 and last - state.best_epoch >= cfg.patience)
+    return last >= cfg.max_epochs or _patience_spent(cfg, state, last + 1)
 
 
 def _save_last(path: Path, model, opt, sched, state: _RunState, epoch: int, channels, tile_px: int) -> None:
