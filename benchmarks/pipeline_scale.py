@@ -88,7 +88,7 @@ GLACIER_STAGES = ("units", "attributes", "analyse")
 TERRAIN_CHILD = r"""
 import hashlib, json, sys, time
 import geopandas as gpd
-from glacierinv.distributed import TaskRunner
+from glacierinv.pipeline.distributed import TaskRunner
 from glacierinv.taskmap import using
 from glacierinv.units import subdivide
 from glacierinv.attributes import compute_attributes

@@ -189,7 +189,7 @@ def register(app: typer.Typer) -> None:
         """
         from glacierinv.config import load_config
         from glacierinv.pipeline import run_stage
-        from glacierinv.runfolder import read_run_config
+        from glacierinv.pipeline.runfolder import read_run_config
 
         cfg = load_config(config) if config is not None else read_run_config(run_dir)
         _run_with_progress(run_stage, cfg, run_dir, name)

@@ -258,7 +258,7 @@ def _fill_key(paths: dict[str, Path]) -> str | None:
 
 
 def open_scene(cfg: RunConfig) -> Scene:
-    """Open the inputs of a one-scene config (``[inputs]``; see :mod:`glacierinv.scenes` for several).
+    """Open the inputs of a one-scene config (``[inputs]``; see :mod:`glacierinv.pipeline.scenes` for several).
 
     Each key's *role* (:class:`Key`) says what it is: one ``"primary"`` product (or, alone, the ``"fill"``
     product as the primary image), an optional ``"fill"`` product filling gaps and clouds, an optional

@@ -31,7 +31,7 @@ _THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "GD
 #: them once when it starts (with the cluster, in parallel on all workers), so that no task pays ~2-4 s of
 #: imports (torch, rasterio, geopandas, the stages) inside its own time
 TASK_MODULES = (
-    "glacierinv.scenes",
+    "glacierinv.pipeline.scenes",
     "glacierinv.preprocess.runner",
     "glacierinv.preprocess.stack",
     "glacierinv.segment.runner",
