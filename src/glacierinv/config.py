@@ -120,8 +120,15 @@ class SegmentConfig(_Section):
     checkpoint: Path | None = Field(
         None, description="U-Net checkpoint (.pt); default: the shipped model", examples=["model/best.pt"]
     )
-    tile_px: int = Field(512, description="U-Net tile size (px)")
-    overlap_px: int = Field(128, description="U-Net tile overlap (px)")
+    tile_px: int | None = Field(
+        None,
+        description="U-Net tile size (px); default: the tile size the checkpoint was trained on (its CBAM "
+        "attention pools over the whole tile, so the model is accurate at that size: docs/segment.md)",
+        examples=[128],
+    )
+    overlap_px: int | None = Field(
+        None, description="U-Net tile overlap (px); default: tile_px / 4", examples=[32]
+    )
     write_proba: bool = Field(True, description="write proba.tif (class probabilities)")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto | cpu | cuda")
     batch_size: int = Field(4, ge=1, description="U-Net tiles per forward pass")

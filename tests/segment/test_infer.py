@@ -258,3 +258,27 @@ def test_optimised_pipeline_equals_the_reference_blend_in_fp32(tmp_path):
     np.testing.assert_array_equal(_read(tmp_path / "c.tif")[0], classes)
     np.testing.assert_array_equal(_read(tmp_path / "p.tif"), scaled)
     np.testing.assert_array_equal(_read(tmp_path / "u.tif")[0], entropy)  # NaN == NaN for assert_array_equal
+
+
+def test_tiles_default_to_the_size_the_checkpoint_was_trained_on(tmp_path):
+    """CBAM pools over the whole tile: without tile_px the checkpoint's training tile (and a quarter of it
+    as overlap) is used; an explicit tile_px / overlap_px still wins."""
+    from glacierinv.segment.checkpoint import SHIPPED_MODEL, checkpoint_tile_px
+    from glacierinv.segment.infer import resolve_tiling
+    from glacierinv.segment.model import UNetCBAM
+
+    assert resolve_tiling(None, None, 128) == (128, 32)
+    assert resolve_tiling(256, None, 128) == (256, 64)
+    assert resolve_tiling(None, 0, 128) == (128, 0)
+    torch.manual_seed(0)
+    meta = _meta()
+    meta.spec = UNetSpec(in_channels=6, base_width=4, depth=2)
+    meta.tile_px = 48
+    save_checkpoint(tmp_path / "m.pt", UNetCBAM(meta.spec), meta)
+    assert checkpoint_tile_px(tmp_path / "m.pt") == 48
+    assert checkpoint_tile_px(None) == load_checkpoint(SHIPPED_MODEL)[1].tile_px == 128
+    stack = write_stack(tmp_path / "s.tif", toy_scene(size=96)[0])
+    out = predict_stack(stack, tmp_path / "m.pt", tmp_path / "c.tif", device="cpu")
+    assert (out["tile_px"], out["overlap_px"], out["tiles"]) == (48, 12, 9)  # origins 0, 36, 48 per axis
+    out = predict_stack(stack, tmp_path / "m.pt", tmp_path / "d.tif", tile_px=32, device="cpu")
+    assert (out["tile_px"], out["overlap_px"]) == (32, 8)

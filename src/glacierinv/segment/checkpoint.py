@@ -35,6 +35,7 @@ __all__ = [
     "SHIPPED_MODEL",
     "ModelMeta",
     "checkpoint_channels",
+    "checkpoint_tile_px",
     "load_checkpoint",
     "match_channels",
     "save_checkpoint",
@@ -159,14 +160,22 @@ def load_checkpoint(
     return model.to(device), meta
 
 
-def checkpoint_channels(path: str | Path) -> list[str]:
-    """The channel names a checkpoint declares, read safely (``weights_only``) without building the model."""
+def _checkpoint_field(path: str | Path, key: str):
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-        return [str(c) for c in raw["channels"]]
+        return torch.load(path, map_location="cpu", weights_only=True)[key]
     except Exception as exc:  # noqa: BLE001 - any failure means an unusable checkpoint
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path}: not a readable glacierinv checkpoint ({first})") from None
+
+
+def checkpoint_channels(path: str | Path) -> list[str]:
+    """The channel names a checkpoint declares, read safely (``weights_only``) without building the model."""
+    return [str(c) for c in _checkpoint_field(path, "channels")]
+
+
+def checkpoint_tile_px(path: str | Path | None) -> int:
+    """The tile size (px) a checkpoint was trained on (default: the shipped model's), read safely."""
+    return int(_checkpoint_field(path if path is not None else SHIPPED_MODEL, "tile_px"))
 
 
 def shipped_model_channels() -> dict[str, list[str]]:

@@ -38,6 +38,7 @@ writes no uncertainty raster.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import math
@@ -168,8 +169,10 @@ class TileOptions:
 
     Attributes
     ----------
-    tile_px, overlap_px : int
-        Tile size and overlap in pixels (seed: 512 px tiles, overlapping).
+    tile_px, overlap_px : int or None
+        Tile size and overlap in pixels; None: the tile size the checkpoint was trained on
+        (``ModelMeta.tile_px``; the CBAM channel attention pools over the whole tile, so the network sees
+        at another size statistics it did not learn) and a quarter of the tile (:func:`resolve_tiling`).
     block_px : int
         Column-strip width bounding memory (see module docstring).
     batch_size : int
@@ -183,8 +186,8 @@ class TileOptions:
     """
 
     # the defaults are the segment stage's ([segment] in glacierinv.config, their only copy)
-    tile_px: int = _SEGMENT_DEFAULTS["tile_px"]
-    overlap_px: int = _SEGMENT_DEFAULTS["overlap_px"]
+    tile_px: int | None = _SEGMENT_DEFAULTS["tile_px"]
+    overlap_px: int | None = _SEGMENT_DEFAULTS["overlap_px"]
     block_px: int = _SEGMENT_DEFAULTS["strip_px"]
     batch_size: int = _SEGMENT_DEFAULTS["batch_size"]
     precision: str = _SEGMENT_DEFAULTS["precision"]
@@ -237,6 +240,12 @@ def predict_stack(
     summary["checkpoint"] = str(checkpoint) if checkpoint is not None else "shipped:unet_cbam_synthetic.pt"
     summary["model_channels"] = list(meta.channels)
     return summary
+
+
+def resolve_tiling(tile_px: int | None, overlap_px: int | None, trained_tile_px: int) -> tuple[int, int]:
+    """(tile, overlap) in px: ``tile_px`` or the checkpoint's training tile; ``overlap_px`` or tile / 4."""
+    tile = int(tile_px) if tile_px else int(trained_tile_px)
+    return tile, int(overlap_px) if overlap_px is not None else tile // 4
 
 
 def _check_tiling(tile_px: int, overlap_px: int, block_px: int) -> int:
@@ -551,7 +560,8 @@ class _Run:
     """Checked options, device, precision, normalisation and forward pass of one prediction."""
 
     def __init__(self, model: torch.nn.Module, meta: ModelMeta, opt: TileOptions):
-        self.opt = opt
+        tile, overlap = resolve_tiling(opt.tile_px, opt.overlap_px, meta.tile_px)
+        self.opt = opt = dataclasses.replace(opt, tile_px=tile, overlap_px=overlap)
         self.stride = _check_tiling(opt.tile_px, opt.overlap_px, opt.block_px)
         _check_options(opt.confidence, opt.mc_samples, opt.batch_size)
         model.eval()

@@ -58,11 +58,15 @@ def block_cache_mb(cfg, run) -> float:
     import numpy as np
 
     from glacierinv.io.raster import open_raster
+    from glacierinv.segment.checkpoint import checkpoint_tile_px
+    from glacierinv.segment.infer import resolve_tiling
 
+    trained = checkpoint_tile_px(cfg.resolve(cfg.segment.checkpoint)) if cfg.segment.tile_px is None else 0
+    tile, overlap = resolve_tiling(cfg.segment.tile_px, cfg.segment.overlap_px, trained)
     with open_raster(run / "stack.tif") as ds:
         block_h = ds.block_shapes[0][0]
-        width = min(ds.width, cfg.segment.strip_px + 2 * cfg.segment.tile_px)
-        rows = (math.ceil(cfg.segment.overlap_px / block_h) + 1) * block_h
+        width = min(ds.width, cfg.segment.strip_px + 2 * tile)
+        rows = (math.ceil(overlap / block_h) + 1) * block_h
         stack_bytes = rows * width * ds.count * np.dtype(ds.dtypes[0]).itemsize
     outputs_bytes = block_h * width * (1 + 3 + 4)  # classes uint8, proba 3 × uint8, uncertainty float32
     return (stack_bytes + outputs_bytes) / 2**20
