@@ -41,6 +41,7 @@ from glacierinv.io.raster import (
     read_on_grid,
     read_window,
 )
+from glacierinv.pipeline.registry import get_stage
 
 __all__ = ["Part", "mosaic_parts", "plan_parts", "process_part"]
 
@@ -117,37 +118,27 @@ def _safe(name: str) -> str:
 
 
 def process_part(part: Part, run_dir: str | Path, stage: str) -> dict[str, Any]:
-    """Run ``stage`` ("stack" or "segment") for one part in ``RUN/parts/<key>/``; skip it if current.
+    """Run the stage named ``stage`` (one with :attr:`~glacierinv.pipeline.stage.Stage.run_part`: stack,
+    segment) for one part in ``RUN/parts/<key>/``; skip it if current (same part spec, every file the
+    stage writes present).
+
+    The stage is looked up in :mod:`glacierinv.pipeline.registry` where the task runs (a Dask worker knows
+    the package's stages; a stage registered at run time runs on parts only in-process).
 
     Returns ``{"key", "scene", "status": "ran" | "skipped", "summary"}``: the stage's summary of this part
     (sensor and calibration of the stack, rule or model of the segmentation …), kept in ``part.json`` so a
     skipped part reports the summary of the run that made its outputs.
     """
+    declared = get_stage(stage)
     folder = Path(run_dir) / "parts" / part.key
     folder.mkdir(parents=True, exist_ok=True)
     record_path = folder / "part.json"
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
-    outputs = {"stack": ["stack.tif"], "segment": ["classes.tif"]}[stage]
-    if record.get(stage) == part.spec_hash() and all((folder / o).exists() for o in outputs):
+    cfg = config_from_dict(part.config, Path(part.base_dir), f"part {part.key}")
+    if record.get(stage) == part.spec_hash() and all((folder / o).exists() for o in declared.writes(cfg)):
         summary = record.get(f"{stage}_summary", {})
         return {"key": part.key, "scene": part.scene, "status": "skipped", "summary": summary}
-    cfg = config_from_dict(part.config, Path(part.base_dir), f"part {part.key}")
-    if stage == "stack":
-        from glacierinv.preprocess.runner import build_stack
-
-        # a tile is a window of the scene's primary grid: scene-wide statistics (pan-sharpening fit) are
-        # shared by all tiles, so tiles equal an untiled build
-        summary = build_stack(cfg, folder, window=part.read_window)
-    else:
-        from glacierinv.segment.runner import segment_stack
-
-        summary = segment_stack(
-            cfg,
-            folder / "stack.tif",
-            folder / "classes.tif",
-            folder / "proba.tif",
-            folder / "uncertainty.tif",
-        )
+    summary = declared.run_part(cfg, folder, part.read_window)
     # JSON-able: numpy scalars as numbers, paths as text
     summary = json.loads(
         json.dumps(summary or {}, default=lambda o: o.item() if hasattr(o, "item") else str(o))

@@ -103,5 +103,8 @@ STAGE = Stage(
     writes=lambda cfg: ["stack.tif", "masks.tif", "source.tif"],
     run=lambda cfg, run, progress: build_stack(cfg, run.path, progress=progress),
     part_outputs=("stack.tif", "masks.tif", "source.tif"),
+    # a tile is a window of the scene's primary grid: scene-wide statistics (pan-sharpening fit) are shared
+    # by all tiles, so tiles equal an untiled build
+    run_part=lambda cfg, folder, window: build_stack(cfg, folder, window=window),
     check=check_scenes,
 )

@@ -8,7 +8,7 @@ from typing import Any
 
 from glacierinv.pipeline.stage import Stage
 
-__all__ = ["STAGE", "check_checkpoint", "segment_stack"]
+__all__ = ["STAGE", "check_checkpoint", "segment_folder", "segment_stack"]
 
 
 def segment_stack(
@@ -44,6 +44,14 @@ def segment_stack(
         mc_samples=cfg.segment.mc_samples,
         uncertainty_path=uncertainty_path,
         block_px=cfg.segment.strip_px,
+    )
+
+
+def segment_folder(cfg, folder: Path) -> dict[str, Any]:
+    """:func:`segment_stack` on ``folder/stack.tif`` (a run folder or a part's), writing beside it."""
+    folder = Path(folder)
+    return segment_stack(
+        cfg, folder / "stack.tif", folder / "classes.tif", folder / "proba.tif", folder / "uncertainty.tif"
     )
 
 
@@ -138,10 +146,9 @@ STAGE = Stage(
         + (["proba.tif"] if cfg.segment.write_proba else [])
         + (["uncertainty.tif"] if writes_uncertainty(cfg) else [])
     ),
-    run=lambda cfg, run, progress: segment_stack(
-        cfg, run / "stack.tif", run / "classes.tif", run / "proba.tif", run / "uncertainty.tif"
-    ),
+    run=lambda cfg, run, progress: segment_folder(cfg, run.path),
     part_outputs=("classes.tif", "proba.tif", "uncertainty.tif"),
+    run_part=lambda cfg, folder, window: segment_folder(cfg, folder),  # the part's stack is its window
     check=check_checkpoint,
     block_cache_mb=block_cache_mb,
 )
