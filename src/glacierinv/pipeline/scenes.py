@@ -42,6 +42,7 @@ from glacierinv.io.raster import (
     read_window,
 )
 from glacierinv.pipeline.registry import get_stage
+from glacierinv.pipeline.runfolder import RunFolder
 
 __all__ = ["Part", "mosaic_parts", "plan_parts", "process_part"]
 
@@ -172,7 +173,7 @@ def _order(parts: list[Part], run_dir: Path) -> list[Part]:
     """Mosaic priority: explicit priority, primary sensor first, then least cloud, then config order."""
 
     def cloud_fraction(p: Part) -> float:
-        masks = Path(run_dir) / "parts" / p.key / "masks.tif"
+        masks = Path(run_dir) / "parts" / p.key / RunFolder.MASKS
         if not masks.exists():
             return 0.0
         with open_raster(masks) as ds:
@@ -223,9 +224,13 @@ def _mosaic_window(parts, run_dir, name, grid, win, count, dtype, fill) -> np.nd
             valid = _part_valid(folder, name, wgrid, p)
             if valid is None:
                 continue
-            if cloud_pass and (folder / "masks.tif").exists():
+            if cloud_pass and (folder / RunFolder.MASKS).exists():
                 cloud = read_on_grid(
-                    folder / "masks.tif", wgrid, bands=1, resampling=Resampling.nearest, require_overlap=False
+                    folder / RunFolder.MASKS,
+                    wgrid,
+                    bands=1,
+                    resampling=Resampling.nearest,
+                    require_overlap=False,
                 )
                 valid &= ~(cloud == 1)
             take = valid & ~filled
@@ -251,9 +256,9 @@ def _part_valid(folder: Path, name: str, wgrid: Grid, part: Part) -> np.ndarray 
     wb = wgrid.bounds
     if b[0] >= wb[2] or b[2] <= wb[0] or b[1] >= wb[3] or b[3] <= wb[1]:
         return None
-    ref = folder / "classes.tif" if (folder / "classes.tif").exists() else src
+    ref = folder / RunFolder.CLASSES if (folder / RunFolder.CLASSES).exists() else src
     vals = read_on_grid(ref, wgrid, resampling=Resampling.nearest, require_overlap=False)
-    if ref.name == "classes.tif":
+    if ref.name == RunFolder.CLASSES:
         valid = ~np.isnan(vals[0]) & (vals[0] != NODATA)
     else:
         valid = ~np.all(np.isnan(vals), axis=0)

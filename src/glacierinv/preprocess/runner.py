@@ -5,9 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from glacierinv.pipeline.runfolder import RunFolder
 from glacierinv.pipeline.stage import Progress, Stage
 
 __all__ = ["STAGE", "build_stack", "check_scenes", "stack_input_paths"]
+
+#: what the stage writes (a run folder or a part's)
+STACK_FILES = (RunFolder.STACK, RunFolder.MASKS, RunFolder.SOURCE)
 
 
 def stack_input_paths(cfg) -> dict[str, Path]:
@@ -100,9 +104,9 @@ STAGE = Stage(
     description="align inputs on the primary grid: pan-sharpened bands, LST, slope",
     reads=lambda cfg, run: stack_input_paths(cfg),
     config_sections=("stack",),
-    writes=lambda cfg: ["stack.tif", "masks.tif", "source.tif"],
+    writes=lambda cfg: list(STACK_FILES),
     run=lambda cfg, run, progress: build_stack(cfg, run.path, progress=progress),
-    part_outputs=("stack.tif", "masks.tif", "source.tif"),
+    part_outputs=STACK_FILES,
     # a tile is a window of the scene's primary grid: scene-wide statistics (pan-sharpening fit) are shared
     # by all tiles, so tiles equal an untiled build
     run_part=lambda cfg, folder, window: build_stack(cfg, folder, window=window),
