@@ -87,7 +87,10 @@ def _check_scene(cfg) -> None:
     primary = scene.primary
     refs = [*primary.bands.values(), *([primary.pan] if primary.pan is not None else [])]
     rpc_files = {r.path for r in refs if r.rpc}
-    files = [*scene.files(), *(p for p in (scene.dem, scene.primary_cloud, scene.s2_cloud) if p is not None)]
+    files = [
+        *scene.files(),
+        *(p for p in (scene.dem, scene.primary_cloud, scene.fill_cloud) if p is not None),
+    ]
     for path in dict.fromkeys(files):
         with open_raster(path, need_crs=path not in rpc_files) as ds:
             check_integrity(ds, path.name)
