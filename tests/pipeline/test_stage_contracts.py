@@ -142,3 +142,15 @@ def test_docs_run_folder_table_matches_the_contracts():
     table = stage_table_markdown()
     assert table in text, "regenerate the table: python -m glacierinv.pipeline.stage_table"
     assert re.search(r"\| `stack` \|", table) and len(STAGE_NAMES) == 8
+
+
+def test_part_stages_declare_how_they_run_on_a_part():
+    """The parts of a run (pipeline.scenes) run a stage only through its declared ``run_part``."""
+    from glacierinv.pipeline.stage import Stage
+
+    assert [s.name for s in all_stages() if s.run_part is not None] == ["stack", "segment"]
+    assert all(bool(s.part_outputs) == (s.run_part is not None) for s in all_stages())
+    with pytest.raises(ValueError, match="part_outputs and run_part go together"):
+        Stage(
+            "x", "x", lambda cfg, run: {}, (), lambda cfg: [], lambda cfg, run, p: {}, part_outputs=("a.tif",)
+        )

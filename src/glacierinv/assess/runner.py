@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from glacierinv.io.atomic import atomic_path
+from glacierinv.pipeline.runfolder import RunFolder
 from glacierinv.pipeline.stage import Stage, config_files, config_inputs, run_files
 
 __all__ = ["STAGE"]
@@ -21,7 +22,7 @@ def _run(cfg, run, progress) -> dict[str, Any]:
 
         a = cfg.assess
         assessment["accuracy"] = accuracy_from_rasters(
-            run / "classes.tif",
+            run / RunFolder.CLASSES,
             truth,
             regions=cfg.resolve(a.regions),
             region_column=a.region_column,
@@ -31,11 +32,11 @@ def _run(cfg, run, progress) -> dict[str, Any]:
             seed=cfg.runtime.seed,
             miou_exclude=(0,) if a.miou_exclude_background else (),
         )
-    assessment["uncertainty"] = json.loads((run / "uncertainty.json").read_text())
+    assessment["uncertainty"] = json.loads((run / RunFolder.UNCERTAINTY_JSON).read_text())
     truth_glaciers = cfg.input_path("truth_glaciers", required=False)
     if truth_glaciers is not None:
-        assessment["truth_areas"] = _truth_areas(run / "inventory.gpkg", truth_glaciers)
-    with atomic_path(run / "assessment.json") as tmp:
+        assessment["truth_areas"] = _truth_areas(run / RunFolder.INVENTORY, truth_glaciers)
+    with atomic_path(run / RunFolder.ASSESSMENT) as tmp:
         tmp.write_text(json.dumps(assessment, indent=2, default=float))
     acc = assessment.get("accuracy", {}).get("overall", assessment.get("accuracy", {}))
     return {k: acc[k] for k in ("oa", "miou") if k in acc} | assessment.get("truth_areas", {})
@@ -56,7 +57,7 @@ def _truth_areas(inventory: Path, truth_glaciers: Path) -> dict[str, float]:
 
 def _reads(cfg, run) -> dict[str, Path]:
     return (
-        run_files(run, ("classes.tif", "inventory.gpkg", "uncertainty.json"))
+        run_files(run, (RunFolder.CLASSES, RunFolder.INVENTORY, RunFolder.UNCERTAINTY_JSON))
         | config_inputs(cfg, ("truth_classes", "truth_glaciers"))
         | config_files(cfg, "assess", ("regions",))
     )
@@ -82,7 +83,7 @@ STAGE = Stage(
     description="accuracy against reference labels, uncertainty totals",
     reads=_reads,
     config_sections=("assess",),
-    writes=lambda cfg: ["assessment.json"],
+    writes=lambda cfg: [RunFolder.ASSESSMENT],
     run=_run,
     check=_check,
 )

@@ -78,6 +78,7 @@ def register(app: typer.Typer) -> None:
         from glacierinv.cli.options import given, stage_config
         from glacierinv.io.atomic import refuse_overwrite
         from glacierinv.io.vector import write_layers
+        from glacierinv.pipeline.runfolder import RunFolder
 
         refuse_overwrite(out, force)
         cfg = stage_config(
@@ -97,7 +98,7 @@ def register(app: typer.Typer) -> None:
         if pixel_m is None and run is not None:
             from glacierinv.io.raster import raster_grid
 
-            pixel_m = raster_grid(run / "classes.tif").res[0]
+            pixel_m = raster_grid(run / RunFolder.CLASSES).res[0]
         table, hyps, lines, _ = attributes_with_uncertainty(
             cfg, glaciers, deb, pixel_size_m=pixel_m, id_column=id_column, run_dir=run,
             allow_overlaps=allow_overlaps,

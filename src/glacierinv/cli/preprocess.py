@@ -127,12 +127,12 @@ def register(app: typer.Typer) -> None:
         """
         from glacierinv.config import load_config
         from glacierinv.io.atomic import refuse_overwrite
-        from glacierinv.preprocess.runner import check_scenes
+        from glacierinv.preprocess.runner import STACK_FILES, check_scenes
         from glacierinv.preprocess.stack import build_feature_stack, check_channels
 
         cfg = load_config(config)
         check_channels(cfg)
-        for name in ("stack.tif", "source.tif", "masks.tif"):
+        for name in STACK_FILES:
             refuse_overwrite(out / name, force)
         check_scenes(cfg)  # the stack stage's preflight: the products, read by their sensor modules
         result = build_feature_stack(cfg, out, block_px=block_px)

@@ -58,9 +58,13 @@ def register(app: typer.Typer) -> None:
         from glacierinv.cli.options import library_default
         from glacierinv.errors import InputError
         from glacierinv.pipeline.refinement import apply_edits
+        from glacierinv.pipeline.runfolder import RunFolder
 
         out = out or library_default("glacierinv.pipeline.refinement:apply_edits", "out_name")
-        if Path(out).name in ("outlines.gpkg", "inventory.gpkg", "units.gpkg") or Path(out).name != out:
+        if (
+            Path(out).name in (RunFolder.OUTLINES, RunFolder.INVENTORY, RunFolder.UNITS)
+            or Path(out).name != out
+        ):
             raise InputError(
                 f"--out {out!r} is not allowed",
                 run,

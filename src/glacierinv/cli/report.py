@@ -28,11 +28,12 @@ def register(app: typer.Typer) -> None:
         """
         from glacierinv.errors import InputError
         from glacierinv.io.atomic import refuse_overwrite
+        from glacierinv.pipeline.runfolder import RunFolder
         from glacierinv.report import write_report
 
         if not run.is_dir():
             raise InputError("run folder not found", run, "Give the folder written by `glacierinv run`")
-        if not (run / "inventory.gpkg").exists():
+        if not (run / RunFolder.INVENTORY).exists():
             raise InputError("no inventory.gpkg in the run folder", run, "Run the attributes stage first")
         target = (out or run / "report") / "index.html"
         refuse_overwrite(target, force)

@@ -48,6 +48,7 @@ def register(app: typer.Typer) -> None:
         from glacierinv.cli.options import given, stage_config
         from glacierinv.errors import InputError
         from glacierinv.io.atomic import check_writable, refuse_overwrite
+        from glacierinv.pipeline.runfolder import RunFolder
         from glacierinv.segment.runner import segment_stack, writes_uncertainty
 
         values = given(method=method, checkpoint=checkpoint, tile_px=tile_px, overlap_px=overlap_px,
@@ -60,9 +61,9 @@ def register(app: typer.Typer) -> None:
             raise InputError("--checkpoint is only used with --method unet")
         if not stack.exists():
             raise InputError("file not found", stack, "Check the path of the feature stack")
-        classes = out / "classes.tif"
-        proba = out / "proba.tif" if cfg.segment.write_proba else None
-        unc = out / "uncertainty.tif" if writes_uncertainty(cfg) else None
+        classes = out / RunFolder.CLASSES
+        proba = out / RunFolder.PROBA if cfg.segment.write_proba else None
+        unc = out / RunFolder.UNCERTAINTY if writes_uncertainty(cfg) else None
         for p in (classes, proba, unc):
             if p is not None:
                 refuse_overwrite(p, force)
@@ -120,12 +121,13 @@ def register(app: typer.Typer) -> None:
             --test-region heldout.gpkg --out model
         """
         from glacierinv.errors import ConfigError, InputError
+        from glacierinv.pipeline.runfolder import RunFolder
         from glacierinv.segment.train import TrainConfig, load_train_config, train, with_overrides
 
         if (config is None) == (run is None):
             raise ConfigError("give either a training CONFIG or --run RUN_FOLDER (with --glaciers)")
         if run is not None:
-            stack = run / "stack.tif"
+            stack = run / RunFolder.STACK
             if not stack.is_file():
                 raise InputError(
                     "run folder has no stack.tif", run, "Run `glacierinv run` (stack stage) first"

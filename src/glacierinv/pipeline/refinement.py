@@ -24,7 +24,7 @@ from glacierinv.errors import InputError
 from glacierinv.io.atomic import atomic_path, refuse_overwrite
 from glacierinv.io.vector import list_layers, read_vector, write_layers
 from glacierinv.outlines.refine import RefinedOutlines, refine_outlines
-from glacierinv.pipeline.runfolder import read_run_config
+from glacierinv.pipeline.runfolder import RunFolder, read_run_config
 from glacierinv.units.runner import split_into_units
 
 __all__ = ["RefineResult", "apply_edits", "recompute_changed_units"]
@@ -117,7 +117,7 @@ def recompute_changed_units(cfg, run: Path, refined: RefinedOutlines) -> tuple[d
     for c in refined.changes:
         if c["action"] != "auto":
             affected.update(c["sources"])
-    parts = _kept_inventory(run / "inventory.gpkg", affected)
+    parts = _kept_inventory(run / RunFolder.INVENTORY, affected)
     recomputed: list[str] = []
     todo = gl[gl["outline_id"].astype(str).isin(changed)]
     if len(todo):

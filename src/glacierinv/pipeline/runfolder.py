@@ -22,7 +22,7 @@ from glacierinv import __version__
 from glacierinv.errors import OutputError
 from glacierinv.io.atomic import atomic_path
 
-__all__ = ["RunFolder", "file_digest", "read_run_config", "software_versions"]
+__all__ = ["MANIFEST", "RunFolder", "file_digest", "read_run_config", "software_versions"]
 
 MANIFEST = "run.json"
 LOCK = ".glacierinv.lock"
@@ -115,6 +115,21 @@ class RunFolder:
     path
         The folder; created if missing.
     """
+
+    #: The run folder's files that several stages or tools read, named once here (the stage in the comment
+    #: writes it and declares it with this name; readers open ``run / RunFolder.CLASSES`` — a ``Path`` or a
+    #: ``RunFolder`` alike). The whole layout: docs/pipeline.md.
+    STACK = "stack.tif"  # stack
+    MASKS = "masks.tif"  # stack: cloud, shadow
+    SOURCE = "source.tif"  # stack: which product each pixel came from
+    CLASSES = "classes.tif"  # segment
+    PROBA = "proba.tif"  # segment (optional)
+    UNCERTAINTY = "uncertainty.tif"  # segment (U-Net with confidence)
+    OUTLINES = "outlines.gpkg"  # outlines
+    UNITS = "units.gpkg"  # units
+    INVENTORY = "inventory.gpkg"  # attributes
+    UNCERTAINTY_JSON = "uncertainty.json"  # attributes
+    ASSESSMENT = "assessment.json"  # assess
 
     def __init__(self, path: str | Path):
         self.path = Path(path)

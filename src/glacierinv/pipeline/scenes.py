@@ -41,6 +41,8 @@ from glacierinv.io.raster import (
     read_on_grid,
     read_window,
 )
+from glacierinv.pipeline.registry import get_stage
+from glacierinv.pipeline.runfolder import RunFolder
 
 __all__ = ["Part", "mosaic_parts", "plan_parts", "process_part"]
 
@@ -119,37 +121,27 @@ def _safe(name: str) -> str:
 
 
 def process_part(part: Part, run_dir: str | Path, stage: str) -> dict[str, Any]:
-    """Run ``stage`` ("stack" or "segment") for one part in ``RUN/parts/<key>/``; skip it if current.
+    """Run the stage named ``stage`` (one with :attr:`~glacierinv.pipeline.stage.Stage.run_part`: stack,
+    segment) for one part in ``RUN/parts/<key>/``; skip it if current (same part spec, every file the
+    stage writes present).
+
+    The stage is looked up in :mod:`glacierinv.pipeline.registry` where the task runs (a Dask worker knows
+    the package's stages; a stage registered at run time runs on parts only in-process).
 
     Returns ``{"key", "scene", "status": "ran" | "skipped", "summary"}``: the stage's summary of this part
     (sensor and calibration of the stack, rule or model of the segmentation …), kept in ``part.json`` so a
     skipped part reports the summary of the run that made its outputs.
     """
+    declared = get_stage(stage)
     folder = Path(run_dir) / "parts" / part.key
     folder.mkdir(parents=True, exist_ok=True)
     record_path = folder / "part.json"
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
-    outputs = {"stack": ["stack.tif"], "segment": ["classes.tif"]}[stage]
-    if record.get(stage) == part.spec_hash() and all((folder / o).exists() for o in outputs):
+    cfg = config_from_dict(part.config, Path(part.base_dir), f"part {part.key}")
+    if record.get(stage) == part.spec_hash() and all((folder / o).exists() for o in declared.writes(cfg)):
         summary = record.get(f"{stage}_summary", {})
         return {"key": part.key, "scene": part.scene, "status": "skipped", "summary": summary}
-    cfg = config_from_dict(part.config, Path(part.base_dir), f"part {part.key}")
-    if stage == "stack":
-        from glacierinv.preprocess.runner import build_stack
-
-        # a tile is a window of the scene's primary grid: scene-wide statistics (pan-sharpening fit) are
-        # shared by all tiles, so tiles equal an untiled build
-        summary = build_stack(cfg, folder, window=part.read_window)
-    else:
-        from glacierinv.segment.runner import segment_stack
-
-        summary = segment_stack(
-            cfg,
-            folder / "stack.tif",
-            folder / "classes.tif",
-            folder / "proba.tif",
-            folder / "uncertainty.tif",
-        )
+    summary = declared.run_part(cfg, folder, part.read_window)
     # JSON-able: numpy scalars as numbers, paths as text
     summary = json.loads(
         json.dumps(summary or {}, default=lambda o: o.item() if hasattr(o, "item") else str(o))
@@ -183,7 +175,7 @@ def _order(parts: list[Part], run_dir: Path) -> list[Part]:
     """Mosaic priority: explicit priority, primary sensor first, then least cloud, then config order."""
 
     def cloud_fraction(p: Part) -> float:
-        masks = Path(run_dir) / "parts" / p.key / "masks.tif"
+        masks = Path(run_dir) / "parts" / p.key / RunFolder.MASKS
         if not masks.exists():
             return 0.0
         with open_raster(masks) as ds:
@@ -234,9 +226,13 @@ def _mosaic_window(parts, run_dir, name, grid, win, count, dtype, fill) -> np.nd
             valid = _part_valid(folder, name, wgrid, p)
             if valid is None:
                 continue
-            if cloud_pass and (folder / "masks.tif").exists():
+            if cloud_pass and (folder / RunFolder.MASKS).exists():
                 cloud = read_on_grid(
-                    folder / "masks.tif", wgrid, bands=1, resampling=Resampling.nearest, require_overlap=False
+                    folder / RunFolder.MASKS,
+                    wgrid,
+                    bands=1,
+                    resampling=Resampling.nearest,
+                    require_overlap=False,
                 )
                 valid &= ~(cloud == 1)
             take = valid & ~filled
@@ -262,9 +258,9 @@ def _part_valid(folder: Path, name: str, wgrid: Grid, part: Part) -> np.ndarray 
     wb = wgrid.bounds
     if b[0] >= wb[2] or b[2] <= wb[0] or b[1] >= wb[3] or b[3] <= wb[1]:
         return None
-    ref = folder / "classes.tif" if (folder / "classes.tif").exists() else src
+    ref = folder / RunFolder.CLASSES if (folder / RunFolder.CLASSES).exists() else src
     vals = read_on_grid(ref, wgrid, resampling=Resampling.nearest, require_overlap=False)
-    if ref.name == "classes.tif":
+    if ref.name == RunFolder.CLASSES:
         valid = ~np.isnan(vals[0]) & (vals[0] != NODATA)
     else:
         valid = ~np.all(np.isnan(vals), axis=0)

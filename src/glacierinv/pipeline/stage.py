@@ -56,6 +56,11 @@ class Stage:
         ``cfg -> dict``: parameters from outside its sections (e.g. ``runtime.tile_px``).
     part_outputs
         For stages that can run on scene/tile parts (stack, segment): the files mosaicked from the parts.
+    run_part
+        ``(cfg, folder, window) -> summary``: the stage on one scene/tile part (with ``part_outputs``): reads
+        the part's own files of the earlier stages in ``folder`` (``RUN/parts/<key>/``) and writes its
+        files there; ``window`` is a tile's read window ``(col_off, row_off, width, height)`` of the
+        scene's primary grid, None for a whole scene (:mod:`glacierinv.pipeline.scenes`).
     may_write
         Files written only in some runs, depending on the run folder's content (e.g. ``albedo.tif``).
     check
@@ -76,9 +81,14 @@ class Stage:
     run: Callable[[RunConfig, RunFolder, Progress], dict[str, Any]]
     extra_params: Callable[[RunConfig], dict[str, Any]] | None = None
     part_outputs: tuple[str, ...] = ()
+    run_part: Callable[[RunConfig, Path, tuple[int, int, int, int] | None], dict[str, Any]] | None = None
     may_write: tuple[str, ...] = ()
     check: Callable[[RunConfig], None] | None = None
     block_cache_mb: Callable[[RunConfig, RunFolder], float] | None = None
+
+    def __post_init__(self) -> None:
+        if bool(self.part_outputs) != (self.run_part is not None):
+            raise ValueError(f"stage {self.name!r}: part_outputs and run_part go together")
 
     def cache_mb(self, cfg: RunConfig, run: RunFolder) -> int:
         """The GDAL block cache (MiB) the stage runs with: ``[runtime] gdal_cache_mb``, capped by the

@@ -5,9 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from glacierinv.pipeline.runfolder import RunFolder
 from glacierinv.pipeline.stage import Progress, Stage
 
 __all__ = ["STAGE", "build_stack", "check_scenes", "stack_input_paths"]
+
+#: what the stage writes (a run folder or a part's)
+STACK_FILES = (RunFolder.STACK, RunFolder.MASKS, RunFolder.SOURCE)
 
 
 def stack_input_paths(cfg) -> dict[str, Path]:
@@ -83,7 +87,10 @@ def _check_scene(cfg) -> None:
     primary = scene.primary
     refs = [*primary.bands.values(), *([primary.pan] if primary.pan is not None else [])]
     rpc_files = {r.path for r in refs if r.rpc}
-    files = [*scene.files(), *(p for p in (scene.dem, scene.primary_cloud, scene.fill_cloud) if p is not None)]
+    files = [
+        *scene.files(),
+        *(p for p in (scene.dem, scene.primary_cloud, scene.fill_cloud) if p is not None),
+    ]
     for path in dict.fromkeys(files):
         with open_raster(path, need_crs=path not in rpc_files) as ds:
             check_integrity(ds, path.name)
@@ -100,8 +107,11 @@ STAGE = Stage(
     description="align inputs on the primary grid: pan-sharpened bands, LST, slope",
     reads=lambda cfg, run: stack_input_paths(cfg),
     config_sections=("stack",),
-    writes=lambda cfg: ["stack.tif", "masks.tif", "source.tif"],
+    writes=lambda cfg: list(STACK_FILES),
     run=lambda cfg, run, progress: build_stack(cfg, run.path, progress=progress),
-    part_outputs=("stack.tif", "masks.tif", "source.tif"),
+    part_outputs=STACK_FILES,
+    # a tile is a window of the scene's primary grid: scene-wide statistics (pan-sharpening fit) are shared
+    # by all tiles, so tiles equal an untiled build
+    run_part=lambda cfg, folder, window: build_stack(cfg, folder, window=window),
     check=check_scenes,
 )

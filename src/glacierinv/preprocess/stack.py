@@ -44,6 +44,7 @@ from glacierinv.io.raster import (
     open_raster,
     read_on_grid,
 )
+from glacierinv.pipeline.runfolder import RunFolder
 from glacierinv.preprocess.indices import NDSI_SNOW, ndsi, ndvi, ndwi
 from glacierinv.preprocess.pansharpen import PanSharpener
 from glacierinv.preprocess.sensors import (
@@ -232,7 +233,7 @@ def _build(cfg, scene: Scene, channels: list[str], out: Path, block_px, progress
     if s2 is not None:
         sensors["fill"] = {"sensor": scene.fill_sensor, "source": str(s2.source), "level": s2.level}
     return StackResult(
-        str(out / "stack.tif"), str(out / "source.tif"), str(out / "masks.tif"), channels, grid.shape,
+        str(out / RunFolder.STACK), str(out / RunFolder.SOURCE), str(out / RunFolder.MASKS), channels, grid.shape,
         float(grid.res[0]), float(counts[1] / n), float(counts[2] / n), float(counts[3] / n), shifts, sensors,
     )  # fmt: skip
 
@@ -309,9 +310,9 @@ def _write_windows(ctx: _Context, out: Path, windows: list, progress) -> np.ndar
     counts = np.zeros(4)  # valid, cloud, shadow, s2 filled
     out.mkdir(parents=True, exist_ok=True)
     with (
-        RasterWriter(out / "stack.tif", grid, len(channels), "float32", descriptions=channels) as w_stack,
+        RasterWriter(out / RunFolder.STACK, grid, len(channels), "float32", descriptions=channels) as w_stack,
         RasterWriter(
-            out / "source.tif",
+            out / RunFolder.SOURCE,
             grid,
             1,
             "uint8",
@@ -319,7 +320,9 @@ def _write_windows(ctx: _Context, out: Path, windows: list, progress) -> np.ndar
             descriptions=["source"],
             tags=source_tags(ctx.fill_sensor),
         ) as w_source,
-        RasterWriter(out / "masks.tif", grid, 2, "uint8", 255, descriptions=["cloud", "shadow"]) as w_masks,
+        RasterWriter(
+            out / RunFolder.MASKS, grid, 2, "uint8", 255, descriptions=["cloud", "shadow"]
+        ) as w_masks,
     ):
         for i, (read, core) in enumerate(windows):
             layers, source, cloud, shadow = _window(ctx, read)

@@ -33,6 +33,7 @@ from glacierinv.analysis.sizes import SIZE_CLASSES_KM2, size_classes
 from glacierinv.errors import InputError
 from glacierinv.io.atomic import atomic_path
 from glacierinv.io.vector import list_layers, read_vector
+from glacierinv.pipeline.runfolder import MANIFEST, RunFolder
 
 __all__ = ["FIGURE_CAPTIONS", "SIZE_CLASSES_KM2", "size_class_table", "write_report"]
 
@@ -207,7 +208,7 @@ def _map_data(run: Path, glaciers, debris, divides, review) -> dict:
         "debris": _geojson(debris, ("glac_id",), tol),
         "divides": _geojson(divides, (), tol),
         "review": _geojson(review, review_cols, tol),
-        "classes": _classes_overlay(run / "classes.tif") if (run / "classes.tif").exists() else None,
+        "classes": _classes_overlay(run / RunFolder.CLASSES) if (run / RunFolder.CLASSES).exists() else None,
         "canvas": len(glaciers) > 2000,
         "colours": {
             "glacier": GLACIER_COLOUR,
@@ -476,7 +477,7 @@ def write_report(
 
     run = Path(run_dir)
     out = Path(out_dir) if out_dir else run / "report"
-    inventory = run / "inventory.gpkg"
+    inventory = run / RunFolder.INVENTORY
     if not inventory.exists():
         raise InputError("no inventory.gpkg in the run folder", run, "Run the attributes stage first")
     glaciers = to_rgi7_columns(read_vector(inventory, layer="glaciers", allow_empty=True))
@@ -486,7 +487,7 @@ def write_report(
         glaciers["area_km2"] = area_km2(glaciers) if len(glaciers) else []
     debris = _read_optional(inventory, "debris")
     divides = _read_optional(inventory, "divides")
-    review = _read_optional(run / "outlines.gpkg", "review")
+    review = _read_optional(run / RunFolder.OUTLINES, "review")
 
     def _json(name: str) -> dict:
         p = run / name
@@ -498,7 +499,7 @@ def write_report(
             log.warning("%s is not valid JSON; ignored in the report", p)
             return {}
 
-    assessment, manifest = _json("assessment.json"), _json("run.json")
+    assessment, manifest = _json(RunFolder.ASSESSMENT), _json(MANIFEST)
     js, css = _leaflet()
     map_json = json.dumps(_map_data(run, glaciers, debris, divides, review), separators=(",", ":"))
     map_json = map_json.replace("</", "<\\/")  # cannot close the script element

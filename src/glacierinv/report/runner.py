@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from glacierinv.pipeline.runfolder import RunFolder
 from glacierinv.pipeline.stage import Stage, present_files, run_files
 
 __all__ = ["STAGE"]
@@ -18,11 +19,11 @@ def _run(cfg, run, progress) -> dict[str, Any]:
 
 
 def _reads(cfg, run) -> dict[str, Path]:
-    out = run_files(run, ("inventory.gpkg", "assessment.json"))
+    out = run_files(run, (RunFolder.INVENTORY, RunFolder.ASSESSMENT))
     if cfg.analysis.enabled:
         out["analysis.json"] = run / "analysis" / "analysis.json"
     # drawn on the map when present: the classification overlay and the review flags
-    return out | present_files(run, ("classes.tif", "outlines.gpkg"))
+    return out | present_files(run, (RunFolder.CLASSES, RunFolder.OUTLINES))
 
 
 STAGE = Stage(

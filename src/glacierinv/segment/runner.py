@@ -6,9 +6,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from glacierinv.pipeline.stage import Stage
+from glacierinv.pipeline.runfolder import RunFolder
+from glacierinv.pipeline.stage import Stage, run_files
 
-__all__ = ["STAGE", "check_checkpoint", "segment_stack"]
+__all__ = ["STAGE", "check_checkpoint", "segment_folder", "segment_stack"]
 
 
 def segment_stack(
@@ -47,6 +48,18 @@ def segment_stack(
     )
 
 
+def segment_folder(cfg, folder: Path) -> dict[str, Any]:
+    """:func:`segment_stack` on ``folder/stack.tif`` (a run folder or a part's), writing beside it."""
+    folder = Path(folder)
+    return segment_stack(
+        cfg,
+        folder / RunFolder.STACK,
+        folder / RunFolder.CLASSES,
+        folder / RunFolder.PROBA,
+        folder / RunFolder.UNCERTAINTY,
+    )
+
+
 def block_cache_mb(cfg, run) -> float:
     """The block cache the U-Net stage uses (MiB): tiles of a row overlap the previous row by
     ``overlap_px``, so the stack's blocks holding those rows (one block row more, for the reader's
@@ -63,7 +76,7 @@ def block_cache_mb(cfg, run) -> float:
 
     trained = checkpoint_tile_px(cfg.resolve(cfg.segment.checkpoint)) if cfg.segment.tile_px is None else 0
     tile, overlap = resolve_tiling(cfg.segment.tile_px, cfg.segment.overlap_px, trained)
-    with open_raster(run / "stack.tif") as ds:
+    with open_raster(run / RunFolder.STACK) as ds:
         block_h = ds.block_shapes[0][0]
         width = min(ds.width, cfg.segment.strip_px + 2 * tile)
         rows = (math.ceil(overlap / block_h) + 1) * block_h
@@ -78,7 +91,7 @@ def writes_uncertainty(cfg) -> bool:
 
 
 def _reads(cfg, run) -> dict[str, Path]:
-    out = {"stack.tif": run / "stack.tif"}
+    out = run_files(run, (RunFolder.STACK,))
     if cfg.segment.method == "unet":
         from glacierinv.segment.checkpoint import SHIPPED_MODEL
 
@@ -138,14 +151,13 @@ STAGE = Stage(
     config_sections=("segment",),
     extra_params=lambda cfg: {"tile_px": cfg.runtime.tile_px},
     writes=lambda cfg: (
-        ["classes.tif"]
-        + (["proba.tif"] if cfg.segment.write_proba else [])
-        + (["uncertainty.tif"] if writes_uncertainty(cfg) else [])
+        [RunFolder.CLASSES]
+        + ([RunFolder.PROBA] if cfg.segment.write_proba else [])
+        + ([RunFolder.UNCERTAINTY] if writes_uncertainty(cfg) else [])
     ),
-    run=lambda cfg, run, progress: segment_stack(
-        cfg, run / "stack.tif", run / "classes.tif", run / "proba.tif", run / "uncertainty.tif"
-    ),
-    part_outputs=("classes.tif", "proba.tif", "uncertainty.tif"),
+    run=lambda cfg, run, progress: segment_folder(cfg, run.path),
+    part_outputs=(RunFolder.CLASSES, RunFolder.PROBA, RunFolder.UNCERTAINTY),
+    run_part=lambda cfg, folder, window: segment_folder(cfg, folder),  # the part's stack is its window
     check=check_checkpoint,
     block_cache_mb=block_cache_mb,
 )

@@ -7,6 +7,7 @@ from typing import Any
 
 import geopandas as gpd
 
+from glacierinv.pipeline.runfolder import RunFolder
 from glacierinv.pipeline.stage import Stage, config_files, run_files
 
 __all__ = ["STAGE", "split_into_units"]
@@ -43,16 +44,16 @@ def split_into_units(
 def _run(cfg, run, progress) -> dict[str, Any]:
     from glacierinv.io.vector import read_vector, write_layers
 
-    glaciers = read_vector(run / "outlines.gpkg", layer="glaciers", allow_empty=True)
-    debris = read_vector(run / "outlines.gpkg", layer="debris", allow_empty=True)
+    glaciers = read_vector(run / RunFolder.OUTLINES, layer="glaciers", allow_empty=True)
+    debris = read_vector(run / RunFolder.OUTLINES, layer="debris", allow_empty=True)
     units, debris_units, divides = split_into_units(cfg, glaciers, debris)
-    write_layers(run / "units.gpkg", {"glaciers": units, "debris": debris_units, "divides": divides})
+    write_layers(run / RunFolder.UNITS, {"glaciers": units, "debris": debris_units, "divides": divides})
     return {"n_units": int(len(units)), "n_complexes": int(len(glaciers)), "n_divides": int(len(divides))}
 
 
 def _reads(cfg, run) -> dict[str, Path]:
     return {
-        **run_files(run, ("outlines.gpkg",)),
+        **run_files(run, (RunFolder.OUTLINES,)),
         "inputs.dem": cfg.input_path("dem"),
         **config_files(cfg, "units", ("divides",)),
     }
@@ -63,6 +64,6 @@ STAGE = Stage(
     description="split glacier complexes into units along drainage divides",
     reads=_reads,
     config_sections=("units",),
-    writes=lambda cfg: ["units.gpkg"],
+    writes=lambda cfg: [RunFolder.UNITS],
     run=_run,
 )
