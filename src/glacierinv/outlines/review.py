@@ -46,6 +46,7 @@ from glacierinv.errors import InputError
 from glacierinv.geometry import area_km2
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import band_index, iter_windows, open_on_grid, open_raster, read_window
+from glacierinv.taskmap import batch_count, map_tasks, plan_batches
 
 __all__ = ["REASONS", "ReviewParams", "drains_onto", "flag_for_review", "REVIEW_COLUMNS"]
 
@@ -180,26 +181,14 @@ def flag_for_review(
     if debris is not None and len(debris):
         deb = debris.to_crs(grid.crs) if debris.crs != grid.crs else debris
     areas = area_km2(gl)
-    tree = shapely.STRtree(gl.geometry.to_numpy())
     flags: list[dict] = []
     per_glacier: list[dict] = []
-    with contextlib.ExitStack() as stack:
-        src = _Sources.open(stack, grid, classes_path, proba_path, masks_path, stack_path, dem_path)
-        if uncertainty_path is not None:
-            src.unc = stack.enter_context(open_raster(uncertainty_path))
-        for i, geom in enumerate(gl.geometry):
-            oid = str(gl["outline_id"].iloc[i])
-            accs, stats = _scan_glacier(i, geom, gl, tree, grid, p, src)
-            per_glacier.append(stats)
-            for reason, acc in accs.items():
-                flag = _finish(reason, acc, oid, grid, p)
-                if flag is not None:
-                    flags.append(flag)
-            flags.extend(_holes(geom, oid, grid, p))
-            if areas[i] < p.near_threshold_factor * p.min_area_km2:
-                flags.append(_flag(oid, "small_polygon", geom,
-                                   f"area {areas[i]:.4f} km² is within {p.near_threshold_factor:g}× of the "
-                                   f"{p.min_area_km2:g} km² minimum"))  # fmt: skip
+    for glacier_flags, stats in _scan_glaciers(
+        gl, areas, grid, p, _RasterPaths.of(classes_path, proba_path, masks_path, uncertainty_path,
+                                            stack_path, dem_path),
+    ):  # fmt: skip
+        flags.extend(glacier_flags)
+        per_glacier.append(stats)
     if deb is not None:
         flags.extend(_fragmented_debris(gl, deb, p))
     if dem_path is not None or prior is not None or other_dates:
@@ -217,6 +206,107 @@ def flag_for_review(
 # ---------------------------------------------------------------------------------------------------------
 # per-glacier raster scan
 # ---------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _RasterPaths:
+    """The rasters a glacier's scan reads (None: absent), as strings, and the stack's NDWI bands."""
+
+    classes: str
+    proba: str | None = None
+    masks: str | None = None
+    uncertainty: str | None = None
+    stack: str | None = None
+    dem: str | None = None
+    ndwi_bands: tuple[int, int] | None = None
+
+    @classmethod
+    def of(cls, classes, proba, masks, uncertainty, stack, dem) -> _RasterPaths:
+        def text(path):
+            return None if path is None else str(path)
+
+        bands = None
+        if stack is not None:
+            with open_raster(stack) as ds:
+                g, n = _band_or_none(ds, "green"), _band_or_none(ds, "nir")
+            bands = (g, n) if g and n else None
+            if bands is None:
+                log.warning("%s: no green/nir bands; water flags skipped", stack)
+        return cls(text(classes), text(proba), text(masks), text(uncertainty), text(stack), text(dem), bands)
+
+
+@dataclass(frozen=True)
+class _ScanBatch:
+    """One task of :func:`_scan_glaciers`: a batch of glaciers (id, geometry, neighbours, area km²)."""
+
+    paths: _RasterPaths
+    params: ReviewParams
+    glaciers: tuple[tuple[str, object, tuple, float], ...]
+
+
+def _scan_glaciers(gl: gpd.GeoDataFrame, areas, grid: Grid, p: ReviewParams, paths: _RasterPaths) -> list:
+    """Each glacier's raster flags (boundary omission, low confidence, cloud/shadow, water), its hole and
+    small-polygon flags, and its pixel statistics, in glacier order: tasks over batches of glaciers on the
+    run's cluster when one is set (:mod:`glacierinv.taskmap`), each task reading its glaciers' windows."""
+    if not len(gl):
+        return []
+    geoms = gl.geometry.to_numpy()
+    tree = shapely.STRtree(geoms)
+    pad_m = (p.ring_px + 2) * grid.res[0]
+    bounds = shapely.bounds(geoms)
+    # the glaciers whose boxes come within the scan window's margin: only they can cover a pixel of the
+    # ring (``ring_px`` < the margin) searched for omitted ice
+    near = shapely.box(bounds[:, 0] - pad_m, bounds[:, 1] - pad_m, bounds[:, 2] + pad_m, bounds[:, 3] + pad_m)
+    items = []
+    for i, geom in enumerate(geoms):
+        neighbours = tuple(geoms[j] for j in sorted(tree.query(near[i])) if j != i)
+        items.append((str(gl["outline_id"].iloc[i]), geom, neighbours, float(areas[i])))
+    weights = np.nan_to_num((bounds[:, 2] - bounds[:, 0]) * (bounds[:, 3] - bounds[:, 1]))
+    plan = plan_batches(weights, batch_count(len(items)))
+    tasks = [_ScanBatch(paths, p, tuple(items[i] for i in idx)) for idx in plan]
+    done = map_tasks(_scan_batch, tasks, keys=[f"review_scan-{k:05d}" for k in range(len(tasks))])
+    out: list = [None] * len(items)
+    for idx, results in zip(plan, done, strict=True):
+        for i, r in zip(idx, results, strict=True):
+            out[i] = r
+    return out
+
+
+def _scan_batch(batch: _ScanBatch) -> list[tuple[list[dict], dict]]:
+    """Scan each glacier of the batch, the rasters opened once: (its flags, its pixel statistics)."""
+    p, paths = batch.params, batch.paths
+    out = []
+    with contextlib.ExitStack() as stack:
+        src = _Sources.open(stack, paths.classes, paths.proba, paths.masks, paths.stack, paths.dem)
+        src.ndwi_bands = paths.ndwi_bands
+        if paths.uncertainty is not None:
+            src.unc = stack.enter_context(open_raster(paths.uncertainty))
+        grid = src.grid
+        for oid, geom, neighbours, area in batch.glaciers:
+            accs, stats = _scan_glacier(geom, list(neighbours), grid, p, src)
+            flags = [
+                f for reason, acc in accs.items() if (f := _finish(reason, acc, oid, grid, p)) is not None
+            ]
+            flags.extend(_holes(geom, oid, grid, p))
+            if area < p.near_threshold_factor * p.min_area_km2:
+                flags.append(_flag(oid, "small_polygon", geom,
+                                   f"area {area:.4f} km² is within {p.near_threshold_factor:g}× of the "
+                                   f"{p.min_area_km2:g} km² minimum"))  # fmt: skip
+            out.append((flags, _elevation_summary(stats)))
+    return out
+
+
+def _elevation_summary(stats: dict) -> dict:
+    """What the seasonal-snow rule needs of a glacier's pixels: counts and its elevations' 2nd percentile
+    and median (m; None without DEM values)."""
+    z = stats["z"]
+    return {
+        "n": stats["n"],
+        "clean": stats["clean"],
+        "z_size": int(z.size),
+        "z_p2": float(np.percentile(z, 2)) if z.size else None,
+        "z_median": float(np.median(z)) if z.size else None,
+    }
+
+
 def _glacier_window(geom, grid: Grid, pad_px: int) -> Window | None:
     res = grid.res[0]
     left, bottom, right, top = geom.bounds
@@ -230,14 +320,14 @@ def _glacier_window(geom, grid: Grid, pad_px: int) -> Window | None:
     return Window(c0, r0, c1 - c0, r1 - r0)
 
 
-def _scan_glacier(i, geom, gl, tree, grid, p, src: _Sources):
+def _scan_glacier(geom, neighbours: list, grid: Grid, p: ReviewParams, src: _Sources):
     accs: dict[str, _Acc] = {}
     stats = {"n": 0, "clean": 0, "z": []}
     pad = p.ring_px + 2
     gwin = _glacier_window(geom, grid, pad)
     if gwin is None:
+        stats["z"] = np.array([])
         return accs, stats
-    neighbours = [gl.geometry.iloc[j] for j in tree.query(geom.buffer(pad * grid.res[0])) if j != i]
     for read, core in iter_windows((int(gwin.height), int(gwin.width)), block=p.block_px, overlap=pad):
         rwin = Window(gwin.col_off + read.col_off, gwin.row_off + read.row_off, read.width, read.height)
         cs = (slice(int(core.row_off - read.row_off), int(core.row_off - read.row_off + core.height)),
@@ -308,6 +398,7 @@ class _Sources:
     """The rasters, opened once; the DEM as a warped view onto the classes grid (read per window)."""
 
     classes: object
+    grid: Grid
     proba: object = None
     proba_scale: float = 255.0
     masks: object = None
@@ -318,8 +409,10 @@ class _Sources:
     unc: object = None
 
     @classmethod
-    def open(cls, es, grid: Grid, classes_path, proba_path, masks_path, stack_path, dem_path) -> _Sources:
-        src = cls(es.enter_context(open_raster(classes_path)))
+    def open(cls, es, classes_path, proba_path, masks_path, stack_path, dem_path) -> _Sources:
+        classes = es.enter_context(open_raster(classes_path))
+        grid = Grid(classes.crs, classes.transform, (classes.height, classes.width))
+        src = cls(classes, grid)
         if proba_path is not None:
             src.proba = es.enter_context(open_raster(proba_path))
             src.proba_scale = 255.0 if src.proba.dtypes[0] == "uint8" else 1.0
@@ -328,10 +421,6 @@ class _Sources:
             src.mask_bands = tuple(_band_or_none(src.masks, n) for n in ("cloud", "shadow"))
         if stack_path is not None:
             src.stack = es.enter_context(open_raster(stack_path))
-            g, n = _band_or_none(src.stack, "green"), _band_or_none(src.stack, "nir")
-            src.ndwi_bands = (g, n) if g and n else None
-            if src.ndwi_bands is None:
-                log.warning("%s: no green/nir bands; water flags skipped", stack_path)
         if dem_path is not None:
             src.dem = open_on_grid(es, dem_path, grid, Resampling.bilinear)
         return src
@@ -527,8 +616,8 @@ def _persistence(geom, ev: _SnowEvidence) -> list[float | None]:
 
 
 def _seasonal_snow(gl, areas, per_glacier, p: ReviewParams, ev: _SnowEvidence) -> list[dict]:
-    low_ends = [float(np.percentile(s["z"], 2)) for s, a in zip(per_glacier, areas, strict=True)
-                if a >= p.large_glacier_km2 and s["z"].size]  # fmt: skip
+    low_ends = [s["z_p2"] for s, a in zip(per_glacier, areas, strict=True)
+                if a >= p.large_glacier_km2 and s["z_size"]]  # fmt: skip
     ref = float(np.median(low_ends)) if low_ends else None
     prior_union = shapely.union_all(ev.prior.geometry.to_numpy()) if ev.prior is not None else None
     prior_geoms = list(ev.prior.geometry) if ev.prior is not None else []
@@ -550,8 +639,8 @@ def _seasonal_snow(gl, areas, per_glacier, p: ReviewParams, ev: _SnowEvidence) -
         persistent = bool(persist) and not transient
         low = None
         zmed = None
-        if ref is not None and s["z"].size:
-            zmed = float(np.median(s["z"]))
+        if ref is not None and s["z_size"]:
+            zmed = s["z_median"]
             low = a < p.snow_max_km2 and zmed <= ref - p.snow_below_m
         strong = bool(outside_prior) or transient
         weak = bool(low) and not persistent and outside_prior is not False

@@ -2,7 +2,10 @@
 
 Each window is vectorised with ``rasterio.features.shapes``; polygons that touch an inner window border
 are held back and merged with their neighbours at the end (a glacier crossing a border stays one
-polygon, whatever the block size). Then interior holes smaller than ``fill_holes_below_km2`` are filled,
+polygon, whatever the block size). The windows are vectorised as tasks over batches of windows on the
+run's cluster when the pipeline set one (:mod:`glacierinv.taskmap`; each task reads its own windows), and
+their polygons are put back in window order before the border polygons are merged in this process, so the
+outlines are identical in process and on any number of workers. Then interior holes smaller than ``fill_holes_below_km2`` are filled,
 glaciers smaller than ``min_area_km2`` are dropped (seed: 0.005 km²; areas on the ellipsoid), outlines are
 simplified by ``simplify_px`` pixels (topology-preserving), and debris is clipped to its glacier.
 """
@@ -10,6 +13,7 @@ simplified by ``simplify_px`` pixels (topology-preserving), and debris is clippe
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -17,6 +21,7 @@ import numpy as np
 import rasterio.features
 import shapely
 from affine import Affine
+from rasterio.windows import Window
 from shapely.geometry import Polygon, shape
 
 from glacierinv.classes import CLEAN_ICE, DEBRIS
@@ -25,6 +30,7 @@ from glacierinv.geometry import area_km2, polygon_parts, repair_polygons, valid_
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import iter_windows, open_raster, read_window
 from glacierinv.io.vector import write_layers
+from glacierinv.taskmap import batch_count, map_tasks, plan_batches
 
 __all__ = [
     "mask_polygons",
@@ -32,6 +38,7 @@ __all__ = [
     "vectorize_array",
     "vectorize_classes",
     "vectorize_mask",
+    "vectorize_masks",
     "write_outlines",
 ]
 
@@ -44,22 +51,72 @@ def vectorize_mask(
 ) -> tuple[list[Polygon], Grid]:
     """Polygons of the cells of ``path`` whose value is in ``values``: one per 4-connected region
     (rasterio's default), merged across window borders."""
+    (polys,), grid = vectorize_masks(path, (values,), block_px=block_px)
+    return polys, grid
+
+
+def vectorize_masks(
+    path: str | Path, value_sets: tuple[tuple[int, ...], ...], *, block_px: int = 1024
+) -> tuple[list[list[Polygon]], Grid]:
+    """:func:`vectorize_mask` for several value sets at once, each window read once.
+
+    The ``block_px`` windows are vectorised as tasks over batches of windows (:mod:`glacierinv.taskmap`:
+    on the run's cluster when one is set, else here in one batch); each task reads its own windows. The
+    polygons come back in window order and those touching an inner window border are merged here, so the
+    result does not depend on how the windows were batched.
+
+    Returns
+    -------
+    polygons, grid
+        One list of polygons per value set (in the raster's coordinates), and the raster's grid.
+    """
     with open_raster(path) as ds:
         grid = Grid(ds.crs, ds.transform, (ds.height, ds.width))
-        final: list[Polygon] = []
-        border: list[Polygon] = []
-        for _, win in iter_windows(grid, block=block_px):
-            arr = read_window(ds, win, 1, as_float=False)
-            wgrid = grid.window_grid(win)
-            polys = mask_polygons(arr, values, wgrid.transform)
-            if not polys:
-                continue
-            inner = _inner_border(grid, win, wgrid)
-            for poly in polys:
-                (border if inner is not None and poly.intersects(inner) else final).append(poly)
+    windows = [win for _, win in iter_windows(grid, block=block_px)]
+    plan = plan_batches([int(w.width) * int(w.height) for w in windows], batch_count(len(windows)))
+    tasks = [_MaskWindows(str(path), tuple(value_sets), tuple(windows[i] for i in idx)) for idx in plan]
+    done = map_tasks(_window_polygons, tasks, keys=[f"window_polygons-{k:05d}" for k in range(len(tasks))])
+    per_window: list = [None] * len(windows)
+    for idx, results in zip(plan, done, strict=True):
+        for i, r in zip(idx, results, strict=True):
+            per_window[i] = r
+    out = []
+    for v in range(len(value_sets)):
+        final = [p for w in per_window for p in w[v][0]]
+        border = [p for w in per_window for p in w[v][1]]
         if border:
             final.extend(polygon_parts(shapely.union_all(border)))
-    return final, grid
+        out.append(final)
+    return out, grid
+
+
+@dataclass(frozen=True)
+class _MaskWindows:
+    """One task of :func:`vectorize_masks`: a batch of windows of one raster and the value sets to trace."""
+
+    path: str
+    value_sets: tuple[tuple[int, ...], ...]
+    windows: tuple[Window, ...]
+
+
+def _window_polygons(task: _MaskWindows) -> list[list[tuple[list[Polygon], list[Polygon]]]]:
+    """Per window, per value set: (polygons inside the window, polygons touching an inner window border)."""
+    out = []
+    with open_raster(task.path) as ds:
+        grid = Grid(ds.crs, ds.transform, (ds.height, ds.width))
+        for win in task.windows:
+            arr = read_window(ds, win, 1, as_float=False)
+            wgrid = grid.window_grid(win)
+            inner = _inner_border(grid, win, wgrid)
+            per_set = []
+            for values in task.value_sets:
+                final: list[Polygon] = []
+                border: list[Polygon] = []
+                for poly in mask_polygons(arr, values, wgrid.transform):
+                    (border if inner is not None and poly.intersects(inner) else final).append(poly)
+                per_set.append((final, border))
+            out.append(per_set)
+    return out
 
 
 def mask_polygons(classes: np.ndarray, values: tuple[int, ...], transform: Affine) -> list[Polygon]:
@@ -117,8 +174,8 @@ def vectorize_classes(
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Glacier (clean ice ∪ debris) and debris polygons from a classes raster, window by window.
 
-    Reads ``classes_path`` in ``block_px`` windows (:func:`vectorize_mask`) and builds the outlines with
-    :func:`outlines_from_polygons`.
+    Reads ``classes_path`` in ``block_px`` windows (:func:`vectorize_masks`, tasks on the run's cluster when
+    one is set) and builds the outlines with :func:`outlines_from_polygons`.
 
     Returns
     -------
@@ -127,8 +184,9 @@ def vectorize_classes(
     debris
         Columns ``debris_id``, ``outline_id`` (its glacier), ``area_km2``, geometry; clipped to its glacier.
     """
-    ice_polys, grid = vectorize_mask(classes_path, (CLEAN_ICE, DEBRIS), block_px=block_px)
-    debris_polys, _ = vectorize_mask(classes_path, (DEBRIS,), block_px=block_px)
+    (ice_polys, debris_polys), grid = vectorize_masks(
+        classes_path, ((CLEAN_ICE, DEBRIS), (DEBRIS,)), block_px=block_px
+    )
     return outlines_from_polygons(
         ice_polys, debris_polys, grid.crs, grid.res[0],
         min_area_km2=min_area_km2, fill_holes_below_km2=fill_holes_below_km2, simplify_px=simplify_px,
