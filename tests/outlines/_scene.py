@@ -35,20 +35,3 @@ def write(path: Path, arr: np.ndarray, *, nodata=None, descriptions=None) -> Pat
 
 def gdf(rows: list[dict]) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=CRS)
-
-
-class ShuffledCluster:
-    """A stand-in for the run's cluster (:class:`glacierinv.taskmap.TaskMap`): runs each task on a pickled
-    copy of its item, last task first, and records the task keys — the order and batching a real cluster
-    may choose, without Dask."""
-
-    def __init__(self, slots: int = 3):
-        self.slots = slots
-        self.keys: list[str] = []
-
-    def map(self, func, items, *, keys=None):
-        import pickle
-
-        self.keys += list(keys or [])
-        done = [pickle.loads(pickle.dumps(func(pickle.loads(pickle.dumps(i))))) for i in reversed(items)]
-        return done[::-1]

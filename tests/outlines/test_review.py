@@ -7,7 +7,8 @@ import pytest
 
 from glacierinv.outlines.review import REASONS, ReviewParams, flag_for_review
 from glacierinv.taskmap import using
-from tests.outlines._scene import ShuffledCluster, box_px, gdf, write
+from tests.outlines._scene import box_px, gdf, write
+from tests.shuffled_cluster import ShuffledCluster
 
 N = 600
 

@@ -8,7 +8,8 @@ import shapely
 
 from glacierinv.outlines.vectorize import vectorize_classes
 from glacierinv.taskmap import using
-from tests.outlines._scene import ShuffledCluster, write
+from tests.outlines._scene import write
+from tests.shuffled_cluster import ShuffledCluster
 
 N = 300
 

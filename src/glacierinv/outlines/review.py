@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import geopandas as gpd
@@ -43,10 +44,10 @@ from scipy import ndimage
 from glacierinv.classes import CLEAN_ICE, NODATA
 from glacierinv.config import OutlinesConfig
 from glacierinv.errors import InputError
-from glacierinv.geometry import area_km2
+from glacierinv.geometry import area_km2, box_areas
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import band_index, iter_windows, open_on_grid, open_raster, read_window
-from glacierinv.taskmap import batch_count, map_tasks, plan_batches
+from glacierinv.taskmap import map_batched
 
 __all__ = ["REASONS", "ReviewParams", "drains_onto", "flag_for_review", "REVIEW_COLUMNS"]
 
@@ -233,15 +234,6 @@ class _RasterPaths:
         return cls(text(classes), text(proba), text(masks), text(uncertainty), text(stack), text(dem), bands)
 
 
-@dataclass(frozen=True)
-class _ScanBatch:
-    """One task of :func:`_scan_glaciers`: a batch of glaciers (id, geometry, neighbours, area km²)."""
-
-    paths: _RasterPaths
-    params: ReviewParams
-    glaciers: tuple[tuple[str, object, tuple, float], ...]
-
-
 def _scan_glaciers(gl: gpd.GeoDataFrame, areas, grid: Grid, p: ReviewParams, paths: _RasterPaths) -> list:
     """Each glacier's raster flags (boundary omission, low confidence, cloud/shadow, water), its hole and
     small-polygon flags, and its pixel statistics, in glacier order: tasks over batches of glaciers on the
@@ -259,20 +251,12 @@ def _scan_glaciers(gl: gpd.GeoDataFrame, areas, grid: Grid, p: ReviewParams, pat
     for i, geom in enumerate(geoms):
         neighbours = tuple(geoms[j] for j in sorted(tree.query(near[i])) if j != i)
         items.append((str(gl["outline_id"].iloc[i]), geom, neighbours, float(areas[i])))
-    weights = np.nan_to_num((bounds[:, 2] - bounds[:, 0]) * (bounds[:, 3] - bounds[:, 1]))
-    plan = plan_batches(weights, batch_count(len(items)))
-    tasks = [_ScanBatch(paths, p, tuple(items[i] for i in idx)) for idx in plan]
-    done = map_tasks(_scan_batch, tasks, keys=[f"review_scan-{k:05d}" for k in range(len(tasks))])
-    out: list = [None] * len(items)
-    for idx, results in zip(plan, done, strict=True):
-        for i, r in zip(idx, results, strict=True):
-            out[i] = r
-    return out
+    return map_batched(partial(_scan_batch, paths, p), items, box_areas(geoms), name="review_scan")
 
 
-def _scan_batch(batch: _ScanBatch) -> list[tuple[list[dict], dict]]:
-    """Scan each glacier of the batch, the rasters opened once: (its flags, its pixel statistics)."""
-    p, paths = batch.params, batch.paths
+def _scan_batch(paths: _RasterPaths, p: ReviewParams, batch: list) -> list[tuple[list[dict], dict]]:
+    """Scan each (id, geometry, neighbours, area km²) of the batch, the rasters opened once: (its flags,
+    its pixel statistics)."""
     out = []
     with contextlib.ExitStack() as stack:
         src = _Sources.open(stack, paths.classes, paths.proba, paths.masks, paths.stack, paths.dem)
@@ -280,7 +264,7 @@ def _scan_batch(batch: _ScanBatch) -> list[tuple[list[dict], dict]]:
         if paths.uncertainty is not None:
             src.unc = stack.enter_context(open_raster(paths.uncertainty))
         grid = src.grid
-        for oid, geom, neighbours, area in batch.glaciers:
+        for oid, geom, neighbours, area in batch:
             accs, stats = _scan_glacier(geom, list(neighbours), grid, p, src)
             flags = [
                 f for reason, acc in accs.items() if (f := _finish(reason, acc, oid, grid, p)) is not None

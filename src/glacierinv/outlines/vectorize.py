@@ -13,7 +13,7 @@ simplified by ``simplify_px`` pixels (topology-preserving), and debris is clippe
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import geopandas as gpd
@@ -30,7 +30,7 @@ from glacierinv.geometry import area_km2, polygon_parts, repair_polygons, valid_
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import iter_windows, open_raster, read_window
 from glacierinv.io.vector import write_layers
-from glacierinv.taskmap import batch_count, map_tasks, plan_batches
+from glacierinv.taskmap import map_batched
 
 __all__ = [
     "mask_polygons",
@@ -73,13 +73,12 @@ def vectorize_masks(
     with open_raster(path) as ds:
         grid = Grid(ds.crs, ds.transform, (ds.height, ds.width))
     windows = [win for _, win in iter_windows(grid, block=block_px)]
-    plan = plan_batches([int(w.width) * int(w.height) for w in windows], batch_count(len(windows)))
-    tasks = [_MaskWindows(str(path), tuple(value_sets), tuple(windows[i] for i in idx)) for idx in plan]
-    done = map_tasks(_window_polygons, tasks, keys=[f"window_polygons-{k:05d}" for k in range(len(tasks))])
-    per_window: list = [None] * len(windows)
-    for idx, results in zip(plan, done, strict=True):
-        for i, r in zip(idx, results, strict=True):
-            per_window[i] = r
+    per_window = map_batched(
+        partial(_window_polygons, str(path), tuple(value_sets)),
+        windows,
+        [int(w.width) * int(w.height) for w in windows],
+        name="window_polygons",
+    )
     out = []
     for v in range(len(value_sets)):
         final = [p for w in per_window for p in w[v][0]]
@@ -90,26 +89,19 @@ def vectorize_masks(
     return out, grid
 
 
-@dataclass(frozen=True)
-class _MaskWindows:
-    """One task of :func:`vectorize_masks`: a batch of windows of one raster and the value sets to trace."""
-
-    path: str
-    value_sets: tuple[tuple[int, ...], ...]
-    windows: tuple[Window, ...]
-
-
-def _window_polygons(task: _MaskWindows) -> list[list[tuple[list[Polygon], list[Polygon]]]]:
+def _window_polygons(
+    path: str, value_sets: tuple[tuple[int, ...], ...], windows: list[Window]
+) -> list[list[tuple[list[Polygon], list[Polygon]]]]:
     """Per window, per value set: (polygons inside the window, polygons touching an inner window border)."""
     out = []
-    with open_raster(task.path) as ds:
+    with open_raster(path) as ds:
         grid = Grid(ds.crs, ds.transform, (ds.height, ds.width))
-        for win in task.windows:
+        for win in windows:
             arr = read_window(ds, win, 1, as_float=False)
             wgrid = grid.window_grid(win)
             inner = _inner_border(grid, win, wgrid)
             per_set = []
-            for values in task.value_sets:
+            for values in value_sets:
                 final: list[Polygon] = []
                 border: list[Polygon] = []
                 for poly in mask_polygons(arr, values, wgrid.transform):
