@@ -107,6 +107,7 @@ for m in ("glacierinv.outlines.review", "glacierinv.outlines.vectorize", "glacie
 class Meter:  # the run's cluster as seen by a stage: batches for `slots` workers, run here, CPU metered
     def __init__(self, slots):
         self.slots, self.tasks_cpu, self.io_cpu, self.n = slots, 0.0, 0.0, 0
+        self.batches_per_slot = cfg.runtime.batches_per_worker
     def map(self, func, items, *, keys=None):
         out = []
         for item in items:
@@ -179,12 +180,13 @@ def task_share(tmp: Path, base_px: int, tiles: int, slots: int, repeats: int) ->
     from _tiled_scene import tile_scene
 
     base, scene, run = tmp / "sbase", tmp / "sscene", tmp / "srun"
-    _generate(base, seed=1, size_px=base_px)
-    if tiles > 1:
-        tile_scene(base, scene, tiles)
-    else:
+    if tiles <= 1:
         scene = base
-    _run_stages(scene, run, {"segment": {"method": "baseline"}}, ("stack", "segment", "outlines"))
+    if not (run / "outlines.gpkg").exists():  # prepared once (a --work folder keeps it)
+        _generate(base, seed=1, size_px=base_px)
+        if tiles > 1:
+            tile_scene(base, scene, tiles)
+        _run_stages(scene, run, {"segment": {"method": "baseline"}}, ("stack", "segment", "outlines"))
     n = pyogrio.read_info(run / "outlines.gpkg", layer="glaciers")["features"]
     mpx = (base_px * tiles) ** 2 / 1e6
     print(f"task share: {base_px * tiles}² scene ({mpx:.1f} Mpx), {n} complexes, batches for {slots} "
@@ -376,6 +378,9 @@ def main() -> None:
         "--task-share", type=int, default=0, metavar="SLOTS",
         help="CPU share of the per-glacier stages inside tasks batched for SLOTS workers (0: skip)",
     )  # fmt: skip
+    ap.add_argument(
+        "--work", type=Path, help="keep the --task-share scene and run here (reused when present)"
+    )
     ap.add_argument("--terrain-complexes", action="store_true", help="per-glacier work on real terrain")
     ap.add_argument("--terrain-res", type=float, default=30.0)
     ap.add_argument("--terrain-z-ice", type=float, default=2600.0)
@@ -390,7 +395,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         if args.task_share:
-            task_share(tmp, args.glacier_base, max(1, args.glacier_tiles), args.task_share, args.repeats)
+            work = args.work or tmp
+            work.mkdir(parents=True, exist_ok=True)
+            task_share(work, args.glacier_base, max(1, args.glacier_tiles), args.task_share, args.repeats)
         elif args.glacier_tiles:
             glacier_stages(tmp, args.glacier_base, args.glacier_tiles, args.repeats)
         rows = []

@@ -10,8 +10,9 @@ class ShuffledCluster:
     copy of its item, last task first, and records the task keys — the order and batching a real cluster
     may choose, without Dask."""
 
-    def __init__(self, slots: int = 3):
+    def __init__(self, slots: int = 3, batches_per_slot: int = 6):
         self.slots = slots
+        self.batches_per_slot = batches_per_slot
         self.keys: list[str] = []
 
     def map(self, func, items, *, keys=None):

@@ -41,13 +41,13 @@ class TaskMap(Protocol):
     def slots(self) -> int:
         """Tasks that run at the same time (workers of the cluster; 1 in process)."""
 
+    @property
+    def batches_per_slot(self) -> int:
+        """How many batches each slot gets (``[runtime] batches_per_worker``): several per worker balance
+        unequal batches."""
+
 
 _current: contextvars.ContextVar[TaskMap | None] = contextvars.ContextVar("glacierinv_task_map", default=None)
-
-#: batches per slot when the work is spread over a cluster: several per worker balance unequal batches
-#: (docs/pipeline.md: 4-8 tasks per worker kept 2 workers at 1.7-1.8× on the tile stages)
-BATCHES_PER_SLOT = 6
-
 
 @contextlib.contextmanager
 def using(task_map: TaskMap | None) -> Iterator[None]:
@@ -60,11 +60,12 @@ def using(task_map: TaskMap | None) -> Iterator[None]:
 
 
 def batch_count(n_groups: int) -> int:
-    """How many batches to cut ``n_groups`` groups into: 1 in process, else ``BATCHES_PER_SLOT`` per slot."""
+    """How many batches to cut ``n_groups`` groups into: 1 in process, else the task map's
+    ``batches_per_slot`` per slot (at most one group per batch)."""
     task_map = _current.get()
     if task_map is None or n_groups <= 1:
         return min(n_groups, 1)
-    return min(n_groups, BATCHES_PER_SLOT * max(1, int(task_map.slots)))
+    return min(n_groups, max(1, int(task_map.batches_per_slot)) * max(1, int(task_map.slots)))
 
 
 def map_tasks(func: Callable[[Any], Any], items: Sequence[Any], *, keys: Sequence[str] | None = None) -> list:

@@ -22,7 +22,10 @@ the prior inventory, or ice on every other date, is never flagged by the elevati
 inventory is evidence only: it is never copied into the outlines.
 
 Rasters are read per glacier window (the glacier's bounding box plus a margin), in blocks of at most
-``block_px`` × ``block_px`` pixels, so memory is bounded whatever the scene size.
+``block_px`` × ``block_px`` pixels, so memory is bounded whatever the scene size. The per-glacier scans and
+the fragmented-debris clusters run as tasks over batches of glaciers on the run's cluster when the pipeline
+set one (:mod:`glacierinv.taskmap`), each task reading its own glaciers' windows; their results are put back
+in glacier order, so the flags are identical in process and on any number of workers.
 """
 
 from __future__ import annotations
@@ -496,21 +499,35 @@ def _holes(geom, oid: str, grid: Grid, p: ReviewParams) -> list[dict]:
 
 
 def _fragmented_debris(gl: gpd.GeoDataFrame, deb: gpd.GeoDataFrame, p: ReviewParams) -> list[dict]:
-    out = []
+    """Fragmented debris flags, one glacier's debris patches per item of a task (:mod:`glacierinv.taskmap`)."""
     if "outline_id" not in deb.columns:
-        return out
+        return []
+    glaciers: dict[str, list] = {}
+    for oid, g in zip(gl["outline_id"].astype(str), gl.geometry, strict=True):
+        glaciers.setdefault(oid, []).append(g)
+    items = []
     for oid, grp in deb.groupby(deb["outline_id"].astype(str)):
         geoms = [g for g in grp.geometry if g is not None and not g.is_empty]
-        if len(geoms) < 2:
-            continue
-        # single-linkage clusters of patches closer than frag_distance_m
+        if len(geoms) >= 2:
+            items.append((str(oid), geoms, glaciers.get(str(oid), [])))
+    weights = [sum(g.area for g in geoms) for _, geoms, _ in items]
+    done = map_batched(partial(_debris_clusters, p), items, weights, name="fragmented_debris")
+    return [flag for flags in done for flag in flags]
+
+
+def _debris_clusters(p: ReviewParams, batch: list) -> list[list[dict]]:
+    """For each (outline id, its debris patches, its glacier's parts) of a batch: the flags of its clusters
+    of patches closer than ``frag_distance_m`` (single linkage)."""
+    out = []
+    for oid, geoms, parts in batch:
+        flags = []
         buffered = shapely.union_all([g.buffer(p.frag_distance_m / 2) for g in geoms])
         for cluster in getattr(buffered, "geoms", [buffered]):
             members = [g for g in geoms if g.intersects(cluster)]
             if len(members) < 2:
                 continue
             hull = shapely.union_all(members).convex_hull
-            glacier = shapely.union_all(gl.geometry[gl["outline_id"].astype(str) == oid].to_numpy())
+            glacier = shapely.union_all(parts)
             affected = hull.intersection(glacier) if not glacier.is_empty else hull
             gaps = [
                 members[a].distance(members[b])
@@ -519,7 +536,8 @@ def _fragmented_debris(gl: gpd.GeoDataFrame, deb: gpd.GeoDataFrame, p: ReviewPar
             ]
             ev = (f"{len(members)} debris patches within {p.frag_distance_m:g} m of each other "
                   f"(closest gap {min(gaps):.0f} m): probably one debris-covered tongue")  # fmt: skip
-            out.append(_flag(str(oid), "fragmented_debris", affected, ev))
+            flags.append(_flag(oid, "fragmented_debris", affected, ev))
+        out.append(flags)
     return out
 
 
@@ -605,16 +623,18 @@ def _seasonal_snow(gl, areas, per_glacier, p: ReviewParams, ev: _SnowEvidence) -
     ref = float(np.median(low_ends)) if low_ends else None
     prior_union = shapely.union_all(ev.prior.geometry.to_numpy()) if ev.prior is not None else None
     prior_geoms = list(ev.prior.geometry) if ev.prior is not None else []
+    geoms = gl.geometry.to_numpy()
+    tree = shapely.STRtree(geoms)
     out = []
     for i, (s, a) in enumerate(zip(per_glacier, areas, strict=True)):
         if s["n"] == 0 or s["clean"] / s["n"] < p.snow_min_clean_frac:
             continue
         clean = s["clean"] / s["n"]
-        geom = gl.geometry.iloc[i]
-        bigger = [g for j, g in enumerate(gl.geometry) if j != i and areas[j] > a]
-        dist = min((geom.distance(g) for g in bigger), default=float("inf"))
-        if dist <= p.snow_isolation_m:
-            continue  # connected to the body of a larger glacier
+        geom = geoms[i]
+        # connected to the body of a larger glacier (the index finds the few within reach, not all pairs)
+        near = tree.query(geom, predicate="dwithin", distance=p.snow_isolation_m)
+        if any(j != i and areas[j] > a for j in near):
+            continue
         outside_prior = None
         if prior_union is not None:
             outside_prior = geom.distance(prior_union) > p.snow_isolation_m
@@ -630,6 +650,8 @@ def _seasonal_snow(gl, areas, per_glacier, p: ReviewParams, ev: _SnowEvidence) -
         weak = bool(low) and not persistent and outside_prior is not False
         if not (strong or weak):
             continue
+        bigger = [g for j, g in enumerate(geoms) if j != i and areas[j] > a]
+        dist = min((geom.distance(g) for g in bigger), default=float("inf"))
         feeds = _flow_connected(geom, bigger + prior_geoms, ev, p)
         if feeds:
             continue  # drains onto a glacier: part of its system (avalanche-fed), not seasonal snow
