@@ -95,7 +95,7 @@ TASK_SHARE_CHILD = r"""
 import json, pickle, sys, time
 from glacierinv.config import load_config
 from glacierinv.pipeline import get_stage
-from glacierinv.runfolder import RunFolder
+from glacierinv.pipeline.runfolder import RunFolder
 from glacierinv.taskmap import using
 cfg = load_config(sys.argv[1])
 cfg = cfg.model_copy(update={"segment": cfg.segment.model_copy(update={"method": "baseline"})})
@@ -138,7 +138,7 @@ SHARE_STAGES = ("outlines", "units", "attributes", "analyse")
 TERRAIN_CHILD = r"""
 import hashlib, json, sys, time
 import geopandas as gpd
-from glacierinv.distributed import TaskRunner
+from glacierinv.pipeline.distributed import TaskRunner
 from glacierinv.taskmap import using
 from glacierinv.units import subdivide
 from glacierinv.attributes import compute_attributes

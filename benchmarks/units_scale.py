@@ -142,7 +142,7 @@ def _child(stage: str, outline: str, dem: str, workers: int = 0) -> None:
     import geopandas as gpd
     import psutil
 
-    from glacierinv.distributed import TaskRunner
+    from glacierinv.pipeline.distributed import TaskRunner
     from glacierinv.taskmap import using
 
     peak: dict[int, float] = {}

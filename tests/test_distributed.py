@@ -2,8 +2,8 @@ import math
 
 import pytest
 
-from glacierinv.distributed import TaskFailure, TaskRunner
 from glacierinv.errors import ConfigError
+from glacierinv.pipeline.distributed import TaskFailure, TaskRunner
 
 
 def test_in_process_map_keeps_order_and_reports_progress():
@@ -46,7 +46,7 @@ def _native_threads(_):
 
 
 def test_workers_do_not_oversubscribe_the_cpus():
-    from glacierinv.distributed import default_threads_per_worker
+    from glacierinv.pipeline.distributed import default_threads_per_worker
 
     assert default_threads_per_worker(2, cpus=2) == 1
     assert default_threads_per_worker(4, cpus=16) == 4
@@ -66,7 +66,7 @@ def _imported(names):
 
 def test_workers_import_the_task_modules_at_start_up():
     """The tasks' modules are imported when a worker starts, not inside the first task of each worker."""
-    from glacierinv.distributed import TASK_MODULES
+    from glacierinv.pipeline.distributed import TASK_MODULES
 
     with TaskRunner(workers=1, threads_per_worker=1) as cluster:
         assert cluster.map(_imported, [TASK_MODULES]) == [[True] * len(TASK_MODULES)]
@@ -160,3 +160,13 @@ def test_units_and_attributes_as_tasks_equal_in_process_and_survive_a_lost_worke
     for a, b in ((units, d_units), (debris, d_debris), (divides, d_divides), (attrs, d_attrs),
                  (hyps, d_hyps), (lines, d_lines)):  # fmt: skip
         _same_frames(a, b)
+
+
+def test_batches_per_worker_default_from_the_config_and_checked():
+    from glacierinv.config import RuntimeConfig
+
+    default = RuntimeConfig.model_fields["batches_per_worker"].default
+    assert TaskRunner().batches_per_slot == default
+    assert TaskRunner(workers=2, batches_per_worker=3).batches_per_slot == 3
+    with pytest.raises(ConfigError, match="batches_per_worker"):
+        TaskRunner(batches_per_worker=0)

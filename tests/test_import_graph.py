@@ -1,33 +1,41 @@
 """The package's import graph: layered, no cycle, no private name from another package.
 
 Every ``from glacierinv… import …`` in the source (module level and inside functions alike) is an edge.
-Stages may import earlier stages and the shared base, never a later stage; orchestration modules
-(pipeline, scenes, refinement, preflight, distributed) sit above the stages and the CLI above everything.
+Stages may import earlier stages and the shared base, never a later stage; the orchestration package
+``glacierinv.pipeline`` is ranked module by module: its base layer (``runfolder``, ``stage``, ``registry``)
+sits below the stages, which import it; the modules that run stages (preflight, scenes, distributed,
+refinement, the orchestrator, the stage table) sit above them, and the CLI above everything.
 """
 
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
-# rank of each top-level part of the package; an import must go to a strictly lower rank or stay inside
-# its own top-level package
+# rank of each part of the package; an import must go to a strictly lower rank or stay inside its own part.
+# A part is a top-level module or package, or, inside a package of SPLIT_PACKAGES, each module of its own.
 RANKS: dict[str, float] = {
     "glacierinv": 0,  # the package root (__version__)
     "glacierinv.errors": 0,
     "glacierinv.classes": 0,
+    "glacierinv.lazy": 0,  # lazy re-exports for a package's __init__
+    "glacierinv.pipeline": 0.5,  # the package's __init__: imports only glacierinv.lazy (names load lazily)
     "glacierinv.geometry": 1,
     "glacierinv.config": 1,
     "glacierinv.confusion": 1,
     "glacierinv.memory": 1,
     "glacierinv.taskmap": 1,  # where per-glacier tasks run (the pipeline sets the run's cluster)
     "glacierinv.io": 2,
-    "glacierinv.runfolder": 3,
-    "glacierinv.stage": 3.5,
+    "glacierinv.pipeline.runfolder": 3,
+    "glacierinv.pipeline.stage": 3.5,
+    "glacierinv.pipeline.registry": 3.6,  # stage name -> runner module; runners are imported by name, lazily
     "glacierinv.dem": 4,
     "glacierinv.preprocess": 5,
     "glacierinv.synthetic": 6,
@@ -38,15 +46,17 @@ RANKS: dict[str, float] = {
     "glacierinv.assess": 11,
     "glacierinv.analysis": 12,
     "glacierinv.report": 13,
-    "glacierinv.preflight": 14,
-    "glacierinv.distributed": 14,
-    "glacierinv.scenes": 14,
-    "glacierinv.refinement": 14,
-    "glacierinv.pipeline": 15,
-    "glacierinv.stage_table": 16,
+    "glacierinv.pipeline.preflight": 14,
+    "glacierinv.pipeline.distributed": 14,
+    "glacierinv.pipeline.scenes": 14,
+    "glacierinv.pipeline.refinement": 14,
+    "glacierinv.pipeline.orchestrator": 15,
+    "glacierinv.pipeline.stage_table": 16,
     "glacierinv.cli": 16,
     "glacierinv.__main__": 17,
 }
+#: packages whose modules are ranked one by one (a new module in one needs its own line in RANKS)
+SPLIT_PACKAGES = ("glacierinv.pipeline",)
 
 
 def _modules() -> dict[str, Path]:
@@ -74,32 +84,102 @@ def _top(module: str) -> str:
     return ".".join(parts[:2]) if len(parts) > 1 else module
 
 
+def _part(module: str) -> str:
+    """The ranked part ``module`` belongs to (a module of a split package is its own part)."""
+    top = _top(module)
+    if top in SPLIT_PACKAGES and module != top:
+        return ".".join(module.split(".")[:3])
+    return top
+
+
+def _lazy_exports(path: Path) -> dict[str, str]:
+    """A package __init__'s lazily re-exported names (its ``_LAZY`` table: name -> submodule)."""
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        target = node.target if isinstance(node, ast.AnnAssign) else None
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+        if isinstance(target, ast.Name) and target.id == "_LAZY":
+            return ast.literal_eval(node.value)
+    return {}
+
+
 MODULES = _modules()
+LAZY = {
+    mod: _lazy_exports(path)
+    for mod, path in MODULES.items()
+    if path.name == "__init__.py" and mod != "glacierinv"
+}
 
 
 def _graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {m: set() for m in MODULES}
     for mod, path in MODULES.items():
         for target, names in _imports(path):
-            # `from pkg import sub` imports the submodule pkg.sub when it exists
-            subs = [f"{target}.{n}" for n in names if f"{target}.{n}" in MODULES]
+            # `from pkg import sub` imports the submodule pkg.sub when it exists; `from pkg import name` of a
+            # lazily re-exported name imports the submodule that defines it
+            lazy = LAZY.get(target, {})
+            subs = [f"{target}.{lazy[n]}" if n in lazy else f"{target}.{n}" for n in names]
+            subs = [t for t in subs if t in MODULES]
             for t in subs or [target]:
                 if t in MODULES and t != mod:
                     graph[mod].add(t)
     return graph
 
 
-def test_every_top_level_part_has_a_rank():
-    assert {_top(m) for m in MODULES} <= set(RANKS), "add new top-level modules to RANKS"
+def _upward(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(
+        f"{mod} -> {t}"
+        for mod, targets in graph.items()
+        for t in targets
+        if _part(t) != _part(mod) and RANKS[_part(t)] >= RANKS[_part(mod)]
+    )
+
+
+def test_every_part_has_a_rank():
+    assert {_part(m) for m in MODULES} <= set(RANKS), (
+        "add new top-level modules (and pipeline modules) to RANKS"
+    )
 
 
 def test_no_import_of_a_later_stage_or_layer():
-    bad = []
-    for mod, targets in _graph().items():
-        for t in targets:
-            if _top(t) != _top(mod) and RANKS[_top(t)] >= RANKS[_top(mod)]:
-                bad.append(f"{mod} -> {t}")
-    assert not bad, "upward imports:\n" + "\n".join(sorted(bad))
+    bad = _upward(_graph())
+    assert not bad, "upward imports:\n" + "\n".join(bad)
+
+
+def test_the_rank_check_catches_an_upward_import():
+    # the checks above can fail: a stage importing the orchestrator (directly or through the package's lazy
+    # name), or the stage contract importing a module that runs stages, is reported
+    graph = {
+        "glacierinv.segment.runner": {"glacierinv.pipeline.orchestrator"},
+        "glacierinv.pipeline.stage": {"glacierinv.pipeline.scenes"},
+        "glacierinv.pipeline.orchestrator": {"glacierinv.pipeline.registry", "glacierinv.segment"},
+    }
+    assert _upward(graph) == [
+        "glacierinv.pipeline.stage -> glacierinv.pipeline.scenes",
+        "glacierinv.segment.runner -> glacierinv.pipeline.orchestrator",
+    ]
+    assert LAZY["glacierinv.pipeline"]["run_pipeline"] == "orchestrator"
+
+
+def test_the_pipeline_base_layer_loads_no_orchestration_and_no_stage():
+    """Every stage imports glacierinv.pipeline.stage / .runfolder: the package __init__ and these two must
+    load neither the modules that run stages nor any stage package."""
+    code = (
+        "import sys, glacierinv.pipeline.stage, glacierinv.pipeline.runfolder, glacierinv.pipeline.registry\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('glacierinv'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+    ).stdout.split()
+    loaded = {_part(m) for m in out}
+    assert max(RANKS[p] for p in loaded) < RANKS["glacierinv.dem"], loaded
+    import glacierinv.pipeline as package
+
+    assert package.run_pipeline.__module__ == "glacierinv.pipeline.orchestrator"  # the lazy name resolves
 
 
 def test_no_import_cycle_between_modules():
@@ -149,7 +229,7 @@ def test_no_private_name_from_another_package():
     for mod, path in MODULES.items():
         for target, names in _imports(path):
             for n in names:
-                if n.startswith("_") and not n.startswith("__") and _top(target) != _top(mod):
+                if n.startswith("_") and not n.startswith("__") and _top(target) != _top(mod):  # package
                     bad.append(f"{mod} imports {target}.{n}")
     assert not bad, "\n".join(bad)
 

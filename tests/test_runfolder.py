@@ -7,9 +7,9 @@ import pytest
 
 from glacierinv.config import RunConfig
 from glacierinv.errors import OutputError
-from glacierinv.pipeline import _run_one
-from glacierinv.runfolder import RunFolder, file_digest
-from glacierinv.stage import Stage
+from glacierinv.pipeline.orchestrator import _run_one
+from glacierinv.pipeline.runfolder import RunFolder, file_digest
+from glacierinv.pipeline.stage import Stage
 
 CFG = RunConfig.model_validate({"inputs": {"dem": "dem.tif"}})
 

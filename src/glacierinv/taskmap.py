@@ -3,7 +3,7 @@
 The stage packages (units, attributes, analysis) sit below the orchestration layer and do not know about
 Dask. They cut their work into batches of glacier complexes and hand them to :func:`map_tasks`, which runs
 them here, in order, unless the pipeline installed the run's cluster with :func:`using` (one
-:class:`glacierinv.distributed.TaskRunner` per run, shared by every stage). Results always come back in
+:class:`glacierinv.pipeline.distributed.TaskRunner` per run, shared by every stage). Results always come back in
 the order of the items, so a run gives the same outputs in-process and on any number of workers.
 
 :func:`plan_batches` groups items (glaciers) into batches: the items of one group (a complex and its units)
@@ -30,7 +30,7 @@ __all__ = ["TaskMap", "batch_count", "map_batched", "map_tasks", "plan_batches",
 
 
 class TaskMap(Protocol):
-    """What a stage needs from the run's cluster (implemented by :class:`glacierinv.distributed.TaskRunner`)."""
+    """What a stage needs from the run's cluster (implemented by :class:`glacierinv.pipeline.distributed.TaskRunner`)."""
 
     def map(
         self, func: Callable[[Any], Any], items: Sequence[Any], *, keys: Sequence[str] | None = None

@@ -9,8 +9,8 @@ from rasterio.crs import CRS
 from glacierinv.attributes.snowline import ALBEDO_STACK_TAG, albedo_of_run
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import open_raster, read_raster, write_raster
+from glacierinv.pipeline.runfolder import file_digest
 from glacierinv.preprocess.albedo import broadband_albedo
-from glacierinv.runfolder import file_digest
 
 GRID = Grid.from_bounds(CRS.from_epsg(32643), (500000, 4000000, 500400, 4000300), 10.0)
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from glacierinv.cli.main import app
 from glacierinv.io.vector import list_layers
 from glacierinv.outlines.refine import export_for_editing
-from glacierinv.refinement import apply_edits
+from glacierinv.pipeline.refinement import apply_edits
 
 runner = CliRunner()
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -282,7 +282,7 @@ def test_refine_recompute_equals_a_fresh_pipeline_run(run_dir, tmp_path):
     stages give for the same outlines (both go through the stage runners)."""
     from glacierinv.attributes.runner import attributes_with_uncertainty
     from glacierinv.io.raster import raster_grid
-    from glacierinv.runfolder import read_run_config
+    from glacierinv.pipeline.runfolder import read_run_config
     from glacierinv.units.runner import split_into_units
 
     path, gl, deb = _edit_file(run_dir, tmp_path)

@@ -13,7 +13,7 @@ import rasterio
 from typer.testing import CliRunner
 
 from glacierinv.cli.main import app
-from glacierinv.runfolder import file_digest
+from glacierinv.pipeline.runfolder import file_digest
 
 runner = CliRunner()
 

@@ -12,7 +12,7 @@ from glacierinv.geometry import area_km2
 from glacierinv.io.raster import read_raster
 from glacierinv.io.vector import read_vector
 from glacierinv.pipeline import run_pipeline
-from glacierinv.scenes import plan_parts
+from glacierinv.pipeline.scenes import plan_parts
 
 
 def _baseline(cfg):

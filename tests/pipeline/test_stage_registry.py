@@ -13,17 +13,19 @@ from typer.testing import CliRunner
 from glacierinv import pipeline
 from glacierinv.cli.main import app
 from glacierinv.errors import ConfigError
-from glacierinv.runfolder import read_run_config
+from glacierinv.pipeline.runfolder import read_run_config
 
 
 @pytest.fixture
 def toy_registered():
-    before = dict(pipeline.STAGE_RUNNERS)
+    from glacierinv.pipeline import registry
+
+    before = dict(registry.STAGE_RUNNERS)
     pipeline.register_stage("toy", "tests.pipeline.toy_stage", after="attributes")  # the registration line
     yield
-    pipeline.STAGE_RUNNERS.clear()
-    pipeline.STAGE_RUNNERS.update(before)
-    pipeline.STAGE_NAMES = tuple(before)
+    registry.STAGE_RUNNERS.clear()
+    registry.STAGE_RUNNERS.update(before)
+    registry.STAGE_NAMES = tuple(before)
 
 
 def test_a_registered_stage_runs_is_skipped_when_current_and_reruns_on_change(
@@ -46,7 +48,7 @@ def test_a_registered_stage_runs_is_skipped_when_current_and_reruns_on_change(
 
 
 def test_the_stage_table_lists_a_registered_stage(toy_registered):
-    from glacierinv.stage_table import stage_table_markdown
+    from glacierinv.pipeline.stage_table import stage_table_markdown
 
     assert "| `toy` | `inventory.gpkg` | `attributes` | `aspect_counts.csv` |" in stage_table_markdown()
 

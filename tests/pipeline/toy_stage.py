@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from glacierinv.stage import Stage, run_files
+from glacierinv.pipeline.stage import Stage, run_files
 
 
 def aspect_counts(glaciers) -> dict[int, int]:

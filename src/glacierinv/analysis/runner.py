@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from glacierinv.attributes.snowline import albedo_of_run, snow_source
-from glacierinv.stage import Stage, config_files, config_inputs, present_files, run_files
+from glacierinv.pipeline.stage import Stage, config_files, config_inputs, present_files, run_files
 
 __all__ = ["STAGE"]
 

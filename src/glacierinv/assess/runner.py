@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from glacierinv.io.atomic import atomic_path
-from glacierinv.stage import Stage, config_files, config_inputs, run_files
+from glacierinv.pipeline.stage import Stage, config_files, config_inputs, run_files
 
 __all__ = ["STAGE"]
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from glacierinv.attributes.snowline import albedo_of_run, snow_source
 from glacierinv.io.atomic import atomic_path
-from glacierinv.stage import Stage, existing, present_files, run_files
+from glacierinv.pipeline.stage import Stage, existing, present_files, run_files
 
 __all__ = ["STAGE", "attributes_with_uncertainty", "inventory_layers", "own_units"]
 

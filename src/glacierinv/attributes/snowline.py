@@ -132,8 +132,8 @@ def albedo_of_run(run_dir, block_px: int) -> Path:
     stack is unchanged (a stack rewritten since, or a file without the tag, is computed again).
     """
     from glacierinv.io.raster import open_raster
+    from glacierinv.pipeline.runfolder import file_digest
     from glacierinv.preprocess.albedo import write_albedo
-    from glacierinv.runfolder import file_digest
 
     stack, albedo = Path(run_dir) / "stack.tif", Path(run_dir) / "albedo.tif"
     digest = file_digest(stack)

@@ -150,7 +150,7 @@ def stage_config(
     from glacierinv.errors import ConfigError
 
     if run is not None:
-        from glacierinv.runfolder import read_run_config
+        from glacierinv.pipeline.runfolder import read_run_config
 
         base = read_run_config(run)
         data, base_dir = base.model_dump(mode="json"), base.base_dir

@@ -127,7 +127,7 @@ def register(app: typer.Typer) -> None:
         """
         from glacierinv.config import load_config
         from glacierinv.io.atomic import refuse_overwrite
-        from glacierinv.preflight import check_inputs
+        from glacierinv.pipeline.preflight import check_inputs
         from glacierinv.preprocess.stack import build_feature_stack, check_channels
 
         cfg = load_config(config)

@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
             None, "--editor", help="Name recorded in the provenance (default: login)."
         ),
         out: str = param_option(
-            "glacierinv.refinement:apply_edits",
+            "glacierinv.pipeline.refinement:apply_edits",
             "out_name",
             "--out",
             help="Output file name inside RUN (never outlines.gpkg).",
@@ -57,9 +57,9 @@ def register(app: typer.Typer) -> None:
         """
         from glacierinv.cli.options import library_default
         from glacierinv.errors import InputError
-        from glacierinv.refinement import apply_edits
+        from glacierinv.pipeline.refinement import apply_edits
 
-        out = out or library_default("glacierinv.refinement:apply_edits", "out_name")
+        out = out or library_default("glacierinv.pipeline.refinement:apply_edits", "out_name")
         if Path(out).name in ("outlines.gpkg", "inventory.gpkg", "units.gpkg") or Path(out).name != out:
             raise InputError(
                 f"--out {out!r} is not allowed",

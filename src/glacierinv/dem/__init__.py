@@ -1,5 +1,7 @@
 """dem stage of glacierinv."""
 
+from glacierinv.lazy import lazy_exports
+
 # Stereo DSM, co-registration and altimetry validation, exported lazily so that importing
 # ``glacierinv.dem.terrain`` stays light (terrain attributes live in dem.terrain).
 _LAZY = {
@@ -29,10 +31,4 @@ _LAZY = {
 }
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f"glacierinv.dem.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'glacierinv.dem' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

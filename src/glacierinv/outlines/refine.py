@@ -9,7 +9,7 @@ clean-ice and debris area (Tables S2-S3). This module makes that step reproducib
   outlines (by ``outline_id``, then by overlap), validates them (repairs invalid geometries, removes
   overlaps between units, clips debris to its glacier, enforces the minimum area) and reports each
   repair, and records provenance per polygon (auto / edited / added / deleted / split / merged, editor,
-  UTC time, reason) in an ``edits`` layer. :func:`glacierinv.refinement.apply_edits` wraps it for a run
+  UTC time, reason) in an ``edits`` layer. :func:`glacierinv.pipeline.refinement.apply_edits` wraps it for a run
   folder: it recomputes units, attributes and uncertainties of the changed outlines with the units and
   attributes stage runners and writes ``RUN/outlines_refined.gpkg`` plus ``RUN/refine_summary.csv``. The
   automated ``outlines.gpkg`` and ``inventory.gpkg`` are never modified;
@@ -784,7 +784,7 @@ def merge_with_edits(
 def rebase_edits(run_dir: str | Path, out: str | Path, *, force: bool = False) -> tuple[Path, pd.DataFrame]:
     """After a re-run of the pipeline: carry the edits of ``RUN/outlines_refined.gpkg`` over to the new
     automated ``RUN/outlines.gpkg`` and write a new file to edit (as :func:`export_for_editing`, plus a
-    ``conflicts`` layer). Apply it with :func:`glacierinv.refinement.apply_edits` after checking the conflicts.
+    ``conflicts`` layer). Apply it with :func:`glacierinv.pipeline.refinement.apply_edits` after checking the conflicts.
 
     Returns
     -------

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from glacierinv.io.atomic import atomic_path
-from glacierinv.stage import Stage, config_inputs, existing, present_files, run_files
+from glacierinv.pipeline.stage import Stage, config_inputs, existing, present_files, run_files
 
 __all__ = ["STAGE", "map_outlines"]
 

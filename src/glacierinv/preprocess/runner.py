@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from glacierinv.stage import Progress, Stage
+from glacierinv.pipeline.stage import Progress, Stage
 
 __all__ = ["STAGE", "build_stack", "stack_input_paths"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from glacierinv.stage import Stage, present_files, run_files
+from glacierinv.pipeline.stage import Stage, present_files, run_files
 
 __all__ = ["STAGE"]
 

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from glacierinv.stage import Stage
+from glacierinv.pipeline.stage import Stage
 
 __all__ = ["STAGE", "segment_stack"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import geopandas as gpd
 
-from glacierinv.stage import Stage, config_files, run_files
+from glacierinv.pipeline.stage import Stage, config_files, run_files
 
 __all__ = ["STAGE", "split_into_units"]
 

@@ -213,7 +213,7 @@ class Scene:
 
 
 def open_scene(cfg: RunConfig) -> Scene:
-    """Open the inputs of a one-scene config (``[inputs]``; see :mod:`glacierinv.scenes` for several).
+    """Open the inputs of a one-scene config (``[inputs]``; see :mod:`glacierinv.pipeline.scenes` for several).
 
     Raises :class:`ConfigError` for mixed sensors (two primary products in one scene) and
     :class:`InputError` with one clear line for a malformed product (missing band, missing metadata key,

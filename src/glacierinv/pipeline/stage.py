@@ -4,7 +4,7 @@ Each stage package (``preprocess``, ``segment``, ``outlines``, ``units``, ``attr
 ``analysis``, ``report``) exports one :class:`Stage` from its ``runner`` module. The runner is the only
 place where the stage touches the run folder: it reads the files it declares, calls the package's pure
 library function, and writes the files it declares. :mod:`glacierinv.pipeline` only orders the stages,
-hashes what they declare, skips the current ones and schedules them; :mod:`glacierinv.scenes` runs the
+hashes what they declare, skips the current ones and schedules them; :mod:`glacierinv.pipeline.scenes` runs the
 same runners on scene/tile parts; the manual-edit workflow (:mod:`glacierinv.manual_edits`) calls the
 units and attributes runners on changed outlines.
 
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from glacierinv.config import RunConfig
-    from glacierinv.runfolder import RunFolder
+    from glacierinv.pipeline.runfolder import RunFolder
 
 __all__ = ["Progress", "Stage", "config_files", "config_inputs", "existing", "present_files", "run_files"]
 

@@ -24,7 +24,7 @@ from glacierinv.errors import InputError
 from glacierinv.io.atomic import atomic_path, refuse_overwrite
 from glacierinv.io.vector import list_layers, read_vector, write_layers
 from glacierinv.outlines.refine import RefinedOutlines, refine_outlines
-from glacierinv.runfolder import read_run_config
+from glacierinv.pipeline.runfolder import read_run_config
 from glacierinv.units.runner import split_into_units
 
 __all__ = ["RefineResult", "apply_edits", "recompute_changed_units"]

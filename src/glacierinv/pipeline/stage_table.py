@@ -1,6 +1,6 @@
 """The run-folder table of the docs, generated from the declared stage contracts.
 
-``python -m glacierinv.stage_table`` prints the Markdown table that ``docs/pipeline.md`` holds; a test
+``python -m glacierinv.pipeline.stage_table`` prints the Markdown table that ``docs/pipeline.md`` holds; a test
 compares the two, so the documentation cannot drift from what the stages declare.
 """
 
@@ -10,9 +10,9 @@ import tempfile
 from pathlib import Path
 
 from glacierinv.config import RunConfig, config_from_dict
-from glacierinv.pipeline import all_stages
+from glacierinv.pipeline.registry import all_stages
+from glacierinv.pipeline.runfolder import RunFolder
 from glacierinv.preprocess.sensors import input_keys
-from glacierinv.runfolder import RunFolder
 
 __all__ = ["stage_table_markdown"]
 

@@ -1,7 +1,7 @@
 """Many scenes and tiles → one seamless raster set: plan parts, process each as a task, mosaic.
 
 A *part* is a whole scene or a tile of one (``[runtime] tile_px``), processed independently (feature stack,
-then segmentation) in ``RUN/parts/<key>/`` — in-process or on Dask workers (:mod:`glacierinv.distributed`).
+then segmentation) in ``RUN/parts/<key>/`` — in-process or on Dask workers (:mod:`glacierinv.pipeline.distributed`).
 The mosaic writes ``RUN/stack.tif``, ``classes.tif``, ``proba.tif``, ``masks.tif`` and ``source.tif`` on one
 output grid, window by window, so glaciers that cross tile or scene borders are vectorised as one polygon
 later. Rules:

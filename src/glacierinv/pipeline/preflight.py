@@ -20,7 +20,7 @@ __all__ = ["check_inputs", "checkpoint_channels", "shipped_models"]
 def check_inputs(cfg: RunConfig, *, checkpoint: bool = True) -> None:
     """Validate the scenes' inputs: every scene's products (existence, format, metadata, integrity,
     overlap, channels), and that the U-Net checkpoint's channels are in the stack. The inputs only one
-    later stage reads are that stage's own check (:attr:`glacierinv.stage.Stage.check`);
+    later stage reads are that stage's own check (:attr:`glacierinv.pipeline.stage.Stage.check`);
     :func:`glacierinv.pipeline.check_run` runs both, for ``glacierinv config check`` and ``run`` alike."""
     from glacierinv.preprocess.sensors import check_keys, scene_configs
 
@@ -79,8 +79,9 @@ def checkpoint_channels(path: Path) -> list[str]:
 
 def shipped_models() -> dict[str, list[str]]:
     """The models shipped in ``glacierinv/segment/models/`` → the channels each declares."""
-    folder = Path(__file__).parent / "segment" / "models"
-    return {p.name: checkpoint_channels(p) for p in sorted(folder.glob("*.pt"))}
+    from glacierinv.segment.checkpoint import SHIPPED_MODEL
+
+    return {p.name: checkpoint_channels(p) for p in sorted(SHIPPED_MODEL.parent.glob("*.pt"))}
 
 
 def _check_checkpoint(cfg: RunConfig, available: set[str]) -> None:

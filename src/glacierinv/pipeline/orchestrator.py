@@ -1,11 +1,12 @@
 """The stage graph: stack → segment → outlines → units → attributes → assess → analyse → report.
 
-Each stage package's ``runner`` module declares the stage's contract (:class:`glacierinv.stage.Stage`: the
-files it reads, the config sections it depends on, the files it writes) and does its file I/O around the
-package's pure library function. This module only orders, hashes, skips and schedules them:
-:func:`run_pipeline` skips stages whose input hashes and parameters are unchanged (``run.json``), so an
+Each stage package's ``runner`` module declares the stage's contract
+(:class:`glacierinv.pipeline.stage.Stage`: the files it reads, the config sections it depends on, the files
+it writes) and does its file I/O around the package's pure library function;
+:mod:`glacierinv.pipeline.registry` lists the stages in order. This module only hashes, skips and schedules
+them: :func:`run_pipeline` skips stages whose input hashes and parameters are unchanged (``run.json``), so an
 interrupted run resumes from the last finished stage and a re-run is nearly free; stages that declare
-``part_outputs`` run on scene/tile parts (:mod:`glacierinv.scenes`, Dask) when the run has several.
+``part_outputs`` run on scene/tile parts (:mod:`glacierinv.pipeline.scenes`, Dask) when the run has several.
 """
 
 from __future__ import annotations
@@ -21,17 +22,14 @@ from glacierinv.config import RunConfig
 from glacierinv.errors import ConfigError, GlacierInvError
 from glacierinv.io.atomic import check_writable
 from glacierinv.memory import gdal_block_cache, heap_growth_limited, release_memory
-from glacierinv.runfolder import RunFolder, file_digest, software_versions
-from glacierinv.stage import Progress, Stage
+from glacierinv.pipeline import registry
+from glacierinv.pipeline.registry import all_stages, get_stage
+from glacierinv.pipeline.runfolder import RunFolder, file_digest, software_versions
+from glacierinv.pipeline.stage import Progress, Stage
 
 __all__ = [
-    "STAGE_NAMES",
-    "STAGE_RUNNERS",
     "RunResult",
-    "all_stages",
     "check_run",
-    "get_stage",
-    "register_stage",
     "run_pipeline",
     "run_stage",
     "uses_parts",
@@ -49,58 +47,10 @@ class RunResult:
     summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-# --------------------------------------------------------------------------------------------------------
-# the stages, in order; each package's runner declares what it reads, depends on and writes
-# --------------------------------------------------------------------------------------------------------
-#: Stage name → the runner module that declares it (``STAGE``). Adding a stage: write its runner, add a line.
-STAGE_RUNNERS: dict[str, str] = {
-    "stack": "glacierinv.preprocess.runner",
-    "segment": "glacierinv.segment.runner",
-    "outlines": "glacierinv.outlines.runner",
-    "units": "glacierinv.units.runner",
-    "attributes": "glacierinv.attributes.runner",
-    "assess": "glacierinv.assess.runner",
-    "analyse": "glacierinv.analysis.runner",
-    "report": "glacierinv.report.runner",
-}
-STAGE_NAMES: tuple[str, ...] = tuple(STAGE_RUNNERS)
-
-
-def register_stage(name: str, module: str, *, after: str | None = None) -> None:
-    """Add (or move) a stage: ``module`` declares its :class:`~glacierinv.stage.Stage` as ``STAGE``; it
-    runs after the stage ``after`` (default: last). For stages outside the package (a plugin, a test);
-    the package's own stages are the lines of :data:`STAGE_RUNNERS`."""
-    global STAGE_NAMES
-    if after is not None and after not in STAGE_RUNNERS:
-        raise ConfigError(f"unknown stage '{after}'; stages are: {', '.join(STAGE_RUNNERS)}")
-    items = [(k, v) for k, v in STAGE_RUNNERS.items() if k != name]
-    at = len(items) if after is None else [k for k, _ in items].index(after) + 1
-    items.insert(at, (name, module))
-    STAGE_RUNNERS.clear()
-    STAGE_RUNNERS.update(items)
-    STAGE_NAMES = tuple(STAGE_RUNNERS)
-
-
-def get_stage(name: str) -> Stage:
-    """The declared :class:`~glacierinv.stage.Stage` of ``name`` (its runner is imported on first use, so
-    importing the pipeline does not load every stage's dependencies)."""
-    import importlib
-
-    stage = importlib.import_module(STAGE_RUNNERS[name]).STAGE
-    if stage.name != name:
-        raise RuntimeError(f"{STAGE_RUNNERS[name]}.STAGE is named {stage.name!r}, registered as {name!r}")
-    return stage
-
-
-def all_stages() -> tuple[Stage, ...]:
-    """Every stage in pipeline order."""
-    return tuple(get_stage(name) for name in STAGE_NAMES)
-
-
 def check_run(cfg: RunConfig) -> None:
-    """The whole preflight: the scenes' inputs (:func:`glacierinv.preflight.check_inputs`), then every
-    stage's own :attr:`~glacierinv.stage.Stage.check`. ``glacierinv run`` and ``config check`` call this."""
-    from glacierinv.preflight import check_inputs
+    """The whole preflight: the scenes' inputs (:func:`glacierinv.pipeline.preflight.check_inputs`), then every
+    stage's own :attr:`~glacierinv.pipeline.stage.Stage.check`. ``glacierinv run`` and ``config check`` call this."""
+    from glacierinv.pipeline.preflight import check_inputs
 
     check_inputs(cfg)
     for stage in all_stages():
@@ -136,10 +86,11 @@ def run_pipeline(
         Called with (stage name, description) before each stage; returns a callable taking the finished
         fraction (0-1). The CLI passes rich progress bars; the library never prints.
     """
-    selected = stages or STAGE_NAMES
-    unknown = [s for s in selected if s not in STAGE_NAMES]
+    names = registry.STAGE_NAMES  # read now: a stage registered after import is included
+    selected = stages or names
+    unknown = [s for s in selected if s not in names]
     if unknown:
-        raise ConfigError(f"unknown stage(s) {', '.join(unknown)}; stages are: {', '.join(STAGE_NAMES)}")
+        raise ConfigError(f"unknown stage(s) {', '.join(unknown)}; stages are: {', '.join(names)}")
     check_run(cfg)  # bad input fails here, before the run folder is touched
     check_writable(Path(run_dir).parent)
     fresh = not Path(run_dir).exists() or not any(Path(run_dir).iterdir())
@@ -154,7 +105,7 @@ def run_pipeline(
 
 
 def _run_stages(cfg, run_dir, selected, force, progress_factory) -> RunResult:
-    from glacierinv.distributed import TaskRunner
+    from glacierinv.pipeline.distributed import TaskRunner
     from glacierinv.taskmap import using
 
     run = RunFolder(run_dir)
@@ -163,7 +114,9 @@ def _run_stages(cfg, run_dir, selected, force, progress_factory) -> RunResult:
     heap = int(rt.heap_mmap_threshold_mb * 2**20)
     # one cluster for the whole run (a LocalCluster, started with the first task, or the user's scheduler),
     # used by the part stages and by the per-glacier tasks of units, attributes and analyse
-    runner = TaskRunner(rt.workers, rt.scheduler, rt.threads_per_worker)
+    runner = TaskRunner(
+        rt.workers, rt.scheduler, rt.threads_per_worker, batches_per_worker=rt.batches_per_worker
+    )
     with heap_growth_limited(heap), run.locked(), run.logging_to_file(), runner:  # undone when the run ends
         run.manifest.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         run.manifest["config"] = cfg.model_dump(mode="json")
@@ -171,7 +124,7 @@ def _run_stages(cfg, run_dir, selected, force, progress_factory) -> RunResult:
         run.manifest["versions"] = software_versions()
         run.save()
         log.info("run folder %s", run.path)
-        for name in STAGE_NAMES:
+        for name in registry.STAGE_NAMES:
             if name not in selected:
                 continue
             with using(runner if runner.distributed else None):
@@ -191,8 +144,8 @@ def _run_parts(cfg: RunConfig, run: RunFolder, stage: Stage, progress: Progress,
     """Run ``stage`` on every scene/tile part (in-process or on the run's cluster) and mosaic its part outputs."""
     from functools import partial
 
-    from glacierinv.distributed import TaskFailure
-    from glacierinv.scenes import mosaic_parts, plan_parts, process_part
+    from glacierinv.pipeline.distributed import TaskFailure
+    from glacierinv.pipeline.scenes import mosaic_parts, plan_parts, process_part
 
     parts = plan_parts(cfg)
     results = runner.map(
@@ -249,10 +202,12 @@ def _run_one(
     try:
         with gdal_block_cache(stage.cache_mb(cfg, run)):  # bounded block cache in every stage
             if stage.part_outputs and uses_parts(cfg) and runner is None:  # a stage run on its own
-                from glacierinv.distributed import TaskRunner
+                from glacierinv.pipeline.distributed import TaskRunner
 
                 rt = cfg.runtime
-                with TaskRunner(rt.workers, rt.scheduler, rt.threads_per_worker) as own:
+                with TaskRunner(
+                    rt.workers, rt.scheduler, rt.threads_per_worker, batches_per_worker=rt.batches_per_worker
+                ) as own:
                     summary = _run_parts(cfg, run, stage, progress, own)
             elif stage.part_outputs and uses_parts(cfg):
                 summary = _run_parts(cfg, run, stage, progress, runner)
