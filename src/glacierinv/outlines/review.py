@@ -277,7 +277,7 @@ def _scan_batch(paths: _RasterPaths, p: ReviewParams, batch: list) -> list[tuple
                 flags.append(_flag(oid, "small_polygon", geom,
                                    f"area {area:.4f} km² is within {p.near_threshold_factor:g}× of the "
                                    f"{p.min_area_km2:g} km² minimum"))  # fmt: skip
-            out.append((flags, _elevation_summary(stats)))
+            out.append((_with_areas(flags, grid.crs), _elevation_summary(stats)))
     return out
 
 
@@ -484,6 +484,15 @@ def _flag(oid: str, reason: str, geom, evidence: str) -> dict:
     return {"outline_id": oid, "reason": reason, "evidence": evidence, "geometry": geom}
 
 
+def _with_areas(flags: list[dict], crs) -> list[dict]:
+    """Set each flag's ``area_km2`` (ellipsoidal) from its geometry in ``crs``; returns ``flags``."""
+    if flags:
+        areas = area_km2(gpd.GeoSeries([f["geometry"] for f in flags], crs=crs))
+        for f, a in zip(flags, areas, strict=True):
+            f["area_km2"] = float(a)
+    return flags
+
+
 # ---------------------------------------------------------------------------------------------------------
 # vector-only and scene-level flags
 # ---------------------------------------------------------------------------------------------------------
@@ -511,11 +520,11 @@ def _fragmented_debris(gl: gpd.GeoDataFrame, deb: gpd.GeoDataFrame, p: ReviewPar
         if len(geoms) >= 2:
             items.append((str(oid), geoms, glaciers.get(str(oid), [])))
     weights = [sum(g.area for g in geoms) for _, geoms, _ in items]
-    done = map_batched(partial(_debris_clusters, p), items, weights, name="fragmented_debris")
+    done = map_batched(partial(_debris_clusters, p, gl.crs), items, weights, name="fragmented_debris")
     return [flag for flags in done for flag in flags]
 
 
-def _debris_clusters(p: ReviewParams, batch: list) -> list[list[dict]]:
+def _debris_clusters(p: ReviewParams, crs, batch: list) -> list[list[dict]]:
     """For each (outline id, its debris patches, its glacier's parts) of a batch: the flags of its clusters
     of patches closer than ``frag_distance_m`` (single linkage)."""
     out = []
@@ -537,7 +546,7 @@ def _debris_clusters(p: ReviewParams, batch: list) -> list[list[dict]]:
             ev = (f"{len(members)} debris patches within {p.frag_distance_m:g} m of each other "
                   f"(closest gap {min(gaps):.0f} m): probably one debris-covered tongue")  # fmt: skip
             flags.append(_flag(oid, "fragmented_debris", affected, ev))
-        out.append(flags)
+        out.append(_with_areas(flags, crs))
     return out
 
 
@@ -675,8 +684,8 @@ def _seasonal_snow(gl, areas, per_glacier, p: ReviewParams, ev: _SnowEvidence) -
 def _rank(flags: list[dict], crs, out_crs, p: ReviewParams) -> gpd.GeoDataFrame:
     if not flags:
         return _empty(out_crs)
+    _with_areas([f for f in flags if "area_km2" not in f], crs)  # the tasks measured theirs
     gdf = gpd.GeoDataFrame(flags, geometry="geometry", crs=crs)
-    gdf["area_km2"] = area_km2(gdf)
     weight = gdf["reason"].map(p.weights).fillna(0.5)
     if "weight" in gdf.columns:  # a flag may carry its own weight (strong seasonal-snow evidence)
         weight = gdf["weight"].fillna(weight).astype(float)
