@@ -13,6 +13,7 @@ simplified by ``simplify_px`` pixels (topology-preserving), and debris is clippe
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -56,7 +57,11 @@ def vectorize_mask(
 
 
 def vectorize_masks(
-    path: str | Path, value_sets: tuple[tuple[int, ...], ...], *, block_px: int = 1024
+    path: str | Path,
+    value_sets: tuple[tuple[int, ...], ...],
+    *,
+    block_px: int = 1024,
+    finish: tuple[Callable[[Polygon], Polygon], ...] | None = None,
 ) -> tuple[list[list[Polygon]], Grid]:
     """:func:`vectorize_mask` for several value sets at once, each window read once.
 
@@ -64,6 +69,10 @@ def vectorize_masks(
     on the run's cluster when one is set, else here in one batch); each task reads its own windows. The
     polygons come back in window order and those touching an inner window border are merged here, so the
     result does not depend on how the windows were batched.
+
+    ``finish`` (one picklable function per value set, polygon → polygon) is applied to every polygon: in
+    the tasks to those inside a window, here to the merged ones, so the per-polygon work runs in the tasks
+    too and the result is that of applying it afterwards.
 
     Returns
     -------
@@ -74,7 +83,7 @@ def vectorize_masks(
         grid = Grid(ds.crs, ds.transform, (ds.height, ds.width))
     windows = [win for _, win in iter_windows(grid, block=block_px)]
     per_window = map_batched(
-        partial(_window_polygons, str(path), tuple(value_sets)),
+        partial(_window_polygons, str(path), tuple(value_sets), finish),
         windows,
         [int(w.width) * int(w.height) for w in windows],
         name="window_polygons",
@@ -84,15 +93,17 @@ def vectorize_masks(
         final = [p for w in per_window for p in w[v][0]]
         border = [p for w in per_window for p in w[v][1]]
         if border:
-            final.extend(polygon_parts(shapely.union_all(border)))
+            merged = polygon_parts(shapely.union_all(border))
+            final.extend(merged if finish is None else [finish[v](p) for p in merged])
         out.append(final)
     return out, grid
 
 
 def _window_polygons(
-    path: str, value_sets: tuple[tuple[int, ...], ...], windows: list[Window]
+    path: str, value_sets: tuple[tuple[int, ...], ...], finish, windows: list[Window]
 ) -> list[list[tuple[list[Polygon], list[Polygon]]]]:
-    """Per window, per value set: (polygons inside the window, polygons touching an inner window border)."""
+    """Per window, per value set: (polygons inside the window, finished when ``finish`` is given; polygons
+    touching an inner window border, raw)."""
     out = []
     with open_raster(path) as ds:
         grid = Grid(ds.crs, ds.transform, (ds.height, ds.width))
@@ -101,11 +112,14 @@ def _window_polygons(
             wgrid = grid.window_grid(win)
             inner = _inner_border(grid, win, wgrid)
             per_set = []
-            for values in value_sets:
+            for v, values in enumerate(value_sets):
                 final: list[Polygon] = []
                 border: list[Polygon] = []
                 for poly in mask_polygons(arr, values, wgrid.transform):
-                    (border if inner is not None and poly.intersects(inner) else final).append(poly)
+                    if inner is not None and poly.intersects(inner):
+                        border.append(poly)
+                    else:
+                        final.append(poly if finish is None else finish[v](poly))
                 per_set.append((final, border))
             out.append(per_set)
     return out
@@ -176,12 +190,18 @@ def vectorize_classes(
     debris
         Columns ``debris_id``, ``outline_id`` (its glacier), ``area_km2``, geometry; clipped to its glacier.
     """
+    with open_raster(classes_path) as ds:
+        crs, tol = ds.crs, simplify_px * abs(ds.transform.a)
+    # hole filling and simplification per polygon, in the window tasks (seam polygons once merged)
+    finish = (partial(_ice_outline, crs=crs, tol=tol, fill_holes_below_km2=fill_holes_below_km2),
+              partial(_simplified_one, tol=tol))  # fmt: skip
     (ice_polys, debris_polys), grid = vectorize_masks(
-        classes_path, ((CLEAN_ICE, DEBRIS), (DEBRIS,)), block_px=block_px
+        classes_path, ((CLEAN_ICE, DEBRIS), (DEBRIS,)), block_px=block_px, finish=finish
     )
     return outlines_from_polygons(
         ice_polys, debris_polys, grid.crs, grid.res[0],
         min_area_km2=min_area_km2, fill_holes_below_km2=fill_holes_below_km2, simplify_px=simplify_px,
+        finished=True,
     )  # fmt: skip
 
 
@@ -223,32 +243,38 @@ def outlines_from_polygons(
     min_area_km2: float = _OUTLINES["min_area_km2"],
     fill_holes_below_km2: float = _OUTLINES["fill_holes_below_km2"],
     simplify_px: float = _OUTLINES["simplify_px"],
+    finished: bool = False,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Glacier and debris outlines from the raw polygons of the ice (clean ice ∪ debris) and debris cells.
 
     Small holes filled, outlines simplified by ``simplify_px`` pixels of ``pixel_size`` (CRS units),
     repaired (:func:`glacierinv.geometry.repair_polygons`), glaciers below ``min_area_km2`` dropped, debris
     clipped to its glacier; ids in reading order (north to south, west to east). Returns (glaciers, debris)
-    as :func:`vectorize_classes`.
+    as :func:`vectorize_classes`. ``finished``: the polygons' holes are already filled and the polygons
+    simplified (by :func:`vectorize_masks`' ``finish``, as :func:`vectorize_classes` does).
     """
     tol = simplify_px * pixel_size
-    glaciers = _glaciers(ice_polys, crs, tol, min_area_km2, fill_holes_below_km2)
-    return glaciers, _debris(debris_polys, glaciers, crs, tol)
+    if not finished:
+        ice_polys = [_ice_outline(p, crs, tol, fill_holes_below_km2) for p in ice_polys]
+        debris_polys = [_simplified_one(p, tol) for p in debris_polys]
+    glaciers = _glaciers(ice_polys, crs, min_area_km2)
+    return glaciers, _debris(debris_polys, glaciers, crs)
 
 
-def _simplified(polys: list[Polygon], tol: float) -> list[Polygon]:
+def _simplified_one(poly: Polygon, tol: float) -> Polygon:
     if tol <= 0:
-        return polys
+        return poly
     # drop collinear vertices (window seams add some) and fix the ring start, so that Douglas-Peucker
     # gives the same outline whatever the block size
-    return [shapely.normalize(p.simplify(0)).simplify(tol, preserve_topology=True) for p in polys]
+    return shapely.normalize(poly.simplify(0)).simplify(tol, preserve_topology=True)
 
 
-def _glaciers(
-    ice_polys, crs, tol: float, min_area_km2: float, fill_holes_below_km2: float
-) -> gpd.GeoDataFrame:
-    ice_polys = [_fill_small_holes(p, crs, fill_holes_below_km2) for p in ice_polys]
-    ice_polys = _simplified(ice_polys, tol)
+def _ice_outline(poly: Polygon, crs, tol: float, fill_holes_below_km2: float) -> Polygon:
+    """A glacier polygon's holes below ``fill_holes_below_km2`` filled, then simplified by ``tol``."""
+    return _simplified_one(_fill_small_holes(poly, crs, fill_holes_below_km2), tol)
+
+
+def _glaciers(ice_polys, crs, min_area_km2: float) -> gpd.GeoDataFrame:
     repaired, _ = repair_polygons(
         gpd.GeoDataFrame(geometry=ice_polys, crs=crs), what="vectorised outlines", log_level=logging.INFO
     )
@@ -264,8 +290,7 @@ def _glaciers(
     return glaciers[["outline_id", "area_km2", "geometry"]]
 
 
-def _debris(debris_polys, glaciers: gpd.GeoDataFrame, crs, tol: float) -> gpd.GeoDataFrame:
-    debris_polys = _simplified(debris_polys, tol)
+def _debris(debris_polys, glaciers: gpd.GeoDataFrame, crs) -> gpd.GeoDataFrame:
     rows = []
     if len(glaciers) and debris_polys:
         tree = shapely.STRtree(glaciers.geometry.to_numpy())
