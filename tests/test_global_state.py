@@ -51,8 +51,8 @@ def test_figures_leave_the_matplotlib_backend_alone(tmp_path):
     import geopandas as gpd
     from shapely.geometry import box
 
-    from glacierinv.analysis._output import figure_png, new_figure
     from glacierinv.analysis.inventory import Inventory
+    from glacierinv.analysis.output import figure_png, new_figure
     from glacierinv.analysis.topography import aspect_distribution
 
     matplotlib.use("svg")
@@ -112,7 +112,7 @@ def test_pipeline_undoes_its_heap_setting(monkeypatch, baseline_run, tiny_scene)
     assert calls[0] == 2 << 20 and calls[-1] == 128 * 1024
 
 
-@pytest.mark.parametrize("module", ["glacierinv.analysis._output", "glacierinv.analysis.topography",
+@pytest.mark.parametrize("module", ["glacierinv.analysis.output", "glacierinv.analysis.topography",
                                     "glacierinv.assess.compare", "glacierinv.dem.validate",
                                     "glacierinv.segment.train"])  # fmt: skip
 def test_no_backend_switch_in_the_library(module):

@@ -224,14 +224,39 @@ def test_no_import_cycle_between_modules():
     assert not real, f"import cycles: {real}"
 
 
-def test_no_private_name_from_another_package():
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _private_imports(imports: dict[str, list[tuple[str, list[str]]]]) -> list[str]:
+    """Imports of a private name, or from a private module, of another package."""
     bad = []
-    for mod, path in MODULES.items():
-        for target, names in _imports(path):
-            for n in names:
-                if n.startswith("_") and not n.startswith("__") and _top(target) != _top(mod):  # package
-                    bad.append(f"{mod} imports {target}.{n}")
+    for mod, edges in imports.items():
+        for target, names in edges:
+            if _top(target) == _top(mod):  # inside one package, private names are shared freely
+                continue
+            if any(_private(p) for p in target.split(".")):
+                bad.append(f"{mod} imports from the private module {target}")
+            bad += [f"{mod} imports {target}.{n}" for n in names if _private(n)]
+    return bad
+
+
+def test_no_private_name_from_another_package():
+    bad = _private_imports({mod: _imports(path) for mod, path in MODULES.items()})
     assert not bad, "\n".join(bad)
+
+
+def test_the_private_check_catches_a_private_name_or_module():
+    assert _private_imports(
+        {
+            "glacierinv.report.html": [("glacierinv.analysis._style", ["PALETTE"])],
+            "glacierinv.cli.run": [("glacierinv.pipeline.orchestrator", ["_run_one"])],
+            "glacierinv.cli.main": [("glacierinv.cli._common", ["console"])],  # same package: fine
+        }
+    ) == [
+        "glacierinv.report.html imports from the private module glacierinv.analysis._style",
+        "glacierinv.cli.run imports glacierinv.pipeline.orchestrator._run_one",
+    ]
 
 
 @pytest.mark.parametrize(

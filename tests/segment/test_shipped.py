@@ -86,3 +86,22 @@ def test_warm_start_keeps_the_model_and_adds_a_silent_channel(tmp_path):
         a, b = old(xo[None]), new(xn[None])
     inner = (slice(None), slice(None), slice(10, -10), slice(10, -10))  # zero padding differs near the border
     assert torch.allclose(a[inner], b[inner], atol=1e-4)
+
+
+def test_phase2_needs_phase1_and_says_so(tmp_path, capsys):
+    """Phase 2 starts from phase 1's best checkpoint: without it, one line, exit status 2, nothing written."""
+    from glacierinv.segment.shipped import main, phase_dir
+
+    assert phase_dir(tmp_path, "swir", 1) == tmp_path / "swir"
+    assert phase_dir(tmp_path, "swir", 2) == tmp_path / "swir_phase2"
+    with pytest.raises(SystemExit) as exc:
+        main([str(tmp_path), "--model", "swir", "--phase", "2"])
+    assert "phase 1" in str(exc.value) and str(tmp_path / "swir" / "run" / "best.pt") in str(exc.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_phase2_seeds_are_new_and_disjoint_from_heldout():
+    from glacierinv.segment.shipped import HARD_HELDOUT_SEEDS, HARD_TRAIN_SEEDS, HARD_TRAIN_SEEDS_MORE
+
+    assert set(HARD_TRAIN_SEEDS_MORE).isdisjoint(HARD_TRAIN_SEEDS)
+    assert set(HARD_TRAIN_SEEDS_MORE).isdisjoint(HARD_HELDOUT_SEEDS)

@@ -5,8 +5,8 @@ Each analysis returns an :class:`AnalysisResult` (tidy tables + a matplotlib fig
 :func:`run_analyses` runs them on an inventory file and writes one CSV + one PNG each.
 """
 
-from glacierinv.analysis._output import AnalysisResult
 from glacierinv.analysis.inventory import Inventory, load_inventory, to_rgi7_columns
+from glacierinv.analysis.output import AnalysisResult
 from glacierinv.analysis.run import ANALYSES, AnalysisOptions, analyse_run, run_analyses
 from glacierinv.analysis.sampling import TerrainHistograms, sample_terrain
 from glacierinv.analysis.sizes import SIZE_CLASSES_KM2, size_classes

@@ -23,7 +23,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from glacierinv.analysis._output import GROUP_COLOURS, AnalysisResult, new_figure
+from glacierinv.analysis.output import GROUP_COLOURS, AnalysisResult, new_figure
 from glacierinv.dem.windows import GlacierWindow
 
 __all__ = [

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from glacierinv.analysis._output import DEBRIS_COLOUR, GLACIER_COLOUR, PALETTE, AnalysisResult, new_figure
+from glacierinv.analysis.output import DEBRIS_COLOUR, GLACIER_COLOUR, PALETTE, AnalysisResult, new_figure
 from glacierinv.analysis.sampling import TerrainHistograms
 
 __all__ = ["freezing_level_exposure", "shifted_freezing_level_m"]

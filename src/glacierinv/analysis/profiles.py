@@ -26,7 +26,7 @@ import shapely
 from scipy import ndimage
 from shapely.geometry import LineString, MultiLineString
 
-from glacierinv.analysis._output import GROUP_COLOURS, AnalysisResult, new_figure
+from glacierinv.analysis.output import GROUP_COLOURS, AnalysisResult, new_figure
 from glacierinv.dem.windows import GlacierWindow
 
 __all__ = ["glacier_profile", "mainline_profiles", "orient_downhill"]

@@ -190,7 +190,7 @@ def _skipped_for_inputs(job: _Job, wanted: list[str], only, inventory) -> dict[s
 
 
 def _compute(name: str, job: _Job):
-    """The :class:`~glacierinv.analysis._output.AnalysisResult` of one analysis."""
+    """The :class:`~glacierinv.analysis.output.AnalysisResult` of one analysis."""
     from glacierinv.analysis import freezing, profiles, sizes, topography, types
     from glacierinv.analysis.demres import dem_resolution_effects
 

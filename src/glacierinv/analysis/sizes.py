@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from pyproj import CRS
 
-from glacierinv.analysis._output import DEBRIS_COLOUR, GLACIER_COLOUR, AnalysisResult, new_figure
 from glacierinv.analysis.inventory import Inventory
+from glacierinv.analysis.output import DEBRIS_COLOUR, GLACIER_COLOUR, AnalysisResult, new_figure
 from glacierinv.geometry import SIZE_CLASSES_KM2, equal_area_crs, size_class_index, size_class_labels
 
 __all__ = [

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from glacierinv.analysis._output import DEBRIS_COLOUR, GLACIER_COLOUR, AnalysisResult, new_figure
 from glacierinv.analysis.inventory import Inventory, require_columns
+from glacierinv.analysis.output import DEBRIS_COLOUR, GLACIER_COLOUR, AnalysisResult, new_figure
 from glacierinv.analysis.sampling import TerrainHistograms
 
 __all__ = ["SECTORS", "aspect_distribution", "aspect_sectors", "hypsometry", "slope_distribution"]

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from glacierinv.analysis._output import GROUP_COLOURS, AnalysisResult, new_figure
 from glacierinv.analysis.inventory import Inventory
+from glacierinv.analysis.output import GROUP_COLOURS, AnalysisResult, new_figure
 from glacierinv.analysis.sampling import TerrainHistograms
 from glacierinv.attributes.snowline import classify_aar, snowline_altitude, snowlines_from_raster
 from glacierinv.errors import InputError

@@ -127,14 +127,14 @@ def register(app: typer.Typer) -> None:
         """
         from glacierinv.config import load_config
         from glacierinv.io.atomic import refuse_overwrite
-        from glacierinv.pipeline.preflight import check_inputs
+        from glacierinv.preprocess.runner import check_scenes
         from glacierinv.preprocess.stack import build_feature_stack, check_channels
 
         cfg = load_config(config)
         check_channels(cfg)
         for name in ("stack.tif", "source.tif", "masks.tif"):
             refuse_overwrite(out / name, force)
-        check_inputs(cfg, checkpoint=False)  # the products are read by their sensor modules
+        check_scenes(cfg)  # the stack stage's preflight: the products, read by their sensor modules
         result = build_feature_stack(cfg, out, block_px=block_px)
         s = result.summary()
         typer.echo(

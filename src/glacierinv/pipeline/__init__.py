@@ -25,7 +25,7 @@ from glacierinv.lazy import lazy_exports
 #: public name → the submodule that defines it
 _LAZY: dict[str, str] = {
     "RunResult": "orchestrator",
-    "check_run": "orchestrator",
+    "check_run": "preflight",
     "run_pipeline": "orchestrator",
     "run_stage": "orchestrator",
     "uses_parts": "orchestrator",

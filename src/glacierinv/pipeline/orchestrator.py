@@ -23,13 +23,13 @@ from glacierinv.errors import ConfigError, GlacierInvError
 from glacierinv.io.atomic import check_writable
 from glacierinv.memory import gdal_block_cache, heap_growth_limited, release_memory
 from glacierinv.pipeline import registry
-from glacierinv.pipeline.registry import all_stages, get_stage
+from glacierinv.pipeline.preflight import check_run
+from glacierinv.pipeline.registry import get_stage
 from glacierinv.pipeline.runfolder import RunFolder, file_digest, software_versions
 from glacierinv.pipeline.stage import Progress, Stage
 
 __all__ = [
     "RunResult",
-    "check_run",
     "run_pipeline",
     "run_stage",
     "uses_parts",
@@ -45,17 +45,6 @@ class RunResult:
     run_dir: Path
     stages: dict[str, str] = field(default_factory=dict)
     summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def check_run(cfg: RunConfig) -> None:
-    """The whole preflight: the scenes' inputs (:func:`glacierinv.pipeline.preflight.check_inputs`), then every
-    stage's own :attr:`~glacierinv.pipeline.stage.Stage.check`. ``glacierinv run`` and ``config check`` call this."""
-    from glacierinv.pipeline.preflight import check_inputs
-
-    check_inputs(cfg)
-    for stage in all_stages():
-        if stage.check is not None:
-            stage.check(cfg)
 
 
 def _hash_inputs(paths: dict[str, Path]) -> dict[str, str]:

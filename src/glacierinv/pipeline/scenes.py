@@ -81,6 +81,8 @@ def _scene_configs(cfg: RunConfig) -> list[tuple[str, RunConfig, int | None]]:
 
 def plan_parts(cfg: RunConfig) -> list[Part]:
     """The parts of a run: every scene, split into tiles when ``runtime.tile_px`` > 0."""
+    from glacierinv.preprocess.sensors import key_role
+
     parts = []
     names = [name for name, _, _ in _scene_configs(cfg)]
     if len(set(names)) != len(names):
@@ -88,7 +90,7 @@ def plan_parts(cfg: RunConfig) -> list[Part]:
     for rank, (name, scfg, priority) in enumerate(_scene_configs(cfg)):
         product = _primary(scfg)
         grid = product.grid
-        sensor_rank = 1 if product.sensor == "sentinel2" else 0
+        sensor_rank = 1 if key_role(product.key) == "fill" else 0  # a gap-fill product alone ranks below
         prio = (priority if priority is not None else 10**6, sensor_rank, rank)
         cfg_json = scfg.model_dump(mode="json")
         tile = cfg.runtime.tile_px

@@ -61,7 +61,7 @@ class Stage:
     check
         ``cfg -> None``: the stage's part of the preflight (the inputs only it reads), raising one clear
         :class:`~glacierinv.errors.GlacierInvError` before anything is written
-        (:func:`glacierinv.pipeline.check_run`: ``glacierinv run`` and ``config check``).
+        (:func:`glacierinv.pipeline.preflight.check_run`: ``glacierinv run`` and ``config check``).
     block_cache_mb
         ``(cfg, run) -> MiB``: the GDAL block cache the stage can use (what it reads more than once),
         when that is less than ``[runtime] gdal_cache_mb``; the pipeline gives it the smaller of the two

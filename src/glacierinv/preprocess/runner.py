@@ -7,7 +7,7 @@ from typing import Any
 
 from glacierinv.pipeline.stage import Progress, Stage
 
-__all__ = ["STAGE", "build_stack", "stack_input_paths"]
+__all__ = ["STAGE", "build_stack", "check_scenes", "stack_input_paths"]
 
 
 def stack_input_paths(cfg) -> dict[str, Path]:
@@ -54,6 +54,47 @@ def summary_of(result: Any) -> dict[str, Any]:
     return {}
 
 
+def check_scenes(cfg) -> None:
+    """The stage's preflight: every scene's products (existence, format, metadata, integrity — the last
+    block and a decimated read —, overlap with the primary grid, the channels asked for). A bad input of
+    one of several ``[[scenes]]`` is named by its scene."""
+    from glacierinv.errors import ConfigError
+    from glacierinv.preprocess.sensors import check_keys, scene_configs
+
+    check_keys(cfg)
+    for name, scfg, _ in scene_configs(cfg):
+        try:
+            _check_scene(scfg)
+        except ConfigError as exc:
+            if not cfg.scenes:
+                raise
+            raise ConfigError(f"scene '{name}': {exc}") from None
+
+
+def _check_scene(cfg) -> None:
+    """One scene: open its products, check every file it reads, the overlap and the channels."""
+    from glacierinv.io.raster import check_integrity, check_overlap, open_raster
+    from glacierinv.preprocess.sensors import open_scene, scene_keys
+    from glacierinv.preprocess.stack import check_channels
+
+    for key in scene_keys():
+        cfg.input_path(key, required=(key == "dem"))  # existence, with the key's name
+    scene = open_scene(cfg)
+    primary = scene.primary
+    refs = [*primary.bands.values(), *([primary.pan] if primary.pan is not None else [])]
+    rpc_files = {r.path for r in refs if r.rpc}
+    files = [*scene.files(), *(p for p in (scene.dem, scene.primary_cloud, scene.fill_cloud) if p is not None)]
+    for path in dict.fromkeys(files):
+        with open_raster(path, need_crs=path not in rpc_files) as ds:
+            check_integrity(ds, path.name)
+    grid = primary.grid
+    for path in dict.fromkeys(files):
+        if path not in rpc_files:
+            with open_raster(path) as ds:
+                check_overlap(ds, grid, path)
+    check_channels(cfg, scene)
+
+
 STAGE = Stage(
     name="stack",
     description="align inputs on the primary grid: pan-sharpened bands, LST, slope",
@@ -62,4 +103,5 @@ STAGE = Stage(
     writes=lambda cfg: ["stack.tif", "masks.tif", "source.tif"],
     run=lambda cfg, run, progress: build_stack(cfg, run.path, progress=progress),
     part_outputs=("stack.tif", "masks.tif", "source.tif"),
+    check=check_scenes,
 )

@@ -85,6 +85,10 @@ class Sentinel2:
     def has(self, role: str) -> bool:
         return role in self.bands
 
+    def channels(self) -> set[str]:
+        """The stack channels this product provides (``swir1`` for band role ``swir``)."""
+        return {c for c, role in S2_CHANNELS.items() if role in self.bands}
+
     def require(self, role: str) -> tuple[Path, int]:
         if role not in self.bands:
             raise InputError(

@@ -13,7 +13,7 @@
 Windows are processed with an overlap margin (the HPF pan-sharpening kernel, the hillshade's 3×3 kernel)
 and only their cores are written, so a tiled stack equals an untiled one.
 
-``source.tif`` (uint8): 1 primary image, 2 Sentinel-2 fill, 0 none. ``masks.tif`` (uint8 bands ``cloud``,
+``source.tif`` (uint8): 1 primary image, 2 gap fill (Sentinel-2; its sensor in the tag ``fill_sensor``), 0 none. ``masks.tif`` (uint8 bands ``cloud``,
 ``shadow``) flags the primary image: clouds are bright and spectrally flat in VNIR (NIR/red ≈ 1, unlike
 snow ≈ 0.9 and ice ≈ 0.7)
 (the Sentinel-2 scene is another acquisition, so its SWIR cannot test the primary image's clouds);
@@ -212,12 +212,12 @@ def _build(cfg, scene: Scene, channels: list[str], out: Path, block_px, progress
     sharpener = _fit_sharpener(cfg.stack.pansharpen, primary) if (vnir and primary.pan is not None) else None
     sun = scene.sun or SUN_DEFAULT
     ctx = _Context(
-        grid=grid, ms_grid=ms_grid, s2_grid=s2_grid, channels=channels, primary=primary, vnir=vnir, extra=extra,
+        grid=grid, ms_grid=ms_grid, s2_grid=s2_grid, fill_sensor=scene.fill_sensor, channels=channels, primary=primary, vnir=vnir, extra=extra,
         pan_is_primary=primary.pan is not None and cfg.stack.resolution_m is None,
-        s2=s2, s2_cloud=scene.s2_cloud, s2_cloud_kind=mask_kind(scene.s2_cloud) if scene.s2_cloud else None,
+        s2=s2, s2_cloud=scene.fill_cloud, s2_cloud_kind=mask_kind(scene.fill_cloud) if scene.fill_cloud else None,
         cloud_grow_px=int(np.ceil(CLOUD_GROW_M / min(grid.res))), primary_cloud=scene.primary_cloud, dem=dem,
-        sharpener=sharpener, lst=primary.lst or (scene.thermal[0] if scene.thermal is not None else None),
-        sun=sun, z_m=z_m, tir=primary.tir or (scene.thermal[3] if scene.thermal is not None else None),
+        sharpener=sharpener, lst=primary.lst or (scene.thermal.lst if scene.thermal is not None else None),
+        sun=sun, z_m=z_m, tir=primary.tir or (scene.thermal.tir if scene.thermal is not None else None),
     )  # fmt: skip
     block = block_px or cfg.runtime.block_px
     margin = max(2, ctx.cloud_grow_px, sharpener.margin_px if sharpener is not None else 0)
@@ -230,7 +230,7 @@ def _build(cfg, scene: Scene, channels: list[str], out: Path, block_px, progress
     )  # fmt: skip
     sensors = {"primary": _json_info(primary), "sun_azimuth_elevation_deg": list(sun)}
     if s2 is not None:
-        sensors["fill"] = {"sensor": "sentinel2", "source": str(s2.source), "level": s2.level}
+        sensors["fill"] = {"sensor": scene.fill_sensor, "source": str(s2.source), "level": s2.level}
     return StackResult(
         str(out / "stack.tif"), str(out / "source.tif"), str(out / "masks.tif"), channels, grid.shape,
         float(grid.res[0]), float(counts[1] / n), float(counts[2] / n), float(counts[3] / n), shifts, sensors,
@@ -259,9 +259,9 @@ def _check_inputs_overlap(scene: Scene, dem: Path, channels: list[str], grid: Gr
     refs = [*primary.bands.values(), *([primary.pan] if primary.pan is not None else [])]
     rpc_files = {r.path for r in refs if r.rpc}
     s2_files = [path for path, _ in s2.bands.values()] if s2 else []
-    others = [dem, scene.s2_cloud, scene.primary_cloud, *s2_files]
+    others = [dem, scene.fill_cloud, scene.primary_cloud, *s2_files]
     if scene.thermal is not None and {"lst", "tir"} & set(channels):
-        others += list(scene.thermal[2])
+        others += list(scene.thermal.files)
     for p in {*primary.files(), *(q for q in others if q is not None)}:
         if p not in rpc_files:
             with open_raster(p) as ds:
@@ -295,6 +295,14 @@ def _coregistered_grids(cfg, primary: Product, s2, grid: Grid, vnir: bool, rpc_f
     return ms_grid, s2_grid, shifts
 
 
+FILL_SENSOR_TAG = "fill_sensor"  # source.tif tag: the sensor of the pixels coded 2
+
+
+def source_tags(fill_sensor: str) -> dict[str, str]:
+    """Tags of ``source.tif``: which sensor filled the gaps (none without a fill product)."""
+    return {FILL_SENSOR_TAG: fill_sensor} if fill_sensor else {}
+
+
 def _write_windows(ctx: _Context, out: Path, windows: list, progress) -> np.ndarray:
     """Stack each (read, core) window and write its core; returns pixel counts (valid, cloud, shadow, S2 fill)."""
     grid, channels = ctx.grid, ctx.channels
@@ -302,7 +310,15 @@ def _write_windows(ctx: _Context, out: Path, windows: list, progress) -> np.ndar
     out.mkdir(parents=True, exist_ok=True)
     with (
         RasterWriter(out / "stack.tif", grid, len(channels), "float32", descriptions=channels) as w_stack,
-        RasterWriter(out / "source.tif", grid, 1, "uint8", 255, descriptions=["source"]) as w_source,
+        RasterWriter(
+            out / "source.tif",
+            grid,
+            1,
+            "uint8",
+            255,
+            descriptions=["source"],
+            tags=source_tags(ctx.fill_sensor),
+        ) as w_source,
         RasterWriter(out / "masks.tif", grid, 2, "uint8", 255, descriptions=["cloud", "shadow"]) as w_masks,
     ):
         for i, (read, core) in enumerate(windows):
@@ -342,6 +358,7 @@ class _Context:
     grid: Grid
     ms_grid: Grid  # the primary grid, shifted by the MS co-registration offset (if any)
     s2_grid: Grid  # the same for Sentinel-2
+    fill_sensor: str  # name of the gap-fill product's sensor ("" without one)
     channels: list[str]
     primary: Product
     vnir: bool  # the primary product has blue, green, red, nir

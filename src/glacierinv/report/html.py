@@ -28,7 +28,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from glacierinv.analysis._output import DEBRIS_COLOUR, GLACIER_COLOUR, PALETTE, figure_png
+from glacierinv.analysis.output import DEBRIS_COLOUR, GLACIER_COLOUR, PALETTE, figure_png
 from glacierinv.analysis.sizes import SIZE_CLASSES_KM2, size_classes
 from glacierinv.errors import InputError
 from glacierinv.io.atomic import atomic_path

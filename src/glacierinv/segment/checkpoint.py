@@ -30,7 +30,16 @@ from glacierinv.errors import CheckpointError
 from glacierinv.io.atomic import atomic_path
 from glacierinv.segment.model import UNetCBAM, UNetSpec
 
-__all__ = ["FORMAT", "SHIPPED_MODEL", "ModelMeta", "load_checkpoint", "save_checkpoint", "match_channels"]
+__all__ = [
+    "FORMAT",
+    "SHIPPED_MODEL",
+    "ModelMeta",
+    "checkpoint_channels",
+    "load_checkpoint",
+    "match_channels",
+    "save_checkpoint",
+    "shipped_model_channels",
+]
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +157,21 @@ def load_checkpoint(
         log.info("%s: written by glacierinv %s (running %s)", p, meta.code_version, __version__)
     model.eval()
     return model.to(device), meta
+
+
+def checkpoint_channels(path: str | Path) -> list[str]:
+    """The channel names a checkpoint declares, read safely (``weights_only``) without building the model."""
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+        return [str(c) for c in raw["channels"]]
+    except Exception as exc:  # noqa: BLE001 - any failure means an unusable checkpoint
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable glacierinv checkpoint ({first})") from None
+
+
+def shipped_model_channels() -> dict[str, list[str]]:
+    """The models shipped in ``glacierinv/segment/models/`` (file name) → the channels each declares."""
+    return {p.name: checkpoint_channels(p) for p in sorted(SHIPPED_MODEL.parent.glob("*.pt"))}
 
 
 def match_channels(meta: ModelMeta, stack_names: list[str], stack_path: str | Path) -> list[int]:

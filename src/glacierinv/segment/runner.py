@@ -8,7 +8,7 @@ from typing import Any
 
 from glacierinv.pipeline.stage import Stage
 
-__all__ = ["STAGE", "segment_stack"]
+__all__ = ["STAGE", "check_checkpoint", "segment_stack"]
 
 
 def segment_stack(
@@ -85,6 +85,48 @@ def _reads(cfg, run) -> dict[str, Path]:
     return out
 
 
+def check_checkpoint(cfg) -> None:
+    """The stage's preflight: the U-Net checkpoint exists and every channel it needs is in ``[stack]
+    channels``; otherwise one line naming the missing channels and the shipped models that fit the
+    configured sensors (the channels every scene's products can provide)."""
+    if cfg.segment.method != "unet":
+        return
+    from glacierinv.errors import CheckpointError, ConfigError
+    from glacierinv.segment.checkpoint import SHIPPED_MODEL, checkpoint_channels, shipped_model_channels
+
+    path = cfg.resolve(cfg.segment.checkpoint) or SHIPPED_MODEL
+    if not Path(path).is_file():
+        raise CheckpointError(f"{path}: checkpoint not found. Fix [segment] checkpoint or omit it")
+    stack = {c.lower() for c in cfg.stack.channels}
+    missing = [c for c in checkpoint_channels(Path(path)) if c.lower() not in stack]
+    if not missing:
+        return
+    available = _available_channels(cfg)
+    fits = [
+        f"{name} ({', '.join(ch)})" for name, ch in shipped_model_channels().items() if set(ch) <= available
+    ]
+    providable = [c for c in missing if c in available]
+    fix = (
+        f"add {', '.join(providable)} to [stack] channels"
+        if len(providable) == len(missing)
+        else "name products that provide them (docs/sensors.md)"
+    )
+    raise ConfigError(
+        f"config: the U-Net checkpoint {Path(path).name} needs channel(s) {', '.join(missing)} that the stack "
+        f"lacks ([stack] channels = {list(cfg.stack.channels)}). Shipped models that fit the configured "
+        f"sensors: {'; '.join(fits) or 'none'}. Fix: {fix}, set [segment] checkpoint to a fitting model, or "
+        'use [segment] method = "baseline"'
+    )
+
+
+def _available_channels(cfg) -> set[str]:
+    """The channels every scene of the run can provide (its products, by the sensor registry)."""
+    from glacierinv.preprocess.sensors import available_channels, open_scene, scene_configs
+
+    per_scene = [set(available_channels(open_scene(scfg))) for _, scfg, _ in scene_configs(cfg)]
+    return set.intersection(*per_scene) if per_scene else set()
+
+
 STAGE = Stage(
     name="segment",
     description="classify background / clean ice / debris-covered ice",
@@ -100,5 +142,6 @@ STAGE = Stage(
         cfg, run / "stack.tif", run / "classes.tif", run / "proba.tif", run / "uncertainty.tif"
     ),
     part_outputs=("classes.tif", "proba.tif", "uncertainty.tif"),
+    check=check_checkpoint,
     block_cache_mb=block_cache_mb,
 )

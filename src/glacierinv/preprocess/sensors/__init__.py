@@ -23,9 +23,11 @@ from glacierinv.preprocess.sensors import generic, gfzy, landsat, sentinel2
 from glacierinv.preprocess.sensors._base import (
     CHANNEL_WAVELENGTH_UM,
     BandRef,
+    FillSource,
     Key,
     Product,
     Sensor,
+    ThermalSource,
     read_bands,
 )
 
@@ -38,16 +40,19 @@ __all__ = [
     "KNOWN_CHANNELS",
     "SENSORS",
     "BandRef",
+    "FillSource",
     "Key",
     "Product",
     "Scene",
     "Sensor",
+    "ThermalSource",
     "all_keys",
     "available_channels",
     "check_keys",
     "config_template",
     "input_keys",
     "input_paths",
+    "key_role",
     "open_scene",
     "product_files",
     "read_bands",
@@ -114,7 +119,8 @@ def sensor_of_key(name: str) -> Sensor | None:
     return next((s for s in SENSORS if any(k.name == name for k in s.keys)), None)
 
 
-def _role(name: str) -> str:
+def key_role(name: str) -> str:
+    """The role of an ``[inputs]`` key (:class:`Key`): primary, fill, thermal, mask, dem, reference, aux."""
     return next(k.role for k in all_keys() if k.name == name)
 
 
@@ -182,22 +188,35 @@ def product_files(cfg: RunConfig) -> dict[str, Path]:
 
 @dataclass
 class Scene:
-    """The opened inputs of one scene: primary product, Sentinel-2 fill, thermal source, masks, DEM."""
+    """The opened inputs of one scene: primary product, gap fill, thermal source, masks, DEM.
+
+    ``fill`` / ``thermal``: what the scene's ``"fill"`` / ``"thermal"`` key opened through its sensor
+    (:class:`FillSource`, :class:`ThermalSource`), labelled ``fill_from`` / ``thermal_from`` as
+    ``"sensor (key)"``; ``fill_cloud``: the cloud mask given for the fill product (a ``"mask"`` key of the
+    fill's sensor).
+    """
 
     primary: Product | None
-    fill: object | None = None  # a glacierinv.preprocess.sentinel2.Sentinel2 filling gaps and clouds
-    thermal: object | None = None  # (lst reader, sun, files, tir reader) of the thermal-only key landsat_mtl
+    fill: FillSource | None = None
+    thermal: ThermalSource | None = None
     primary_cloud: Path | None = None
-    s2_cloud: Path | None = None
+    fill_cloud: Path | None = None
     dem: Path | None = None
     keys: dict[str, Path] = field(default_factory=dict)
+    fill_from: str = ""
+    thermal_from: str = ""
+
+    @property
+    def fill_sensor(self) -> str:
+        """Name of the sensor filling the gaps (``""`` without a fill product)."""
+        return self.fill_from.split(" ")[0]
 
     @property
     def sun(self) -> tuple[float, float] | None:
         if self.primary is not None and self.primary.sun is not None:
             return self.primary.sun
-        if self.thermal is not None:
-            return self.thermal[1]
+        if self.thermal is not None and self.thermal.sun is not None:
+            return self.thermal.sun
         if self.fill is not None and self.fill.sun is not None:
             return self.fill.sun
         return None
@@ -208,14 +227,43 @@ class Scene:
         if self.fill is not None:
             files |= {p for p, _ in self.fill.bands.values()}
         if self.thermal is not None:
-            files |= set(self.thermal[2])
+            files |= set(self.thermal.files)
         return sorted(files)
+
+
+def _keys_with_role(paths: dict[str, Path], role: str) -> list[str]:
+    return [k for k in paths if key_role(k) == role]
+
+
+def _check_thermal_keys(paths: dict[str, Path]) -> None:
+    """A thermal-only key beside a primary product of its own sensor (which brings its own LST) is refused."""
+    for key in _keys_with_role(paths, "thermal"):
+        sensor = sensor_of_key(key)
+        own = [k for k in _keys_with_role(paths, "primary") if sensor_of_key(k) is sensor]
+        if own and paths[own[0]] != paths[key]:
+            raise ConfigError(
+                f"config: {key} (LST beside another image) and the {own[0]} product are both given; the "
+                f"{own[0]} product brings its own LST — drop {key}"
+            )
+
+
+def _fill_key(paths: dict[str, Path]) -> str | None:
+    keys = _keys_with_role(paths, "fill")
+    if len(keys) > 1:
+        raise ConfigError(
+            f"config: give one gap-fill product per scene: {' or '.join(keys)}, not both (synonyms, or "
+            "products competing for the same gaps)"
+        )
+    return keys[0] if keys else None
 
 
 def open_scene(cfg: RunConfig) -> Scene:
     """Open the inputs of a one-scene config (``[inputs]``; see :mod:`glacierinv.pipeline.scenes` for several).
 
-    Raises :class:`ConfigError` for mixed sensors (two primary products in one scene) and
+    Each key's *role* (:class:`Key`) says what it is: one ``"primary"`` product (or, alone, the ``"fill"``
+    product as the primary image), an optional ``"fill"`` product filling gaps and clouds, an optional
+    ``"thermal"`` source of LST; each is opened by the reader of the key's sensor (``open``, ``fill``,
+    ``thermal``). Raises :class:`ConfigError` for mixed sensors (two primary products in one scene) and
     :class:`InputError` with one clear line for a malformed product (missing band, missing metadata key,
     unreadable file).
     """
@@ -224,63 +272,57 @@ def open_scene(cfg: RunConfig) -> Scene:
     paths = {k: p for k, p in paths.items() if p is not None}
     dem = paths.get("dem")
     calibration = dict(getattr(cfg.inputs, "calibration", None) or {})
-    primaries: dict[str, Sensor] = {}
-    for key in paths:
-        if _role(key) == "primary":
-            primaries[key] = sensor_of_key(key)
+    primaries = {key: sensor_of_key(key) for key in _keys_with_role(paths, "primary")}
     sensors = {s.name for s in primaries.values()}
     if len(sensors) > 1 or {"gf", "zy3"} <= set(primaries):
         raise ConfigError(
             f"config: mixed sensors in one scene ({', '.join(sorted(primaries))}); give each product its own "
             "[[scenes]] entry (Sentinel-2 may accompany any of them as gap fill)"
         )
-    if "landsat" in paths and "landsat_mtl" in paths and paths["landsat"] != paths["landsat_mtl"]:
-        raise ConfigError(
-            "config: landsat_mtl (LST beside another image) and the landsat product are both given; the "
-            "landsat product brings its own LST — drop landsat_mtl"
-        )
-    primary = None
-    if primaries:
-        sensor = next(iter(primaries.values()))
+    _check_thermal_keys(paths)
+    fill_key = _fill_key(paths)
+
+    def _open(sensor: Sensor) -> Product:
         sub = {k: p for k, p in paths.items() if sensor_of_key(k) is sensor}
         options = sensor.options(cfg) if sensor.options is not None else {}
-        primary = sensor.open(sub, dem=dem, calibration=calibration, **options)
-    fill = None
-    s2 = sentinel2.s2_path(paths)
-    if s2 is not None:
-        from glacierinv.preprocess.sentinel2 import open_sentinel2, s2_product
+        return sensor.open(sub, dem=dem, calibration=calibration, **options)
 
-        fill = open_sentinel2(s2)
-        if primary is None:  # Sentinel-2 alone is the primary image (beside a pan band only, it fills)
-            primary = s2_product(fill, "sentinel2" if paths.get("sentinel2") else "s2")
-            fill = None
+    primary = _open(next(iter(primaries.values()))) if primaries else None
+    fill = fill_sensor = fill_cloud = None
+    if fill_key is not None:
+        fill_sensor = sensor_of_key(fill_key)
+        if primary is None:  # the fill product alone is the primary image (beside a pan band only, it fills)
+            primary = _open(fill_sensor)
+        else:
+            fill = fill_sensor.fill(paths[fill_key])
+        masks = [k for k in _keys_with_role(paths, "mask") if sensor_of_key(k) is fill_sensor]
+        fill_cloud = paths[masks[0]] if masks else None  # checked as an input even when the fill is primary
     if primary is None:
         raise ConfigError(
             "config: [inputs] names no imagery; name a product: "
             + ", ".join(k.name for k in all_keys() if k.role in ("primary", "fill"))
         )
-    thermal = None
-    if "landsat_mtl" in paths and not (primary.sensor == "landsat"):
-        thermal = landsat.thermal_reader(paths["landsat_mtl"])
+    thermal, thermal_from = None, ""
+    for key in _keys_with_role(paths, "thermal"):
+        sensor = sensor_of_key(key)
+        if primary.sensor != sensor.name:  # a product of the same sensor brings its own thermal band
+            thermal, thermal_from = sensor.thermal(paths[key]), f"{sensor.name} ({key})"
     return Scene(
-        primary, fill, thermal, paths.get("primary_cloud_mask"), paths.get("s2_cloud_mask"), dem, paths
-    )
+        primary, fill, thermal, paths.get("primary_cloud_mask"), fill_cloud, dem, paths,
+        fill_from=f"{fill_sensor.name} ({fill_key})" if fill is not None else "", thermal_from=thermal_from,
+    )  # fmt: skip
 
 
 def available_channels(scene: Scene) -> dict[str, str]:
     """Channel → where it comes from, for every channel this scene's inputs can provide."""
     out: dict[str, str] = {}
     p, fill = scene.primary, scene.fill
-    fill_channels = set()
-    if fill is not None:
-        from glacierinv.preprocess.sentinel2 import S2_CHANNELS
-
-        fill_channels = {c for c, role in S2_CHANNELS.items() if fill.has(role)}
+    fill_channels = fill.channels() if fill is not None else set()
     for c in ("blue", "green", "red", "nir", "swir1", "swir2"):
         if p.has(c):
             out[c] = f"{p.sensor} ({p.key})"
         elif c in fill_channels:
-            out[c] = "sentinel2 (s2)"
+            out[c] = scene.fill_from
     if "swir1" in out:
         out["swir"] = out["swir1"]
         out["ndsi"] = out["swir1"]
@@ -291,11 +333,11 @@ def available_channels(scene: Scene) -> dict[str, str]:
     if p.lst is not None:
         out["lst"] = f"{p.sensor} ({p.key})"
     elif scene.thermal is not None:
-        out["lst"] = "landsat (landsat_mtl)"
+        out["lst"] = scene.thermal_from
     if p.tir is not None:
         out["tir"] = f"{p.sensor} ({p.key})"
-    elif scene.thermal is not None:
-        out["tir"] = "landsat (landsat_mtl)"
+    elif scene.thermal is not None and scene.thermal.tir is not None:
+        out["tir"] = scene.thermal_from
     if scene.dem is not None:
         out["slope"] = out["elevation"] = out["dem"] = "dem"
     return out

@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from rasterio.enums import Resampling
@@ -24,7 +25,16 @@ from glacierinv.errors import InputError
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import open_raster, read_on_grid
 
-__all__ = ["CHANNEL_WAVELENGTH_UM", "BandRef", "Key", "Product", "Sensor", "read_bands"]
+__all__ = [
+    "CHANNEL_WAVELENGTH_UM",
+    "BandRef",
+    "FillSource",
+    "Key",
+    "Product",
+    "Sensor",
+    "ThermalSource",
+    "read_bands",
+]
 
 # nominal central wavelengths (µm) of the channel names the stack uses (per-sensor values in each module)
 CHANNEL_WAVELENGTH_UM = {
@@ -149,13 +159,54 @@ class Product:
 
 
 @dataclass(frozen=True)
-class Sensor:
-    """A product family: its ``[inputs]`` keys, channels, native pixel sizes and its reader.
+class ThermalSource:
+    """What a ``"thermal"`` key gives beside another primary image: temperature readers on any grid.
 
-    ``open(path, dem, calibration)`` → :class:`Product` (raises :class:`InputError` with one clear line on
-    a malformed product). ``thermal(path)`` → an LST reader ``(grid, window) → K`` for thermal-only keys.
-    ``options(cfg)`` → extra keyword arguments of ``open`` taken from the run configuration (e.g. Landsat's
-    ``[stack] landsat_pan``).
+    ``lst(grid, window)`` → land-surface temperature (K); ``tir(grid, window)`` → the thermal band's
+    at-sensor brightness temperature (K), or None; ``sun``: (azimuth, elevation) in degrees of the
+    acquisition, or None; ``files``: every raster file read (integrity checks, hashing).
+    """
+
+    lst: Callable
+    tir: Callable | None
+    sun: tuple[float, float] | None
+    files: tuple[Path, ...]
+
+
+@runtime_checkable
+class FillSource(Protocol):
+    """What a ``"fill"`` key opens: reflectance that fills the primary image's gaps and clouds.
+
+    Band *roles* are ``blue, green, red, nir, swir, swir2`` (and ``scl``, a scene-classification cloud layer
+    read when no cloud mask key is given). :class:`glacierinv.preprocess.sentinel2.Sentinel2` is the one
+    implementation today.
+    """
+
+    source: Path
+    bands: dict[str, tuple[Path, int]]  # role → (file, band index)
+    level: str
+    sun: tuple[float, float] | None
+
+    def has(self, role: str) -> bool: ...
+
+    def channels(self) -> set[str]: ...  # the stack channels it provides (``swir1`` for role ``swir``)
+
+    def reflectances(self, roles: list[str], grid: Grid, window=None, *, require_overlap: bool = True): ...
+
+
+@dataclass(frozen=True)
+class Sensor:
+    """A product family: its ``[inputs]`` keys, channels, native pixel sizes and its readers.
+
+    ``open(paths, dem, calibration)`` → :class:`Product` for the family's ``"primary"`` keys, or for a
+    ``"fill"`` key when nothing else is given (raises :class:`InputError` with one clear line on a malformed
+    product). ``fill(path)`` → :class:`FillSource` for the family's ``"fill"`` keys. ``thermal(path)`` →
+    :class:`ThermalSource` for its ``"thermal"`` keys. ``options(cfg)`` → extra keyword arguments of
+    ``open`` taken from the run configuration (e.g. Landsat's ``[stack] landsat_pan``).
+
+    A sensor with a new role is one module declaring its keys with that role and the matching reader, plus
+    one line in :data:`glacierinv.preprocess.sensors.SENSORS`; :func:`~glacierinv.preprocess.sensors.open_scene`
+    finds readers by the role of the keys a scene gives.
     """
 
     name: str
@@ -164,7 +215,8 @@ class Sensor:
     channels: dict[str, float]  # channel → central wavelength (µm), the union over the family
     native_res_m: dict[str, float]  # channel → native pixel size (m), the finest variant of the family
     open: Callable[..., Product] | None = None
-    thermal: Callable[..., Callable] | None = None
+    thermal: Callable[[Path], ThermalSource] | None = None
+    fill: Callable[[Path], FillSource] | None = None
     doc: str = ""
     options: Callable[..., dict] | None = None
 

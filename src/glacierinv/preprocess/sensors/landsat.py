@@ -34,7 +34,7 @@ from glacierinv.errors import ConfigError, InputError
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import raster_grid, read_on_grid
 from glacierinv.preprocess.landsat import MTL, read_mtl
-from glacierinv.preprocess.sensors._base import OLI_CENTRAL_UM, BandRef, Key, Product, Sensor
+from glacierinv.preprocess.sensors._base import OLI_CENTRAL_UM, BandRef, Key, Product, Sensor, ThermalSource
 
 __all__ = ["BANDS", "L2_SR", "L2_ST", "SENSOR", "open_landsat", "qa_cloud"]
 
@@ -250,11 +250,11 @@ def _qa_reader(path: Path, *, collection1: bool):
     return read
 
 
-def thermal_reader(mtl_path: Path):
-    """(LST reader, sun position, files, brightness-temperature reader) of the thermal-only key ``landsat_mtl``."""
+def thermal_reader(mtl_path: Path) -> ThermalSource:
+    """LST and brightness-temperature readers of the thermal-only key ``landsat_mtl`` (a Level-1 MTL)."""
     mtl = read_mtl(mtl_path)
     sun = (mtl.sun_azimuth_deg, mtl.sun_elevation_deg)
-    return lst_reader(mtl), sun, list(mtl.lst_band_paths().values()), bt_reader(mtl)
+    return ThermalSource(lst_reader(mtl), bt_reader(mtl), sun, tuple(mtl.lst_band_paths().values()))
 
 
 SENSOR = Sensor(

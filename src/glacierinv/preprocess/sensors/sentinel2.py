@@ -17,7 +17,7 @@ from pathlib import Path
 from glacierinv.errors import ConfigError
 from glacierinv.preprocess.sensors._base import Key, Product, Sensor
 
-__all__ = ["SENSOR", "open_s2"]
+__all__ = ["SENSOR", "open_fill", "open_s2"]
 
 KEYS = (
     Key(
@@ -57,6 +57,13 @@ def open_s2(paths: dict[str, Path], *, dem: Path | None = None, calibration: dic
     return s2_product(open_sentinel2(p), "sentinel2" if paths.get("sentinel2") else "s2")
 
 
+def open_fill(path: Path):
+    """The Sentinel-2 product of a ``"fill"`` key: gap and cloud fill beside another primary image."""
+    from glacierinv.preprocess.sentinel2 import open_sentinel2
+
+    return open_sentinel2(path)
+
+
 SENSOR = Sensor(
     name="sentinel2",
     title="Sentinel-2 MSI (L1C, L2A)",
@@ -64,4 +71,5 @@ SENSOR = Sensor(
     channels={"blue": 0.49, "green": 0.56, "red": 0.665, "nir": 0.842, "swir1": 1.61, "swir2": 2.19},
     native_res_m={"blue": 10.0, "green": 10.0, "red": 10.0, "nir": 10.0, "swir1": 20.0, "swir2": 20.0},
     open=open_s2,
+    fill=open_fill,
 )
