@@ -12,6 +12,12 @@ once (stack, baseline segmentation, outlines in process), then the three stages 
 and CPU seconds, the serial rest, the cluster start-up, the workers' peak RSS (sampled), and whether the
 inventory and analysis CSVs are byte-identical to the in-process run's.
 
+``--task-share SLOTS`` runs the outlines, units, attributes and analyse stages of that scene (``--glacier-base``
+tiled ``--glacier-tiles`` times) in one process with their work cut into the batches a cluster of SLOTS
+workers gets, and meters the CPU seconds inside the tasks (and pickling the tasks' inputs and results)
+against the stage's whole CPU time: the share ``p`` that workers can take over (CPU time, so a loaded
+machine measures it as well as an idle one).
+
 ``--terrain-complexes`` does the same on real terrain without the raster stages: every complex of the
 Ötztal SRTM ice mask of ``units_scale.make_complexes`` (``--terrain-res`` 30 m, ``--terrain-z-ice`` m),
 split into units, their attributes, terrain histograms and mainline profiles (the per-glacier work of
@@ -85,6 +91,50 @@ print(json.dumps({"seconds": time.perf_counter() - t, "worker_peak_rss_mb": sort
 
 GLACIER_STAGES = ("units", "attributes", "analyse")
 
+TASK_SHARE_CHILD = r"""
+import json, pickle, sys, time
+from glacierinv.config import load_config
+from glacierinv.pipeline import get_stage
+from glacierinv.pipeline.runfolder import RunFolder
+from glacierinv.taskmap import using
+cfg = load_config(sys.argv[1])
+cfg = cfg.model_copy(update={"segment": cfg.segment.model_copy(update={"method": "baseline"})})
+run = RunFolder(sys.argv[2])
+import importlib  # the stages' modules first: their import is a fixed cost, not part of a stage's work
+for m in ("glacierinv.outlines.review", "glacierinv.outlines.vectorize", "glacierinv.units",
+          "glacierinv.attributes", "glacierinv.analysis", "scipy.ndimage"):
+    importlib.import_module(m)
+class Meter:  # the run's cluster as seen by a stage: batches for `slots` workers, run here, CPU metered
+    def __init__(self, slots):
+        self.slots, self.tasks_cpu, self.io_cpu, self.n = slots, 0.0, 0.0, 0
+        self.batches_per_slot = cfg.runtime.batches_per_worker
+    def map(self, func, items, *, keys=None):
+        out = []
+        for item in items:
+            c0 = time.process_time()
+            item = pickle.loads(pickle.dumps(item))  # what the client and the worker do with it
+            c1 = time.process_time()
+            r = func(item)
+            c2 = time.process_time()
+            out.append(pickle.loads(pickle.dumps(r)))
+            self.io_cpu += (c1 - c0) + time.process_time() - c2
+            self.tasks_cpu += c2 - c1
+            self.n += 1
+        return out
+out = {}
+for name in json.loads(sys.argv[4]):
+    meter = Meter(int(sys.argv[3]))
+    stage = get_stage(name)
+    c0, t0 = time.process_time(), time.perf_counter()
+    with using(meter):
+        stage.run(cfg, run, lambda f: None)
+    cpu = time.process_time() - c0
+    out[name] = {"cpu_s": cpu, "wall_s": time.perf_counter() - t0, "tasks_cpu_s": meter.tasks_cpu,
+                 "pickle_cpu_s": meter.io_cpu, "tasks": meter.n}
+print(json.dumps(out))
+"""
+SHARE_STAGES = ("outlines", "units", "attributes", "analyse")
+
 TERRAIN_CHILD = r"""
 import hashlib, json, sys, time
 import geopandas as gpd
@@ -120,6 +170,49 @@ out |= {"n_complexes": len(ice), "n_units": len(units), "digest": h.hexdigest()[
 print(json.dumps(out))
 """
 TERRAIN_STEPS = ("units", "attributes", "terrain", "profiles")
+
+
+def task_share(tmp: Path, base_px: int, tiles: int, slots: int, repeats: int) -> None:
+    """CPU seconds of each per-glacier stage inside its tasks and in the main process (see the docstring)."""
+    import os
+
+    import pyogrio
+    from _tiled_scene import tile_scene
+
+    base, scene, run = tmp / "sbase", tmp / "sscene", tmp / "srun"
+    if tiles <= 1:
+        scene = base
+    if not (run / "outlines.gpkg").exists():  # prepared once (a --work folder keeps it)
+        _generate(base, seed=1, size_px=base_px)
+        if tiles > 1:
+            tile_scene(base, scene, tiles)
+        _run_stages(scene, run, {"segment": {"method": "baseline"}}, ("stack", "segment", "outlines"))
+    n = pyogrio.read_info(run / "outlines.gpkg", layer="glaciers")["features"]
+    mpx = (base_px * tiles) ** 2 / 1e6
+    print(f"task share: {base_px * tiles}² scene ({mpx:.1f} Mpx), {n} complexes, batches for {slots} "
+          f"workers, every stage in one process; load {os.getloadavg()}", flush=True)  # fmt: skip
+    best: dict = {}
+    for _rep in range(repeats):
+        res = subprocess.run([sys.executable, "-c", TASK_SHARE_CHILD, str(scene / "config.toml"), str(run),
+                              str(slots), json.dumps(SHARE_STAGES)], capture_output=True, text=True)  # fmt: skip
+        if res.returncode != 0:
+            raise RuntimeError(res.stderr[-3000:])
+        f = json.loads(res.stdout.strip().splitlines()[-1])
+        for k, v in f.items():
+            if k not in best or v["cpu_s"] < best[k]["cpu_s"]:
+                best[k] = v
+        print(f"  run {_rep + 1}: " + ", ".join(f"{k} {v['cpu_s']:.1f} CPU s" for k, v in f.items())
+              + f"; load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
+    total = {"cpu_s": 0.0, "tasks_cpu_s": 0.0}
+    for k, v in best.items():
+        main = v["cpu_s"] - v["tasks_cpu_s"]
+        total["cpu_s"] += v["cpu_s"]
+        total["tasks_cpu_s"] += v["tasks_cpu_s"]
+        print(f"  {k:<10} {v['cpu_s']:7.1f} CPU s ({v['cpu_s'] / mpx:.3f} s/Mpx): in {v['tasks']} tasks "
+              f"{v['tasks_cpu_s']:.1f} s, main process {main:.1f} s (of which pickling {v['pickle_cpu_s']:.2f} s)"
+              f" → task share p = {v['tasks_cpu_s'] / v['cpu_s']:.3f}")  # fmt: skip
+    print(f"  all four: {total['cpu_s']:.1f} CPU s, p = {total['tasks_cpu_s'] / total['cpu_s']:.3f} "
+          f"(best of {repeats} per stage); load after {os.getloadavg()}")  # fmt: skip
 
 
 def terrain_complexes(res: float, z_ice: float, repeats: int) -> None:
@@ -281,6 +374,13 @@ def main() -> None:
     ap.add_argument(
         "--glacier-base", type=int, default=1024, help="scene size tiled for the per-glacier test"
     )
+    ap.add_argument(
+        "--task-share", type=int, default=0, metavar="SLOTS",
+        help="CPU share of the per-glacier stages inside tasks batched for SLOTS workers (0: skip)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--work", type=Path, help="keep the --task-share scene and run here (reused when present)"
+    )
     ap.add_argument("--terrain-complexes", action="store_true", help="per-glacier work on real terrain")
     ap.add_argument("--terrain-res", type=float, default=30.0)
     ap.add_argument("--terrain-z-ice", type=float, default=2600.0)
@@ -294,7 +394,11 @@ def main() -> None:
     print(f"machine: {platform.machine()} {platform.processor()} python {platform.python_version()}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        if args.glacier_tiles:
+        if args.task_share:
+            work = args.work or tmp
+            work.mkdir(parents=True, exist_ok=True)
+            task_share(work, args.glacier_base, max(1, args.glacier_tiles), args.task_share, args.repeats)
+        elif args.glacier_tiles:
             glacier_stages(tmp, args.glacier_base, args.glacier_tiles, args.repeats)
         rows = []
         for size in args.sizes:

@@ -160,3 +160,13 @@ def test_units_and_attributes_as_tasks_equal_in_process_and_survive_a_lost_worke
     for a, b in ((units, d_units), (debris, d_debris), (divides, d_divides), (attrs, d_attrs),
                  (hyps, d_hyps), (lines, d_lines)):  # fmt: skip
         _same_frames(a, b)
+
+
+def test_batches_per_worker_default_from_the_config_and_checked():
+    from glacierinv.config import RuntimeConfig
+
+    default = RuntimeConfig.model_fields["batches_per_worker"].default
+    assert TaskRunner().batches_per_slot == default
+    assert TaskRunner(workers=2, batches_per_worker=3).batches_per_slot == 3
+    with pytest.raises(ConfigError, match="batches_per_worker"):
+        TaskRunner(batches_per_worker=0)

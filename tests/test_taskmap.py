@@ -25,8 +25,9 @@ class _Cluster:
 
     slots = 2
 
-    def __init__(self):
+    def __init__(self, batches_per_slot: int = 6):
         self.calls = []
+        self.batches_per_slot = batches_per_slot
 
     def map(self, func, items, *, keys=None):
         self.calls.append(list(keys))
@@ -41,3 +42,10 @@ def test_in_process_by_default_and_the_run_cluster_when_set():
         assert map_tasks(abs, [-3, 4], keys=["a", "b"]) == [3, 4]
     assert cluster.calls == [["a", "b"]]
     assert batch_count(40) == 1  # reset when the block ends
+
+
+def test_batches_per_slot_comes_from_the_task_map():
+    with using(_Cluster(batches_per_slot=2)):
+        assert batch_count(40) == 4 and batch_count(3) == 3
+    with using(_Cluster(batches_per_slot=1)):
+        assert batch_count(40) == 2

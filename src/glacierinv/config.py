@@ -280,6 +280,12 @@ class RuntimeConfig(_Section):
     scheduler: str | None = Field(
         None, description="address of an existing Dask scheduler", examples=["tcp://127.0.0.1:8786"]
     )
+    batches_per_worker: int = Field(
+        6,
+        ge=1,
+        description="per-glacier and per-window work (outlines, units, attributes, analyse) is cut into this "
+        "many tasks per Dask worker: more balance unequal glacier complexes, fewer cost less overhead",
+    )
     seed: int = Field(0, description="random seed")
     tile_px: int = Field(
         0, description=">0: split each scene into tiles of this many px (tasks for Dask); 0 = whole scenes"

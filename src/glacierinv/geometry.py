@@ -21,6 +21,7 @@ from shapely.geometry.base import BaseGeometry
 __all__ = [
     "SIZE_CLASSES_KM2",
     "area_km2",
+    "box_areas",
     "covered_area_km2",
     "equal_area_crs",
     "find_overlaps",
@@ -53,6 +54,13 @@ def area_km2(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> np.ndarray:
         raise ValueError("geometries have no CRS; cannot compute areas")
     lonlat = geoms.to_crs(4326)
     return np.array([geometry_area_km2(g) for g in lonlat], dtype="float64")
+
+
+def box_areas(geoms) -> np.ndarray:
+    """Area of each geometry's bounding box (CRS units², 0 for an empty or missing geometry): the weight of
+    a glacier's window when its work is cut into tasks."""
+    b = shapely.bounds(np.asarray(geoms))
+    return np.nan_to_num((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))
 
 
 def local_metric_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> CRS:

@@ -14,6 +14,8 @@ onto the lightest batch; Graham's LPT rule), so one huge complex does not wait b
 [[0], [1, 2, 3]]
 >>> map_tasks(abs, [-1, 2, -3])
 [1, 2, 3]
+>>> map_batched(lambda batch: [x * 10 for x in batch], [1, 2, 3], [1.0, 1.0, 1.0], name="times")
+[10, 20, 30]
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import heapq
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any, Protocol
 
-__all__ = ["TaskMap", "batch_count", "map_tasks", "plan_batches", "using"]
+__all__ = ["TaskMap", "batch_count", "map_batched", "map_tasks", "plan_batches", "using"]
 
 
 class TaskMap(Protocol):
@@ -39,13 +41,13 @@ class TaskMap(Protocol):
     def slots(self) -> int:
         """Tasks that run at the same time (workers of the cluster; 1 in process)."""
 
+    @property
+    def batches_per_slot(self) -> int:
+        """How many batches each slot gets (``[runtime] batches_per_worker``): several per worker balance
+        unequal batches."""
+
 
 _current: contextvars.ContextVar[TaskMap | None] = contextvars.ContextVar("glacierinv_task_map", default=None)
-
-#: batches per slot when the work is spread over a cluster: several per worker balance unequal batches
-#: (docs/pipeline.md: 4-8 tasks per worker kept 2 workers at 1.7-1.8× on the tile stages)
-BATCHES_PER_SLOT = 6
-
 
 @contextlib.contextmanager
 def using(task_map: TaskMap | None) -> Iterator[None]:
@@ -58,11 +60,12 @@ def using(task_map: TaskMap | None) -> Iterator[None]:
 
 
 def batch_count(n_groups: int) -> int:
-    """How many batches to cut ``n_groups`` groups into: 1 in process, else ``BATCHES_PER_SLOT`` per slot."""
+    """How many batches to cut ``n_groups`` groups into: 1 in process, else the task map's
+    ``batches_per_slot`` per slot (at most one group per batch)."""
     task_map = _current.get()
     if task_map is None or n_groups <= 1:
         return min(n_groups, 1)
-    return min(n_groups, BATCHES_PER_SLOT * max(1, int(task_map.slots)))
+    return min(n_groups, max(1, int(task_map.batches_per_slot)) * max(1, int(task_map.slots)))
 
 
 def map_tasks(func: Callable[[Any], Any], items: Sequence[Any], *, keys: Sequence[str] | None = None) -> list:
@@ -116,3 +119,30 @@ def plan_batches(
         batches[b].extend(group_list[g])
         heapq.heappush(heap, (load + group_weight[g], b))
     return sorted((sorted(b) for b in batches if b), key=lambda b: b[0])
+
+
+def map_batched(
+    func: Callable[[list], list],
+    items: Sequence[Any],
+    weights: Sequence[float],
+    *,
+    name: str,
+    groups: Sequence[Hashable] | None = None,
+) -> list:
+    """One result per item, in item order, from tasks over batches of items (:func:`plan_batches`).
+
+    ``func(batch)`` takes a list of items and returns their results in the same order; it runs once per
+    batch (:func:`map_tasks`: on the run's cluster when one is set, else here in one batch), so it can
+    open its files once per batch. Tasks are named ``{name}-00000``, ``{name}-00001``, …
+    """
+    items = list(items)
+    n_groups = len(set(groups)) if groups is not None else len(items)
+    plan = plan_batches(weights, batch_count(n_groups), groups)
+    done = map_tasks(
+        func, [[items[i] for i in idx] for idx in plan], keys=[f"{name}-{k:05d}" for k in range(len(plan))]
+    )
+    out: list = [None] * len(items)
+    for idx, results in zip(plan, done, strict=True):
+        for i, r in zip(idx, results, strict=True):
+            out[i] = r
+    return out

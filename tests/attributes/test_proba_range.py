@@ -11,6 +11,8 @@ from shapely.geometry import box
 from glacierinv.attributes.proba_range import probability_area_range
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import write_raster
+from glacierinv.taskmap import using
+from tests.shuffled_cluster import ShuffledCluster
 
 PX = 2.0  # m
 ORIGIN = (500000.0, 4000000.0)
@@ -68,3 +70,19 @@ def test_outside_the_raster_is_nan_and_empty_input(tmp_path):
     a25, a75 = probability_area_range(far, proba)
     assert np.isnan(a25[0]) and np.isnan(a75[0])
     assert probability_area_range(far.iloc[:0], proba)[0].size == 0
+
+
+def test_as_tasks_gives_the_ranges_of_one_process(tmp_path):
+    """Each glacier (and its neighbours) in a task, batches out of order: the same areas, exactly."""
+    rng = np.random.default_rng(7)
+    p = rng.uniform(0, 1, (80, 120))
+    boxes = [_box(c, r, c + 9, r + 11) for c in range(2, 110, 12) for r in (3, 20, 40, 60)]  # 2-3 px gaps
+    gl = gpd.GeoDataFrame(geometry=boxes, crs="EPSG:32643")
+    proba = _proba(tmp_path, p)
+    one = probability_area_range(gl, proba)
+    cluster = ShuffledCluster(slots=2)
+    with using(cluster):
+        tasks = probability_area_range(gl, proba)
+    assert len(cluster.keys) == 12
+    np.testing.assert_array_equal(one[0], tasks[0])
+    np.testing.assert_array_equal(one[1], tasks[1])

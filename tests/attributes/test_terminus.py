@@ -18,6 +18,8 @@ from glacierinv.attributes.terminus import (
     terminus_type,
     terminus_types,
 )
+from glacierinv.taskmap import using
+from tests.shuffled_cluster import ShuffledCluster
 
 PIX = 2.0
 
@@ -148,6 +150,27 @@ def test_runner_ndwi_from_stack_and_cloud_mask(tmp_path):
     g2[41:, :] = np.nan
     st2 = _write(tmp_path / "stack2.tif", np.stack([g2, nir]), ["green", "nir"], tr)
     assert terminus_types(gdf, dem, grid_path=st2, stack_path=st2)[0][0] == TERM_UNKNOWN
+
+
+def test_runner_as_tasks_gives_the_codes_of_one_process(tmp_path):
+    """Each glacier's window read in a task (batches out of order, pickled): the same codes and evidence."""
+    inside, z = _tongue(w=60)
+    tr = from_origin(500000, 3000000, PIX, PIX)
+    green = np.full(inside.shape, 0.2, "float32")
+    nir = np.full(inside.shape, 0.2, "float32")
+    green[40:55, 5:35], nir[40:55, 5:35] = 0.14, 0.05
+    stack = _write(tmp_path / "stack.tif", np.stack([green, nir]), ["green", "nir"], tr)
+    dem = _write(tmp_path / "dem.tif", z.astype("float32"), ["z"], tr)
+    boxes = [shapely.box(500000 + c * PIX, 3000000 - r1 * PIX, 500000 + (c + 6) * PIX, 3000000 - r0 * PIX)
+             for c in (2, 12, 22, 32, 42) for r0, r1 in ((5, 20), (20, 40))]  # fmt: skip
+    gdf = gpd.GeoDataFrame(geometry=boxes, crs="EPSG:32645")
+    one = terminus_types(gdf, dem, grid_path=stack, stack_path=stack)
+    cluster = ShuffledCluster(slots=2)
+    with using(cluster):
+        tasks = terminus_types(gdf, dem, grid_path=stack, stack_path=stack)
+    assert len(cluster.keys) == 10 and cluster.keys[-1] == "terminus_type-00009"
+    assert one[0].tolist() == tasks[0].tolist() and one[1] == tasks[1]
+    assert len(set(one[0].tolist())) > 1  # not a trivial case: lake and land termini among them
 
 
 def test_runner_rejects_geographic_grid(tmp_path):

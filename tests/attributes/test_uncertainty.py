@@ -102,3 +102,21 @@ def test_empty_and_bad_inputs():
         buffer_uncertainty(g, pixel_size_m=0)
     with pytest.raises(InputError, match="no CRS"):
         buffer_uncertainty(gpd.GeoDataFrame(geometry=[_sq(0, 0, 100)]), pixel_size_m=2)
+
+
+def test_complexes_as_tasks_give_the_uncertainty_of_one_process():
+    """Each complex's bands in a task (batches out of order, pickled): the same numbers, exactly."""
+    from glacierinv.taskmap import using
+    from tests.shuffled_cluster import ShuffledCluster
+
+    geoms = [_sq(x, y, 300.0) for x in (0, 300, 900, 1500) for y in (0, 300, 1000)]  # touching units
+    g = gpd.GeoDataFrame({"glac_id": [str(i) for i in range(len(geoms))]}, geometry=geoms, crs=32643)
+    debris = gpd.GeoDataFrame(geometry=[_sq(10, 10, 100.0), _sq(920, 20, 50.0)], crs=32643)
+    one = buffer_uncertainty(g, debris, pixel_size_m=2.0, buffer_px=2.0)
+    cluster = ShuffledCluster(slots=2)
+    with using(cluster):
+        tasks = buffer_uncertainty(g, debris, pixel_size_m=2.0, buffer_px=2.0)
+    assert "buffer_uncertainty-00001" in cluster.keys  # several batches of complexes ran
+    np.testing.assert_array_equal(one[0]["area_unc_km2"], tasks[0]["area_unc_km2"])
+    np.testing.assert_array_equal(one[0]["debris_unc_km2"], tasks[0]["debris_unc_km2"])
+    assert one[1] == tasks[1]

@@ -63,3 +63,28 @@ def test_run_refuses_foreign_nonempty_folder(tmp_path):
 
 def test_stage_on_non_run_folder(tmp_path):
     _one_line_error(runner.invoke(app, ["stage", "outlines", str(tmp_path)]))
+
+
+def test_run_batches_per_worker_option(tmp_path, monkeypatch):
+    """`--batches-per-worker` sets [runtime] batches_per_worker (default from the config model); a bad
+    value is one line and exit 2, before anything is written."""
+    from glacierinv.config import RuntimeConfig
+
+    seen = []  # the runtime settings each run would start with
+    monkeypatch.setattr(
+        "glacierinv.cli.run._run_with_progress", lambda fn, cfg, out, **kw: seen.append(cfg.runtime)
+    )
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[inputs]\ndem = "dem.tif"\n[runtime]\nbatches_per_worker = 3\n')
+    assert runner.invoke(app, ["run", str(cfg), "--out", str(tmp_path / "a")]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["run", str(cfg), "--out", str(tmp_path / "b"), "--batches-per-worker", "2"]
+        ).exit_code
+        == 0
+    )
+    assert [r.batches_per_worker for r in seen] == [3, 2]
+    assert RuntimeConfig().batches_per_worker == RuntimeConfig.model_fields["batches_per_worker"].default
+    res = runner.invoke(app, ["run", str(cfg), "--out", str(tmp_path / "c"), "--batches-per-worker", "0"])
+    _one_line_error(res)
+    assert "--batches-per-worker" in res.output and not (tmp_path / "c").exists()

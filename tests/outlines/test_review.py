@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from glacierinv.outlines.review import REASONS, ReviewParams, flag_for_review
+from glacierinv.taskmap import using
 from tests.outlines._scene import box_px, gdf, write
+from tests.shuffled_cluster import ShuffledCluster
 
 N = 600
 
@@ -98,6 +100,20 @@ def test_each_reason_on_its_constructed_case(scene):
     # the touching lake only, as far as it lies in the glacier's window (ring_px + 2 = 5 px beyond the outline)
     assert water.area_km2 == pytest.approx(5 * 170 * 4e-6, rel=0.05)
     assert "cloud" in flags[flags.reason == "cloud_shadow"].iloc[0].evidence
+
+
+def test_glaciers_scanned_as_tasks_give_the_flags_of_one_process(scene):
+    """Each glacier's window scan as a task (batches out of order, items pickled): the same flags, ranked
+    the same, exactly as in process."""
+    glaciers, debris, paths = scene
+    one = flag_for_review(glaciers, debris, **paths, params=PARAMS)
+    cluster = ShuffledCluster(slots=2)
+    with using(cluster):
+        tasks = flag_for_review(glaciers, debris, **paths, params=PARAMS)
+    # three glaciers: one scan task each; A's two debris patches: one fragmented-debris task
+    assert cluster.keys == [*(f"review_scan-0000{k}" for k in range(3)), "fragmented_debris-00000"]
+    assert one.drop(columns="geometry").equals(tasks.drop(columns="geometry"))
+    assert [g.wkb for g in one.geometry] == [g.wkb for g in tasks.geometry]
 
 
 def test_ranked_by_area_times_weight(scene):

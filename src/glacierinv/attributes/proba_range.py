@@ -12,6 +12,7 @@ Read window by window (one padded window per glacier), so memory follows the lar
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import geopandas as gpd
@@ -21,8 +22,10 @@ import shapely
 from rasterio.windows import Window
 from scipy import ndimage
 
+from glacierinv.geometry import box_areas
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import open_raster, read_window
+from glacierinv.taskmap import map_batched
 
 __all__ = ["probability_area_range"]
 
@@ -49,38 +52,66 @@ def probability_area_range(
         Glacier-probability thresholds (0-1) of the permissive and the strict area.
     """
     n = len(glaciers)
-    area_low, area_high = np.full(n, np.nan), np.full(n, np.nan)
     if n == 0:
-        return area_low, area_high
+        return np.full(0, np.nan), np.full(0, np.nan)
+    with open_raster(proba_path) as ds:
+        crs = ds.crs
+        res = abs(ds.transform.a)
+    gl = glaciers.to_crs(crs) if glaciers.crs != crs else glaciers
+    geoms = gl.geometry.to_numpy()
+    tree = shapely.STRtree(geoms)
+    # candidate neighbours: the glaciers whose boxes reach the glacier's box grown a little more than the
+    # buffer; the task keeps those whose boxes meet the buffer's box, as a query with the buffer would
+    reach = (ring_px + 1) * res * 1.01 + res
+    b = shapely.bounds(geoms)
+    near = shapely.box(b[:, 0] - reach, b[:, 1] - reach, b[:, 2] + reach, b[:, 3] + reach)
+    items = []
+    for i, geom in enumerate(geoms):
+        cand = (
+            [] if geom is None or geom.is_empty else [geoms[j] for j in sorted(tree.query(near[i])) if j != i]
+        )
+        items.append((geom, cand))
+    done = map_batched(partial(_range_batch, str(proba_path), ring_px, low, high), items, box_areas(geoms),
+                       name="probability_range")  # fmt: skip
+    return np.array([lo for lo, _ in done], float), np.array([hi for _, hi in done], float)
+
+
+def _range_batch(proba_path: str, ring_px: int, low: float, high: float, batch: list) -> list:
+    """(area_low_km2, area_high_km2) of each (glacier, candidate neighbours) of a batch (a task)."""
+    out = []
     with open_raster(proba_path) as ds:
         grid = Grid(ds.crs, ds.transform, (ds.height, ds.width))
         scale = 255.0 if ds.dtypes[0] == "uint8" else 1.0
-        gl = glaciers.to_crs(grid.crs) if glaciers.crs != grid.crs else glaciers
-        geoms = gl.geometry.to_numpy()
-        tree = shapely.STRtree(geoms)
         px_km2 = abs(grid.res[0] * grid.res[1]) / 1e6
-        for i, geom in enumerate(geoms):
-            if geom is None or geom.is_empty:
-                continue
-            win = _window(geom, grid, ring_px + 1)
-            if win is None:
-                continue
-            wgrid = grid.window_grid(win)
-            near = [j for j in tree.query(geom.buffer((ring_px + 1) * abs(grid.res[0]))) if j != i]
-            labels = _labels([geom] + [geoms[j] for j in near], wgrid)
-            proba = read_window(ds, win, [1, 2, 3], as_float=False).astype("float32") / scale
-            p_glacier = proba[1] + proba[2]
-            valid = proba.sum(axis=0) > 0  # nodata pixels are written as 0 in every band
-            if not valid.any():
-                continue
-            inside = labels == 1
-            # pixels outside every outline go to the nearest glacier, within ring_px
-            dist, idx = ndimage.distance_transform_edt(labels == 0, return_indices=True)
-            nearest = labels[idx[0], idx[1]]
-            mine = inside | ((labels == 0) & (nearest == 1) & (dist <= ring_px))
-            area_high[i] = float((inside & valid & (p_glacier >= high)).sum()) * px_km2
-            area_low[i] = float((mine & valid & (p_glacier >= low)).sum()) * px_km2
-    return area_low, area_high
+        for geom, cand in batch:
+            out.append(_area_range(ds, grid, scale, px_km2, geom, cand, ring_px, low, high))
+    return out
+
+
+def _area_range(ds, grid: Grid, scale, px_km2, geom, cand, ring_px, low, high) -> tuple[float, float]:
+    if geom is None or geom.is_empty:
+        return np.nan, np.nan
+    win = _window(geom, grid, ring_px + 1)
+    if win is None:
+        return np.nan, np.nan
+    wgrid = grid.window_grid(win)
+    reach = shapely.box(*geom.buffer((ring_px + 1) * abs(grid.res[0])).bounds)
+    near = [g for g in cand if reach.intersects(shapely.box(*g.bounds))]  # the neighbours whose boxes meet it
+    labels = _labels([geom, *near], wgrid)
+    proba = read_window(ds, win, [1, 2, 3], as_float=False).astype("float32") / scale
+    p_glacier = proba[1] + proba[2]
+    valid = proba.sum(axis=0) > 0  # nodata pixels are written as 0 in every band
+    if not valid.any():
+        return np.nan, np.nan
+    inside = labels == 1
+    # pixels outside every outline go to the nearest glacier, within ring_px
+    dist, idx = ndimage.distance_transform_edt(labels == 0, return_indices=True)
+    nearest = labels[idx[0], idx[1]]
+    mine = inside | ((labels == 0) & (nearest == 1) & (dist <= ring_px))
+    return (
+        float((mine & valid & (p_glacier >= low)).sum()) * px_km2,
+        float((inside & valid & (p_glacier >= high)).sum()) * px_km2,
+    )
 
 
 def _window(geom, grid: Grid, pad_px: int) -> Window | None:

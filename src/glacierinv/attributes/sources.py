@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+
+from glacierinv.geometry import box_areas
+from glacierinv.taskmap import map_batched
 
 __all__ = ["SOURCE_CODES", "fill_sensor_of", "image_source_per_glacier"]
 
@@ -27,15 +31,25 @@ def image_source_per_glacier(
 ) -> list[str | None]:
     """The majority source of each glacier's pixels (exactextract, coverage-weighted): ``primary_name``
     for code 1, the fill product's sensor (:func:`fill_sensor_of`, e.g. ``"sentinel2"``) for 2, None where
-    no pixel has a source."""
-    from exactextract import exact_extract
-
+    no pixel has a source. Computed as tasks over batches of glaciers (:mod:`glacierinv.taskmap`)."""
     from glacierinv.io.raster import raster_grid
 
     crs = raster_grid(source_path).crs
-    frame = exact_extract(str(source_path), glaciers.to_crs(crs), ["majority"], output="pandas")
+    geoms = glaciers.to_crs(crs).geometry.to_numpy()
+    codes = map_batched(partial(_majority_batch, str(source_path), crs), list(geoms), box_areas(geoms),
+                        name="image_source")  # fmt: skip
     names = {1: primary_name, 2: fill_sensor_of(source_path)}
     out: list[str | None] = []
-    for v in frame["majority"].to_numpy():
+    for v in codes:
         out.append(names.get(int(v)) if v is not None and np.isfinite(v) else None)
     return out
+
+
+def _majority_batch(source_path: str, crs, geoms: list) -> list:
+    """The coverage-weighted majority of ``source.tif`` under each glacier of a batch (a task)."""
+    from exactextract import exact_extract
+
+    frame = exact_extract(
+        source_path, gpd.GeoDataFrame(geometry=geoms, crs=crs), ["majority"], output="pandas"
+    )
+    return list(frame["majority"].to_numpy())

@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import geopandas as gpd
@@ -44,8 +45,10 @@ from rasterio.windows import Window, from_bounds
 from scipy import ndimage
 
 from glacierinv.errors import InputError
+from glacierinv.geometry import box_areas
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import band_index, open_on_grid, open_raster, read_window
+from glacierinv.taskmap import map_batched
 
 __all__ = ["TERM_LAKE", "TERM_LAND", "TERM_UNKNOWN", "TerminusParams", "terminus_type", "terminus_types"]
 
@@ -192,32 +195,64 @@ def terminus_types(
         grid = Grid(ds.crs, ds.transform, (ds.height, ds.width))
     if not grid.is_metric:
         raise InputError("grid raster is not in a projected (metric) CRS", grid_path, "Reproject it")
-    codes = np.full(len(glaciers), TERM_UNKNOWN, "int64")
-    evidence = ["" for _ in range(len(glaciers))]
     if len(glaciers) == 0:
-        return codes, evidence
+        return np.full(0, TERM_UNKNOWN, "int64"), []
     gl = glaciers.to_crs(grid.crs) if glaciers.crs != grid.crs else glaciers
-    pixel_m = abs(grid.transform.a)
-    with contextlib.ExitStack() as es:
-        dem = open_on_grid(es, dem_path, grid, Resampling.bilinear)
-        water_ds = open_on_grid(es, water_path, grid, Resampling.nearest) if water_path is not None else None
-        stack, ndwi_bands = None, None
-        if stack_path is not None:
-            stack = es.enter_context(open_raster(stack_path))
+    ndwi_bands = None
+    if stack_path is not None:
+        with open_raster(stack_path) as stack:
             ndwi_bands = _bands(stack, ("green", "nir"))
-            if ndwi_bands is None and water_ds is None:
-                log.warning("%s: no green/nir bands and no water mask: term_type stays 9", stack_path)
+        if ndwi_bands is None and water_path is None:
+            log.warning("%s: no green/nir bands and no water mask: term_type stays 9", stack_path)
+
+    def text(path):
+        return None if path is None else str(path)
+
+    inputs = _TerminusInputs(str(grid_path), str(dem_path), text(stack_path), text(water_path),
+                             text(masks_path), ndwi_bands, p)  # fmt: skip
+    geoms = gl.geometry.to_numpy()
+    done = map_batched(partial(_terminus_batch, inputs), list(geoms), box_areas(geoms), name="terminus_type")
+    return np.array([c for c, _ in done], "int64"), [e for _, e in done]
+
+
+@dataclass(frozen=True)
+class _TerminusInputs:
+    """The rasters a glacier's terminus type is read from (paths as text; None: absent) and the rule."""
+
+    grid: str
+    dem: str
+    stack: str | None
+    water: str | None
+    masks: str | None
+    ndwi_bands: tuple[int, ...] | None
+    params: TerminusParams
+
+
+def _terminus_batch(inputs: _TerminusInputs, geoms: list) -> list[tuple[int, str]]:
+    """(``term_type``, evidence) of each glacier of a batch (a task), the rasters opened once."""
+    p = inputs.params
+    out = []
+    with contextlib.ExitStack() as es:
+        ds = es.enter_context(open_raster(inputs.grid))
+        grid = Grid(ds.crs, ds.transform, (ds.height, ds.width))
+        pixel_m = abs(grid.transform.a)
+        dem = open_on_grid(es, inputs.dem, grid, Resampling.bilinear)
+        water_ds = (
+            open_on_grid(es, inputs.water, grid, Resampling.nearest) if inputs.water is not None else None
+        )
+        stack = es.enter_context(open_raster(inputs.stack)) if inputs.stack is not None else None
+        ndwi_bands = inputs.ndwi_bands if stack is not None else None
         masks, mask_bands = None, None
-        if masks_path is not None:
-            masks = es.enter_context(open_raster(masks_path))
+        if inputs.masks is not None:
+            masks = es.enter_context(open_raster(inputs.masks))
             mask_bands = [b for b in (_band(masks, "cloud"), _band(masks, "shadow")) if b is not None]
-        for i, geom in enumerate(gl.geometry):
+        for geom in geoms:
             if geom is None or geom.is_empty:
-                evidence[i] = "empty outline"
+                out.append((TERM_UNKNOWN, "empty outline"))
                 continue
             win = _window(geom, grid, p.pad_px)
             if win is None:
-                evidence[i] = "outline outside the image"
+                out.append((TERM_UNKNOWN, "outline outside the image"))
                 continue
             wgrid = grid.window_grid(win)
             inside = rasterio.features.geometry_mask(
@@ -243,10 +278,8 @@ def terminus_types(
                 for b in mask_bands:
                     hidden |= read_window(masks, win, b, as_float=False) == 1
                 seen = ~hidden
-            codes[i], evidence[i] = terminus_type(
-                inside, z, water, pixel_m, seen=seen, in_image=in_image, params=p
-            )
-    return codes, evidence
+            out.append(terminus_type(inside, z, water, pixel_m, seen=seen, in_image=in_image, params=p))
+    return out
 
 
 def _band(ds, name: str) -> int | None:

@@ -18,6 +18,7 @@ measured on the ellipsoid (:func:`glacierinv.geometry.area_km2`).
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 import geopandas as gpd
@@ -26,7 +27,8 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from glacierinv.errors import InputError
-from glacierinv.geometry import area_km2, to_metric
+from glacierinv.geometry import area_km2, box_areas, to_metric
+from glacierinv.taskmap import map_batched
 
 __all__ = ["buffer_uncertainty", "polygon_buffer_uncertainty_km2"]
 
@@ -64,31 +66,40 @@ def polygon_buffer_uncertainty_km2(geoms: gpd.GeoSeries, buffer_m: float) -> tup
     values = geoms.values
     tree = shapely.STRtree(values)
     parts = _complex_parts(shapely.union_all(values))
-    ring_pieces: list[BaseGeometry] = []  # outer and inner bands of each complex
-    member_pieces: list[BaseGeometry] = []  # (inner ∩ g_i) and (outer ∩ g_i+d) for each member
-    member_owner: list[int] = []
-    member_complex: list[int] = []
-    for k, U in enumerate(parts):
-        outer = U.buffer(buffer_m).difference(U)
-        inner = U.difference(U.buffer(-buffer_m))
-        ring_pieces.extend([outer, inner])
-        for i in tree.query(U, predicate="intersects"):
-            g = values[i]
-            if g.intersection(U).area <= 0:  # touches the complex only at its edge: not a member
-                continue
-            member_pieces.append(shapely.union(inner.intersection(g), outer.intersection(g.buffer(buffer_m))))
-            member_owner.append(int(i))
-            member_complex.append(k)
-    ring_km2 = area_km2(gpd.GeoSeries(ring_pieces, crs=geoms.crs)).reshape(-1, 2).sum(axis=1) / 2
-    raw_km2 = area_km2(gpd.GeoSeries(member_pieces, crs=geoms.crs)) / 2
-    owner = np.array(member_owner, dtype=int)
-    cplx = np.array(member_complex, dtype=int)
+    items = [(U, [(int(i), values[i]) for i in tree.query(U, predicate="intersects")]) for U in parts]
+    # each complex's bands and its members' shares as tasks over batches of complexes (glacierinv.taskmap)
+    done = map_batched(partial(_complex_bands, buffer_m, geoms.crs), items, box_areas(parts),
+                       name="buffer_uncertainty")  # fmt: skip
+    ring_km2 = np.array([ring for ring, _ in done], dtype="float64")
+    members = [(k, i, raw) for k, (_, shares) in enumerate(done) for i, raw in shares]
+    cplx = np.array([k for k, _, _ in members], dtype=int)
+    owner = np.array([i for _, i, _ in members], dtype=int)
+    raw_km2 = np.array([raw for _, _, raw in members], dtype="float64")
     raw_sum = np.bincount(cplx, weights=raw_km2, minlength=len(parts))
     # rescale within each complex so that the units sum exactly to the complex (removes the small
     # double counting at junctions where the bands of two units' outer margins overlap)
     scale = np.divide(ring_km2, raw_sum, out=np.zeros_like(ring_km2), where=raw_sum > 0)
     np.add.at(per, owner, raw_km2 * scale[cplx])
     return per, float(ring_km2.sum()), len(parts)
+
+
+def _complex_bands(buffer_m: float, crs, batch: list) -> list[tuple[float, list[tuple[int, float]]]]:
+    """For each (complex U, its candidate members (index, polygon)) of a batch (a task): the complex's
+    uncertainty ``(A(U+d) − A(U−d)) / 2`` (km²) and each member's raw share (km², before rescaling)."""
+    out = []
+    for U, candidates in batch:
+        outer = U.buffer(buffer_m).difference(U)
+        inner = U.difference(U.buffer(-buffer_m))
+        owners, pieces = [], []
+        for i, g in candidates:
+            if g.intersection(U).area <= 0:  # touches the complex only at its edge: not a member
+                continue
+            pieces.append(shapely.union(inner.intersection(g), outer.intersection(g.buffer(buffer_m))))
+            owners.append(i)
+        ring = area_km2(gpd.GeoSeries([outer, inner], crs=crs)).reshape(-1, 2).sum(axis=1) / 2
+        raw = area_km2(gpd.GeoSeries(pieces, crs=crs)) / 2 if pieces else np.zeros(0)
+        out.append((float(ring[0]), list(zip(owners, raw.tolist(), strict=True))))
+    return out
 
 
 def _allocate_to_glaciers(

@@ -16,7 +16,7 @@ from rich.table import Table
 from glacierinv.cli import options
 from glacierinv.cli._common import console
 from glacierinv.cli.options import param_option, section_option
-from glacierinv.config import SegmentConfig
+from glacierinv.config import RuntimeConfig, SegmentConfig
 
 __all__ = ["register"]
 
@@ -115,6 +115,7 @@ def register(app: typer.Typer) -> None:
             None, "--workers", help="Local Dask cluster with N workers (overrides config)."
         ),
         scheduler: str = typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler."),
+        batches_per_worker: int = section_option(RuntimeConfig, "batches_per_worker", "--batches-per-worker"),
     ) -> None:
         """Run the whole pipeline on CONFIG into a run folder; finished stages are skipped.
 
@@ -124,7 +125,7 @@ def register(app: typer.Typer) -> None:
         from glacierinv.pipeline import run_pipeline
 
         cfg = load_config(config)
-        cfg = _with_runtime(cfg, workers, scheduler)
+        cfg = _with_runtime(cfg, workers, scheduler, batches_per_worker)
         _check_out(out, force)
         _run_with_progress(run_pipeline, cfg, out, force=force)
 
@@ -195,12 +196,20 @@ def register(app: typer.Typer) -> None:
         _run_with_progress(run_stage, cfg, run_dir, name)
 
 
-def _with_runtime(cfg, workers: int | None, scheduler: str | None):
-    update = {}
-    if workers is not None:
-        update["workers"] = workers
-    if scheduler is not None:
-        update["scheduler"] = scheduler
+def _with_runtime(cfg, workers: int | None, scheduler: str | None, batches_per_worker: int | None = None):
+    """``cfg`` with the Dask options given on the command line (validated as in a config file)."""
+    from pydantic import ValidationError
+
+    from glacierinv.errors import ConfigError
+
+    given = {"workers": workers, "scheduler": scheduler, "batches_per_worker": batches_per_worker}
+    update = {k: v for k, v in given.items() if v is not None}
     if not update:
         return cfg
-    return cfg.model_copy(update={"runtime": cfg.runtime.model_copy(update=update)})
+    try:
+        runtime = RuntimeConfig.model_validate(cfg.runtime.model_dump() | update)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        flag = "--" + str(err["loc"][0]).replace("_", "-")
+        raise ConfigError(f"{flag}: {err['msg']}") from None
+    return cfg.model_copy(update={"runtime": runtime})

@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import rasterio.features
-import shapely
 from affine import Affine
 from pyproj import CRS
 from rasterio.enums import Resampling
@@ -24,11 +24,11 @@ from rasterio.windows import Window
 from shapely.geometry.base import BaseGeometry
 
 from glacierinv.errors import InputError, NoOverlap
-from glacierinv.geometry import utm_epsg
+from glacierinv.geometry import box_areas, utm_epsg
 from glacierinv.io.dem import check_elevations_m, metric_grid, z_factor
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import nodata_to_nan, open_raster, read_on_grid, warped_to_grid
-from glacierinv.taskmap import batch_count, map_tasks, plan_batches
+from glacierinv.taskmap import map_batched
 
 log = logging.getLogger(__name__)
 
@@ -265,25 +265,25 @@ GlacierFunc = Callable[["DemWindows", BaseGeometry, CRS, Any], Any]
 
 
 @dataclass(frozen=True)
-class _WindowBatch:
-    """One task of :func:`map_glacier_windows`: a batch of glaciers and what to compute for each."""
+class _WindowSpec:
+    """What every task of :func:`map_glacier_windows` computes, on which DEM."""
 
     func: GlacierFunc
     dem: str
     z_unit: str | None  # a DemPath's vertical unit (a Path subclass loses its attributes when pickled)
-    geoms: gpd.GeoSeries  # the batch's geometries, in the caller's CRS
-    extras: list
+    crs: Any  # the CRS of the glaciers' geometries (the caller's)
     max_cells: int
 
 
-def _window_batch(batch: _WindowBatch) -> list:
-    """Run ``batch.func`` on each glacier of the batch, the DEM opened once and read window by window."""
+def _window_batch(spec: _WindowSpec, batch: list) -> list:
+    """Run ``spec.func`` on each (geometry, extra) of the batch, the DEM opened once, window by window."""
     from glacierinv.config import dem_path
 
-    with DemWindows(dem_path(batch.dem, batch.z_unit), max_cells=batch.max_cells) as dems:
+    geoms = gpd.GeoSeries([g for g, _ in batch], crs=spec.crs)
+    with DemWindows(dem_path(spec.dem, spec.z_unit), max_cells=spec.max_cells) as dems:
         return [
-            batch.func(dems, g, crs, extra)
-            for (g, crs), extra in zip(dems.metric_geometries(batch.geoms), batch.extras, strict=True)
+            spec.func(dems, g, crs, extra)
+            for (g, crs), (_, extra) in zip(dems.metric_geometries(geoms), batch, strict=True)
         ]
 
 
@@ -330,25 +330,12 @@ def map_glacier_windows(
     extras = list(extras) if extras is not None else [None] * n
     if n == 0:
         return []
-    bounds = shapely.bounds(np.asarray(geoms.geometry.values))
-    weights = np.nan_to_num((bounds[:, 2] - bounds[:, 0]) * (bounds[:, 3] - bounds[:, 1]))
-    n_groups = len(set(groups)) if groups is not None else n
-    plan = plan_batches(weights, batch_count(n_groups), groups)
-    tasks = [
-        _WindowBatch(
-            func,
-            str(dem_path),
-            getattr(dem_path, "z_unit", None),
-            geoms.iloc[idx],
-            [extras[i] for i in idx],
-            max_cells,
-        )  # fmt: skip
-        for idx in plan
-    ]
+    spec = _WindowSpec(func, str(dem_path), getattr(dem_path, "z_unit", None), geoms.crs, max_cells)
     name = getattr(func, "func", func).__name__.strip("_")
-    done = map_tasks(_window_batch, tasks, keys=[f"{name}-{k:05d}" for k in range(len(tasks))])
-    out: list = [None] * n
-    for idx, results in zip(plan, done, strict=True):
-        for i, r in zip(idx, results, strict=True):
-            out[i] = r
-    return out
+    return map_batched(
+        partial(_window_batch, spec),
+        list(zip(geoms.geometry.values, extras, strict=True)),
+        box_areas(geoms.geometry.values),
+        name=name,
+        groups=groups,
+    )

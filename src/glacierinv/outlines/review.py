@@ -22,7 +22,10 @@ the prior inventory, or ice on every other date, is never flagged by the elevati
 inventory is evidence only: it is never copied into the outlines.
 
 Rasters are read per glacier window (the glacier's bounding box plus a margin), in blocks of at most
-``block_px`` × ``block_px`` pixels, so memory is bounded whatever the scene size.
+``block_px`` × ``block_px`` pixels, so memory is bounded whatever the scene size. The per-glacier scans and
+the fragmented-debris clusters run as tasks over batches of glaciers on the run's cluster when the pipeline
+set one (:mod:`glacierinv.taskmap`), each task reading its own glaciers' windows; their results are put back
+in glacier order, so the flags are identical in process and on any number of workers.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import geopandas as gpd
@@ -43,9 +47,10 @@ from scipy import ndimage
 from glacierinv.classes import CLEAN_ICE, NODATA
 from glacierinv.config import OutlinesConfig
 from glacierinv.errors import InputError
-from glacierinv.geometry import area_km2
+from glacierinv.geometry import area_km2, box_areas
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import band_index, iter_windows, open_on_grid, open_raster, read_window
+from glacierinv.taskmap import map_batched
 
 __all__ = ["REASONS", "ReviewParams", "drains_onto", "flag_for_review", "REVIEW_COLUMNS"]
 
@@ -180,26 +185,14 @@ def flag_for_review(
     if debris is not None and len(debris):
         deb = debris.to_crs(grid.crs) if debris.crs != grid.crs else debris
     areas = area_km2(gl)
-    tree = shapely.STRtree(gl.geometry.to_numpy())
     flags: list[dict] = []
     per_glacier: list[dict] = []
-    with contextlib.ExitStack() as stack:
-        src = _Sources.open(stack, grid, classes_path, proba_path, masks_path, stack_path, dem_path)
-        if uncertainty_path is not None:
-            src.unc = stack.enter_context(open_raster(uncertainty_path))
-        for i, geom in enumerate(gl.geometry):
-            oid = str(gl["outline_id"].iloc[i])
-            accs, stats = _scan_glacier(i, geom, gl, tree, grid, p, src)
-            per_glacier.append(stats)
-            for reason, acc in accs.items():
-                flag = _finish(reason, acc, oid, grid, p)
-                if flag is not None:
-                    flags.append(flag)
-            flags.extend(_holes(geom, oid, grid, p))
-            if areas[i] < p.near_threshold_factor * p.min_area_km2:
-                flags.append(_flag(oid, "small_polygon", geom,
-                                   f"area {areas[i]:.4f} km² is within {p.near_threshold_factor:g}× of the "
-                                   f"{p.min_area_km2:g} km² minimum"))  # fmt: skip
+    for glacier_flags, stats in _scan_glaciers(
+        gl, areas, grid, p, _RasterPaths.of(classes_path, proba_path, masks_path, uncertainty_path,
+                                            stack_path, dem_path),
+    ):  # fmt: skip
+        flags.extend(glacier_flags)
+        per_glacier.append(stats)
     if deb is not None:
         flags.extend(_fragmented_debris(gl, deb, p))
     if dem_path is not None or prior is not None or other_dates:
@@ -217,6 +210,90 @@ def flag_for_review(
 # ---------------------------------------------------------------------------------------------------------
 # per-glacier raster scan
 # ---------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _RasterPaths:
+    """The rasters a glacier's scan reads (None: absent), as strings, and the stack's NDWI bands."""
+
+    classes: str
+    proba: str | None = None
+    masks: str | None = None
+    uncertainty: str | None = None
+    stack: str | None = None
+    dem: str | None = None
+    ndwi_bands: tuple[int, int] | None = None
+
+    @classmethod
+    def of(cls, classes, proba, masks, uncertainty, stack, dem) -> _RasterPaths:
+        def text(path):
+            return None if path is None else str(path)
+
+        bands = None
+        if stack is not None:
+            with open_raster(stack) as ds:
+                g, n = _band_or_none(ds, "green"), _band_or_none(ds, "nir")
+            bands = (g, n) if g and n else None
+            if bands is None:
+                log.warning("%s: no green/nir bands; water flags skipped", stack)
+        return cls(text(classes), text(proba), text(masks), text(uncertainty), text(stack), text(dem), bands)
+
+
+def _scan_glaciers(gl: gpd.GeoDataFrame, areas, grid: Grid, p: ReviewParams, paths: _RasterPaths) -> list:
+    """Each glacier's raster flags (boundary omission, low confidence, cloud/shadow, water), its hole and
+    small-polygon flags, and its pixel statistics, in glacier order: tasks over batches of glaciers on the
+    run's cluster when one is set (:mod:`glacierinv.taskmap`), each task reading its glaciers' windows."""
+    if not len(gl):
+        return []
+    geoms = gl.geometry.to_numpy()
+    tree = shapely.STRtree(geoms)
+    pad_m = (p.ring_px + 2) * grid.res[0]
+    bounds = shapely.bounds(geoms)
+    # the glaciers whose boxes come within the scan window's margin: only they can cover a pixel of the
+    # ring (``ring_px`` < the margin) searched for omitted ice
+    near = shapely.box(bounds[:, 0] - pad_m, bounds[:, 1] - pad_m, bounds[:, 2] + pad_m, bounds[:, 3] + pad_m)
+    items = []
+    for i, geom in enumerate(geoms):
+        neighbours = tuple(geoms[j] for j in sorted(tree.query(near[i])) if j != i)
+        items.append((str(gl["outline_id"].iloc[i]), geom, neighbours, float(areas[i])))
+    return map_batched(partial(_scan_batch, paths, p), items, box_areas(geoms), name="review_scan")
+
+
+def _scan_batch(paths: _RasterPaths, p: ReviewParams, batch: list) -> list[tuple[list[dict], dict]]:
+    """Scan each (id, geometry, neighbours, area km²) of the batch, the rasters opened once: (its flags,
+    its pixel statistics)."""
+    out = []
+    with contextlib.ExitStack() as stack:
+        src = _Sources.open(stack, paths.classes, paths.proba, paths.masks, paths.stack, paths.dem)
+        src.ndwi_bands = paths.ndwi_bands
+        if paths.uncertainty is not None:
+            src.unc = stack.enter_context(open_raster(paths.uncertainty))
+        grid = src.grid
+        for oid, geom, neighbours, area in batch:
+            accs, stats = _scan_glacier(geom, list(neighbours), grid, p, src)
+            flags = [
+                f for reason, acc in accs.items() if (f := _finish(reason, acc, oid, grid, p)) is not None
+            ]
+            flags.extend(_holes(geom, oid, grid, p))
+            if area < p.near_threshold_factor * p.min_area_km2:
+                flags.append(_flag(oid, "small_polygon", geom,
+                                   f"area {area:.4f} km² is within {p.near_threshold_factor:g}× of the "
+                                   f"{p.min_area_km2:g} km² minimum"))  # fmt: skip
+            out.append((_with_areas(flags, grid.crs), _elevation_summary(stats)))
+    return out
+
+
+def _elevation_summary(stats: dict) -> dict:
+    """What the seasonal-snow rule needs of a glacier's pixels: counts and its elevations' 2nd percentile
+    and median (m; None without DEM values)."""
+    z = stats["z"]
+    return {
+        "n": stats["n"],
+        "clean": stats["clean"],
+        "z_size": int(z.size),
+        "z_p2": float(np.percentile(z, 2)) if z.size else None,
+        "z_median": float(np.median(z)) if z.size else None,
+    }
+
+
 def _glacier_window(geom, grid: Grid, pad_px: int) -> Window | None:
     res = grid.res[0]
     left, bottom, right, top = geom.bounds
@@ -230,14 +307,14 @@ def _glacier_window(geom, grid: Grid, pad_px: int) -> Window | None:
     return Window(c0, r0, c1 - c0, r1 - r0)
 
 
-def _scan_glacier(i, geom, gl, tree, grid, p, src: _Sources):
+def _scan_glacier(geom, neighbours: list, grid: Grid, p: ReviewParams, src: _Sources):
     accs: dict[str, _Acc] = {}
     stats = {"n": 0, "clean": 0, "z": []}
     pad = p.ring_px + 2
     gwin = _glacier_window(geom, grid, pad)
     if gwin is None:
+        stats["z"] = np.array([])
         return accs, stats
-    neighbours = [gl.geometry.iloc[j] for j in tree.query(geom.buffer(pad * grid.res[0])) if j != i]
     for read, core in iter_windows((int(gwin.height), int(gwin.width)), block=p.block_px, overlap=pad):
         rwin = Window(gwin.col_off + read.col_off, gwin.row_off + read.row_off, read.width, read.height)
         cs = (slice(int(core.row_off - read.row_off), int(core.row_off - read.row_off + core.height)),
@@ -308,6 +385,7 @@ class _Sources:
     """The rasters, opened once; the DEM as a warped view onto the classes grid (read per window)."""
 
     classes: object
+    grid: Grid
     proba: object = None
     proba_scale: float = 255.0
     masks: object = None
@@ -318,8 +396,10 @@ class _Sources:
     unc: object = None
 
     @classmethod
-    def open(cls, es, grid: Grid, classes_path, proba_path, masks_path, stack_path, dem_path) -> _Sources:
-        src = cls(es.enter_context(open_raster(classes_path)))
+    def open(cls, es, classes_path, proba_path, masks_path, stack_path, dem_path) -> _Sources:
+        classes = es.enter_context(open_raster(classes_path))
+        grid = Grid(classes.crs, classes.transform, (classes.height, classes.width))
+        src = cls(classes, grid)
         if proba_path is not None:
             src.proba = es.enter_context(open_raster(proba_path))
             src.proba_scale = 255.0 if src.proba.dtypes[0] == "uint8" else 1.0
@@ -328,10 +408,6 @@ class _Sources:
             src.mask_bands = tuple(_band_or_none(src.masks, n) for n in ("cloud", "shadow"))
         if stack_path is not None:
             src.stack = es.enter_context(open_raster(stack_path))
-            g, n = _band_or_none(src.stack, "green"), _band_or_none(src.stack, "nir")
-            src.ndwi_bands = (g, n) if g and n else None
-            if src.ndwi_bands is None:
-                log.warning("%s: no green/nir bands; water flags skipped", stack_path)
         if dem_path is not None:
             src.dem = open_on_grid(es, dem_path, grid, Resampling.bilinear)
         return src
@@ -408,6 +484,15 @@ def _flag(oid: str, reason: str, geom, evidence: str) -> dict:
     return {"outline_id": oid, "reason": reason, "evidence": evidence, "geometry": geom}
 
 
+def _with_areas(flags: list[dict], crs) -> list[dict]:
+    """Set each flag's ``area_km2`` (ellipsoidal) from its geometry in ``crs``; returns ``flags``."""
+    if flags:
+        areas = area_km2(gpd.GeoSeries([f["geometry"] for f in flags], crs=crs))
+        for f, a in zip(flags, areas, strict=True):
+            f["area_km2"] = float(a)
+    return flags
+
+
 # ---------------------------------------------------------------------------------------------------------
 # vector-only and scene-level flags
 # ---------------------------------------------------------------------------------------------------------
@@ -423,21 +508,35 @@ def _holes(geom, oid: str, grid: Grid, p: ReviewParams) -> list[dict]:
 
 
 def _fragmented_debris(gl: gpd.GeoDataFrame, deb: gpd.GeoDataFrame, p: ReviewParams) -> list[dict]:
-    out = []
+    """Fragmented debris flags, one glacier's debris patches per item of a task (:mod:`glacierinv.taskmap`)."""
     if "outline_id" not in deb.columns:
-        return out
+        return []
+    glaciers: dict[str, list] = {}
+    for oid, g in zip(gl["outline_id"].astype(str), gl.geometry, strict=True):
+        glaciers.setdefault(oid, []).append(g)
+    items = []
     for oid, grp in deb.groupby(deb["outline_id"].astype(str)):
         geoms = [g for g in grp.geometry if g is not None and not g.is_empty]
-        if len(geoms) < 2:
-            continue
-        # single-linkage clusters of patches closer than frag_distance_m
+        if len(geoms) >= 2:
+            items.append((str(oid), geoms, glaciers.get(str(oid), [])))
+    weights = [sum(g.area for g in geoms) for _, geoms, _ in items]
+    done = map_batched(partial(_debris_clusters, p, gl.crs), items, weights, name="fragmented_debris")
+    return [flag for flags in done for flag in flags]
+
+
+def _debris_clusters(p: ReviewParams, crs, batch: list) -> list[list[dict]]:
+    """For each (outline id, its debris patches, its glacier's parts) of a batch: the flags of its clusters
+    of patches closer than ``frag_distance_m`` (single linkage)."""
+    out = []
+    for oid, geoms, parts in batch:
+        flags = []
         buffered = shapely.union_all([g.buffer(p.frag_distance_m / 2) for g in geoms])
         for cluster in getattr(buffered, "geoms", [buffered]):
             members = [g for g in geoms if g.intersects(cluster)]
             if len(members) < 2:
                 continue
             hull = shapely.union_all(members).convex_hull
-            glacier = shapely.union_all(gl.geometry[gl["outline_id"].astype(str) == oid].to_numpy())
+            glacier = shapely.union_all(parts)
             affected = hull.intersection(glacier) if not glacier.is_empty else hull
             gaps = [
                 members[a].distance(members[b])
@@ -446,7 +545,8 @@ def _fragmented_debris(gl: gpd.GeoDataFrame, deb: gpd.GeoDataFrame, p: ReviewPar
             ]
             ev = (f"{len(members)} debris patches within {p.frag_distance_m:g} m of each other "
                   f"(closest gap {min(gaps):.0f} m): probably one debris-covered tongue")  # fmt: skip
-            out.append(_flag(str(oid), "fragmented_debris", affected, ev))
+            flags.append(_flag(oid, "fragmented_debris", affected, ev))
+        out.append(_with_areas(flags, crs))
     return out
 
 
@@ -527,21 +627,23 @@ def _persistence(geom, ev: _SnowEvidence) -> list[float | None]:
 
 
 def _seasonal_snow(gl, areas, per_glacier, p: ReviewParams, ev: _SnowEvidence) -> list[dict]:
-    low_ends = [float(np.percentile(s["z"], 2)) for s, a in zip(per_glacier, areas, strict=True)
-                if a >= p.large_glacier_km2 and s["z"].size]  # fmt: skip
+    low_ends = [s["z_p2"] for s, a in zip(per_glacier, areas, strict=True)
+                if a >= p.large_glacier_km2 and s["z_size"]]  # fmt: skip
     ref = float(np.median(low_ends)) if low_ends else None
     prior_union = shapely.union_all(ev.prior.geometry.to_numpy()) if ev.prior is not None else None
     prior_geoms = list(ev.prior.geometry) if ev.prior is not None else []
+    geoms = gl.geometry.to_numpy()
+    tree = shapely.STRtree(geoms)
     out = []
     for i, (s, a) in enumerate(zip(per_glacier, areas, strict=True)):
         if s["n"] == 0 or s["clean"] / s["n"] < p.snow_min_clean_frac:
             continue
         clean = s["clean"] / s["n"]
-        geom = gl.geometry.iloc[i]
-        bigger = [g for j, g in enumerate(gl.geometry) if j != i and areas[j] > a]
-        dist = min((geom.distance(g) for g in bigger), default=float("inf"))
-        if dist <= p.snow_isolation_m:
-            continue  # connected to the body of a larger glacier
+        geom = geoms[i]
+        # connected to the body of a larger glacier (the index finds the few within reach, not all pairs)
+        near = tree.query(geom, predicate="dwithin", distance=p.snow_isolation_m)
+        if any(j != i and areas[j] > a for j in near):
+            continue
         outside_prior = None
         if prior_union is not None:
             outside_prior = geom.distance(prior_union) > p.snow_isolation_m
@@ -550,13 +652,15 @@ def _seasonal_snow(gl, areas, per_glacier, p: ReviewParams, ev: _SnowEvidence) -
         persistent = bool(persist) and not transient
         low = None
         zmed = None
-        if ref is not None and s["z"].size:
-            zmed = float(np.median(s["z"]))
+        if ref is not None and s["z_size"]:
+            zmed = s["z_median"]
             low = a < p.snow_max_km2 and zmed <= ref - p.snow_below_m
         strong = bool(outside_prior) or transient
         weak = bool(low) and not persistent and outside_prior is not False
         if not (strong or weak):
             continue
+        bigger = [g for j, g in enumerate(geoms) if j != i and areas[j] > a]
+        dist = min((geom.distance(g) for g in bigger), default=float("inf"))
         feeds = _flow_connected(geom, bigger + prior_geoms, ev, p)
         if feeds:
             continue  # drains onto a glacier: part of its system (avalanche-fed), not seasonal snow
@@ -580,8 +684,8 @@ def _seasonal_snow(gl, areas, per_glacier, p: ReviewParams, ev: _SnowEvidence) -
 def _rank(flags: list[dict], crs, out_crs, p: ReviewParams) -> gpd.GeoDataFrame:
     if not flags:
         return _empty(out_crs)
+    _with_areas([f for f in flags if "area_km2" not in f], crs)  # the tasks measured theirs
     gdf = gpd.GeoDataFrame(flags, geometry="geometry", crs=crs)
-    gdf["area_km2"] = area_km2(gdf)
     weight = gdf["reason"].map(p.weights).fillna(0.5)
     if "weight" in gdf.columns:  # a flag may carry its own weight (strong seasonal-snow evidence)
         weight = gdf["weight"].fillna(weight).astype(float)

@@ -2,7 +2,10 @@
 
 Each window is vectorised with ``rasterio.features.shapes``; polygons that touch an inner window border
 are held back and merged with their neighbours at the end (a glacier crossing a border stays one
-polygon, whatever the block size). Then interior holes smaller than ``fill_holes_below_km2`` are filled,
+polygon, whatever the block size). The windows are vectorised as tasks over batches of windows on the
+run's cluster when the pipeline set one (:mod:`glacierinv.taskmap`; each task reads its own windows), and
+their polygons are put back in window order before the border polygons are merged in this process, so the
+outlines are identical in process and on any number of workers. Then interior holes smaller than ``fill_holes_below_km2`` are filled,
 glaciers smaller than ``min_area_km2`` are dropped (seed: 0.005 km²; areas on the ellipsoid), outlines are
 simplified by ``simplify_px`` pixels (topology-preserving), and debris is clipped to its glacier.
 """
@@ -10,6 +13,8 @@ simplified by ``simplify_px`` pixels (topology-preserving), and debris is clippe
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import geopandas as gpd
@@ -17,6 +22,7 @@ import numpy as np
 import rasterio.features
 import shapely
 from affine import Affine
+from rasterio.windows import Window
 from shapely.geometry import Polygon, shape
 
 from glacierinv.classes import CLEAN_ICE, DEBRIS
@@ -25,6 +31,7 @@ from glacierinv.geometry import area_km2, polygon_parts, repair_polygons, valid_
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import iter_windows, open_raster, read_window
 from glacierinv.io.vector import write_layers
+from glacierinv.taskmap import map_batched
 
 __all__ = [
     "mask_polygons",
@@ -32,6 +39,7 @@ __all__ = [
     "vectorize_array",
     "vectorize_classes",
     "vectorize_mask",
+    "vectorize_masks",
     "write_outlines",
 ]
 
@@ -44,22 +52,77 @@ def vectorize_mask(
 ) -> tuple[list[Polygon], Grid]:
     """Polygons of the cells of ``path`` whose value is in ``values``: one per 4-connected region
     (rasterio's default), merged across window borders."""
+    (polys,), grid = vectorize_masks(path, (values,), block_px=block_px)
+    return polys, grid
+
+
+def vectorize_masks(
+    path: str | Path,
+    value_sets: tuple[tuple[int, ...], ...],
+    *,
+    block_px: int = 1024,
+    finish: tuple[Callable[[Polygon], Polygon], ...] | None = None,
+) -> tuple[list[list[Polygon]], Grid]:
+    """:func:`vectorize_mask` for several value sets at once, each window read once.
+
+    The ``block_px`` windows are vectorised as tasks over batches of windows (:mod:`glacierinv.taskmap`:
+    on the run's cluster when one is set, else here in one batch); each task reads its own windows. The
+    polygons come back in window order and those touching an inner window border are merged here, so the
+    result does not depend on how the windows were batched.
+
+    ``finish`` (one picklable function per value set, polygon → polygon) is applied to every polygon: in
+    the tasks to those inside a window, here to the merged ones, so the per-polygon work runs in the tasks
+    too and the result is that of applying it afterwards.
+
+    Returns
+    -------
+    polygons, grid
+        One list of polygons per value set (in the raster's coordinates), and the raster's grid.
+    """
     with open_raster(path) as ds:
         grid = Grid(ds.crs, ds.transform, (ds.height, ds.width))
-        final: list[Polygon] = []
-        border: list[Polygon] = []
-        for _, win in iter_windows(grid, block=block_px):
+    windows = [win for _, win in iter_windows(grid, block=block_px)]
+    per_window = map_batched(
+        partial(_window_polygons, str(path), tuple(value_sets), finish),
+        windows,
+        [int(w.width) * int(w.height) for w in windows],
+        name="window_polygons",
+    )
+    out = []
+    for v in range(len(value_sets)):
+        final = [p for w in per_window for p in w[v][0]]
+        border = [p for w in per_window for p in w[v][1]]
+        if border:
+            merged = polygon_parts(shapely.union_all(border))
+            final.extend(merged if finish is None else [finish[v](p) for p in merged])
+        out.append(final)
+    return out, grid
+
+
+def _window_polygons(
+    path: str, value_sets: tuple[tuple[int, ...], ...], finish, windows: list[Window]
+) -> list[list[tuple[list[Polygon], list[Polygon]]]]:
+    """Per window, per value set: (polygons inside the window, finished when ``finish`` is given; polygons
+    touching an inner window border, raw)."""
+    out = []
+    with open_raster(path) as ds:
+        grid = Grid(ds.crs, ds.transform, (ds.height, ds.width))
+        for win in windows:
             arr = read_window(ds, win, 1, as_float=False)
             wgrid = grid.window_grid(win)
-            polys = mask_polygons(arr, values, wgrid.transform)
-            if not polys:
-                continue
             inner = _inner_border(grid, win, wgrid)
-            for poly in polys:
-                (border if inner is not None and poly.intersects(inner) else final).append(poly)
-        if border:
-            final.extend(polygon_parts(shapely.union_all(border)))
-    return final, grid
+            per_set = []
+            for v, values in enumerate(value_sets):
+                final: list[Polygon] = []
+                border: list[Polygon] = []
+                for poly in mask_polygons(arr, values, wgrid.transform):
+                    if inner is not None and poly.intersects(inner):
+                        border.append(poly)
+                    else:
+                        final.append(poly if finish is None else finish[v](poly))
+                per_set.append((final, border))
+            out.append(per_set)
+    return out
 
 
 def mask_polygons(classes: np.ndarray, values: tuple[int, ...], transform: Affine) -> list[Polygon]:
@@ -117,8 +180,8 @@ def vectorize_classes(
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Glacier (clean ice ∪ debris) and debris polygons from a classes raster, window by window.
 
-    Reads ``classes_path`` in ``block_px`` windows (:func:`vectorize_mask`) and builds the outlines with
-    :func:`outlines_from_polygons`.
+    Reads ``classes_path`` in ``block_px`` windows (:func:`vectorize_masks`, tasks on the run's cluster when
+    one is set) and builds the outlines with :func:`outlines_from_polygons`.
 
     Returns
     -------
@@ -127,11 +190,18 @@ def vectorize_classes(
     debris
         Columns ``debris_id``, ``outline_id`` (its glacier), ``area_km2``, geometry; clipped to its glacier.
     """
-    ice_polys, grid = vectorize_mask(classes_path, (CLEAN_ICE, DEBRIS), block_px=block_px)
-    debris_polys, _ = vectorize_mask(classes_path, (DEBRIS,), block_px=block_px)
+    with open_raster(classes_path) as ds:
+        crs, tol = ds.crs, simplify_px * abs(ds.transform.a)
+    # hole filling and simplification per polygon, in the window tasks (seam polygons once merged)
+    finish = (partial(_ice_outline, crs=crs, tol=tol, fill_holes_below_km2=fill_holes_below_km2),
+              partial(_simplified_one, tol=tol))  # fmt: skip
+    (ice_polys, debris_polys), grid = vectorize_masks(
+        classes_path, ((CLEAN_ICE, DEBRIS), (DEBRIS,)), block_px=block_px, finish=finish
+    )
     return outlines_from_polygons(
         ice_polys, debris_polys, grid.crs, grid.res[0],
         min_area_km2=min_area_km2, fill_holes_below_km2=fill_holes_below_km2, simplify_px=simplify_px,
+        finished=True,
     )  # fmt: skip
 
 
@@ -173,32 +243,38 @@ def outlines_from_polygons(
     min_area_km2: float = _OUTLINES["min_area_km2"],
     fill_holes_below_km2: float = _OUTLINES["fill_holes_below_km2"],
     simplify_px: float = _OUTLINES["simplify_px"],
+    finished: bool = False,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Glacier and debris outlines from the raw polygons of the ice (clean ice ∪ debris) and debris cells.
 
     Small holes filled, outlines simplified by ``simplify_px`` pixels of ``pixel_size`` (CRS units),
     repaired (:func:`glacierinv.geometry.repair_polygons`), glaciers below ``min_area_km2`` dropped, debris
     clipped to its glacier; ids in reading order (north to south, west to east). Returns (glaciers, debris)
-    as :func:`vectorize_classes`.
+    as :func:`vectorize_classes`. ``finished``: the polygons' holes are already filled and the polygons
+    simplified (by :func:`vectorize_masks`' ``finish``, as :func:`vectorize_classes` does).
     """
     tol = simplify_px * pixel_size
-    glaciers = _glaciers(ice_polys, crs, tol, min_area_km2, fill_holes_below_km2)
-    return glaciers, _debris(debris_polys, glaciers, crs, tol)
+    if not finished:
+        ice_polys = [_ice_outline(p, crs, tol, fill_holes_below_km2) for p in ice_polys]
+        debris_polys = [_simplified_one(p, tol) for p in debris_polys]
+    glaciers = _glaciers(ice_polys, crs, min_area_km2)
+    return glaciers, _debris(debris_polys, glaciers, crs)
 
 
-def _simplified(polys: list[Polygon], tol: float) -> list[Polygon]:
+def _simplified_one(poly: Polygon, tol: float) -> Polygon:
     if tol <= 0:
-        return polys
+        return poly
     # drop collinear vertices (window seams add some) and fix the ring start, so that Douglas-Peucker
     # gives the same outline whatever the block size
-    return [shapely.normalize(p.simplify(0)).simplify(tol, preserve_topology=True) for p in polys]
+    return shapely.normalize(poly.simplify(0)).simplify(tol, preserve_topology=True)
 
 
-def _glaciers(
-    ice_polys, crs, tol: float, min_area_km2: float, fill_holes_below_km2: float
-) -> gpd.GeoDataFrame:
-    ice_polys = [_fill_small_holes(p, crs, fill_holes_below_km2) for p in ice_polys]
-    ice_polys = _simplified(ice_polys, tol)
+def _ice_outline(poly: Polygon, crs, tol: float, fill_holes_below_km2: float) -> Polygon:
+    """A glacier polygon's holes below ``fill_holes_below_km2`` filled, then simplified by ``tol``."""
+    return _simplified_one(_fill_small_holes(poly, crs, fill_holes_below_km2), tol)
+
+
+def _glaciers(ice_polys, crs, min_area_km2: float) -> gpd.GeoDataFrame:
     repaired, _ = repair_polygons(
         gpd.GeoDataFrame(geometry=ice_polys, crs=crs), what="vectorised outlines", log_level=logging.INFO
     )
@@ -214,8 +290,7 @@ def _glaciers(
     return glaciers[["outline_id", "area_km2", "geometry"]]
 
 
-def _debris(debris_polys, glaciers: gpd.GeoDataFrame, crs, tol: float) -> gpd.GeoDataFrame:
-    debris_polys = _simplified(debris_polys, tol)
+def _debris(debris_polys, glaciers: gpd.GeoDataFrame, crs) -> gpd.GeoDataFrame:
     rows = []
     if len(glaciers) and debris_polys:
         tree = shapely.STRtree(glaciers.geometry.to_numpy())

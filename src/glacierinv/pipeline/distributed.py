@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from glacierinv.config import RuntimeConfig
 from glacierinv.errors import ConfigError, GlacierInvError
 
 __all__ = ["TASK_MODULES", "TaskFailure", "TaskRunner", "default_threads_per_worker"]
@@ -36,9 +37,14 @@ TASK_MODULES = (
     "glacierinv.preprocess.stack",
     "glacierinv.segment.runner",
     "glacierinv.segment.infer",
-    # the per-glacier tasks of the units, attributes and analyse stages
+    # the per-window and per-glacier tasks of the outlines, units, attributes and analyse stages
+    "glacierinv.outlines.vectorize",
+    "glacierinv.outlines.review",
     "glacierinv.units.subdivide",
     "glacierinv.attributes.compute",
+    "glacierinv.attributes.terminus",
+    "glacierinv.attributes.proba_range",
+    "glacierinv.attributes.uncertainty",
     "glacierinv.analysis.sampling",
     "glacierinv.analysis.profiles",
     "glacierinv.analysis.demres",
@@ -152,6 +158,9 @@ class TaskRunner:
         Native threads (torch/OpenMP/BLAS/GDAL) of each LocalCluster worker; None = CPUs ÷ workers, so the
         workers do not oversubscribe the cores (one torch pool of all cores per worker would). Each worker
         runs one task at a time (one Dask thread): a tile's work is parallel inside the task.
+    batches_per_worker
+        How many tasks per worker the per-window and per-glacier work is cut into (``batches_per_slot`` of
+        :class:`glacierinv.taskmap.TaskMap`); None = the ``[runtime] batches_per_worker`` default.
     preload
         Modules every LocalCluster worker imports when it starts (default: :data:`TASK_MODULES`, those of the
         pipeline's part tasks), so the imports are paid once per worker during cluster start-up instead of
@@ -168,9 +177,15 @@ class TaskRunner:
         scheduler: str | None = None,
         threads_per_worker: int | None = None,
         preload: tuple[str, ...] = TASK_MODULES,
+        batches_per_worker: int | None = None,
     ):
         if workers < 0:
             raise ConfigError(f"workers must be >= 0, not {workers}")
+        if batches_per_worker is None:
+            batches_per_worker = RuntimeConfig.model_fields["batches_per_worker"].default
+        if batches_per_worker < 1:
+            raise ConfigError(f"batches_per_worker must be >= 1, not {batches_per_worker}")
+        self.batches_per_slot = int(batches_per_worker)
         if threads_per_worker is not None and threads_per_worker < 1:
             raise ConfigError(f"threads_per_worker must be >= 1, not {threads_per_worker}")
         self.workers, self.scheduler = workers, scheduler

@@ -103,7 +103,9 @@ def _run_stages(cfg, run_dir, selected, force, progress_factory) -> RunResult:
     heap = int(rt.heap_mmap_threshold_mb * 2**20)
     # one cluster for the whole run (a LocalCluster, started with the first task, or the user's scheduler),
     # used by the part stages and by the per-glacier tasks of units, attributes and analyse
-    runner = TaskRunner(rt.workers, rt.scheduler, rt.threads_per_worker)
+    runner = TaskRunner(
+        rt.workers, rt.scheduler, rt.threads_per_worker, batches_per_worker=rt.batches_per_worker
+    )
     with heap_growth_limited(heap), run.locked(), run.logging_to_file(), runner:  # undone when the run ends
         run.manifest.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         run.manifest["config"] = cfg.model_dump(mode="json")
@@ -192,7 +194,9 @@ def _run_one(
                 from glacierinv.pipeline.distributed import TaskRunner
 
                 rt = cfg.runtime
-                with TaskRunner(rt.workers, rt.scheduler, rt.threads_per_worker) as own:
+                with TaskRunner(
+                    rt.workers, rt.scheduler, rt.threads_per_worker, batches_per_worker=rt.batches_per_worker
+                ) as own:
                     summary = _run_parts(cfg, run, stage, progress, own)
             elif stage.part_outputs and uses_parts(cfg):
                 summary = _run_parts(cfg, run, stage, progress, runner)
