@@ -113,6 +113,36 @@ def round_robin(
         ``ref_area_km2``, ``rel_diff_pct``, ``cv_pct``. ``pairs``: id, ``a``, ``b`` (``auto`` or an
         analyst), ``mean_dist_m``, ``hausdorff_m``. ``summary``: JSON-serialisable totals.
     """
+    names = _check_inputs(auto, digitisations, names, min_analysts)
+    auto = auto.reset_index(drop=True)
+    crs = local_metric_crs(auto)
+    auto_m = auto.to_crs(crs)
+    digs_m = [d.reset_index(drop=True).to_crs(crs) for d in digitisations]
+    auto_geoms, per_dig = _match_glaciers(auto, auto_m, digitisations, digs_m, names, id_column)
+
+    rows, pair_rows = [], []
+    for gid, ageom in auto_geoms.items():
+        geoms = {n: per[gid] for n, per in zip(names, per_dig, strict=True) if gid in per}
+        if len(geoms) < min_analysts:
+            continue
+        rows.append(_glacier_row(gid, ageom, geoms, names, crs))
+        pair_rows.extend(_pair_rows(gid, {"auto": ageom, **geoms}, step_m))
+    if not rows:
+        raise InputError(
+            f"no glacier was digitised by at least {min_analysts} analysts",
+            fix="Check that the digitisations overlap the automated outlines (or the --id-column values)",
+        )
+    per_glacier = pd.DataFrame(rows)
+    pairs = pd.DataFrame(pair_rows)
+    return per_glacier, pairs, _summary(per_glacier, pairs, names, id_column, step_m)
+
+
+def _check_inputs(auto, digitisations, names, min_analysts: int) -> list[str]:
+    """Validate the round-robin inputs; return the analyst names (default ``D1``, ``D2``, …).
+
+    Raises InputError for fewer than 2 digitisations, ``min_analysts < 2``, names not one unique per
+    digitisation, or a layer without CRS or without polygons.
+    """
     if len(digitisations) < 2:
         raise InputError(
             f"a round robin needs at least 2 digitisations, got {len(digitisations)}",
@@ -128,11 +158,17 @@ def round_robin(
             raise InputError(f"{what} have no CRS", fix="Assign one and save again")
         if len(gdf) == 0:
             raise InputError(f"{what} have no polygons", fix="Give a layer with glacier polygons")
-    auto = auto.reset_index(drop=True)
-    crs = local_metric_crs(auto)
-    auto_m = auto.to_crs(crs)
-    digs_m = [d.reset_index(drop=True).to_crs(crs) for d in digitisations]
+    return names
 
+
+def _match_glaciers(auto, auto_m, digitisations, digs_m, names, id_column):
+    """Automated geometry per glacier id and, per analyst, a dict id → digitised geometry.
+
+    ``auto``/``digitisations`` are the inputs (for the id column checks), ``auto_m``/``digs_m`` the
+    same in the local metric CRS. With ``id_column``, polygons are dissolved per id (ids as strings);
+    without, ids are ``glac_id`` (or the row number) and digitised polygons go to the automated
+    glacier they overlap most.
+    """
     if id_column is not None:
         for gdf, what in [(auto, "automated outlines"), *zip(digitisations, names, strict=True)]:
             if id_column not in gdf.columns:
@@ -143,50 +179,50 @@ def round_robin(
                 raise InputError(
                     f"{what} have polygons without '{id_column}'", fix="Give every polygon an id"
                 )
-        ids = auto[id_column].astype(str)
         auto_geoms = _dissolve(auto_m, id_column)
         per_dig = [_dissolve(d, id_column).to_dict() for d in digs_m]
-    else:
-        ids = pd.Series([str(v) for v in auto.get("glac_id", pd.Series(range(len(auto))))])
-        if ids.duplicated().any():
-            raise InputError("automated outlines have duplicate ids", fix="Pass --id-column with unique ids")
-        auto_geoms = pd.Series(auto_m.geometry.values, index=ids)
-        per_dig = [{ids[k]: g for k, g in _assign(auto_m, d).items()} for d in digs_m]
+        return auto_geoms, per_dig
+    ids = pd.Series([str(v) for v in auto.get("glac_id", pd.Series(range(len(auto))))])
+    if ids.duplicated().any():
+        raise InputError("automated outlines have duplicate ids", fix="Pass --id-column with unique ids")
+    auto_geoms = pd.Series(auto_m.geometry.values, index=ids)
+    per_dig = [{ids[k]: g for k, g in _assign(auto_m, d).items()} for d in digs_m]
+    return auto_geoms, per_dig
 
-    rows, pair_rows = [], []
-    for gid, ageom in auto_geoms.items():
-        geoms = {n: per[gid] for n, per in zip(names, per_dig, strict=True) if gid in per}
-        if len(geoms) < min_analysts:
-            continue
-        a_auto = float(area_km2(gpd.GeoSeries([ageom], crs=crs))[0])
-        a_dig = dict(zip(geoms, area_km2(gpd.GeoSeries(list(geoms.values()), crs=crs)), strict=True))
-        vals = np.array(list(a_dig.values()))
-        ref = float(vals.mean())
-        row = {"id": gid, "auto_area_km2": a_auto}
-        row |= {f"{n}_area_km2": a_dig.get(n, np.nan) for n in names}
-        row |= {
-            "n_analysts": len(vals),
-            "ref_area_km2": ref,
-            "rel_diff_pct": 100 * (a_auto - ref) / ref,
-            "cv_pct": 100 * float(vals.std(ddof=1)) / ref,
-        }
-        rows.append(row)
-        outlines = {"auto": ageom, **geoms}
-        for a, b in itertools.combinations(outlines, 2):
-            mean_d, haus = boundary_distances_m(outlines[a], outlines[b], step_m)
-            pair_rows.append({"id": gid, "a": a, "b": b, "mean_dist_m": mean_d, "hausdorff_m": haus})
-    if not rows:
-        raise InputError(
-            f"no glacier was digitised by at least {min_analysts} analysts",
-            fix="Check that the digitisations overlap the automated outlines (or the --id-column values)",
-        )
-    per_glacier = pd.DataFrame(rows)
-    pairs = pd.DataFrame(pair_rows)
+
+def _glacier_row(gid: str, ageom, geoms: dict, names: Sequence[str], crs) -> dict[str, Any]:
+    """One per-glacier row: areas (km²), reference area (analyst mean), ``rel_diff_pct`` and ``cv_pct`` (%)."""
+    a_auto = float(area_km2(gpd.GeoSeries([ageom], crs=crs))[0])
+    a_dig = dict(zip(geoms, area_km2(gpd.GeoSeries(list(geoms.values()), crs=crs)), strict=True))
+    vals = np.array(list(a_dig.values()))
+    ref = float(vals.mean())
+    row = {"id": gid, "auto_area_km2": a_auto}
+    row |= {f"{n}_area_km2": a_dig.get(n, np.nan) for n in names}
+    row |= {
+        "n_analysts": len(vals),
+        "ref_area_km2": ref,
+        "rel_diff_pct": 100 * (a_auto - ref) / ref,
+        "cv_pct": 100 * float(vals.std(ddof=1)) / ref,
+    }
+    return row
+
+
+def _pair_rows(gid: str, outlines: dict, step_m: float) -> list[dict[str, Any]]:
+    """Boundary distances (m) for every pair of ``outlines`` (name → geometry, metric CRS) of one glacier."""
+    out = []
+    for a, b in itertools.combinations(outlines, 2):
+        mean_d, haus = boundary_distances_m(outlines[a], outlines[b], step_m)
+        out.append({"id": gid, "a": a, "b": b, "mean_dist_m": mean_d, "hausdorff_m": haus})
+    return out
+
+
+def _summary(per_glacier, pairs, names, id_column, step_m: float) -> dict[str, Any]:
+    """JSON-serialisable totals: areas (km²), overall/weighted/net differences (%), mean distances (m)."""
     ref_sum = per_glacier["ref_area_km2"].sum()
     auto_sum = per_glacier["auto_area_km2"].sum()
     analyst_pairs = pairs[pairs["a"] != "auto"]
     auto_pairs = pairs[pairs["a"] == "auto"]
-    summary = {
+    return {
         "n_glaciers": len(per_glacier),
         "analysts": names,
         "matched_by": id_column or "overlap",
@@ -204,4 +240,3 @@ def round_robin(
         "auto_hausdorff_m": float(auto_pairs["hausdorff_m"].mean()),
         "step_m": step_m,
     }
-    return per_glacier, pairs, summary

@@ -247,16 +247,28 @@ def compare(
 
     $ glacierinv compare --ours run/inventory.gpkg --ref rgi7.shp --cell 10 --out cmp
     """
-    from glacierinv.assess.compare import (
-        CompareOptions,
-        InventorySide,
-        clip_above_elevation,
-        compare_inventories,
-    )
+    from glacierinv.assess.compare import CompareOptions, InventorySide, compare_inventories
     from glacierinv.assess.outputs import write_comparison
     from glacierinv.cli.options import given
+
+    _check_compare_args(out, force, above_m, dem, ours_unc, ref_unc)
+    g_ours, g_ref, d_ours, d_ref = _read_sides(
+        (ours, ours_layer, ours_debris), (ref, ref_layer, ref_debris), above_m, dem
+    )
+    ours_side = InventorySide(ours_id, d_ours, ours_unc, ours_pixel_m, name="ours", source=ours)
+    ref_side = InventorySide(ref_id, d_ref, ref_unc, ref_pixel_m, name="ref", source=ref)
+    given_options = given(min_overlap_frac=min_overlap, buffer_px=buffer_px)
+    compare_options = CompareOptions(**given_options, cell_km=cell_km, ours=ours_side, ref=ref_side)
+    comp = compare_inventories(g_ours, g_ref, compare_options)
+    comp.summary |= {"above_elevation_m": above_m, "dem": str(dem)} if above_m is not None else {}
+    write_comparison(comp, out, force, figures)
+    _echo_comparison(comp.summary, out)
+
+
+def _check_compare_args(out: Path, force: bool, above_m, dem, ours_unc, ref_unc) -> None:
+    """Refuse a non-empty ``out`` without ``force``; InputError for --above-elevation without --dem or an
+    uncertainty outside [0, 1) (a fraction)."""
     from glacierinv.errors import InputError
-    from glacierinv.io.vector import list_layers, read_vector
 
     refuse_nonempty_folder(out, force)
     if above_m is not None and dem is None:
@@ -265,33 +277,39 @@ def compare(
         if v is not None and not 0 <= v < 1:
             raise InputError(f"{opt} is a fraction between 0 and 1 (0.05 = 5 %), got {v}")
 
+
+def _read_sides(ours: tuple, ref: tuple, above_m: float | None, dem: Path | None):
+    """Glaciers and debris of both inventories: ``(g_ours, g_ref, d_ours, d_ref)`` (debris None if not given).
+
+    ``ours``/``ref`` are ``(path, layer, debris_path)``; the layer defaults to ``glaciers`` where the file
+    has one, and our debris to the ``debris`` layer of a GeoPackage. With ``above_m`` every layer is clipped
+    to the parts above that elevation (m) of ``dem``.
+    """
+    from glacierinv.assess.compare import clip_above_elevation
+    from glacierinv.io.vector import list_layers, read_vector
+
     def _read(p: Path, layer: str | None, allow_empty: bool = False):
         if layer is None and p.exists() and "glaciers" in list_layers(p):
             layer = "glaciers"
         return read_vector(p, layer, polygons=True, allow_empty=allow_empty)
 
+    (ours, ours_layer, ours_debris), (ref, ref_layer, ref_debris) = ours, ref
     g_ours, g_ref = _read(ours, ours_layer), _read(ref, ref_layer)
     d_ours = _read(ours_debris, None, True) if ours_debris else None
     d_ref = _read(ref_debris, None, True) if ref_debris else None
     if d_ours is None and ours.suffix.lower() == ".gpkg" and "debris" in list_layers(ours):
         d_ours = read_vector(ours, "debris", polygons=True, allow_empty=True)
-    if above_m is not None:
-        g_ours = clip_above_elevation(g_ours, dem, above_m)
-        g_ref = clip_above_elevation(g_ref, dem, above_m)
-        d_ours = clip_above_elevation(d_ours, dem, above_m) if d_ours is not None else None
-        d_ref = clip_above_elevation(d_ref, dem, above_m) if d_ref is not None else None
-    compare_options = CompareOptions(
-        **given(min_overlap_frac=min_overlap, buffer_px=buffer_px),
-        cell_km=cell_km,
-        ours=InventorySide(ours_id, d_ours, ours_unc, ours_pixel_m, name="ours", source=ours),
-        ref=InventorySide(ref_id, d_ref, ref_unc, ref_pixel_m, name="ref", source=ref),
-    )
-    comp = compare_inventories(g_ours, g_ref, compare_options)
-    if above_m is not None:
-        comp.summary["above_elevation_m"] = above_m
-        comp.summary["dem"] = str(dem)
-    write_comparison(comp, out, force, figures)
-    s = comp.summary
+    if above_m is None:
+        return g_ours, g_ref, d_ours, d_ref
+    g_ours = clip_above_elevation(g_ours, dem, above_m)
+    g_ref = clip_above_elevation(g_ref, dem, above_m)
+    d_ours = clip_above_elevation(d_ours, dem, above_m) if d_ours is not None else None
+    d_ref = clip_above_elevation(d_ref, dem, above_m) if d_ref is not None else None
+    return g_ours, g_ref, d_ours, d_ref
+
+
+def _echo_comparison(s: dict, out: Path) -> None:
+    """Print the comparison summary: counts and areas (km²), match groups, omissions, commissions, cells."""
     typer.echo(
         f"ours {s['n_ours']} glaciers {s['ours_area_km2']:.3f} km², ref {s['n_ref']} {s['ref_area_km2']:.3f} km² "
         f"(diff {s['area_diff_km2']:+.3f} km²); {s['n_match_groups']} match groups {s['match_types']}, "

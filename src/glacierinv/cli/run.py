@@ -105,95 +105,98 @@ def _print_summary(result) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add ``run``, ``demo`` and ``stage``."""
+    app.command("run")(run_cmd)
+    app.command("demo")(demo_cmd)
+    app.command("stage")(stage_cmd)
 
-    @app.command("run")
-    def run_cmd(
-        config: Path = typer.Argument(..., help="TOML run configuration (see `glacierinv config template`)."),
-        out: Path = options.out("Run folder (created; an existing run is resumed)."),
-        force: bool = options.force("Re-run every stage, overwriting outputs in --out."),
-        workers: int = typer.Option(
-            None, "--workers", help="Local Dask cluster with N workers (overrides config)."
-        ),
-        scheduler: str = typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler."),
-        batches_per_worker: int = section_option(RuntimeConfig, "batches_per_worker", "--batches-per-worker"),
-    ) -> None:
-        """Run the whole pipeline on CONFIG into a run folder; finished stages are skipped.
 
-        $ glacierinv run scene/config.toml --out run1
-        """
-        from glacierinv.config import load_config
-        from glacierinv.pipeline import run_pipeline
+def run_cmd(
+    config: Path = typer.Argument(..., help="TOML run configuration (see `glacierinv config template`)."),
+    out: Path = options.out("Run folder (created; an existing run is resumed)."),
+    force: bool = options.force("Re-run every stage, overwriting outputs in --out."),
+    workers: int = typer.Option(
+        None, "--workers", help="Local Dask cluster with N workers (overrides config)."
+    ),
+    scheduler: str = typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler."),
+    batches_per_worker: int = section_option(RuntimeConfig, "batches_per_worker", "--batches-per-worker"),
+) -> None:
+    """Run the whole pipeline on CONFIG into a run folder; finished stages are skipped.
 
-        cfg = load_config(config)
-        cfg = _with_runtime(cfg, workers, scheduler, batches_per_worker)
-        _check_out(out, force)
-        _run_with_progress(run_pipeline, cfg, out, force=force)
+    $ glacierinv run scene/config.toml --out run1
+    """
+    from glacierinv.config import load_config
+    from glacierinv.pipeline import run_pipeline
 
-    @app.command("demo")
-    def demo_cmd(
-        out: Path = typer.Option(
-            Path("demo-run"), "--out", "-o", help="Run folder; the scene goes to OUT/scene."
-        ),
-        seed: int = param_option(
-            "glacierinv.synthetic.scene:generate_scene", "seed", "--seed", help="Seed of the synthetic scene."
-        ),
-        size: int = param_option(
-            "glacierinv.synthetic.scene:generate_scene",
-            "size_px",
-            "--size",
-            help="Scene size in pixels of the fine (2 m) grid.",
-        ),
-        method: str = section_option(SegmentConfig, "method", "--method"),
-        force: bool = options.force("Regenerate the scene and re-run every stage."),
-    ) -> None:
-        """Generate the synthetic scene and run the whole pipeline on it, then print a summary.
+    cfg = load_config(config)
+    cfg = _with_runtime(cfg, workers, scheduler, batches_per_worker)
+    _check_out(out, force)
+    _run_with_progress(run_pipeline, cfg, out, force=force)
 
-        $ glacierinv demo --out demo-run --seed 0 --size 1024
-        """
-        from glacierinv.cli.options import given, library_default, stage_config
-        from glacierinv.config import load_config
-        from glacierinv.pipeline import run_pipeline
-        from glacierinv.synthetic import generate_scene
 
-        segment = stage_config(need_dem=False, segment=given(method=method)).segment  # validated
-        _check_out(out, force)
-        scene = out / "scene"
-        info = scene / "scene.json"
-        where = "glacierinv.synthetic.scene:generate_scene"
-        seed = library_default(where, "seed") if seed is None else seed
-        size = library_default(where, "size_px") if size is None else size
-        wanted = {"seed": seed, "size_px": size}
-        current = json.loads(info.read_text()) if info.exists() else {}
-        if force or any(current.get(k) != v for k, v in wanted.items()):
-            if scene.exists():
-                import shutil
+def demo_cmd(
+    out: Path = typer.Option(
+        Path("demo-run"), "--out", "-o", help="Run folder; the scene goes to OUT/scene."
+    ),
+    seed: int = param_option(
+        "glacierinv.synthetic.scene:generate_scene", "seed", "--seed", help="Seed of the synthetic scene."
+    ),
+    size: int = param_option(
+        "glacierinv.synthetic.scene:generate_scene",
+        "size_px",
+        "--size",
+        help="Scene size in pixels of the fine (2 m) grid.",
+    ),
+    method: str = section_option(SegmentConfig, "method", "--method"),
+    force: bool = options.force("Regenerate the scene and re-run every stage."),
+) -> None:
+    """Generate the synthetic scene and run the whole pipeline on it, then print a summary.
 
-                shutil.rmtree(scene)
-            generate_scene(scene, seed=seed, size_px=size)
-        cfg = load_config(scene / "config.toml")
-        cfg = cfg.model_copy(update={"segment": cfg.segment.model_copy(update={"method": segment.method})})
-        _run_with_progress(run_pipeline, cfg, out, force=force)
+    $ glacierinv demo --out demo-run --seed 0 --size 1024
+    """
+    from glacierinv.cli.options import given, library_default, stage_config
+    from glacierinv.config import load_config
+    from glacierinv.pipeline import run_pipeline
+    from glacierinv.synthetic import generate_scene
 
-    @app.command("stage")
-    def stage_cmd(
-        name: str = typer.Argument(
-            ..., help="Stage: stack, segment, outlines, units, attributes, assess, analyse, report."
-        ),
-        run_dir: Path = typer.Argument(..., help="An existing run folder."),
-        config: Path = typer.Option(
-            None, "--config", help="Config to use (default: the one recorded in run.json)."
-        ),
-    ) -> None:
-        """Re-run one stage over an existing run folder (later stages are not touched).
+    segment = stage_config(need_dem=False, segment=given(method=method)).segment  # validated
+    _check_out(out, force)
+    scene = out / "scene"
+    info = scene / "scene.json"
+    where = "glacierinv.synthetic.scene:generate_scene"
+    seed = library_default(where, "seed") if seed is None else seed
+    size = library_default(where, "size_px") if size is None else size
+    wanted = {"seed": seed, "size_px": size}
+    current = json.loads(info.read_text()) if info.exists() else {}
+    if force or any(current.get(k) != v for k, v in wanted.items()):
+        if scene.exists():
+            import shutil
 
-        $ glacierinv stage outlines run1
-        """
-        from glacierinv.config import load_config
-        from glacierinv.pipeline import run_stage
-        from glacierinv.pipeline.runfolder import read_run_config
+            shutil.rmtree(scene)
+        generate_scene(scene, seed=seed, size_px=size)
+    cfg = load_config(scene / "config.toml")
+    cfg = cfg.model_copy(update={"segment": cfg.segment.model_copy(update={"method": segment.method})})
+    _run_with_progress(run_pipeline, cfg, out, force=force)
 
-        cfg = load_config(config) if config is not None else read_run_config(run_dir)
-        _run_with_progress(run_stage, cfg, run_dir, name)
+
+def stage_cmd(
+    name: str = typer.Argument(
+        ..., help="Stage: stack, segment, outlines, units, attributes, assess, analyse, report."
+    ),
+    run_dir: Path = typer.Argument(..., help="An existing run folder."),
+    config: Path = typer.Option(
+        None, "--config", help="Config to use (default: the one recorded in run.json)."
+    ),
+) -> None:
+    """Re-run one stage over an existing run folder (later stages are not touched).
+
+    $ glacierinv stage outlines run1
+    """
+    from glacierinv.config import load_config
+    from glacierinv.pipeline import run_stage
+    from glacierinv.pipeline.runfolder import read_run_config
+
+    cfg = load_config(config) if config is not None else read_run_config(run_dir)
+    _run_with_progress(run_stage, cfg, run_dir, name)
 
 
 def _with_runtime(cfg, workers: int | None, scheduler: str | None, batches_per_worker: int | None = None):

@@ -340,16 +340,8 @@ def train(
     ``report.md``).
     """
     out = Path(out_dir)
-    if out.exists() and any(out.iterdir()) and not (resume or force):
-        raise OutputExists(
-            f"{out}: folder is not empty. Pass --resume to continue the run or --force to restart it."
-        )
-    (out / "labels").mkdir(parents=True, exist_ok=True)
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
-    dev = resolve_device(cfg.device)
-    bf16 = _precision(cfg, dev)
-    fmt = _memory_format(cfg, dev)
+    _prepare_out(out, resume, force)
+    dev, bf16, fmt = _torch_setup(cfg)
     started = time.perf_counter()
     _warn_if_oversubscribed(dev)
     stacks = _stacks(cfg)
@@ -357,10 +349,121 @@ def train(
     channels, band_idx = _resolve_channels(cfg, stacks, init_meta.channels if init_meta else None)
     labels = _labels(cfg, stacks, out, resume)
     split, stride = _split_tiles(cfg, stacks, labels, band_idx, channels)
-    if init_meta is not None:  # fine-tuning keeps the model's normalisation (its first layer expects it)
-        mean, std = np.asarray(init_meta.norm_mean), np.asarray(init_meta.norm_std)
-    else:
-        mean, std = channel_stats(stacks, band_idx, split["train"])
+    mean, std = _norm_stats(init_meta, stacks, band_idx, split["train"])
+    train_ds, val_ds, test_ds = _datasets(cfg, stacks, labels, band_idx, split, mean, std, channels)
+    _log_setup(train_ds, val_ds, bf16, fmt)
+    spec = _model_spec(cfg, channels, init_meta)
+    model = _build_model(cfg, spec, init_model, channels, dev, fmt)
+    opt, sched = _optimiser(cfg, model)
+    loss_fn = make_loss(cfg.loss)
+    meta_train = _meta_train(cfg, len(stacks), split, stride)
+    state = _start_state(out / "last.pt" if resume else None, model, opt, sched, channels, cfg.tile_px)
+    meta = ModelMeta(
+        spec, channels, mean.tolist(), std.tolist(), list(CLASS_NAMES), cfg.tile_px, train=meta_train
+    )
+    for epoch in range(state.start, cfg.max_epochs + 1):
+        if _should_stop(cfg, state, epoch, started):
+            break
+        epoch_out = _train_epoch(model, train_ds, cfg, epoch, opt, loss_fn, dev, bf16, fmt)
+        val, val_s, miou = _validate(model, val_ds, loss_fn, dev, cfg.batch_size, bf16, fmt)
+        sched.step(miou)
+        row = _row(epoch, epoch_out, val, opt.param_groups[0]["lr"], val_s)
+        state.history.append(row)
+        saved = (model, opt, sched, meta, meta_train, channels, cfg.tile_px)
+        row["save_s"] = _save_epoch(out, saved, state, epoch, miou, val)  # written with the next epoch's row
+        row["seconds"] = round(sum(row[k] for k in EPOCH_PHASES), 2)
+        _log_epoch(epoch, row, miou, state)
+        if progress is not None:
+            progress(epoch, row)
+    _write_metrics(out, state.history)
+    train_ds.close()
+    test = _calibrate_and_test(out / "best.pt", val_ds, test_ds, loss_fn, dev, cfg.batch_size, bf16, state)
+    summary = _summary(cfg, state, meta_train, channels, test, out, dev, bf16, fmt)
+    _write_summary(out, summary, meta_train)
+    return summary
+
+
+def _optimiser(cfg: TrainConfig, model):
+    """Adam at ``cfg.lr`` and a ReduceLROnPlateau on the validation mIoU (mode max)."""
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, mode="max", factor=cfg.lr_factor, patience=cfg.lr_patience
+    )
+    return opt, sched
+
+
+def _validate(model, val_ds, loss_fn, dev, batch_size: int, bf16: bool, fmt) -> tuple[dict, float, float]:
+    """Validation scores over every validation tile, the seconds (wall) it took, and its mIoU (None → 0)."""
+    t0 = time.perf_counter()
+    val = evaluate(model, val_ds, list(range(len(val_ds))), loss_fn, dev, batch_size, bf16, fmt)
+    val_s = time.perf_counter() - t0
+    return val, val_s, val["miou"] if val["miou"] is not None else 0.0
+
+
+def _save_epoch(out: Path, saved: tuple, state: _RunState, epoch: int, miou: float, val: dict) -> float:
+    """Save ``best.pt`` (on a val mIoU gain), ``last.pt`` and ``metrics.csv``; return the seconds taken (3 dp).
+
+    ``saved`` is ``(model, opt, sched, meta, meta_train, channels, tile_px)``; ``state`` gets the new best.
+    """
+    model, opt, sched, meta, meta_train, channels, tile_px = saved
+    t0 = time.perf_counter()
+    if miou > state.best:
+        state.best, state.best_epoch = miou, epoch
+        meta.train = {**meta_train, "best_epoch": epoch, "val": _brief(val)}
+        save_checkpoint(out / "best.pt", model, meta)
+    _save_last(out / "last.pt", model, opt, sched, state, epoch, channels, tile_px)
+    _write_metrics(out, state.history)
+    return round(time.perf_counter() - t0, 3)
+
+
+def _write_summary(out: Path, summary: dict, meta_train: dict) -> None:
+    """Write ``test_metrics.json`` (the summary) and ``report.md`` atomically."""
+    with atomic_path(out / "test_metrics.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2))
+    with atomic_path(out / "report.md") as tmp:
+        tmp.write_text(training_report(summary, meta_train))
+
+
+def _start_state(last: Path | None, model, opt, sched, channels, tile_px: int) -> _RunState:
+    """A fresh run state, or the one resumed from ``last`` (``last.pt``) when given and present."""
+    if last is not None and last.exists():
+        return _resume(last, model, opt, sched, channels, tile_px)
+    return _RunState()
+
+
+def _prepare_out(out: Path, resume: bool, force: bool) -> None:
+    """Refuse a non-empty ``out`` without ``resume``/``force`` (OutputExists); create ``out/labels``."""
+    if out.exists() and any(out.iterdir()) and not (resume or force):
+        raise OutputExists(
+            f"{out}: folder is not empty. Pass --resume to continue the run or --force to restart it."
+        )
+    (out / "labels").mkdir(parents=True, exist_ok=True)
+
+
+def _torch_setup(cfg: TrainConfig) -> tuple[torch.device, bool, torch.memory_format]:
+    """Torch threads (``cfg.threads`` > 0 sets them), then the device, bf16 autocast flag and memory format."""
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    dev = resolve_device(cfg.device)
+    return dev, _precision(cfg, dev), _memory_format(cfg, dev)
+
+
+def _norm_stats(init_meta, stacks: list[Path], band_idx, train_tiles) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel normalisation mean and std (band units): the fine-tuned model's, else the training tiles'.
+
+    Fine-tuning keeps the model's normalisation (its first layer expects it).
+    """
+    if init_meta is not None:
+        return np.asarray(init_meta.norm_mean), np.asarray(init_meta.norm_std)
+    return channel_stats(stacks, band_idx, train_tiles)
+
+
+def _datasets(cfg: TrainConfig, stacks, labels, band_idx, split, mean, std, channels):
+    """Train (augmented when ``cfg.augment``, seeded by ``cfg.seed``), validation and test tile datasets (logged).
+
+    Train and validation tiles are cached in memory (``cfg.cache_mb``, grouped by the split block); the
+    test tiles are read once, at the end: no cache.
+    """
     log.info("tiles: %s; channels %s", {k: len(v) for k, v in split.items()}, channels)
     optical = np.array([c in OPTICAL_CHANNELS for c in channels])
     block = cfg.split_block_px or 2 * cfg.tile_px
@@ -377,8 +480,12 @@ def train(
         **cache,
     )
     val_ds = TileDataset(stacks, labels, band_idx, split["val"], mean, std, optical, **cache)
-    # the test tiles are read once, at the end: no cache
     test_ds = TileDataset(stacks, labels, band_idx, split["test"], mean, std, optical)
+    return train_ds, val_ds, test_ds
+
+
+def _log_setup(train_ds, val_ds, bf16: bool, fmt: torch.memory_format) -> None:
+    """Log the tile cache (MiB), precision, memory format and torch threads."""
     log.info(
         "tiles %s in memory (%.0f MiB); %s, %s, %d torch threads",
         "held" if train_ds.cached else "not held",
@@ -387,77 +494,63 @@ def train(
         "channels_last" if fmt == torch.channels_last else "contiguous",
         torch.get_num_threads(),
     )
-    spec = _model_spec(cfg, channels, init_meta)
+
+
+def _build_model(cfg: TrainConfig, spec: UNetSpec, init_model, channels, dev, fmt) -> UNetCBAM:
+    """The U-Net+CBAM, initialised from ``torch.manual_seed(cfg.seed)`` (or the fine-tuned weights), on ``dev``."""
     torch.manual_seed(cfg.seed)
     model = UNetCBAM(spec)
     if init_model is not None:
         model.load_state_dict(init_model.state_dict())
         log.info("fine-tuning %s (channels %s)", cfg.path(cfg.init), channels)
-    model = model.to(dev, memory_format=fmt)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        opt, mode="max", factor=cfg.lr_factor, patience=cfg.lr_patience
-    )
-    loss_fn = make_loss(cfg.loss)
-    meta_train = {
+    return model.to(dev, memory_format=fmt)
+
+
+def _meta_train(cfg: TrainConfig, n_scenes: int, split: dict, stride: int) -> dict[str, Any]:
+    """The ``train`` entry of the checkpoint metadata: loss, seed, tile counts, stride (px), test split."""
+    return {
         "loss": cfg.loss,
         "seed": cfg.seed,
-        "n_scenes": len(stacks),
+        "n_scenes": n_scenes,
         "tiles": {k: len(v) for k, v in split.items()},
         "stride_px": stride,
         "ignore_edge_px": cfg.ignore_edge_px,
         "test_split": "region" if cfg.test_region is not None else "blocks",
         "init": str(cfg.path(cfg.init)) if cfg.init is not None else None,
     }
-    state = _RunState()
-    if resume and (out / "last.pt").exists():
-        state = _resume(out / "last.pt", model, opt, sched, channels, cfg.tile_px)
-    meta = ModelMeta(
-        spec, channels, mean.tolist(), std.tolist(), list(CLASS_NAMES), cfg.tile_px, train=meta_train
+
+
+def _should_stop(cfg: TrainConfig, state: _RunState, epoch: int, started: float) -> bool:
+    """True (and logged) before ``epoch`` when the patience is spent or the time budget is reached."""
+    if _patience_spent(cfg, state, epoch):
+        log.info("early stop: no val mIoU gain for %d epochs", cfg.patience)
+        return True
+    if _out_of_time(cfg, started, state.history):
+        log.info("time budget of %g min reached after epoch %d: resume with --resume", cfg.max_minutes,
+                 epoch - 1)  # fmt: skip
+        return True
+    return False
+
+
+def _log_epoch(epoch: int, row: dict, miou: float, state: _RunState) -> None:
+    """Log one epoch: losses, val mIoU, the best so far, tiles, seconds and the training step's share."""
+    log.info(
+        "epoch %d: train loss %.4f, val mIoU %.3f (best %.3f @ %d); %d tiles in %.1f s (%.0f %% in the "
+        "training step)",
+        epoch,
+        row["train_loss"],
+        miou,
+        state.best,
+        state.best_epoch,
+        row["tiles"],
+        row["seconds"],
+        100 * step_share(row),
     )
-    for epoch in range(state.start, cfg.max_epochs + 1):
-        if _patience_spent(cfg, state, epoch):
-            log.info("early stop: no val mIoU gain for %d epochs", cfg.patience)
-            break
-        if _out_of_time(cfg, started, state.history):
-            log.info("time budget of %g min reached after epoch %d: resume with --resume", cfg.max_minutes,
-                     epoch - 1)  # fmt: skip
-            break
-        epoch_out = _train_epoch(model, train_ds, cfg, epoch, opt, loss_fn, dev, bf16, fmt)
-        t0 = time.perf_counter()
-        val = evaluate(model, val_ds, list(range(len(val_ds))), loss_fn, dev, cfg.batch_size, bf16, fmt)
-        val_s = time.perf_counter() - t0
-        miou = val["miou"] if val["miou"] is not None else 0.0
-        sched.step(miou)
-        row = _row(epoch, epoch_out, val, opt.param_groups[0]["lr"], val_s)
-        state.history.append(row)
-        t0 = time.perf_counter()
-        if miou > state.best:
-            state.best, state.best_epoch = miou, epoch
-            meta.train = {**meta_train, "best_epoch": epoch, "val": _brief(val)}
-            save_checkpoint(out / "best.pt", model, meta)
-        _save_last(out / "last.pt", model, opt, sched, state, epoch, channels, cfg.tile_px)
-        _write_metrics(out, state.history)
-        row["save_s"] = round(time.perf_counter() - t0, 3)  # written with the next epoch's row
-        row["seconds"] = round(sum(row[k] for k in EPOCH_PHASES), 2)
-        log.info(
-            "epoch %d: train loss %.4f, val mIoU %.3f (best %.3f @ %d); %d tiles in %.1f s (%.0f %% in the "
-            "training step)",
-            epoch,
-            row["train_loss"],
-            miou,
-            state.best,
-            state.best_epoch,
-            row["tiles"],
-            row["seconds"],
-            100 * step_share(row),
-        )
-        if progress is not None:
-            progress(epoch, row)
-    _write_metrics(out, state.history)
-    train_ds.close()
-    test = _calibrate_and_test(out / "best.pt", val_ds, test_ds, loss_fn, dev, cfg.batch_size, bf16, state)
-    summary = {
+
+
+def _summary(cfg, state: _RunState, meta_train, channels, test, out: Path, dev, bf16: bool, fmt) -> dict:
+    """The run's summary (``test_metrics.json``): best epoch and val mIoU, test scores, device settings."""
+    return {
         "best_epoch": state.best_epoch,
         "best_val_miou": state.best,
         "epochs_run": len(state.history),
@@ -471,11 +564,6 @@ def train(
         "threads": torch.get_num_threads(),
         "finished": _finished(cfg, state),
     }
-    with atomic_path(out / "test_metrics.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2))
-    with atomic_path(out / "report.md") as tmp:
-        tmp.write_text(training_report(summary, meta_train))
-    return summary
 
 
 @dataclass

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -90,9 +91,54 @@ def render_scene_over(
         Missing/unreadable DEM or outlines, no overlap, non-positive ``res_m``, or a render grid larger
         than :data:`MAX_RENDER_PIXELS` (the renderer works in memory).
     """
+    dem_path, outlines_path = Path(dem_path), Path(outlines_path)
+    grid, outlines, res_m = _render_grid(dem_path, outlines_path, res_m, margin_m)
+    z, valid, z_filled = _dem_on_grid(dem_path, grid)
+    outlines = gpd.GeoDataFrame(
+        {"glac_id": _glacier_ids(outlines)}, geometry=list(outlines.geometry), crs=grid.crs
+    )
+    ice = _ice_mask(outlines, grid, valid)
+    if not ice.any():
+        raise InputError(f"no outline covers a {res_m:g} m pixel centre", outlines_path, "Use a finer --res")
+    debris, debris_mask = _debris_truth(debris_path, outlines, grid)
+
+    rng = np.random.default_rng(seed)
+    ela_m = float(np.median(z[ice]))  # median glacier elevation ≈ ELA (Braithwaite & Raper 2009)
+    kind, z_out = decorate_surface(
+        z_filled, ice, ela_m, res_m, rng, debris=debris_mask, lake=False, valid=valid
+    )
+    truth = _truth_layers(outlines, debris)
+    extra = _provenance(dem_path, outlines_path, debris_path)
+    kw = dict(seed=seed, date=date, valid=valid, truth=truth, dem_source=dem_path.stem, extra=extra)
+    return write_scene(Path(out_dir), z_out, kind, ela_m, grid, rng, **kw)
+
+
+def _truth_layers(outlines: gpd.GeoDataFrame, debris: gpd.GeoDataFrame) -> tuple:
+    """Truth layers ``(glaciers, debris, divides)``; adds ``area_km2`` and ``tiny`` (< MIN_GLACIER_KM2) to ``outlines``."""
+    outlines["area_km2"] = area_km2(outlines)
+    outlines["tiny"] = outlines["area_km2"] < MIN_GLACIER_KM2
+    return outlines[["glac_id", "area_km2", "tiny", "geometry"]], debris, shared_divides(outlines)
+
+
+def _provenance(dem_path: Path, outlines_path: Path, debris_path) -> dict[str, Any]:
+    """The ``extra`` config entries of an ``over`` scene: mode and the absolute input paths."""
+    return {
+        "mode": "over",
+        "dem": str(dem_path.resolve()),
+        "outlines": str(outlines_path.resolve()),
+        "debris": str(Path(debris_path).resolve()) if debris_path is not None else None,
+    }
+
+
+def _render_grid(dem_path: Path, outlines_path: Path, res_m: float | None, margin_m: float | None):
+    """Render grid over the outlines' box (plus ``margin_m``, m) within the DEM, and the outlines in its CRS.
+
+    Returns ``(grid, outlines, res_m)``; ``res_m`` (m) defaults to the DEM's pixel size in metres. The grid's
+    upper-left corner is snapped to whole 30 m cells so every sensor grid shares it. Raises InputError for
+    a non-positive ``res_m``, outlines outside the DEM or more than :data:`MAX_RENDER_PIXELS` pixels.
+    """
     if res_m is not None and not res_m > 0:
         raise InputError(f"--res must be a positive number of metres, not {res_m}")
-    dem_path, outlines_path = Path(dem_path), Path(outlines_path)
     with open_raster(dem_path) as ds:
         dem_crs, dem_bounds, dem_res = ds.crs, tuple(ds.bounds), ds.res
         dem_w, dem_h = ds.width, ds.height
@@ -131,15 +177,26 @@ def render_scene_over(
         )
     grid = Grid.from_bounds(crs, (x0, y1 - nrow * res_m, x0 + ncol * res_m, y1), res_m)
     log.info("rendering %d x %d px at %g m in %s", ncol, nrow, res_m, crs)
+    return grid, outlines, res_m
+
+
+def _dem_on_grid(dem_path: Path, grid: Grid):
+    """DEM (m) resampled bilinearly onto ``grid``: ``(z, valid, z_filled)``.
+
+    ``valid`` is finite and above −500 m; ``z_filled`` (float32) fills the rest with the median valid
+    elevation. Raises InputError with fewer than 16 valid pixels.
+    """
     z = read_on_grid(dem_path, grid, bands=1, resampling=Resampling.bilinear)
     z = z[0] if z.ndim == 3 else z
     valid = np.isfinite(z) & (z > -500)
     if valid.sum() < 16:
         raise InputError("the DEM has no valid elevations under the outlines", dem_path, "Check its nodata")
     z_filled = np.where(valid, z, float(np.nanmedian(z[valid]))).astype("float32")
+    return z, valid, z_filled
 
-    ids = _glacier_ids(outlines)
-    outlines = gpd.GeoDataFrame({"glac_id": ids}, geometry=list(outlines.geometry), crs=crs)
+
+def _ice_mask(outlines: gpd.GeoDataFrame, grid: Grid, valid: np.ndarray) -> np.ndarray:
+    """Pixels of ``grid`` whose centre lies in an outline and whose elevation is valid (bool)."""
     unit = rasterio.features.rasterize(
         ((g, i + 1) for i, g in enumerate(outlines.geometry)),
         out_shape=grid.shape,
@@ -147,52 +204,28 @@ def render_scene_over(
         fill=0,
         dtype="int32",
     )
-    ice = (unit > 0) & valid
-    if not ice.any():
-        raise InputError(f"no outline covers a {res_m:g} m pixel centre", outlines_path, "Use a finer --res")
-    debris_mask = None
-    debris = gpd.GeoDataFrame({"glac_id": [], "area_km2": []}, geometry=[], crs=crs)
-    if debris_path is not None:
-        given = read_vector(debris_path, polygons=True, allow_empty=True).to_crs(crs)
-        if len(given):
-            debris = gpd.overlay(
-                gpd.GeoDataFrame(geometry=list(given.geometry), crs=crs), outlines, how="intersection"
-            )
-            debris = debris.dissolve(by="glac_id", as_index=False)[["glac_id", "geometry"]]
-            debris["area_km2"] = area_km2(debris)
-            debris_mask = rasterio.features.rasterize(
-                debris.geometry, out_shape=grid.shape, transform=grid.transform, fill=0, dtype="uint8"
-            ).astype(bool)
-        else:
-            debris_mask = np.zeros(grid.shape, bool)
-    else:
-        debris_mask = np.zeros(grid.shape, bool)
+    return (unit > 0) & valid
 
-    rng = np.random.default_rng(seed)
-    ela_m = float(np.median(z[ice]))  # median glacier elevation ≈ ELA (Braithwaite & Raper 2009)
-    kind, z_out = decorate_surface(
-        z_filled, ice, ela_m, res_m, rng, debris=debris_mask, lake=False, valid=valid
+
+def _debris_truth(debris_path, outlines: gpd.GeoDataFrame, grid: Grid):
+    """Debris truth polygons (per ``glac_id``, with ``area_km2``) and their mask on ``grid`` (bool).
+
+    Without ``debris_path`` (or with an empty layer) the truth has clean ice only: no polygons and an
+    all-False mask.
+    """
+    crs = grid.crs
+    debris = gpd.GeoDataFrame({"glac_id": [], "area_km2": []}, geometry=[], crs=crs)
+    if debris_path is None:
+        return debris, np.zeros(grid.shape, bool)
+    given = read_vector(debris_path, polygons=True, allow_empty=True).to_crs(crs)
+    if not len(given):
+        return debris, np.zeros(grid.shape, bool)
+    debris = gpd.overlay(
+        gpd.GeoDataFrame(geometry=list(given.geometry), crs=crs), outlines, how="intersection"
     )
-    outlines["area_km2"] = area_km2(outlines)
-    outlines["tiny"] = outlines["area_km2"] < MIN_GLACIER_KM2
-    truth = (outlines[["glac_id", "area_km2", "tiny", "geometry"]], debris, shared_divides(outlines))
-    extra = {
-        "mode": "over",
-        "dem": str(dem_path.resolve()),
-        "outlines": str(outlines_path.resolve()),
-        "debris": str(Path(debris_path).resolve()) if debris_path is not None else None,
-    }
-    return write_scene(
-        Path(out_dir),
-        z_out,
-        kind,
-        ela_m,
-        grid,
-        rng,
-        seed=seed,
-        date=date,
-        valid=valid,
-        truth=truth,
-        dem_source=dem_path.stem,
-        extra=extra,
-    )
+    debris = debris.dissolve(by="glac_id", as_index=False)[["glac_id", "geometry"]]
+    debris["area_km2"] = area_km2(debris)
+    debris_mask = rasterio.features.rasterize(
+        debris.geometry, out_shape=grid.shape, transform=grid.transform, fill=0, dtype="uint8"
+    ).astype(bool)
+    return debris, debris_mask
