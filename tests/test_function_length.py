@@ -30,7 +30,6 @@ KNOWN_LONG: dict[str, int] = {
     "glacierinv.attributes.compute.attributes_from_windows": 79,
     "glacierinv.attributes.runner.attributes_with_uncertainty": 75,
     "glacierinv.attributes.terminus.terminus_type": 74,
-    "glacierinv.attributes.terminus.terminus_types": 94,
     "glacierinv.attributes.uncertainty.buffer_uncertainty": 91,
     "glacierinv.cli.analyse.register": 62,
     "glacierinv.cli.attributes.register": 95,
