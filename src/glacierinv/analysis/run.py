@@ -32,6 +32,7 @@ import numpy as np
 
 from glacierinv.config import AnalysisConfig, RuntimeConfig
 from glacierinv.errors import ConfigError, GlacierInvError, InputError
+from glacierinv.pipeline.runfolder import RunFolder
 
 if TYPE_CHECKING:
     from glacierinv.analysis.inventory import Inventory
@@ -343,9 +344,9 @@ def analyse_run(
     Extra keyword arguments (``snow``, ``ela_column``, ``surge_list``, ``only`` …) go to :func:`run_analyses`.
     """
     run = Path(run_dir)
-    if not (run / "inventory.gpkg").exists():
+    if not (run / RunFolder.INVENTORY).exists():
         raise InputError("no inventory.gpkg in the run folder", run, "Run the attributes stage first")
     dems = run_inputs(run)
     kwargs.setdefault("dem", dems["dem"])
     kwargs.setdefault("dem_coarse", dems["dem_coarse"])
-    return run_analyses(run / "inventory.gpkg", run / "analysis", options=options, force=force, **kwargs)
+    return run_analyses(run / RunFolder.INVENTORY, run / "analysis", options=options, force=force, **kwargs)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from glacierinv.attributes.snowline import albedo_of_run, snow_source
+from glacierinv.pipeline.runfolder import RunFolder
 from glacierinv.pipeline.stage import Stage, config_files, config_inputs, present_files, run_files
 
 __all__ = ["STAGE"]
@@ -25,7 +26,9 @@ def _run(cfg, run, progress) -> dict[str, Any]:
         return {"skipped": "analysis.enabled = false"}
     import pyogrio
 
-    if pyogrio.read_info(run / "inventory.gpkg", layer="glaciers")["features"] == 0:  # the no-glacier scene
+    if (
+        pyogrio.read_info(run / RunFolder.INVENTORY, layer="glaciers")["features"] == 0
+    ):  # the no-glacier scene
         import json
 
         from glacierinv.io.atomic import atomic_path
@@ -36,12 +39,12 @@ def _run(cfg, run, progress) -> dict[str, Any]:
             tmp.write_text(json.dumps({"n_glaciers": 0, "skipped": why, "analyses": {}}, indent=2))
         return {"skipped": why}
     snow, snow_threshold = snow_source(cfg, run.path)  # the same evidence as the inventory's glac_type/aar
-    if snow == run / "stack.tif":  # the attributes stage's albedo.tif when the stack is unchanged
+    if snow == run / RunFolder.STACK:  # the attributes stage's albedo.tif when the stack is unchanged
         snow = albedo_of_run(run.path, cfg.runtime.block_px)
     options = AnalysisOptions.from_config(a.model_copy(update={"snow_threshold": snow_threshold}),
                                           seed=cfg.runtime.seed)  # fmt: skip
     summary = run_analyses(
-        run / "inventory.gpkg", run / "analysis", options=options, force=True,
+        run / RunFolder.INVENTORY, run / "analysis", options=options, force=True,
         dem=cfg.input_path("dem", required=False), dem_coarse=cfg.input_path("dem_coarse", required=False),
         snow=snow, ela_column=a.ela_column, surge_list=cfg.resolve(a.surge_list),
     )  # fmt: skip
@@ -50,9 +53,9 @@ def _run(cfg, run, progress) -> dict[str, Any]:
 
 def _reads(cfg, run) -> dict[str, Path]:
     return {
-        **run_files(run, ("inventory.gpkg",)),
+        **run_files(run, (RunFolder.INVENTORY,)),
         **config_inputs(cfg, ("dem", "dem_coarse")),
-        **present_files(run, ("stack.tif",)),  # albedo snowlines
+        **present_files(run, (RunFolder.STACK,)),  # albedo snowlines
         **config_files(cfg, "analysis", ("snow", "surge_list")),
     }
 

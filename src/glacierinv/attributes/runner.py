@@ -18,6 +18,7 @@ import numpy as np
 
 from glacierinv.attributes.snowline import albedo_of_run, snow_source
 from glacierinv.io.atomic import atomic_path
+from glacierinv.pipeline.runfolder import RunFolder
 from glacierinv.pipeline.stage import Stage, existing, present_files, run_files
 
 __all__ = ["STAGE", "attributes_with_uncertainty", "inventory_layers", "own_units"]
@@ -79,17 +80,17 @@ def attributes_with_uncertainty(
         **kwargs,
     )
     run_dir = Path(run_dir) if run_dir is not None else None
-    source_tif = existing(run_dir / "source.tif") if run_dir is not None else None
-    proba_tif = existing(run_dir / "proba.tif") if run_dir is not None else None
+    source_tif = existing(run_dir / RunFolder.SOURCE) if run_dir is not None else None
+    proba_tif = existing(run_dir / RunFolder.PROBA) if run_dir is not None else None
     if run_dir is not None and len(glaciers):
         from glacierinv.attributes.terminus import terminus_types
 
         glaciers["term_type"], _ = terminus_types(
             glaciers,
             cfg.input_path("dem"),
-            grid_path=run_dir / "classes.tif",
-            stack_path=_if_exists(run_dir / "stack.tif"),
-            masks_path=_if_exists(run_dir / "masks.tif"),
+            grid_path=run_dir / RunFolder.CLASSES,
+            stack_path=_if_exists(run_dir / RunFolder.STACK),
+            masks_path=_if_exists(run_dir / RunFolder.MASKS),
         )
     if source_tif is not None:
         from glacierinv.attributes.sources import image_source_per_glacier
@@ -121,28 +122,32 @@ def _run(cfg, run, progress) -> dict[str, Any]:
     from glacierinv.io.vector import read_vector, write_layers
     from glacierinv.outlines.styles import embed_styles
 
-    units = read_vector(run / "units.gpkg", layer="glaciers", allow_empty=True)
-    debris = read_vector(run / "units.gpkg", layer="debris", allow_empty=True)
-    divides = read_vector(run / "units.gpkg", layer="divides", allow_empty=True, need_crs=False)
+    units = read_vector(run / RunFolder.UNITS, layer="glaciers", allow_empty=True)
+    debris = read_vector(run / RunFolder.UNITS, layer="debris", allow_empty=True)
+    divides = read_vector(run / RunFolder.UNITS, layer="divides", allow_empty=True, need_crs=False)
     warnings = []
     if len(units) == 0:  # a legitimate answer (lowland, snow-free scene): an empty but valid inventory
         warnings.append(
-            f"no glacier larger than {cfg.outlines.min_area_km2} km² was mapped in {run / 'classes.tif'}: "
+            f"no glacier larger than {cfg.outlines.min_area_km2} km² was mapped in {run / RunFolder.CLASSES}: "
             "the inventory is empty"
         )
         log.warning(warnings[-1])
     glaciers, hypsometry, centerlines, totals = attributes_with_uncertainty(
-        cfg, own_units(units), debris, pixel_size_m=raster_grid(run / "classes.tif").res[0], run_dir=run.path
+        cfg,
+        own_units(units),
+        debris,
+        pixel_size_m=raster_grid(run / RunFolder.CLASSES).res[0],
+        run_dir=run.path,
     )
     from glacierinv.attributes.export import round_inventory
 
     layers = inventory_layers(cfg, glaciers, hypsometry, centerlines, debris=debris, divides=divides)
     glaciers = layers["glaciers"]
-    write_layers(run / "inventory.gpkg", layers)
-    embed_styles(run / "inventory.gpkg")
+    write_layers(run / RunFolder.INVENTORY, layers)
+    embed_styles(run / RunFolder.INVENTORY)
     with atomic_path(run / "inventory.csv") as tmp:
         round_inventory(glaciers.drop(columns=glaciers.geometry.name)).to_csv(tmp, index=False)
-    with atomic_path(run / "uncertainty.json") as tmp:
+    with atomic_path(run / RunFolder.UNCERTAINTY_JSON) as tmp:
         tmp.write_text(json.dumps(totals, indent=2, default=float))
     return {
         "n_glaciers": int(len(glaciers)),
@@ -175,7 +180,7 @@ def _glacier_types(cfg, run, glaciers):
     from glacierinv.attributes.export import fill_glacier_types
 
     a = cfg.analysis
-    if snow == run / "stack.tif":  # written once, shared with the analyse stage
+    if snow == run / RunFolder.STACK:  # written once, shared with the analyse stage
         snow = albedo_of_run(run, cfg.runtime.block_px)
     return fill_glacier_types(glaciers, cfg.input_path("dem"), snow, snow_threshold=threshold,
                               min_area_km2=a.min_type_area_km2, thresholds=a.aar_thresholds)  # fmt: skip
@@ -183,16 +188,16 @@ def _glacier_types(cfg, run, glaciers):
 
 def _reads(cfg, run) -> dict[str, Path]:
     # classes.tif: its pixel size sets the buffer uncertainty
-    out = run_files(run, ("units.gpkg", "classes.tif")) | {"inputs.dem": cfg.input_path("dem")}
+    out = run_files(run, (RunFolder.UNITS, RunFolder.CLASSES)) | {"inputs.dem": cfg.input_path("dem")}
     out |= present_files(
-        run, ("source.tif", "stack.tif", "masks.tif")
+        run, (RunFolder.SOURCE, RunFolder.STACK, RunFolder.MASKS)
     )  # stack/masks: water, cloud (term_type)
     snow, _ = snow_source(cfg, run)  # glac_type/aar come from the snow raster or the stack's albedo
     if snow is not None:
-        out["snow" if snow != run / "stack.tif" else "stack.tif"] = snow
+        out["snow" if snow != run / RunFolder.STACK else RunFolder.STACK] = snow
     for k, p in enumerate(cfg.attributes.rgi_regions):  # o1region/o2region
         out[f"attributes.rgi_regions[{k}]"] = cfg.resolve(p)
-    return out | present_files(run, ("proba.tif",))  # per-glacier area range from the class probabilities
+    return out | present_files(run, (RunFolder.PROBA,))  # per-glacier area range from the class probabilities
 
 
 STAGE = Stage(
@@ -204,7 +209,7 @@ STAGE = Stage(
         "buffer_px": cfg.assess.buffer_px,
         "sources": [cfg.inputs.dem_source, cfg.inputs.img_source, cfg.inputs.src_date],
     },
-    writes=lambda cfg: ["inventory.gpkg", "inventory.csv", "uncertainty.json"],
+    writes=lambda cfg: [RunFolder.INVENTORY, "inventory.csv", RunFolder.UNCERTAINTY_JSON],
     run=_run,
     may_write=("albedo.tif",),  # the stack's albedo for glac_type/aar, reused by the analyse stage
 )

@@ -13,6 +13,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from glacierinv.pipeline.runfolder import RunFolder
+
 __all__ = ["albedo_of_run", "classify_aar", "snowline_altitude", "snowlines_from_raster"]
 
 
@@ -109,7 +111,7 @@ def snow_source(cfg, run_dir) -> tuple[Path | None, float]:
         return None, a.snow_threshold
     if a.snow is not None or a.ela_column is not None:
         return cfg.resolve(a.snow), a.snow_threshold
-    stack = run_dir / "stack.tif"  # a path or a RunFolder
+    stack = run_dir / RunFolder.STACK  # a path or a RunFolder
     if stack.exists():
         from glacierinv.io.raster import open_raster
 
@@ -135,7 +137,7 @@ def albedo_of_run(run_dir, block_px: int) -> Path:
     from glacierinv.pipeline.runfolder import file_digest
     from glacierinv.preprocess.albedo import write_albedo
 
-    stack, albedo = Path(run_dir) / "stack.tif", Path(run_dir) / "albedo.tif"
+    stack, albedo = Path(run_dir) / RunFolder.STACK, Path(run_dir) / "albedo.tif"
     digest = file_digest(stack)
     if albedo.exists():
         with open_raster(albedo) as ds:

@@ -35,6 +35,7 @@ from glacierinv.errors import InputError
 from glacierinv.geometry import area_km2, polygon_parts, repair_polygons, valid_polygonal
 from glacierinv.io.atomic import atomic_path, refuse_overwrite
 from glacierinv.io.vector import list_layers, read_vector, write_layers
+from glacierinv.pipeline.runfolder import RunFolder
 
 __all__ = [
     "EDIT_COLUMNS",
@@ -98,7 +99,7 @@ def export_for_editing(run_dir: str | Path, out: str | Path, *, force: bool = Fa
     out = Path(out)
     refuse_overwrite(out, force)
     refined = run / "outlines_refined.gpkg"
-    src = refined if refined.exists() else _need(run / "outlines.gpkg", "outlines.gpkg")
+    src = refined if refined.exists() else _need(run / RunFolder.OUTLINES, RunFolder.OUTLINES)
     layers: dict[str, gpd.GeoDataFrame] = {}
     for name, cols in (("glaciers", ["outline_id"]), ("debris", ["debris_id", "outline_id"])):
         gdf = read_vector(src, layer=name, allow_empty=True)
@@ -107,10 +108,10 @@ def export_for_editing(run_dir: str | Path, out: str | Path, *, force: bool = Fa
         gdf["reason"] = pd.Series([None] * len(gdf), dtype="object")
         gdf["note"] = pd.Series([None] * len(gdf), dtype="object")
         layers[name] = gdf
-    auto = run / "outlines.gpkg"
+    auto = run / RunFolder.OUTLINES
     if auto.exists() and "review" in list_layers(auto):
         layers["review"] = read_vector(auto, layer="review", allow_empty=True)
-    inv = run / "inventory.gpkg"
+    inv = run / RunFolder.INVENTORY
     if inv.exists() and "divides" in list_layers(inv):
         layers["divides"] = read_vector(inv, layer="divides", allow_empty=True, need_crs=False)
     with atomic_path(out) as tmp:
@@ -529,7 +530,7 @@ def refine_outlines(
     from glacierinv.io.raster import raster_grid
 
     run = Path(run_dir)
-    auto_path = _need(run / "outlines.gpkg", "outlines.gpkg")
+    auto_path = _need(run / RunFolder.OUTLINES, RunFolder.OUTLINES)
     auto = read_vector(auto_path, layer="glaciers", allow_empty=True)
     auto_debris = read_vector(auto_path, layer="debris", allow_empty=True)
     review = (
@@ -537,7 +538,7 @@ def refine_outlines(
         if "review" in list_layers(auto_path)
         else None
     )
-    grid = raster_grid(_need(run / "classes.tif", "classes.tif"))
+    grid = raster_grid(_need(run / RunFolder.CLASSES, RunFolder.CLASSES))
     pixel_m = float(grid.res[0])
     edited, edited_debris, repairs0 = read_edited(edited_path, auto.crs)
     gl, deb, repairs = validate_edits(
@@ -795,7 +796,7 @@ def rebase_edits(run_dir: str | Path, out: str | Path, *, force: bool = False) -
     run = Path(run_dir)
     out = Path(out)
     refuse_overwrite(out, force)
-    auto_path = _need(run / "outlines.gpkg", "outlines.gpkg")
+    auto_path = _need(run / RunFolder.OUTLINES, RunFolder.OUTLINES)
     refined = _need(run / "outlines_refined.gpkg", "outlines_refined.gpkg (no edits applied yet)")
     new_auto = read_vector(auto_path, layer="glaciers", allow_empty=True)
     new_deb = read_vector(auto_path, layer="debris", allow_empty=True)

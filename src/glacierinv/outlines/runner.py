@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from glacierinv.io.atomic import atomic_path
+from glacierinv.pipeline.runfolder import RunFolder
 from glacierinv.pipeline.stage import Stage, config_inputs, existing, present_files, run_files
 
 __all__ = ["STAGE", "map_outlines"]
 
 log = logging.getLogger(__name__)
 
-_REVIEW_EVIDENCE = ("proba.tif", "uncertainty.tif", "masks.tif", "stack.tif")
+_REVIEW_EVIDENCE = (RunFolder.PROBA, RunFolder.UNCERTAINTY, RunFolder.MASKS, RunFolder.STACK)
 
 
 def map_outlines(cfg, run, progress=None) -> dict[str, Any]:
@@ -29,7 +30,7 @@ def map_outlines(cfg, run, progress=None) -> dict[str, Any]:
     from glacierinv.outlines.vectorize import vectorize_classes, write_outlines
 
     glaciers, debris = vectorize_classes(
-        run / "classes.tif",
+        run / RunFolder.CLASSES,
         min_area_km2=cfg.outlines.min_area_km2,
         fill_holes_below_km2=cfg.outlines.fill_holes_below_km2,
         simplify_px=cfg.outlines.simplify_px,
@@ -40,18 +41,18 @@ def map_outlines(cfg, run, progress=None) -> dict[str, Any]:
         review = flag_for_review(
             glaciers,
             debris,
-            classes_path=run / "classes.tif",
-            proba_path=existing(run / "proba.tif"),
-            masks_path=existing(run / "masks.tif"),
-            uncertainty_path=existing(run / "uncertainty.tif"),
-            stack_path=existing(run / "stack.tif"),
+            classes_path=run / RunFolder.CLASSES,
+            proba_path=existing(run / RunFolder.PROBA),
+            masks_path=existing(run / RunFolder.MASKS),
+            uncertainty_path=existing(run / RunFolder.UNCERTAINTY),
+            stack_path=existing(run / RunFolder.STACK),
             dem_path=cfg.input_path("dem"),
             params=ReviewParams(min_area_km2=cfg.outlines.min_area_km2),
             prior=_prior(cfg),
             other_dates=_other_dates(cfg),
         )
-    write_outlines(run / "outlines.gpkg", glaciers, debris, review=review)
-    embed_styles(run / "outlines.gpkg")
+    write_outlines(run / RunFolder.OUTLINES, glaciers, debris, review=review)
+    embed_styles(run / RunFolder.OUTLINES)
     return {
         "n_outlines": int(len(glaciers)),
         "n_debris": int(len(debris)),
@@ -105,7 +106,7 @@ def _other_dates(cfg) -> list[Path]:
 
 
 def _reads(cfg, run) -> dict[str, Path]:
-    out = run_files(run, ("classes.tif",)) | {"inputs.dem": cfg.input_path("dem")}
+    out = run_files(run, (RunFolder.CLASSES,)) | {"inputs.dem": cfg.input_path("dem")}
     out |= config_inputs(cfg, ("prior_outlines",))
     out |= {f"inputs.other_dates.{i}": p for i, p in enumerate(_other_dates(cfg))}
     return out | present_files(run, _REVIEW_EVIDENCE)
@@ -116,7 +117,7 @@ STAGE = Stage(
     description="vectorise, drop small patches, fill holes, flag for review",
     reads=_reads,
     config_sections=("outlines",),
-    writes=lambda cfg: ["outlines.gpkg"],
+    writes=lambda cfg: [RunFolder.OUTLINES],
     run=map_outlines,
     may_write=("edit_conflicts.csv",),
 )
