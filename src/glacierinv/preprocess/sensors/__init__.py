@@ -191,7 +191,7 @@ class Scene:
     """The opened inputs of one scene: primary product, gap fill, thermal source, masks, DEM.
 
     ``fill`` / ``thermal``: what the scene's ``"fill"`` / ``"thermal"`` key opened through its sensor
-    (:class:`FillSource`, :class:`ThermalSource`), labelled ``fill_from`` / ``thermal_from`` as
+    (:class:`FillSource`, :class:`ThermalSource`), given by ``fill_key`` / ``thermal_key`` and labelled
     ``"sensor (key)"``; ``fill_cloud``: the cloud mask given for the fill product (a ``"mask"`` key of the
     fill's sensor).
     """
@@ -203,13 +203,23 @@ class Scene:
     fill_cloud: Path | None = None
     dem: Path | None = None
     keys: dict[str, Path] = field(default_factory=dict)
-    fill_from: str = ""
-    thermal_from: str = ""
+    fill_key: str | None = None
+    thermal_key: str | None = None
 
     @property
     def fill_sensor(self) -> str:
         """Name of the sensor filling the gaps (``""`` without a fill product)."""
-        return self.fill_from.split(" ")[0]
+        return sensor_of_key(self.fill_key).name if self.fill is not None else ""
+
+    @property
+    def fill_from(self) -> str:
+        return f"{self.fill_sensor} ({self.fill_key})" if self.fill is not None else ""
+
+    @property
+    def thermal_from(self) -> str:
+        return (
+            f"{sensor_of_key(self.thermal_key).name} ({self.thermal_key})" if self.thermal is not None else ""
+        )
 
     @property
     def sun(self) -> tuple[float, float] | None:
@@ -302,14 +312,14 @@ def open_scene(cfg: RunConfig) -> Scene:
             "config: [inputs] names no imagery; name a product: "
             + ", ".join(k.name for k in all_keys() if k.role in ("primary", "fill"))
         )
-    thermal, thermal_from = None, ""
+    thermal = thermal_key = None
     for key in _keys_with_role(paths, "thermal"):
         sensor = sensor_of_key(key)
         if primary.sensor != sensor.name:  # a product of the same sensor brings its own thermal band
-            thermal, thermal_from = sensor.thermal(paths[key]), f"{sensor.name} ({key})"
+            thermal, thermal_key = sensor.thermal(paths[key]), key
     return Scene(
         primary, fill, thermal, paths.get("primary_cloud_mask"), fill_cloud, dem, paths,
-        fill_from=f"{fill_sensor.name} ({fill_key})" if fill is not None else "", thermal_from=thermal_from,
+        fill_key=fill_key, thermal_key=thermal_key,
     )  # fmt: skip
 
 
