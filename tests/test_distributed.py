@@ -39,6 +39,22 @@ def test_local_cluster_gives_same_results_as_in_process():
         assert out[0] == 1 and isinstance(out[1], TaskFailure)
 
 
+def _start_time(_item):
+    import time
+
+    time.sleep(0.05)
+    return time.monotonic()  # system-wide clock: comparable between the worker and this process
+
+
+def test_tasks_start_in_the_order_they_are_given():
+    # map_batched puts the heaviest batch first (glacierinv.taskmap.submission_order); keys sorted the
+    # other way round, so the order cannot come from the keys
+    items = list(range(8))
+    with TaskRunner(workers=1, threads_per_worker=1) as cluster:
+        started = cluster.map(_start_time, items, keys=[f"k{9 - i}" for i in items])
+    assert started == sorted(started)
+
+
 def _native_threads(_):
     import torch
 

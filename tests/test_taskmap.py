@@ -49,3 +49,16 @@ def test_batches_per_slot_comes_from_the_task_map():
         assert batch_count(40) == 4 and batch_count(3) == 3
     with using(_Cluster(batches_per_slot=1)):
         assert batch_count(40) == 2
+
+
+def test_heaviest_batches_are_submitted_first_and_results_come_back_in_item_order():
+    from glacierinv.taskmap import map_batched, submission_order
+
+    weights = [1.0, 9.0, 2.0, 5.0, 3.0, 4.0]
+    cluster = _Cluster(batches_per_slot=3)  # 2 slots × 3 = 6 batches: one item each
+    with using(cluster):
+        out = map_batched(lambda batch: [x * 10 for x in batch], [0, 1, 2, 3, 4, 5], weights, name="w")
+    assert out == [0, 10, 20, 30, 40, 50]
+    # keys keep the batch's place in the plan (item order); the submission goes by weight, heaviest first
+    assert cluster.calls == [["w-00001", "w-00003", "w-00005", "w-00004", "w-00002", "w-00000"]]
+    assert submission_order([2.0, 2.0, 1.0]) == [0, 1, 2]  # ties: plan order

@@ -278,11 +278,18 @@ class TaskRunner:
             from distributed import as_completed
 
             self._start()
+            # the scheduler starts tasks by priority: the first item first (callers put the heaviest first)
             futures = [
                 self._client.submit(
-                    _timed_with_logs, func, key, item, key=f"glacierinv-{key}-{time.time_ns()}", pure=False
+                    _timed_with_logs,
+                    func,
+                    key,
+                    item,
+                    key=f"glacierinv-{key}-{time.time_ns()}",
+                    pure=False,
+                    priority=len(items) - i,
                 )
-                for key, item in zip(keys, items, strict=True)
+                for i, (key, item) in enumerate(zip(keys, items, strict=True))
             ]
             done = as_completed(futures)
             del futures  # from here on only `done` and the loop hold a task's future
