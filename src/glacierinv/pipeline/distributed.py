@@ -264,46 +264,11 @@ class TaskRunner:
         """
         items = list(items)
         keys = list(keys) if keys is not None else [f"task-{i}" for i in range(len(items))]
-        outcomes: dict[str, tuple] = {}
         started = time.perf_counter()
-        if not self.distributed:
-            for i, (key, item) in enumerate(zip(keys, items, strict=True)):
-                outcomes[key] = _timed(func, key, item)
-                self._log(outcomes[key])
-                if outcomes[key][3] is not None and not continue_on_error:
-                    raise outcomes[key][4]
-                if on_done:
-                    on_done(i + 1, len(items))
+        if self.distributed:
+            outcomes = self._map_on_cluster(func, items, keys, on_done)
         else:
-            from distributed import as_completed
-
-            self._start()
-            # the scheduler starts tasks by priority: the first item first (callers put the heaviest first)
-            futures = [
-                self._client.submit(
-                    _timed_with_logs,
-                    func,
-                    key,
-                    item,
-                    key=f"glacierinv-{key}-{time.time_ns()}",
-                    pure=False,
-                    priority=len(items) - i,
-                )
-                for i, (key, item) in enumerate(zip(keys, items, strict=True))
-            ]
-            done = as_completed(futures)
-            del futures  # from here on only `done` and the loop hold a task's future
-            for n, fut in enumerate(done, start=1):
-                *outcome, records = fut.result()
-                # a finished task's result is released at once: a worker lost later does not make the
-                # scheduler recompute it, only the tasks that were on that worker and not yet gathered
-                fut.release()
-                for record in records:
-                    logging.getLogger(record.name).handle(record)
-                outcomes[outcome[0]] = tuple(outcome)
-                self._log(tuple(outcome))
-                if on_done:
-                    on_done(n, len(items))
+            outcomes = self._map_in_process(func, items, keys, continue_on_error, on_done)
         self.last_map_seconds = time.perf_counter() - started
         self.map_seconds += self.last_map_seconds
         self.task_cpu_seconds += sum(o[5] for o in outcomes.values())
@@ -317,6 +282,52 @@ class TaskRunner:
             else:
                 results.append(value)
         return results
+
+    def _map_in_process(self, func, items, keys, continue_on_error, on_done) -> dict[str, tuple]:
+        """Run the tasks one after another here; stop at the first failure unless ``continue_on_error``."""
+        outcomes: dict[str, tuple] = {}
+        for i, (key, item) in enumerate(zip(keys, items, strict=True)):
+            outcomes[key] = _timed(func, key, item)
+            self._log(outcomes[key])
+            if outcomes[key][3] is not None and not continue_on_error:
+                raise outcomes[key][4]
+            if on_done:
+                on_done(i + 1, len(items))
+        return outcomes
+
+    def _map_on_cluster(self, func, items, keys, on_done) -> dict[str, tuple]:
+        """Submit the tasks to the cluster and gather their outcomes as they finish."""
+        from distributed import as_completed
+
+        self._start()
+        # the scheduler starts tasks by priority: the first item first (callers put the heaviest first)
+        futures = [
+            self._client.submit(
+                _timed_with_logs,
+                func,
+                key,
+                item,
+                key=f"glacierinv-{key}-{time.time_ns()}",
+                pure=False,
+                priority=len(items) - i,
+            )
+            for i, (key, item) in enumerate(zip(keys, items, strict=True))
+        ]
+        done = as_completed(futures)
+        del futures  # from here on only `done` and the loop hold a task's future
+        outcomes: dict[str, tuple] = {}
+        for n, fut in enumerate(done, start=1):
+            *outcome, records = fut.result()
+            # a finished task's result is released at once: a worker lost later does not make the
+            # scheduler recompute it, only the tasks that were on that worker and not yet gathered
+            fut.release()
+            for record in records:
+                logging.getLogger(record.name).handle(record)
+            outcomes[outcome[0]] = tuple(outcome)
+            self._log(tuple(outcome))
+            if on_done:
+                on_done(n, len(items))
+        return outcomes
 
     @staticmethod
     def _log(outcome: tuple) -> None:
