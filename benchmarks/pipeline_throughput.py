@@ -15,10 +15,14 @@ and a projection to the seed's Karakoram mosaic (~1.5e10 px at 2 m). Every figur
   Mpx × mosaic Mpx):
 
   * 2 cores: as measured on this machine.
-  * 16 cores: the tile stages (stack, segment) as parts on 8 Dask workers × 2 threads, each worker at the
-    efficiency measured for 2 workers (``--worker-speedup``, the 1 → 2 worker speed-up on tile tasks of
-    ``benchmarks/pipeline_scale.py``, or measured here with ``--dask-size``): 8 × speed-up / 2; the
-    per-glacier stages (outlines … report) run in one process today, so they keep the measured rate.
+  * ``--cores`` (16 and 64): the tile stages (stack, segment) as parts on cores/2 Dask workers × 2 threads,
+    each worker at the efficiency measured for 2 workers (``--worker-speedup``, the 1 → 2 worker speed-up
+    on tile tasks of ``benchmarks/pipeline_scale.py``, or measured here with ``--dask-size``):
+    cores/2 × speed-up / 2. The per-glacier stages by Amdahl's law: the share ``p`` of a stage's CPU
+    that runs in tasks (``--task-share``, measured by ``pipeline_scale.py --task-share 16``) on ``cores``
+    workers × 1 thread at the efficiency of the 1 → 2 worker speed-up on per-glacier tasks
+    (``--glacier-speedup``), the rest ``1 - p`` in the main process at the measured rate; a stage not named
+    in ``--task-share`` counts as serial.
   * one GPU: an ESTIMATE, with a stated assumption (no GPU was used here). Model time = measured FLOPs per
     tile × tiles × forward passes per tile ÷ (``--gpu-tflops`` peak × ``--gpu-efficiency``); the segment
     stage's host work (its measured seconds minus the measured CPU model time of its tiles: read, normalise,
@@ -178,6 +182,25 @@ def print_size(size: int, rows: dict[str, dict], wall_s: float) -> None:
         print(f"  analyse / attributes: {rows['analyse']['seconds'] / rows['attributes']['seconds']:.2f}x")
 
 
+def _cluster_seconds_per_mpx(per_mpx: dict, cores: int, speedup2: float, args) -> dict[str, float]:
+    """Seconds per Mpx of each stage on ``cores`` cores (see the module docstring for the model)."""
+    tile_speed = cores / 2 * speedup2 / 2
+    glacier_workers = cores * args.glacier_speedup / 2
+    out = {}
+    for k, v in per_mpx.items():
+        if k in TILE_STAGES:
+            out[k] = v / tile_speed
+        else:
+            p = args.task_share.get(k, 0.0)
+            out[k] = v * ((1 - p) + p / glacier_workers)
+    return out
+
+
+def _shares(text: str) -> dict[str, float]:
+    """``"outlines=0.88,units=0.9"`` → ``{"outlines": 0.88, "units": 0.9}``."""
+    return {k.strip(): float(v) for k, v in (kv.split("=") for kv in text.split(",") if kv.strip())}
+
+
 def projection(size: int, rows: dict[str, dict], cost: dict, args, speedup2: float) -> None:
     mpx = size * size / 1e6
     big = args.mosaic_px / 1e6
@@ -192,8 +215,7 @@ def projection(size: int, rows: dict[str, dict], cost: dict, args, speedup2: flo
     model_s = n_tiles * passes * cost[f"{cpu_prec}_ms_per_tile"] / 1000 * scale
     speed16 = 8 * speedup2 / 2
     cpu2 = sum(per_mpx.values()) * big
-    glacier_stages = sum(v for k, v in per_mpx.items() if k not in TILE_STAGES) * big
-    cpu16 = sum(v / (speed16 if k in TILE_STAGES else 1) for k, v in per_mpx.items()) * big
+    cluster = {cores: _cluster_seconds_per_mpx(per_mpx, cores, speedup2, args) for cores in args.cores}
     gpu_model_s_per_mpx = (
         n_tiles
         * passes
@@ -204,7 +226,7 @@ def projection(size: int, rows: dict[str, dict], cost: dict, args, speedup2: flo
     )
     seg_host = max(per_mpx["segment"] - model_s / mpx, 0.0)
     gpu = (
-        sum(v / (speed16 if k == "stack" else 1) for k, v in per_mpx.items() if k != "segment")
+        sum(v for k, v in _cluster_seconds_per_mpx(per_mpx, 16, speedup2, args).items() if k != "segment")
         + max(seg_host / speed16, gpu_model_s_per_mpx)
     ) * big
     print(
@@ -221,11 +243,14 @@ def projection(size: int, rows: dict[str, dict], cost: dict, args, speedup2: flo
             "between the two; the segment stage's host work is taken as 0 for the GPU estimate)"
         )
     print(f"  2 CPU cores (this machine, as measured): {_hours(cpu2)}")
-    print(
-        f"  16 cores (8 workers × 2 threads; tile stages × {speed16:.1f} from the 2-worker speed-up "
-        f"{speedup2:.2f}; per-glacier stages serial): {_hours(cpu16)}, of which per-glacier stages "
-        f"{_hours(glacier_stages)}"
-    )
+    shares = ", ".join(f"{k} {v:g}" for k, v in args.task_share.items())
+    for cores, parts in cluster.items():
+        print(
+            f"  {cores} cores ({cores // 2} workers × 2 threads for tiles, × {cores // 2 * speedup2 / 2:.1f} from the "
+            f"2-worker speed-up {speedup2:.2f}; {cores} × 1 for glaciers at efficiency {args.glacier_speedup / 2:.2f}, "
+            f"task shares {shares}): {_hours(sum(parts.values()) * big)} — "
+            + ", ".join(f"{k} {_hours(v * big)}" for k, v in parts.items())
+        )
     print(
         f"  one GPU (ESTIMATE: {args.gpu_tflops:g} TFLOP/s peak × {args.gpu_efficiency:g} efficiency → model "
         f"{gpu_model_s_per_mpx * big / 3600:.2f} h; segment host work and other stages on 16 cores): {_hours(gpu)}"
@@ -242,8 +267,17 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="torch threads of the model-cost test")
     ap.add_argument("--bf16", action="store_true", help="also time bf16 where it is emulated (slow)")
     ap.add_argument("--mosaic-px", type=float, default=1.5e10)
+    ap.add_argument("--cores", type=int, nargs="+", default=[16, 64], help="cluster sizes to project for")
     ap.add_argument(
-        "--worker-speedup", type=float, default=1.68,
+        "--task-share", type=_shares, default=_shares("outlines=0.88,units=0.90,attributes=0.96,analyse=0.67"),
+        help="share of each per-glacier stage's CPU in tasks (pipeline_scale.py --task-share 16; docs/pipeline.md)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--glacier-speedup", type=float, default=1.71,
+        help="1 → 2 Dask worker speed-up on per-glacier tasks (pipeline_scale.py --glacier-tiles 5)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--worker-speedup", type=float, default=1.65,
         help="1 → 2 Dask worker speed-up on tile tasks (benchmarks/pipeline_scale.py; docs/pipeline.md)",
     )  # fmt: skip
     ap.add_argument(
