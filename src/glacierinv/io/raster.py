@@ -43,6 +43,9 @@ __all__ = [
 ]
 
 DEFAULT_BLOCK = 1024
+# DEFLATE level of the large rasters the pipeline writes window by window (stack, classes, probabilities):
+# level 1 costs ~3x less CPU than GDAL's default 6 for files ~5 % larger; pixel values are the same
+FAST_ZLEVEL = 1
 MAX_WHOLE_PIXELS = 64_000_000  # refuse whole-raster reads above this many pixels per band
 
 

@@ -37,6 +37,7 @@ from glacierinv.dem.terrain import cast_shadow_to_grid, check_dem_units, hillsha
 from glacierinv.errors import ConfigError, InputError
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import (
+    FAST_ZLEVEL,
     RasterWriter,
     check_overlap,
     core_slice,
@@ -310,7 +311,9 @@ def _write_windows(ctx: _Context, out: Path, windows: list, progress) -> np.ndar
     counts = np.zeros(4)  # valid, cloud, shadow, s2 filled
     out.mkdir(parents=True, exist_ok=True)
     with (
-        RasterWriter(out / RunFolder.STACK, grid, len(channels), "float32", descriptions=channels) as w_stack,
+        RasterWriter(
+            out / RunFolder.STACK, grid, len(channels), "float32", descriptions=channels, zlevel=FAST_ZLEVEL
+        ) as w_stack,
         RasterWriter(
             out / RunFolder.SOURCE,
             grid,
@@ -319,9 +322,10 @@ def _write_windows(ctx: _Context, out: Path, windows: list, progress) -> np.ndar
             255,
             descriptions=["source"],
             tags=source_tags(ctx.fill_sensor),
+            zlevel=FAST_ZLEVEL,
         ) as w_source,
         RasterWriter(
-            out / RunFolder.MASKS, grid, 2, "uint8", 255, descriptions=["cloud", "shadow"]
+            out / RunFolder.MASKS, grid, 2, "uint8", 255, descriptions=["cloud", "shadow"], zlevel=FAST_ZLEVEL
         ) as w_masks,
     ):
         for i, (read, core) in enumerate(windows):
