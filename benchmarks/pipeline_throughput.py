@@ -8,7 +8,8 @@ and a projection to the seed's Karakoram mosaic (~1.5e10 px at 2 m). Every figur
   every stage of ``glacierinv run`` in its own fresh subprocess, so the peak RSS (``VmHWM``) printed per
   stage is that stage's own. Stage seconds come from ``run.json`` (the stage's own work: the subprocess's
   interpreter start and input checks are not counted). Runs are fresh each time.
-- Model cost: the shipped U-Net's forward on one batch of 4 tiles of ``--tile`` px (best of 3, after a
+- Model cost: the shipped U-Net's forward on one batch of 4 tiles of ``--tile`` px (default: its training
+  tile, which the segment stage runs it on) (best of 3, after a
   warm-up) in ms per tile, and its FLOPs per tile (torch's FlopCounterMode). fp32 always; bf16 only where
   the CPU has it natively (``precision = "auto"`` picks it) or with ``--bf16`` (emulated bf16 is ~50× slower).
 - Projection for ``--mosaic-px`` pixels (default 1.5e10), from the largest size run (per-stage seconds per
@@ -263,7 +264,10 @@ def main() -> None:
     ap.add_argument(
         "--work", type=Path, default=None, help="scenes and runs here, reused (default: temporary)"
     )
-    ap.add_argument("--tile", type=int, default=512, help="tile px of the model-cost test")
+    ap.add_argument(
+        "--tile", type=int, default=None,
+        help="tile px of the model-cost test (default: the shipped model's training tile, as the segment stage uses)",
+    )  # fmt: skip
     ap.add_argument("--threads", type=int, default=2, help="torch threads of the model-cost test")
     ap.add_argument("--bf16", action="store_true", help="also time bf16 where it is emulated (slow)")
     ap.add_argument("--mosaic-px", type=float, default=1.5e10)
@@ -296,6 +300,10 @@ def main() -> None:
         f"machine: {platform.machine()} {platform.processor()}, {os.cpu_count()} CPUs, python "
         f"{platform.python_version()}; segment precision auto -> {auto}; load average {os.getloadavg()}"
     )
+    if args.tile is None:
+        from glacierinv.segment.checkpoint import checkpoint_tile_px
+
+        args.tile = checkpoint_tile_px(None)
     cost = model_cost(args.tile, args.threads, bf16=args.bf16 or auto == "bf16")
     print(
         f"model: {cost['gflop_per_tile']:.1f} GFLOP per {args.tile}² tile; CPU forward fp32 "
