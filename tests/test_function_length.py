@@ -50,14 +50,6 @@ KNOWN_LONG: dict[str, int] = {
     "glacierinv.segment.data.label_raster": 72,
     "glacierinv.segment.real_spectra.read_spectra": 84,
     "glacierinv.segment.shipped.train_model": 72,
-    "glacierinv.synthetic.hard.harden_surface": 71,
-    "glacierinv.synthetic.scene._mtl_text": 67,
-    "glacierinv.synthetic.scene._render_easy": 80,
-    "glacierinv.synthetic.scene._render_hard": 95,
-    "glacierinv.synthetic.scene.generate_scene": 67,
-    "glacierinv.synthetic.scene.write_scene": 82,
-    "glacierinv.synthetic.surface.decorate_surface": 99,
-    "glacierinv.synthetic.terrain.make_terrain": 65,
     "glacierinv.units.subdivide._group_by_flow": 68,
 }
 
