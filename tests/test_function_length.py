@@ -38,11 +38,6 @@ KNOWN_LONG: dict[str, int] = {
     "glacierinv.preprocess.sensors.gfzy.open_gfzy": 69,
     "glacierinv.preprocess.sensors.landsat.open_landsat": 82,
     "glacierinv.report.html.write_report": 88,
-    "glacierinv.segment.baseline.classify_arrays": 73,
-    "glacierinv.segment.baseline.classify_stack": 80,
-    "glacierinv.segment.data.label_raster": 72,
-    "glacierinv.segment.real_spectra.read_spectra": 84,
-    "glacierinv.segment.shipped.train_model": 72,
     "glacierinv.units.subdivide._group_by_flow": 68,
 }
 
