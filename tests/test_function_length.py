@@ -35,8 +35,6 @@ KNOWN_LONG: dict[str, int] = {
     "glacierinv.outlines.refine.validate_edits": 86,
     "glacierinv.outlines.review._scan_glacier": 65,
     "glacierinv.outlines.review.flag_for_review": 104,
-    "glacierinv.preprocess.sensors.gfzy.open_gfzy": 69,
-    "glacierinv.preprocess.sensors.landsat.open_landsat": 82,
     "glacierinv.report.html.write_report": 88,
     "glacierinv.units.subdivide._group_by_flow": 68,
 }
