@@ -241,12 +241,7 @@ def mainline_profiles(
         select = np.zeros(n, dtype=bool)
         for s in groups.values():
             select |= s
-    lines_by_id: dict[str, LineString] = {}
-    if centerlines is not None and len(centerlines):
-        for gid, geom in zip(centerlines["glac_id"].astype(str), centerlines.geometry, strict=True):
-            line = _longest(geom)
-            if line is not None and (gid not in lines_by_id or line.length > lines_by_id[gid].length):
-                lines_by_id[gid] = line
+    lines_by_id = _mainlines_by_id(centerlines)
     idx = np.flatnonzero(select)
     sub = glaciers.iloc[idx]
     ids = list(sub["glac_id"].astype(str))
@@ -263,6 +258,27 @@ def mainline_profiles(
         source.append(src)
     cols = ["glac_id", "row", "length_m", "s_mid", "z_m", "slope_deg", "area_pct"]
     per_glacier = pd.concat(per, ignore_index=True)[cols] if per else pd.DataFrame(columns=cols)
+    summary = _group_quartiles(per_glacier, groups)
+    notes = [f"{len(per)} profiles: {source.count('centerlines')} from the centerlines layer, "
+             f"{source.count('dem_flowpath')} from DEM flow paths"]  # fmt: skip
+    return AnalysisResult("profiles", {"": summary, "per_glacier": per_glacier}, _plot(summary), notes)
+
+
+def _mainlines_by_id(centerlines: gpd.GeoDataFrame | None) -> dict[str, LineString]:
+    """``glac_id`` → its mainline: the longest single line over the glacier's centerline features (empty
+    without centerlines)."""
+    lines_by_id: dict[str, LineString] = {}
+    if centerlines is not None and len(centerlines):
+        for gid, geom in zip(centerlines["glac_id"].astype(str), centerlines.geometry, strict=True):
+            line = _longest(geom)
+            if line is not None and (gid not in lines_by_id or line.length > lines_by_id[gid].length):
+                lines_by_id[gid] = line
+    return lines_by_id
+
+
+def _group_quartiles(per_glacier: pd.DataFrame, groups: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Per group (rows of ``groups``' masks), variable (z_m, slope_deg, area_pct) and normalised distance
+    ``s_mid``: the 25th, 50th and 75th percentiles over the group's profiles and the number of glaciers."""
     agg = []
     for name, s in groups.items():
         rows = np.flatnonzero(s)
@@ -274,11 +290,8 @@ def mainline_profiles(
             agg.append(pd.DataFrame({"group": name, "variable": var, "s_mid": q.index, "q25": q[0.25].to_numpy(),
                                      "median": q[0.5].to_numpy(), "q75": q[0.75].to_numpy(),
                                      "n_glaciers": part["glac_id"].nunique()}))  # fmt: skip
-    summary = pd.concat(agg, ignore_index=True) if agg else pd.DataFrame(
+    return pd.concat(agg, ignore_index=True) if agg else pd.DataFrame(
         columns=["group", "variable", "s_mid", "q25", "median", "q75", "n_glaciers"])  # fmt: skip
-    notes = [f"{len(per)} profiles: {source.count('centerlines')} from the centerlines layer, "
-             f"{source.count('dem_flowpath')} from DEM flow paths"]  # fmt: skip
-    return AnalysisResult("profiles", {"": summary, "per_glacier": per_glacier}, _plot(summary), notes)
 
 
 def _plot(summary: pd.DataFrame):

@@ -126,33 +126,62 @@ def glacier_types(
     base = pd.DataFrame(
         {"row": rows, "glac_id": g["glac_id"].to_numpy()[rows], "area_km2": inv.area_km2[rows]}
     )
+    base = base.assign(**_aar_columns(inv, h, rows, dem_path, snow_path, snow_threshold, ela_column))
+    base["glac_type"] = classify_aar(base["aar"].to_numpy(), thresholds)
+    base["surging"] = surge_flags(g, surge_ids, surge_min_code)[rows]
+    groups = type_groups(base, len(g))
+    tables = {"": base, "summary": _type_summary(base)}
+    notes = [
+        f"{int(sel.sum())} glaciers ≥ {min_area_km2:g} km²; {int(base['glac_type'].isna().sum())} without AAR"
+    ]
+    fig = None
+    if h is not None:
+        tables |= _type_distributions(h, groups, band_m, slope_bin_deg)
+        fig = _plot_types(tables, band_m, slope_bin_deg)
+    else:
+        notes.append("no DEM: per-type hypsometry and slope distributions not computed")
+    return AnalysisResult("glacier_types", tables, fig, notes)
+
+
+def _aar_columns(
+    inv: Inventory, h: TerrainHistograms | None, rows: np.ndarray, dem_path, snow_path, snow_threshold: float,
+    ela_column: str | None,
+) -> dict:  # fmt: skip
+    """``snowline_m`` (m), ``aar`` (0-1) and ``aar_source`` of the inventory ``rows``: from the snow raster
+    (with the DEM), else the ELA column (with the terrain histograms ``h``), else the ``aar`` column.
+    InputError when none is available or a needed DEM or column is missing."""
+    g = inv.glaciers
     if snow_path is not None:
         if dem_path is None:
             raise InputError("AAR from a snow raster needs a DEM", snow_path, "Give --dem")
         sl = snowlines_from_raster(g.iloc[rows], dem_path, snow_path, snow_threshold=snow_threshold)
-        base = base.assign(
-            snowline_m=sl["snowline_m"].to_numpy(), aar=sl["aar"].to_numpy(), aar_source="snow raster"
-        )
-    elif ela_column is not None:
+        return {
+            "snowline_m": sl["snowline_m"].to_numpy(),
+            "aar": sl["aar"].to_numpy(),
+            "aar_source": "snow raster",
+        }
+    if ela_column is not None:
         if ela_column not in g.columns:
             raise InputError(f"ELA column '{ela_column}' not in the inventory", inv.path,
                              f"Columns are: {', '.join(c for c in g.columns if c != 'geometry')}")  # fmt: skip
         if h is None:
             raise InputError("AAR from an ELA needs a DEM", inv.path, "Give --dem")
         ela = pd.to_numeric(g[ela_column], errors="coerce").to_numpy()[rows]
-        base = base.assign(
-            snowline_m=ela, aar=aar_from_ela(h, ela, rows), aar_source=f"ELA column {ela_column}"
-        )
-    elif "aar" in g.columns and pd.to_numeric(g["aar"], errors="coerce").notna().any():
-        base = base.assign(snowline_m=np.nan, aar=pd.to_numeric(g["aar"], errors="coerce").to_numpy()[rows],
-                           aar_source="aar column")  # fmt: skip
-    else:
-        raise InputError("glacier types need an AAR: no snow raster, ELA column or aar column", inv.path,
-                         "Give --snow RASTER or --ela-column COL")  # fmt: skip
-    base["glac_type"] = classify_aar(base["aar"].to_numpy(), thresholds)
-    base["surging"] = surge_flags(g, surge_ids, surge_min_code)[rows]
-    groups = type_groups(base, len(g))
+        return {
+            "snowline_m": ela,
+            "aar": aar_from_ela(h, ela, rows),
+            "aar_source": f"ELA column {ela_column}",
+        }
+    if "aar" in g.columns and pd.to_numeric(g["aar"], errors="coerce").notna().any():
+        return {"snowline_m": np.nan, "aar": pd.to_numeric(g["aar"], errors="coerce").to_numpy()[rows],
+                "aar_source": "aar column"}  # fmt: skip
+    raise InputError("glacier types need an AAR: no snow raster, ELA column or aar column", inv.path,
+                     "Give --snow RASTER or --ela-column COL")  # fmt: skip
 
+
+def _type_summary(base: pd.DataFrame) -> pd.DataFrame:
+    """Per AAR type and for the surging glaciers: count, area (km²), share of the typed area (%) and median
+    AAR."""
     summary = []
     typed_area = base.loc[base["glac_type"].notna(), "area_km2"].sum()
     for name in (*TYPE_NAMES, "surging"):
@@ -160,24 +189,24 @@ def glacier_types(
         summary.append({"group": name, "n": len(part), "area_km2": part["area_km2"].sum(),
                         "area_pct_of_typed": 100 * part["area_km2"].sum() / typed_area if typed_area else np.nan,
                         "aar_median": part["aar"].median() if len(part) else np.nan})  # fmt: skip
-    tables = {"": base, "summary": pd.DataFrame(summary)}
-    notes = [
-        f"{int(sel.sum())} glaciers ≥ {min_area_km2:g} km²; {int(base['glac_type'].isna().sum())} without AAR"
-    ]
-    fig = None
-    if h is not None:
-        hyps, slopes, below = [], [], []
-        for name, s in groups.items():
-            hyps.append(h.hypsometry(band_m, s).assign(group=name))
-            slopes.append(h.slope_distribution(slope_bin_deg, s).assign(group=name))
-            below.append(h.slope_shares_below((10, 15, 20, 25, 30), s).assign(group=name))
-        tables["hypsometry"] = pd.concat(hyps, ignore_index=True)
-        tables["slope"] = pd.concat(slopes, ignore_index=True)
-        tables["slope_below"] = pd.concat(below, ignore_index=True)
-        fig = _plot_types(tables, band_m, slope_bin_deg)
-    else:
-        notes.append("no DEM: per-type hypsometry and slope distributions not computed")
-    return AnalysisResult("glacier_types", tables, fig, notes)
+    return pd.DataFrame(summary)
+
+
+def _type_distributions(
+    h: TerrainHistograms, groups: dict[str, np.ndarray], band_m: float, slope_bin_deg: int
+) -> dict[str, pd.DataFrame]:
+    """Per type group (tidy, column ``group``): hypsometry in ``band_m`` (m) bands, slope distribution in
+    ``slope_bin_deg`` (°) bins and the area shares below 10-30° slope."""
+    hyps, slopes, below = [], [], []
+    for name, s in groups.items():
+        hyps.append(h.hypsometry(band_m, s).assign(group=name))
+        slopes.append(h.slope_distribution(slope_bin_deg, s).assign(group=name))
+        below.append(h.slope_shares_below((10, 15, 20, 25, 30), s).assign(group=name))
+    return {
+        "hypsometry": pd.concat(hyps, ignore_index=True),
+        "slope": pd.concat(slopes, ignore_index=True),
+        "slope_below": pd.concat(below, ignore_index=True),
+    }
 
 
 def _plot_types(tables: dict[str, pd.DataFrame], band_m: float, bin_deg: int):

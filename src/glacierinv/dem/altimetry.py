@@ -62,13 +62,7 @@ def read_atl06(path: str | Path, *, quality_only: bool = True, beams: Sequence[s
     import h5py
 
     path = Path(path)
-    if not path.exists():
-        raise InputError("altimetry file not found", path, "Check the path")
-    if not h5py.is_hdf5(path):
-        raise InputError(
-            "not an HDF5 file", path, "Pass an ICESat-2 ATL06 granule (.h5) as downloaded from NSIDC"
-        )
-    frames = []
+    _check_hdf5(path)
     with h5py.File(path, "r") as f:
         present = [b for b in beams if f"{b}/land_ice_segments/h_li" in f]
         if not present:
@@ -77,31 +71,46 @@ def read_atl06(path: str | Path, *, quality_only: bool = True, beams: Sequence[s
                 path,
                 "Pass an ATL06 land-ice product (not ATL03/ATL08)",
             )
-        for beam in present:
-            g = f[f"{beam}/land_ice_segments"]
-            h = _get(g, "h_li", g["h_li"].shape[0])
-            n = h.size
-            q = _get(g, "atl06_quality_summary", n)
-            frame = pd.DataFrame(
-                {
-                    "beam": beam,
-                    "lon": _get(g, "longitude", n),
-                    "lat": _get(g, "latitude", n),
-                    "h_li_m": h,
-                    "h_li_sigma_m": _get(g, "h_li_sigma", n),
-                    "delta_time_s": _get(g, "delta_time", n),
-                    "quality": q,
-                    "geoid_h_m": _get(g["dem"], "geoid_h", n) if "dem" in g else np.full(n, np.nan),
-                    "dem_h_m": _get(g["dem"], "dem_h", n) if "dem" in g else np.full(n, np.nan),
-                }
-            )
-            if quality_only:
-                frame = frame[(frame["quality"] == 0) & np.isfinite(frame["h_li_m"])]
-            frames.append(frame)
+        frames = [_beam_segments(f[f"{beam}/land_ice_segments"], beam, quality_only) for beam in present]
     out = pd.concat(frames, ignore_index=True)
     out["granule"] = path.name
     log.info("%s: %d segments (%s)", path.name, len(out), "quality-filtered" if quality_only else "all")
     return out
+
+
+def _check_hdf5(path: Path) -> None:
+    """Refuse a missing file or one that is not HDF5 (InputError with a hint)."""
+    import h5py
+
+    if not path.exists():
+        raise InputError("altimetry file not found", path, "Check the path")
+    if not h5py.is_hdf5(path):
+        raise InputError(
+            "not an HDF5 file", path, "Pass an ICESat-2 ATL06 granule (.h5) as downloaded from NSIDC"
+        )
+
+
+def _beam_segments(g, beam: str, quality_only: bool) -> pd.DataFrame:
+    """The segments of one beam's ``land_ice_segments`` group ``g`` as the columns of :func:`read_atl06`
+    (without ``granule``); with ``quality_only`` only quality-0 segments with a finite ``h_li_m``."""
+    h = _get(g, "h_li", g["h_li"].shape[0])
+    n = h.size
+    frame = pd.DataFrame(
+        {
+            "beam": beam,
+            "lon": _get(g, "longitude", n),
+            "lat": _get(g, "latitude", n),
+            "h_li_m": h,
+            "h_li_sigma_m": _get(g, "h_li_sigma", n),
+            "delta_time_s": _get(g, "delta_time", n),
+            "quality": _get(g, "atl06_quality_summary", n),
+            "geoid_h_m": _get(g["dem"], "geoid_h", n) if "dem" in g else np.full(n, np.nan),
+            "dem_h_m": _get(g["dem"], "dem_h", n) if "dem" in g else np.full(n, np.nan),
+        }
+    )
+    if quality_only:
+        frame = frame[(frame["quality"] == 0) & np.isfinite(frame["h_li_m"])]
+    return frame
 
 
 def read_atl06_many(paths: Sequence[str | Path], *, quality_only: bool = True) -> pd.DataFrame:

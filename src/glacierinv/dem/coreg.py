@@ -65,33 +65,9 @@ def coregister_arrays(
     stable : bool array, optional
         True on stable terrain (e.g. outside glaciers); default everywhere.
     """
-    import xdem
-
-    if ref_m.shape != dem_m.shape or ref_m.shape != grid.shape:
-        raise ValueError("ref_m, dem_m and grid must have the same shape")
-    if not grid.is_metric:
-        raise InputError(f"grid CRS {grid.crs} is not metric", None, "Reproject the reference DEM to UTM")
-    valid = np.isfinite(ref_m) & np.isfinite(dem_m)
-    inlier = valid if stable is None else valid & stable
-    if inlier.sum() < MIN_STABLE_CELLS:
-        raise NoOverlap(
-            f"only {int(inlier.sum())} stable cells where both DEMs have data",
-            None,
-            "Check that the DEMs overlap and that the glacier mask leaves stable ground",
-        )
+    inlier = _stable_overlap(ref_m, dem_m, grid, stable)
     before = (dem_m - ref_m)[inlier]
-    ref_r = xdem.DEM.from_array(
-        np.where(np.isfinite(ref_m), ref_m, -9999).astype("float32"), grid.transform, grid.crs, nodata=-9999
-    )
-    dem_r = xdem.DEM.from_array(
-        np.where(np.isfinite(dem_m), dem_m, -9999).astype("float32"), grid.transform, grid.crs, nodata=-9999
-    )
-    pipeline = xdem.coreg.NuthKaab() + xdem.coreg.VerticalShift()
-    pipeline.fit(ref_r, dem_r, inlier_mask=inlier, random_state=42)
-    aligned = pipeline.apply(dem_r)
-    out = np.asarray(aligned.data.filled(np.nan), dtype="float32")
-    matrix = pipeline.to_matrix()
-    dx, dy, dz = float(matrix[0, 3]), float(matrix[1, 3]), float(matrix[2, 3])
+    out, (dx, dy, dz) = _nuth_kaab_vertical(ref_m, dem_m, grid, inlier)
     after = (out - ref_m)[inlier & np.isfinite(out)]
     result = CoregResult(
         dx,
@@ -112,6 +88,47 @@ def coregister_arrays(
         result.nmad_after_m,
     )
     return out, result
+
+
+def _stable_overlap(
+    ref_m: np.ndarray, dem_m: np.ndarray, grid: Grid, stable: np.ndarray | None
+) -> np.ndarray:
+    """The cells the fit uses: both DEMs finite and ``stable`` (bool mask). Refuses mismatched shapes
+    (ValueError), a non-metric grid (InputError) and fewer than :data:`MIN_STABLE_CELLS` cells (NoOverlap)."""
+    if ref_m.shape != dem_m.shape or ref_m.shape != grid.shape:
+        raise ValueError("ref_m, dem_m and grid must have the same shape")
+    if not grid.is_metric:
+        raise InputError(f"grid CRS {grid.crs} is not metric", None, "Reproject the reference DEM to UTM")
+    valid = np.isfinite(ref_m) & np.isfinite(dem_m)
+    inlier = valid if stable is None else valid & stable
+    if inlier.sum() < MIN_STABLE_CELLS:
+        raise NoOverlap(
+            f"only {int(inlier.sum())} stable cells where both DEMs have data",
+            None,
+            "Check that the DEMs overlap and that the glacier mask leaves stable ground",
+        )
+    return inlier
+
+
+def _nuth_kaab_vertical(
+    ref_m: np.ndarray, dem_m: np.ndarray, grid: Grid, inlier: np.ndarray
+) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """Fit xdem's Nuth & Kääb horizontal shift plus a vertical shift of ``dem_m`` to ``ref_m`` on the
+    ``inlier`` cells (random_state 42) → the aligned DEM (float32, NaN = no data) and the shifts dx, dy, dz (m)."""
+    import xdem
+
+    ref_r = xdem.DEM.from_array(
+        np.where(np.isfinite(ref_m), ref_m, -9999).astype("float32"), grid.transform, grid.crs, nodata=-9999
+    )
+    dem_r = xdem.DEM.from_array(
+        np.where(np.isfinite(dem_m), dem_m, -9999).astype("float32"), grid.transform, grid.crs, nodata=-9999
+    )
+    pipeline = xdem.coreg.NuthKaab() + xdem.coreg.VerticalShift()
+    pipeline.fit(ref_r, dem_r, inlier_mask=inlier, random_state=42)
+    aligned = pipeline.apply(dem_r)
+    out = np.asarray(aligned.data.filled(np.nan), dtype="float32")
+    matrix = pipeline.to_matrix()
+    return out, (float(matrix[0, 3]), float(matrix[1, 3]), float(matrix[2, 3]))
 
 
 def coregister_dem(

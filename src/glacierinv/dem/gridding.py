@@ -176,13 +176,29 @@ def mosaic_dsms(
     overlaps blend without seams. Written window by window (bounded memory) with a second band: the
     quality layer (the input's band 2 when it has one, else 1 where the mosaic has data).
     """
-    import rasterio
-    from rasterio.enums import Resampling
-
-    from glacierinv.io.raster import RasterWriter, iter_windows, read_on_grid
+    from glacierinv.io.raster import RasterWriter, iter_windows
 
     if len(paths) < 1:
         raise InputError("no DSM to mosaic", None, "Pass at least one DSM")
+    grid = _union_grid(paths, res_m)
+    feather_px = max(1, int(round(feather_m / grid.res[0])))
+    with RasterWriter(out, grid, count=2, dtype="float32", descriptions=["dsm_m", "quality"]) as w:
+        for read_w, core_w in iter_windows(grid, block, overlap=feather_px):
+            z_out, qual = _feathered_window(paths, grid.window_grid(read_w), feather_px)
+            rs, cs = _core(read_w, core_w)
+            w.write(np.stack([z_out[rs, cs], qual[rs, cs].astype("float32")]), window=core_w)
+    if not _any_valid(out):
+        Path(out).unlink(missing_ok=True)
+        raise NoOverlap("the DSMs hold no data on their union grid", None, "Check the inputs")
+    return Path(out)
+
+
+def _union_grid(paths: Sequence[str | Path], res_m: float | None) -> Grid:
+    """The grid covering every DSM's bounds in their common CRS, at ``res_m`` (m) or the finest input pixel.
+
+    Refuses a DSM without a CRS (InputError) or in another CRS than the first (CRSMismatch)."""
+    import rasterio
+
     crs, bounds, resolutions = None, [], []
     for p in paths:
         with rasterio.open(p) as ds:
@@ -201,46 +217,58 @@ def mosaic_dsms(
     bottom = min(b.bottom for b in bounds)
     right = max(b.right for b in bounds)
     top = max(b.top for b in bounds)
-    grid = Grid.from_bounds(crs, (left, bottom, right, top), res)
-    feather_px = max(1, int(round(feather_m / res)))
-    with RasterWriter(out, grid, count=2, dtype="float32", descriptions=["dsm_m", "quality"]) as w:
-        for read_w, core_w in iter_windows(grid, block, overlap=feather_px):
-            sub = grid.window_grid(read_w)
-            num = np.zeros(sub.shape, "float64")
-            den = np.zeros(sub.shape, "float64")
-            qual = np.zeros(sub.shape, "uint8")
-            for p in paths:
-                with rasterio.open(p) as ds:
-                    b = ds.bounds
-                    sb = sub.bounds
-                    if b.right <= sb[0] or b.left >= sb[2] or b.top <= sb[1] or b.bottom >= sb[3]:
-                        continue
-                    has_q = ds.count >= 2
-                z = read_on_grid(p, sub, bands=1, resampling=Resampling.bilinear, require_overlap=False)
-                valid = np.isfinite(z)
-                if not valid.any():
-                    continue
-                # distance to the nearest invalid cell (the data edge), capped at the feather width
-                dist = ndimage.distance_transform_edt(np.pad(valid, 1, constant_values=False))[1:-1, 1:-1]
-                weight = np.minimum(dist, feather_px) / feather_px
-                num += np.where(valid, z * weight, 0)
-                den += np.where(valid, weight, 0)
-                q = (
-                    read_on_grid(p, sub, bands=2, resampling=Resampling.nearest, require_overlap=False)
-                    if has_q
-                    else valid.astype("f4")
-                )
-                q = np.nan_to_num(q, nan=0).astype("uint8")
-                qual = np.where(valid & ((qual == 0) | (q == QUALITY_MATCHED)), q, qual)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                z_out = np.where(den > 0, num / den, np.nan).astype("float32")
-            qual[~np.isfinite(z_out)] = 0
-            rs, cs = _core(read_w, core_w)
-            w.write(np.stack([z_out[rs, cs], qual[rs, cs].astype("float32")]), window=core_w)
-    if not _any_valid(out):
-        Path(out).unlink(missing_ok=True)
-        raise NoOverlap("the DSMs hold no data on their union grid", None, "Check the inputs")
-    return Path(out)
+    return Grid.from_bounds(crs, (left, bottom, right, top), res)
+
+
+def _feathered_window(
+    paths: Sequence[str | Path], sub: Grid, feather_px: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Blend the DSMs on the window grid ``sub``: the distance-weighted mean elevation (m, float32, NaN where
+    no input has data; weights 0 at a DSM's data edge → 1 at ``feather_px`` px inside) and the quality
+    (uint8: the input's band 2, else 1 where it has data; a matched quality wins; 0 where no elevation)."""
+    from rasterio.enums import Resampling
+
+    from glacierinv.io.raster import read_on_grid
+
+    num = np.zeros(sub.shape, "float64")
+    den = np.zeros(sub.shape, "float64")
+    qual = np.zeros(sub.shape, "uint8")
+    for p in paths:
+        has_q = _has_quality_if_overlapping(p, sub)
+        if has_q is None:
+            continue
+        z = read_on_grid(p, sub, bands=1, resampling=Resampling.bilinear, require_overlap=False)
+        valid = np.isfinite(z)
+        if not valid.any():
+            continue
+        # distance to the nearest invalid cell (the data edge), capped at the feather width
+        dist = ndimage.distance_transform_edt(np.pad(valid, 1, constant_values=False))[1:-1, 1:-1]
+        weight = np.minimum(dist, feather_px) / feather_px
+        num += np.where(valid, z * weight, 0)
+        den += np.where(valid, weight, 0)
+        q = (
+            read_on_grid(p, sub, bands=2, resampling=Resampling.nearest, require_overlap=False)
+            if has_q
+            else valid.astype("f4")
+        )
+        q = np.nan_to_num(q, nan=0).astype("uint8")
+        qual = np.where(valid & ((qual == 0) | (q == QUALITY_MATCHED)), q, qual)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z_out = np.where(den > 0, num / den, np.nan).astype("float32")
+    qual[~np.isfinite(z_out)] = 0
+    return z_out, qual
+
+
+def _has_quality_if_overlapping(path: str | Path, sub: Grid) -> bool | None:
+    """Whether the DSM at ``path`` has a quality band (band 2); None when its bounds miss ``sub``'s."""
+    import rasterio
+
+    with rasterio.open(path) as ds:
+        b = ds.bounds
+        sb = sub.bounds
+        if b.right <= sb[0] or b.left >= sb[2] or b.top <= sb[1] or b.bottom >= sb[3]:
+            return None
+        return ds.count >= 2
 
 
 def _core(read_w, core_w):

@@ -289,10 +289,40 @@ def _pair_geometry(im1: _Image, im2: _Image, roi: tuple[int, int, int, int], par
     large ROI is never read whole.
     """
     h_lo, h_hi = im1.rpc.height_range_m
+    p1, p2 = _roi_matches(im1, im2, _sift_windows(roi, params.sift_windows))
+    if len(p1) < 8:
+        raise InputError(
+            f"too little texture to match: {len(p1)} SIFT matches between the images",
+            im2.path,
+            "Use images with visible texture (no cloud, snow saturation or night) or a larger --roi",
+        )
+    h_mid = 0.5 * (h_lo + h_hi)
+    bias, bias_vec, keep = _pointing_bias(im1, im2, p1, p2, h_lo, h_mid)
+    n_ok, rng = _matched_height_range(im1, im2, p1[keep], p2[keep] - bias_vec, h_mid, params.height_margin_m)
+    log.info(
+        "%s: %d SIFT matches, pointing correction %.2f px, heights %.0f–%.0f m",
+        im2.path.name,
+        n_ok,
+        bias,
+        *rng,
+    )
+    return bias_vec, rng, bias
+
+
+def _sift_windows(roi: tuple[int, int, int, int], n_max: int) -> list[tuple[int, int, int, int]]:
+    """Windows (col, row, width, height; px of image 1) of up to 1024 px over ``roi``: all of them, or at most
+    ``n_max`` spread evenly over the ROI."""
     windows = list(_tiles(roi, 1024, 0))
-    if len(windows) > params.sift_windows:
-        pick = np.linspace(0, len(windows) - 1, params.sift_windows).round().astype(int)
+    if len(windows) > n_max:
+        pick = np.linspace(0, len(windows) - 1, n_max).round().astype(int)
         windows = [windows[i] for i in sorted(set(pick))]
+    return windows
+
+
+def _roi_matches(im1: _Image, im2: _Image, windows) -> tuple[np.ndarray, np.ndarray]:
+    """SIFT matches between each window of image 1 and its RPC search area in image 2 → matched points
+    (col, row; px) in image 1 and image 2. NoOverlap when image 2 sees none of the windows; InputError when
+    a search area exceeds 16 Mpx (an RPC height range too wide)."""
     p1s, p2s, seen = [], [], False
     for win in windows:
         search = _search_window(im1, im2, win)
@@ -317,14 +347,15 @@ def _pair_geometry(im1: _Image, im2: _Image, roi: tuple[int, int, int, int], par
             im2.path,
             "Check that the images form a stereo pair over the same area and the --roi",
         )
-    p1, p2 = np.vstack(p1s), np.vstack(p2s)
-    if len(p1) < 8:
-        raise InputError(
-            f"too little texture to match: {len(p1)} SIFT matches between the images",
-            im2.path,
-            "Use images with visible texture (no cloud, snow saturation or night) or a larger --roi",
-        )
-    h_mid = 0.5 * (h_lo + h_hi)
+    return np.vstack(p1s), np.vstack(p2s)
+
+
+def _pointing_bias(
+    im1: _Image, im2: _Image, p1: np.ndarray, p2: np.ndarray, h_lo: float, h_mid: float
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Pointing correction of image 2 across the epipolar lines: the median distance (px) of the matches to
+    their epipolar curves over ``h_lo``…``h_mid`` (m), as a scalar and a vector (px in image 2), and the
+    matches within 3 px of the median (bool). InputError when fewer than 8 stay."""
     ca, ra, nrm = _epipolar_normal(im1.rpc, im2.rpc, p1[:, 0], p1[:, 1], h_lo, h_mid)
     dist = (p2[:, 0] - ca) * nrm[0] + (p2[:, 1] - ra) * nrm[1]
     med = np.median(dist)
@@ -336,9 +367,15 @@ def _pair_geometry(im1: _Image, im2: _Image, roi: tuple[int, int, int, int], par
             "Use images with visible texture or a larger --roi",
         )
     bias = float(np.median(dist[keep]))
-    bias_vec = bias * np.median(nrm[:, keep], axis=1)
-    q2 = p2[keep] - bias_vec
-    q1 = p1[keep]
+    return bias, bias * np.median(nrm[:, keep], axis=1), keep
+
+
+def _matched_height_range(
+    im1: _Image, im2: _Image, q1: np.ndarray, q2: np.ndarray, h_mid: float, margin_m: float
+) -> tuple[int, tuple[float, float]]:
+    """Triangulate the corrected matches ``q1``/``q2`` (px) from ``h_mid`` (m) → the number that triangulate
+    consistently (residual < 2) and the scene's height range (m): their 0.5-99.5 percentiles widened by
+    ``margin_m``. InputError when fewer than 8 are consistent."""
     lon0, lat0 = im1.rpc.localize(q1[:, 0], q1[:, 1], h_mid)
     _, _, hh, res = triangulate(
         im1.rpc, im2.rpc, q1[:, 0], q1[:, 1], q2[:, 0], q2[:, 1], (lon0, lat0, np.full(len(q1), h_mid)), 6
@@ -347,15 +384,7 @@ def _pair_geometry(im1: _Image, im2: _Image, roi: tuple[int, int, int, int], par
     if ok.sum() < 8:
         raise InputError("the SIFT matches do not triangulate consistently", im2.path, "Check the RPCs")
     lo_m, hi_m = np.percentile(hh[ok], [0.5, 99.5])
-    rng = (float(lo_m - params.height_margin_m), float(hi_m + params.height_margin_m))
-    log.info(
-        "%s: %d SIFT matches, pointing correction %.2f px, heights %.0f–%.0f m",
-        im2.path.name,
-        int(ok.sum()),
-        bias,
-        *rng,
-    )
-    return bias_vec, rng, bias
+    return int(ok.sum()), (float(lo_m - margin_m), float(hi_m + margin_m))
 
 
 # ---------------------------------------------------------------------------------- per-tile matching
@@ -432,16 +461,7 @@ def _match_tile(
 ):
     """Match one tile (col0, row0, w, h of image 1): returns (lon, lat, h, residual) of its points."""
     x, y, w, h = tile
-    gc, gr = np.meshgrid(np.linspace(x, x + w, 5), np.linspace(y, y + h, 5))
-    gc, gr = gc.ravel(), gr.ravel()
-    p1s, p2s, gnd = [], [], []
-    for hh in np.linspace(h_range[0], h_range[1], 3):
-        lon, lat = im1.rpc.localize(gc, gr, hh)
-        c2, r2 = im2.rpc.project(lon, lat, hh)
-        p1s.append(np.column_stack([gc, gr]))
-        p2s.append(np.column_stack([c2, r2]) + bias_vec)
-        gnd.append(np.column_stack([lon, lat, np.full(lon.shape, hh)]))
-    p1, p2, gnd = np.vstack(p1s), np.vstack(p2s), np.vstack(gnd)
+    p1, p2, gnd = _tile_rpc_grid(im1, im2, tile, bias_vec, h_range)
     m1, m2 = _rectifying_similarities(p1, p2)
     q1 = p1 @ m1[:, :2].T + m1[:, 2]
     q2 = p2 @ m2[:, :2].T + m2[:, 2]
@@ -455,25 +475,14 @@ def _match_tile(
     v0, v1 = math.floor(q1[:, 1].min()) - 2, math.ceil(q1[:, 1].max()) + 2
     out_shape = (v1 - v0, u1 - u0)
     # output (u, v) → rectified (u + u0, v + v0); image 2 rectified x shifted by -shift
-    t1 = np.array([[1, 0, u0], [0, 1, v0]], float)
-    t2 = np.array([[1, 0, u0 + shift], [0, 1, v0]], float)
     inv1 = _invert_affine(m1)
     inv2 = _invert_affine(m2)
-    left = im1.read_warped(inv1[:, :2] @ t1 + np.column_stack([np.zeros((2, 2)), inv1[:, 2]]), out_shape)
+    left = _read_rectified(im1, inv1, u0, v0, out_shape)
     # undo the pointing correction when reading image 2: observed = model + bias
-    right = im2.read_warped(inv2[:, :2] @ t2 + np.column_stack([np.zeros((2, 2)), inv2[:, 2]]), out_shape)
+    right = _read_rectified(im2, inv2, u0 + shift, v0, out_shape)
     if (left > 0).mean() < 0.05 or (right > 0).mean() < 0.05:
         return None
-    d_lr = _sgbm(left, right, num_disp, params)
-    d_rl = _sgbm(right[:, ::-1].copy(), left[:, ::-1].copy(), num_disp, params)[:, ::-1]
-    vv, uu = np.nonzero(np.isfinite(d_lr) & (left > 0))
-    d = d_lr[vv, uu]
-    ur = np.round(uu - d).astype(int)
-    inside = (ur >= 0) & (ur < out_shape[1])
-    vv, uu, d, ur = vv[inside], uu[inside], d[inside], ur[inside]
-    back = d_rl[vv, ur]
-    ok = np.isfinite(back) & (np.abs(back - d) <= params.lr_max_diff_px) & (right[vv, ur] > 0)
-    vv, uu, d = vv[ok], uu[ok], d[ok]
+    vv, uu, d = _lr_consistent_disparities(left, right, num_disp, params)
     # keep only matches whose image-1 pixel lies in the tile
     xr1 = np.column_stack([uu + u0, vv + v0]).astype("float64")
     xr2 = np.column_stack([uu + u0 - d + shift, vv + v0]).astype("float64")
@@ -491,6 +500,51 @@ def _match_tile(
         im1.rpc, im2.rpc, o1[:, 0], o1[:, 1], o2[:, 0], o2[:, 1], (start[:, 0], start[:, 1], start[:, 2])
     )
     return lon, lat, hh, res
+
+
+def _tile_rpc_grid(
+    im1: _Image, im2: _Image, tile, bias_vec: np.ndarray, h_range: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Model correspondences over a tile: a 5 × 5 grid of image-1 points (col, row; px) at three heights
+    spanning ``h_range`` (m) → their image-1 points, image-2 points (RPC projection plus the pointing
+    correction ``bias_vec``, px) and ground points (lon, lat in degrees, h in m), 75 rows each."""
+    x, y, w, h = tile
+    gc, gr = np.meshgrid(np.linspace(x, x + w, 5), np.linspace(y, y + h, 5))
+    gc, gr = gc.ravel(), gr.ravel()
+    p1s, p2s, gnd = [], [], []
+    for hh in np.linspace(h_range[0], h_range[1], 3):
+        lon, lat = im1.rpc.localize(gc, gr, hh)
+        c2, r2 = im2.rpc.project(lon, lat, hh)
+        p1s.append(np.column_stack([gc, gr]))
+        p2s.append(np.column_stack([c2, r2]) + bias_vec)
+        gnd.append(np.column_stack([lon, lat, np.full(lon.shape, hh)]))
+    return np.vstack(p1s), np.vstack(p2s), np.vstack(gnd)
+
+
+def _read_rectified(
+    im: _Image, inv: np.ndarray, u0: float, v0: float, out_shape: tuple[int, int]
+) -> np.ndarray:
+    """Image ``im`` resampled into the rectified frame: output pixel (u, v) is rectified (u + u0, v + v0),
+    mapped back to the image by the inverse rectifying similarity ``inv`` (2 × 3)."""
+    t = np.array([[1, 0, u0], [0, 1, v0]], float)
+    return im.read_warped(inv[:, :2] @ t + np.column_stack([np.zeros((2, 2)), inv[:, 2]]), out_shape)
+
+
+def _lr_consistent_disparities(
+    left: np.ndarray, right: np.ndarray, num_disp: int, params: StereoParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SGBM disparities (px) of the rectified pair that pass the left-right check (the right-to-left match
+    within ``params.lr_max_diff_px``, both pixels with data) → rows, columns (of ``left``) and disparities."""
+    d_lr = _sgbm(left, right, num_disp, params)
+    d_rl = _sgbm(right[:, ::-1].copy(), left[:, ::-1].copy(), num_disp, params)[:, ::-1]
+    vv, uu = np.nonzero(np.isfinite(d_lr) & (left > 0))
+    d = d_lr[vv, uu]
+    ur = np.round(uu - d).astype(int)
+    inside = (ur >= 0) & (ur < left.shape[1])
+    vv, uu, d, ur = vv[inside], uu[inside], d[inside], ur[inside]
+    back = d_rl[vv, ur]
+    ok = np.isfinite(back) & (np.abs(back - d) <= params.lr_max_diff_px) & (right[vv, ur] > 0)
+    return vv[ok], uu[ok], d[ok]
 
 
 # ---------------------------------------------------------------------------------------- the pipeline

@@ -315,41 +315,24 @@ def slope_to_grid(
     """
     margin = max(2, int(margin_px))
     target = grid.window_grid(window) if window is not None else grid
-    tb = target.bounds
     with open_raster(dem_path) as ds:
         z_m = dem_z_factor(dem_path, ds)
         if ds.crs.is_projected:
-            work_crs = ds.crs
-            b = transform_bounds(target.crs, ds.crs, *tb, densify_pts=21) if ds.crs != target.crs else tb
-            rwin = _cover(ds.transform, b, margin)
-            # masked boundless read: cells outside the DEM or at its nodata become NaN (never 0)
-            dem = ds.read(1, window=rwin, boundless=True, masked=True).astype("float32").filled(np.nan)
-            work_transform = ds.transform @ Affine.translation(rwin.col_off, rwin.row_off)
-            xy_m = float(ds.crs.linear_units_factor[1])  # metres per CRS unit (e.g. 0.3048 for feet)
-            res: tuple[float, float] = (abs(ds.transform.a) * xy_m, abs(ds.transform.e) * xy_m)
+            dem, work, res = _read_projected_dem(ds, target, margin)
         else:
-            if not target.crs.is_projected:
-                raise CRSMismatch(
-                    "DEM and target grid are both geographic; slope needs a metric grid",
-                    dem_path,
-                    "Reproject the DEM (or the imagery) to a projected CRS such as UTM",
-                )
-            work_crs = target.crs
-            r = max(_geographic_res_m(ds), 1e-3)
-            # a metric grid anchored on the target grid's origin: independent of the window
-            anchor = Affine(r, 0, grid.transform.c, 0, -r, grid.transform.f)
-            rwin = _cover(anchor, tb, margin)
-            work_transform = anchor @ Affine.translation(rwin.col_off, rwin.row_off)
-            work = Grid(target.crs, work_transform, (int(rwin.height), int(rwin.width)))
-            dem = read_on_grid(dem_path, work, bands=1, require_overlap=False)
-            res = (r, r)
+            dem, work, res = _read_geographic_dem(ds, dem_path, grid, target, margin)
     slope = slope_deg(dem * np.float32(z_m) if z_m != 1.0 else dem, res)
+    return _resample_onto(slope, work, target, resampling)
+
+
+def _resample_onto(arr: np.ndarray, src: Grid, target: Grid, resampling: Resampling) -> np.ndarray:
+    """``arr`` on grid ``src`` resampled onto ``target`` (float32, NaN = no data on both sides)."""
     out = np.full(target.shape, np.nan, dtype="float32")
     reproject(
-        slope,
+        arr,
         out,
-        src_transform=work_transform,
-        src_crs=work_crs,
+        src_transform=src.transform,
+        src_crs=src.crs,
         src_nodata=np.nan,
         dst_transform=target.transform,
         dst_crs=target.crs,
@@ -357,6 +340,42 @@ def slope_to_grid(
         resampling=resampling,
     )
     return out
+
+
+def _read_projected_dem(ds, target: Grid, margin: int) -> tuple[np.ndarray, Grid, tuple[float, float]]:
+    """The cells of a projected DEM (open dataset ``ds``) under ``target``'s bounds plus ``margin`` cells, on
+    the DEM's own grid → elevations (float32, DEM units, NaN outside the DEM or at its nodata), their grid
+    and the cell size in metres (x, y)."""
+    tb = target.bounds
+    b = transform_bounds(target.crs, ds.crs, *tb, densify_pts=21) if ds.crs != target.crs else tb
+    rwin = _cover(ds.transform, b, margin)
+    # masked boundless read: cells outside the DEM or at its nodata become NaN (never 0)
+    dem = ds.read(1, window=rwin, boundless=True, masked=True).astype("float32").filled(np.nan)
+    work = Grid(ds.crs, ds.transform @ Affine.translation(rwin.col_off, rwin.row_off), dem.shape)
+    xy_m = float(ds.crs.linear_units_factor[1])  # metres per CRS unit (e.g. 0.3048 for feet)
+    return dem, work, (abs(ds.transform.a) * xy_m, abs(ds.transform.e) * xy_m)
+
+
+def _read_geographic_dem(
+    ds, dem_path: str | Path, grid: Grid, target: Grid, margin: int
+) -> tuple[np.ndarray, Grid, tuple[float, float]]:
+    """A geographic DEM (open dataset ``ds``) reprojected (bilinear) onto a metric grid in ``target``'s CRS at
+    the DEM's ground resolution, anchored on ``grid``'s origin (so independent of the window), covering
+    ``target`` plus ``margin`` cells → elevations, that grid and its cell size (m). CRSMismatch when the
+    target is geographic too."""
+    if not target.crs.is_projected:
+        raise CRSMismatch(
+            "DEM and target grid are both geographic; slope needs a metric grid",
+            dem_path,
+            "Reproject the DEM (or the imagery) to a projected CRS such as UTM",
+        )
+    r = max(_geographic_res_m(ds), 1e-3)
+    # a metric grid anchored on the target grid's origin: independent of the window
+    anchor = Affine(r, 0, grid.transform.c, 0, -r, grid.transform.f)
+    rwin = _cover(anchor, target.bounds, margin)
+    work_transform = anchor @ Affine.translation(rwin.col_off, rwin.row_off)
+    work = Grid(target.crs, work_transform, (int(rwin.height), int(rwin.width)))
+    return read_on_grid(dem_path, work, bands=1, require_overlap=False), work, (r, r)
 
 
 slope_on_grid = slope_to_grid  # name used by the feature stack

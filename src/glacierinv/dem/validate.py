@@ -172,39 +172,12 @@ def validate_dem(
     DataFrame
         The per-class statistics (also in ``by_class.csv``).
     """
-    from glacierinv.io.atomic import atomic_path
-
     if dem_datum not in ("ellipsoid", "egm2008"):
         raise InputError(f"unknown DEM datum {dem_datum!r}", None, "Use 'ellipsoid' or 'egm2008'")
     pts = read_atl06_many(atl06_paths)
     classify_slope(np.array([0.0]), slope_thresholds_deg)  # validates thresholds up front
-    if dem_datum == "egm2008":
-        und = pts["geoid_h_m"].to_numpy()
-        if np.isnan(und).any():
-            if geoid_path is None:
-                raise InputError(
-                    "the DEM is orthometric (EGM2008) but the ATL06 file holds no geoid_h",
-                    Path(atl06_paths[0]),
-                    "Pass --geoid with an EGM2008 undulation raster, or use full ATL06 granules",
-                )
-            g, _ = sample_bilinear(geoid_path, pts["lon"].to_numpy(), pts["lat"].to_numpy())
-            und = np.where(np.isnan(und), g, und)
-        pts["h_ref_m"] = pts["h_li_m"] - und
-        datum = "EGM2008 orthometric (ATL06 h_li - geoid_h)"
-    else:
-        pts["h_ref_m"] = pts["h_li_m"]
-        datum = "WGS84 ellipsoid (ATL06 h_li)"
-    z, slope = sample_bilinear(dem_path, pts["lon"].to_numpy(), pts["lat"].to_numpy(), with_slope=True)
-    pts["dem_m"] = z
-    pts["slope_deg"] = slope
-    pts["dh_m"] = pts["dem_m"] - pts["h_ref_m"]
-    pts = pts[np.isfinite(pts["dh_m"]) & np.isfinite(pts["h_ref_m"])].copy()
-    if pts.empty:
-        raise NoOverlap(
-            "no ATL06 segment falls on valid DEM cells",
-            Path(dem_path),
-            "Check that the DEM and the altimetry tracks cover the same area",
-        )
+    datum = _add_reference_heights(pts, dem_datum, geoid_path, atl06_paths)
+    pts = _dem_differences(pts, dem_path)
     blunder = np.abs(pts["dh_m"]) > max_abs_dh_m
     pts["terrain_class"] = classify_slope(pts["slope_deg"].to_numpy(), slope_thresholds_deg)
     used = pts[~blunder]
@@ -221,13 +194,63 @@ def validate_dem(
         "by_class": table.to_dict(orient="records"),
         "seed_rmse_m_for_reference": SEED_RMSE_M,
     }
+    _write_validation(out_dir, pts, used, table, summary, datum)
+    return table
+
+
+def _add_reference_heights(
+    pts: pd.DataFrame, dem_datum: str, geoid_path: str | Path | None, atl06_paths: Sequence[str | Path]
+) -> str:
+    """Add ``h_ref_m`` to the ATL06 segments ``pts`` (in place): ``h_li_m`` on the DEM's datum — ellipsoidal
+    as is, or EGM2008 orthometric (h_li - geoid_h; the undulation from ``geoid_path`` where the granule
+    holds none, else InputError). Returns the datum's description."""
+    if dem_datum != "egm2008":
+        pts["h_ref_m"] = pts["h_li_m"]
+        return "WGS84 ellipsoid (ATL06 h_li)"
+    und = pts["geoid_h_m"].to_numpy()
+    if np.isnan(und).any():
+        if geoid_path is None:
+            raise InputError(
+                "the DEM is orthometric (EGM2008) but the ATL06 file holds no geoid_h",
+                Path(atl06_paths[0]),
+                "Pass --geoid with an EGM2008 undulation raster, or use full ATL06 granules",
+            )
+        g, _ = sample_bilinear(geoid_path, pts["lon"].to_numpy(), pts["lat"].to_numpy())
+        und = np.where(np.isnan(und), g, und)
+    pts["h_ref_m"] = pts["h_li_m"] - und
+    return "EGM2008 orthometric (ATL06 h_li - geoid_h)"
+
+
+def _dem_differences(pts: pd.DataFrame, dem_path: str | Path) -> pd.DataFrame:
+    """The segments with the DEM sampled bilinearly at them: ``dem_m``, ``slope_deg`` and ``dh_m`` (DEM minus
+    ``h_ref_m``, m), keeping those where both are finite (a copy). NoOverlap when none is left."""
+    z, slope = sample_bilinear(dem_path, pts["lon"].to_numpy(), pts["lat"].to_numpy(), with_slope=True)
+    pts["dem_m"] = z
+    pts["slope_deg"] = slope
+    pts["dh_m"] = pts["dem_m"] - pts["h_ref_m"]
+    pts = pts[np.isfinite(pts["dh_m"]) & np.isfinite(pts["h_ref_m"])].copy()
+    if pts.empty:
+        raise NoOverlap(
+            "no ATL06 segment falls on valid DEM cells",
+            Path(dem_path),
+            "Check that the DEM and the altimetry tracks cover the same area",
+        )
+    return pts
+
+
+def _write_validation(
+    out_dir: str | Path, pts: pd.DataFrame, used: pd.DataFrame, table: pd.DataFrame, summary: dict, datum: str
+) -> None:
+    """Write the output folder atomically: points.csv (every compared segment), by_class.csv, validation.json
+    (``summary``) and validation.png (of the ``used`` segments, blunders left out)."""
+    from glacierinv.io.atomic import atomic_path
+
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         pts.to_csv(tmp / "points.csv", index=False)
         table.to_csv(tmp / "by_class.csv", index=False)
         (tmp / "validation.json").write_text(json.dumps(summary, indent=2, allow_nan=True))
         _figure(used, table, tmp / "validation.png", datum)
-    return table
 
 
 def _figure(pts: pd.DataFrame, table: pd.DataFrame, path: Path, datum: str) -> None:

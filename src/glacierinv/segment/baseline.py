@@ -112,6 +112,30 @@ def classify_arrays(
             raise InputError(
                 f"the baseline classifier needs channel '{name}'; channels are: {', '.join(bands)}"
             )
+    valid, vis, p_ice = _ice_score(bands, params)
+    ice = valid & (p_ice > 0.5)
+    p_debris = np.zeros_like(p_ice)
+    debris = np.zeros_like(ice)
+    if "lst" in bands and "slope" in bands:
+        debris, p_debris = _debris_score(bands, valid, vis, p_ice, ice, pixel_m, params)
+    classes = np.zeros(ice.shape, "uint8")
+    classes[ice] = CLEAN_ICE
+    classes[debris] = DEBRIS
+    classes[~valid] = NODATA
+    p_bg = np.clip(1.0 - p_ice - p_debris, 0.0, 1.0)
+    proba = np.stack([p_bg, p_ice, p_debris]).astype("float32")
+    proba /= np.maximum(proba.sum(axis=0, keepdims=True), 1e-6)
+    proba[:, ~valid] = 0.0
+    return classes, proba
+
+
+def _ice_score(
+    bands: dict[str, np.ndarray], params: BaselineParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Clean-ice score of a window → valid cells (every optical band, and SWIR when present, finite), the
+    visible brightness (mean of blue, green, red; reflectance) and the score 0-1 (float64): the band ratio
+    (red/SWIR after Paul et al. 2002, else red/NIR) × bright × not water (NDWI) × snow-like (NDSI, given or
+    from green/SWIR, when available), each a logistic ramp around its threshold of ``params``."""
     blue, green, red, nir = (bands[k].astype("float64") for k in ("blue", "green", "red", "nir"))
     valid = np.isfinite(blue) & np.isfinite(green) & np.isfinite(red) & np.isfinite(nir)
     vis = (blue + green + red) / 3.0
@@ -134,29 +158,27 @@ def classify_arrays(
             ndsi = (green - swir) / np.maximum(green + swir, 1e-6)
     if ndsi is not None:
         p_ice *= _sigmoid((np.nan_to_num(ndsi, nan=-1) - params.ndsi_min) / 0.03)
-    ice = valid & (p_ice > 0.5)
-    p_debris = np.zeros_like(p_ice)
-    debris = np.zeros_like(ice)
-    if "lst" in bands and "slope" in bands:
-        lst = np.nan_to_num(bands["lst"].astype("float64"), nan=400.0)
-        slope = np.nan_to_num(bands["slope"].astype("float64"), nan=90.0)
-        p_debris = (1 - p_ice) * _sigmoid((params.lst_debris_max_k - lst) / 1.0)
-        p_debris *= _sigmoid((params.slope_debris_max_deg - slope) / 2.0) * _sigmoid(
-            (params.debris_vis_max - vis) / 0.02
-        )
-        candidate = valid & ~ice & (p_debris > 0.5)
-        debris = _connected_to(candidate, ice, max(1, int(round(params.connect_m / pixel_m))))
-        debris = _drop_small(debris, max(1, int(params.min_debris_m2 / pixel_m**2)))
-        p_debris = np.where(candidate & ~debris, np.minimum(p_debris, 0.49), p_debris)
-    classes = np.zeros(blue.shape, "uint8")
-    classes[ice] = CLEAN_ICE
-    classes[debris] = DEBRIS
-    classes[~valid] = NODATA
-    p_bg = np.clip(1.0 - p_ice - p_debris, 0.0, 1.0)
-    proba = np.stack([p_bg, p_ice, p_debris]).astype("float32")
-    proba /= np.maximum(proba.sum(axis=0, keepdims=True), 1e-6)
-    proba[:, ~valid] = 0.0
-    return classes, proba
+    return valid, vis, p_ice
+
+
+def _debris_score(
+    bands: dict[str, np.ndarray], valid: np.ndarray, vis: np.ndarray, p_ice: np.ndarray, ice: np.ndarray,
+    pixel_m: float, params: BaselineParams,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Debris-covered ice → the mask and its score 0-1: not ice, cool (``lst`` K), gentle (``slope`` degrees)
+    and dark (``vis``) as logistic ramps; kept when connected to clean ice within ``params.connect_m`` and at
+    least ``params.min_debris_m2`` (cells of ``pixel_m`` m); dropped candidates' scores capped at 0.49."""
+    lst = np.nan_to_num(bands["lst"].astype("float64"), nan=400.0)
+    slope = np.nan_to_num(bands["slope"].astype("float64"), nan=90.0)
+    p_debris = (1 - p_ice) * _sigmoid((params.lst_debris_max_k - lst) / 1.0)
+    p_debris *= _sigmoid((params.slope_debris_max_deg - slope) / 2.0) * _sigmoid(
+        (params.debris_vis_max - vis) / 0.02
+    )
+    candidate = valid & ~ice & (p_debris > 0.5)
+    debris = _connected_to(candidate, ice, max(1, int(round(params.connect_m / pixel_m))))
+    debris = _drop_small(debris, max(1, int(params.min_debris_m2 / pixel_m**2)))
+    p_debris = np.where(candidate & ~debris, np.minimum(p_debris, 0.49), p_debris)
+    return debris, p_debris
 
 
 def _connected_to(candidate: np.ndarray, ice: np.ndarray, reach_px: int) -> np.ndarray:
@@ -218,37 +240,8 @@ def classify_stack(
     """
     params = params or BaselineParams()
     with open_raster(stack_path) as ds:  # GDAL's block cache: configured once by the caller
-        names = [(d or "").lower() for d in ds.descriptions]
-        missing = [c for c in REQUIRED_CHANNELS if c not in names]
-        if missing:
-            raise InputError(
-                f"the baseline classifier needs band(s) {', '.join(missing)}; the stack's bands are: "
-                f"{', '.join(d or '?' for d in ds.descriptions)}",
-                stack_path,
-                "Build the stack with [stack] channels including blue, green, red, nir",
-            )
-        debris_mapped = all(c in names for c in DEBRIS_CHANNELS)
-        rule = select_rule(names)
-        log.info("%s: baseline rule %s — %s", stack_path, rule, RULES[rule])
-        if not debris_mapped:
-            log.warning(
-                "%s: no %s band, so the baseline maps clean ice only (no debris-covered ice)",
-                stack_path,
-                " / ".join(c for c in DEBRIS_CHANNELS if c not in names),
-            )
-        grid = Grid(ds.crs, ds.transform, (ds.height, ds.width))
-        counts = np.zeros(256, "int64")
-        with class_writers(classes_path, proba_path, grid, ["background", "clean_ice", "debris"]) as opened:
-            for read, core in iter_windows(grid, block=block_px, overlap=params.margin_px):
-                arr = read_window(ds, read)
-                bands = {n: arr[i] for i, n in enumerate(names) if n}
-                classes, proba = classify_arrays(bands, grid.res[0], params)
-                rs, cs = core_slice(read, core)
-                classes = classes[rs, cs]
-                counts += np.bincount(classes.ravel(), minlength=256)
-                opened[0].write(classes, core)
-                if proba_path is not None:
-                    opened[1].write(np.round(proba[:, rs, cs] * 255).astype("uint8"), core)
+        names, rule, debris_mapped = _stack_channels(ds, stack_path)
+        counts = _classify_windows(ds, names, classes_path, proba_path, block_px, params)
     return {
         "method": "baseline",
         "rule": rule,
@@ -260,3 +253,51 @@ def classify_stack(
         "debris_mapped": debris_mapped,
         "params": asdict(params),
     }
+
+
+def _stack_channels(ds, stack_path: str | Path) -> tuple[list[str], str, bool]:
+    """The open stack's channel names (lower-case band descriptions, "" when none), the rule they select
+    and whether debris can be mapped (lst and slope present; else a warning). InputError when a required
+    optical channel is missing."""
+    names = [(d or "").lower() for d in ds.descriptions]
+    missing = [c for c in REQUIRED_CHANNELS if c not in names]
+    if missing:
+        raise InputError(
+            f"the baseline classifier needs band(s) {', '.join(missing)}; the stack's bands are: "
+            f"{', '.join(d or '?' for d in ds.descriptions)}",
+            stack_path,
+            "Build the stack with [stack] channels including blue, green, red, nir",
+        )
+    debris_mapped = all(c in names for c in DEBRIS_CHANNELS)
+    rule = select_rule(names)
+    log.info("%s: baseline rule %s — %s", stack_path, rule, RULES[rule])
+    if not debris_mapped:
+        log.warning(
+            "%s: no %s band, so the baseline maps clean ice only (no debris-covered ice)",
+            stack_path,
+            " / ".join(c for c in DEBRIS_CHANNELS if c not in names),
+        )
+    return names, rule, debris_mapped
+
+
+def _classify_windows(
+    ds, names: list[str], classes_path: str | Path, proba_path: str | Path | None, block_px: int,
+    params: BaselineParams,
+) -> np.ndarray:  # fmt: skip
+    """Classify the open stack window by window (read with ``params.margin_px`` of context, written without)
+    into the classes raster and, when ``proba_path`` is given, the soft scores × 255 → pixel count per class
+    value (256 bins)."""
+    grid = Grid(ds.crs, ds.transform, (ds.height, ds.width))
+    counts = np.zeros(256, "int64")
+    with class_writers(classes_path, proba_path, grid, ["background", "clean_ice", "debris"]) as opened:
+        for read, core in iter_windows(grid, block=block_px, overlap=params.margin_px):
+            arr = read_window(ds, read)
+            bands = {n: arr[i] for i, n in enumerate(names) if n}
+            classes, proba = classify_arrays(bands, grid.res[0], params)
+            rs, cs = core_slice(read, core)
+            classes = classes[rs, cs]
+            counts += np.bincount(classes.ravel(), minlength=256)
+            opened[0].write(classes, core)
+            if proba_path is not None:
+                opened[1].write(np.round(proba[:, rs, cs] * 255).astype("uint8"), core)
+    return counts

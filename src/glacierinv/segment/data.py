@@ -70,8 +70,6 @@ def label_raster(
     whose centre lies within ``ignore_edge_px`` pixels of a glacier or debris outline: a reference
     inventory and the image rarely share a date, so the margin itself is uncertain there.
     """
-    from rasterio.features import rasterize
-
     with open_raster(stack_path) as ds:
         grid = Grid(ds.crs, ds.transform, (ds.height, ds.width))
     if classes is None and glaciers is None:
@@ -80,52 +78,68 @@ def label_raster(
         )
     if ignore_edge_px < 0:
         raise InputError(f"ignore_edge_px must be >= 0, not {ignore_edge_px}")
-    layers = []
-    edge_zone = None
+    layers, edge_zone = [], None
     if classes is None:
-        import shapely
-
-        from glacierinv.io.vector import read_vector
-
-        for path, value in ((glaciers, 1), (debris, 2)):
-            if path is not None:
-                gdf = read_vector(path, polygons=True).to_crs(grid.crs)
-                layers.append((gdf, value))
-        if ignore_edge_px > 0:
-            edges = [
-                g.boundary for gdf, _ in layers for g in gdf.geometry if g is not None and not g.is_empty
-            ]
-            if edges:
-                edge_zone = shapely.union_all(edges).buffer(ignore_edge_px * abs(grid.transform.a))
+        layers, edge_zone = _label_polygons(glaciers, debris, grid, ignore_edge_px)
     with RasterWriter(out_path, grid, 1, "uint8", NODATA, descriptions=["class"]) as w:
         for _read, core in iter_windows(grid, block_px):
             if classes is not None:
-                arr = read_on_grid(classes, grid, core, 1, Resampling.nearest)
-                bad = ~np.isfinite(arr) | (arr < 0) | ((arr > 2) & (arr != NODATA))
-                if (bad & np.isfinite(arr)).any():
-                    raise InputError(
-                        "label raster holds values other than 0, 1, 2 and 255",
-                        classes,
-                        "Use the class coding of classes.tif",
-                    )
-                out = np.where(bad, NODATA, arr).astype("uint8")
+                out = _class_window(classes, grid, core)
             else:
-                sub = grid.window_grid(core)
-                out = np.zeros(sub.shape, "uint8")
-                for gdf, value in layers:
-                    geoms = [g for g in gdf.geometry if g is not None and not g.is_empty]
-                    if geoms:
-                        burnt = rasterize(
-                            geoms, out_shape=sub.shape, transform=sub.transform, fill=0, default_value=1
-                        )
-                        out[burnt == 1] = value
-                if edge_zone is not None and not edge_zone.is_empty:
-                    near = rasterize(
-                        [edge_zone], out_shape=sub.shape, transform=sub.transform, fill=0, default_value=1
-                    )
-                    out[near == 1] = NODATA
+                out = _burn_window(layers, edge_zone, grid.window_grid(core))
             w.write(out, core)
     return Path(out_path)
+
+
+def _label_polygons(glaciers, debris, grid: Grid, ignore_edge_px: float) -> tuple[list, object]:
+    """The label polygons in ``grid``'s CRS as (GeoDataFrame, class value) pairs — glaciers 1, then debris 2
+    (burnt over them) — and the zone within ``ignore_edge_px`` pixels of their outlines (None when 0)."""
+    import shapely
+
+    from glacierinv.io.vector import read_vector
+
+    layers = []
+    for path, value in ((glaciers, 1), (debris, 2)):
+        if path is not None:
+            gdf = read_vector(path, polygons=True).to_crs(grid.crs)
+            layers.append((gdf, value))
+    edge_zone = None
+    if ignore_edge_px > 0:
+        edges = [g.boundary for gdf, _ in layers for g in gdf.geometry if g is not None and not g.is_empty]
+        if edges:
+            edge_zone = shapely.union_all(edges).buffer(ignore_edge_px * abs(grid.transform.a))
+    return layers, edge_zone
+
+
+def _class_window(classes: str | Path, grid: Grid, core: Window) -> np.ndarray:
+    """Labels of window ``core`` from a class raster (any grid; nearest): 0, 1, 2 kept, NaN/negative/other
+    nodata → 255; InputError when it holds finite values other than 0, 1, 2 and 255."""
+    arr = read_on_grid(classes, grid, core, 1, Resampling.nearest)
+    bad = ~np.isfinite(arr) | (arr < 0) | ((arr > 2) & (arr != NODATA))
+    if (bad & np.isfinite(arr)).any():
+        raise InputError(
+            "label raster holds values other than 0, 1, 2 and 255",
+            classes,
+            "Use the class coding of classes.tif",
+        )
+    return np.where(bad, NODATA, arr).astype("uint8")
+
+
+def _burn_window(layers: list, edge_zone, sub: Grid) -> np.ndarray:
+    """Labels of the window grid ``sub`` burnt from the polygon ``layers`` (0 outside; later layers over
+    earlier ones), 255 in the ``edge_zone`` around the outlines."""
+    from rasterio.features import rasterize
+
+    out = np.zeros(sub.shape, "uint8")
+    for gdf, value in layers:
+        geoms = [g for g in gdf.geometry if g is not None and not g.is_empty]
+        if geoms:
+            burnt = rasterize(geoms, out_shape=sub.shape, transform=sub.transform, fill=0, default_value=1)
+            out[burnt == 1] = value
+    if edge_zone is not None and not edge_zone.is_empty:
+        near = rasterize([edge_zone], out_shape=sub.shape, transform=sub.transform, fill=0, default_value=1)
+        out[near == 1] = NODATA
+    return out
 
 
 def make_tiles(

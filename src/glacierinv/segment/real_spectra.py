@@ -252,14 +252,39 @@ def read_spectra(path: str | Path) -> Spectra:
         Missing file, missing columns (named), unknown class codes or values in no known unit.
     """
     path = Path(path)
+    table = _read_csv(path)
+    fmt = _sensor_of(list(table.columns), path)
+    table = _checked_table(table, fmt, path)
+    keep, dropped = _rows_to_keep(table, fmt)
+    table = table[keep]
+    values, rule = _physical_values(table, fmt, path)
+    names, counts = np.unique(rule, return_counts=True)
+    return Spectra(
+        sensor=fmt.sensor,
+        source=path,
+        values=values,
+        real_class=table["class"].to_numpy().astype(int),
+        site=table["site_name"].to_numpy().astype(str),
+        date=table["image_date"].to_numpy().astype(str),
+        units={str(n): int(k) for n, k in zip(names, counts, strict=True)},
+        dropped=dropped,
+    )
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """The CSV table at ``path`` (image_date and site_name as text); InputError when missing or unreadable."""
     if not path.is_file():
         raise InputError("spectra table not found", path)
     try:
-        table = pd.read_csv(path, dtype={"image_date": str, "site_name": str})
+        return pd.read_csv(path, dtype={"image_date": str, "site_name": str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"not a readable CSV table ({first})", path) from None
-    fmt = _sensor_of(list(table.columns), path)
+
+
+def _checked_table(table: pd.DataFrame, fmt: SpectraFormat, path: Path) -> pd.DataFrame:
+    """The table with integer class codes and numeric band columns (NaN where not a number). InputError when
+    a column of ``fmt`` is missing (named) or a class code is not one of :data:`REAL_CLASSES`."""
     missing = [c for c in (*_META_COLUMNS, *fmt.columns.values()) if c not in table.columns]
     if missing:
         raise InputError(
@@ -279,6 +304,13 @@ def read_spectra(path: str | Path) -> Spectra:
     table = table.assign(**{"class": codes.astype(int)})
     band_cols = list(fmt.columns.values())
     table[band_cols] = table[band_cols].apply(pd.to_numeric, errors="coerce")
+    return table
+
+
+def _rows_to_keep(table: pd.DataFrame, fmt: SpectraFormat) -> tuple[np.ndarray, dict[str, int]]:
+    """Rows to keep (bool) and the dropped row counts by reason: rows of the sensor's
+    :data:`EXCLUDED_IMAGES`, then rows with an empty or non-numeric mapped band."""
+    band_cols = list(fmt.columns.values())
     dropped: dict[str, int] = {}
     keep = np.ones(len(table), bool)
     for (sensor, site, date), why in EXCLUDED_IMAGES.items():
@@ -291,7 +323,14 @@ def read_spectra(path: str | Path) -> Spectra:
     if incomplete.any():
         dropped["a mapped band is empty or not a number"] = int(incomplete.sum())
         keep &= ~incomplete
-    table = table[keep]
+    return keep, dropped
+
+
+def _physical_values(
+    table: pd.DataFrame, fmt: SpectraFormat, path: Path
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Channel name → values in physical units (surface reflectance 0-1; Landsat ``lst`` in K) and the
+    conversion rule of each row (:func:`convert_landsat` / :func:`convert_sentinel2`)."""
     if fmt.sensor == "landsat":
         refl_ch = [c for c in fmt.columns if c != "lst"]
         refl, lst_k, rule = convert_landsat(
@@ -303,17 +342,7 @@ def read_spectra(path: str | Path) -> Spectra:
         refl_ch = list(fmt.columns)
         refl, rule = convert_sentinel2(table[[fmt.columns[c] for c in refl_ch]].to_numpy())
         values = {c: refl[:, i] for i, c in enumerate(refl_ch)}
-    names, counts = np.unique(rule, return_counts=True)
-    return Spectra(
-        sensor=fmt.sensor,
-        source=path,
-        values=values,
-        real_class=table["class"].to_numpy().astype(int),
-        site=table["site_name"].to_numpy().astype(str),
-        date=table["image_date"].to_numpy().astype(str),
-        units={str(n): int(k) for n, k in zip(names, counts, strict=True)},
-        dropped=dropped,
-    )
+    return values, rule
 
 
 def stack_values(

@@ -261,14 +261,11 @@ def train_model(
     are computed after every call; ``train.finished`` in ``heldout.json`` says whether training ended
     (``max_epochs`` or early stop) or was cut short by the budget.
     """
-    from glacierinv.errors import InputError
     from glacierinv.segment.train import load_train_config, train
 
     _, channels = MODELS[name]
     hard_seeds = HARD_TRAIN_SEEDS + (HARD_TRAIN_SEEDS_MORE if phase == 2 else ())
-    init = INIT_MODEL if phase == 1 else phase_dir(work, name, 1) / "run" / "best.pt"
-    if not init.exists():
-        raise InputError(f"{init}: phase {phase} starts from phase 1's best checkpoint; run phase 1 first")
+    init = _phase_init(work, name, phase)
     scenes = [make_scene(work, s, "easy") for s in EASY_TRAIN_SEEDS]
     scenes += [make_scene(work, s, "hard") for s in hard_seeds]
     mdir = phase_dir(work, name, phase)
@@ -290,15 +287,7 @@ def train_model(
     if not summary["finished"]:
         log.info("%s: stopped by the time budget after %d epochs (resume: run again); held-out scores of "
                  "the best checkpoint so far", name, summary["epochs_run"])  # fmt: skip
-    best = mdir / "run" / "best.pt"
-    held = {
-        "easy": heldout_scores(
-            best, [make_scene(work, s, "easy") for s in EASY_HELDOUT_SEEDS], mdir, cfg.tile_px
-        ),
-        "hard": heldout_scores(
-            best, [make_scene(work, s, "hard") for s in HARD_HELDOUT_SEEDS], mdir, cfg.tile_px
-        ),
-    }
+    held = _heldout_by_difficulty(mdir / "run" / "best.pt", work, mdir, cfg.tile_px)
     result = {
         "model": MODELS[name][0],
         "channels": channels,
@@ -310,6 +299,35 @@ def train_model(
         "heldout": held,
     }
     (mdir / "heldout.json").write_text(json.dumps(result, indent=2))
+    _print_heldout(name, held)
+    return result
+
+
+def _phase_init(work: Path, name: str, phase: int) -> Path:
+    """The checkpoint a phase starts from: :data:`INIT_MODEL` for phase 1, phase 1's ``best.pt`` for phase 2
+    (InputError when phase 1 has not run)."""
+    from glacierinv.errors import InputError
+
+    init = INIT_MODEL if phase == 1 else phase_dir(work, name, 1) / "run" / "best.pt"
+    if not init.exists():
+        raise InputError(f"{init}: phase {phase} starts from phase 1's best checkpoint; run phase 1 first")
+    return init
+
+
+def _heldout_by_difficulty(best: Path, work: Path, mdir: Path, tile_px: int) -> dict:
+    """Held-out scores of the checkpoint ``best`` on the easy and the hard held-out scenes (by difficulty)."""
+    return {
+        "easy": heldout_scores(
+            best, [make_scene(work, s, "easy") for s in EASY_HELDOUT_SEEDS], mdir, tile_px
+        ),
+        "hard": heldout_scores(
+            best, [make_scene(work, s, "hard") for s in HARD_HELDOUT_SEEDS], mdir, tile_px
+        ),
+    }
+
+
+def _print_heldout(name: str, held: dict) -> None:
+    """One line per difficulty and method: mIoU, OA, F1 per class, glacier precision and snowiness."""
     for kind, by_method in held.items():
         for m, s in by_method.items():
             f1 = {k: round(v["f1"], 3) for k, v in s["per_class"].items()}
@@ -317,7 +335,6 @@ def train_model(
                 f"{name:7s} {kind:4s} {m:9s} mIoU {s['miou']:.3f}  OA {s['oa']:.3f}  F1 {f1}  "
                 f"glacier precision {s['glacier_precision']:.3f}  snowy {s['snowy']}"
             )
-    return result
 
 
 def main(argv: list[str] | None = None) -> None:

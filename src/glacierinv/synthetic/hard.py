@@ -67,38 +67,60 @@ def harden_surface(
     """
     kind, z = kind.copy(), z.copy()
     k = SURFACE
-    shape = z.shape
-    n = max(shape)
     zmin, zmax = float(z.min()), float(z.max())
     relief = max(zmax - zmin, 1.0)
     slope = slope_deg_simple(ndimage.gaussian_filter(z, 2), pixel_m)
     ice = np.isin(kind, (k["snow"], k["ice"], k["debris"], k["pond"]))
+    _add_dirty_ice(kind, z, ela_m, look, rng)
+    _add_dead_ice(kind, z, ice, slope, ela_m, pixel_m, rng)
+    _add_lakes(kind, z, ice, ela_m, pixel_m, rng)
+    if look.vegetation_frac > 0:
+        _add_vegetation(kind, z, ice, slope, zmin + look.vegetation_frac * relief, rng)
+    _add_seasonal_snow(kind, z, slope, ela_m, zmin, relief, pixel_m, look, rng)
+    return kind, z
 
-    # dirty / wet bare ice: the lowest part of the ablation area, patchy
+
+def _add_dirty_ice(
+    kind: np.ndarray, z: np.ndarray, ela_m: float, look: Look, rng: np.random.Generator
+) -> None:
+    """Dirty / wet bare ice (in place in ``kind``): patches over the lowest ``look.dirty_ice_frac`` of the bare
+    ice's elevation range below the ELA (``z``, ``ela_m`` in m)."""
+    k = SURFACE
+    n = max(z.shape)
     bare = kind == k["ice"]
     if bare.any() and look.dirty_ice_frac > 0:
         z_low = float(z[bare].min())
         cut = z_low + look.dirty_ice_frac * (ela_m - z_low)
-        patch = fractal_noise(shape, rng, (max(4, n // 30), 3), (1.0, 0.4)) > -0.3
+        patch = fractal_noise(z.shape, rng, (max(4, n // 30), 3), (1.0, 0.4)) > -0.3
         kind[bare & (z < cut) & patch] = k["dirty_ice"]
 
-    # debris-covered dead ice cut off from the glacier: blobs 3-12 px beyond the debris/ice margin
+
+def _add_dead_ice(
+    kind: np.ndarray, z: np.ndarray, ice: np.ndarray, slope: np.ndarray, ela_m: float, pixel_m: float, rng
+) -> None:
+    """Debris-covered dead ice cut off from the glacier (in place in ``kind``): 1-3 blobs 3-12 px beyond the
+    margin of the ice below the ELA, on rock, moraine or talus gentler than 25° (``slope`` in degrees)."""
+    k = SURFACE
     low_ice = ice & (z < ela_m)
     if low_ice.any():
         near = ndimage.binary_dilation(
             low_ice, iterations=max(6, int(40 / pixel_m))
         ) & ~ndimage.binary_dilation(ice, iterations=3)
         where = near & np.isin(kind, (k["rock"], k["moraine"], k["talus"])) & (slope < 25)
-        dead = _blob_mask(shape, rng, int(rng.integers(1, 4)), (6.0, 18.0), where=where)
+        dead = _blob_mask(z.shape, rng, int(rng.integers(1, 4)), (6.0, 18.0), where=where)
         dead &= ~ndimage.binary_dilation(ice, iterations=2) & np.isin(
             kind, (k["rock"], k["moraine"], k["talus"])
         )
         kind[dead] = k["dead_ice"]
 
-    # extra lakes in flat low hollows off the glacier; every lake turbid, frozen or clear at random
+
+def _add_lakes(kind: np.ndarray, z: np.ndarray, ice: np.ndarray, ela_m: float, pixel_m: float, rng) -> None:
+    """Extra lakes in flat (< 8°) low hollows on rock off the glacier, their surface flattened in ``z`` (m);
+    then every lake of ``kind`` turns turbid, frozen or stays clear at random (both in place)."""
+    k = SURFACE
     flat = (slope_deg_simple(ndimage.gaussian_filter(z, 4), pixel_m) < 8) & (z < ela_m)
     flat &= ~ndimage.binary_dilation(ice | (kind == k["dead_ice"]), iterations=4) & (kind == k["rock"])
-    new_lakes = _blob_mask(shape, rng, int(rng.integers(0, 4)), (4.0, 12.0), where=flat) & flat
+    new_lakes = _blob_mask(z.shape, rng, int(rng.integers(0, 4)), (4.0, 12.0), where=flat) & flat
     lab, n_lakes = ndimage.label(new_lakes)
     for i in range(1, n_lakes + 1):
         m = lab == i
@@ -109,23 +131,35 @@ def harden_surface(
     for i in range(1, n_lakes + 1):
         kind[lab == i] = rng.choice([k["lake"], k["turbid_lake"], k["frozen_lake"]])
 
-    # vegetation: low, gentle, patchy, not on fresh moraines next to the ice
-    if look.vegetation_frac > 0:
-        veg = (z < zmin + look.vegetation_frac * relief) & (slope < 35) & (kind == k["rock"])
-        veg &= fractal_noise(shape, rng, (max(4, n // 25), 3), (1.0, 0.5)) > -0.2
-        kind[veg & ~ndimage.binary_dilation(ice, iterations=3)] = k["vegetation"]
 
-    # seasonal snow: above a snowline between the ELA and the scene's floor, more on shaded slopes,
-    # patchy at its edge, shed by walls steeper than 50°; bare ice under it becomes snow (still glacier);
-    # debris and open water melt it first (stay free)
+def _add_vegetation(
+    kind: np.ndarray, z: np.ndarray, ice: np.ndarray, slope: np.ndarray, z_top_m: float, rng
+) -> None:
+    """Vegetation (in place in ``kind``): patchy, on rock below ``z_top_m`` (m) gentler than 35°
+    (``slope`` in degrees), not on the fresh moraines within 3 px of the ice."""
+    k = SURFACE
+    n = max(z.shape)
+    veg = (z < z_top_m) & (slope < 35) & (kind == k["rock"])
+    veg &= fractal_noise(z.shape, rng, (max(4, n // 25), 3), (1.0, 0.5)) > -0.2
+    kind[veg & ~ndimage.binary_dilation(ice, iterations=3)] = k["vegetation"]
+
+
+def _add_seasonal_snow(
+    kind: np.ndarray, z: np.ndarray, slope: np.ndarray, ela_m: float, zmin: float, relief: float,
+    pixel_m: float, look: Look, rng,
+) -> None:  # fmt: skip
+    """Seasonal snow (in place in ``kind``): above a snowline between the ELA and the scene's floor ``zmin``
+    (m), more on shaded slopes, patchy at its edge, shed by walls steeper than 50°; bare ice under it becomes
+    snow (still glacier), lakes freeze; debris and open water melt it first (stay free)."""
+    k = SURFACE
+    n = max(z.shape)
     snowline = ela_m - look.snowline_frac * (ela_m - zmin)
     shade = illumination(ndimage.gaussian_filter(z, 3), pixel_m, look.sun_azimuth_deg, look.sun_elevation_deg)
     aspect_term = (float(np.mean(shade)) - shade) / (float(np.std(shade)) + 1e-6)
-    patch = fractal_noise(shape, rng, (max(4, n // 20), max(2, n // 60), 2), (1.0, 0.5, 0.2))
+    patch = fractal_noise(z.shape, rng, (max(4, n // 20), max(2, n // 60), 2), (1.0, 0.5, 0.2))
     score = (z - snowline) / (0.08 * relief) + 0.5 * aspect_term + 0.8 * patch
     snow = (score > 0) & (slope < 50)
     off = np.isin(kind, (k["rock"], k["moraine"], k["talus"], k["vegetation"], k["dead_ice"]))
     kind[snow & off] = k["seasonal_snow"]
     kind[snow & np.isin(kind, (k["ice"], k["dirty_ice"]))] = k["snow"]
     kind[snow & (kind == k["lake"])] = k["frozen_lake"]
-    return kind, z

@@ -230,45 +230,68 @@ def decorate_surface(
     kind = np.full(shape, SURFACE["rock"], "uint8")
     kind[ice & (z >= ela_m)] = SURFACE["snow"]
     kind[ice & (z < ela_m)] = SURFACE["ice"]
-
     if debris is None:
-        smooth_slope = slope_deg_simple(ndimage.gaussian_filter(z, 4), pixel_m)
-        z_low = float(z[ice].min()) if ice.any() else zmin
-        debris = ice & (z < ela_m - 0.33 * max(ela_m - z_low, 0.0)) & (smooth_slope < 18.0)
-        debris = ndimage.binary_closing(debris, iterations=3) & ice
-        debris = ndimage.binary_opening(debris, iterations=2)
-        lab, n = ndimage.label(debris)
-        if n:
-            sizes = ndimage.sum(debris, lab, index=np.arange(1, n + 1)) * pixel_m**2 / 1e6
-            keep = np.zeros(n + 1, bool)
-            keep[1:] = sizes >= 0.002
-            debris = keep[lab]
+        debris = _debris_tongues(z, ice, ela_m, pixel_m, zmin)
     debris = debris & ice
     kind[debris] = SURFACE["debris"]
     # supraglacial ponds on debris (water bodies of a few pixels to a few tens of metres)
     core = ndimage.binary_erosion(debris, iterations=4)
     ponds = _blob_mask(shape, rng, int(rng.integers(3, 8)), (2.0, 5.0), where=core)
     kind[ponds & debris] = SURFACE["pond"]
-
-    # proglacial lake in front of the lowest ice cell (the terminus), on the downslope side
     if lake and ice.any():
-        zi = np.where(ice, z, np.inf)
-        r0, c0 = np.unravel_index(int(np.argmin(zi)), shape)
-        gy, gx = np.gradient(ndimage.gaussian_filter(z, 6).astype("float64"))
-        dy, dx = -gy[r0, c0], -gx[r0, c0]  # downslope direction in (row, col)
-        norm = float(np.hypot(dx, dy)) or 1.0
-        lab, _ = ndimage.label(ice)
-        tongue_w = np.sqrt(float((lab == lab[r0, c0]).sum())) * 0.08
-        radius = float(np.clip(tongue_w, 5.0, 60.0))
-        lr, lc = r0 + dy / norm * radius * 0.9, c0 + dx / norm * radius * 0.9
-        rows, cols = np.indices(shape)
-        lake_m = ((rows - lr) / radius) ** 2 + ((cols - lc) / (radius * 0.75)) ** 2 <= 1.0
-        lake_m &= ~ndimage.binary_dilation(ice, iterations=1) & valid
-        if lake_m.sum() >= 9:
-            kind[lake_m] = SURFACE["lake"]
-            z[lake_m] = float(np.percentile(z[lake_m], 5))  # a flat lake surface
+        _add_proglacial_lake(kind, z, ice, valid)
+    _add_moraines_and_talus(kind, z, ice, slope, ela_m, pixel_m, rng)
+    _add_offglacier_snow(kind, z, ice, ela_m, zmax - zmin, valid, rng)
+    kind[~valid] = SURFACE["rock"]
+    return kind, z
 
-    # moraines: bands along the glacier margins below the ELA; talus: foot of steep walls below the ELA
+
+def _debris_tongues(z: np.ndarray, ice: np.ndarray, ela_m: float, pixel_m: float, zmin: float) -> np.ndarray:
+    """Supraglacial debris mask: the low-gradient lower tongues — ice below the ELA by more than a third of the
+    ablation range (down to the lowest ice, else ``zmin``; m), smoothed slope < 18°, cleaned by closing and
+    opening, patches of at least 0.002 km² (cells of ``pixel_m`` m)."""
+    smooth_slope = slope_deg_simple(ndimage.gaussian_filter(z, 4), pixel_m)
+    z_low = float(z[ice].min()) if ice.any() else zmin
+    debris = ice & (z < ela_m - 0.33 * max(ela_m - z_low, 0.0)) & (smooth_slope < 18.0)
+    debris = ndimage.binary_closing(debris, iterations=3) & ice
+    debris = ndimage.binary_opening(debris, iterations=2)
+    lab, n = ndimage.label(debris)
+    if n:
+        sizes = ndimage.sum(debris, lab, index=np.arange(1, n + 1)) * pixel_m**2 / 1e6
+        keep = np.zeros(n + 1, bool)
+        keep[1:] = sizes >= 0.002
+        debris = keep[lab]
+    return debris
+
+
+def _add_proglacial_lake(kind: np.ndarray, z: np.ndarray, ice: np.ndarray, valid: np.ndarray) -> None:
+    """A proglacial lake (in place): an ellipse in front of the lowest ice cell (the terminus), on the
+    downslope side, sized by the tongue's width; kept when at least 9 cells, its surface flattened in ``z``
+    (m) to the 5th percentile of its elevations."""
+    shape = z.shape
+    zi = np.where(ice, z, np.inf)
+    r0, c0 = np.unravel_index(int(np.argmin(zi)), shape)
+    gy, gx = np.gradient(ndimage.gaussian_filter(z, 6).astype("float64"))
+    dy, dx = -gy[r0, c0], -gx[r0, c0]  # downslope direction in (row, col)
+    norm = float(np.hypot(dx, dy)) or 1.0
+    lab, _ = ndimage.label(ice)
+    tongue_w = np.sqrt(float((lab == lab[r0, c0]).sum())) * 0.08
+    radius = float(np.clip(tongue_w, 5.0, 60.0))
+    lr, lc = r0 + dy / norm * radius * 0.9, c0 + dx / norm * radius * 0.9
+    rows, cols = np.indices(shape)
+    lake_m = ((rows - lr) / radius) ** 2 + ((cols - lc) / (radius * 0.75)) ** 2 <= 1.0
+    lake_m &= ~ndimage.binary_dilation(ice, iterations=1) & valid
+    if lake_m.sum() >= 9:
+        kind[lake_m] = SURFACE["lake"]
+        z[lake_m] = float(np.percentile(z[lake_m], 5))  # a flat lake surface
+
+
+def _add_moraines_and_talus(
+    kind: np.ndarray, z: np.ndarray, ice: np.ndarray, slope: np.ndarray, ela_m: float, pixel_m: float, rng
+) -> None:
+    """Moraines (in place in ``kind``): patchy bands on rock within ~24 m of the glacier margins below the
+    ELA; talus: patches on rock at the foot of steep walls (``slope`` 22-36°) below the ELA."""
+    shape = z.shape
     near_ice = ndimage.binary_dilation(ice, iterations=max(2, int(round(24 / pixel_m)))) & ~ice
     low = z < ela_m
     moraine = near_ice & low & (kind == SURFACE["rock"])
@@ -278,13 +301,16 @@ def decorate_surface(
     talus = talus_zone & (fractal_noise(shape, rng, (10, 3), (1.0, 0.3)) > 0.5)
     kind[talus] = SURFACE["talus"]
 
-    # seasonal snow patches off-glacier, below the ELA, not connected to glaciers
+
+def _add_offglacier_snow(
+    kind: np.ndarray, z: np.ndarray, ice: np.ndarray, ela_m: float, relief_m: float, valid: np.ndarray, rng
+) -> None:
+    """Seasonal snow patches (in place in ``kind``) on rock off-glacier (more than 8 px from the ice), in the
+    band from a quarter of the scene's relief ``relief_m`` (m) below the ELA up to the ELA."""
     far = ~ndimage.binary_dilation(ice, iterations=8)
-    band = (z > ela_m - 0.25 * (zmax - zmin)) & (z < ela_m) & far & (kind == SURFACE["rock"]) & valid
-    snow = _blob_mask(shape, rng, int(rng.integers(3, 7)), (3.0, 9.0), where=band) & band
+    band = (z > ela_m - 0.25 * relief_m) & (z < ela_m) & far & (kind == SURFACE["rock"]) & valid
+    snow = _blob_mask(z.shape, rng, int(rng.integers(3, 7)), (3.0, 9.0), where=band) & band
     kind[snow] = SURFACE["seasonal_snow"]
-    kind[~valid] = SURFACE["rock"]
-    return kind, z
 
 
 def make_surface(

@@ -78,11 +78,33 @@ def make_terrain(size_px: int, pixel_m: float, rng: np.random.Generator) -> tupl
     """
     n = size_px
     extent = n * pixel_m
+    relief = min(2400.0, 0.32 * extent)  # valley-glacier gradients (~10-20°) at any scene size
+    z_top, z_bottom = 6400.0, 6400.0 - relief
+    z = _ridge_slope(n, pixel_m, z_top, relief, rng)
+    valleys = _draw_valleys(rng, extent, relief)
+    z -= _valley_carving(z.shape, pixel_m, valleys)
+    # cirque bowls flatten the valley heads
+    z += (
+        relief
+        * 0.025
+        * fractal_noise(
+            z.shape, rng, scales_px=(max(8, n // 10), max(3, n // 40), 2), weights=(1.0, 0.2, 0.03)
+        )
+    )
+    # trunk floor must keep falling to the south: remove closed depressions along the valleys
+    z = ndimage.gaussian_filter(z, 1.0)
+    z = np.maximum(z, z_bottom - 0.25 * relief)
+    return z.astype("float32"), valleys
+
+
+def _ridge_slope(n: int, pixel_m: float, z_top: float, relief: float, rng: np.random.Generator) -> np.ndarray:
+    """Elevation (m, float64, n × n cells of ``pixel_m`` m) before the valleys: a regional slope falling
+    ``relief`` m from ``z_top`` at the northern ridge (row 0) to the south, with five Gaussian peaks along
+    the ridge (each of 0.1-0.25 × ``relief``)."""
+    extent = n * pixel_m
     y = (np.arange(n) + 0.5) * pixel_m
     x = (np.arange(n) + 0.5) * pixel_m
     xx, yy = np.meshgrid(x, y)
-    relief = min(2400.0, 0.32 * extent)  # valley-glacier gradients (~10-20°) at any scene size
-    z_top, z_bottom = 6400.0, 6400.0 - relief
     # regional slope from the northern ridge to the south
     frac = yy / extent
     z = z_top - relief * (0.15 + 0.85 * frac**0.9)
@@ -91,7 +113,13 @@ def make_terrain(size_px: int, pixel_m: float, rng: np.random.Generator) -> tupl
         px, py = rng.uniform(0.05, 0.95) * extent, rng.uniform(0.02, 0.12) * extent
         r = rng.uniform(0.08, 0.16) * extent
         z += rng.uniform(0.1, 0.25) * relief * np.exp(-((xx - px) ** 2 + (yy - py) ** 2) / (2 * r**2))
+    return z
 
+
+def _draw_valleys(rng: np.random.Generator, extent: float, relief: float) -> list[Valley]:
+    """The valley network (map coordinates in m from the upper-left corner, ``extent`` m square): the trunk
+    valley from the confluence to the southern edge, 3-4 tributaries from cirques near the ridge to the
+    confluence, and 2-3 small hanging side cirques on the flanks; depths are fractions of ``relief`` (m)."""
     valleys: list[Valley] = []
     # trunk valley: from the confluence to the southern edge
     cx = rng.uniform(0.42, 0.58) * extent
@@ -113,27 +141,19 @@ def make_terrain(size_px: int, pixel_m: float, rng: np.random.Generator) -> tupl
         ey = hy + rng.uniform(0.1, 0.18) * extent
         vx, vy = _curve(rng, hx, hy, ex, ey, wiggle=0.1)
         valleys.append(Valley(vx, vy, rng.uniform(0.02, 0.03) * extent, 0.12 * relief, rng.uniform(0.4, 0.7)))
+    return valleys
 
-    carve = np.zeros_like(z)
+
+def _valley_carving(shape: tuple[int, int], pixel_m: float, valleys: list[Valley]) -> np.ndarray:
+    """Depth (m, ≥ 0) carved into the terrain: per cell the deepest of the valleys' U-shaped troughs."""
+    carve = np.zeros(shape, "float64")
     for v in valleys:
-        dist, pos = _distance_along(z.shape, pixel_m, v)
+        dist, pos = _distance_along(shape, pixel_m, v)
         # U-shaped cross-section (glacial trough): flat floor, steepening walls
         profile = np.exp(-((np.maximum(dist - 0.5 * v.width_m, 0.0) / (1.3 * v.width_m)) ** 2))
         depth = v.depth_m * (0.55 + 0.45 * pos) if not v.trunk else v.depth_m * np.ones_like(pos)
         carve = np.maximum(carve, depth * profile)
-    z -= carve
-    # cirque bowls flatten the valley heads
-    z += (
-        relief
-        * 0.025
-        * fractal_noise(
-            z.shape, rng, scales_px=(max(8, n // 10), max(3, n // 40), 2), weights=(1.0, 0.2, 0.03)
-        )
-    )
-    # trunk floor must keep falling to the south: remove closed depressions along the valleys
-    z = ndimage.gaussian_filter(z, 1.0)
-    z = np.maximum(z, z_bottom - 0.25 * relief)
-    return z.astype("float32"), valleys
+    return carve
 
 
 def illumination(

@@ -231,14 +231,7 @@ def _group_by_flow(labels, run_ids, exit_cells, acc, ds, z, res_m, reach_m) -> n
     n = int(run_ids.max())
     size = np.bincount(flat, minlength=n + 1).astype(float)
     size[0] = 0
-    # main outlet of each basin: its exit cell with the largest upstream ice
-    order = np.lexsort((-acc[exit_cells], run_ids))
-    ids_sorted = run_ids[order]
-    first = np.unique(ids_sorted, return_index=True)[1]
-    main = np.full(n + 1, -1, np.int64)
-    main[ids_sorted[first]] = exit_cells[order][first]
-    z_out = np.full(n + 1, np.inf)
-    z_out[ids_sorted[first]] = z[main[ids_sorted[first]]]
+    main, z_out = _main_outlets(run_ids, exit_cells, acc, z, n)
     adjacent = {(int(i), int(j)) for (i, j), _ in _adjacent_pairs(labels, n)}
     adjacent |= {(j, i) for i, j in adjacent}
     neighbours: dict[int, set[int]] = {}
@@ -260,20 +253,48 @@ def _group_by_flow(labels, run_ids, exit_cells, acc, ds, z, res_m, reach_m) -> n
     for b in np.argsort(-size, kind="stable"):
         if size[b] == 0 or main[b] < 0:
             continue
-        r_m = min(KIENHOLZ_RADIUS_PER_SQRT_M2 * np.sqrt(size[b]) * res_m, KIENHOLZ_RADIUS_MAX_M)
-        rp = int(np.ceil(r_m / res_m))
-        r0, c0 = divmod(int(main[b]), cols)
-        y0, x0 = max(r0 - rp, 0), max(c0 - rp, 0)
-        sub = labels[y0 : r0 + rp + 1, x0 : c0 + rp + 1]
-        yy, xx = np.ogrid[y0 - r0 : y0 - r0 + sub.shape[0], x0 - c0 : x0 - c0 + sub.shape[1]]
-        near = (sub > 0) & ((yy**2 + xx**2) * res_m**2 <= r_m**2)
-        comp, _ = ndimage.label(near, structure=np.ones((3, 3), bool))
-        k = comp[r0 - y0, c0 - x0]
-        if k:
-            for v in np.unique(sub[comp == k]):
-                uf.union(int(v), int(b))
-    # ice whose outflow lands on a glacier it does not touch joins it when it touches that glacier's other
-    # basins (one contiguous glacier); else it stays a glacier of its own (a hanging glacier)
+        for v in _near_outlet_basins(labels, int(main[b]), size[b], res_m):
+            uf.union(int(v), int(b))
+    _join_deferred(uf, deferred, neighbours)
+    return uf.roots()
+
+
+def _main_outlets(
+    run_ids: np.ndarray, exit_cells: np.ndarray, acc: np.ndarray, z: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per basin label 0…n: its main outlet — the flat index of its exit cell with the largest upstream
+    ice (-1 when none) — and the outlet's elevation (m; inf when none)."""
+    order = np.lexsort((-acc[exit_cells], run_ids))
+    ids_sorted = run_ids[order]
+    first = np.unique(ids_sorted, return_index=True)[1]
+    main = np.full(n + 1, -1, np.int64)
+    main[ids_sorted[first]] = exit_cells[order][first]
+    z_out = np.full(n + 1, np.inf)
+    z_out[ids_sorted[first]] = z[main[ids_sorted[first]]]
+    return main, z_out
+
+
+def _near_outlet_basins(labels: np.ndarray, outlet: int, size_cells: float, res_m: float) -> np.ndarray:
+    """Basin labels meeting the part of the complex connected to the main ``outlet`` (flat index) within the
+    Kienholz et al. (2013) radius ``0.3575 m·√(basin area)`` (≤ 3500 m) of it; empty when the outlet cell
+    is not ice. ``size_cells``: the basin's area in cells of ``res_m`` m."""
+    cols = labels.shape[1]
+    r_m = min(KIENHOLZ_RADIUS_PER_SQRT_M2 * np.sqrt(size_cells) * res_m, KIENHOLZ_RADIUS_MAX_M)
+    rp = int(np.ceil(r_m / res_m))
+    r0, c0 = divmod(outlet, cols)
+    y0, x0 = max(r0 - rp, 0), max(c0 - rp, 0)
+    sub = labels[y0 : r0 + rp + 1, x0 : c0 + rp + 1]
+    yy, xx = np.ogrid[y0 - r0 : y0 - r0 + sub.shape[0], x0 - c0 : x0 - c0 + sub.shape[1]]
+    near = (sub > 0) & ((yy**2 + xx**2) * res_m**2 <= r_m**2)
+    comp, _ = ndimage.label(near, structure=np.ones((3, 3), bool))
+    k = comp[r0 - y0, c0 - x0]
+    return np.unique(sub[comp == k]) if k else np.empty(0, sub.dtype)
+
+
+def _join_deferred(uf: _UnionFind, deferred: list[tuple[int, int]], neighbours: dict[int, set[int]]) -> None:
+    """Ice whose outflow lands on a glacier it does not touch (``deferred`` basin → receiving basin) joins it
+    when it touches that glacier's other basins (one contiguous glacier), repeated until nothing changes;
+    else it stays a glacier of its own (a hanging glacier)."""
     changed = True
     while changed and deferred:
         changed, left = False, []
@@ -284,7 +305,6 @@ def _group_by_flow(labels, run_ids, exit_cells, acc, ds, z, res_m, reach_m) -> n
             else:
                 left.append((b, c))
         deferred = left
-    return uf.roots()
 
 
 def _adjacent_pairs(labels: np.ndarray, n: int) -> list[tuple[int, int]]:

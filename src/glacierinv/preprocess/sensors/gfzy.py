@@ -407,18 +407,13 @@ def open_gfzy(paths: dict[str, Path], *, dem: Path | None = None, calibration: d
     pan, ms = find_pair(path)
     calibration = calibration or {}
     meta = read_xml(ms)
-    sat, camera, day, zenith, azimuth = _acquisition(meta, ms.with_suffix(".xml"))
-    expect = "ZY3" if key == "zy3" else ("GF1", "GF2", "GF6")
-    if (key == "zy3" and not sat.startswith("ZY3")) or (key == "gf" and sat not in expect):
-        raise InputError(
-            f"SatelliteID {sat} is not a {'ZY-3' if key == 'zy3' else 'GF-1/2/6'} product", ms.with_suffix(".xml"),
-            f"Give it under the key for {sat}",
-        )  # fmt: skip
+    xml = ms.with_suffix(".xml")
+    sat, camera, day, zenith, azimuth = _acquisition(meta, xml)
+    _check_satellite(key, sat, xml)
     table_key = camera_key(sat, camera)
     sat = "ZY3" if sat.startswith("ZY3") else sat
     optional = ("pan",) if pan is not None else ()
     notes: list[str] = []  # substitutions, logged by the stack stage (not by config check)
-    xml = ms.with_suffix(".xml")
     coeffs = _coefficients(table_key, day.year, calibration, xml, MS_ORDER, optional, notes)
     esun, esun_source = solar_irradiance(table_key, calibration, MS_ORDER, optional, notes)
     pan_relative = pan is not None and not ("pan" in coeffs and "pan" in esun)
@@ -431,29 +426,8 @@ def open_gfzy(paths: dict[str, Path], *, dem: Path | None = None, calibration: d
     d = earth_sun_distance_au(day)
     k = math.pi * d * d / math.cos(math.radians(zenith))
     res = float(calibration.get("pan_res_m", PAN_RES_M.get(sat, 2.0)))
-    ms_res = WFV_RES_M if camera.startswith("WFV") else 4 * res
-    with open_raster(ms, need_crs=False) as ds:
-        if ds.count < 4:
-            raise InputError(
-                f"multispectral image has {ds.count} band(s), expected 4 (blue, green, red, nir)", ms
-            )
-    grid, rpc = _grid(pan or ms, res if pan is not None else ms_res, dem)
-    if pan is not None and _grid(ms, ms_res, dem)[1] != rpc:
-        raise InputError(
-            "pan and multispectral images differ in georeferencing (one map-projected, one raw with RPC)",
-            ms,
-            "Give both images of one product level",
-        )
-    bands = {}
-    for i, ch in enumerate(MS_ORDER):
-        gain, off = coeffs[ch]
-        bands[ch] = BandRef(ms, i + 1, k * gain / esun[ch], k * off / esun[ch], nodata=0, rpc=rpc)
-    pan_ref = None
-    if pan_relative:  # DN: pan-sharpening is invariant to the pan's scale (pansharpen module)
-        pan_ref = BandRef(pan, 1, 1.0, 0.0, nodata=0, rpc=rpc)
-    elif pan is not None:
-        gain, off = coeffs["pan"]
-        pan_ref = BandRef(pan, 1, k * gain / esun["pan"], k * off / esun["pan"], nodata=0, rpc=rpc)
+    grid, rpc = _product_grid(pan, ms, res, WFV_RES_M if camera.startswith("WFV") else 4 * res, dem)
+    bands, pan_ref = _toa_bands(ms, pan, coeffs, esun, k, rpc, pan_relative)
     info = {
         "satellite": sat, "camera": camera, "date": day.isoformat(), "solar_zenith_deg": zenith,
         "earth_sun_au": round(d, 6), "gain_offset": {c: list(v) for c, v in coeffs.items()},
@@ -469,6 +443,56 @@ def open_gfzy(paths: dict[str, Path], *, dem: Path | None = None, calibration: d
         sat.lower(), key, Path(path), bands, grid, pan=pan_ref, sun=sun, dem=dem, info=info,
         pan_relative=pan_relative,
     )  # fmt: skip
+
+
+def _check_satellite(key: str, sat: str, xml: Path) -> None:
+    """Refuse a product whose SatelliteID does not belong to the input key (``zy3``: ZY3…; ``gf``: GF1/2/6)."""
+    expect = "ZY3" if key == "zy3" else ("GF1", "GF2", "GF6")
+    if (key == "zy3" and not sat.startswith("ZY3")) or (key == "gf" and sat not in expect):
+        raise InputError(
+            f"SatelliteID {sat} is not a {'ZY-3' if key == 'zy3' else 'GF-1/2/6'} product", xml,
+            f"Give it under the key for {sat}",
+        )  # fmt: skip
+
+
+def _product_grid(
+    pan: Path | None, ms: Path, res: float, ms_res: float, dem: Path | None
+) -> tuple[Grid, bool]:
+    """The product's grid — the pan image's at ``res`` m, else the MS image's at ``ms_res`` m — and whether it
+    is orthorectified by RPC. InputError when the MS image has fewer than 4 bands or pan and MS differ in
+    georeferencing (one map-projected, one raw with RPC)."""
+    with open_raster(ms, need_crs=False) as ds:
+        if ds.count < 4:
+            raise InputError(
+                f"multispectral image has {ds.count} band(s), expected 4 (blue, green, red, nir)", ms
+            )
+    grid, rpc = _grid(pan or ms, res if pan is not None else ms_res, dem)
+    if pan is not None and _grid(ms, ms_res, dem)[1] != rpc:
+        raise InputError(
+            "pan and multispectral images differ in georeferencing (one map-projected, one raw with RPC)",
+            ms,
+            "Give both images of one product level",
+        )
+    return grid, rpc
+
+
+def _toa_bands(
+    ms: Path, pan: Path | None, coeffs: dict, esun: dict, k: float, rpc: bool, pan_relative: bool
+) -> tuple[dict[str, BandRef], BandRef | None]:
+    """The MS bands (blue, green, red, nir) and the pan band as TOA reflectance: DN × gain + offset
+    (radiance, W m⁻² sr⁻¹ µm⁻¹) × ``k`` / ESUN, with ``k`` = π d² / cos(solar zenith); a pan without absolute
+    calibration stays in relative DN (``pan_relative``); None without a pan image."""
+    bands = {}
+    for i, ch in enumerate(MS_ORDER):
+        gain, off = coeffs[ch]
+        bands[ch] = BandRef(ms, i + 1, k * gain / esun[ch], k * off / esun[ch], nodata=0, rpc=rpc)
+    pan_ref = None
+    if pan_relative:  # DN: pan-sharpening is invariant to the pan's scale (pansharpen module)
+        pan_ref = BandRef(pan, 1, 1.0, 0.0, nodata=0, rpc=rpc)
+    elif pan is not None:
+        gain, off = coeffs["pan"]
+        pan_ref = BandRef(pan, 1, k * gain / esun["pan"], k * off / esun["pan"], nodata=0, rpc=rpc)
+    return bands, pan_ref
 
 
 SENSOR = Sensor(

@@ -106,29 +106,13 @@ def open_landsat(
     """
     mtl = read_mtl(mtl_path)
     sc = mtl.spacecraft
-    if sc not in BANDS:
-        raise InputError(f"unsupported SPACECRAFT_ID {sc}", mtl_path, f"Supported: {', '.join(BANDS)}")
-    sensor_id = mtl.values.get("SENSOR_ID", "")
-    if sensor_id == "MSS":
-        raise InputError(
-            "Landsat MSS products are not supported (no blue band)", mtl_path, "Use TM, ETM+ or OLI"
-        )
+    _check_product(mtl, mtl_path)
     level2 = _level2(mtl)
     sun_el = mtl.sun_elevation_deg
-    if not 0 < sun_el <= 90:
-        raise InputError(f"SUN_ELEVATION {sun_el} is not in (0, 90] degrees", mtl_path)
-    bands: dict[str, BandRef] = {}
     info = {"spacecraft": sc, "level": "L2" if level2 else "L1", "mtl": str(mtl_path)}
+    bands: dict[str, BandRef] = {}
     for ch, b in BANDS[sc].items():
-        if level2:
-            grp = "LEVEL2_SURFACE_REFLECTANCE_PARAMETERS"
-            scale = mtl.group_number(grp, f"REFLECTANCE_MULT_BAND_{b}", L2_SR[0])
-            offset = mtl.group_number(grp, f"REFLECTANCE_ADD_BAND_{b}", L2_SR[1])
-        else:
-            sin_el = np.sin(np.radians(sun_el))
-            scale = mtl.number(f"REFLECTANCE_MULT_BAND_{b}") / sin_el
-            offset = mtl.number(f"REFLECTANCE_ADD_BAND_{b}") / sin_el
-        bands[ch] = BandRef(_file(mtl, f"FILE_NAME_BAND_{b}"), 1, float(scale), float(offset), nodata=0)
+        bands[ch] = _surface_band(mtl, b) if level2 else _toa_band(mtl, b, sun_el)
         info[f"{ch}_band"] = b
     grid = raster_grid(bands["red"].path)
     pan_ref = None
@@ -138,20 +122,55 @@ def open_landsat(
                 f"config: [stack] landsat_pan = true, but {'a Level-2 product' if level2 else sc + ' (TM)'} "
                 f"has no pan band (B8) — {Path(mtl_path).name}; use an ETM+/OLI Level-1 product or drop it"
             )
-        b = PAN_BAND[sc]
-        sin_el = np.sin(np.radians(sun_el))
-        scale = mtl.number(f"REFLECTANCE_MULT_BAND_{b}") / sin_el
-        offset = mtl.number(f"REFLECTANCE_ADD_BAND_{b}") / sin_el
-        pan_ref = BandRef(_file(mtl, f"FILE_NAME_BAND_{b}"), 1, float(scale), float(offset), nodata=0)
+        pan_ref = _toa_band(mtl, PAN_BAND[sc], sun_el)
         grid = raster_grid(pan_ref.path)
-        info["pan_band"] = b
+        info["pan_band"] = PAN_BAND[sc]
     product = Product("landsat", "landsat", Path(mtl_path), bands, grid, pan=pan_ref, info=info)
     product.sun = (mtl.sun_azimuth_deg, sun_el)
+    _attach_thermal(product, mtl, level2)
+    _attach_quality(product, mtl)
+    return product
+
+
+def _check_product(mtl: MTL, mtl_path: Path) -> None:
+    """Refuse an unsupported spacecraft, an MSS product (no blue band) or a sun elevation outside (0, 90]°."""
+    sc = mtl.spacecraft
+    if sc not in BANDS:
+        raise InputError(f"unsupported SPACECRAFT_ID {sc}", mtl_path, f"Supported: {', '.join(BANDS)}")
+    if mtl.values.get("SENSOR_ID", "") == "MSS":
+        raise InputError(
+            "Landsat MSS products are not supported (no blue band)", mtl_path, "Use TM, ETM+ or OLI"
+        )
+    sun_el = mtl.sun_elevation_deg
+    if not 0 < sun_el <= 90:
+        raise InputError(f"SUN_ELEVATION {sun_el} is not in (0, 90] degrees", mtl_path)
+
+
+def _surface_band(mtl: MTL, b: int) -> BandRef:
+    """Level-2 band ``b``: DN → surface reflectance with the MTL's scale/offset (default :data:`L2_SR`)."""
+    grp = "LEVEL2_SURFACE_REFLECTANCE_PARAMETERS"
+    scale = mtl.group_number(grp, f"REFLECTANCE_MULT_BAND_{b}", L2_SR[0])
+    offset = mtl.group_number(grp, f"REFLECTANCE_ADD_BAND_{b}", L2_SR[1])
+    return BandRef(_file(mtl, f"FILE_NAME_BAND_{b}"), 1, float(scale), float(offset), nodata=0)
+
+
+def _toa_band(mtl: MTL, b: int, sun_el: float) -> BandRef:
+    """Level-1 band ``b``: DN → TOA reflectance, the MTL's rescaling divided by sin(sun elevation in °)."""
+    sin_el = np.sin(np.radians(sun_el))
+    scale = mtl.number(f"REFLECTANCE_MULT_BAND_{b}") / sin_el
+    offset = mtl.number(f"REFLECTANCE_ADD_BAND_{b}") / sin_el
+    return BandRef(_file(mtl, f"FILE_NAME_BAND_{b}"), 1, float(scale), float(offset), nodata=0)
+
+
+def _attach_thermal(product: Product, mtl: MTL, level2: bool) -> None:
+    """Set the product's LST reader (K): Level-2 surface temperature, or from Level-1 thermal DNs (with the
+    brightness-temperature reader as ``tir``); record the method and the thermal files in ``info``."""
+    info = product.info
     if level2:
-        st_key = f"FILE_NAME_BAND_{_ST_BAND[sc]}"
+        sc = mtl.spacecraft
         grp = "LEVEL2_SURFACE_TEMPERATURE_PARAMETERS"
         st = BandRef(
-            _file(mtl, st_key),
+            _file(mtl, f"FILE_NAME_BAND_{_ST_BAND[sc]}"),
             1,
             mtl.group_number(grp, f"TEMPERATURE_MULT_BAND_{_ST_BAND[sc]}", L2_ST[0]),
             mtl.group_number(grp, f"TEMPERATURE_ADD_BAND_{_ST_BAND[sc]}", L2_ST[1]),
@@ -166,6 +185,12 @@ def open_landsat(
         product.tir = bt_reader(mtl)
         info["tir"] = f"Level-1 band {mtl.thermal_band} brightness temperature (K1/K2 of the MTL)"
         info["extra_files"] = list(mtl.lst_band_paths().values())
+
+
+def _attach_quality(product: Product, mtl: MTL) -> None:
+    """Set the product's cloud mask reader from its QA band when the MTL names one (QA_PIXEL of Collection 2,
+    else BQA of Collection 1; cloud and cloud shadow masked, snow kept), recorded in ``info``."""
+    info = product.info
     qa_key = (
         "FILE_NAME_QUALITY_L1_PIXEL"
         if "FILE_NAME_QUALITY_L1_PIXEL" in mtl.values
@@ -177,7 +202,6 @@ def open_landsat(
         product.quality = _qa_reader(qa, collection1=c1)
         info["quality"] = f"{'BQA (C1)' if c1 else 'QA_PIXEL (C2)'} cloud / cloud shadow, snow kept"
         info["extra_files"] = [*info["extra_files"], qa]
-    return product
 
 
 def lst_reader(mtl: MTL):
