@@ -90,3 +90,19 @@ def test_digest_changes_with_content(tmp_path):
     a.write_bytes(b"2")
     assert file_digest(a) != d1
     assert file_digest(tmp_path) == file_digest(tmp_path)
+
+
+def test_software_versions_are_the_imported_libraries_versions():
+    """run.json's versions come from the installed distributions' metadata, without importing them: the
+    same strings the libraries report (scikit-image is recorded under its import name)."""
+    import numpy
+    import rasterio
+    import skimage
+    import torch
+
+    from glacierinv.pipeline.runfolder import software_versions
+
+    versions = software_versions()
+    for mod in (numpy, rasterio, skimage, torch):
+        assert versions[mod.__name__] == mod.__version__
+    assert versions["gdal"] == rasterio.__gdal_version__

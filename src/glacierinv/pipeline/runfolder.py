@@ -82,20 +82,23 @@ def read_run_config(run_dir: str | Path):
 
 def software_versions() -> dict[str, str]:
     """Versions of Python, glacierinv and the libraries that shape the results."""
+    from importlib.metadata import PackageNotFoundError, version
+
     versions = {"python": platform.python_version(), "glacierinv": __version__}
-    for mod in (
-        "numpy",
-        "scipy",
-        "rasterio",
-        "shapely",
-        "geopandas",
-        "pyproj",
-        "skimage",
-        "pyflwdir",
-        "torch",
+    # read from the installed distributions' metadata: no import (torch alone costs ~1 s to import)
+    for name, dist in (
+        ("numpy", "numpy"),
+        ("scipy", "scipy"),
+        ("rasterio", "rasterio"),
+        ("shapely", "shapely"),
+        ("geopandas", "geopandas"),
+        ("pyproj", "pyproj"),
+        ("skimage", "scikit-image"),
+        ("pyflwdir", "pyflwdir"),
+        ("torch", "torch"),
     ):
-        with contextlib.suppress(Exception):
-            versions[mod] = __import__(mod).__version__
+        with contextlib.suppress(PackageNotFoundError):
+            versions[name] = version(dist)
     with contextlib.suppress(Exception):
         import rasterio
 
