@@ -20,7 +20,6 @@ import base64
 import html
 import json
 import logging
-import math
 from importlib import resources
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from glacierinv.errors import InputError
 from glacierinv.io.atomic import atomic_path
 from glacierinv.io.vector import list_layers, read_vector
 from glacierinv.pipeline.runfolder import MANIFEST, RunFolder
+from glacierinv.report.overlay import classes_overlay
 
 __all__ = ["FIGURE_CAPTIONS", "SIZE_CLASSES_KM2", "size_class_table", "write_report"]
 
@@ -57,8 +57,6 @@ FIGURE_CAPTIONS = {
     "freezing_level": "Glacier and debris area below elevation thresholds and below a freezing level "
     "raised by warming (seed Fig. 14e-f).",
 }
-
-CLASS_COLOURS = {1: (86, 180, 233), 2: (230, 159, 0)}  # clean ice, debris (Okabe-Ito)
 
 _TABLE_COLUMNS = ("glac_id", "area_km2", "area_unc_km2", "debris_km2", "debris_frac", "zmin_m", "zmed_m",
                   "zmax_m", "zmean_m", "slope_deg", "aspect_deg", "aspect_sec", "lmax_m", "glac_type", "aar",
@@ -156,48 +154,7 @@ def _round(g):
     return g
 
 
-def _classes_overlay(path: Path, max_px: int = 1200) -> dict | None:
-    """``classes.tif`` warped to Web Mercator (nearest) as an RGBA PNG data URI with its lat/lon bounds."""
-    import rasterio
-    from matplotlib.image import imsave
-    from pyproj import Transformer
-    from rasterio.enums import Resampling
-    from rasterio.vrt import WarpedVRT
-    from rasterio.warp import calculate_default_transform
-
-    try:
-        with rasterio.open(path) as src:
-            if src.crs is None:
-                return None
-            tr, w, h = calculate_default_transform(src.crs, "EPSG:3857", src.width, src.height, *src.bounds)
-            scale = max(w / max_px, h / max_px, 1.0)
-            w2, h2 = max(1, int(math.ceil(w / scale))), max(1, int(math.ceil(h / scale)))
-            from affine import Affine
-
-            tr2 = tr @ Affine.scale(w / w2, h / h2)
-            with WarpedVRT(src, crs="EPSG:3857", transform=tr2, width=w2, height=h2,
-                           resampling=Resampling.nearest, nodata=255) as vrt:  # fmt: skip
-                cls = vrt.read(1)
-    except rasterio.errors.RasterioError as exc:
-        log.warning("%s: class overlay skipped (%s)", path, exc)
-        return None
-    rgba = np.zeros((*cls.shape, 4), dtype=np.uint8)
-    for value, rgb in CLASS_COLOURS.items():
-        rgba[cls == value] = (*rgb, 255)
-    import io
-
-    buf = io.BytesIO()
-    imsave(buf, rgba, format="png")
-    left, top = tr2 @ (0, 0)
-    right, bottom = tr2 @ (w2, h2)
-    to_ll = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
-    lon0, lat0 = to_ll.transform(left, bottom)
-    lon1, lat1 = to_ll.transform(right, top)
-    uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-    return {"url": uri, "bounds": [[lat0, lon0], [lat1, lon1]]}
-
-
-def _map_data(run: Path, glaciers, debris, divides, review) -> dict:
+def _map_data(run: Path, glaciers, debris, divides, review, block_px: int = 1024) -> dict:
     from glacierinv.geometry import to_metric
 
     left, bottom, right, top = to_metric(glaciers).total_bounds if len(glaciers) else (0, 0, 0, 0)
@@ -208,7 +165,9 @@ def _map_data(run: Path, glaciers, debris, divides, review) -> dict:
         "debris": _geojson(debris, ("glac_id",), tol),
         "divides": _geojson(divides, (), tol),
         "review": _geojson(review, review_cols, tol),
-        "classes": _classes_overlay(run / RunFolder.CLASSES) if (run / RunFolder.CLASSES).exists() else None,
+        "classes": classes_overlay(run / RunFolder.CLASSES, block_px=block_px)
+        if (run / RunFolder.CLASSES).exists()
+        else None,
         "canvas": len(glaciers) > 2000,
         "colours": {
             "glacier": GLACIER_COLOUR,
@@ -449,9 +408,20 @@ def _read_optional(path: Path, layer: str):
     return read_vector(path, layer=layer, allow_empty=True)
 
 
+def _read_json(p: Path) -> dict:
+    """A run's JSON file; {} when it is missing or not valid JSON (logged)."""
+    if not p.exists():
+        return {}
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        log.warning("%s is not valid JSON; ignored in the report", p)
+        return {}
+
+
 def write_report(
     run_dir: str | Path, *, out_dir: str | Path | None = None, title: str | None = None,
-    analysis_dir: str | Path | None = None,
+    analysis_dir: str | Path | None = None, block_px: int = 1024,
 ) -> Path:  # fmt: skip
     """Write ``report/index.html`` (or ``out_dir/index.html``) for a run folder.
 
@@ -467,6 +437,9 @@ def write_report(
         Page title (default: the run's config name).
     analysis_dir
         Folder of analysis PNGs to embed (default ``run_dir/analysis``).
+    block_px
+        Window size of the reads of ``classes.tif`` for the map overlay (tasks on the run's cluster when
+        one is set: :mod:`glacierinv.report.overlay`); the page does not depend on it.
 
     Returns
     -------
@@ -488,20 +461,9 @@ def write_report(
     debris = _read_optional(inventory, "debris")
     divides = _read_optional(inventory, "divides")
     review = _read_optional(run / RunFolder.OUTLINES, "review")
-
-    def _json(name: str) -> dict:
-        p = run / name
-        if not p.exists():
-            return {}
-        try:
-            return json.loads(p.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            log.warning("%s is not valid JSON; ignored in the report", p)
-            return {}
-
-    assessment, manifest = _json(RunFolder.ASSESSMENT), _json(MANIFEST)
+    assessment, manifest = _read_json(run / RunFolder.ASSESSMENT), _read_json(run / MANIFEST)
     js, css = _leaflet()
-    map_json = json.dumps(_map_data(run, glaciers, debris, divides, review), separators=(",", ":"))
+    map_json = json.dumps(_map_data(run, glaciers, debris, divides, review, block_px), separators=(",", ":"))
     map_json = map_json.replace("</", "<\\/")  # cannot close the script element
     show = [c for c in _TABLE_COLUMNS if c in glaciers.columns]
     name = title or (manifest.get("config") or {}).get("name") or "glacier inventory"
