@@ -35,8 +35,8 @@ log = logging.getLogger(__name__)
 
 CLASS_COLOURS = {1: (86, 180, 233), 2: (230, 159, 0)}  # clean ice, debris (Okabe-Ito)
 
-#: Overlay pixels transformed at once (bounds the transform's temporary arrays, ~100 MB).
-_CHUNK = 1 << 20
+#: Overlay pixels transformed at once (bounds the transform's temporary float64 arrays to ~15 MB).
+_CHUNK = 1 << 18
 
 
 def classes_overlay(path: Path, max_px: int = 1200, block_px: int = 1024) -> dict | None:
@@ -115,7 +115,9 @@ def _source_pixels(tr2, shape2: tuple[int, int], crs, transform, shape: tuple[in
         col, row = np.floor(u + 1e-10), np.floor(v + 1e-10)
         inside = np.isfinite(col) & np.isfinite(row)
         inside &= (col >= 0) & (col < shape[1]) & (row >= 0) & (row < shape[0])
-        out.append((flat[inside], row[inside].astype(np.int64), col[inside].astype(np.int64)))
+        out.append(
+            (flat[inside].astype(np.int32), row[inside].astype(np.int32), col[inside].astype(np.int32))
+        )
     return tuple(np.concatenate(parts) for parts in zip(*out, strict=True))
 
 
