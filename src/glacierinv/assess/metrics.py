@@ -430,13 +430,16 @@ def _window_counts(spec: _BlockSpec, pred_ds, ref_ds, win) -> tuple[np.ndarray, 
     r = ref[valid].astype("int64")
     _check_class_values(p, "prediction", Path(spec.pred_path), n, nodata)
     _check_class_values(r, "reference", reference.path, n, nodata)
-    rows, cols = np.nonzero(valid)
+    # bootstrap block of each pixel, numbered inside the window (its corner lies on the block grid): no sort
     bb = spec.boot_block_px
-    bid = ((rows + int(win.row_off)) // bb) * spec.nb_cols + (cols + int(win.col_off)) // bb
-    ids, inv = np.unique(bid, return_inverse=True)
-    key = (inv * spec.n_reg + reg) * (n * n) + r * n + p
-    counts = np.bincount(key, minlength=len(ids) * spec.n_reg * n * n)
-    return ids, counts.reshape(len(ids), spec.n_reg, n, n).astype(spec.count_dtype)
+    nbh, nbw = -(-int(win.height) // bb), -(-int(win.width) // bb)
+    local = ((np.arange(int(win.height)) // bb)[:, None] * nbw + np.arange(int(win.width)) // bb)[valid]
+    key = (local * spec.n_reg + reg) * (n * n) + r * n + p
+    counts = np.bincount(key, minlength=nbh * nbw * spec.n_reg * n * n).reshape(nbh * nbw, spec.n_reg, n, n)
+    keep = counts.reshape(nbh * nbw, -1).any(axis=1)  # the blocks holding a valid pixel
+    block_row, block_col = np.divmod(np.arange(nbh * nbw), nbw)
+    ids = (int(win.row_off) // bb + block_row) * spec.nb_cols + int(win.col_off) // bb + block_col
+    return ids[keep], counts[keep].astype(spec.count_dtype)
 
 
 def _bootstrap_ci(
