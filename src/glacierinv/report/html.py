@@ -26,6 +26,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from shapely.geometry import mapping
 
 from glacierinv.analysis.output import DEBRIS_COLOUR, GLACIER_COLOUR, PALETTE, figure_png
 from glacierinv.analysis.sizes import SIZE_CLASSES_KM2, size_classes
@@ -138,19 +139,22 @@ def _geojson(gdf: gpd.GeoDataFrame | None, cols, tol_m: float) -> dict | None:
     for (_, row), geom in zip(gdf.iterrows(), lonlat, strict=True):
         if geom is None or geom.is_empty:
             continue
-        g = json.loads(gpd.GeoSeries([geom]).to_json(drop_id=True))["features"][0]["geometry"]
-        feats.append({"type": "Feature", "properties": _props(row, cols), "geometry": _round(g)})
+        # shapely's GeoJSON mapping (what GeoSeries.to_json writes, without a GeoDataFrame per feature)
+        feats.append({"type": "Feature", "properties": _props(row, cols), "geometry": _round(mapping(geom))})
     return {"type": "FeatureCollection", "features": feats}
 
 
-def _round(g):
+def _round(g: dict) -> dict:
+    """A GeoJSON geometry mapping with its coordinates as lists of [lon, lat] rounded to 1e-6 degrees."""
+
     def r(c):
         return [round(c[0], 6), round(c[1], 6)] if isinstance(c[0], (int, float)) else [r(x) for x in c]
 
+    g = dict(g)
     if "coordinates" in g:
         g["coordinates"] = r(g["coordinates"])
     elif "geometries" in g:
-        g["geometries"] = [_round(x) for x in g["geometries"]]
+        g["geometries"] = [_round(dict(x)) for x in g["geometries"]]
     return g
 
 
