@@ -1,16 +1,19 @@
-"""The map's classes overlay: GDAL's exact nearest-neighbour warp, read window by window as tasks."""
+"""The report map's parts read or converted as tasks: the classes overlay (GDAL's exact nearest-neighbour warp,
+read window by window) and the outlines' GeoJSON (per geometry)."""
 
 from __future__ import annotations
 
 import math
 import shutil
 
+import geopandas as gpd
 import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import calculate_default_transform
+from shapely.geometry import box
 
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import write_raster
@@ -66,13 +69,32 @@ def test_overlay_windows_as_tasks_give_the_same_png(tmp_path):
         assert classes_overlay(path, max_px=150, block_px=block_px) == one
 
 
-def test_report_page_is_the_same_with_the_overlay_as_tasks(baseline_run, tmp_path):
+def test_report_page_is_the_same_with_the_overlay_and_outlines_as_tasks(baseline_run, tmp_path):
     run = shutil.copytree(baseline_run.run_dir, tmp_path / "run")
     one = write_report(run, out_dir=tmp_path / "one", block_px=128).read_text()
-    with using(ShuffledCluster(slots=2)):
+    cluster = ShuffledCluster(slots=2)
+    with using(cluster):
         tasks = write_report(run, out_dir=tmp_path / "tasks", block_px=128).read_text()
     assert '"classes":{"url":"data:image/png;base64,' in one
     assert tasks == one
+    assert {k.rsplit("-", 1)[0] for k in cluster.keys} == {"report_overlay", "report_geojson", "report_areas"}
+
+
+def test_geojson_of_geographic_outlines_as_tasks(tmp_path):
+    """Outlines in lon/lat: reprojected to their UTM zone, simplified, back to lon/lat — per geometry, so the
+    same features whatever the batches."""
+    from glacierinv.report.html import _geojson
+
+    squares = [box(75.0 + 0.01 * k, 35.0, 75.005 + 0.01 * k, 35.004 + 0.001 * k) for k in range(12)]
+    gdf = gpd.GeoDataFrame({"glac_id": [f"G{k}" for k in range(12)]}, geometry=squares, crs=4326)
+    gdf.loc[3, "geometry"] = None  # left out
+    one = _geojson(gdf, ("glac_id",), 5.0)
+    with using(ShuffledCluster(slots=2)):
+        tasks = _geojson(gdf, ("glac_id",), 5.0)
+    assert tasks == one
+    assert [f["properties"]["glac_id"] for f in one["features"]] == [f"G{k}" for k in range(12) if k != 3]
+    lon, lat = one["features"][0]["geometry"]["coordinates"][0][0]
+    assert 75.0 <= lon <= 75.006 and 35.0 <= lat <= 35.005
 
 
 def test_no_overlay_without_crs(tmp_path):

@@ -20,6 +20,7 @@ import base64
 import html
 import json
 import logging
+from functools import partial
 from importlib import resources
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from glacierinv.io.atomic import atomic_path
 from glacierinv.io.vector import list_layers, read_vector
 from glacierinv.pipeline.runfolder import MANIFEST, RunFolder
 from glacierinv.report.overlay import classes_overlay
+from glacierinv.taskmap import map_batched
 
 __all__ = ["FIGURE_CAPTIONS", "SIZE_CLASSES_KM2", "size_class_table", "write_report"]
 
@@ -128,20 +130,33 @@ def _props(row: pd.Series, cols) -> dict:
 
 
 def _geojson(gdf: gpd.GeoDataFrame | None, cols, tol_m: float) -> dict | None:
+    """The features of ``gdf`` as GeoJSON in lon/lat, simplified by ``tol_m`` metres in the frame's local
+    metric CRS; the geometries are converted as tasks over batches of features (:mod:`glacierinv.taskmap`:
+    per geometry, so the same for any batching), the properties here."""
     if gdf is None or len(gdf) == 0:
         return None
-    from glacierinv.geometry import to_metric
+    import shapely
 
-    metric = to_metric(gdf)
-    geoms = metric.geometry.simplify(tol_m, preserve_topology=True) if tol_m > 0 else metric.geometry
-    lonlat = gpd.GeoSeries(geoms, crs=metric.crs).to_crs(4326)
-    feats = []
-    for (_, row), geom in zip(gdf.iterrows(), lonlat, strict=True):
-        if geom is None or geom.is_empty:
-            continue
-        # shapely's GeoJSON mapping (what GeoSeries.to_json writes, without a GeoDataFrame per feature)
-        feats.append({"type": "Feature", "properties": _props(row, cols), "geometry": _round(mapping(geom))})
+    from glacierinv.geometry import local_metric_crs
+
+    geoms = list(gdf.geometry.values)
+    weights = [float(n) for n in shapely.get_num_coordinates(np.asarray(geoms, dtype=object))]
+    work = partial(_lonlat_geometries, gdf.crs, local_metric_crs(gdf), tol_m)
+    lonlat = map_batched(work, geoms, weights, name="report_geojson")
+    feats = [{"type": "Feature", "properties": _props(row, cols), "geometry": g}
+             for (_, row), g in zip(gdf.iterrows(), lonlat, strict=True) if g is not None]  # fmt: skip
     return {"type": "FeatureCollection", "features": feats}
+
+
+def _lonlat_geometries(crs, metric_crs, tol_m: float, geoms: list) -> list[dict | None]:
+    """A task of :func:`_geojson`: each geometry (in ``crs``) in ``metric_crs``, simplified by ``tol_m``
+    (topology preserving), in lon/lat as a rounded GeoJSON mapping; None for a missing or empty one."""
+    metric = gpd.GeoSeries(geoms, crs=crs)
+    metric = metric if metric.crs == metric_crs else metric.to_crs(metric_crs)
+    simple = metric.simplify(tol_m, preserve_topology=True) if tol_m > 0 else metric
+    lonlat = gpd.GeoSeries(simple, crs=metric_crs).to_crs(4326)
+    # shapely's GeoJSON mapping (what GeoSeries.to_json writes, without a GeoDataFrame per feature)
+    return [None if g is None or g.is_empty else _round(mapping(g)) for g in lonlat]
 
 
 def _round(g: dict) -> dict:
@@ -242,13 +257,29 @@ def _size_tables(glaciers, debris) -> str:
     out = "<h3>Glaciers</h3>" + (_table(rows) if rows else "<p class='note'>No glacier in the inventory.</p>")
     parts = debris.geometry.explode(index_parts=False) if debris is not None and len(debris) else None
     if parts is not None and (~parts.is_empty).any():
-        from glacierinv.geometry import area_km2
-
-        d = size_classes(area_km2(parts[~parts.is_empty]))
+        d = size_classes(_areas_km2(parts[~parts.is_empty]))
         out += "<h3>Debris patches</h3>" + _table(_size_rows(d))
     else:
         out += "<h3>Debris patches</h3><p class='note'>No supraglacial debris was mapped (n = 0).</p>"
     return out
+
+
+def _areas_km2(geoms: gpd.GeoSeries) -> np.ndarray:
+    """Geodesic area (km²) of each geometry, as tasks over batches of geometries (:mod:`glacierinv.taskmap`)."""
+    import shapely
+
+    items = list(geoms.values)
+    weights = [float(n) for n in shapely.get_num_coordinates(np.asarray(items, dtype=object))]
+    return np.asarray(
+        map_batched(partial(_areas_batch, geoms.crs), items, weights, name="report_areas"), "float64"
+    )
+
+
+def _areas_batch(crs, geoms: list) -> list[float]:
+    """A task of :func:`_areas_km2`: :func:`glacierinv.geometry.area_km2` of the batch's geometries."""
+    from glacierinv.geometry import area_km2
+
+    return area_km2(gpd.GeoSeries(geoms, crs=crs)).tolist()
 
 
 def _finite_pair(c) -> bool:
