@@ -12,11 +12,14 @@ once (stack, baseline segmentation, outlines in process), then the three stages 
 and CPU seconds, the serial rest, the cluster start-up, the workers' peak RSS (sampled), and whether the
 inventory and analysis CSVs are byte-identical to the in-process run's.
 
-``--task-share SLOTS`` runs the outlines, units, attributes and analyse stages of that scene (``--glacier-base``
-tiled ``--glacier-tiles`` times) in one process with their work cut into the batches a cluster of SLOTS
-workers gets, and meters the CPU seconds inside the tasks (and pickling the tasks' inputs and results)
+``--task-share SLOTS`` runs the outlines, units, attributes, assess, analyse and report stages of that scene
+(``--glacier-base`` tiled ``--glacier-tiles`` times; ``--share-stages`` picks some of them, the stages before
+the first one picked are prepared once) in one process with their work cut into the batches a cluster of
+SLOTS workers gets, and meters the CPU seconds inside the tasks (and pickling the tasks' inputs and results)
 against the stage's whole CPU time: the share ``p`` that workers can take over (CPU time, so a loaded
-machine measures it as well as an idle one).
+machine measures it as well as an idle one). ``--share-run RUN`` measures an existing run folder instead
+(e.g. the ``run4096`` of ``pipeline_throughput.py --work``; its config is ``RUN/config.toml`` or
+``--share-config``), leaving its files as they were: the stages run on a copy.
 
 ``--terrain-complexes`` does the same on real terrain without the raster stages: every complex of the
 Ötztal SRTM ice mask of ``units_scale.make_complexes`` (``--terrain-res`` 30 m, ``--terrain-z-ice`` m),
@@ -102,7 +105,8 @@ cfg = cfg.model_copy(update={"segment": cfg.segment.model_copy(update={"method":
 run = RunFolder(sys.argv[2])
 import importlib  # the stages' modules first: their import is a fixed cost, not part of a stage's work
 for m in ("glacierinv.outlines.review", "glacierinv.outlines.vectorize", "glacierinv.units",
-          "glacierinv.attributes", "glacierinv.analysis", "scipy.ndimage"):
+          "glacierinv.attributes", "glacierinv.analysis", "scipy.ndimage", "glacierinv.assess.metrics",
+          "glacierinv.assess.compare", "glacierinv.report.html", "matplotlib.pyplot", "pyproj"):
     importlib.import_module(m)
 class Meter:  # the run's cluster as seen by a stage: batches for `slots` workers, run here, CPU metered
     def __init__(self, slots):
@@ -133,7 +137,7 @@ for name in json.loads(sys.argv[4]):
                  "pickle_cpu_s": meter.io_cpu, "tasks": meter.n}
 print(json.dumps(out))
 """
-SHARE_STAGES = ("outlines", "units", "attributes", "analyse")
+SHARE_STAGES = ("outlines", "units", "attributes", "assess", "analyse", "report")  # the pipeline's order
 
 TERRAIN_CHILD = r"""
 import hashlib, json, sys, time
@@ -172,46 +176,71 @@ print(json.dumps(out))
 TERRAIN_STEPS = ("units", "attributes", "terrain", "profiles")
 
 
-def task_share(tmp: Path, base_px: int, tiles: int, slots: int, repeats: int) -> None:
+def task_share(tmp: Path, base_px: int, tiles: int, slots: int, repeats: int, stages=SHARE_STAGES) -> None:
     """CPU seconds of each per-glacier stage inside its tasks and in the main process (see the docstring)."""
-    import os
-
     import pyogrio
     from _tiled_scene import tile_scene
 
     base, scene, run = tmp / "sbase", tmp / "sscene", tmp / "srun"
     if tiles <= 1:
         scene = base
-    if not (run / "outlines.gpkg").exists():  # prepared once (a --work folder keeps it)
-        _generate(base, seed=1, size_px=base_px)
-        if tiles > 1:
-            tile_scene(base, scene, tiles)
-        _run_stages(scene, run, {"segment": {"method": "baseline"}}, ("stack", "segment", "outlines"))
+    order = ("stack", "segment", *SHARE_STAGES)
+    prep = order[: min(order.index(s) for s in stages)]
+    done = json.loads((run / "run.json").read_text())["stages"] if (run / "run.json").exists() else {}
+    if not all(s in done for s in prep):  # prepared once (a --work folder keeps it)
+        if not (scene / "config.toml").exists():
+            _generate(base, seed=1, size_px=base_px)
+            if tiles > 1:
+                tile_scene(base, scene, tiles)
+        _run_stages(scene, run, {"segment": {"method": "baseline"}}, prep)
     n = pyogrio.read_info(run / "outlines.gpkg", layer="glaciers")["features"]
-    mpx = (base_px * tiles) ** 2 / 1e6
-    print(f"task share: {base_px * tiles}² scene ({mpx:.1f} Mpx), {n} complexes, batches for {slots} "
-          f"workers, every stage in one process; load {os.getloadavg()}", flush=True)  # fmt: skip
+    _share_runs(scene / "config.toml", run, (base_px * tiles) ** 2 / 1e6, n, slots, repeats, stages)
+
+
+def share_of_run(run: Path, config: Path | None, tmp: Path, slots: int, repeats: int, stages) -> None:
+    """:func:`task_share` on a copy of an existing run folder (its scene's size from classes.tif)."""
+    import shutil
+
+    import pyogrio
+    import rasterio
+
+    with rasterio.open(run / "classes.tif") as ds:
+        mpx = ds.width * ds.height / 1e6
+    n = pyogrio.read_info(run / "outlines.gpkg", layer="glaciers")["features"]
+    copy = tmp / "share_run"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("stack.tif", "source.tif", "masks.tif"))
+    _share_runs(config or run / "config.toml", copy, mpx, n, slots, repeats, stages)
+
+
+def _share_runs(config: Path, run: Path, mpx: float, n: int, slots: int, repeats: int, stages) -> None:
+    import os
+
+    print(f"task share: {mpx:.1f} Mpx scene, {n} complexes, batches for {slots} workers, every stage in one "
+          f"process; load {os.getloadavg()}", flush=True)  # fmt: skip
     best: dict = {}
     for _rep in range(repeats):
-        res = subprocess.run([sys.executable, "-c", TASK_SHARE_CHILD, str(scene / "config.toml"), str(run),
-                              str(slots), json.dumps(SHARE_STAGES)], capture_output=True, text=True)  # fmt: skip
+        res = subprocess.run([sys.executable, "-c", TASK_SHARE_CHILD, str(config), str(run),
+                              str(slots), json.dumps(list(stages))], capture_output=True, text=True)  # fmt: skip
         if res.returncode != 0:
             raise RuntimeError(res.stderr[-3000:])
         f = json.loads(res.stdout.strip().splitlines()[-1])
         for k, v in f.items():
             if k not in best or v["cpu_s"] < best[k]["cpu_s"]:
                 best[k] = v
-        print(f"  run {_rep + 1}: " + ", ".join(f"{k} {v['cpu_s']:.1f} CPU s" for k, v in f.items())
+        print(f"  run {_rep + 1}: " + ", ".join(f"{k} {v['cpu_s']:.1f} CPU s ({v['wall_s']:.1f} s wall)"
+                                                for k, v in f.items())
               + f"; load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
     total = {"cpu_s": 0.0, "tasks_cpu_s": 0.0}
     for k, v in best.items():
         main = v["cpu_s"] - v["tasks_cpu_s"]
         total["cpu_s"] += v["cpu_s"]
         total["tasks_cpu_s"] += v["tasks_cpu_s"]
-        print(f"  {k:<10} {v['cpu_s']:7.1f} CPU s ({v['cpu_s'] / mpx:.3f} s/Mpx): in {v['tasks']} tasks "
-              f"{v['tasks_cpu_s']:.1f} s, main process {main:.1f} s (of which pickling {v['pickle_cpu_s']:.2f} s)"
+        print(f"  {k:<10} {v['cpu_s']:7.1f} CPU s ({v['cpu_s'] / mpx:.4f} s/Mpx): in {v['tasks']} tasks "
+              f"{v['tasks_cpu_s']:.2f} s ({v['tasks_cpu_s'] / mpx:.4f} s/Mpx), main process {main:.2f} s "
+              f"({main / mpx:.4f} s/Mpx; of which pickling {v['pickle_cpu_s']:.2f} s)"
               f" → task share p = {v['tasks_cpu_s'] / v['cpu_s']:.3f}")  # fmt: skip
-    print(f"  all four: {total['cpu_s']:.1f} CPU s, p = {total['tasks_cpu_s'] / total['cpu_s']:.3f} "
+    print(f"  all {len(best)}: {total['cpu_s']:.1f} CPU s, p = {total['tasks_cpu_s'] / total['cpu_s']:.3f} "
           f"(best of {repeats} per stage); load after {os.getloadavg()}")  # fmt: skip
 
 
@@ -381,6 +410,10 @@ def main() -> None:
     ap.add_argument(
         "--work", type=Path, help="keep the --task-share scene and run here (reused when present)"
     )
+    ap.add_argument("--share-stages", nargs="+", default=list(SHARE_STAGES), choices=SHARE_STAGES,
+                    help="the stages --task-share measures")  # fmt: skip
+    ap.add_argument("--share-run", type=Path, help="--task-share on (a copy of) this existing run folder")
+    ap.add_argument("--share-config", type=Path, help="config of --share-run (default RUN/config.toml)")
     ap.add_argument("--terrain-complexes", action="store_true", help="per-glacier work on real terrain")
     ap.add_argument("--terrain-res", type=float, default=30.0)
     ap.add_argument("--terrain-z-ice", type=float, default=2600.0)
@@ -397,7 +430,12 @@ def main() -> None:
         if args.task_share:
             work = args.work or tmp
             work.mkdir(parents=True, exist_ok=True)
-            task_share(work, args.glacier_base, max(1, args.glacier_tiles), args.task_share, args.repeats)
+            stages = [s for s in SHARE_STAGES if s in args.share_stages]
+            if args.share_run:
+                share_of_run(args.share_run, args.share_config, work, args.task_share, args.repeats, stages)
+            else:
+                task_share(work, args.glacier_base, max(1, args.glacier_tiles), args.task_share, args.repeats,
+                           stages)  # fmt: skip
         elif args.glacier_tiles:
             glacier_stages(tmp, args.glacier_base, args.glacier_tiles, args.repeats)
         rows = []

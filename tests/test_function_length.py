@@ -23,7 +23,6 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "glacierinv"
 KNOWN_LONG: dict[str, int] = {
     "glacierinv.assess.compare.compare_inventories": 68,
     "glacierinv.assess.compare.plot_comparison": 73,
-    "glacierinv.assess.metrics.accuracy_from_rasters": 105,
     "glacierinv.attributes.centerlines.centerlines": 63,
     "glacierinv.attributes.compute.attributes_from_windows": 79,
     "glacierinv.attributes.runner.attributes_with_uncertainty": 75,

@@ -16,6 +16,8 @@ from glacierinv.assess.metrics import accuracy_from_rasters, confusion_matrix, s
 from glacierinv.errors import InputError
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import write_raster
+from glacierinv.taskmap import using
+from tests.shuffled_cluster import ShuffledCluster
 
 # ------------------------------------------------------------------ confusion matrix and scores
 
@@ -166,6 +168,29 @@ def test_accuracy_from_rasters_matches_in_memory_and_is_windowing_invariant(tmp_
     assert lo <= o["oa"] <= hi
     assert hi - lo < 0.05  # 60 000 px with 7 % independent errors: the interval is narrow
     json.dumps(small, allow_nan=False)
+
+
+def test_windows_as_tasks_give_the_assessment_of_one_process(tmp_path):
+    """The windows counted as tasks (batches out of order, items and results pickled) and summed here: the
+    same confusion matrices, block counts and bootstrap intervals, per region too, as in one process."""
+    pred, ref = _classes()
+    write_raster(tmp_path / "pred.tif", pred, GRID, nodata=255)
+    write_raster(tmp_path / "ref.tif", ref, GRID, nodata=255)
+    x0, y_top = GRID.bounds[0], GRID.bounds[3]
+    regions = gpd.GeoDataFrame(
+        {"name": ["west", "east"]},
+        geometry=[box(x0, y_top - 400, x0 + 300, y_top), box(x0 + 300, y_top - 400, x0 + 600, y_top)],
+        crs=32643,
+    )
+    kwargs = {"regions": regions, "block_px": 64, "boot_block_px": 32, "n_boot": 50}
+    one = accuracy_from_rasters(tmp_path / "pred.tif", tmp_path / "ref.tif", **kwargs)
+    cluster = ShuffledCluster(slots=2, batches_per_slot=3)
+    with using(cluster):
+        tasks = accuracy_from_rasters(tmp_path / "pred.tif", tmp_path / "ref.tif", **kwargs)
+    # 4 x 5 windows of 64 px in 2 x 3 = 6 batches
+    assert sorted(cluster.keys) == [f"assess_blocks-{b:05d}" for b in range(6)]
+    assert json.dumps(tasks) == json.dumps(one)
+    assert set(one["regions"]) == {"west", "east"}
 
 
 def test_accuracy_reference_on_another_grid_nearest(tmp_path):

@@ -26,6 +26,8 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,7 @@ from glacierinv.confusion import (
     scores_batch,
 )
 from glacierinv.errors import InputError
+from glacierinv.taskmap import map_batched
 
 __all__ = [
     "DEFAULT_CLASS_NAMES",
@@ -142,7 +145,8 @@ def accuracy_from_rasters(
 ) -> dict[str, Any]:
     """Accuracy of a class raster against a reference, overall and per region, with bootstrap CIs.
 
-    The confusion matrices are accumulated window by window (memory bounded by ``block_px``²).
+    Confusion matrices are counted per window (memory bounded by ``block_px``²) in tasks on the run's cluster
+    when one is set (:mod:`glacierinv.taskmap`) and summed here: the same result for any number of workers.
 
     Parameters
     ----------
@@ -173,27 +177,32 @@ def accuracy_from_rasters(
         ``bootstrap`` (settings), ``overall`` and ``regions`` (name → scores as :func:`scores`, plus
         ``area_km2`` evaluated and ``ci`` = {metric: [low, high]}, with ``n_blocks``).
     """
-    from glacierinv.io.raster import raster_grid
+    _check_settings(block_px, boot_block_px, ci)
+    names = list(class_names) if class_names is not None else default_class_names(n_classes)
+    spec, region_names = _BlockSpec.build(
+        pred_path, ref_path, ref_layers, (regions, region_column), int(boot_block_px), n_classes, nodata
+    )
+    cms = _block_confusion_matrices(spec, block_px=block_px)
+    settings = {"n_boot": n_boot, "block_px": spec.boot_block_px, "seed": seed, "ci": ci}
+    return _assessment(cms, region_names, settings, names, miou_exclude, spec.head(names))
 
-    pred_path, ref_path = Path(pred_path), Path(ref_path)
+
+def _check_settings(block_px: int, boot_block_px: int, ci: float) -> None:
     if boot_block_px <= 0 or block_px <= 0:
         raise ValueError("block sizes must be positive")
     if not 0 < ci < 1:
         raise ValueError("ci must be in (0, 1)")
-    grid = raster_grid(pred_path)
-    names = list(class_names) if class_names is not None else default_class_names(n_classes)
-    reference = _Reference(ref_path, grid, ref_layers, nodata)
-    region_gdf = region_labels = None
-    region_names: list[str] = []
-    if regions is not None:
-        region_gdf, region_labels, region_names = _read_regions(regions, region_column, grid.crs)
-    bb = int(boot_block_px)
-    cms = _block_confusion_matrices(
-        pred_path, reference, grid, (region_gdf, region_labels, len(region_names) + 1),
-        block_px=int(np.ceil(block_px / bb) * bb), boot_block_px=bb, n_classes=n_classes, nodata=nodata,
-    )  # fmt: skip
-    rng = np.random.default_rng(seed)
-    pix_m2 = grid.pixel_area_m2 if grid.is_metric else None
+
+
+def _assessment(
+    cms: np.ndarray, region_names: list[str], settings: dict, names: list[str],
+    miou_exclude: Sequence[int | str], head: dict[str, Any],
+) -> dict[str, Any]:  # fmt: skip
+    """The result of :func:`accuracy_from_rasters` from the block confusion matrices
+    ``(blocks, 1 + regions, n, n)``: scores and percentile bootstrap CIs (``settings``: n_boot, block_px,
+    seed, ci) overall and per region, after ``head``."""
+    rng = np.random.default_rng(settings["seed"])
+    pix_m2 = head["pixel_area_m2"]
 
     def summarise(block_cms: np.ndarray) -> dict[str, Any]:
         nonempty = block_cms.reshape(len(block_cms), -1).sum(axis=1) > 0
@@ -202,21 +211,17 @@ def accuracy_from_rasters(
         res = scores(total, names, miou_exclude=miou_exclude)
         res["area_km2"] = total.sum() * pix_m2 / 1e6 if pix_m2 else None
         res["n_blocks"] = int(len(bcms))
-        res["ci"] = _bootstrap_ci(bcms, n_boot, rng, ci, names, miou_exclude) if n_boot > 0 else None
+        n_boot = settings["n_boot"]
+        res["ci"] = (
+            _bootstrap_ci(bcms, n_boot, rng, settings["ci"], names, miou_exclude) if n_boot > 0 else None
+        )
         return res
 
-    out: dict[str, Any] = {
-        "pred": str(pred_path),
-        "ref": str(ref_path),
-        "ref_kind": reference.kind,
-        "class_names": names,
-        "n_classes": n_classes,
-        "nodata": nodata,
-        "pixel_area_m2": pix_m2,
+    out: dict[str, Any] = head | {
         "miou_averages": "all classes incl. background"
         if not miou_exclude
         else f"all classes except {list(miou_exclude)}",
-        "bootstrap": {"n_boot": n_boot, "block_px": bb, "seed": seed, "ci": ci, "method": "percentile"},
+        "bootstrap": settings | {"method": "percentile"},
         "overall": summarise(cms.sum(axis=1)),
         "regions": {},
     }
@@ -300,59 +305,141 @@ def _check_class_values(values: np.ndarray, what: str, path: Path, n_classes: in
         )
 
 
-def _block_confusion_matrices(
-    pred_path: Path, reference: _Reference, grid, regions: tuple, *, block_px: int, boot_block_px: int,
-    n_classes: int, nodata: int,
-) -> np.ndarray:  # fmt: skip
-    """One confusion matrix per non-empty bootstrap block and region label, accumulated window by window.
+@dataclass(frozen=True)
+class _BlockSpec:
+    """What every task of :func:`_block_confusion_matrices` needs (picklable: paths, the reference, the
+    region polygons and their labels 1.., sizes). ``n_reg`` counts label 0 (outside every region)."""
 
-    ``regions`` is ``(polygons, labels, n_labels)`` (label 0 = outside every region). Returns an int64
-    array ``(blocks, n_labels, n_classes, n_classes)`` in row-major block order; raises when no pixel is
-    valid in both maps.
+    pred_path: str
+    reference: _Reference
+    region_gdf: Any
+    region_labels: np.ndarray | None
+    n_reg: int
+    boot_block_px: int
+    nb_cols: int
+    n_classes: int
+    nodata: int
+
+    @classmethod
+    def build(
+        cls, pred_path: str | Path, ref_path: str | Path, ref_layers, regions: tuple, boot_block_px: int,
+        n_classes: int, nodata: int,
+    ) -> tuple[_BlockSpec, list[str]]:  # fmt: skip
+        """The spec of an assessment of ``pred_path`` (its grid is the evaluation grid) and the region
+        names; ``regions`` is (polygons or None, name column)."""
+        from glacierinv.io.raster import raster_grid
+
+        pred_path, ref_path = Path(pred_path), Path(ref_path)
+        grid = raster_grid(pred_path)
+        reference = _Reference(ref_path, grid, ref_layers, nodata)
+        region_gdf = region_labels = None
+        names: list[str] = []
+        if regions[0] is not None:
+            region_gdf, region_labels, names = _read_regions(regions[0], regions[1], grid.crs)
+        n_cols = int(np.ceil(grid.width / boot_block_px))
+        spec = cls(str(pred_path), reference, region_gdf, region_labels, len(names) + 1, boot_block_px, n_cols,
+                   n_classes, nodata)  # fmt: skip
+        return spec, names
+
+    def head(self, class_names: list[str]) -> dict[str, Any]:
+        """The first entries of :func:`accuracy_from_rasters`'s result: what was assessed against what."""
+        return {"pred": self.pred_path, "ref": str(self.reference.path), "ref_kind": self.reference.kind,
+                "class_names": class_names, "n_classes": self.n_classes, "nodata": self.nodata,
+                "pixel_area_m2": self.pixel_area_m2}  # fmt: skip
+
+    @property
+    def grid(self):
+        """The evaluation grid (the prediction's)."""
+        return self.reference.grid
+
+    @property
+    def pixel_area_m2(self) -> float | None:
+        """Area of a pixel of the evaluation grid in m² (None unless the grid is metric)."""
+        return self.grid.pixel_area_m2 if self.grid.is_metric else None
+
+    @property
+    def count_dtype(self) -> str:
+        """Counts of one bootstrap block: int32 unless a block could hold 2³¹ pixels."""
+        return "int32" if self.boot_block_px**2 < 2**31 else "int64"
+
+
+def _block_confusion_matrices(spec: _BlockSpec, *, block_px: int) -> np.ndarray:
+    """One confusion matrix per non-empty bootstrap block and region label, counted window by window.
+
+    The windows of ``block_px`` rounded up to a multiple of the bootstrap block (no block spans two) are
+    counted as tasks over batches of windows (:func:`glacierinv.taskmap.map_batched`: on the run's cluster
+    when one is set, else here in one batch); each task reads its own windows and returns each window's
+    blocks and their small matrices, summed here (integers: the same result for any batching). Returns an
+    int64 array ``(blocks, n_reg, n_classes, n_classes)`` in row-major block order; raises when no pixel
+    is valid in both maps.
     """
-    from glacierinv.io.raster import iter_windows, open_raster, read_window
+    from glacierinv.io.raster import iter_windows
 
-    region_gdf, region_labels, n_reg = regions
-    bb = boot_block_px
-    nb_cols = int(np.ceil(grid.width / bb))
-    nb_rows = int(np.ceil(grid.height / bb))
-    n_c2 = n_classes * n_classes
+    grid = spec.grid
+    nb_rows = int(np.ceil(grid.height / spec.boot_block_px))
+    n = spec.n_classes
     # one confusion matrix per bootstrap block and region: (blocks, n_reg, n, n), 36 bytes x n_reg per block
-    count_dtype = "int32" if bb * bb < 2**31 else "int64"
-    cms = np.zeros((nb_rows * nb_cols, n_reg, n_classes, n_classes), dtype=count_dtype)
-    with open_raster(pred_path) as pred_ds, reference.opened() as ref_ds:
-        for _, win in iter_windows(grid, block_px, 0):
-            pred = read_window(pred_ds, win, 1, as_float=False)
-            ref = reference.window(ref_ds, win)
-            if pred_ds.nodata is not None and pred_ds.nodata != nodata:
-                pred = np.where(pred == pred_ds.nodata, nodata, pred)
-            if region_gdf is not None:
-                reg = _burn([region_gdf], [region_labels], grid.window_grid(win), dtype="int32")
-            else:
-                reg = np.zeros(pred.shape, dtype="int32")
-            valid = (pred != nodata) & (ref != nodata)
-            if not valid.any():
-                continue
-            p = pred[valid].astype("int64")
-            r = ref[valid].astype("int64")
-            _check_class_values(p, "prediction", pred_path, n_classes, nodata)
-            _check_class_values(r, "reference", reference.path, n_classes, nodata)
-            rows, cols = np.nonzero(valid)
-            bid = ((rows + int(win.row_off)) // bb) * nb_cols + (cols + int(win.col_off)) // bb
-            ids, inv = np.unique(bid, return_inverse=True)
-            key = (inv * n_reg + reg[valid]) * n_c2 + r * n_classes + p
-            counts = np.bincount(key, minlength=len(ids) * n_reg * n_c2).reshape(
-                len(ids), n_reg, n_classes, n_classes
-            )
-            cms[ids] += counts.astype(count_dtype)  # ids are unique within a window
+    cms = np.zeros((nb_rows * spec.nb_cols, spec.n_reg, n, n), dtype=spec.count_dtype)
+    bb = spec.boot_block_px
+    windows = [win for _, win in iter_windows(grid, int(np.ceil(block_px / bb) * bb), 0)]
+    per_window = map_batched(
+        partial(_windows_counts, spec), windows, [int(w.width) * int(w.height) for w in windows],
+        name="assess_blocks",
+    )  # fmt: skip
+    for ids, counts in (c for c in per_window if c is not None):
+        cms[ids] += counts  # each block lies in one window only
     nonempty = cms.reshape(len(cms), -1).any(axis=1)
     if not nonempty.any():
         raise InputError(
             "no pixel is valid in both the prediction and the reference",
-            pred_path,
-            f"Check that {reference.path.name} covers the prediction and that nodata is {nodata}",
+            Path(spec.pred_path),
+            f"Check that {spec.reference.path.name} covers the prediction and that nodata is {spec.nodata}",
         )
     return cms[nonempty].astype("int64")
+
+
+def _windows_counts(spec: _BlockSpec, windows: list) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """A task of :func:`_block_confusion_matrices`: per window, (bootstrap block ids, their confusion
+    matrices ``(len(ids), n_reg, n, n)``), or None when no pixel of the window is valid in both maps; the
+    prediction and the reference opened once for the batch."""
+    from glacierinv.io.raster import open_raster
+
+    with open_raster(spec.pred_path) as pred_ds, spec.reference.opened() as ref_ds:
+        return [_window_counts(spec, pred_ds, ref_ds, win) for win in windows]
+
+
+def _window_counts(spec: _BlockSpec, pred_ds, ref_ds, win) -> tuple[np.ndarray, np.ndarray] | None:
+    """One window's bootstrap blocks and their confusion matrices per region label (see
+    :func:`_windows_counts`)."""
+    from glacierinv.io.raster import read_window
+
+    nodata, n, reference = spec.nodata, spec.n_classes, spec.reference
+    pred = read_window(pred_ds, win, 1, as_float=False)
+    ref = reference.window(ref_ds, win)
+    if pred_ds.nodata is not None and pred_ds.nodata != nodata:
+        pred = np.where(pred == pred_ds.nodata, nodata, pred)
+    valid = (pred != nodata) & (ref != nodata)
+    if not valid.any():
+        return None
+    if spec.region_gdf is not None:
+        wgrid = spec.grid.window_grid(win)
+        reg = _burn([spec.region_gdf], [spec.region_labels], wgrid, dtype="int32")[valid]
+    else:
+        reg = 0
+    p = pred[valid].astype("int64")
+    r = ref[valid].astype("int64")
+    _check_class_values(p, "prediction", Path(spec.pred_path), n, nodata)
+    _check_class_values(r, "reference", reference.path, n, nodata)
+    # bootstrap block of each pixel, numbered inside the window (its corner lies on the block grid): no sort
+    bb = spec.boot_block_px
+    nbh, nbw = -(-int(win.height) // bb), -(-int(win.width) // bb)
+    local = ((np.arange(int(win.height)) // bb)[:, None] * nbw + np.arange(int(win.width)) // bb)[valid]
+    key = (local * spec.n_reg + reg) * (n * n) + r * n + p
+    counts = np.bincount(key, minlength=nbh * nbw * spec.n_reg * n * n).reshape(nbh * nbw, spec.n_reg, n, n)
+    keep = counts.reshape(nbh * nbw, -1).any(axis=1)  # the blocks holding a valid pixel
+    block_row, block_col = np.divmod(np.arange(nbh * nbw), nbw)
+    ids = (int(win.row_off) // bb + block_row) * spec.nb_cols + int(win.col_off) // bb + block_col
+    return ids[keep], counts[keep].astype(spec.count_dtype)
 
 
 def _bootstrap_ci(

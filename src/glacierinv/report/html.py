@@ -20,13 +20,14 @@ import base64
 import html
 import json
 import logging
-import math
+from functools import partial
 from importlib import resources
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from shapely.geometry import mapping
 
 from glacierinv.analysis.output import DEBRIS_COLOUR, GLACIER_COLOUR, PALETTE, figure_png
 from glacierinv.analysis.sizes import SIZE_CLASSES_KM2, size_classes
@@ -34,6 +35,8 @@ from glacierinv.errors import InputError
 from glacierinv.io.atomic import atomic_path
 from glacierinv.io.vector import list_layers, read_vector
 from glacierinv.pipeline.runfolder import MANIFEST, RunFolder
+from glacierinv.report.overlay import classes_overlay
+from glacierinv.taskmap import map_batched
 
 __all__ = ["FIGURE_CAPTIONS", "SIZE_CLASSES_KM2", "size_class_table", "write_report"]
 
@@ -57,8 +60,6 @@ FIGURE_CAPTIONS = {
     "freezing_level": "Glacier and debris area below elevation thresholds and below a freezing level "
     "raised by warming (seed Fig. 14e-f).",
 }
-
-CLASS_COLOURS = {1: (86, 180, 233), 2: (230, 159, 0)}  # clean ice, debris (Okabe-Ito)
 
 _TABLE_COLUMNS = ("glac_id", "area_km2", "area_unc_km2", "debris_km2", "debris_frac", "zmin_m", "zmed_m",
                   "zmax_m", "zmean_m", "slope_deg", "aspect_deg", "aspect_sec", "lmax_m", "glac_type", "aar",
@@ -129,75 +130,50 @@ def _props(row: pd.Series, cols) -> dict:
 
 
 def _geojson(gdf: gpd.GeoDataFrame | None, cols, tol_m: float) -> dict | None:
+    """The features of ``gdf`` as GeoJSON in lon/lat, simplified by ``tol_m`` metres in the frame's local
+    metric CRS; the geometries are converted as tasks over batches of features (:mod:`glacierinv.taskmap`:
+    per geometry, so the same for any batching), the properties here."""
     if gdf is None or len(gdf) == 0:
         return None
-    from glacierinv.geometry import to_metric
+    import shapely
 
-    metric = to_metric(gdf)
-    geoms = metric.geometry.simplify(tol_m, preserve_topology=True) if tol_m > 0 else metric.geometry
-    lonlat = gpd.GeoSeries(geoms, crs=metric.crs).to_crs(4326)
-    feats = []
-    for (_, row), geom in zip(gdf.iterrows(), lonlat, strict=True):
-        if geom is None or geom.is_empty:
-            continue
-        g = json.loads(gpd.GeoSeries([geom]).to_json(drop_id=True))["features"][0]["geometry"]
-        feats.append({"type": "Feature", "properties": _props(row, cols), "geometry": _round(g)})
+    from glacierinv.geometry import local_metric_crs
+
+    geoms = list(gdf.geometry.values)
+    weights = [float(n) for n in shapely.get_num_coordinates(np.asarray(geoms, dtype=object))]
+    work = partial(_lonlat_geometries, gdf.crs, local_metric_crs(gdf), tol_m)
+    lonlat = map_batched(work, geoms, weights, name="report_geojson")
+    feats = [{"type": "Feature", "properties": _props(row, cols), "geometry": g}
+             for (_, row), g in zip(gdf.iterrows(), lonlat, strict=True) if g is not None]  # fmt: skip
     return {"type": "FeatureCollection", "features": feats}
 
 
-def _round(g):
+def _lonlat_geometries(crs, metric_crs, tol_m: float, geoms: list) -> list[dict | None]:
+    """A task of :func:`_geojson`: each geometry (in ``crs``) in ``metric_crs``, simplified by ``tol_m``
+    (topology preserving), in lon/lat as a rounded GeoJSON mapping; None for a missing or empty one."""
+    metric = gpd.GeoSeries(geoms, crs=crs)
+    metric = metric if metric.crs == metric_crs else metric.to_crs(metric_crs)
+    simple = metric.simplify(tol_m, preserve_topology=True) if tol_m > 0 else metric
+    lonlat = gpd.GeoSeries(simple, crs=metric_crs).to_crs(4326)
+    # shapely's GeoJSON mapping (what GeoSeries.to_json writes, without a GeoDataFrame per feature)
+    return [None if g is None or g.is_empty else _round(mapping(g)) for g in lonlat]
+
+
+def _round(g: dict) -> dict:
+    """A GeoJSON geometry mapping with its coordinates as lists of [lon, lat] rounded to 1e-6 degrees."""
+
     def r(c):
         return [round(c[0], 6), round(c[1], 6)] if isinstance(c[0], (int, float)) else [r(x) for x in c]
 
+    g = dict(g)
     if "coordinates" in g:
         g["coordinates"] = r(g["coordinates"])
     elif "geometries" in g:
-        g["geometries"] = [_round(x) for x in g["geometries"]]
+        g["geometries"] = [_round(dict(x)) for x in g["geometries"]]
     return g
 
 
-def _classes_overlay(path: Path, max_px: int = 1200) -> dict | None:
-    """``classes.tif`` warped to Web Mercator (nearest) as an RGBA PNG data URI with its lat/lon bounds."""
-    import rasterio
-    from matplotlib.image import imsave
-    from pyproj import Transformer
-    from rasterio.enums import Resampling
-    from rasterio.vrt import WarpedVRT
-    from rasterio.warp import calculate_default_transform
-
-    try:
-        with rasterio.open(path) as src:
-            if src.crs is None:
-                return None
-            tr, w, h = calculate_default_transform(src.crs, "EPSG:3857", src.width, src.height, *src.bounds)
-            scale = max(w / max_px, h / max_px, 1.0)
-            w2, h2 = max(1, int(math.ceil(w / scale))), max(1, int(math.ceil(h / scale)))
-            from affine import Affine
-
-            tr2 = tr @ Affine.scale(w / w2, h / h2)
-            with WarpedVRT(src, crs="EPSG:3857", transform=tr2, width=w2, height=h2,
-                           resampling=Resampling.nearest, nodata=255) as vrt:  # fmt: skip
-                cls = vrt.read(1)
-    except rasterio.errors.RasterioError as exc:
-        log.warning("%s: class overlay skipped (%s)", path, exc)
-        return None
-    rgba = np.zeros((*cls.shape, 4), dtype=np.uint8)
-    for value, rgb in CLASS_COLOURS.items():
-        rgba[cls == value] = (*rgb, 255)
-    import io
-
-    buf = io.BytesIO()
-    imsave(buf, rgba, format="png")
-    left, top = tr2 @ (0, 0)
-    right, bottom = tr2 @ (w2, h2)
-    to_ll = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
-    lon0, lat0 = to_ll.transform(left, bottom)
-    lon1, lat1 = to_ll.transform(right, top)
-    uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-    return {"url": uri, "bounds": [[lat0, lon0], [lat1, lon1]]}
-
-
-def _map_data(run: Path, glaciers, debris, divides, review) -> dict:
+def _map_data(run: Path, glaciers, debris, divides, review, block_px: int = 1024) -> dict:
     from glacierinv.geometry import to_metric
 
     left, bottom, right, top = to_metric(glaciers).total_bounds if len(glaciers) else (0, 0, 0, 0)
@@ -208,7 +184,9 @@ def _map_data(run: Path, glaciers, debris, divides, review) -> dict:
         "debris": _geojson(debris, ("glac_id",), tol),
         "divides": _geojson(divides, (), tol),
         "review": _geojson(review, review_cols, tol),
-        "classes": _classes_overlay(run / RunFolder.CLASSES) if (run / RunFolder.CLASSES).exists() else None,
+        "classes": classes_overlay(run / RunFolder.CLASSES, block_px=block_px)
+        if (run / RunFolder.CLASSES).exists()
+        else None,
         "canvas": len(glaciers) > 2000,
         "colours": {
             "glacier": GLACIER_COLOUR,
@@ -279,13 +257,29 @@ def _size_tables(glaciers, debris) -> str:
     out = "<h3>Glaciers</h3>" + (_table(rows) if rows else "<p class='note'>No glacier in the inventory.</p>")
     parts = debris.geometry.explode(index_parts=False) if debris is not None and len(debris) else None
     if parts is not None and (~parts.is_empty).any():
-        from glacierinv.geometry import area_km2
-
-        d = size_classes(area_km2(parts[~parts.is_empty]))
+        d = size_classes(_areas_km2(parts[~parts.is_empty]))
         out += "<h3>Debris patches</h3>" + _table(_size_rows(d))
     else:
         out += "<h3>Debris patches</h3><p class='note'>No supraglacial debris was mapped (n = 0).</p>"
     return out
+
+
+def _areas_km2(geoms: gpd.GeoSeries) -> np.ndarray:
+    """Geodesic area (km²) of each geometry, as tasks over batches of geometries (:mod:`glacierinv.taskmap`)."""
+    import shapely
+
+    items = list(geoms.values)
+    weights = [float(n) for n in shapely.get_num_coordinates(np.asarray(items, dtype=object))]
+    return np.asarray(
+        map_batched(partial(_areas_batch, geoms.crs), items, weights, name="report_areas"), "float64"
+    )
+
+
+def _areas_batch(crs, geoms: list) -> list[float]:
+    """A task of :func:`_areas_km2`: :func:`glacierinv.geometry.area_km2` of the batch's geometries."""
+    from glacierinv.geometry import area_km2
+
+    return area_km2(gpd.GeoSeries(geoms, crs=crs)).tolist()
 
 
 def _finite_pair(c) -> bool:
@@ -449,9 +443,20 @@ def _read_optional(path: Path, layer: str):
     return read_vector(path, layer=layer, allow_empty=True)
 
 
+def _read_json(p: Path) -> dict:
+    """A run's JSON file; {} when it is missing or not valid JSON (logged)."""
+    if not p.exists():
+        return {}
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        log.warning("%s is not valid JSON; ignored in the report", p)
+        return {}
+
+
 def write_report(
     run_dir: str | Path, *, out_dir: str | Path | None = None, title: str | None = None,
-    analysis_dir: str | Path | None = None,
+    analysis_dir: str | Path | None = None, block_px: int = 1024,
 ) -> Path:  # fmt: skip
     """Write ``report/index.html`` (or ``out_dir/index.html``) for a run folder.
 
@@ -467,6 +472,9 @@ def write_report(
         Page title (default: the run's config name).
     analysis_dir
         Folder of analysis PNGs to embed (default ``run_dir/analysis``).
+    block_px
+        Window size of the reads of ``classes.tif`` for the map overlay (tasks on the run's cluster when
+        one is set: :mod:`glacierinv.report.overlay`); the page does not depend on it.
 
     Returns
     -------
@@ -488,20 +496,9 @@ def write_report(
     debris = _read_optional(inventory, "debris")
     divides = _read_optional(inventory, "divides")
     review = _read_optional(run / RunFolder.OUTLINES, "review")
-
-    def _json(name: str) -> dict:
-        p = run / name
-        if not p.exists():
-            return {}
-        try:
-            return json.loads(p.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            log.warning("%s is not valid JSON; ignored in the report", p)
-            return {}
-
-    assessment, manifest = _json(RunFolder.ASSESSMENT), _json(MANIFEST)
+    assessment, manifest = _read_json(run / RunFolder.ASSESSMENT), _read_json(run / MANIFEST)
     js, css = _leaflet()
-    map_json = json.dumps(_map_data(run, glaciers, debris, divides, review), separators=(",", ":"))
+    map_json = json.dumps(_map_data(run, glaciers, debris, divides, review, block_px), separators=(",", ":"))
     map_json = map_json.replace("</", "<\\/")  # cannot close the script element
     show = [c for c in _TABLE_COLUMNS if c in glaciers.columns]
     name = title or (manifest.get("config") or {}).get("name") or "glacier inventory"

@@ -14,7 +14,7 @@ __all__ = ["STAGE"]
 def _run(cfg, run, progress) -> dict[str, Any]:
     from glacierinv.report import write_report
 
-    path = write_report(run.path, title=cfg.name)
+    path = write_report(run.path, title=cfg.name, block_px=cfg.runtime.block_px)
     return {"report": str(Path(path).relative_to(run.path))}
 
 
