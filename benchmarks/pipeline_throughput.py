@@ -273,7 +273,7 @@ def main() -> None:
     ap.add_argument("--mosaic-px", type=float, default=1.5e10)
     ap.add_argument("--cores", type=int, nargs="+", default=[16, 64], help="cluster sizes to project for")
     ap.add_argument(
-        "--task-share", type=_shares, default=_shares("outlines=0.88,units=0.90,attributes=0.96,analyse=0.67"),
+        "--task-share", type=_shares, default=_shares("outlines=0.88,units=0.90,attributes=0.96,assess=0.53,analyse=0.67,report=0.40"),
         help="share of each per-glacier stage's CPU in tasks (pipeline_scale.py --task-share 16; docs/pipeline.md)",
     )  # fmt: skip
     ap.add_argument(
