@@ -265,13 +265,7 @@ def _terminus_batch(inputs: _TerminusInputs, geoms: list) -> list[tuple[int, str
                 w = water_ds.read(1, window=win)
                 water = w == 1
             elif ndwi_bands is not None:
-                green = read_window(stack, win, ndwi_bands[0])
-                nir = read_window(stack, win, ndwi_bands[1])
-                ok = np.isfinite(green) & np.isfinite(nir)
-                in_image &= ok
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    ndwi = (green - nir) / (green + nir)
-                water = ok & (np.nan_to_num(ndwi, nan=-1.0) > p.ndwi_water)
+                water = _ndwi_water(stack, win, ndwi_bands, p.ndwi_water, in_image)
             seen = None
             if mask_bands:
                 hidden = np.zeros(wgrid.shape, bool)
@@ -280,6 +274,26 @@ def _terminus_batch(inputs: _TerminusInputs, geoms: list) -> list[tuple[int, str
                 seen = ~hidden
             out.append(terminus_type(inside, z, water, pixel_m, seen=seen, in_image=in_image, params=p))
     return out
+
+
+def _ndwi_water(
+    stack, win: Window, bands, threshold: float, in_image: np.ndarray, rows: int = 256
+) -> np.ndarray:
+    """Water (NDWI above ``threshold``) of a glacier window, read in strips of ``rows`` rows (the window of
+    a large complex can be the whole scene; NDWI is per pixel, so strips give the window's values);
+    ``in_image`` loses the pixels without both bands (in place)."""
+    water = np.zeros((int(win.height), int(win.width)), bool)
+    for r0 in range(0, water.shape[0], rows):
+        r1 = min(water.shape[0], r0 + rows)
+        strip = Window(win.col_off, win.row_off + r0, win.width, r1 - r0)
+        green = read_window(stack, strip, bands[0])
+        nir = read_window(stack, strip, bands[1])
+        ok = np.isfinite(green) & np.isfinite(nir)
+        in_image[r0:r1] &= ok
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ndwi = (green - nir) / (green + nir)
+        water[r0:r1] = ok & (np.nan_to_num(ndwi, nan=-1.0) > threshold)
+    return water
 
 
 def _band(ds, name: str) -> int | None:
