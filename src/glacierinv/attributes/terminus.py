@@ -173,7 +173,9 @@ def terminus_types(
     glaciers
         Outlines (any CRS; reprojected to the grid).
     dem_path
-        DEM in metres (any CRS; warped per window onto the grid, bilinear).
+        DEM (any CRS; warped per window onto the grid, bilinear); its elevations are converted to metres by
+        its vertical unit (:func:`glacierinv.dem.terrain.dem_z_factor`: a ``DemPath``'s ``z_unit``, the
+        band unit, a compound CRS's vertical unit, else metres), so a DEM in feet gives the same codes.
     grid_path
         Raster defining the analysis grid (e.g. ``classes.tif``; must be in a metric CRS).
     stack_path
@@ -208,8 +210,11 @@ def terminus_types(
     def text(path):
         return None if path is None else str(path)
 
+    from glacierinv.dem.terrain import dem_z_factor
+
+    # the vertical unit is read here: a DemPath's z_unit does not survive the pickling into the tasks
     inputs = _TerminusInputs(str(grid_path), str(dem_path), text(stack_path), text(water_path),
-                             text(masks_path), ndwi_bands, p)  # fmt: skip
+                             text(masks_path), ndwi_bands, p, dem_z_factor(dem_path))  # fmt: skip
     geoms = gl.geometry.to_numpy()
     done = map_batched(partial(_terminus_batch, inputs), list(geoms), box_areas(geoms), name="terminus_type")
     return np.array([c for c, _ in done], "int64"), [e for _, e in done]
@@ -226,6 +231,7 @@ class _TerminusInputs:
     masks: str | None
     ndwi_bands: tuple[int, ...] | None
     params: TerminusParams
+    dem_m_per_unit: float = 1.0
 
 
 def _terminus_batch(inputs: _TerminusInputs, geoms: list) -> list[tuple[int, str]]:
@@ -259,6 +265,8 @@ def _terminus_batch(inputs: _TerminusInputs, geoms: list) -> list[tuple[int, str
                 [geom], out_shape=wgrid.shape, transform=wgrid.transform, invert=True
             )
             z = dem.read(1, window=win).astype("float32")
+            if inputs.dem_m_per_unit != 1.0:  # feet, centimetres …: the thresholds are in metres
+                z *= np.float32(inputs.dem_m_per_unit)
             in_image = _frame(win, grid)
             water = None
             if water_ds is not None:

@@ -148,7 +148,8 @@ def flag_for_review(
     stack_path
         Feature stack with bands ``green`` and ``nir`` (for NDWI). Without it, water flags are skipped.
     dem_path
-        DEM in metres (any CRS, warped per window). Without it, the elevation and flow evidence of the
+        DEM (any CRS, warped per window; elevations converted to metres by its vertical unit,
+        :func:`glacierinv.dem.terrain.dem_z_factor`). Without it, the elevation and flow evidence of the
         seasonal-snow flag is skipped.
     params
         Thresholds, see :class:`ReviewParams`.
@@ -221,6 +222,7 @@ class _RasterPaths:
     stack: str | None = None
     dem: str | None = None
     ndwi_bands: tuple[int, int] | None = None
+    dem_m_per_unit: float = 1.0  # the DEM's vertical unit, read before the paths become text
 
     @classmethod
     def of(cls, classes, proba, masks, uncertainty, stack, dem) -> _RasterPaths:
@@ -234,7 +236,13 @@ class _RasterPaths:
             bands = (g, n) if g and n else None
             if bands is None:
                 log.warning("%s: no green/nir bands; water flags skipped", stack)
-        return cls(text(classes), text(proba), text(masks), text(uncertainty), text(stack), text(dem), bands)
+        factor = 1.0
+        if dem is not None:
+            from glacierinv.dem.terrain import dem_z_factor
+
+            factor = dem_z_factor(dem)
+        return cls(text(classes), text(proba), text(masks), text(uncertainty), text(stack), text(dem), bands,
+                   factor)  # fmt: skip
 
 
 def _scan_glaciers(gl: gpd.GeoDataFrame, areas, grid: Grid, p: ReviewParams, paths: _RasterPaths) -> list:
@@ -264,6 +272,7 @@ def _scan_batch(paths: _RasterPaths, p: ReviewParams, batch: list) -> list[tuple
     with contextlib.ExitStack() as stack:
         src = _Sources.open(stack, paths.classes, paths.proba, paths.masks, paths.stack, paths.dem)
         src.ndwi_bands = paths.ndwi_bands
+        src.dem_m_per_unit = paths.dem_m_per_unit
         if paths.uncertainty is not None:
             src.unc = stack.enter_context(open_raster(paths.uncertainty))
         grid = src.grid
@@ -374,6 +383,8 @@ def _scan_block(accs: dict, stats: dict, b: _Block, p: ReviewParams, src: _Sourc
     if src.dem is not None:
         z = src.dem.read(1, window=b.win)
         zin = z[b.cs][ins_c]
+        if src.dem_m_per_unit != 1.0:  # elevations in metres (the seasonal-snow rule's thresholds)
+            zin = zin * np.float32(src.dem_m_per_unit)
         stats["z"].append(zin[np.isfinite(zin)])
 
 
@@ -431,6 +442,7 @@ class _Sources:
     ndwi_bands: tuple | None = None
     dem: object = None
     unc: object = None
+    dem_m_per_unit: float = 1.0
 
     @classmethod
     def open(cls, es, classes_path, proba_path, masks_path, stack_path, dem_path) -> _Sources:
