@@ -43,7 +43,6 @@ KNOWN_LONG: dict[str, int] = {
     "glacierinv.dem.validate.validate_dem": 90,
     "glacierinv.outlines.refine.refine_outlines": 69,
     "glacierinv.outlines.refine.validate_edits": 86,
-    "glacierinv.outlines.review._scan_glacier": 65,
     "glacierinv.outlines.review.flag_for_review": 104,
     "glacierinv.preprocess.sensors.gfzy.open_gfzy": 69,
     "glacierinv.preprocess.sensors.landsat.open_landsat": 82,

@@ -44,6 +44,7 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window, from_bounds
 from scipy import ndimage
 
+from glacierinv.dem.terrain import dem_z_factor
 from glacierinv.errors import InputError
 from glacierinv.geometry import box_areas
 from glacierinv.io.grid import Grid
@@ -209,8 +210,6 @@ def terminus_types(
 
     def text(path):
         return None if path is None else str(path)
-
-    from glacierinv.dem.terrain import dem_z_factor
 
     # the vertical unit is read here: a DemPath's z_unit does not survive the pickling into the tasks
     inputs = _TerminusInputs(str(grid_path), str(dem_path), text(stack_path), text(water_path),
