@@ -119,12 +119,9 @@ def terminus_type(
         return TERM_UNKNOWN, "no DEM on the outline"
     zmin = float(np.nanmin(zm))
     terminus = np.isfinite(zm) & (zm <= zmin + p.terminus_band_m)
+    del zm, padded, margin  # window-sized (a unit of a large complex spans most of the scene)
     touch_px = max(1, int(round(p.touch_m / pixel_m)))
-    frame = np.pad(in_image, touch_px, constant_values=True)  # the array edge is not the image edge
-    near_edge = ndimage.binary_dilation(~frame, iterations=touch_px + 1)[
-        touch_px:-touch_px, touch_px:-touch_px
-    ]
-    if (terminus & near_edge).any():
+    if (terminus & _near_image_edge(in_image, touch_px)).any():
         return TERM_UNKNOWN, f"terminus (lowest {zmin:.0f} m) reaches the image edge or nodata"
     front = ndimage.binary_dilation(terminus, iterations=touch_px) & ~inside
     n_front = int(front.sum())
@@ -145,6 +142,12 @@ def terminus_type(
             f"{100 * hidden / n_front:.0f} % of the terminus front under cloud or shadow ({where})",
         )
     return TERM_LAND, f"no lake at the terminus ({100 * wet / n_term:.0f} % touches water; {where})"
+
+
+def _near_image_edge(in_image: np.ndarray, touch_px: int) -> np.ndarray:
+    """Pixels within ``touch_px`` + 1 of a pixel outside the image (the array edge is not the image edge)."""
+    frame = np.pad(in_image, touch_px, constant_values=True)
+    return ndimage.binary_dilation(~frame, iterations=touch_px + 1)[touch_px:-touch_px, touch_px:-touch_px]
 
 
 def _large_bodies(water: np.ndarray, min_m2: float, pixel_m: float) -> np.ndarray:
@@ -263,7 +266,7 @@ def _terminus_batch(inputs: _TerminusInputs, geoms: list) -> list[tuple[int, str
             inside = rasterio.features.geometry_mask(
                 [geom], out_shape=wgrid.shape, transform=wgrid.transform, invert=True
             )
-            z = dem.read(1, window=win).astype("float32")
+            z = dem.read(1, window=win).astype("float32", copy=False)  # the warped view is float32
             if inputs.dem_m_per_unit != 1.0:  # feet, centimetres …: the thresholds are in metres
                 z *= np.float32(inputs.dem_m_per_unit)
             in_image = _frame(win, grid)
