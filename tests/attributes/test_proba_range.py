@@ -86,3 +86,21 @@ def test_as_tasks_gives_the_ranges_of_one_process(tmp_path):
     assert len(cluster.keys) == 12
     np.testing.assert_array_equal(one[0], tasks[0])
     np.testing.assert_array_equal(one[1], tasks[1])
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_blocks_give_the_whole_window_ranges_where_glaciers_tie(tmp_path, seed):
+    """Ring pixels equally near to two glaciers (odd gaps, corners, touching boxes): the nearest glacier in a
+    block of ``block_px`` (with its ``ring_px + 1`` margin) is the one of the whole window's transform."""
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0, 1, (90, 130))
+    boxes = []
+    for _ in range(40):
+        r, c = rng.integers(0, 80), rng.integers(0, 120)
+        boxes.append(_box(c, r, c + rng.integers(1, 14), r + rng.integers(1, 14)))
+    gl = gpd.GeoDataFrame(geometry=boxes, crs="EPSG:32643")
+    proba = _proba(tmp_path, p)
+    whole = probability_area_range(gl, proba, ring_px=3, block_px=1000)
+    for block in (4, 7, 16):
+        part = probability_area_range(gl, proba, ring_px=3, block_px=block)
+        assert whole[0].tolist() == part[0].tolist() and whole[1].tolist() == part[1].tolist()

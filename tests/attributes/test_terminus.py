@@ -219,3 +219,25 @@ def test_pipeline_writes_term_type(baseline_run):
     assert set(gl["term_type"].astype(int)) <= {0, 2, 9}
     # the stack has green and NIR and the tiny scene's glaciers lie inside the image: the scene can tell
     assert (gl["term_type"] != TERM_UNKNOWN).any()
+
+
+def test_dem_in_feet_gives_the_codes_and_evidence_of_metres(tmp_path):
+    """The DEM's vertical unit ([dem] z_unit, here a DemPath in feet) converts it to metres first."""
+    from glacierinv.config import dem_path
+
+    inside, z = _tongue(w=60)
+    tr = from_origin(500000, 3000000, PIX, PIX)
+    green = np.full(inside.shape, 0.2, "float32")
+    nir = np.full(inside.shape, 0.2, "float32")
+    green[40:55, 5:35], nir[40:55, 5:35] = 0.14, 0.05
+    stack = _write(tmp_path / "stack.tif", np.stack([green, nir]), ["green", "nir"], tr)
+    metres = _write(tmp_path / "dem_m.tif", z.astype("float32"), ["z"], tr)
+    feet = _write(tmp_path / "dem_ft.tif", (z / 0.3048).astype("float32"), ["z"], tr)
+    glac = shapely.box(500000 + 10 * PIX, 3000000 - 40 * PIX, 500000 + 30 * PIX, 3000000 - 10 * PIX)
+    gdf = gpd.GeoDataFrame(geometry=[glac], crs="EPSG:32645")
+    want = terminus_types(gdf, metres, grid_path=stack, stack_path=stack)
+    got = terminus_types(gdf, dem_path(feet, "ft"), grid_path=stack, stack_path=stack)
+    assert got[0].tolist() == want[0].tolist() == [TERM_LAKE]
+    assert got[1] == want[1] and "lowest margin 922 m" in want[1][0]
+    raw = terminus_types(gdf, feet, grid_path=stack, stack_path=stack)  # no unit given: taken as metres
+    assert raw[1] != want[1]

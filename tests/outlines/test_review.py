@@ -172,3 +172,20 @@ def test_dem_nodata_is_not_an_elevation(scene, tmp_path):
     flags = flag_for_review(glaciers, debris, **{**paths, "dem_path": p}, params=PARAMS)
     assert ("B", "seasonal_snow") not in _by(flags)
     assert ("B", "small_polygon") in _by(flags)
+
+
+def test_dem_in_feet_gives_the_elevation_evidence_in_metres(scene, tmp_path):
+    """A DEM whose band unit is feet is converted to metres before the seasonal-snow elevation rule."""
+    import rasterio
+
+    glaciers, debris, paths = scene
+    with rasterio.open(paths["dem_path"]) as ds:
+        z = ds.read(1)
+    feet = write(tmp_path / "dem_ft.tif", (z / 0.3048).astype("float32"))
+    with rasterio.open(feet, "r+") as ds:
+        ds.units = ("ft",)
+    want = flag_for_review(glaciers, debris, **paths, params=PARAMS)
+    got = flag_for_review(glaciers, debris, **{**paths, "dem_path": feet}, params=PARAMS)
+    snow = want[want["reason"] == "seasonal_snow"]
+    assert len(snow) and "median elevation" in snow["evidence"].iloc[0]
+    assert got["evidence"].tolist() == want["evidence"].tolist()

@@ -33,7 +33,7 @@ import shapely
 from shapely.geometry import LineString
 
 from glacierinv.config import AttributesConfig
-from glacierinv.dem.terrain import gradient_horn, slope_deg
+from glacierinv.dem.terrain import gradient_horn
 from glacierinv.dem.windows import (
     DemWindows,
     GlacierWindow,
@@ -129,6 +129,35 @@ def longest_flowline(win: GlacierWindow) -> LineString | None:
     return longest_centerline(win)
 
 
+def horn_in_strips(dem_m: np.ndarray, res_m, rows: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`~glacierinv.dem.terrain.gradient_horn` of a glacier's DEM window, computed in strips of
+    ``rows`` rows (plus one row of margin on each side), with identical values: the window of a large
+    complex can be the whole scene, and the gradient's temporaries are about twenty window-sized float64
+    arrays. Horn's stencil reaches one cell, so a strip's margin rows give its cells the neighbours they
+    have in the whole window; a strip takes the same path as the whole window (the NaN-filling path when
+    the window has a NaN, forced by a NaN row beyond an inner margin; else the complete path), so the
+    window's own edges are extrapolated as in the whole-window call.
+    """
+    dem = np.asarray(dem_m, dtype="float64")
+    h, w = dem.shape if dem.ndim == 2 else (0, 0)
+    if h <= rows + 2 or w < 2:
+        return gradient_horn(dem, res_m)
+    complete = not np.isnan(dem).any()
+    gx, gy = np.empty((h, w)), np.empty((h, w))
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        a0, a1 = max(0, r0 - 1), min(h, r1 + 1)
+        strip = dem[a0:a1]
+        top = 0
+        if not complete:
+            top, bottom = int(r0 > 0), int(r1 < h)
+            strip = np.pad(strip, ((top, bottom), (0, 0)), constant_values=np.nan)
+        sx, sy = gradient_horn(strip, res_m)
+        k = top + r0 - a0
+        gx[r0:r1], gy[r0:r1] = sx[k : k + r1 - r0], sy[k : k + r1 - r0]
+    return gx, gy
+
+
 def _stats(win: GlacierWindow, min_cov: float) -> dict:
     cells = win.mask
     z = win.dem_m[cells]
@@ -138,8 +167,9 @@ def _stats(win: GlacierWindow, min_cov: float) -> dict:
     if cov < min_cov:
         return out | dict.fromkeys(("zmin_m", "zmax_m", "zmed_m", "zmean_m", "slope_deg", "aspect_deg"), None)
     zv = z[valid]
-    gx, gy = gradient_horn(win.dem_m, win.res_m)
-    slope = slope_deg(win.dem_m, win.res_m)[cells]
+    gx, gy = horn_in_strips(win.dem_m, win.res_m)
+    # slope_deg's own expression, on the same gradient (slope_deg would compute it a second time)
+    slope = np.degrees(np.arctan(np.hypot(gx, gy))).astype("float32")[cells]
     aspect = circular_mean_aspect_deg(gx[cells], gy[cells])
     return out | {
         "zmin_m": float(zv.min()),

@@ -105,7 +105,7 @@ def attributes_with_uncertainty(
         from glacierinv.attributes.proba_range import probability_area_range
         from glacierinv.attributes.uncertainty import _insert_after
 
-        a25, a75 = probability_area_range(glaciers, proba_tif)
+        a25, a75 = probability_area_range(glaciers, proba_tif, block_px=cfg.runtime.block_px)
         _insert_after(glaciers, "area_p75_km2", a75, "area_unc_km2")
         _insert_after(glaciers, "area_p25_km2", a25, "area_unc_km2")
     if run_dir is not None:
@@ -200,6 +200,19 @@ def _reads(cfg, run) -> dict[str, Path]:
     return out | present_files(run, (RunFolder.PROBA,))  # per-glacier area range from the class probabilities
 
 
+def block_cache_mb(cfg, run) -> float:
+    """The block cache the stage uses (MiB, :mod:`glacierinv.outlines.cache`): the DEM, stack, masks,
+    probabilities, sources and albedo are read glacier window by glacier window, one raster at a time, so
+    a block is read again only where one read continues the previous one: two block rows across the
+    widest of them. Glacier windows of one complex overlap, but caching them would mean caching the
+    complex (up to the whole scene)."""
+    from glacierinv.outlines.cache import strip_mib
+
+    rasters = [(cfg.input_path("dem", required=False), 1), (run / RunFolder.STACK, 2),
+               (run / RunFolder.MASKS, None), (run / RunFolder.PROBA, None), (run / RunFolder.SOURCE, 1)]  # fmt: skip
+    return max(strip_mib([r]) for r in rasters)
+
+
 STAGE = Stage(
     name="attributes",
     description="RGI-style attributes, hypsometry, buffer uncertainty",
@@ -212,4 +225,5 @@ STAGE = Stage(
     writes=lambda cfg: [RunFolder.INVENTORY, "inventory.csv", RunFolder.UNCERTAINTY_JSON],
     run=_run,
     may_write=("albedo.tif",),  # the stack's albedo for glac_type/aar, reused by the analyse stage
+    block_cache_mb=block_cache_mb,
 )

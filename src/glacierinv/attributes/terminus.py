@@ -44,6 +44,7 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window, from_bounds
 from scipy import ndimage
 
+from glacierinv.dem.terrain import dem_z_factor
 from glacierinv.errors import InputError
 from glacierinv.geometry import box_areas
 from glacierinv.io.grid import Grid
@@ -118,12 +119,9 @@ def terminus_type(
         return TERM_UNKNOWN, "no DEM on the outline"
     zmin = float(np.nanmin(zm))
     terminus = np.isfinite(zm) & (zm <= zmin + p.terminus_band_m)
+    del zm, padded, margin  # window-sized (a unit of a large complex spans most of the scene)
     touch_px = max(1, int(round(p.touch_m / pixel_m)))
-    frame = np.pad(in_image, touch_px, constant_values=True)  # the array edge is not the image edge
-    near_edge = ndimage.binary_dilation(~frame, iterations=touch_px + 1)[
-        touch_px:-touch_px, touch_px:-touch_px
-    ]
-    if (terminus & near_edge).any():
+    if (terminus & _near_image_edge(in_image, touch_px)).any():
         return TERM_UNKNOWN, f"terminus (lowest {zmin:.0f} m) reaches the image edge or nodata"
     front = ndimage.binary_dilation(terminus, iterations=touch_px) & ~inside
     n_front = int(front.sum())
@@ -144,6 +142,12 @@ def terminus_type(
             f"{100 * hidden / n_front:.0f} % of the terminus front under cloud or shadow ({where})",
         )
     return TERM_LAND, f"no lake at the terminus ({100 * wet / n_term:.0f} % touches water; {where})"
+
+
+def _near_image_edge(in_image: np.ndarray, touch_px: int) -> np.ndarray:
+    """Pixels within ``touch_px`` + 1 of a pixel outside the image (the array edge is not the image edge)."""
+    frame = np.pad(in_image, touch_px, constant_values=True)
+    return ndimage.binary_dilation(~frame, iterations=touch_px + 1)[touch_px:-touch_px, touch_px:-touch_px]
 
 
 def _large_bodies(water: np.ndarray, min_m2: float, pixel_m: float) -> np.ndarray:
@@ -173,7 +177,9 @@ def terminus_types(
     glaciers
         Outlines (any CRS; reprojected to the grid).
     dem_path
-        DEM in metres (any CRS; warped per window onto the grid, bilinear).
+        DEM (any CRS; warped per window onto the grid, bilinear); its elevations are converted to metres by
+        its vertical unit (:func:`glacierinv.dem.terrain.dem_z_factor`: a ``DemPath``'s ``z_unit``, the
+        band unit, a compound CRS's vertical unit, else metres), so a DEM in feet gives the same codes.
     grid_path
         Raster defining the analysis grid (e.g. ``classes.tif``; must be in a metric CRS).
     stack_path
@@ -208,8 +214,9 @@ def terminus_types(
     def text(path):
         return None if path is None else str(path)
 
+    # the vertical unit is read here: a DemPath's z_unit does not survive the pickling into the tasks
     inputs = _TerminusInputs(str(grid_path), str(dem_path), text(stack_path), text(water_path),
-                             text(masks_path), ndwi_bands, p)  # fmt: skip
+                             text(masks_path), ndwi_bands, p, dem_z_factor(dem_path))  # fmt: skip
     geoms = gl.geometry.to_numpy()
     done = map_batched(partial(_terminus_batch, inputs), list(geoms), box_areas(geoms), name="terminus_type")
     return np.array([c for c, _ in done], "int64"), [e for _, e in done]
@@ -226,6 +233,7 @@ class _TerminusInputs:
     masks: str | None
     ndwi_bands: tuple[int, ...] | None
     params: TerminusParams
+    dem_m_per_unit: float = 1.0
 
 
 def _terminus_batch(inputs: _TerminusInputs, geoms: list) -> list[tuple[int, str]]:
@@ -258,20 +266,16 @@ def _terminus_batch(inputs: _TerminusInputs, geoms: list) -> list[tuple[int, str
             inside = rasterio.features.geometry_mask(
                 [geom], out_shape=wgrid.shape, transform=wgrid.transform, invert=True
             )
-            z = dem.read(1, window=win).astype("float32")
+            z = dem.read(1, window=win).astype("float32", copy=False)  # the warped view is float32
+            if inputs.dem_m_per_unit != 1.0:  # feet, centimetres …: the thresholds are in metres
+                z *= np.float32(inputs.dem_m_per_unit)
             in_image = _frame(win, grid)
             water = None
             if water_ds is not None:
                 w = water_ds.read(1, window=win)
                 water = w == 1
             elif ndwi_bands is not None:
-                green = read_window(stack, win, ndwi_bands[0])
-                nir = read_window(stack, win, ndwi_bands[1])
-                ok = np.isfinite(green) & np.isfinite(nir)
-                in_image &= ok
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    ndwi = (green - nir) / (green + nir)
-                water = ok & (np.nan_to_num(ndwi, nan=-1.0) > p.ndwi_water)
+                water = _ndwi_water(stack, win, ndwi_bands, p.ndwi_water, in_image)
             seen = None
             if mask_bands:
                 hidden = np.zeros(wgrid.shape, bool)
@@ -280,6 +284,26 @@ def _terminus_batch(inputs: _TerminusInputs, geoms: list) -> list[tuple[int, str
                 seen = ~hidden
             out.append(terminus_type(inside, z, water, pixel_m, seen=seen, in_image=in_image, params=p))
     return out
+
+
+def _ndwi_water(
+    stack, win: Window, bands, threshold: float, in_image: np.ndarray, rows: int = 256
+) -> np.ndarray:
+    """Water (NDWI above ``threshold``) of a glacier window, read in strips of ``rows`` rows (the window of
+    a large complex can be the whole scene; NDWI is per pixel, so strips give the window's values);
+    ``in_image`` loses the pixels without both bands (in place)."""
+    water = np.zeros((int(win.height), int(win.width)), bool)
+    for r0 in range(0, water.shape[0], rows):
+        r1 = min(water.shape[0], r0 + rows)
+        strip = Window(win.col_off, win.row_off + r0, win.width, r1 - r0)
+        green = read_window(stack, strip, bands[0])
+        nir = read_window(stack, strip, bands[1])
+        ok = np.isfinite(green) & np.isfinite(nir)
+        in_image[r0:r1] &= ok
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ndwi = (green - nir) / (green + nir)
+        water[r0:r1] = ok & (np.nan_to_num(ndwi, nan=-1.0) > threshold)
+    return water
 
 
 def _band(ds, name: str) -> int | None:

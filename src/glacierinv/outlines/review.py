@@ -49,7 +49,7 @@ from glacierinv.config import OutlinesConfig
 from glacierinv.errors import InputError
 from glacierinv.geometry import area_km2, box_areas
 from glacierinv.io.grid import Grid
-from glacierinv.io.raster import band_index, iter_windows, open_on_grid, open_raster, read_window
+from glacierinv.io.raster import band_index, core_slice, iter_windows, open_on_grid, open_raster, read_window
 from glacierinv.taskmap import map_batched
 
 __all__ = ["REASONS", "ReviewParams", "drains_onto", "flag_for_review", "REVIEW_COLUMNS"]
@@ -148,7 +148,8 @@ def flag_for_review(
     stack_path
         Feature stack with bands ``green`` and ``nir`` (for NDWI). Without it, water flags are skipped.
     dem_path
-        DEM in metres (any CRS, warped per window). Without it, the elevation and flow evidence of the
+        DEM (any CRS, warped per window; elevations converted to metres by its vertical unit,
+        :func:`glacierinv.dem.terrain.dem_z_factor`). Without it, the elevation and flow evidence of the
         seasonal-snow flag is skipped.
     params
         Thresholds, see :class:`ReviewParams`.
@@ -221,6 +222,7 @@ class _RasterPaths:
     stack: str | None = None
     dem: str | None = None
     ndwi_bands: tuple[int, int] | None = None
+    dem_m_per_unit: float = 1.0  # the DEM's vertical unit, read before the paths become text
 
     @classmethod
     def of(cls, classes, proba, masks, uncertainty, stack, dem) -> _RasterPaths:
@@ -234,7 +236,13 @@ class _RasterPaths:
             bands = (g, n) if g and n else None
             if bands is None:
                 log.warning("%s: no green/nir bands; water flags skipped", stack)
-        return cls(text(classes), text(proba), text(masks), text(uncertainty), text(stack), text(dem), bands)
+        factor = 1.0
+        if dem is not None:
+            from glacierinv.dem.terrain import dem_z_factor
+
+            factor = dem_z_factor(dem)
+        return cls(text(classes), text(proba), text(masks), text(uncertainty), text(stack), text(dem), bands,
+                   factor)  # fmt: skip
 
 
 def _scan_glaciers(gl: gpd.GeoDataFrame, areas, grid: Grid, p: ReviewParams, paths: _RasterPaths) -> list:
@@ -264,6 +272,7 @@ def _scan_batch(paths: _RasterPaths, p: ReviewParams, batch: list) -> list[tuple
     with contextlib.ExitStack() as stack:
         src = _Sources.open(stack, paths.classes, paths.proba, paths.masks, paths.stack, paths.dem)
         src.ndwi_bands = paths.ndwi_bands
+        src.dem_m_per_unit = paths.dem_m_per_unit
         if paths.uncertainty is not None:
             src.unc = stack.enter_context(open_raster(paths.uncertainty))
         grid = src.grid
@@ -308,6 +317,8 @@ def _glacier_window(geom, grid: Grid, pad_px: int) -> Window | None:
 
 
 def _scan_glacier(geom, neighbours: list, grid: Grid, p: ReviewParams, src: _Sources):
+    """A glacier's raster flags and pixel statistics, its window read in blocks of at most ``block_px`` (+
+    margin); each kind of evidence is read and dropped block by block (:func:`_scan_block`)."""
     accs: dict[str, _Acc] = {}
     stats = {"n": 0, "clean": 0, "z": []}
     pad = p.ring_px + 2
@@ -317,61 +328,98 @@ def _scan_glacier(geom, neighbours: list, grid: Grid, p: ReviewParams, src: _Sou
         return accs, stats
     for read, core in iter_windows((int(gwin.height), int(gwin.width)), block=p.block_px, overlap=pad):
         rwin = Window(gwin.col_off + read.col_off, gwin.row_off + read.row_off, read.width, read.height)
-        cs = (slice(int(core.row_off - read.row_off), int(core.row_off - read.row_off + core.height)),
-              slice(int(core.col_off - read.col_off), int(core.col_off - read.col_off + core.width)))  # fmt: skip
-        wgrid = grid.window_grid(rwin)
-        cwgrid = grid.window_grid(
-            Window(gwin.col_off + core.col_off, gwin.row_off + core.row_off, core.width, core.height)
-        )
-        inside = _rasterize([geom], wgrid)
-        others = _rasterize(neighbours, wgrid) if neighbours else np.zeros_like(inside)
-        ring = ndimage.binary_dilation(inside, iterations=p.ring_px) & ~inside & ~others
-        touch = ndimage.binary_dilation(inside, iterations=1)
-        classes = read_window(src.classes, rwin, 1, as_float=False)
-        valid = classes != NODATA
-        ins_c = inside[cs]
-        stats["n"] += int(ins_c.sum())
-        stats["clean"] += int((ins_c & (classes[cs] == CLEAN_ICE)).sum())
-        if src.proba is not None:
-            proba = (
-                read_window(src.proba, rwin, [1, 2, 3], as_float=False).astype("float32") / src.proba_scale
-            )
-            ice = proba[1] + proba[2]
-            cand = ring & valid & (ice > p.omission_proba)
-            _add(accs, "boundary_omission", cand[cs], cwgrid, ice[cs])
-            if src.unc is None:
-                low = inside & valid & (proba.max(axis=0) < p.low_conf_proba)
-                _add(accs, "low_confidence", low[cs], cwgrid, proba.max(axis=0)[cs])
-        if src.unc is not None:
-            entropy = read_window(src.unc, rwin, 1)
-            low = inside & valid & (np.nan_to_num(entropy, nan=0.0) > p.low_conf_entropy)
-            acc = _add(accs, "low_confidence", low[cs], cwgrid, entropy[cs])
-            if acc is not None:
-                acc.extra["entropy"] = True
-        if src.masks is not None:
-            cloud, shadow = _read_masks(src, rwin)
-            near = ndimage.binary_dilation(inside, iterations=p.ring_px)
-            cs_mask = near & (cloud | shadow)
-            acc = _add(accs, "cloud_shadow", cs_mask[cs], cwgrid, None)
-            if acc is not None:
-                acc.extra["cloud"] = acc.extra.get("cloud", 0) + int((cs_mask & cloud)[cs].sum())
-                acc.extra["shadow"] = acc.extra.get("shadow", 0) + int((cs_mask & shadow)[cs].sum())
-        if src.stack is not None:
-            ndwi = _read_ndwi(src, rwin)
-            if ndwi is not None:
-                water = (ndwi > p.ndwi_water) & ~inside
-                lab, n = ndimage.label(water)
-                if n:
-                    hit = np.unique(lab[touch & water])
-                    hit = hit[hit > 0]
-                    wmask = np.isin(lab, hit)
-                    _add(accs, "water", wmask[cs], cwgrid, ndwi[cs])
-        if src.dem is not None:
-            z = src.dem.read(1, window=rwin)
-            zin = z[cs][ins_c]
-            stats["z"].append(zin[np.isfinite(zin)])
+        cwin = Window(gwin.col_off + core.col_off, gwin.row_off + core.row_off, core.width, core.height)
+        _scan_block(accs, stats, _Block(geom, neighbours, rwin, core_slice(read, core), grid.window_grid(rwin),
+                                        grid.window_grid(cwin)), p, src)  # fmt: skip
     stats["z"] = np.concatenate(stats["z"]) if stats["z"] else np.array([])
     return accs, stats
+
+
+@dataclass
+class _Block:
+    """One block of a glacier's window: its read window (with margin), the core's slices in it, both grids;
+    the glacier's pixels in it, and the classes' valid pixels (set by :func:`_scan_block`)."""
+
+    geom: object
+    neighbours: list
+    win: Window
+    cs: tuple[slice, slice]
+    wgrid: Grid
+    cwgrid: Grid
+    inside: np.ndarray | None = None
+    valid: np.ndarray | None = None
+
+
+def _scan_block(accs: dict, stats: dict, b: _Block, p: ReviewParams, src: _Sources) -> None:
+    """Add one block's flags to ``accs`` and its pixels to ``stats``; every raster's arrays are dropped as
+    soon as its evidence is taken (a block of a scene-sized glacier holds ``block_px``² pixels)."""
+    b.inside = _rasterize([b.geom], b.wgrid)
+    classes = read_window(src.classes, b.win, 1, as_float=False)
+    b.valid = classes != NODATA
+    ins_c = b.inside[b.cs]
+    stats["n"] += int(ins_c.sum())
+    stats["clean"] += int((ins_c & (classes[b.cs] == CLEAN_ICE)).sum())
+    del classes
+    if src.proba is not None:
+        _proba_flags(accs, b, p, src)
+    if src.unc is not None:
+        entropy = read_window(src.unc, b.win, 1)
+        low = b.inside & b.valid & (np.nan_to_num(entropy, nan=0.0) > p.low_conf_entropy)
+        acc = _add(accs, "low_confidence", low[b.cs], b.cwgrid, entropy[b.cs])
+        if acc is not None:
+            acc.extra["entropy"] = True
+        del entropy, low
+    if src.masks is not None:
+        cloud, shadow = _read_masks(src, b.win)
+        near = ndimage.binary_dilation(b.inside, iterations=p.ring_px)
+        cs_mask = near & (cloud | shadow)
+        acc = _add(accs, "cloud_shadow", cs_mask[b.cs], b.cwgrid, None)
+        if acc is not None:
+            acc.extra["cloud"] = acc.extra.get("cloud", 0) + int((cs_mask & cloud)[b.cs].sum())
+            acc.extra["shadow"] = acc.extra.get("shadow", 0) + int((cs_mask & shadow)[b.cs].sum())
+        del cloud, shadow, near, cs_mask
+    if src.stack is not None:
+        _water_flags(accs, b, p, src)
+    if src.dem is not None:
+        z = src.dem.read(1, window=b.win)
+        zin = z[b.cs][ins_c]
+        if src.dem_m_per_unit != 1.0:  # elevations in metres (the seasonal-snow rule's thresholds)
+            zin = zin * np.float32(src.dem_m_per_unit)
+        stats["z"].append(zin[np.isfinite(zin)])
+
+
+def _proba_flags(accs: dict, b: _Block, p: ReviewParams, src: _Sources) -> None:
+    """Boundary omission (ice probability in the ring outside the outline) and, without
+    ``uncertainty.tif``, low confidence (the largest class probability inside) of a block."""
+    others = _rasterize(b.neighbours, b.wgrid) if b.neighbours else np.zeros_like(b.inside)
+    ring = ndimage.binary_dilation(b.inside, iterations=p.ring_px) & ~b.inside & ~others
+    del others
+    proba = read_window(src.proba, b.win, [1, 2, 3], as_float=False).astype("float32")
+    proba /= src.proba_scale  # in place: the same float32 quotients as ``proba / scale``, one copy less
+    ice = proba[1] + proba[2]
+    top = proba.max(axis=0) if src.unc is None else None
+    del proba
+    cand = ring & b.valid & (ice > p.omission_proba)
+    _add(accs, "boundary_omission", cand[b.cs], b.cwgrid, ice[b.cs])
+    del ring, cand, ice
+    if top is not None:
+        low = b.inside & b.valid & (top < p.low_conf_proba)
+        _add(accs, "low_confidence", low[b.cs], b.cwgrid, top[b.cs])
+
+
+def _water_flags(accs: dict, b: _Block, p: ReviewParams, src: _Sources) -> None:
+    """Water (NDWI above ``ndwi_water``) outside the outline in the bodies that touch it, in a block."""
+    ndwi = _read_ndwi(src, b.win)
+    if ndwi is None:
+        return
+    water = (ndwi > p.ndwi_water) & ~b.inside
+    lab, n = ndimage.label(water)
+    if n:
+        touch = ndimage.binary_dilation(b.inside, iterations=1)
+        hit = np.unique(lab[touch & water])
+        hit = hit[hit > 0]
+        wmask = np.isin(lab, hit)
+        _add(accs, "water", wmask[b.cs], b.cwgrid, ndwi[b.cs])
 
 
 def _rasterize(geoms, wgrid: Grid) -> np.ndarray:
@@ -394,6 +442,7 @@ class _Sources:
     ndwi_bands: tuple | None = None
     dem: object = None
     unc: object = None
+    dem_m_per_unit: float = 1.0
 
     @classmethod
     def open(cls, es, classes_path, proba_path, masks_path, stack_path, dem_path) -> _Sources:

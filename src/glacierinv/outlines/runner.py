@@ -112,6 +112,22 @@ def _reads(cfg, run) -> dict[str, Path]:
     return out | present_files(run, _REVIEW_EVIDENCE)
 
 
+def block_cache_mb(cfg, run) -> float:
+    """The block cache the stage uses (MiB, :mod:`glacierinv.outlines.cache`): the vectorising windows read
+    each block of ``classes.tif`` once; the review scan reads each glacier window in blocks of at most
+    ``ReviewParams.block_px`` (+ margin) that overlap their neighbours by a few pixels, so two block rows
+    across such a block of each raster it reads (classes, proba, uncertainty, masks, the stack's green and
+    nir, the DEM) are read again."""
+    from glacierinv.outlines.cache import strip_mib
+    from glacierinv.outlines.review import ReviewParams
+
+    p = ReviewParams()
+    width = p.block_px + 2 * (p.ring_px + 2)
+    rasters = [(run / RunFolder.CLASSES, 1), (run / RunFolder.PROBA, None), (run / RunFolder.UNCERTAINTY, 1),
+               (run / RunFolder.MASKS, None), (run / RunFolder.STACK, 2), (cfg.input_path("dem", required=False), 1)]  # fmt: skip
+    return strip_mib(rasters, width)
+
+
 STAGE = Stage(
     name="outlines",
     description="vectorise, drop small patches, fill holes, flag for review",
@@ -120,4 +136,5 @@ STAGE = Stage(
     writes=lambda cfg: [RunFolder.OUTLINES],
     run=map_outlines,
     may_write=("edit_conflicts.csv",),
+    block_cache_mb=block_cache_mb,
 )
