@@ -293,18 +293,9 @@ def compare_inventories(
     >>> comp = compare_inventories(ours, rgi, opts)  # doctest: +SKIP
     """
     opt = (options or CompareOptions()).with_keywords(**keywords)
-    os_ = opt.ours if opt.ours.name else dataclasses.replace(opt.ours, name="ours")
-    rs_ = opt.ref if opt.ref.name else dataclasses.replace(opt.ref, name="ref")
-    if os_.name == rs_.name:
-        raise InputError(f"the two inventories have the same name '{os_.name}'; give them different names")
+    os_, rs_ = _named_sides(opt)
     _check_inputs(ours, ref, os_.name, rs_.name, (os_.source, rs_.source), opt.min_overlap_frac, opt.cell_km)
-    ours = ours.reset_index(drop=True)
-    ref = ref.reset_index(drop=True)
-    reprojected = None
-    if CRS.from_user_input(ref.crs) != CRS.from_user_input(ours.crs):
-        reprojected = f"{ref.crs.name} -> {ours.crs.name}"
-        log.info("%s inventory reprojected: %s", rs_.name, reprojected)
-        ref = ref.to_crs(ours.crs)
+    ours, ref, reprojected = _in_common_crs(ours, ref, rs_.name)
     ea = equal_area_crs(ours, ref)
     o = _Side.prepare(ours, os_, opt.buffer_px, ea)
     r = _Side.prepare(ref, rs_, opt.buffer_px, ea)
@@ -312,18 +303,9 @@ def compare_inventories(
     groups = _group_table(o, r)
     pairs = _pair_table(o, r, edges, groups)
     omissions, commissions = r.frame(r.group < 0, ours.crs), o.frame(o.group < 0, ours.crs)
-    matches = gpd.GeoDataFrame(
-        pd.concat(
-            [o.frame(o.group >= 0, ours.crs, True), r.frame(r.group >= 0, ours.crs, True)], ignore_index=True
-        ),
-        crs=ours.crs,
-    )
+    matches = _matched_glaciers(o, r, ours.crs)
     size_classes = _size_class_table(o, r, groups, omissions, commissions)
-    cells = None
-    if opt.cell_km is not None:
-        cells = _grid_cells(
-            o.geom_ea, r.geom_ea, o.area, r.area, o.unc, r.unc, opt.cell_km, ea, os_.name, rs_.name
-        )
+    cells = _side_cells(o, r, opt.cell_km, ea) if opt.cell_km is not None else None
     setup = {
         "equal_area_crs": ea.srs,
         "ref_reprojected": reprojected,
@@ -331,6 +313,36 @@ def compare_inventories(
     }
     summary = _summary(o, r, groups, omissions, commissions, cells, opt.cell_km, setup)
     return Comparison(pairs, groups, omissions, commissions, size_classes, matches, cells, summary)
+
+
+def _named_sides(opt: CompareOptions) -> tuple[InventorySide, InventorySide]:
+    """Both sides of ``opt`` with their default names filled in (``ours``, ``ref``).
+
+    Raises InputError when the two sides end up with the same name (the output columns would collide).
+    """
+    os_ = opt.ours if opt.ours.name else dataclasses.replace(opt.ours, name="ours")
+    rs_ = opt.ref if opt.ref.name else dataclasses.replace(opt.ref, name="ref")
+    if os_.name == rs_.name:
+        raise InputError(f"the two inventories have the same name '{os_.name}'; give them different names")
+    return os_, rs_
+
+
+def _in_common_crs(
+    ours: gpd.GeoDataFrame, ref: gpd.GeoDataFrame, ref_name: str
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, str | None]:
+    """Both inventories indexed 0..n-1, ``ref`` reprojected to ``ours``' CRS where the CRSs differ.
+
+    Returns ``(ours, ref, reprojected)``; ``reprojected`` is ``"<ref CRS name> -> <ours CRS name>"`` (also
+    logged) or None when ``ref`` was already in ``ours``' CRS.
+    """
+    ours = ours.reset_index(drop=True)
+    ref = ref.reset_index(drop=True)
+    reprojected = None
+    if CRS.from_user_input(ref.crs) != CRS.from_user_input(ours.crs):
+        reprojected = f"{ref.crs.name} -> {ours.crs.name}"
+        log.info("%s inventory reprojected: %s", ref_name, reprojected)
+        ref = ref.to_crs(ours.crs)
+    return ours, ref, reprojected
 
 
 def _check_inputs(ours, ref, ours_name, ref_name, sources, min_overlap_frac, cell_km) -> None:
@@ -387,6 +399,19 @@ class _Side:
             cols["match_id"] = self.group[mask]
         f = gpd.GeoDataFrame(cols, geometry=self.gdf.geometry.values[mask], crs=crs)
         return f.sort_values("area_km2", ascending=False).reset_index(drop=True)
+
+
+def _matched_glaciers(o: _Side, r: _Side, crs) -> gpd.GeoDataFrame:
+    """The matched glaciers of both inventories, ours then the reference's (each largest first), with their
+    ``match_id``, in ``crs`` (ours' CRS): the ``matches`` layer."""
+    both = [o.frame(o.group >= 0, crs, True), r.frame(r.group >= 0, crs, True)]
+    return gpd.GeoDataFrame(pd.concat(both, ignore_index=True), crs=crs)
+
+
+def _side_cells(o: _Side, r: _Side, cell_km: float, ea) -> gpd.GeoDataFrame:
+    """:func:`_grid_cells` of two prepared sides: their areas (km²) and uncertainties (km²) in square cells
+    of ``cell_km`` km of the equal-area CRS ``ea``."""
+    return _grid_cells(o.geom_ea, r.geom_ea, o.area, r.area, o.unc, r.unc, cell_km, ea, o.name, r.name)
 
 
 def _group_table(o: _Side, r: _Side) -> pd.DataFrame:
