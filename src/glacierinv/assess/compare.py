@@ -33,7 +33,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -51,6 +51,9 @@ from glacierinv.geometry import (
     size_class_labels,
 )
 from glacierinv.io.vector import ID_CANDIDATES  # one id convention for every command
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "ID_CANDIDATES",
@@ -652,15 +655,36 @@ def plot_comparison(
     matched groups, ours vs reference, log-log, credible differences marked) and, with grid cells,
     ``cells.png`` (cell area difference on a diverging colour-blind-safe map, credible cells outlined).
     """
+    folder = Path(folder)
+    figures = [
+        ("size_classes.png", _size_class_figure, comp.size_classes),
+        ("group_areas.png", _group_area_figure, comp.groups),
+    ]
+    if comp.cells is not None and len(comp.cells):
+        figures.append(("cells.png", _cell_figure, comp.cells))
+    # drawn and written one after the other (one figure in memory at a time)
+    return [_save_figure(draw(table, ours_name, ref_name), folder / name) for name, draw, table in figures]
+
+
+def _subplots(*grid: int, figsize: tuple[float, float]) -> tuple[Figure, Any]:
+    """A new figure (``figsize`` in inches) and its axes on ``grid``, without pyplot (no global backend
+    change)."""
     from matplotlib.figure import Figure
 
-    def _subplots(*grid, figsize):  # pyplot-free: no global backend change
-        fig = Figure(figsize=figsize)
-        return fig, fig.subplots(*grid)
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*grid)
 
-    folder = Path(folder)
-    paths = []
-    sc = comp.size_classes
+
+def _save_figure(fig: Figure, path: Path) -> Path:
+    """Lay out ``fig`` tightly and write it to ``path`` as PNG at 120 dpi; returns ``path``."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def _size_class_figure(sc: pd.DataFrame, ours_name: str, ref_name: str) -> Figure:
+    """Two bar panels per size class (km²): glacier area (km²) and glacier count, both inventories side by
+    side (ours left in blue, the reference right in orange). ``sc`` is :attr:`Comparison.size_classes`."""
     fig, axes = _subplots(1, 2, figsize=(10, 4))
     x = np.arange(len(sc))
     for k, (col, lab) in enumerate(
@@ -674,11 +698,13 @@ def plot_comparison(
         ax.set_xlabel("size class (km²)")
         ax.set_ylabel(ylab)
         ax.legend()
-    fig.tight_layout()
-    paths.append(folder / "size_classes.png")
-    fig.savefig(paths[-1], dpi=120)
+    return fig
 
-    g = comp.groups
+
+def _group_area_figure(g: pd.DataFrame, ours_name: str, ref_name: str) -> Figure:
+    """Area of each match group (km²), ours against the reference's, log-log with the 1:1 line; groups
+    whose difference exceeds the combined uncertainty (``credible``) as squares. ``g`` is
+    :attr:`Comparison.groups`; with no group only the labelled axes are drawn."""
     fig, ax = _subplots(figsize=(5, 5))
     if len(g):
         cred = g["credible"].to_numpy(bool)
@@ -692,30 +718,28 @@ def plot_comparison(
         ax.legend()
     ax.set_xlabel(f"{ref_name} area of match group (km²)")
     ax.set_ylabel(f"{ours_name} area of match group (km²)")
-    fig.tight_layout()
-    paths.append(folder / "group_areas.png")
-    fig.savefig(paths[-1], dpi=120)
+    return fig
 
-    if comp.cells is not None and len(comp.cells):
-        c = comp.cells
-        fig, ax = _subplots(figsize=(6, 5))
-        lim = float(np.abs(c["area_diff_km2"]).max()) or 1.0
-        c.plot(
-            column="area_diff_km2",
-            cmap="PuOr",
-            vmin=-lim,
-            vmax=lim,
-            ax=ax,
-            legend=True,
-            legend_kwds={"label": f"{ours_name} − {ref_name} (km²)"},
-        )
-        c[c["credible"]].boundary.plot(ax=ax, color="black", linewidth=1.2)
-        ax.set_title("cell area difference (outlined: |diff| > combined uncertainty)", fontsize=9)
-        ax.set_axis_off()
-        fig.tight_layout()
-        paths.append(folder / "cells.png")
-        fig.savefig(paths[-1], dpi=120)
-    return paths
+
+def _cell_figure(c: gpd.GeoDataFrame, ours_name: str, ref_name: str) -> Figure:
+    """Map of the grid cells' area difference (ours − reference, km²) on a diverging colour map symmetric
+    about 0 (``PuOr``), cells with a credible difference outlined in black. ``c`` is
+    :attr:`Comparison.cells` (non-empty), drawn in its equal-area CRS without axes."""
+    fig, ax = _subplots(figsize=(6, 5))
+    lim = float(np.abs(c["area_diff_km2"]).max()) or 1.0
+    c.plot(
+        column="area_diff_km2",
+        cmap="PuOr",
+        vmin=-lim,
+        vmax=lim,
+        ax=ax,
+        legend=True,
+        legend_kwds={"label": f"{ours_name} − {ref_name} (km²)"},
+    )
+    c[c["credible"]].boundary.plot(ax=ax, color="black", linewidth=1.2)
+    ax.set_title("cell area difference (outlined: |diff| > combined uncertainty)", fontsize=9)
+    ax.set_axis_off()
+    return fig
 
 
 def total_areas(
