@@ -30,7 +30,6 @@ KNOWN_LONG: dict[str, int] = {
     "glacierinv.outlines.refine.validate_edits": 86,
     "glacierinv.outlines.review._scan_glacier": 65,
     "glacierinv.outlines.review.flag_for_review": 104,
-    "glacierinv.report.html.write_report": 80,
 }
 
 
