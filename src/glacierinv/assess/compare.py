@@ -134,6 +134,7 @@ def match_by_overlap(
             if inter >= min_overlap_frac * a_o[o] or inter >= min_overlap_frac * a_r[r]:
                 edges.append((int(o), int(r), inter / 1e6))
     e = pd.DataFrame(edges, columns=["i_ours", "i_ref", "overlap_km2"])
+    e = e.astype({"i_ours": "int64", "i_ref": "int64", "overlap_km2": "float64"})  # typed when empty too
     graph = coo_matrix(
         (np.ones(len(e)), (e["i_ours"].to_numpy(), n_o + e["i_ref"].to_numpy())), shape=(n_o + n_r,) * 2
     )
