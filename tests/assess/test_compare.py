@@ -96,6 +96,22 @@ def test_slivers_do_not_chain_neighbours():
     assert loose.summary["match_types"]["n:m"] == 1
 
 
+def test_no_overlap_at_all_gives_only_omissions_and_commissions(tmp_path):
+    # disjoint inventories (or overlaps all below min_overlap_frac): no edge, no group; was an IndexError
+    from glacierinv.assess.compare import plot_comparison
+
+    ours = _inv(["o1", "o2"], [_b(0, 0, 1000, 1000), _b(5000, 0, 500, 500)])
+    ref = _inv(["r1"], [_b(2000, 0, 1000, 1000)])
+    comp = compare_inventories(ours, ref, cell_km=1)
+    assert len(comp.groups) == 0 and len(comp.pairs) == 0 and len(comp.matches) == 0
+    assert comp.omissions["id"].tolist() == ["r1"]
+    assert comp.commissions["id"].tolist() == ["o1", "o2"]  # largest first
+    assert comp.summary["n_match_groups"] == 0 and comp.summary["matched_area_diff_km2"] == 0.0
+    assert comp.size_classes["n_match_groups"].sum() == 0
+    names = sorted(p.name for p in plot_comparison(comp, tmp_path))
+    assert names == ["cells.png", "group_areas.png", "size_classes.png"]
+
+
 def test_size_classes_and_totals(pair):
     ours, ref = pair
     comp = compare_inventories(ours, ref)

@@ -33,7 +33,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -51,6 +51,9 @@ from glacierinv.geometry import (
     size_class_labels,
 )
 from glacierinv.io.vector import ID_CANDIDATES  # one id convention for every command
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "ID_CANDIDATES",
@@ -131,6 +134,7 @@ def match_by_overlap(
             if inter >= min_overlap_frac * a_o[o] or inter >= min_overlap_frac * a_r[r]:
                 edges.append((int(o), int(r), inter / 1e6))
     e = pd.DataFrame(edges, columns=["i_ours", "i_ref", "overlap_km2"])
+    e = e.astype({"i_ours": "int64", "i_ref": "int64", "overlap_km2": "float64"})  # typed when empty too
     graph = coo_matrix(
         (np.ones(len(e)), (e["i_ours"].to_numpy(), n_o + e["i_ref"].to_numpy())), shape=(n_o + n_r,) * 2
     )
@@ -293,18 +297,9 @@ def compare_inventories(
     >>> comp = compare_inventories(ours, rgi, opts)  # doctest: +SKIP
     """
     opt = (options or CompareOptions()).with_keywords(**keywords)
-    os_ = opt.ours if opt.ours.name else dataclasses.replace(opt.ours, name="ours")
-    rs_ = opt.ref if opt.ref.name else dataclasses.replace(opt.ref, name="ref")
-    if os_.name == rs_.name:
-        raise InputError(f"the two inventories have the same name '{os_.name}'; give them different names")
+    os_, rs_ = _named_sides(opt)
     _check_inputs(ours, ref, os_.name, rs_.name, (os_.source, rs_.source), opt.min_overlap_frac, opt.cell_km)
-    ours = ours.reset_index(drop=True)
-    ref = ref.reset_index(drop=True)
-    reprojected = None
-    if CRS.from_user_input(ref.crs) != CRS.from_user_input(ours.crs):
-        reprojected = f"{ref.crs.name} -> {ours.crs.name}"
-        log.info("%s inventory reprojected: %s", rs_.name, reprojected)
-        ref = ref.to_crs(ours.crs)
+    ours, ref, reprojected = _in_common_crs(ours, ref, rs_.name)
     ea = equal_area_crs(ours, ref)
     o = _Side.prepare(ours, os_, opt.buffer_px, ea)
     r = _Side.prepare(ref, rs_, opt.buffer_px, ea)
@@ -312,18 +307,9 @@ def compare_inventories(
     groups = _group_table(o, r)
     pairs = _pair_table(o, r, edges, groups)
     omissions, commissions = r.frame(r.group < 0, ours.crs), o.frame(o.group < 0, ours.crs)
-    matches = gpd.GeoDataFrame(
-        pd.concat(
-            [o.frame(o.group >= 0, ours.crs, True), r.frame(r.group >= 0, ours.crs, True)], ignore_index=True
-        ),
-        crs=ours.crs,
-    )
+    matches = _matched_glaciers(o, r, ours.crs)
     size_classes = _size_class_table(o, r, groups, omissions, commissions)
-    cells = None
-    if opt.cell_km is not None:
-        cells = _grid_cells(
-            o.geom_ea, r.geom_ea, o.area, r.area, o.unc, r.unc, opt.cell_km, ea, os_.name, rs_.name
-        )
+    cells = _side_cells(o, r, opt.cell_km, ea) if opt.cell_km is not None else None
     setup = {
         "equal_area_crs": ea.srs,
         "ref_reprojected": reprojected,
@@ -331,6 +317,36 @@ def compare_inventories(
     }
     summary = _summary(o, r, groups, omissions, commissions, cells, opt.cell_km, setup)
     return Comparison(pairs, groups, omissions, commissions, size_classes, matches, cells, summary)
+
+
+def _named_sides(opt: CompareOptions) -> tuple[InventorySide, InventorySide]:
+    """Both sides of ``opt`` with their default names filled in (``ours``, ``ref``).
+
+    Raises InputError when the two sides end up with the same name (the output columns would collide).
+    """
+    os_ = opt.ours if opt.ours.name else dataclasses.replace(opt.ours, name="ours")
+    rs_ = opt.ref if opt.ref.name else dataclasses.replace(opt.ref, name="ref")
+    if os_.name == rs_.name:
+        raise InputError(f"the two inventories have the same name '{os_.name}'; give them different names")
+    return os_, rs_
+
+
+def _in_common_crs(
+    ours: gpd.GeoDataFrame, ref: gpd.GeoDataFrame, ref_name: str
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, str | None]:
+    """Both inventories indexed 0..n-1, ``ref`` reprojected to ``ours``' CRS where the CRSs differ.
+
+    Returns ``(ours, ref, reprojected)``; ``reprojected`` is ``"<ref CRS name> -> <ours CRS name>"`` (also
+    logged) or None when ``ref`` was already in ``ours``' CRS.
+    """
+    ours = ours.reset_index(drop=True)
+    ref = ref.reset_index(drop=True)
+    reprojected = None
+    if CRS.from_user_input(ref.crs) != CRS.from_user_input(ours.crs):
+        reprojected = f"{ref.crs.name} -> {ours.crs.name}"
+        log.info("%s inventory reprojected: %s", ref_name, reprojected)
+        ref = ref.to_crs(ours.crs)
+    return ours, ref, reprojected
 
 
 def _check_inputs(ours, ref, ours_name, ref_name, sources, min_overlap_frac, cell_km) -> None:
@@ -387,6 +403,19 @@ class _Side:
             cols["match_id"] = self.group[mask]
         f = gpd.GeoDataFrame(cols, geometry=self.gdf.geometry.values[mask], crs=crs)
         return f.sort_values("area_km2", ascending=False).reset_index(drop=True)
+
+
+def _matched_glaciers(o: _Side, r: _Side, crs) -> gpd.GeoDataFrame:
+    """The matched glaciers of both inventories, ours then the reference's (each largest first), with their
+    ``match_id``, in ``crs`` (ours' CRS): the ``matches`` layer."""
+    both = [o.frame(o.group >= 0, crs, True), r.frame(r.group >= 0, crs, True)]
+    return gpd.GeoDataFrame(pd.concat(both, ignore_index=True), crs=crs)
+
+
+def _side_cells(o: _Side, r: _Side, cell_km: float, ea) -> gpd.GeoDataFrame:
+    """:func:`_grid_cells` of two prepared sides: their areas (km²) and uncertainties (km²) in square cells
+    of ``cell_km`` km of the equal-area CRS ``ea``."""
+    return _grid_cells(o.geom_ea, r.geom_ea, o.area, r.area, o.unc, r.unc, cell_km, ea, o.name, r.name)
 
 
 def _group_table(o: _Side, r: _Side) -> pd.DataFrame:
@@ -627,15 +656,36 @@ def plot_comparison(
     matched groups, ours vs reference, log-log, credible differences marked) and, with grid cells,
     ``cells.png`` (cell area difference on a diverging colour-blind-safe map, credible cells outlined).
     """
+    folder = Path(folder)
+    figures = [
+        ("size_classes.png", _size_class_figure, comp.size_classes),
+        ("group_areas.png", _group_area_figure, comp.groups),
+    ]
+    if comp.cells is not None and len(comp.cells):
+        figures.append(("cells.png", _cell_figure, comp.cells))
+    # drawn and written one after the other (one figure in memory at a time)
+    return [_save_figure(draw(table, ours_name, ref_name), folder / name) for name, draw, table in figures]
+
+
+def _subplots(*grid: int, figsize: tuple[float, float]) -> tuple[Figure, Any]:
+    """A new figure (``figsize`` in inches) and its axes on ``grid``, without pyplot (no global backend
+    change)."""
     from matplotlib.figure import Figure
 
-    def _subplots(*grid, figsize):  # pyplot-free: no global backend change
-        fig = Figure(figsize=figsize)
-        return fig, fig.subplots(*grid)
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*grid)
 
-    folder = Path(folder)
-    paths = []
-    sc = comp.size_classes
+
+def _save_figure(fig: Figure, path: Path) -> Path:
+    """Lay out ``fig`` tightly and write it to ``path`` as PNG at 120 dpi; returns ``path``."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def _size_class_figure(sc: pd.DataFrame, ours_name: str, ref_name: str) -> Figure:
+    """Two bar panels per size class (km²): glacier area (km²) and glacier count, both inventories side by
+    side (ours left in blue, the reference right in orange). ``sc`` is :attr:`Comparison.size_classes`."""
     fig, axes = _subplots(1, 2, figsize=(10, 4))
     x = np.arange(len(sc))
     for k, (col, lab) in enumerate(
@@ -649,11 +699,13 @@ def plot_comparison(
         ax.set_xlabel("size class (km²)")
         ax.set_ylabel(ylab)
         ax.legend()
-    fig.tight_layout()
-    paths.append(folder / "size_classes.png")
-    fig.savefig(paths[-1], dpi=120)
+    return fig
 
-    g = comp.groups
+
+def _group_area_figure(g: pd.DataFrame, ours_name: str, ref_name: str) -> Figure:
+    """Area of each match group (km²), ours against the reference's, log-log with the 1:1 line; groups
+    whose difference exceeds the combined uncertainty (``credible``) as squares. ``g`` is
+    :attr:`Comparison.groups`; with no group only the labelled axes are drawn."""
     fig, ax = _subplots(figsize=(5, 5))
     if len(g):
         cred = g["credible"].to_numpy(bool)
@@ -667,30 +719,28 @@ def plot_comparison(
         ax.legend()
     ax.set_xlabel(f"{ref_name} area of match group (km²)")
     ax.set_ylabel(f"{ours_name} area of match group (km²)")
-    fig.tight_layout()
-    paths.append(folder / "group_areas.png")
-    fig.savefig(paths[-1], dpi=120)
+    return fig
 
-    if comp.cells is not None and len(comp.cells):
-        c = comp.cells
-        fig, ax = _subplots(figsize=(6, 5))
-        lim = float(np.abs(c["area_diff_km2"]).max()) or 1.0
-        c.plot(
-            column="area_diff_km2",
-            cmap="PuOr",
-            vmin=-lim,
-            vmax=lim,
-            ax=ax,
-            legend=True,
-            legend_kwds={"label": f"{ours_name} − {ref_name} (km²)"},
-        )
-        c[c["credible"]].boundary.plot(ax=ax, color="black", linewidth=1.2)
-        ax.set_title("cell area difference (outlined: |diff| > combined uncertainty)", fontsize=9)
-        ax.set_axis_off()
-        fig.tight_layout()
-        paths.append(folder / "cells.png")
-        fig.savefig(paths[-1], dpi=120)
-    return paths
+
+def _cell_figure(c: gpd.GeoDataFrame, ours_name: str, ref_name: str) -> Figure:
+    """Map of the grid cells' area difference (ours − reference, km²) on a diverging colour map symmetric
+    about 0 (``PuOr``), cells with a credible difference outlined in black. ``c`` is
+    :attr:`Comparison.cells` (non-empty), drawn in its equal-area CRS without axes."""
+    fig, ax = _subplots(figsize=(6, 5))
+    lim = float(np.abs(c["area_diff_km2"]).max()) or 1.0
+    c.plot(
+        column="area_diff_km2",
+        cmap="PuOr",
+        vmin=-lim,
+        vmax=lim,
+        ax=ax,
+        legend=True,
+        legend_kwds={"label": f"{ours_name} − {ref_name} (km²)"},
+    )
+    c[c["credible"]].boundary.plot(ax=ax, color="black", linewidth=1.2)
+    ax.set_title("cell area difference (outlined: |diff| > combined uncertainty)", fontsize=9)
+    ax.set_axis_off()
+    return fig
 
 
 def total_areas(

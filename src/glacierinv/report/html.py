@@ -20,6 +20,7 @@ import base64
 import html
 import json
 import logging
+from dataclasses import dataclass
 from functools import partial
 from importlib import resources
 from pathlib import Path
@@ -454,6 +455,90 @@ def _read_json(p: Path) -> dict:
         return {}
 
 
+@dataclass(frozen=True, eq=False)
+class _RunInputs:
+    """What the report shows of a run folder: its layers (None when absent) and JSON files ({} when absent)."""
+
+    glaciers: gpd.GeoDataFrame  # RGI7 column names, with area_km2 (km², geodesic)
+    debris: gpd.GeoDataFrame | None
+    divides: gpd.GeoDataFrame | None
+    review: gpd.GeoDataFrame | None  # review flags of outlines.gpkg
+    assessment: dict  # assessment.json
+    manifest: dict  # run.json
+
+
+def _read_run(run: Path) -> _RunInputs:
+    """Read the report's inputs from the run folder ``run``; InputError when it has no ``inventory.gpkg``.
+
+    The glaciers get RGI7 column names and, when they have none, an ``area_km2`` column (geodesic, km²).
+    """
+    from glacierinv.analysis.inventory import to_rgi7_columns
+
+    inventory = run / RunFolder.INVENTORY
+    if not inventory.exists():
+        raise InputError("no inventory.gpkg in the run folder", run, "Run the attributes stage first")
+    glaciers = to_rgi7_columns(read_vector(inventory, layer="glaciers", allow_empty=True))
+    if "area_km2" not in glaciers.columns:
+        from glacierinv.geometry import area_km2
+
+        glaciers["area_km2"] = area_km2(glaciers) if len(glaciers) else []
+    return _RunInputs(
+        glaciers,
+        debris=_read_optional(inventory, "debris"),
+        divides=_read_optional(inventory, "divides"),
+        review=_read_optional(run / RunFolder.OUTLINES, "review"),
+        assessment=_read_json(run / RunFolder.ASSESSMENT),
+        manifest=_read_json(run / MANIFEST),
+    )
+
+
+def _map_json(run: Path, inputs: _RunInputs, block_px: int) -> str:
+    """The map's data (:func:`_map_data`; ``block_px``: window of the ``classes.tif`` reads) as compact JSON
+    to inline in a ``<script>`` element, with ``</`` escaped so that it cannot close the element."""
+    data = _map_data(run, inputs.glaciers, inputs.debris, inputs.divides, inputs.review, block_px)
+    map_json = json.dumps(data, separators=(",", ":"))
+    return map_json.replace("</", "<\\/")  # cannot close the script element
+
+
+def _page(name: str, run: Path, inputs: _RunInputs, map_json: str, analysis_dir: Path) -> str:
+    """The whole HTML page of run ``run``, titled ``name``: Leaflet's and the page's CSS, the sections in
+    reading order (summary with warnings, size classes, accuracy, uncertainty, map, figures of
+    ``analysis_dir``, attribute table, stages; rendered in that order) and the scripts (the map data
+    ``map_json``, Leaflet, the page's JS)."""
+    from glacierinv import __version__
+
+    glaciers, debris = inputs.glaciers, inputs.debris
+    assessment, manifest = inputs.assessment, inputs.manifest
+    js, css = _leaflet()
+    show = [c for c in _TABLE_COLUMNS if c in glaciers.columns]
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>{html.escape(name)}</title>
+<style>{css}</style>
+<style>{_CSS}</style>
+</head><body>
+<h1>{html.escape(name)}</h1>
+<p class="note">Glacier inventory report written by glacierinv {__version__} from <code>{html.escape(str(run))}</code>.
+Opens offline: everything is in this file.</p>
+<h2 id="summary">Summary</h2>{_warnings(glaciers, manifest)}{_summary(glaciers, debris, assessment.get("uncertainty") or {})}
+<h2 id="sizes">Size classes</h2>{_size_tables(glaciers, debris)}
+<h2 id="accuracy">Accuracy</h2>{_accuracy(assessment)}
+<h2 id="uncertainty">Uncertainty</h2>{_uncertainty(assessment)}
+<h2 id="map-section">Map</h2>
+<p class="note">Glaciers (blue), supraglacial debris (orange), divides (dashed); click an outline for its
+attributes; switch layers top right. No background tiles (offline).</p>
+<div id="map"></div>
+<h2 id="figures">Figures</h2>{_figures(glaciers, debris, analysis_dir)}
+<h2 id="table">Glaciers</h2><p class="note">Click a column header to sort.</p>
+<div class="scroll">{_table(glaciers[show].to_dict("records"), sortable=True)}</div>
+<h2 id="stages">Stages</h2>{_stages(manifest)}
+<script id="map-data" type="application/json">{map_json}</script>
+<script>{js}</script>
+<script>{_JS}</script>
+</body></html>
+"""
+
+
 def write_report(
     run_dir: str | Path, *, out_dir: str | Path | None = None, title: str | None = None,
     analysis_dir: str | Path | None = None, block_px: int = 1024,
@@ -480,55 +565,13 @@ def write_report(
     -------
     Path of the written ``index.html``.
     """
-    from glacierinv import __version__
-    from glacierinv.analysis.inventory import to_rgi7_columns
-
     run = Path(run_dir)
     out = Path(out_dir) if out_dir else run / "report"
-    inventory = run / RunFolder.INVENTORY
-    if not inventory.exists():
-        raise InputError("no inventory.gpkg in the run folder", run, "Run the attributes stage first")
-    glaciers = to_rgi7_columns(read_vector(inventory, layer="glaciers", allow_empty=True))
-    if "area_km2" not in glaciers.columns:
-        from glacierinv.geometry import area_km2
-
-        glaciers["area_km2"] = area_km2(glaciers) if len(glaciers) else []
-    debris = _read_optional(inventory, "debris")
-    divides = _read_optional(inventory, "divides")
-    review = _read_optional(run / RunFolder.OUTLINES, "review")
-    assessment, manifest = _read_json(run / RunFolder.ASSESSMENT), _read_json(run / MANIFEST)
-    js, css = _leaflet()
-    map_json = json.dumps(_map_data(run, glaciers, debris, divides, review, block_px), separators=(",", ":"))
-    map_json = map_json.replace("</", "<\\/")  # cannot close the script element
-    show = [c for c in _TABLE_COLUMNS if c in glaciers.columns]
-    name = title or (manifest.get("config") or {}).get("name") or "glacier inventory"
+    inputs = _read_run(run)
+    map_json = _map_json(run, inputs, block_px)  # before the sections: the map's tasks run first
+    name = title or (inputs.manifest.get("config") or {}).get("name") or "glacier inventory"
     adir = Path(analysis_dir) if analysis_dir else run / "analysis"
-    body = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>{html.escape(name)}</title>
-<style>{css}</style>
-<style>{_CSS}</style>
-</head><body>
-<h1>{html.escape(name)}</h1>
-<p class="note">Glacier inventory report written by glacierinv {__version__} from <code>{html.escape(str(run))}</code>.
-Opens offline: everything is in this file.</p>
-<h2 id="summary">Summary</h2>{_warnings(glaciers, manifest)}{_summary(glaciers, debris, assessment.get("uncertainty") or {})}
-<h2 id="sizes">Size classes</h2>{_size_tables(glaciers, debris)}
-<h2 id="accuracy">Accuracy</h2>{_accuracy(assessment)}
-<h2 id="uncertainty">Uncertainty</h2>{_uncertainty(assessment)}
-<h2 id="map-section">Map</h2>
-<p class="note">Glaciers (blue), supraglacial debris (orange), divides (dashed); click an outline for its
-attributes; switch layers top right. No background tiles (offline).</p>
-<div id="map"></div>
-<h2 id="figures">Figures</h2>{_figures(glaciers, debris, adir)}
-<h2 id="table">Glaciers</h2><p class="note">Click a column header to sort.</p>
-<div class="scroll">{_table(glaciers[show].to_dict("records"), sortable=True)}</div>
-<h2 id="stages">Stages</h2>{_stages(manifest)}
-<script id="map-data" type="application/json">{map_json}</script>
-<script>{js}</script>
-<script>{_JS}</script>
-</body></html>
-"""
+    body = _page(name, run, inputs, map_json, adir)
     out.mkdir(parents=True, exist_ok=True)
     target = out / "index.html"
     with atomic_path(target) as tmp:
