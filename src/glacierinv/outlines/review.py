@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -638,8 +639,12 @@ def drains_onto(z_m: np.ndarray, start: tuple[int, int], target: np.ndarray, pix
     return False
 
 
-def _flow_connected(geom, others: list, ev: _SnowEvidence, p: ReviewParams) -> bool | None:
-    """Does the patch drain onto a glacier (``others``) within the flow reach? None without DEM data."""
+def _flow_connected(geom, targets_near: Callable, ev: _SnowEvidence, p: ReviewParams) -> bool | None:
+    """Does the patch drain onto a glacier within the flow reach? None without DEM data.
+
+    ``targets_near(box)`` gives the glacier geometries the patch may drain onto whose envelopes meet ``box``
+    (the patch's window grown by the flow reach, map units): only those can burn a pixel of the window.
+    """
     if ev.dem is None:
         return None
     reach_px = int(np.ceil(p.snow_flow_reach_m / ev.grid.res[0])) + 1
@@ -651,11 +656,56 @@ def _flow_connected(geom, others: list, ev: _SnowEvidence, p: ReviewParams) -> b
     inside = _rasterize([geom], wgrid) & np.isfinite(z)
     if not inside.any():
         return None
-    target = _rasterize(others, wgrid) if others else np.zeros_like(inside)
+    others = targets_near(shapely.box(*wgrid.bounds))
+    target = _rasterize(others, wgrid) if len(others) else np.zeros_like(inside)
     target &= ~inside
     zi = np.where(inside, z, np.inf)
     start = np.unravel_index(int(np.argmin(zi)), zi.shape)
     return drains_onto(z, start, target, ev.grid.res[0], p.snow_flow_reach_m)
+
+
+@dataclass(frozen=True)
+class _GlacierIndex:
+    """The scene's glaciers (metric CRS) with an R-tree, for neighbour questions asked of one glacier."""
+
+    geoms: np.ndarray  # shapely geometries, in glacier order
+    areas_km2: np.ndarray
+    tree: shapely.STRtree
+    span_m: float  # diagonal of the glaciers' extent: no two glaciers are farther apart
+
+    @classmethod
+    def of(cls, geoms: np.ndarray, areas_km2) -> _GlacierIndex:
+        left, bottom, right, top = shapely.total_bounds(geoms)
+        span_m = float(np.hypot(right - left, top - bottom)) if len(geoms) else 0.0
+        return cls(geoms, np.asarray(areas_km2, dtype=float), shapely.STRtree(geoms), span_m)
+
+    def larger_than(self, i: int, near: np.ndarray) -> np.ndarray:
+        """Indices in ``near`` of glaciers other than ``i`` whose area is larger than glacier ``i``'s."""
+        return near[(self.areas_km2[near] > self.areas_km2[i]) & (near != i)]
+
+    def larger_within(self, i: int, distance_m: float) -> np.ndarray:
+        """Indices of the larger glaciers within ``distance_m`` of glacier ``i``."""
+        return self.larger_than(i, self.tree.query(self.geoms[i], predicate="dwithin", distance=distance_m))
+
+    def nearest_larger_m(self, i: int, start_m: float) -> float:
+        """Distance (m) from glacier ``i`` to the nearest glacier of larger area; inf when there is none.
+
+        The index is asked for the larger glaciers within a radius that doubles from ``start_m`` until one is
+        found: every glacier within the radius is returned, so the minimum over them is the exact nearest
+        distance, and the cost is that of the few glaciers near ``i`` rather than of every glacier.
+        """
+        radius_m = max(start_m, 1.0)
+        while True:
+            near = self.larger_within(i, radius_m)
+            if near.size:
+                return float(shapely.distance(self.geoms[i], self.geoms[near]).min())
+            if radius_m > self.span_m:
+                return float("inf")
+            radius_m *= 2.0
+
+    def larger_in_box(self, i: int, box) -> list:
+        """Geometries of the larger glaciers whose envelopes meet ``box``."""
+        return list(self.geoms[self.larger_than(i, self.tree.query(box))])
 
 
 def _persistence(geom, ev: _SnowEvidence) -> list[float | None]:
@@ -675,14 +725,20 @@ def _persistence(geom, ev: _SnowEvidence) -> list[float | None]:
     return out
 
 
+def _flow_targets(index: _GlacierIndex, i: int, prior_geoms: np.ndarray, prior_tree, box) -> list:
+    """What glacier ``i`` may drain onto within ``box``: larger glaciers and prior outlines meeting it."""
+    prior = list(prior_geoms[prior_tree.query(box)]) if prior_tree is not None else []
+    return index.larger_in_box(i, box) + prior
+
+
 def _seasonal_snow(gl, areas, per_glacier, p: ReviewParams, ev: _SnowEvidence) -> list[dict]:
     low_ends = [s["z_p2"] for s, a in zip(per_glacier, areas, strict=True)
                 if a >= p.large_glacier_km2 and s["z_size"]]  # fmt: skip
     ref = float(np.median(low_ends)) if low_ends else None
-    prior_union = shapely.union_all(ev.prior.geometry.to_numpy()) if ev.prior is not None else None
-    prior_geoms = list(ev.prior.geometry) if ev.prior is not None else []
+    prior_geoms = ev.prior.geometry.to_numpy() if ev.prior is not None else np.empty(0, dtype=object)
+    prior_tree = shapely.STRtree(prior_geoms) if ev.prior is not None else None
     geoms = gl.geometry.to_numpy()
-    tree = shapely.STRtree(geoms)
+    index = _GlacierIndex.of(geoms, areas)
     out = []
     for i, (s, a) in enumerate(zip(per_glacier, areas, strict=True)):
         if s["n"] == 0 or s["clean"] / s["n"] < p.snow_min_clean_frac:
@@ -690,12 +746,11 @@ def _seasonal_snow(gl, areas, per_glacier, p: ReviewParams, ev: _SnowEvidence) -
         clean = s["clean"] / s["n"]
         geom = geoms[i]
         # connected to the body of a larger glacier (the index finds the few within reach, not all pairs)
-        near = tree.query(geom, predicate="dwithin", distance=p.snow_isolation_m)
-        if any(j != i and areas[j] > a for j in near):
+        if index.larger_within(i, p.snow_isolation_m).size:
             continue
         outside_prior = None
-        if prior_union is not None:
-            outside_prior = geom.distance(prior_union) > p.snow_isolation_m
+        if prior_tree is not None:  # farther than the isolation distance from every prior outline
+            outside_prior = prior_tree.query(geom, predicate="dwithin", distance=p.snow_isolation_m).size == 0
         persist = [v for v in _persistence(geom, ev) if v is not None] if ev.dates else []
         transient = any(v < p.snow_persist_frac for v in persist)
         persistent = bool(persist) and not transient
@@ -708,9 +763,8 @@ def _seasonal_snow(gl, areas, per_glacier, p: ReviewParams, ev: _SnowEvidence) -
         weak = bool(low) and not persistent and outside_prior is not False
         if not (strong or weak):
             continue
-        bigger = [g for j, g in enumerate(geoms) if j != i and areas[j] > a]
-        dist = min((geom.distance(g) for g in bigger), default=float("inf"))
-        feeds = _flow_connected(geom, bigger + prior_geoms, ev, p)
+        dist = index.nearest_larger_m(i, 2 * p.snow_isolation_m)
+        feeds = _flow_connected(geom, partial(_flow_targets, index, i, prior_geoms, prior_tree), ev, p)
         if feeds:
             continue  # drains onto a glacier: part of its system (avalanche-fed), not seasonal snow
         parts = [f"{100 * clean:.0f} % clean ice", f"nearest larger glacier {dist:.0f} m away"]
