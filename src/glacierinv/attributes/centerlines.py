@@ -161,40 +161,18 @@ def centerlines(
     poly = _largest_polygon(win.geometry)
     if ok.sum() < 2 or poly is None:
         return []
-    # the largest connected part of the glacier on the grid
-    lab, n = ndimage.label(ok, structure=np.ones((3, 3), bool))
-    if n > 1:
-        ok = lab == (np.argmax(np.bincount(lab.ravel())[1:]) + 1)
+    ok = _largest_part(ok)
     z = _smoothed(win.dem_m, ok, p["smooth_sigma_m"] / res)
     rc = _outline_cells(poly, win.grid, ok, res)
     z_out = z[rc[:, 0], rc[:, 1]]
-    order = int(np.clip(np.rint(p["localmax_window_m"] / res), 5, max(np.rint(len(z_out) / 5.0), 5)))
-    heads_idx = _local_maxima(z_out, order) if len(z_out) > 2 * order else np.array([], int)
-    if len(heads_idx) <= 1:
-        heads_idx = np.atleast_1d(_middle_of_extreme(z_out, highest=True))
-    zg = z[ok]
-    high = heads_idx[z_out[heads_idx] > np.percentile(zg, 100.0 / 3.0)]
-    heads_idx = high if len(high) else heads_idx[[np.argmax(z_out[heads_idx])]]
-    area_m2 = ok.sum() * res**2
-    radius_px = min(p["q1_per_m"] * area_m2 + p["q2_m"], p["rmax_m"]) / res + 6.0
     if heads == "highest":
         head_cells = [tuple(rc[_middle_of_extreme(z_out, highest=True)])]
     else:
-        head_cells = _filter_heads([tuple(rc[i]) for i in heads_idx], z, radius_px, ok)
+        head_cells = _kienholz_heads(rc, z_out, z, ok, res_m=res, params=p)
     term = tuple(rc[_middle_of_extreme(z_out, highest=False)])
-    # cost grid (Kienholz et al. 2014 eq. 2), margin cells made costly
-    dis = ndimage.distance_transform_edt(ok)
-    zmin, zmax = float(np.nanmin(zg)), float(np.nanmax(zg))
-    cost = ((dis.max() - dis) / max(dis.max(), 1e-9) * p["f1"]) ** p["a"] + (
-        (z - zmin) / max(zmax - zmin, 1e-9) * p["f2"]
-    ) ** p["b"]
-    ext = ok & ~ndimage.binary_erosion(ok, structure=np.ones((3, 3), bool), border_value=0)
-    if ext.any():
-        cost[ext] = np.nanmax(cost[ext]) * 50.0
-    cost = np.where(ok & np.isfinite(cost), cost, -1.0)  # negative: impassable
     from skimage.graph import MCP_Geometric
 
-    mcp = MCP_Geometric(cost, fully_connected=True)
+    mcp = MCP_Geometric(_route_cost(z, ok, p), fully_connected=True)
     mcp.find_costs([term])
     lines = []
     for h in head_cells:
@@ -207,6 +185,47 @@ def centerlines(
         line = LineString(np.column_stack([xs, ys])).simplify(0.5 * res)
         lines.append(LineString(_chaikin(np.asarray(line.coords))))
     return sorted(lines, key=lambda ln: -ln.length)
+
+
+def _largest_part(ok: np.ndarray) -> np.ndarray:
+    """The largest 8-connected part of the glacier's cells with a valid DEM (the mask itself when one)."""
+    lab, n = ndimage.label(ok, structure=np.ones((3, 3), bool))
+    if n > 1:
+        ok = lab == (np.argmax(np.bincount(lab.ravel())[1:]) + 1)
+    return ok
+
+
+def _kienholz_heads(
+    rc: np.ndarray, z_out: np.ndarray, z: np.ndarray, ok: np.ndarray, *, res_m: float, params: dict
+) -> list[tuple[int, int]]:
+    """Head cells (row, col) after Kienholz et al. (2014): local maxima of the outline elevation ``z_out``
+    (m, at the outline cells ``rc``) above the lower third of the glacier's elevations ``z`` (m), a head
+    dropped within ``R = min(q1·area + q2, r_max) + 6 cells`` of a higher one (cell size ``res_m``, m)."""
+    p = params
+    order = int(np.clip(np.rint(p["localmax_window_m"] / res_m), 5, max(np.rint(len(z_out) / 5.0), 5)))
+    heads_idx = _local_maxima(z_out, order) if len(z_out) > 2 * order else np.array([], int)
+    if len(heads_idx) <= 1:
+        heads_idx = np.atleast_1d(_middle_of_extreme(z_out, highest=True))
+    high = heads_idx[z_out[heads_idx] > np.percentile(z[ok], 100.0 / 3.0)]
+    heads_idx = high if len(high) else heads_idx[[np.argmax(z_out[heads_idx])]]
+    area_m2 = ok.sum() * res_m**2
+    radius_px = min(p["q1_per_m"] * area_m2 + p["q2_m"], p["rmax_m"]) / res_m + 6.0
+    return _filter_heads([tuple(rc[i]) for i in heads_idx], z, radius_px, ok)
+
+
+def _route_cost(z: np.ndarray, ok: np.ndarray, p: dict) -> np.ndarray:
+    """Least-cost routing grid (Kienholz et al. 2014 eq. 2) from the smoothed elevation ``z`` (m): margin
+    cells cost 50× the costliest margin cell; cells off the glacier ``ok`` are −1 (impassable)."""
+    dis = ndimage.distance_transform_edt(ok)
+    zg = z[ok]
+    zmin, zmax = float(np.nanmin(zg)), float(np.nanmax(zg))
+    cost = ((dis.max() - dis) / max(dis.max(), 1e-9) * p["f1"]) ** p["a"] + (
+        (z - zmin) / max(zmax - zmin, 1e-9) * p["f2"]
+    ) ** p["b"]
+    ext = ok & ~ndimage.binary_erosion(ok, structure=np.ones((3, 3), bool), border_value=0)
+    if ext.any():
+        cost[ext] = np.nanmax(cost[ext]) * 50.0
+    return np.where(ok & np.isfinite(cost), cost, -1.0)  # negative: impassable
 
 
 def longest_centerline(win: GlacierWindow, params: dict | None = None) -> LineString | None:
