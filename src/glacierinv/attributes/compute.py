@@ -305,11 +305,33 @@ def attributes_from_windows(
     ids = gdf[id_column].astype(str)
     _geometry_attributes(gdf, debris)
     _warn_area_mismatch(gdf, inputs.attrs["stashed"], ids)
+    records = _window_records(dem_windows, gdf, band_m, min_dem_coverage)
+    rows, hyps, lines, terms = _split_records(records, ids, gdf["area_km2"], band_m)
+    _lines_to_crs(lines, gdf.crs)
+    _set_dem_columns(gdf, rows, terms, dem_source)
+    gdf = _finish_columns(gdf, inputs, id_column, ids, img_source, src_date)
+    hypsometry = pd.DataFrame(hyps, columns=HYPSOMETRY_COLUMNS)
+    if not return_centerlines:
+        return gdf, hypsometry
+    return gdf, hypsometry, _centerlines_frame(lines, gdf.crs)
+
+
+def _window_records(
+    dem_windows, gdf: gpd.GeoDataFrame, band_m: float, min_dem_coverage: float
+) -> Iterable[tuple]:
+    """Each glacier's :func:`_glacier_record`, in order: read in tasks for :func:`compute_attributes`
+    (:class:`_WindowTasks`), else computed lazily from the windows ``dem_windows`` gives."""
+    if isinstance(dem_windows, _WindowTasks):
+        return dem_windows.records(gdf.geometry, complex_groups(gdf), band_m, min_dem_coverage)
+    return (_glacier_record(win, band_m, min_dem_coverage) for win in dem_windows(gdf.geometry))
+
+
+def _split_records(
+    records: Iterable[tuple], ids: pd.Series, areas_km2: pd.Series, band_m: float
+) -> tuple[list[dict], list[dict], list[dict], list[tuple]]:
+    """(statistics rows, hypsometry rows, flowline rows with their window CRS, (terminus, CRS) pairs) of the
+    glaciers' records; a glacier with too little DEM is logged. ``areas_km2``: glacier areas (km²)."""
     rows, hyps, lines, terms = [], [], [], []
-    if isinstance(dem_windows, _WindowTasks):  # compute_attributes: the windows are read in tasks
-        records = dem_windows.records(gdf.geometry, complex_groups(gdf), band_m, min_dem_coverage)
-    else:
-        records = (_glacier_record(win, band_m, min_dem_coverage) for win in dem_windows(gdf.geometry))
     for i, (stats, line, bands, term, crs) in enumerate(records):
         terms.append((term, crs))
         if stats["zmin_m"] is None:
@@ -323,23 +345,26 @@ def attributes_from_windows(
         rows.append(stats)
         for b, share in bands:
             hyps.append({"glac_id": ids[i], "band_min_m": b, "band_max_m": b + band_m, "share_permille": int(share),
-                         "area_km2": float(gdf["area_km2"].iloc[i]) * share / 1000.0})  # fmt: skip
-    _lines_to_crs(lines, gdf.crs)
+                         "area_km2": float(areas_km2.iloc[i]) * share / 1000.0})  # fmt: skip
+    return rows, hyps, lines, terms
+
+
+def _set_dem_columns(gdf: gpd.GeoDataFrame, rows: list[dict], terms: list[tuple], dem_source) -> None:
+    """Terminus longitude/latitude (°), the DEM statistics rows and ``dem_source`` of each glacier (in place)."""
     gdf["termlon"], gdf["termlat"] = _points_lonlat(terms)
     stats_df = pd.DataFrame(rows)
     for col in stats_df.columns:
         gdf[col] = stats_df[col].to_numpy()
     gdf["dem_source"] = dem_source
-    gdf = _finish_columns(gdf, inputs, id_column, ids, img_source, src_date)
-    hypsometry = pd.DataFrame(hyps, columns=HYPSOMETRY_COLUMNS)
-    if not return_centerlines:
-        return gdf, hypsometry
-    centerlines = gpd.GeoDataFrame(
+
+
+def _centerlines_frame(lines: list[dict], crs) -> gpd.GeoDataFrame:
+    """The centerlines layer (glac_id, lmax_m, geometry) in ``crs`` from the flowline rows."""
+    return gpd.GeoDataFrame(
         lines or {"glac_id": [], "lmax_m": []},
         geometry=[r["geometry"] for r in lines] if lines else [],
-        crs=gdf.crs,
+        crs=crs,
     )
-    return gdf, hypsometry, centerlines
 
 
 def glacier_dem_attributes(
