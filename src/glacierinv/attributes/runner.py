@@ -61,13 +61,39 @@ def attributes_with_uncertainty(
     Returns ``(glaciers, hypsometry, centerlines, uncertainty_totals)``. Used by the stage and by the
     manual-edit workflow on changed units, so both compute the same attributes.
     """
-    from glacierinv.attributes import compute_attributes
     from glacierinv.attributes.uncertainty import buffer_uncertainty
+
+    glaciers, hypsometry, centerlines = _dem_attributes(cfg, units, debris, id_column, allow_overlaps)
+    run_dir = Path(run_dir) if run_dir is not None else None
+    source_tif = existing(run_dir / RunFolder.SOURCE) if run_dir is not None else None
+    proba_tif = existing(run_dir / RunFolder.PROBA) if run_dir is not None else None
+    if run_dir is not None and len(glaciers):
+        glaciers["term_type"] = _term_types(cfg, glaciers, run_dir)
+    if source_tif is not None:
+        from glacierinv.attributes.sources import image_source_per_glacier
+
+        glaciers["img_source"] = image_source_per_glacier(glaciers, source_tif, cfg.inputs.img_source)
+    totals: dict[str, Any] = {}
+    if pixel_size_m is not None:
+        glaciers, totals = buffer_uncertainty(
+            glaciers, debris, pixel_size_m=pixel_size_m, buffer_px=cfg.assess.buffer_px
+        )
+    if proba_tif is not None:
+        _insert_probability_range(cfg, glaciers, proba_tif)
+    if run_dir is not None:
+        glaciers = _glacier_types(cfg, run_dir, glaciers)
+    return glaciers, hypsometry, centerlines, totals
+
+
+def _dem_attributes(cfg, units: gpd.GeoDataFrame, debris: gpd.GeoDataFrame, id_column: str | None,
+                    allow_overlaps: bool) -> tuple[gpd.GeoDataFrame, Any, Any]:  # fmt: skip
+    """(glaciers, hypsometry, centerlines) of ``units`` on the run's DEM with the run's settings."""
+    from glacierinv.attributes import compute_attributes
 
     kwargs = {"id_column": id_column} if id_column is not None else {}
     if allow_overlaps:
         kwargs["allow_overlaps"] = True
-    glaciers, hypsometry, centerlines = compute_attributes(
+    return compute_attributes(
         units,
         cfg.input_path("dem"),
         debris=debris,
@@ -79,38 +105,30 @@ def attributes_with_uncertainty(
         return_centerlines=True,
         **kwargs,
     )
-    run_dir = Path(run_dir) if run_dir is not None else None
-    source_tif = existing(run_dir / RunFolder.SOURCE) if run_dir is not None else None
-    proba_tif = existing(run_dir / RunFolder.PROBA) if run_dir is not None else None
-    if run_dir is not None and len(glaciers):
-        from glacierinv.attributes.terminus import terminus_types
 
-        glaciers["term_type"], _ = terminus_types(
-            glaciers,
-            cfg.input_path("dem"),
-            grid_path=run_dir / RunFolder.CLASSES,
-            stack_path=_if_exists(run_dir / RunFolder.STACK),
-            masks_path=_if_exists(run_dir / RunFolder.MASKS),
-        )
-    if source_tif is not None:
-        from glacierinv.attributes.sources import image_source_per_glacier
 
-        glaciers["img_source"] = image_source_per_glacier(glaciers, source_tif, cfg.inputs.img_source)
-    totals: dict[str, Any] = {}
-    if pixel_size_m is not None:
-        glaciers, totals = buffer_uncertainty(
-            glaciers, debris, pixel_size_m=pixel_size_m, buffer_px=cfg.assess.buffer_px
-        )
-    if proba_tif is not None:
-        from glacierinv.attributes.proba_range import probability_area_range
-        from glacierinv.attributes.uncertainty import _insert_after
+def _term_types(cfg, glaciers: gpd.GeoDataFrame, run_dir: Path) -> np.ndarray:
+    """RGI 7 ``term_type`` codes of the glaciers from the run's classes grid, stack and masks (when present)."""
+    from glacierinv.attributes.terminus import terminus_types
 
-        a25, a75 = probability_area_range(glaciers, proba_tif, block_px=cfg.runtime.block_px)
-        _insert_after(glaciers, "area_p75_km2", a75, "area_unc_km2")
-        _insert_after(glaciers, "area_p25_km2", a25, "area_unc_km2")
-    if run_dir is not None:
-        glaciers = _glacier_types(cfg, run_dir, glaciers)
-    return glaciers, hypsometry, centerlines, totals
+    codes, _ = terminus_types(
+        glaciers,
+        cfg.input_path("dem"),
+        grid_path=run_dir / RunFolder.CLASSES,
+        stack_path=_if_exists(run_dir / RunFolder.STACK),
+        masks_path=_if_exists(run_dir / RunFolder.MASKS),
+    )
+    return codes
+
+
+def _insert_probability_range(cfg, glaciers: gpd.GeoDataFrame, proba_tif: Path) -> None:
+    """``area_p25_km2`` / ``area_p75_km2`` (km²) from the class probabilities, after ``area_unc_km2`` (in place)."""
+    from glacierinv.attributes.proba_range import probability_area_range
+    from glacierinv.attributes.uncertainty import _insert_after
+
+    a25, a75 = probability_area_range(glaciers, proba_tif, block_px=cfg.runtime.block_px)
+    _insert_after(glaciers, "area_p75_km2", a75, "area_unc_km2")
+    _insert_after(glaciers, "area_p25_km2", a25, "area_unc_km2")
 
 
 def _if_exists(path: Path) -> Path | None:
