@@ -350,7 +350,7 @@ def _split_records(
 
 
 def _set_dem_columns(gdf: gpd.GeoDataFrame, rows: list[dict], terms: list[tuple], dem_source) -> None:
-    """Terminus longitude/latitude (°), the DEM statistics rows and ``dem_source`` of each glacier (in place)."""
+    """Terminus longitude/latitude (°), DEM statistics and ``dem_source`` of each glacier (in place)."""
     gdf["termlon"], gdf["termlat"] = _points_lonlat(terms)
     stats_df = pd.DataFrame(rows)
     for col in stats_df.columns:

@@ -108,7 +108,7 @@ def _dem_attributes(cfg, units: gpd.GeoDataFrame, debris: gpd.GeoDataFrame, id_c
 
 
 def _term_types(cfg, glaciers: gpd.GeoDataFrame, run_dir: Path) -> np.ndarray:
-    """RGI 7 ``term_type`` codes of the glaciers from the run's classes grid, stack and masks (when present)."""
+    """RGI 7 ``term_type`` codes of the glaciers from the run's classes grid, stack and masks (if present)."""
     from glacierinv.attributes.terminus import terminus_types
 
     codes, _ = terminus_types(
@@ -122,7 +122,8 @@ def _term_types(cfg, glaciers: gpd.GeoDataFrame, run_dir: Path) -> np.ndarray:
 
 
 def _insert_probability_range(cfg, glaciers: gpd.GeoDataFrame, proba_tif: Path) -> None:
-    """``area_p25_km2`` / ``area_p75_km2`` (km²) from the class probabilities, after ``area_unc_km2`` (in place)."""
+    """``area_p25_km2`` / ``area_p75_km2`` (km²) from the class probabilities, after ``area_unc_km2``
+    (in place)."""
     from glacierinv.attributes.proba_range import probability_area_range
     from glacierinv.attributes.uncertainty import _insert_after
 

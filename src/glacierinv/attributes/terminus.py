@@ -112,28 +112,58 @@ def terminus_type(
         return TERM_UNKNOWN, "empty outline"
     seen = np.ones_like(inside) if seen is None else np.asarray(seen, bool)
     in_image = np.ones_like(inside) if in_image is None else np.asarray(in_image, bool)
-    padded = np.pad(inside, 1)
-    margin = (padded & ~ndimage.binary_erosion(padded))[1:-1, 1:-1]
-    zm = np.where(margin & np.isfinite(z_m), z_m, np.nan)
-    if not np.isfinite(zm).any():
+    terminus, zmin = _lowest_margin(inside, z_m, p.terminus_band_m)
+    if terminus is None:
         return TERM_UNKNOWN, "no DEM on the outline"
-    zmin = float(np.nanmin(zm))
-    terminus = np.isfinite(zm) & (zm <= zmin + p.terminus_band_m)
-    del zm, padded, margin  # window-sized (a unit of a large complex spans most of the scene)
     touch_px = max(1, int(round(p.touch_m / pixel_m)))
     if (terminus & _near_image_edge(in_image, touch_px)).any():
         return TERM_UNKNOWN, f"terminus (lowest {zmin:.0f} m) reaches the image edge or nodata"
     front = ndimage.binary_dilation(terminus, iterations=touch_px) & ~inside
-    n_front = int(front.sum())
-    if n_front == 0:
+    if not front.any():
         return TERM_UNKNOWN, "terminus has no surroundings in the image"
+    return _lake_or_land(
+        terminus, front, water, seen, inside, zmin_m=zmin, pixel_m=pixel_m, touch_px=touch_px, params=p
+    )
+
+
+def _lowest_margin(inside: np.ndarray, z_m: np.ndarray, band_m: float) -> tuple[np.ndarray | None, float]:
+    """(terminus, lowest margin elevation in m): the margin pixels of ``inside`` (next to a pixel outside)
+    within ``band_m`` metres of the lowest margin elevation; (None, NaN) when no margin pixel has a DEM.
+    The window-sized intermediates are freed on return (a unit of a large complex spans most of the scene)."""
+    padded = np.pad(inside, 1)
+    margin = (padded & ~ndimage.binary_erosion(padded))[1:-1, 1:-1]
+    zm = np.where(margin & np.isfinite(z_m), z_m, np.nan)
+    if not np.isfinite(zm).any():
+        return None, float("nan")
+    zmin = float(np.nanmin(zm))
+    return np.isfinite(zm) & (zm <= zmin + band_m), zmin
+
+
+def _lake_or_land(
+    terminus: np.ndarray,
+    front: np.ndarray,
+    water: np.ndarray | None,
+    seen: np.ndarray,
+    inside: np.ndarray,
+    *,
+    zmin_m: float,
+    pixel_m: float,
+    touch_px: int,
+    params: TerminusParams,
+) -> tuple[int, str]:
+    """The decision of :func:`terminus_type` once the terminus has a front: 9 without ``water``; lake (2)
+    when enough terminus pixels lie within ``touch_px`` pixels of a lake seen outside the glacier, else 9
+    when the front is mostly hidden (not ``seen``), else land (0); with its one-line evidence (``zmin_m``:
+    lowest margin elevation, m; ``pixel_m``: pixel size, m)."""
+    p = params
     if water is None:
         return TERM_UNKNOWN, "no water information (no green/NIR bands, no water mask)"
     lakes = _large_bodies(np.asarray(water, bool) & seen & ~inside, p.min_lake_m2, pixel_m)
+    n_front = int(front.sum())
     n_term = int(terminus.sum())
     wet = int((terminus & ndimage.binary_dilation(lakes, iterations=touch_px)).sum()) if lakes.any() else 0
     hidden = int((front & ~seen).sum())
-    where = f"lowest margin {zmin:.0f} m, {n_term} px within {p.terminus_band_m:g} m of it"
+    where = f"lowest margin {zmin_m:.0f} m, {n_term} px within {p.terminus_band_m:g} m of it"
     if wet >= p.min_contact_frac * n_term:
         return TERM_LAKE, f"{100 * wet / n_term:.0f} % of the terminus touches water ({where})"
     if hidden > p.max_hidden_frac * n_front:
