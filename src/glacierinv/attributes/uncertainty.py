@@ -154,39 +154,68 @@ def buffer_uncertainty(
         ``debris_unc_pct``, ``n_glaciers``, ``n_complexes``, ``n_debris``, ``buffer_px``,
         ``pixel_size_m``, ``buffer_m``. Percentages are relative to the total area (``None`` if zero).
     """
+    _check_inputs(glaciers, pixel_size_m, buffer_px)
+    buffer_m = float(pixel_size_m) * float(buffer_px)
+    out = glaciers.copy()
+    totals: dict[str, Any] = {
+        "method": "buffer (A(+d) - A(-d)) / 2 per complex, shared divides counted once",
+        "buffer_px": float(buffer_px),
+        "pixel_size_m": float(pixel_size_m),
+        "buffer_m": buffer_m,
+        "n_glaciers": int(len(glaciers)),
+    }
+    glac_m, per, glacier_totals = _glacier_uncertainty(glaciers, buffer_m)
+    _insert_after(out, "area_unc_km2", per, "area_km2")
+    totals.update(glacier_totals)
+    per_glacier, debris_totals = _debris_uncertainty(debris, glac_m, len(glaciers), buffer_m)
+    _insert_after(out, "debris_unc_km2", per_glacier, "debris_km2")
+    totals.update(debris_totals)
+    if debris is not None and id_column not in glaciers.columns:
+        log.info("glaciers have no '%s' column; uncertainties are per row", id_column)
+    return out, totals
+
+
+def _check_inputs(glaciers: gpd.GeoDataFrame, pixel_size_m: float, buffer_px: float) -> None:
+    """Refuse (``InputError``) a pixel size (m) that is not positive, a negative buffer (px), outlines
+    without a CRS."""
     if not np.isfinite(pixel_size_m) or pixel_size_m <= 0:
         raise InputError(f"pixel size must be a positive number of metres, got {pixel_size_m}")
     if not np.isfinite(buffer_px) or buffer_px < 0:
         raise InputError(f"buffer must be a non-negative number of pixels, got {buffer_px}")
     if glaciers.crs is None:
         raise InputError("glacier outlines have no CRS", fix="Assign one and save again")
-    buffer_m = float(pixel_size_m) * float(buffer_px)
-    out = glaciers.copy()
-    n_glac = len(glaciers)
-    totals: dict[str, Any] = {
-        "method": "buffer (A(+d) - A(-d)) / 2 per complex, shared divides counted once",
-        "buffer_px": float(buffer_px),
-        "pixel_size_m": float(pixel_size_m),
-        "buffer_m": buffer_m,
-        "n_glaciers": int(n_glac),
-    }
-    if n_glac:
+
+
+def _glacier_uncertainty(
+    glaciers: gpd.GeoDataFrame, buffer_m: float
+) -> tuple[gpd.GeoDataFrame, np.ndarray, dict[str, Any]]:
+    """(glaciers in a metric CRS, per-glacier uncertainty km², glacier totals) of the outlines buffered by
+    ``buffer_m`` metres; the input itself, no values and zero totals when there is no glacier."""
+    if len(glaciers):
         glac_m = to_metric(glaciers)
         per, total, n_cplx = polygon_buffer_uncertainty_km2(glac_m.geometry, buffer_m)
         area = float(area_km2(glaciers).sum())
     else:
         glac_m, per, total, n_cplx, area = glaciers, np.zeros(0), 0.0, 0, 0.0
-    _insert_after(out, "area_unc_km2", per, "area_km2")
-    totals.update(
-        glacier_area_km2=area,
-        glacier_unc_km2=total,
-        glacier_unc_pct=100 * total / area if area > 0 else None,
-        n_complexes=int(n_cplx),
-    )
+    totals = {
+        "glacier_area_km2": area,
+        "glacier_unc_km2": total,
+        "glacier_unc_pct": 100 * total / area if area > 0 else None,
+        "n_complexes": int(n_cplx),
+    }
+    return glac_m, per, totals
+
+
+def _debris_uncertainty(
+    debris: gpd.GeoDataFrame | None, glac_m: gpd.GeoDataFrame, n_glac: int, buffer_m: float
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """(per-glacier debris uncertainty km², debris totals) of the non-empty debris polygons buffered by
+    ``buffer_m`` metres, shared among the ``n_glac`` metric glaciers ``glac_m`` by overlap area; NaN per
+    glacier and null totals without a debris layer."""
     if debris is None:
-        _insert_after(out, "debris_unc_km2", np.full(n_glac, np.nan), "debris_km2")
-        totals.update(debris_area_km2=None, debris_unc_km2=None, debris_unc_pct=None, n_debris=None)
-        return out, totals
+        return np.full(n_glac, np.nan), dict.fromkeys(
+            ("debris_area_km2", "debris_unc_km2", "debris_unc_pct", "n_debris"), None
+        )
     if debris.crs is None:
         raise InputError("debris outlines have no CRS", fix="Assign one and save again")
     debris = debris[debris.geometry.notna() & ~debris.geometry.is_empty]
@@ -201,16 +230,13 @@ def buffer_uncertainty(
         per_glacier, lost = _allocate_to_glaciers(deb_m, glac_m, d_per)
         if lost > 0:
             log.warning("%.4f km² of debris uncertainty lies outside every glacier (counted in totals)", lost)
-    _insert_after(out, "debris_unc_km2", per_glacier, "debris_km2")
-    totals.update(
-        debris_area_km2=d_area,
-        debris_unc_km2=d_total,
-        debris_unc_pct=100 * d_total / d_area if d_area > 0 else None,
-        n_debris=int(len(debris)),
-    )
-    if id_column not in glaciers.columns:
-        log.info("glaciers have no '%s' column; uncertainties are per row", id_column)
-    return out, totals
+    totals = {
+        "debris_area_km2": d_area,
+        "debris_unc_km2": d_total,
+        "debris_unc_pct": 100 * d_total / d_area if d_area > 0 else None,
+        "n_debris": int(len(debris)),
+    }
+    return per_glacier, totals
 
 
 def _insert_after(gdf: gpd.GeoDataFrame, name: str, values: np.ndarray, after: str) -> None:
