@@ -69,3 +69,21 @@ def test_oetztal_rgi5_lmax_with_its_own_definition(shared_data):
     rgi = rgi[~rgi.RGIId.str.contains("_d0")]
     err = centerline_lengths_m(rgi, d / "srtm_oetztal.tif", heads="highest") / rgi.Lmax.to_numpy() - 1
     assert np.median(np.abs(err)) <= 0.05
+
+
+def test_route_cost_margin_costly_outside_impassable():
+    """_route_cost: margin cells cost 50× the costliest margin cell before the penalty, cells off the
+    glacier are −1 (impassable), the interior keeps Kienholz's eq. 2 cost (lowest at the far-from-margin,
+    low cells)."""
+    from glacierinv.attributes.centerlines import KIENHOLZ, _route_cost
+
+    ok = np.zeros((9, 9), bool)
+    ok[1:8, 1:8] = True
+    z = np.where(ok, np.linspace(3000, 2000, 9)[:, None] * np.ones((1, 9)), np.nan)
+    cost = _route_cost(z, ok, KIENHOLZ)
+    assert (cost[~ok] == -1.0).all()
+    margin = ok.copy()
+    margin[2:7, 2:7] = False
+    assert np.allclose(cost[margin], cost[margin].max())  # all margin cells at the same penalty
+    assert cost[margin].max() > 49 * cost[2:7, 2:7].max()
+    assert (cost[ok & ~margin] > 0).all()

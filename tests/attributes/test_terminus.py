@@ -241,3 +241,19 @@ def test_dem_in_feet_gives_the_codes_and_evidence_of_metres(tmp_path):
     assert got[1] == want[1] and "lowest margin 922 m" in want[1][0]
     raw = terminus_types(gdf, feet, grid_path=stack, stack_path=stack)  # no unit given: taken as metres
     assert raw[1] != want[1]
+
+
+def test_lowest_margin_is_the_margin_band_above_its_lowest_pixel():
+    """_lowest_margin: only margin pixels (not interior ones, however low) within the band count; the
+    lowest margin elevation is returned with them, (None, NaN) without DEM on the margin."""
+    from glacierinv.attributes.terminus import _lowest_margin
+
+    inside = np.zeros((7, 7), bool)
+    inside[1:6, 1:6] = True
+    z = np.full((7, 7), 100.0)
+    z[3, 3] = 0.0  # interior: not on the margin
+    z[5, 1:6] = [50.0, 55.0, 61.0, 90.0, 52.0]  # bottom margin row
+    terminus, zmin = _lowest_margin(inside, z, 10.0)
+    assert zmin == 50.0
+    assert sorted(zip(*np.nonzero(terminus), strict=True)) == [(5, 1), (5, 2), (5, 5)]
+    assert _lowest_margin(inside, np.where(inside & (z > 1), np.nan, z), 10.0)[0] is None
