@@ -258,26 +258,53 @@ def validate_edits(
     px_m2 = pixel_m * pixel_m
     gl = _clean_polygons(glaciers, "glaciers", "outline_id", repairs)
     if extent is not None and len(gl):
-        box = shapely.box(*extent)
-        clipped = []
-        for i, g in enumerate(gl.geometry):
-            if box.contains(g):
-                clipped.append(g)
-                continue
-            inside = g.intersection(box)  # repaired (if ever invalid) by _clean_polygons below
-            repairs.append(_repair("glaciers", _label(gl.iloc[i], i, "outline_id"), "clipped_to_scene",
-                                   f"{g.area - inside.area:.0f} m² outside the mapped scene removed"))  # fmt: skip
-            clipped.append(inside)
-        gl = _clean_polygons(gl.set_geometry(clipped), "glaciers", "outline_id", repairs)
+        gl = _clip_to_scene(gl, extent, repairs)
     gl = _remove_overlaps(gl, "glaciers", "outline_id", 0.01 * px_m2, repairs)
     if len(gl):
-        a = area_km2(gl)
-        small = a < min_area_km2
-        for i in np.flatnonzero(small):
-            repairs.append(_repair("glaciers", _label(gl.iloc[i], i, "outline_id"), "dropped_below_min_area",
-                                   f"{a[i]:.5f} km² < {min_area_km2:g} km²"))  # fmt: skip
-        gl = gl[~small].reset_index(drop=True)
+        gl = _drop_below_min_area(gl, min_area_km2, repairs)
     deb = _clean_polygons(debris, "debris", "debris_id", repairs)
+    out_deb = _clip_debris_to_glaciers(deb, gl, px_m2, repairs)
+    out_deb = _remove_overlaps(out_deb, "debris", "debris_id", 0.01 * px_m2, repairs)
+    return (
+        gl.reset_index(drop=True),
+        out_deb.reset_index(drop=True),
+        pd.DataFrame(repairs, columns=REPAIR_COLUMNS),
+    )
+
+
+def _clip_to_scene(
+    gl: gpd.GeoDataFrame, extent: tuple[float, float, float, float], repairs: list[dict]
+) -> gpd.GeoDataFrame:
+    """Glaciers clipped to the mapped scene ``extent`` (left, bottom, right, top; CRS units), each clip
+    reported with the area removed (m²), the clipped geometries cleaned again."""
+    box = shapely.box(*extent)
+    clipped = []
+    for i, g in enumerate(gl.geometry):
+        if box.contains(g):
+            clipped.append(g)
+            continue
+        inside = g.intersection(box)  # repaired (if ever invalid) by _clean_polygons below
+        repairs.append(_repair("glaciers", _label(gl.iloc[i], i, "outline_id"), "clipped_to_scene",
+                               f"{g.area - inside.area:.0f} m² outside the mapped scene removed"))  # fmt: skip
+        clipped.append(inside)
+    return _clean_polygons(gl.set_geometry(clipped), "glaciers", "outline_id", repairs)
+
+
+def _drop_below_min_area(gl: gpd.GeoDataFrame, min_area_km2: float, repairs: list[dict]) -> gpd.GeoDataFrame:
+    """Glaciers whose ellipsoidal area is at least ``min_area_km2``; each dropped one reported."""
+    a = area_km2(gl)
+    small = a < min_area_km2
+    for i in np.flatnonzero(small):
+        repairs.append(_repair("glaciers", _label(gl.iloc[i], i, "outline_id"), "dropped_below_min_area",
+                               f"{a[i]:.5f} km² < {min_area_km2:g} km²"))  # fmt: skip
+    return gl[~small].reset_index(drop=True)
+
+
+def _clip_debris_to_glaciers(
+    deb: gpd.GeoDataFrame, gl: gpd.GeoDataFrame, px_m2: float, repairs: list[dict]
+) -> gpd.GeoDataFrame:
+    """Debris clipped to the glacier(s) it lies on, one row per part with that glacier's ``outline_id``;
+    parts under one pixel (``px_m2``, m²) dropped, debris off every glacier dropped, each reported."""
     rows = []
     if len(deb) and len(gl):
         tree = shapely.STRtree(gl.geometry.to_numpy())
@@ -307,13 +334,7 @@ def validate_edits(
             repairs.append(
                 _repair("debris", _label(row, i, "debris_id"), "dropped_debris_outside", "no glacier left")
             )
-    out_deb = gpd.GeoDataFrame(rows, geometry="geometry", crs=gl.crs) if rows else _empty_debris(gl.crs)
-    out_deb = _remove_overlaps(out_deb, "debris", "debris_id", 0.01 * px_m2, repairs)
-    return (
-        gl.reset_index(drop=True),
-        out_deb.reset_index(drop=True),
-        pd.DataFrame(repairs, columns=REPAIR_COLUMNS),
-    )
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=gl.crs) if rows else _empty_debris(gl.crs)
 
 
 def _empty_debris(crs) -> gpd.GeoDataFrame:
