@@ -26,7 +26,6 @@ KNOWN_LONG: dict[str, int] = {
     "glacierinv.attributes.runner.attributes_with_uncertainty": 75,
     "glacierinv.attributes.terminus.terminus_type": 74,
     "glacierinv.attributes.uncertainty.buffer_uncertainty": 91,
-    "glacierinv.outlines.review.flag_for_review": 104,
 }
 
 
