@@ -145,6 +145,25 @@ def test_repair_debris_clipped_and_dropped():
     assert d["outline_id"].iloc[0] == "G1"
 
 
+def test_repair_debris_sliver_and_no_glacier_left():
+    _, y0, x1, _ = A.bounds  # G1; debris parts on a glacier smaller than one pixel (4 m²) are dropped
+    deb = gdf([
+        {"debris_id": "D1", "outline_id": "G1", "geometry": box_px(99, 10, 120, 40)},  # 1 px × 30 px kept
+        {"debris_id": "D2", "outline_id": "G1", "geometry": box_px(99, 99, 120, 120)},  # exactly 1 px kept
+        {"debris_id": "D3", "outline_id": "G1", "geometry": shapely.box(x1 - 1.5, y0 - 10, x1 + 20, y0 + 1)},  # 1.5 m²
+    ])  # fmt: skip
+    _, d, rep = _repairs([{"outline_id": "G1", "geometry": A}], deb)
+    assert dict(zip(rep["feature"], rep["repair"], strict=True)) == {
+        "D1": "clipped_to_glacier",
+        "D2": "clipped_to_glacier",
+        "D3": "dropped_debris_outside",
+    }
+    assert sorted(d.geometry.area) == [4.0, 30 * 4.0]
+    # every glacier below the minimum area: all debris is dropped as having no glacier left
+    _, d, rep = _repairs([{"outline_id": "G1", "geometry": box_px(400, 400, 420, 420)}], deb)
+    assert d.empty and list(rep["detail"][rep["layer"] == "debris"]) == ["no glacier left"] * 3
+
+
 def test_repair_clip_to_scene():
     gl, _, rep = _repairs([{"outline_id": "G1", "geometry": A}], None)
     gl2, _, rep2 = validate_edits(gl.assign(reason=None), AUTO_DEBRIS, min_area_km2=0.005, pixel_m=2.0,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import rasterio
 
-from glacierinv.outlines.review import REASONS, ReviewParams, flag_for_review
+from glacierinv.errors import InputError
+from glacierinv.outlines.review import REASONS, REVIEW_COLUMNS, ReviewParams, flag_for_review
 from glacierinv.taskmap import using
 from tests.outlines._scene import box_px, gdf, write
 from tests.shuffled_cluster import ShuffledCluster
@@ -144,6 +146,21 @@ def test_optional_rasters_skip_their_flags(scene):
     glaciers, debris, paths = scene
     flags = flag_for_review(glaciers, debris, classes_path=paths["classes_path"])
     assert set(flags["reason"]) == {"internal_hole", "small_polygon", "fragmented_debris"}
+
+
+def test_no_glaciers_missing_ids_and_geographic_grid(scene, tmp_path):
+    glaciers, debris, paths = scene
+    none = flag_for_review(glaciers.iloc[:0].to_crs(4326), debris, **paths)
+    assert none.empty and list(none.columns) == [*REVIEW_COLUMNS, "geometry"] and none.crs.to_epsg() == 4326
+    with pytest.raises(InputError, match="outline_id"):
+        flag_for_review(glaciers.drop(columns="outline_id"), debris, **paths)
+    geographic = tmp_path / "classes_4326.tif"
+    with rasterio.open(paths["classes_path"]) as ds:
+        profile, arr = ds.profile, ds.read()
+    with rasterio.open(geographic, "w", **{**profile, "crs": "EPSG:4326"}) as ds:
+        ds.write(arr)
+    with pytest.raises(InputError, match="metric"):  # checked before anything else, even without glaciers
+        flag_for_review(glaciers.iloc[:0], debris, classes_path=geographic)
 
 
 def test_reprojected_outlines_come_back_in_their_crs(scene):

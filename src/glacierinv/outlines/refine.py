@@ -34,6 +34,7 @@ from shapely import wkt as shapely_wkt
 from glacierinv.errors import InputError
 from glacierinv.geometry import area_km2, polygon_parts, repair_polygons, valid_polygonal
 from glacierinv.io.atomic import atomic_path, refuse_overwrite
+from glacierinv.io.grid import Grid
 from glacierinv.io.vector import list_layers, read_vector, write_layers
 from glacierinv.pipeline.runfolder import RunFolder
 
@@ -258,26 +259,53 @@ def validate_edits(
     px_m2 = pixel_m * pixel_m
     gl = _clean_polygons(glaciers, "glaciers", "outline_id", repairs)
     if extent is not None and len(gl):
-        box = shapely.box(*extent)
-        clipped = []
-        for i, g in enumerate(gl.geometry):
-            if box.contains(g):
-                clipped.append(g)
-                continue
-            inside = g.intersection(box)  # repaired (if ever invalid) by _clean_polygons below
-            repairs.append(_repair("glaciers", _label(gl.iloc[i], i, "outline_id"), "clipped_to_scene",
-                                   f"{g.area - inside.area:.0f} m² outside the mapped scene removed"))  # fmt: skip
-            clipped.append(inside)
-        gl = _clean_polygons(gl.set_geometry(clipped), "glaciers", "outline_id", repairs)
+        gl = _clip_to_scene(gl, extent, repairs)
     gl = _remove_overlaps(gl, "glaciers", "outline_id", 0.01 * px_m2, repairs)
     if len(gl):
-        a = area_km2(gl)
-        small = a < min_area_km2
-        for i in np.flatnonzero(small):
-            repairs.append(_repair("glaciers", _label(gl.iloc[i], i, "outline_id"), "dropped_below_min_area",
-                                   f"{a[i]:.5f} km² < {min_area_km2:g} km²"))  # fmt: skip
-        gl = gl[~small].reset_index(drop=True)
+        gl = _drop_below_min_area(gl, min_area_km2, repairs)
     deb = _clean_polygons(debris, "debris", "debris_id", repairs)
+    out_deb = _clip_debris_to_glaciers(deb, gl, px_m2, repairs)
+    out_deb = _remove_overlaps(out_deb, "debris", "debris_id", 0.01 * px_m2, repairs)
+    return (
+        gl.reset_index(drop=True),
+        out_deb.reset_index(drop=True),
+        pd.DataFrame(repairs, columns=REPAIR_COLUMNS),
+    )
+
+
+def _clip_to_scene(
+    gl: gpd.GeoDataFrame, extent: tuple[float, float, float, float], repairs: list[dict]
+) -> gpd.GeoDataFrame:
+    """Glaciers clipped to the mapped scene ``extent`` (left, bottom, right, top; CRS units), each clip
+    reported with the area removed (m²), the clipped geometries cleaned again."""
+    box = shapely.box(*extent)
+    clipped = []
+    for i, g in enumerate(gl.geometry):
+        if box.contains(g):
+            clipped.append(g)
+            continue
+        inside = g.intersection(box)  # repaired (if ever invalid) by _clean_polygons below
+        repairs.append(_repair("glaciers", _label(gl.iloc[i], i, "outline_id"), "clipped_to_scene",
+                               f"{g.area - inside.area:.0f} m² outside the mapped scene removed"))  # fmt: skip
+        clipped.append(inside)
+    return _clean_polygons(gl.set_geometry(clipped), "glaciers", "outline_id", repairs)
+
+
+def _drop_below_min_area(gl: gpd.GeoDataFrame, min_area_km2: float, repairs: list[dict]) -> gpd.GeoDataFrame:
+    """Glaciers whose ellipsoidal area is at least ``min_area_km2``; each dropped one reported."""
+    a = area_km2(gl)
+    small = a < min_area_km2
+    for i in np.flatnonzero(small):
+        repairs.append(_repair("glaciers", _label(gl.iloc[i], i, "outline_id"), "dropped_below_min_area",
+                               f"{a[i]:.5f} km² < {min_area_km2:g} km²"))  # fmt: skip
+    return gl[~small].reset_index(drop=True)
+
+
+def _clip_debris_to_glaciers(
+    deb: gpd.GeoDataFrame, gl: gpd.GeoDataFrame, px_m2: float, repairs: list[dict]
+) -> gpd.GeoDataFrame:
+    """Debris clipped to the glacier(s) it lies on, one row per part with that glacier's ``outline_id``;
+    parts under one pixel (``px_m2``, m²) dropped, debris off every glacier dropped, each reported."""
     rows = []
     if len(deb) and len(gl):
         tree = shapely.STRtree(gl.geometry.to_numpy())
@@ -307,13 +335,7 @@ def validate_edits(
             repairs.append(
                 _repair("debris", _label(row, i, "debris_id"), "dropped_debris_outside", "no glacier left")
             )
-    out_deb = gpd.GeoDataFrame(rows, geometry="geometry", crs=gl.crs) if rows else _empty_debris(gl.crs)
-    out_deb = _remove_overlaps(out_deb, "debris", "debris_id", 0.01 * px_m2, repairs)
-    return (
-        gl.reset_index(drop=True),
-        out_deb.reset_index(drop=True),
-        pd.DataFrame(repairs, columns=REPAIR_COLUMNS),
-    )
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=gl.crs) if rows else _empty_debris(gl.crs)
 
 
 def _empty_debris(crs) -> gpd.GeoDataFrame:
@@ -527,24 +549,10 @@ def refine_outlines(
     now
         Timestamp to record (default: the current UTC time).
     """
-    from glacierinv.io.raster import raster_grid
-
     run = Path(run_dir)
-    auto_path = _need(run / RunFolder.OUTLINES, RunFolder.OUTLINES)
-    auto = read_vector(auto_path, layer="glaciers", allow_empty=True)
-    auto_debris = read_vector(auto_path, layer="debris", allow_empty=True)
-    review = (
-        read_vector(auto_path, layer="review", allow_empty=True)
-        if "review" in list_layers(auto_path)
-        else None
-    )
-    grid = raster_grid(_need(run / RunFolder.CLASSES, RunFolder.CLASSES))
+    auto, auto_debris, review, grid = _read_automated(run)
     pixel_m = float(grid.res[0])
-    edited, edited_debris, repairs0 = read_edited(edited_path, auto.crs)
-    gl, deb, repairs = validate_edits(
-        edited, edited_debris, min_area_km2=min_area_km2, pixel_m=pixel_m, extent=grid.bounds
-    )
-    repairs = pd.concat([pd.DataFrame(repairs0, columns=REPAIR_COLUMNS), repairs], ignore_index=True)
+    gl, deb, repairs = _read_validated(edited_path, auto.crs, min_area_km2, pixel_m, grid.bounds)
     tol_m2 = 0.5 * pixel_m * pixel_m
     gl, deb, changes = diff_outlines(auto, auto_debris, gl, deb, tol_m2=tol_m2)
     editor = editor or _login()
@@ -555,20 +563,59 @@ def refine_outlines(
         _carry_previous(changes, previous, tol_m2)
     _assign_reasons(changes, auto, review, deb)
     edits = _edits_layer(changes, auto, editor, stamp, gl.crs)
-    # provenance on the refined outlines
+    gl = _glaciers_with_provenance(gl, changes)
+    deb["area_km2"] = area_km2(deb) if len(deb) else []
+    deb = deb[["debris_id", "outline_id", "area_km2", "geometry"]]
+    summary = change_summary(changes, auto, auto_debris, gl, deb)
+    return RefinedOutlines(gl, deb, changes, edits, repairs, summary, review, pixel_m, editor, stamp)
+
+
+def _read_automated(run: Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame | None, Grid]:
+    """A run's automated glaciers, debris and review flags (None without a ``review`` layer) from
+    ``outlines.gpkg``, and the grid of its ``classes.tif``."""
+    from glacierinv.io.raster import raster_grid
+
+    auto_path = _need(run / RunFolder.OUTLINES, RunFolder.OUTLINES)
+    auto = read_vector(auto_path, layer="glaciers", allow_empty=True)
+    auto_debris = read_vector(auto_path, layer="debris", allow_empty=True)
+    review = (
+        read_vector(auto_path, layer="review", allow_empty=True)
+        if "review" in list_layers(auto_path)
+        else None
+    )
+    grid = raster_grid(_need(run / RunFolder.CLASSES, RunFolder.CLASSES))
+    return auto, auto_debris, review, grid
+
+
+def _read_validated(
+    edited_path: str | Path,
+    crs,
+    min_area_km2: float,
+    pixel_m: float,
+    extent: tuple[float, float, float, float],
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, pd.DataFrame]:
+    """The edited glaciers and debris reprojected to ``crs`` and validated (:func:`validate_edits`, clipped
+    to ``extent``), with every repair, the reprojection first."""
+    edited, edited_debris, repairs0 = read_edited(edited_path, crs)
+    gl, deb, repairs = validate_edits(
+        edited, edited_debris, min_area_km2=min_area_km2, pixel_m=pixel_m, extent=extent
+    )
+    repairs = pd.concat([pd.DataFrame(repairs0, columns=REPAIR_COLUMNS), repairs], ignore_index=True)
+    return gl, deb, repairs
+
+
+def _glaciers_with_provenance(gl: gpd.GeoDataFrame, changes: list[dict]) -> gpd.GeoDataFrame:
+    """The refined glaciers with ``area_km2`` (ellipsoidal), ``provenance``, ``action`` and, for changed
+    ones, the ``editor``, ``edit_time`` and ``edit_reason`` of their change record."""
     by_id = {c["outline_id"]: c for c in changes if c["action"] != "merged" or "into" not in c}
     gl["provenance"] = [_provenance(a) for a in gl["action"]]
     gl["editor"] = [by_id.get(o, {}).get("editor") if a != "auto" else None for o, a in zip(gl["outline_id"], gl["action"], strict=True)]  # fmt: skip
     gl["edit_time"] = [by_id.get(o, {}).get("timestamp") if a != "auto" else None for o, a in zip(gl["outline_id"], gl["action"], strict=True)]  # fmt: skip
     gl["edit_reason"] = [by_id.get(o, {}).get("reason") if a != "auto" else None for o, a in zip(gl["outline_id"], gl["action"], strict=True)]  # fmt: skip
     gl["area_km2"] = area_km2(gl) if len(gl) else []
-    gl = gl[
+    return gl[
         ["outline_id", "area_km2", "provenance", "action", "editor", "edit_time", "edit_reason", "geometry"]
     ]
-    deb["area_km2"] = area_km2(deb) if len(deb) else []
-    deb = deb[["debris_id", "outline_id", "area_km2", "geometry"]]
-    summary = change_summary(changes, auto, auto_debris, gl, deb)
-    return RefinedOutlines(gl, deb, changes, edits, repairs, summary, review, pixel_m, editor, stamp)
 
 
 def _carry_previous(changes: list[dict], previous: Path, tol_m2: float) -> None:
@@ -666,7 +713,6 @@ def _km2(geom, crs) -> float:
 def change_summary(changes, auto, auto_debris, glaciers, debris) -> pd.DataFrame:
     """Clean-ice and debris area before/after by reason (seed Tables S2-S3), plus ``all_edits`` and
     ``inventory`` (whole-inventory totals) rows. Clean ice = glacier area − debris area (km²)."""
-    crs = auto.crs
     a_gl = dict(zip(auto["outline_id"].astype(str), area_km2(auto) if len(auto) else [], strict=True))
     a_deb: dict[str, float] = {}
     for k, v in zip(
@@ -713,7 +759,6 @@ def change_summary(changes, auto, auto_debris, glaciers, debris) -> pd.DataFrame
     out = pd.concat([out, pd.DataFrame([total, inv])], ignore_index=True)
     out["clean_ice_change_km2"] = out["clean_ice_after_km2"] - out["clean_ice_before_km2"]
     out["debris_change_km2"] = out["debris_after_km2"] - out["debris_before_km2"]
-    del crs
     return out[SUMMARY_COLUMNS]
 
 

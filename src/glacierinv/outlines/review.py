@@ -114,20 +114,12 @@ class _Acc:
     extra: dict = field(default_factory=dict)
 
 
-def flag_for_review(
-    glaciers: gpd.GeoDataFrame,
-    debris: gpd.GeoDataFrame | None,
-    *,
-    classes_path: str | Path,
-    proba_path: str | Path | None = None,
-    masks_path: str | Path | None = None,
-    uncertainty_path: str | Path | None = None,
-    stack_path: str | Path | None = None,
-    dem_path: str | Path | None = None,
-    params: ReviewParams | None = None,
-    prior: gpd.GeoDataFrame | None = None,
-    other_dates: list[str | Path] | None = None,
-) -> gpd.GeoDataFrame:
+def flag_for_review(glaciers: gpd.GeoDataFrame, debris: gpd.GeoDataFrame | None, *, classes_path: str | Path,
+                    proba_path: str | Path | None = None, masks_path: str | Path | None = None,
+                    uncertainty_path: str | Path | None = None, stack_path: str | Path | None = None,
+                    dem_path: str | Path | None = None, params: ReviewParams | None = None,
+                    prior: gpd.GeoDataFrame | None = None,
+                    other_dates: list[str | Path] | None = None) -> gpd.GeoDataFrame:  # fmt: skip
     """Review flags for automated outlines, ranked by affected area × reason weight.
 
     Parameters
@@ -169,44 +161,91 @@ def flag_for_review(
         area), ``evidence`` (text), geometry (the affected area), in the CRS of ``glaciers``.
     """
     p = params or ReviewParams()
-    out_crs = glaciers.crs
+    scene = _ReviewScene.of(glaciers, debris, classes_path)
+    if scene is None:
+        return _empty(glaciers.crs)
+    paths = _RasterPaths.of(classes_path, proba_path, masks_path, uncertainty_path, stack_path, dem_path)
+    flags, per_glacier = _glacier_flags(scene, p, paths)
+    if dem_path is not None or prior is not None or other_dates:
+        flags.extend(_snow_flags(scene, per_glacier, p, dem_path, prior=prior, other_dates=other_dates))
+    return _rank(flags, scene.grid.crs, glaciers.crs, p)
+
+
+def _metric_grid(classes_path: str | Path) -> Grid:
+    """The grid of the classes raster; InputError unless its CRS is projected (metric)."""
     with open_raster(classes_path) as ds:
         grid = Grid(ds.crs, ds.transform, (ds.height, ds.width))
     if not grid.is_metric:
         raise InputError("classes raster is not in a projected (metric) CRS", classes_path, "Reproject it")
-    if len(glaciers) == 0:
-        return _empty(out_crs)
-    if "outline_id" not in glaciers.columns:
-        raise InputError("glacier outlines have no 'outline_id' column")
-    gl = (
-        glaciers.to_crs(grid.crs).reset_index(drop=True)
-        if glaciers.crs != grid.crs
-        else glaciers.reset_index(drop=True)
-    )
-    deb = None
-    if debris is not None and len(debris):
-        deb = debris.to_crs(grid.crs) if debris.crs != grid.crs else debris
-    areas = area_km2(gl)
+    return grid
+
+
+@dataclass(frozen=True)
+class _ReviewScene:
+    """The outlines to review on the classes grid (metric CRS), with the glaciers' ellipsoidal areas."""
+
+    grid: Grid
+    glaciers: gpd.GeoDataFrame  # in the grid's CRS, index 0…n-1
+    debris: gpd.GeoDataFrame | None  # in the grid's CRS; None without debris
+    areas_km2: np.ndarray  # of ``glaciers``, km²
+
+    @classmethod
+    def of(
+        cls, glaciers: gpd.GeoDataFrame, debris: gpd.GeoDataFrame | None, classes_path: str | Path
+    ) -> _ReviewScene | None:
+        """Glaciers and debris reprojected to the classes grid; None without glaciers. InputError for a
+        classes grid that is not metric or glaciers without ``outline_id``."""
+        grid = _metric_grid(classes_path)
+        if len(glaciers) == 0:
+            return None
+        if "outline_id" not in glaciers.columns:
+            raise InputError("glacier outlines have no 'outline_id' column")
+        gl = (
+            glaciers.to_crs(grid.crs).reset_index(drop=True)
+            if glaciers.crs != grid.crs
+            else glaciers.reset_index(drop=True)
+        )
+        deb = None
+        if debris is not None and len(debris):
+            deb = debris.to_crs(grid.crs) if debris.crs != grid.crs else debris
+        return cls(grid, gl, deb, area_km2(gl))
+
+
+def _glacier_flags(
+    scene: _ReviewScene, p: ReviewParams, paths: _RasterPaths
+) -> tuple[list[dict], list[dict]]:
+    """Each glacier's raster, hole and small-polygon flags and the fragmented-debris flags, in glacier
+    order, and each glacier's pixel statistics (:func:`_elevation_summary`) for the seasonal-snow rule."""
     flags: list[dict] = []
     per_glacier: list[dict] = []
-    for glacier_flags, stats in _scan_glaciers(
-        gl, areas, grid, p, _RasterPaths.of(classes_path, proba_path, masks_path, uncertainty_path,
-                                            stack_path, dem_path),
-    ):  # fmt: skip
+    for glacier_flags, stats in _scan_glaciers(scene.glaciers, scene.areas_km2, scene.grid, p, paths):
         flags.extend(glacier_flags)
         per_glacier.append(stats)
-    if deb is not None:
-        flags.extend(_fragmented_debris(gl, deb, p))
-    if dem_path is not None or prior is not None or other_dates:
-        with contextlib.ExitStack() as es:
-            dem = open_on_grid(es, dem_path, grid, Resampling.bilinear) if dem_path is not None else None
-            dates = [open_on_grid(es, d, grid, Resampling.nearest) for d in (other_dates or [])]
-            pri = None
-            if prior is not None and len(prior):
-                pri = prior.to_crs(grid.crs) if prior.crs != grid.crs else prior
-            snow = _SnowEvidence(grid, dem, dates, pri)
-            flags.extend(_seasonal_snow(gl, areas, per_glacier, p, snow))
-    return _rank(flags, grid.crs, out_crs, p)
+    if scene.debris is not None:
+        flags.extend(_fragmented_debris(scene.glaciers, scene.debris, p))
+    return flags, per_glacier
+
+
+def _snow_flags(
+    scene: _ReviewScene,
+    per_glacier: list[dict],
+    p: ReviewParams,
+    dem_path: str | Path | None,
+    *,
+    prior: gpd.GeoDataFrame | None,
+    other_dates: list[str | Path] | None,
+) -> list[dict]:
+    """The seasonal-snow flags (:func:`_seasonal_snow`), with the DEM (bilinear) and the other dates'
+    classes (nearest) warped onto the grid and the prior inventory reprojected to it (None when empty)."""
+    grid = scene.grid
+    with contextlib.ExitStack() as es:
+        dem = open_on_grid(es, dem_path, grid, Resampling.bilinear) if dem_path is not None else None
+        dates = [open_on_grid(es, d, grid, Resampling.nearest) for d in (other_dates or [])]
+        pri = None
+        if prior is not None and len(prior):
+            pri = prior.to_crs(grid.crs) if prior.crs != grid.crs else prior
+        snow = _SnowEvidence(grid, dem, dates, pri)
+        return _seasonal_snow(scene.glaciers, scene.areas_km2, per_glacier, p, snow)
 
 
 # ---------------------------------------------------------------------------------------------------------
