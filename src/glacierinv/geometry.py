@@ -26,6 +26,7 @@ __all__ = [
     "equal_area_crs",
     "find_overlaps",
     "geometry_area_km2",
+    "in_crs",
     "local_metric_crs",
     "polygon_parts",
     "repair_polygons",
@@ -70,10 +71,14 @@ def local_metric_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> CRS:
     return gdf.estimate_utm_crs()
 
 
+def in_crs(gdf: gpd.GeoDataFrame, crs) -> gpd.GeoDataFrame:
+    """``gdf`` reprojected to ``crs``; ``gdf`` itself (no copy) when it is already in ``crs``."""
+    return gdf if gdf.crs == crs else gdf.to_crs(crs)
+
+
 def to_metric(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """``gdf`` in :func:`local_metric_crs` (a copy only when reprojection is needed)."""
-    crs = local_metric_crs(gdf)
-    return gdf if gdf.crs == crs else gdf.to_crs(crs)
+    return in_crs(gdf, local_metric_crs(gdf))
 
 
 def polygon_parts(geom: BaseGeometry | None) -> list[Polygon]:
@@ -257,7 +262,7 @@ def covered_area_km2(polygons: gpd.GeoDataFrame, cover: gpd.GeoDataFrame | None)
     out = np.zeros(len(polygons))
     if cover is None or len(cover) == 0 or len(polygons) == 0:
         return out
-    cov = cover.to_crs(polygons.crs) if cover.crs != polygons.crs else cover
+    cov = in_crs(cover, polygons.crs)
     geoms, cov_geoms = polygons.geometry.values, cov.geometry.values
     i_poly, i_cov = shapely.STRtree(cov_geoms).query(geoms, predicate="intersects")
     parts = [None] * len(polygons)

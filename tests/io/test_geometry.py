@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from shapely.geometry import box
 
-from glacierinv.geometry import area_km2
+from glacierinv.geometry import area_km2, in_crs
 
 
 def test_square_same_area_in_utm_and_geographic():
@@ -72,3 +72,13 @@ def test_repair_polygons_reports_what_changed(caplog):
     # the two triangles: 2 × ½ · 100 m · 50 m = 5000 m²; the bow-tie's signed shoelace area cancels to 0
     assert rec["area_after_km2"] == pytest.approx(0.005, rel=1e-3) and rec["area_before_km2"] < 1e-6
     assert [r.levelno for r in caplog.records] == [logging.DEBUG] and "polygon B" in caplog.text
+
+
+def test_in_crs_reprojects_only_when_needed():
+    gdf = gpd.GeoDataFrame({"v": [1]}, geometry=[box(600000, 5200000, 601000, 5201000)], crs=32632)
+    assert in_crs(gdf, "EPSG:32632") is gdf  # same CRS: no copy
+    lonlat = in_crs(gdf, 4326)
+    assert lonlat.crs.to_epsg() == 4326 and gdf.crs.to_epsg() == 32632
+    # 100 km east of 9° E at ≈ 46.9° N: 100 / (111.32 · cos 46.9°) ≈ 1.316° of longitude
+    assert lonlat.geometry.iloc[0].bounds[0] == pytest.approx(10.316, abs=0.005)
+    assert in_crs(lonlat, 32632).geometry.iloc[0].equals_exact(gdf.geometry.iloc[0], 1e-6)

@@ -46,7 +46,7 @@ from scipy import ndimage
 
 from glacierinv.dem.terrain import dem_z_factor
 from glacierinv.errors import InputError
-from glacierinv.geometry import box_areas
+from glacierinv.geometry import box_areas, in_crs
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import band_index, open_on_grid, open_raster, read_window
 from glacierinv.taskmap import map_batched
@@ -233,7 +233,7 @@ def terminus_types(
         raise InputError("grid raster is not in a projected (metric) CRS", grid_path, "Reproject it")
     if len(glaciers) == 0:
         return np.full(0, TERM_UNKNOWN, "int64"), []
-    gl = glaciers.to_crs(grid.crs) if glaciers.crs != grid.crs else glaciers
+    gl = in_crs(glaciers, grid.crs)
     ndwi_bands = None
     if stack_path is not None:
         with open_raster(stack_path) as stack:

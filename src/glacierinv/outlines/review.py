@@ -48,7 +48,7 @@ from scipy import ndimage
 from glacierinv.classes import CLEAN_ICE, NODATA
 from glacierinv.config import OutlinesConfig
 from glacierinv.errors import InputError
-from glacierinv.geometry import area_km2, box_areas
+from glacierinv.geometry import area_km2, box_areas, in_crs
 from glacierinv.io.grid import Grid
 from glacierinv.io.raster import band_index, core_slice, iter_windows, open_on_grid, open_raster, read_window
 from glacierinv.taskmap import map_batched
@@ -200,14 +200,8 @@ class _ReviewScene:
             return None
         if "outline_id" not in glaciers.columns:
             raise InputError("glacier outlines have no 'outline_id' column")
-        gl = (
-            glaciers.to_crs(grid.crs).reset_index(drop=True)
-            if glaciers.crs != grid.crs
-            else glaciers.reset_index(drop=True)
-        )
-        deb = None
-        if debris is not None and len(debris):
-            deb = debris.to_crs(grid.crs) if debris.crs != grid.crs else debris
+        gl = in_crs(glaciers, grid.crs).reset_index(drop=True)
+        deb = in_crs(debris, grid.crs) if debris is not None and len(debris) else None
         return cls(grid, gl, deb, area_km2(gl))
 
 
@@ -241,9 +235,7 @@ def _snow_flags(
     with contextlib.ExitStack() as es:
         dem = open_on_grid(es, dem_path, grid, Resampling.bilinear) if dem_path is not None else None
         dates = [open_on_grid(es, d, grid, Resampling.nearest) for d in (other_dates or [])]
-        pri = None
-        if prior is not None and len(prior):
-            pri = prior.to_crs(grid.crs) if prior.crs != grid.crs else prior
+        pri = in_crs(prior, grid.crs) if prior is not None and len(prior) else None
         snow = _SnowEvidence(grid, dem, dates, pri)
         return _seasonal_snow(scene.glaciers, scene.areas_km2, per_glacier, p, snow)
 

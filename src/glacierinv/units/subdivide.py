@@ -45,7 +45,7 @@ from shapely.ops import split
 from glacierinv.config import UnitsConfig
 from glacierinv.dem.windows import DemWindows, GlacierWindow, check_dem_covers, map_glacier_windows
 from glacierinv.errors import InputError
-from glacierinv.geometry import area_km2, polygon_parts, repair_polygons, valid_polygonal
+from glacierinv.geometry import area_km2, in_crs, polygon_parts, repair_polygons, valid_polygonal
 from glacierinv.io.vector import guess_id_column
 
 __all__ = [
@@ -749,7 +749,7 @@ def _split_debris(units: gpd.GeoDataFrame, debris: gpd.GeoDataFrame | None) -> g
     empty = gpd.GeoDataFrame({"debris_id": [], "glac_id": [], "area_km2": []}, geometry=[], crs=units.crs)
     if debris is None or len(debris) == 0:
         return empty
-    deb = debris.to_crs(units.crs) if debris.crs != units.crs else debris
+    deb = in_crs(debris, units.crs)
     deb, _ = repair_polygons(deb, what="debris polygons")
     tree = shapely.STRtree(units.geometry.to_numpy())
     rows = []
